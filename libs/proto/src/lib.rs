@@ -1,0 +1,19 @@
+//! The one crate that owns Miroir's wire: every NATS subject (built by functions from constants,
+//! never formatted in a service), every message exchanged between services (MessagePack with named
+//! fields inside a versioned envelope), the JSON values kept in JetStream KV, and Meilisearch's
+//! error shape that all of them carry back to a client.
+//!
+//! Versioning rules (see `docs/protocol.md`): a message's `VERSION` is bumped on any change that an
+//! older reader would misread; a reader refuses versions it does not know with
+//! [`ProtoError::UnsupportedVersion`]; adding an optional field with a default is compatible.
+
+pub mod envelope;
+pub mod error;
+pub mod rpc;
+pub mod subjects;
+pub mod tasks;
+pub mod topology;
+
+pub use envelope::{decode, encode, Message, ProtoError};
+pub use error::{ErrorType, MeiliError, MeiliErrorBody};
+pub use rpc::{decode_outcome, encode_outcome, Outcome, Rpc};

@@ -1,0 +1,49 @@
+//! The JSON values of the cluster tasks KV bucket ([`crate::subjects::TASKS_BUCKET`]).
+//!
+//! A cluster task is what a client sees as one Meilisearch task; it fans out to node tasks, one per
+//! shard replica, and its status is derived from theirs. Once every node task is final the derived
+//! view is stored in `finished`, so that later reads touch no node.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::MeiliErrorBody;
+
+/// One node task the cluster task fanned out to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeTaskRef {
+    pub node: String,
+    pub shard: u16,
+    /// Position of the node in the shard's replica list when written (0 = first copy).
+    pub replica: u8,
+    pub task_uid: u64,
+}
+
+/// The derived, final view of a cluster task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FinishedTask {
+    pub status: String,
+    pub details: serde_json::Value,
+    pub error: Option<MeiliErrorBody>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// `task.<uid>`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterTask {
+    pub uid: u64,
+    pub index_uid: Option<String>,
+    #[serde(rename = "type")]
+    pub task_type: String,
+    pub enqueued_at: String,
+    /// Details known before fan-out (e.g. `receivedDocuments`, `primaryKey`).
+    pub details: serde_json::Value,
+    #[serde(default)]
+    pub node_tasks: Vec<NodeTaskRef>,
+    /// Set when the task was settled without any node (e.g. no primary key could be inferred).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<FinishedTask>,
+}
