@@ -43,7 +43,12 @@ pub struct ClusterTask {
     pub details: serde_json::Value,
     #[serde(default)]
     pub node_tasks: Vec<NodeTaskRef>,
-    /// Set when the task was settled without any node (e.g. no primary key could be inferred).
+    /// Set when the task was settled without any node (e.g. no primary key could be inferred),
+    /// or once every node task is final (a cache of the derived view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<FinishedTask>,
+    /// A replica that could not be reached when the task fanned out: the task fails with this
+    /// error once the other node tasks are final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout_error: Option<MeiliErrorBody>,
 }

@@ -1,0 +1,202 @@
+//! Typed request-reply over NATS.
+//!
+//! A request is a [`Rpc`] message; its reply comes back as an [`Outcome`] cut into
+//! [`ReplyChunk`]s no larger than the server's max payload, so a 1000-hit answer of large documents
+//! arrives whole. Each service registers with the NATS service API (so `$SRV.PING` finds it) and
+//! serves its endpoints in the service's queue group, so replicas share the load.
+//!
+//! Errors map as clients expect them: nobody listening is a 503, no answer in time a 504.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::service::ServiceExt;
+use async_nats::Client;
+use bytes::Bytes;
+use futures::StreamExt;
+use miroir_proto::rpc::ReplyChunk;
+use miroir_proto::subjects::{Service, REQUEST_ID_HEADER};
+use miroir_proto::{decode, decode_outcome, encode, encode_outcome, MeiliError, Outcome, Rpc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Room left in each chunk for the envelope and headers.
+const CHUNK_OVERHEAD: usize = 1024;
+
+/// Connect to NATS with a name that shows in `nats server report connections`.
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
+    let client = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await?;
+    Ok(client)
+}
+
+fn chunk_size(nats: &Client) -> usize {
+    (nats.server_info().max_payload).saturating_sub(CHUNK_OVERHEAD).max(4096)
+}
+
+/// Send `req` to its service's queue group and wait for the whole reply.
+pub async fn request<R: Rpc>(nats: &Client, req: &R, timeout: Duration) -> Result<R::Reply, MeiliError> {
+    let service = R::SERVICE.name();
+    let payload = encode(req).map_err(|e| MeiliError::internal(e.to_string()))?;
+    if payload.len() > nats.server_info().max_payload {
+        return Err(MeiliError::payload_too_large(nats.server_info().max_payload as u64));
+    }
+    let inbox = nats.new_inbox();
+    let mut sub = nats
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| MeiliError::internal(format!("cannot subscribe to the reply inbox: {e}")))?;
+    nats.publish_with_reply(R::subject(), inbox, Bytes::from(payload))
+        .await
+        .map_err(|e| MeiliError::internal(format!("cannot publish to `{}`: {e}", R::subject())))?;
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
+    let mut assembled: Vec<u8> = Vec::new();
+    let mut expected_seq = 0u32;
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, sub.next()).await {
+            Err(_) => {
+                metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "timeout").increment(1);
+                return Err(MeiliError::timeout(service, timeout.as_millis() as u64));
+            }
+            Ok(None) => return Err(MeiliError::service_unavailable(service)),
+            Ok(Some(m)) => m,
+        };
+        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "no_responders").increment(1);
+            return Err(MeiliError::service_unavailable(service));
+        }
+        let chunk: ReplyChunk = decode(&msg.payload).map_err(|e| MeiliError::internal(format!("bad reply chunk from {service}: {e}")))?;
+        if chunk.seq != expected_seq {
+            return Err(MeiliError::internal(format!(
+                "reply chunks from {service} arrived out of order ({} after {})",
+                chunk.seq, expected_seq
+            )));
+        }
+        expected_seq += 1;
+        assembled.extend_from_slice(&chunk.data);
+        if chunk.last {
+            break;
+        }
+    }
+    let _ = sub.unsubscribe().await;
+    metrics::histogram!("miroir_bus_request_seconds", "service" => service, "op" => R::OP).record(started.elapsed().as_secs_f64());
+    let outcome = decode_outcome::<R::Reply>(&assembled).map_err(|e| MeiliError::internal(format!("bad reply from {service}: {e}")))?;
+    outcome.into()
+}
+
+/// Publish an encoded outcome to `reply` in chunks that fit the server's max payload.
+async fn send_chunked(nats: &Client, reply: async_nats::Subject, encoded: Vec<u8>) -> anyhow::Result<()> {
+    let size = chunk_size(nats);
+    let total = encoded.len().div_ceil(size).max(1);
+    let bytes = Bytes::from(encoded);
+    for i in 0..total {
+        let start = i * size;
+        let end = ((i + 1) * size).min(bytes.len());
+        let chunk = ReplyChunk { seq: i as u32, last: i + 1 == total, data: bytes.slice(start..end) };
+        nats.publish(reply.clone(), Bytes::from(encode(&chunk)?)).await?;
+    }
+    nats.flush().await?;
+    Ok(())
+}
+
+/// A running service: the NATS micro registration and the tasks serving its endpoints.
+pub struct ServiceRunner {
+    service: Arc<async_nats::service::Service>,
+    nats: Client,
+    kind: Service,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    in_flight: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl ServiceRunner {
+    /// Register the service with the NATS service API.
+    pub async fn start(nats: &Client, kind: Service, version: &str, description: &str) -> anyhow::Result<Self> {
+        let service = nats
+            .service_builder()
+            .description(description)
+            .queue_group(kind.queue_group())
+            .start(kind.service_api_name(), version)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot register service {}: {e}", kind.name()))?;
+        Ok(ServiceRunner { service: Arc::new(service), nats: nats.clone(), kind, tasks: Vec::new(), in_flight: TaskTracker::new(), stop: CancellationToken::new() })
+    }
+
+    /// Serve one endpoint: every request is handled on its own task, so a slow one does not hold
+    /// up the others.
+    pub async fn serve<R, F, Fut>(&mut self, handler: F) -> anyhow::Result<()>
+    where
+        R: Rpc + Send + 'static,
+        R::Reply: Send + 'static,
+        F: Fn(R, Option<String>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R::Reply, MeiliError>> + Send + 'static,
+    {
+        let group = self.service.group(self.kind.group());
+        let mut endpoint = group
+            .endpoint_builder()
+            .name(R::OP.replace('.', "-"))
+            .add(R::OP)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot add endpoint {}: {e}", R::subject()))?;
+        let handler = Arc::new(handler);
+        let nats = self.nats.clone();
+        let stop = self.stop.clone();
+        let in_flight = self.in_flight.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let request = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    r = endpoint.next() => match r { Some(r) => r, None => break },
+                };
+                let handler = handler.clone();
+                let nats = nats.clone();
+                in_flight.spawn(async move {
+                    let Some(reply) = request.message.reply.clone() else { return };
+                    let request_id = request
+                        .message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(REQUEST_ID_HEADER))
+                        .map(|v| v.to_string());
+                    let outcome: Outcome<R::Reply> = match decode::<R>(&request.message.payload) {
+                        Ok(req) => handler(req, request_id).await.into(),
+                        Err(e) => Outcome::Err(MeiliError::internal(format!("cannot decode request on {}: {e}", R::subject()))),
+                    };
+                    let encoded = match encode_outcome(&outcome) {
+                        Ok(b) => b,
+                        Err(e) => match encode_outcome::<R::Reply>(&Outcome::Err(MeiliError::internal(e.to_string()))) {
+                            Ok(b) => b,
+                            Err(_) => return,
+                        },
+                    };
+                    if let Err(e) = send_chunked(&nats, reply, encoded).await {
+                        tracing::warn!(subject = %R::subject(), error = %e, "cannot send reply");
+                    }
+                });
+            }
+            let _ = endpoint.stop().await;
+        });
+        self.tasks.push(task);
+        Ok(())
+    }
+
+    /// Stop taking requests (the queue group hands new ones to other replicas), let the
+    /// in-flight ones finish within `grace`, and deregister.
+    pub async fn shutdown(self, grace: Duration) {
+        self.stop.cancel();
+        let _ = futures::future::join_all(self.tasks).await;
+        self.in_flight.close();
+        let _ = tokio::time::timeout(grace, self.in_flight.wait()).await;
+        if let Ok(service) = Arc::try_unwrap(self.service) {
+            let _ = service.stop().await;
+        }
+        let _ = self.nats.flush().await;
+    }
+}
+

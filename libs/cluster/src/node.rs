@@ -1,0 +1,111 @@
+//! The HTTP client Miroir's services use to talk to Meilisearch nodes (real ones or the stand-in).
+//!
+//! A node's non-2xx answer is turned back into the [`MeiliError`] it carries, so that a node's
+//! validation error reaches the client exactly as Meilisearch worded it. Transport failures are
+//! [`NodeError::Unreachable`], which callers treat as "try another replica".
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use miroir_proto::MeiliError;
+use reqwest::Method;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The node answered with a Meilisearch error.
+    #[error("{0}")]
+    Meili(MeiliError),
+    /// The node could not be reached or did not answer in time.
+    #[error("node {url} unreachable: {reason}")]
+    Unreachable { url: String, reason: String },
+}
+
+impl NodeError {
+    /// As a client-facing error: an unreachable node is a 503.
+    pub fn into_meili(self) -> MeiliError {
+        match self {
+            NodeError::Meili(e) => e,
+            NodeError::Unreachable { url, reason } => MeiliError::new(
+                503,
+                "node_unavailable",
+                miroir_proto::ErrorType::System,
+                format!("A Meilisearch node of the cluster ({url}) is unreachable: {reason}"),
+            ),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct NodeClient {
+    http: reqwest::Client,
+    api_key: Option<String>,
+}
+
+impl NodeClient {
+    /// `api_key`: the nodes' master key (never shown to clients).
+    pub fn new(api_key: Option<String>, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        NodeClient { http, api_key }
+    }
+
+    /// Send a request and return the raw body of a 2xx answer.
+    pub async fn send(
+        &self,
+        base_url: &str,
+        method: Method,
+        path_and_query: &str,
+        body: Option<(&'static str, Bytes)>,
+    ) -> Result<(u16, Bytes), NodeError> {
+        let url = format!("{}{}", base_url.trim_end_matches('/'), path_and_query);
+        let mut req = self.http.request(method, &url);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        if let Some((content_type, bytes)) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| NodeError::Unreachable { url: base_url.to_string(), reason: e.to_string() })?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| NodeError::Unreachable { url: base_url.to_string(), reason: e.to_string() })?;
+        if (200..300).contains(&status) {
+            Ok((status, bytes))
+        } else if status >= 500 && serde_json::from_slice::<miroir_proto::MeiliErrorBody>(&bytes).is_err() {
+            Err(NodeError::Unreachable { url: base_url.to_string(), reason: format!("HTTP {status}") })
+        } else {
+            Err(NodeError::Meili(MeiliError::from_node_body(status, &bytes)))
+        }
+    }
+
+    /// Send JSON (or nothing) and parse a JSON answer.
+    pub async fn json(
+        &self,
+        base_url: &str,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, NodeError> {
+        let body = match body {
+            Some(v) => Some(("application/json", Bytes::from(serde_json::to_vec(v).unwrap_or_default()))),
+            None => None,
+        };
+        let (_, bytes) = self.send(base_url, method, path_and_query, body).await?;
+        if bytes.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| NodeError::Unreachable {
+            url: base_url.to_string(),
+            reason: format!("answer is not JSON: {e}"),
+        })
+    }
+}

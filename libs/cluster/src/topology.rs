@@ -1,0 +1,218 @@
+//! The topology, kept in the JetStream KV bucket `miroir-topology` and mirrored in memory.
+//!
+//! Every service opens a [`TopologyStore`]: it loads the bucket, then follows its changes, so an
+//! operator's `nats kv put miroir-topology nodes.n4 '{...}'` reaches every service without a
+//! restart. Writers that can race (two routers creating an index, a rebalancer cutting over a
+//! shard) use the entry's revision: `create` fails if the key exists, `update` if it moved on.
+//! A value that does not parse (a bad hand edit) is logged and ignored, never applied half-way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, Operation};
+use futures::StreamExt;
+use miroir_proto::subjects::{
+    index_key, node_key, CLUSTER_KEY, INDEX_KEY_PREFIX, NODE_KEY_PREFIX, TOPOLOGY_BUCKET,
+};
+use miroir_proto::topology::{ClusterDefaults, IndexRecord, NodeRecord};
+use tokio::sync::watch;
+
+/// An in-memory snapshot of the topology bucket.
+#[derive(Clone, Debug, Default)]
+pub struct Topology {
+    pub nodes: BTreeMap<String, NodeRecord>,
+    /// Index records with the KV revision they were read at.
+    pub indexes: BTreeMap<String, (IndexRecord, u64)>,
+    pub defaults: ClusterDefaults,
+    /// Highest KV revision applied.
+    pub revision: u64,
+}
+
+impl Topology {
+    pub fn index(&self, uid: &str) -> Option<&IndexRecord> {
+        self.indexes.get(uid).map(|(r, _)| r)
+    }
+
+    pub fn node_url(&self, id: &str) -> Option<&str> {
+        self.nodes.get(id).map(|n| n.url.as_str())
+    }
+
+    fn apply(&mut self, key: &str, op: Operation, value: &[u8], revision: u64) {
+        self.revision = self.revision.max(revision);
+        let deleted = !matches!(op, Operation::Put);
+        if key == CLUSTER_KEY {
+            self.defaults = if deleted { ClusterDefaults::default() } else { parse_or_keep(key, value, self.defaults.clone()) };
+        } else if let Some(id) = key.strip_prefix(NODE_KEY_PREFIX).and_then(|k| k.strip_prefix('.')) {
+            if deleted {
+                self.nodes.remove(id);
+            } else if let Some(rec) = parse::<NodeRecord>(key, value) {
+                self.nodes.insert(id.to_string(), rec);
+            }
+        } else if let Some(uid) = key.strip_prefix(INDEX_KEY_PREFIX).and_then(|k| k.strip_prefix('.')) {
+            if deleted {
+                self.indexes.remove(uid);
+            } else if let Some(rec) = parse::<IndexRecord>(key, value) {
+                self.indexes.insert(uid.to_string(), (rec, revision));
+            }
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> {
+    match serde_json::from_slice(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(%key, error = %e, "ignoring a topology value that does not parse");
+            None
+        }
+    }
+}
+
+fn parse_or_keep<T: serde::de::DeserializeOwned>(key: &str, value: &[u8], keep: T) -> T {
+    parse(key, value).unwrap_or(keep)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the key `{0}` already exists")]
+    Exists(String),
+    #[error("the key `{0}` changed since it was read")]
+    Conflict(String),
+    #[error("JetStream KV: {0}")]
+    Kv(String),
+    #[error("cannot encode a topology value: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// The topology bucket and a live mirror of it.
+#[derive(Clone)]
+pub struct TopologyStore {
+    kv: kv::Store,
+    rx: watch::Receiver<Arc<Topology>>,
+}
+
+impl TopologyStore {
+    /// Open (creating if needed) the bucket, load it and follow its changes.
+    pub async fn open(js: &async_nats::jetstream::Context) -> anyhow::Result<Self> {
+        let kv = match js.get_key_value(TOPOLOGY_BUCKET).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: TOPOLOGY_BUCKET.to_string(),
+                    description: "Miroir topology: nodes, indexes, shard placements (JSON)".into(),
+                    history: 10,
+                    ..Default::default()
+                })
+                .await
+                .or_else(|e| Err(anyhow::anyhow!("cannot create KV bucket {TOPOLOGY_BUCKET}: {e}")))?,
+        };
+        let mut initial = Topology::default();
+        let mut keys = kv.keys().await.map_err(|e| anyhow::anyhow!("cannot list topology keys: {e}"))?;
+        let mut names = Vec::new();
+        while let Some(k) = keys.next().await {
+            if let Ok(k) = k {
+                names.push(k);
+            }
+        }
+        for k in names {
+            if let Ok(Some(entry)) = kv.entry(k.clone()).await {
+                initial.apply(&entry.key, entry.operation, &entry.value, entry.revision);
+            }
+        }
+        let from = initial.revision + 1;
+        let (tx, rx) = watch::channel(Arc::new(initial));
+        let mut watcher = kv
+            .watch_all_from_revision(from)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot watch the topology bucket: {e}"))?;
+        tokio::spawn(async move {
+            while let Some(entry) = watcher.next().await {
+                let Ok(entry) = entry else { continue };
+                let mut next = (**tx.borrow()).clone();
+                next.apply(&entry.key, entry.operation, &entry.value, entry.revision);
+                if tx.send(Arc::new(next)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(TopologyStore { kv, rx })
+    }
+
+    /// The latest snapshot.
+    pub fn current(&self) -> Arc<Topology> {
+        self.rx.borrow().clone()
+    }
+
+    /// A receiver that wakes on every change.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Topology>> {
+        self.rx.clone()
+    }
+
+    /// Wait until the mirror has applied `revision` (after one of our own writes), with a deadline.
+    pub async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> bool {
+        let mut rx = self.rx.clone();
+        tokio::time::timeout(timeout, async {
+            loop {
+                if rx.borrow().revision >= revision {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    pub async fn put_node(&self, node: &NodeRecord) -> Result<u64, StoreError> {
+        let value = serde_json::to_vec_pretty(node)?;
+        self.kv.put(node_key(&node.id), value.into()).await.map_err(|e| StoreError::Kv(e.to_string()))
+    }
+
+    pub async fn put_defaults(&self, defaults: &ClusterDefaults) -> Result<u64, StoreError> {
+        let value = serde_json::to_vec_pretty(defaults)?;
+        self.kv.put(CLUSTER_KEY, value.into()).await.map_err(|e| StoreError::Kv(e.to_string()))
+    }
+
+    /// Create an index record; fails with [`StoreError::Exists`] if another writer was first.
+    pub async fn create_index(&self, index: &IndexRecord) -> Result<u64, StoreError> {
+        let key = index_key(&index.uid);
+        let value = serde_json::to_vec_pretty(index)?;
+        self.kv.create(&key, value.into()).await.map_err(|e| match e.kind() {
+            kv::CreateErrorKind::AlreadyExists => StoreError::Exists(key.clone()),
+            _ => StoreError::Kv(e.to_string()),
+        })
+    }
+
+    /// Replace an index record read at `revision`; fails with [`StoreError::Conflict`] if it moved on.
+    pub async fn update_index(&self, index: &IndexRecord, revision: u64) -> Result<u64, StoreError> {
+        let key = index_key(&index.uid);
+        let value = serde_json::to_vec_pretty(index)?;
+        self.kv.update(&key, value.into(), revision).await.map_err(|e| match e.kind() {
+            kv::UpdateErrorKind::WrongLastRevision => StoreError::Conflict(key.clone()),
+            _ => StoreError::Kv(e.to_string()),
+        })
+    }
+
+    /// Delete an index record read at `revision`.
+    pub async fn delete_index(&self, uid: &str, revision: u64) -> Result<(), StoreError> {
+        let key = index_key(uid);
+        self.kv.delete_expect_revision(&key, Some(revision)).await.map_err(|e| {
+            let s = e.to_string();
+            if s.contains("wrong last sequence") { StoreError::Conflict(key.clone()) } else { StoreError::Kv(s) }
+        })
+    }
+
+    /// Read one index record straight from KV (not the mirror), with its revision.
+    pub async fn read_index(&self, uid: &str) -> Result<Option<(IndexRecord, u64)>, StoreError> {
+        match self.kv.entry(index_key(uid)).await.map_err(|e| StoreError::Kv(e.to_string()))? {
+            Some(e) if matches!(e.operation, Operation::Put) => {
+                let rec: IndexRecord = serde_json::from_slice(&e.value)?;
+                Ok(Some((rec, e.revision)))
+            }
+            _ => Ok(None),
+        }
+    }
+}

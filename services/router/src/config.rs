@@ -1,0 +1,86 @@
+//! The router's configuration (see `config.example.toml`).
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// NATS server(s) to connect to.
+    #[serde(default = "default_nats_url")]
+    pub nats_url: String,
+    /// Master key of the Meilisearch nodes (never shown to clients).
+    #[serde(default)]
+    pub node_api_key: Option<String>,
+    /// Timeout of one HTTP call to a node.
+    #[serde(default = "default_node_timeout_ms")]
+    pub node_timeout_ms: u64,
+    /// Prometheus endpoint, e.g. `127.0.0.1:9101`.
+    #[serde(default)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Nodes to register on a fresh cluster (`id=url` or `id=url@zone`); ignored when the topology
+    /// already has nodes.
+    #[serde(default)]
+    pub bootstrap_nodes: Vec<String>,
+    /// Shards of a new index, unless the `cluster` KV key says otherwise.
+    #[serde(default)]
+    pub default_shards: Option<u16>,
+    /// Copies of each shard, unless the `cluster` KV key says otherwise.
+    #[serde(default)]
+    pub default_replication_factor: Option<u8>,
+    /// Documents are sent to a shard's nodes in requests of about this size.
+    #[serde(default = "default_flush_bytes")]
+    pub shard_flush_bytes: usize,
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".into()
+}
+fn default_node_timeout_ms() -> u64 {
+    30_000
+}
+fn default_flush_bytes() -> usize {
+    4 * 1024 * 1024
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            nats_url: default_nats_url(),
+            node_api_key: None,
+            node_timeout_ms: default_node_timeout_ms(),
+            metrics_addr: None,
+            bootstrap_nodes: Vec::new(),
+            default_shards: None,
+            default_replication_factor: None,
+            shard_flush_bytes: default_flush_bytes(),
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(s) = self.default_shards {
+            anyhow::ensure!((1..=1024).contains(&s), "default_shards must be in 1..=1024, got {s}");
+        }
+        if let Some(rf) = self.default_replication_factor {
+            anyhow::ensure!(rf >= 1, "default_replication_factor must be at least 1");
+        }
+        anyhow::ensure!(self.node_timeout_ms > 0, "node_timeout_ms must be positive");
+        for n in &self.bootstrap_nodes {
+            parse_bootstrap_node(n)?;
+        }
+        Ok(())
+    }
+}
+
+/// `id=url` or `id=url@zone`.
+pub fn parse_bootstrap_node(spec: &str) -> anyhow::Result<miroir_proto::topology::NodeRecord> {
+    let (id, rest) = spec.split_once('=').ok_or_else(|| anyhow::anyhow!("bootstrap node `{spec}` is not `id=url[@zone]`"))?;
+    miroir_placement::NodeId::new(id).map_err(|e| anyhow::anyhow!("bootstrap node `{spec}`: {e}"))?;
+    let (url, zone) = match rest.rsplit_once('@') {
+        Some((u, z)) => (u, Some(z.to_string())),
+        None => (rest, None),
+    };
+    anyhow::ensure!(url.starts_with("http://") || url.starts_with("https://"), "bootstrap node `{spec}`: url must be http(s)");
+    Ok(miroir_proto::topology::NodeRecord { id: id.to_string(), url: url.to_string(), zone, state: Default::default() })
+}

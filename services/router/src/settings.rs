@@ -1,0 +1,111 @@
+//! Settings changes: applied to every copy of every shard, so that all shards of an index always
+//! hold the same settings (a score is only comparable between shards whose settings match).
+//!
+//! The change is first sent to one copy and waited for: a setting the node refuses (400) is the
+//! client's error and reaches it synchronously, as with Meilisearch, before any other shard moves.
+
+use miroir_proto::rpc::{EnqueuedTask, HttpMethod, SettingsUpdate};
+use miroir_proto::MeiliError;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::Router;
+
+impl Router {
+    pub(crate) async fn settings_update(&self, req: SettingsUpdate) -> Result<EnqueuedTask, MeiliError> {
+        let body: Option<Value> = match &req.body {
+            Some(b) => Some(serde_json::from_slice(b).map_err(|e| MeiliError::malformed_payload("json", e))?),
+            None => None,
+        };
+        let method = match req.method {
+            HttpMethod::Put => Method::PUT,
+            HttpMethod::Patch => Method::PATCH,
+            HttpMethod::Delete => Method::DELETE,
+        };
+        let suffix = match &req.sub_route {
+            Some(sub) => format!("/settings/{sub}"),
+            None => "/settings".to_string(),
+        };
+
+        let existing = self.topology.read_index(&req.index_uid).await.map_err(|e| MeiliError::internal(e.to_string()))?;
+        let mut creation = None;
+        let record = match existing {
+            Some((r, _)) => r,
+            None => {
+                // Meilisearch creates a missing index on a settings change.
+                let r = match self.create_index_record(&req.index_uid, None).await {
+                    Ok(r) => r,
+                    Err(e) if e.code == "index_already_exists" => self
+                        .topology
+                        .read_index(&req.index_uid)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|(r, _)| r)
+                        .ok_or_else(|| MeiliError::internal("the index vanished during a settings change, retry"))?,
+                    Err(e) => return Err(e),
+                };
+                creation = Some(r.clone());
+                r
+            }
+        };
+        let payload = body.as_ref().map(crate::fanout::json_body);
+        let mut calls = self.for_every_copy(&record, |name| (method.clone(), format!("/indexes/{name}{suffix}"), payload.clone()));
+        if calls.is_empty() {
+            return Err(MeiliError::internal("the index has no shard copy to change"));
+        }
+
+        let details = match (&req.sub_route, &body) {
+            (None, Some(b)) => b.clone(),
+            (Some(sub), Some(b)) => json!({ camel(sub): b }),
+            (None, None) => json!({}),
+            (Some(sub), None) => json!({ camel(sub): null }),
+        };
+        let mut task = self.new_task(Some(&req.index_uid), "settingsUpdate", details).await?;
+        if let Some(r) = &creation {
+            let create = self.shard_creation_calls(r);
+            self.fan_out(&mut task, create).await;
+        }
+        // The probe: one copy first, so a refused setting reaches the client as Meilisearch's 400.
+        let first = calls.remove(0);
+        let topo = self.topology.current();
+        let url = topo.node_url(&first.node).map(str::to_string).unwrap_or_default();
+        match self.nodes.send(&url, first.method.clone(), &first.path, first.body.clone()).await {
+            Ok((_, answer)) => {
+                let uid = serde_json::from_slice::<Value>(&answer).ok().and_then(|v| v.get("taskUid").and_then(Value::as_u64));
+                match uid {
+                    Some(uid) => task.node_tasks.push(miroir_proto::tasks::NodeTaskRef {
+                        node: first.node.clone(),
+                        shard: first.shard,
+                        replica: first.replica,
+                        task_uid: uid,
+                    }),
+                    None => task.fanout_error = Some(MeiliError::internal("a node accepted a settings change without a task uid").body()),
+                }
+            }
+            Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => {
+                return Err(miroir_cluster::rewrite_shard_names(e, &record.uid, record.shard_count));
+            }
+            Err(e) => task.fanout_error = Some(e.into_meili().body()),
+        }
+        self.fan_out(&mut task, calls).await;
+        self.enqueued(&task).await
+    }
+}
+
+/// `ranking-rules` -> `rankingRules`.
+fn camel(sub_route: &str) -> String {
+    let mut out = String::with_capacity(sub_route.len());
+    let mut upper = false;
+    for c in sub_route.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

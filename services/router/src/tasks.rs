@@ -1,0 +1,364 @@
+//! A cluster task's status, derived from its node tasks: failed with the node's error when any
+//! failed, succeeded when all did, processing while any runs. Counts in `details` are summed over
+//! one copy of each shard (the first replica), so RF copies of a document count once. A final view
+//! is cached in the task record, so a finished task costs no node round-trip afterwards.
+
+use std::collections::BTreeMap;
+
+use miroir_proto::rpc::{JsonBody, TaskGet, TaskList};
+use miroir_proto::tasks::{ClusterTask, FinishedTask};
+use miroir_proto::{MeiliError, MeiliErrorBody};
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::Router;
+
+/// What the nodes said of one node task.
+#[derive(Clone, Debug)]
+struct NodeView {
+    shard: u16,
+    replica: u8,
+    status: String,
+    task_type: String,
+    details: Value,
+    error: Option<Value>,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+impl Router {
+    pub(crate) async fn task_get(&self, req: TaskGet) -> Result<JsonBody, MeiliError> {
+        let (task, revision) = self
+            .tasks
+            .get(req.uid)
+            .await
+            .map_err(|e| MeiliError::internal(e.to_string()))?
+            .ok_or_else(|| MeiliError::task_not_found(req.uid))?;
+        let view = self.task_view(task, revision).await;
+        Ok(JsonBody { body: serde_json::to_vec(&view).unwrap_or_default().into() })
+    }
+
+    pub(crate) async fn task_list(&self, req: TaskList) -> Result<JsonBody, MeiliError> {
+        let q = ListQuery::parse(&req.query)?;
+        let Some(last) = self.tasks.last_uid().await.map_err(|e| MeiliError::internal(e.to_string()))? else {
+            return Ok(JsonBody { body: serde_json::to_vec(&json!({"results": [], "total": 0, "limit": q.limit, "from": null, "next": null})).unwrap_or_default().into() });
+        };
+        let uids: Vec<u64> = if q.reverse {
+            (q.from.unwrap_or(0)..=last).collect()
+        } else {
+            (0..=q.from.unwrap_or(last).min(last)).rev().collect()
+        };
+        let mut results = Vec::new();
+        let mut total = 0usize;
+        let mut next = None;
+        for uid in uids {
+            let Ok(Some((task, revision))) = self.tasks.get(uid).await else { continue };
+            if !q.matches_record(&task) {
+                continue;
+            }
+            let view = self.task_view(task, revision).await;
+            if !q.matches_view(&view) {
+                continue;
+            }
+            total += 1;
+            if results.len() < q.limit {
+                results.push(view);
+            } else if next.is_none() {
+                next = Some(uid);
+            }
+        }
+        // `total` counts every matching task, also the ones before `from`.
+        let from = results.first().and_then(|v: &Value| v.get("uid").cloned()).unwrap_or(Value::Null);
+        let body = json!({ "results": results, "total": total, "limit": q.limit, "from": from, "next": next });
+        Ok(JsonBody { body: serde_json::to_vec(&body).unwrap_or_default().into() })
+    }
+
+    /// The Meilisearch view of a cluster task, asking its nodes if it is not final yet.
+    pub async fn task_view(&self, mut task: ClusterTask, revision: u64) -> Value {
+        if let Some(f) = &task.finished {
+            return render(&task, &f.status, &f.details, f.error.as_ref(), Some(&f.started_at), Some(&f.finished_at));
+        }
+        let views = self.node_views(&task).await;
+        let (status, details, error, started, finished) = derive(&task, &views);
+        if matches!(status.as_str(), "succeeded" | "failed" | "canceled") {
+            let (Some(s), Some(f)) = (started.clone(), finished.clone()) else {
+                return render(&task, &status, &details, error.as_ref(), started.as_deref(), finished.as_deref());
+            };
+            task.finished = Some(FinishedTask { status: status.clone(), details: details.clone(), error: error.clone(), started_at: s, finished_at: f });
+            // Cache the final view; a concurrent cache by another router is as good.
+            let _ = self.tasks.update(&task, revision).await;
+        }
+        render(&task, &status, &details, error.as_ref(), started.as_deref(), finished.as_deref())
+    }
+
+    async fn node_views(&self, task: &ClusterTask) -> Vec<Option<NodeView>> {
+        let topo = self.topology.current();
+        let mut by_node: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for t in &task.node_tasks {
+            by_node.entry(t.node.as_str()).or_default().push(t.task_uid);
+        }
+        let lookups = by_node.into_iter().map(|(node, uids)| {
+            let url = topo.node_url(node).map(str::to_string);
+            async move {
+                let Some(url) = url else { return (node, None) };
+                let list: Vec<String> = uids.iter().map(u64::to_string).collect();
+                let path = format!("/tasks?uids={}&limit={}", list.join(","), uids.len());
+                let answer = self.nodes.json(&url, Method::GET, &path, None).await.ok();
+                let by_uid: Option<BTreeMap<u64, Value>> = answer.and_then(|a| {
+                    let results = a.get("results")?.as_array()?.clone();
+                    Some(results.into_iter().filter_map(|t| Some((t.get("uid")?.as_u64()?, t))).collect())
+                });
+                (node, by_uid)
+            }
+        });
+        let answers: BTreeMap<&str, Option<BTreeMap<u64, Value>>> = futures::future::join_all(lookups).await.into_iter().collect();
+        task.node_tasks
+            .iter()
+            .map(|t| {
+                let known = answers.get(t.node.as_str())?.as_ref()?;
+                let Some(v) = known.get(&t.task_uid) else {
+                    // The node answered but no longer knows the task.
+                    return Some(NodeView {
+                        shard: t.shard,
+                        replica: t.replica,
+                        status: "failed".into(),
+                        task_type: task.task_type.clone(),
+                        details: Value::Null,
+                        error: Some(MeiliError::internal(format!("node {} lost task {}", t.node, t.task_uid)).to_json()),
+                        started_at: None,
+                        finished_at: None,
+                    });
+                };
+                Some(NodeView {
+                    shard: t.shard,
+                    replica: t.replica,
+                    status: v.get("status").and_then(Value::as_str).unwrap_or("processing").to_string(),
+                    task_type: v.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    details: v.get("details").cloned().unwrap_or(Value::Null),
+                    error: v.get("error").filter(|e| !e.is_null()).cloned(),
+                    started_at: v.get("startedAt").and_then(Value::as_str).map(str::to_string),
+                    finished_at: v.get("finishedAt").and_then(Value::as_str).map(str::to_string),
+                })
+            })
+            .collect()
+    }
+}
+
+type Derived = (String, Value, Option<MeiliErrorBody>, Option<String>, Option<String>);
+
+/// The pure part: node views -> status, details, error, start and end.
+fn derive(task: &ClusterTask, views: &[Option<NodeView>]) -> Derived {
+    let index_uid = task.index_uid.clone().unwrap_or_default();
+    let shard_count = views.iter().flatten().map(|v| v.shard + 1).max().unwrap_or(0);
+    let unknown = views.iter().any(Option::is_none);
+    let known: Vec<&NodeView> = views.iter().flatten().collect();
+    let running = known.iter().filter(|v| matches!(v.status.as_str(), "enqueued" | "processing")).count();
+    let started = known.iter().filter_map(|v| v.started_at.clone()).min();
+    if unknown || running > 0 {
+        let all_enqueued = !unknown && known.iter().all(|v| v.status == "enqueued");
+        let status = if all_enqueued { "enqueued" } else { "processing" };
+        return (status.into(), task.details.clone(), None, if all_enqueued { None } else { started }, None);
+    }
+    let finished = known.iter().filter_map(|v| v.finished_at.clone()).max();
+    let failed = known.iter().find(|v| v.status == "failed");
+    let canceled = known.iter().any(|v| v.status == "canceled");
+    let (status, error) = match (failed, canceled, &task.fanout_error) {
+        (Some(v), _, _) => {
+            let err = v
+                .error
+                .as_ref()
+                .and_then(|e| serde_json::from_value::<MeiliErrorBody>(e.clone()).ok())
+                .map(|b| {
+                    let e = MeiliError { status: 400, code: b.code, error_type: b.error_type, message: b.message };
+                    miroir_cluster::rewrite_shard_names(e, &index_uid, shard_count).body()
+                });
+            ("failed", err)
+        }
+        (None, true, _) => ("canceled", None),
+        (None, false, Some(e)) => ("failed", Some(e.clone())),
+        (None, false, None) => ("succeeded", None),
+    };
+    let details = merge_details(task, &known, status == "failed");
+    let now = miroir_cluster::now_rfc3339();
+    (status.into(), details, error, Some(started.unwrap_or_else(|| now.clone())), Some(finished.unwrap_or(now)))
+}
+
+/// Counts are summed over the first replica of each shard, for the node tasks of the cluster
+/// task's own type (an implicit index creation is not part of a document task's counts).
+fn merge_details(task: &ClusterTask, views: &[&NodeView], failed: bool) -> Value {
+    let mut details = match &task.details {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    let own: Vec<&&NodeView> = views.iter().filter(|v| v.task_type == task.task_type && v.replica == 0).collect();
+    for key in ["indexedDocuments", "deletedDocuments"] {
+        if details.contains_key(key) {
+            let sum: u64 = if failed { 0 } else { own.iter().filter_map(|v| v.details.get(key)?.as_u64()).sum() };
+            details.insert(key.into(), json!(sum));
+        }
+    }
+    if task.task_type == "settingsUpdate" {
+        if let Some(Value::Object(first)) = own.first().map(|v| v.details.clone()) {
+            details = first;
+        }
+    }
+    Value::Object(details)
+}
+
+fn render(task: &ClusterTask, status: &str, details: &Value, error: Option<&MeiliErrorBody>, started: Option<&str>, finished: Option<&str>) -> Value {
+    let duration = match (started, finished) {
+        (Some(s), Some(f)) => iso_duration(s, f).map(Value::String).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    let batch_uid = if status == "enqueued" { Value::Null } else { json!(task.uid) };
+    json!({
+        "uid": task.uid,
+        "batchUid": batch_uid,
+        "indexUid": task.index_uid,
+        "status": status,
+        "type": task.task_type,
+        "canceledBy": null,
+        "details": details,
+        "error": error.map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
+        "duration": duration,
+        "enqueuedAt": task.enqueued_at,
+        "startedAt": started,
+        "finishedAt": finished,
+    })
+}
+
+/// `PT0.003621261S`, as Meilisearch prints durations.
+fn iso_duration(start: &str, end: &str) -> Option<String> {
+    let s = OffsetDateTime::parse(start, &Rfc3339).ok()?;
+    let e = OffsetDateTime::parse(end, &Rfc3339).ok()?;
+    let d = (e - s).max(time::Duration::ZERO);
+    Some(format!("PT{}.{:09}S", d.whole_seconds(), d.subsec_nanoseconds()))
+}
+
+/// `GET /tasks` parameters.
+struct ListQuery {
+    limit: usize,
+    from: Option<u64>,
+    reverse: bool,
+    uids: Option<Vec<u64>>,
+    statuses: Option<Vec<String>>,
+    types: Option<Vec<String>>,
+    index_uids: Option<Vec<String>>,
+}
+
+impl ListQuery {
+    fn parse(query: &str) -> Result<Self, MeiliError> {
+        let mut q = ListQuery { limit: 20, from: None, reverse: false, uids: None, statuses: None, types: None, index_uids: None };
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let list = || v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "*").collect::<Vec<_>>();
+            match k.as_ref() {
+                "limit" => q.limit = parse_num(&v, "limit", "invalid_task_limit")? as usize,
+                "from" => q.from = Some(parse_num(&v, "from", "invalid_task_from")?),
+                "reverse" => q.reverse = v == "true",
+                "uids" => {
+                    q.uids = Some(list().iter().map(|u| parse_num(u, "uids", "invalid_task_uids")).collect::<Result<_, _>>()?);
+                }
+                "statuses" => q.statuses = Some(list()).filter(|l| !l.is_empty()),
+                "types" => q.types = Some(list()).filter(|l| !l.is_empty()),
+                "indexUids" => q.index_uids = Some(list()).filter(|l| !l.is_empty()),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+
+    fn matches_record(&self, t: &ClusterTask) -> bool {
+        self.uids.as_ref().is_none_or(|u| u.contains(&t.uid))
+            && self.types.as_ref().is_none_or(|ty| ty.contains(&t.task_type))
+            && self.index_uids.as_ref().is_none_or(|i| t.index_uid.as_ref().is_some_and(|uid| i.contains(uid)))
+    }
+
+    fn matches_view(&self, v: &Value) -> bool {
+        self.statuses
+            .as_ref()
+            .is_none_or(|s| v.get("status").and_then(Value::as_str).is_some_and(|st| s.iter().any(|x| x == st)))
+    }
+}
+
+fn parse_num(v: &str, name: &str, code: &str) -> Result<u64, MeiliError> {
+    v.trim().parse::<u64>().map_err(|_| {
+        MeiliError::invalid(code, format!("Invalid value in parameter `{name}`: could not parse `{v}` as a positive integer"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use miroir_proto::tasks::NodeTaskRef;
+
+    fn task(kind: &str, details: Value) -> ClusterTask {
+        ClusterTask {
+            uid: 7,
+            index_uid: Some("movies".into()),
+            task_type: kind.into(),
+            enqueued_at: "2026-11-21T05:01:17.2Z".into(),
+            details,
+            node_tasks: (0..4).map(|i| NodeTaskRef { node: format!("n{i}"), shard: i / 2, replica: (i % 2) as u8, task_uid: 1 }).collect(),
+            finished: None,
+            fanout_error: None,
+        }
+    }
+
+    fn view(shard: u16, replica: u8, status: &str, indexed: u64) -> Option<NodeView> {
+        Some(NodeView {
+            shard,
+            replica,
+            status: status.into(),
+            task_type: "documentAdditionOrUpdate".into(),
+            details: json!({"receivedDocuments": indexed, "indexedDocuments": indexed}),
+            error: (status == "failed").then(|| {
+                MeiliError::invalid("invalid_document_filter", "Index `movies__s1`: Attribute `title` is not filterable.").to_json()
+            }),
+            started_at: Some(format!("2026-11-21T05:01:17.{}Z", 3 + shard)),
+            finished_at: Some(format!("2026-11-21T05:01:18.{}Z", 1 + shard)),
+        })
+    }
+
+    #[test]
+    fn succeeded_counts_one_copy_per_shard() {
+        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "succeeded", 3), view(1, 1, "succeeded", 3)];
+        let (status, details, error, started, finished) = derive(&t, &views);
+        assert_eq!(status, "succeeded");
+        assert_eq!(details, json!({"receivedDocuments": 5, "indexedDocuments": 5}));
+        assert!(error.is_none());
+        assert_eq!(started.as_deref(), Some("2026-11-21T05:01:17.3Z"));
+        assert_eq!(finished.as_deref(), Some("2026-11-21T05:01:18.2Z"));
+        assert_eq!(iso_duration("2026-11-21T05:01:17.3Z", "2026-11-21T05:01:18.2Z").unwrap(), "PT0.900000000S");
+    }
+
+    #[test]
+    fn one_failure_fails_the_task_with_the_clients_index_name() {
+        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "failed", 0), view(1, 1, "failed", 0)];
+        let (status, details, error, _, _) = derive(&t, &views);
+        assert_eq!(status, "failed");
+        assert_eq!(details["indexedDocuments"], json!(0));
+        assert_eq!(error.unwrap().message, "Index `movies`: Attribute `title` is not filterable.");
+    }
+
+    #[test]
+    fn running_or_unreachable_is_not_final() {
+        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        let views = vec![view(0, 0, "enqueued", 0), view(0, 1, "enqueued", 0), view(1, 0, "enqueued", 0), view(1, 1, "enqueued", 0)];
+        assert_eq!(derive(&t, &views).0, "enqueued");
+        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "processing", 0), view(1, 0, "enqueued", 0), None];
+        assert_eq!(derive(&t, &views).0, "processing");
+    }
+
+    #[test]
+    fn list_query_errors_are_meilisearch_shaped() {
+        assert_eq!(ListQuery::parse("limit=x").err().unwrap().code, "invalid_task_limit");
+        let q = ListQuery::parse("statuses=failed&types=documentAdditionOrUpdate&indexUids=movies&limit=2").unwrap();
+        assert_eq!(q.limit, 2);
+        assert_eq!(q.statuses.unwrap(), vec!["failed".to_string()]);
+    }
+}
