@@ -1,0 +1,304 @@
+//! Rule-by-rule comparison of two hits from `_rankingScoreDetails`, as one index ranks them.
+//!
+//! One index ranks by bucket sorting: the first rule splits the candidates into buckets, the
+//! next rule splits each bucket, and so on. Two hits from different shards are therefore
+//! compared rule by rule in the rules' `order`, and the first rule that tells them apart
+//! decides. Each rule is compared on what is the same on every shard:
+//! - `words`: `matchingWords` (more is better);
+//! - `typo`: `typoCount` (fewer is better). Not the score: `maxTypoCount` is the number of
+//!   typos the query's derivations *in that shard's dictionary* allow, so equal scores on two
+//!   shards can hide different typo counts;
+//! - `exactness`: `matchType` (exactMatch > matchesStart > noExactMatch), then the exact
+//!   `matchingWords` of a noExactMatch;
+//! - `proximity`, `attributeRank`, `wordPosition`, `attribute` and any other rule with a
+//!   `score`: the score, whose max rank depends only on the query and settings;
+//! - a sort rule `field:asc|desc`: its `value` with [`compare_sort_values`]; a geo sort
+//!   `_geoPoint(..):asc|desc` on its `distance`.
+//!
+//! A rule absent from either hit, or malformed, does not separate them.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+
+/// One ranking rule's outcome for one hit.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RuleOutcome {
+    Words {
+        matching: u64,
+        max: u64,
+    },
+    Typo {
+        count: u64,
+        max: u64,
+    },
+    /// `match_rank`: 3 exactMatch, 2 matchesStart, 1 noExactMatch; `exact_words`: the
+    /// `(matchingWords, maxMatchingWords)` a noExactMatch carries.
+    Exactness {
+        match_rank: u64,
+        exact_words: Option<(u64, u64)>,
+    },
+    /// A rule known only by its local score (same max rank on every shard).
+    Scored(f64),
+    /// A sort rule: the value compared, and the direction.
+    Sort {
+        ascending: bool,
+        value: Value,
+    },
+    /// A shape this crate does not know: compares equal, blocks score re-normalisation.
+    Opaque,
+}
+
+/// A rule's name as the details key it, and its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub outcome: RuleOutcome,
+}
+
+/// A hit's ranking: its rules in `order`, and the `_rankingScore` its shard gave.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ranking {
+    pub rules: Vec<Rule>,
+    pub score: Option<f64>,
+}
+
+impl Ranking {
+    /// Read a hit's `_rankingScore` and `_rankingScoreDetails`; anything missing or malformed
+    /// is left out rather than refused, so that a strange hit still merges (just less finely).
+    pub fn from_hit(hit: &serde_json::Map<String, Value>) -> Ranking {
+        let score = hit.get("_rankingScore").and_then(Value::as_f64);
+        let mut rules: Vec<(u64, Rule)> = match hit.get("_rankingScoreDetails") {
+            Some(Value::Object(details)) => details
+                .iter()
+                .enumerate()
+                .map(|(position, (name, detail))| {
+                    let order = detail
+                        .get("order")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(position as u64);
+                    (
+                        order,
+                        Rule {
+                            name: name.clone(),
+                            outcome: outcome(name, detail),
+                        },
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        rules.sort_by_key(|(order, _)| *order);
+        Ranking {
+            rules: rules.into_iter().map(|(_, r)| r).collect(),
+            score,
+        }
+    }
+
+    /// `Less` when `self` ranks before `other` in one whole index; `Equal` when no rule tells
+    /// them apart (the caller breaks the tie).
+    pub fn compare(&self, other: &Ranking) -> Ordering {
+        for rule in &self.rules {
+            let Some(theirs) = other.rules.iter().find(|r| r.name == rule.name) else {
+                continue;
+            };
+            let ord = compare_outcomes(&rule.outcome, &theirs.outcome);
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    }
+
+    /// The words rule's `matchingWords` if the words rule comes before rule number `index`:
+    /// the bucket whose terms later rules (typo, exactness) rank.
+    pub(crate) fn words_bucket_before(&self, index: usize) -> Option<u64> {
+        self.rules.iter().take(index).find_map(|r| match r.outcome {
+            RuleOutcome::Words { matching, .. } => Some(matching),
+            _ => None,
+        })
+    }
+}
+
+fn outcome(name: &str, detail: &Value) -> RuleOutcome {
+    let uint = |key: &str| detail.get(key).and_then(Value::as_u64);
+    match name {
+        "words" => match (uint("matchingWords"), uint("maxMatchingWords")) {
+            (Some(matching), Some(max)) => RuleOutcome::Words { matching, max },
+            _ => RuleOutcome::Opaque,
+        },
+        "typo" => match (uint("typoCount"), uint("maxTypoCount")) {
+            (Some(count), Some(max)) => RuleOutcome::Typo { count, max },
+            _ => RuleOutcome::Opaque,
+        },
+        "exactness" => {
+            let match_rank = match detail.get("matchType").and_then(Value::as_str) {
+                Some("exactMatch") => 3,
+                Some("matchesStart") => 2,
+                Some("noExactMatch") => 1,
+                _ => return RuleOutcome::Opaque,
+            };
+            let exact_words = match (match_rank, uint("matchingWords"), uint("maxMatchingWords")) {
+                (1, Some(m), Some(max)) => Some((m, max)),
+                _ => None,
+            };
+            RuleOutcome::Exactness {
+                match_rank,
+                exact_words,
+            }
+        }
+        _ => {
+            let direction = name.rsplit_once(':').and_then(|(_, dir)| match dir {
+                "asc" => Some(true),
+                "desc" => Some(false),
+                _ => None,
+            });
+            match (direction, detail.get("score").and_then(Value::as_f64)) {
+                (Some(ascending), _) => {
+                    // Geo sorts show the point as `value` and rank on `distance`.
+                    let key = if name.starts_with("_geoPoint(") {
+                        "distance"
+                    } else {
+                        "value"
+                    };
+                    RuleOutcome::Sort {
+                        ascending,
+                        value: detail.get(key).cloned().unwrap_or(Value::Null),
+                    }
+                }
+                (None, Some(score)) => RuleOutcome::Scored(score),
+                (None, None) => match detail.get("similarity").and_then(Value::as_f64) {
+                    Some(similarity) => RuleOutcome::Scored(similarity),
+                    None => RuleOutcome::Opaque,
+                },
+            }
+        }
+    }
+}
+
+/// `Less` when outcome `a` ranks first.
+fn compare_outcomes(a: &RuleOutcome, b: &RuleOutcome) -> Ordering {
+    use RuleOutcome::*;
+    match (a, b) {
+        (Words { matching: x, .. }, Words { matching: y, .. }) => y.cmp(x),
+        (Typo { count: x, .. }, Typo { count: y, .. }) => x.cmp(y),
+        (
+            Exactness {
+                match_rank: x,
+                exact_words: xw,
+            },
+            Exactness {
+                match_rank: y,
+                exact_words: yw,
+            },
+        ) => y.cmp(x).then_with(|| match (xw, yw) {
+            (Some((xm, _)), Some((ym, _))) => ym.cmp(xm),
+            _ => Ordering::Equal,
+        }),
+        // Both scores went through the same arithmetic with the same max rank, so they are
+        // bit-identical when the ranks are equal: no tolerance.
+        (Scored(x), Scored(y)) => y.partial_cmp(x).unwrap_or(Ordering::Equal),
+        (
+            Sort {
+                ascending,
+                value: x,
+            },
+            Sort { value: y, .. },
+        ) => compare_sort_values(*ascending, x, y).reverse(),
+        _ => Ordering::Equal,
+    }
+}
+
+/// Meilisearch's order of sort values, as its federated search compares them: `Greater` when
+/// `left` ranks first. `null` (no value) ranks last and numbers rank before strings, in both
+/// directions; within a type, ascending puts the smaller first. Other JSON types tie.
+pub fn compare_sort_values(ascending: bool, left: &Value, right: &Value) -> Ordering {
+    use Value::{Null, Number, String};
+    let directed = |ord: Ordering| if ascending { ord.reverse() } else { ord };
+    match (left, right) {
+        (Null, Null) => Ordering::Equal,
+        (Null, _) => Ordering::Less,
+        (_, Null) => Ordering::Greater,
+        (Number(_), String(_)) => Ordering::Greater,
+        (String(_), Number(_)) => Ordering::Less,
+        (Number(l), Number(r)) => match (l.as_f64(), r.as_f64()) {
+            (Some(l), Some(r)) => directed(l.partial_cmp(&r).unwrap_or(Ordering::Equal)),
+            _ => Ordering::Equal,
+        },
+        (String(l), String(r)) => directed(l.cmp(r)),
+        _ => Ordering::Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn ranking(details: Value) -> Ranking {
+        Ranking::from_hit(
+            json!({"_rankingScoreDetails": details})
+                .as_object()
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_rule_missing_on_one_side_does_not_separate() {
+        let a = ranking(json!({"words": {"order": 0, "matchingWords": 2, "maxMatchingWords": 2}}));
+        let b = ranking(json!({
+            "words": {"order": 0, "matchingWords": 2, "maxMatchingWords": 3},
+            "typo": {"order": 1, "typoCount": 1, "maxTypoCount": 2},
+        }));
+        assert_eq!(a.compare(&b), Ordering::Equal);
+        assert_eq!(b.compare(&a), Ordering::Equal);
+        let garbled = ranking(json!({"words": {"order": 0, "matchingWords": "two"}}));
+        assert_eq!(garbled.compare(&a), Ordering::Equal);
+    }
+
+    #[test]
+    fn rules_are_read_in_their_order_not_the_key_order() {
+        let hit = |typos: u64, prox: f64| {
+            ranking(json!({
+                "proximity": {"order": 1, "score": prox},
+                "typo": {"order": 0, "typoCount": typos, "maxTypoCount": 2},
+            }))
+        };
+        assert_eq!(hit(0, 0.1).compare(&hit(1, 1.0)), Ordering::Less);
+    }
+
+    #[test]
+    fn exactness_compares_match_type_then_exact_words() {
+        let hit = |match_type: &str, exact: u64| {
+            ranking(
+                json!({"exactness": {"order": 0, "matchType": match_type, "matchingWords": exact, "maxMatchingWords": 3}}),
+            )
+        };
+        assert_eq!(
+            hit("exactMatch", 0).compare(&hit("matchesStart", 0)),
+            Ordering::Less
+        );
+        assert_eq!(
+            hit("matchesStart", 0).compare(&hit("noExactMatch", 3)),
+            Ordering::Less
+        );
+        assert_eq!(
+            hit("noExactMatch", 2).compare(&hit("noExactMatch", 1)),
+            Ordering::Less
+        );
+    }
+
+    #[test]
+    fn geo_sorts_rank_on_distance_and_vectors_on_similarity() {
+        let geo = |d: f64| {
+            ranking(
+                json!({"_geoPoint(48.8,2.3):asc": {"order": 0, "value": {"lat": 1.0, "lng": 2.0}, "distance": d}}),
+            )
+        };
+        assert_eq!(geo(10.0).compare(&geo(20.0)), Ordering::Less);
+        let vector =
+            |s: f64| ranking(json!({"vectorSort": {"order": 0, "similarity": s, "value": [1.0]}}));
+        assert_eq!(vector(0.9).compare(&vector(0.5)), Ordering::Less);
+    }
+}

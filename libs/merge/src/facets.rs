@@ -1,0 +1,292 @@
+//! Merging `facetDistribution` and `facetStats` across shards.
+//!
+//! Counts are summed per value, then ordered and cut as one whole index would have, which is
+//! milli's `FacetDistribution` behaviour, quirks included (see `facet_distribution.rs`):
+//! - number values always come before string values, each group ordered on its own;
+//! - `alpha`: strings by their normalised form (trimmed, lowercased); numbers by value when the
+//!   search has more than 3000 candidates (milli walks its facet tree), but as *strings*
+//!   (`"10"` before `"2"`) when it has 3000 or fewer (milli scans the candidates' values into a
+//!   map keyed by the number's text). The recorded whole index shows both;
+//! - `count`: by count descending; ties come out of milli's max-heap with the larger value first;
+//! - the first `maxValuesPerFacet` values are kept.
+//!
+//! Whether the sums are exact depends on how many values each shard returns, which is the
+//! shard indexes' own `faceting.maxValuesPerFacet` setting (a setting, not a search
+//! parameter): see [`shard_max_values_per_facet`].
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::IndexMergeContext;
+
+/// Above this many candidates milli orders numbers by value, at or below it as text.
+pub const LINEAR_SCAN_CANDIDATES_THRESHOLD: u64 = 3000;
+
+/// How many values per facet the shard indexes should be configured to return
+/// (`faceting.maxValuesPerFacet` on every shard) for a client-visible limit of
+/// `ctx.max_values_per_facet`: ten times it, and at least 1000.
+///
+/// Why more than the client's limit:
+/// - alphabetical order over strings is exact with the client's limit N already: a value among
+///   the first N of the union is among the first N of every shard that holds it (what precedes
+///   it on a shard is a subset of what precedes it in the union), so every shard reports it;
+///   the same holds for numbers when shard and whole index order them alike. But a shard with
+///   at most 3000 candidates orders numbers as text while the whole index, with more, orders
+///   them by value, and then only a shard list holding all its numbers is sure to be exact;
+/// - count order has no exact per-shard limit short of "all values" (a value can be 101st on
+///   every shard and first in the sum). A value missing from a shard's list counts there no
+///   more than the last count that shard listed, which bounds the error, and a facet with
+///   fewer distinct values per shard than the limit (most facets worth counting) is exact.
+///
+/// The setting is per index, so it applies to every facet; the merge cuts each one back to the
+/// client's limit. The cost is payload only: at most this many values per facet per shard.
+pub fn shard_max_values_per_facet(ctx: &IndexMergeContext) -> usize {
+    ctx.max_values_per_facet.saturating_mul(10).max(1000)
+}
+
+fn orders_by_count(ctx: &IndexMergeContext, facet: &str) -> bool {
+    let order = ctx
+        .sort_facet_values_by
+        .get(facet)
+        .or_else(|| ctx.sort_facet_values_by.get("*"));
+    order.is_some_and(|o| o == "count")
+}
+
+/// A facet value as milli keys it: a number (shown as Rust prints the `f64`), or a string by its
+/// normalised form (the first original spelling seen is the one shown).
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+enum ValueKey {
+    Number(f64),
+    Text(String),
+}
+
+impl ValueKey {
+    /// The distribution's keys are text; a key that is exactly how milli prints an `f64` was a
+    /// number. (A string facet value spelled like a number is taken for one: the keys alone
+    /// cannot tell them apart.)
+    fn of(shown: &str) -> ValueKey {
+        match shown.parse::<f64>() {
+            Ok(n) if n.is_finite() && n.to_string() == shown => ValueKey::Number(n),
+            _ => ValueKey::Text(shown.trim().to_lowercase()),
+        }
+    }
+
+    fn text_key(&self) -> String {
+        match self {
+            ValueKey::Number(n) => n.to_string(),
+            ValueKey::Text(t) => t.clone(),
+        }
+    }
+}
+
+struct Tally {
+    key: ValueKey,
+    shown: String,
+    count: u64,
+}
+
+/// Order two values of one facet as the whole index would list them (`Less` first).
+fn value_order(a: &Tally, b: &Tally, by_count: bool, numbers_by_value: bool) -> Ordering {
+    use ValueKey::{Number, Text};
+    let kind = |k: &ValueKey| matches!(k, Text(_));
+    let numbers_first = kind(&a.key).cmp(&kind(&b.key));
+    let within = || match (&a.key, &b.key, by_count) {
+        (Number(x), Number(y), true) => b.count.cmp(&a.count).then_with(|| y.total_cmp(x)),
+        (Text(x), Text(y), true) => b.count.cmp(&a.count).then_with(|| y.cmp(x)),
+        (Number(x), Number(y), false) if numbers_by_value => x.total_cmp(y),
+        (Number(x), Number(y), false) => x.to_string().cmp(&y.to_string()),
+        (Text(x), Text(y), false) => x.cmp(y),
+        _ => Ordering::Equal,
+    };
+    numbers_first.then_with(within)
+}
+
+/// Sum the shards' `facetDistribution`s; `None` when no shard returned one. Facet names come
+/// out sorted (Meilisearch keeps them in a `BTreeMap`), values ordered and cut as the module
+/// documentation says. `candidates` is the whole search's number of candidates (the summed
+/// total), which decides how milli orders numbers alphabetically.
+pub fn merge_distribution<'a>(
+    shards: impl IntoIterator<Item = &'a Map<String, Value>>,
+    ctx: &IndexMergeContext,
+    candidates: u64,
+) -> Option<Value> {
+    let mut sums: BTreeMap<String, BTreeMap<String, Tally>> = BTreeMap::new();
+    let mut any = false;
+    for shard in shards {
+        let Some(distribution) = shard.get("facetDistribution").and_then(Value::as_object) else {
+            continue;
+        };
+        any = true;
+        for (facet, values) in distribution {
+            let tallies = sums.entry(facet.clone()).or_default();
+            for (shown, count) in values.as_object().into_iter().flatten() {
+                let key = ValueKey::of(shown);
+                let tally = tallies.entry(key.text_key()).or_insert_with(|| Tally {
+                    key,
+                    shown: shown.clone(),
+                    count: 0,
+                });
+                tally.count = tally.count.saturating_add(count.as_u64().unwrap_or(0));
+            }
+        }
+    }
+    if !any {
+        return None;
+    }
+    let numbers_by_value = candidates > LINEAR_SCAN_CANDIDATES_THRESHOLD;
+    let merged = sums
+        .into_iter()
+        .map(|(facet, tallies)| {
+            let by_count = orders_by_count(ctx, &facet);
+            let mut values: Vec<Tally> = tallies.into_values().collect();
+            values.sort_by(|a, b| value_order(a, b, by_count, numbers_by_value));
+            values.truncate(ctx.max_values_per_facet);
+            let values: Map<String, Value> = values
+                .into_iter()
+                .map(|t| (t.shown, Value::from(t.count)))
+                .collect();
+            (facet, Value::Object(values))
+        })
+        .collect();
+    Some(Value::Object(merged))
+}
+
+/// The shards' `facetStats` combined: min of mins, max of maxes. `None` when no shard
+/// returned them.
+pub fn merge_stats<'a>(shards: impl IntoIterator<Item = &'a Map<String, Value>>) -> Option<Value> {
+    let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut any = false;
+    for shard in shards {
+        let Some(facets) = shard.get("facetStats").and_then(Value::as_object) else {
+            continue;
+        };
+        any = true;
+        for (facet, s) in facets {
+            let (Some(min), Some(max)) = (
+                s.get("min").and_then(Value::as_f64),
+                s.get("max").and_then(Value::as_f64),
+            ) else {
+                continue;
+            };
+            let slot = stats.entry(facet.clone()).or_insert((min, max));
+            slot.0 = slot.0.min(min);
+            slot.1 = slot.1.max(max);
+        }
+    }
+    any.then(|| {
+        let stats = stats
+            .into_iter()
+            .map(|(facet, (min, max))| (facet, serde_json::json!({"min": min, "max": max})))
+            .collect();
+        Value::Object(stats)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn shard(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn counts_are_summed_sorted_alphabetically_and_cut() {
+        let ctx = IndexMergeContext {
+            max_values_per_facet: 3,
+            ..Default::default()
+        };
+        let a = shard(
+            json!({"facetDistribution": {"major": {"1": 2, "11": 1, "2": 5}, "scope": {"b": 1}}}),
+        );
+        let b = shard(
+            json!({"facetDistribution": {"major": {"0": 4, "2": 1, "3": 1}, "scope": {"a": 1}}}),
+        );
+        let merged = merge_distribution([&a, &b], &ctx, 3000).unwrap();
+        assert_eq!(
+            serde_json::to_string(&merged).unwrap(),
+            r#"{"major":{"0":4,"1":2,"11":1},"scope":{"a":1,"b":1}}"#
+        );
+        // With more candidates, milli walks its facet tree: numbers by value.
+        let merged = merge_distribution([&a, &b], &ctx, 3001).unwrap();
+        assert_eq!(
+            serde_json::to_string(&merged).unwrap(),
+            r#"{"major":{"0":4,"1":2,"2":6},"scope":{"a":1,"b":1}}"#
+        );
+    }
+
+    #[test]
+    fn numbers_come_before_strings_and_strings_merge_by_normalised_form() {
+        let ctx = IndexMergeContext {
+            max_values_per_facet: 4,
+            ..Default::default()
+        };
+        let a = shard(json!({"facetDistribution": {"f": {"10": 1, "Blue": 2, "apple": 1}}}));
+        let b = shard(json!({"facetDistribution": {"f": {"9": 1, " blue": 1, "zed": 1}}}));
+        let merged = merge_distribution([&a, &b], &ctx, 10).unwrap();
+        assert_eq!(
+            serde_json::to_string(&merged).unwrap(),
+            r#"{"f":{"10":1,"9":1,"apple":1,"Blue":3}}"#
+        );
+    }
+
+    #[test]
+    fn count_order_is_descending_ties_larger_value_first() {
+        let ctx = IndexMergeContext {
+            max_values_per_facet: 3,
+            sort_facet_values_by: BTreeMap::from([
+                ("*".into(), "alpha".into()),
+                ("tags".into(), "count".into()),
+            ]),
+            ..Default::default()
+        };
+        let a = shard(
+            json!({"facetDistribution": {"tags": {"x": 1, "y": 3, "z": 2}, "other": {"q": 9, "p": 1}}}),
+        );
+        let b = shard(json!({"facetDistribution": {"tags": {"w": 2, "x": 2}, "other": {}}}));
+        let merged = merge_distribution([&a, &b], &ctx, 10).unwrap();
+        // Ties in count come out larger value first, as from milli's max-heap.
+        assert_eq!(
+            serde_json::to_string(&merged).unwrap(),
+            r#"{"other":{"p":1,"q":9},"tags":{"y":3,"x":3,"z":2}}"#
+        );
+        let c = shard(json!({"facetDistribution": {"tags": {"1": 1, "2": 1, "x": 5}}}));
+        let merged = merge_distribution([&c], &ctx, 10).unwrap();
+        assert_eq!(
+            serde_json::to_string(&merged["tags"]).unwrap(),
+            r#"{"2":1,"1":1,"x":5}"#,
+            "numbers first even by count"
+        );
+        assert_eq!(shard_max_values_per_facet(&ctx), 1000);
+        assert_eq!(
+            shard_max_values_per_facet(&IndexMergeContext {
+                max_values_per_facet: 300,
+                ..ctx
+            }),
+            3000
+        );
+    }
+
+    #[test]
+    fn stats_take_min_of_mins_and_max_of_maxes() {
+        let a = shard(json!({"facetStats": {"major": {"min": 1.0, "max": 5.0}}}));
+        let b = shard(
+            json!({"facetStats": {"major": {"min": 0.0, "max": 3.0}, "downloads": {"min": 7.0, "max": 9.0}}}),
+        );
+        let c = shard(json!({"hits": []}));
+        let merged = merge_stats([&a, &b, &c]).unwrap();
+        assert_eq!(
+            merged,
+            json!({"downloads": {"min": 7.0, "max": 9.0}, "major": {"min": 0.0, "max": 5.0}})
+        );
+        assert_eq!(merge_stats([&c]), None);
+        assert_eq!(
+            merge_distribution([&c], &IndexMergeContext::default(), 0),
+            None
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! Invariant: each merge rule (rule-by-rule order, raw typo counts, re-normalised scores,
+//! duplicates, stripping, totals, thresholds, distinct, errors) behaves as one whole index.
+#![allow(clippy::unwrap_used)]
+
+use std::cmp::Ordering;
+
+use miroir_merge::compare::{Ranking, compare_sort_values};
+use miroir_merge::{IndexMergeContext, merge, plan};
+use serde_json::{Value, json};
+
+fn ctx() -> IndexMergeContext {
+    IndexMergeContext {
+        primary_key: Some("id".into()),
+        ..Default::default()
+    }
+}
+
+/// milli's global score: fold `(rank, max_rank)` pairs, then divide once.
+fn fold(ranks: &[(u64, u64)]) -> f64 {
+    let (mut rank, mut max) = (1u128, 1u128);
+    for &(r, m) in ranks {
+        rank = (rank - 1) * m as u128 + r as u128;
+        max *= m as u128;
+    }
+    rank as f64 / max as f64
+}
+
+fn shard(hits: Vec<Value>, total: u64) -> Value {
+    json!({"hits": hits, "query": "q", "processingTimeMs": 1, "limit": 20, "offset": 0, "estimatedTotalHits": total, "requestUid": "u"})
+}
+
+fn ids(answer: &Value) -> Vec<Value> {
+    answer["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].clone())
+        .collect()
+}
+
+/// A hit with words 1/1, typo `count`/`max`, proximity `prox` (max rank 4), then a sort on
+/// `downloads:desc`, then exactness exactMatch.
+fn typo_hit(id: u64, count: u64, max: u64, prox: u64, downloads: Value) -> Value {
+    let score = fold(&[(1, 1), (max + 1 - count, max + 1), (prox, 4), (3, 3)]);
+    json!({
+        "id": id,
+        "_rankingScore": score,
+        "_rankingScoreDetails": {
+            "words": {"order": 0, "matchingWords": 1, "maxMatchingWords": 1, "score": 1.0},
+            "typo": {"order": 1, "typoCount": count, "maxTypoCount": max, "score": (max + 1 - count) as f64 / (max + 1) as f64},
+            "proximity": {"order": 2, "score": prox as f64 / 4.0},
+            "downloads:desc": {"order": 3, "value": downloads},
+            "exactness": {"order": 4, "matchType": "exactMatch", "score": 1.0},
+        }
+    })
+}
+
+#[test]
+fn a_sort_between_relevancy_rules_outranks_the_score() {
+    // Same words, typo and proximity: the sort decides, although `a` has the higher score
+    // (the later exactness rule gives it more, the sort rule gives nothing to the score).
+    let mut a = typo_hit(1, 0, 1, 4, json!(10.0));
+    let mut b = typo_hit(2, 0, 1, 4, json!(20.0));
+    a["_rankingScoreDetails"]["exactness"] =
+        json!({"order": 4, "matchType": "exactMatch", "score": 1.0});
+    b["_rankingScoreDetails"]["exactness"] =
+        json!({"order": 4, "matchType": "matchesStart", "score": 2.0 / 3.0});
+    b["_rankingScore"] = json!(fold(&[(1, 1), (2, 2), (4, 4), (2, 3)]));
+    // Worse proximity: after both, whatever its downloads.
+    let c = typo_hit(3, 0, 1, 3, json!(1e9));
+    let p = plan(&json!({"q": "q", "sort": ["downloads:desc"]}), &ctx()).unwrap();
+    let answer = merge(&p, &[shard(vec![a, c], 2), shard(vec![b], 1)], &ctx()).unwrap();
+    assert_eq!(ids(&answer), [json!(2), json!(1), json!(3)]);
+}
+
+#[test]
+fn sort_values_put_numbers_before_strings_and_null_last() {
+    let values = [json!(null), json!("b"), json!("a"), json!(3), json!(1.5)];
+    let sorted = |ascending: bool| {
+        let mut v = values.to_vec();
+        v.sort_by(|l, r| compare_sort_values(ascending, l, r).reverse());
+        v
+    };
+    assert_eq!(
+        sorted(true),
+        [json!(1.5), json!(3), json!("a"), json!("b"), json!(null)]
+    );
+    assert_eq!(
+        sorted(false),
+        [json!(3), json!(1.5), json!("b"), json!("a"), json!(null)]
+    );
+
+    // The same order through a merge, one document per shard.
+    let shards: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| shard(vec![typo_hit(i as u64, 0, 1, 4, v.clone())], 1))
+        .collect();
+    let p = plan(&json!({"q": "q", "sort": ["downloads:desc"]}), &ctx()).unwrap();
+    assert_eq!(
+        ids(&merge(&p, &shards, &ctx()).unwrap()),
+        [json!(3), json!(4), json!(1), json!(2), json!(0)]
+    );
+}
+
+#[test]
+fn typo_counts_compare_raw_across_shards_with_different_max() {
+    // Shard 0 knows 1-typo derivations only, shard 1 also 2-typo ones. One typo each: tied on
+    // typo (normalised scores 1/2 vs 2/3 would wrongly favour `y`), proximity decides.
+    let x = typo_hit(1, 1, 1, 4, json!(null));
+    let y = typo_hit(2, 1, 2, 3, json!(null));
+    let z = typo_hit(3, 0, 2, 1, json!(null));
+    let (rx, ry) = (
+        Ranking::from_hit(x.as_object().unwrap()),
+        Ranking::from_hit(y.as_object().unwrap()),
+    );
+    assert_eq!(rx.compare(&ry), Ordering::Less);
+
+    let p = plan(
+        &json!({"q": "q", "showRankingScore": true, "showRankingScoreDetails": true}),
+        &ctx(),
+    )
+    .unwrap();
+    let answer = merge(&p, &[shard(vec![x], 1), shard(vec![z, y], 2)], &ctx()).unwrap();
+    assert_eq!(ids(&answer), [json!(3), json!(1), json!(2)]);
+    // `x` re-normalised to the whole index's maxTypoCount 2: typo rank 2 of 3.
+    let hx = &answer["hits"][1];
+    let expected = fold(&[(1, 1), (2, 3), (4, 4), (3, 3)]);
+    assert!((hx["_rankingScore"].as_f64().unwrap() - expected).abs() < 1e-12);
+    assert_eq!(
+        hx["_rankingScoreDetails"]["typo"],
+        json!({"order": 1, "typoCount": 1, "maxTypoCount": 2, "score": 2.0 / 3.0})
+    );
+    // Hits whose maxima did not change keep their shard's score and details verbatim.
+    assert_eq!(
+        answer["hits"][0]["_rankingScore"],
+        json!(fold(&[(1, 1), (3, 3), (1, 4), (3, 3)]))
+    );
+    assert_eq!(
+        answer["hits"][2]["_rankingScoreDetails"]["typo"]["maxTypoCount"],
+        json!(2)
+    );
+}
+
+#[test]
+fn max_typo_count_is_per_words_bucket() {
+    // Hits matching one word have a smaller maxTypoCount than hits matching two, on every
+    // shard alike: it must not be raised to the two-word bucket's.
+    let hit = |id: u64, words: u64, max_typo: u64| {
+        json!({"id": id, "_rankingScore": fold(&[(words, 2), (max_typo + 1, max_typo + 1)]), "_rankingScoreDetails": {
+            "words": {"order": 0, "matchingWords": words, "maxMatchingWords": 2, "score": words as f64 / 2.0},
+            "typo": {"order": 1, "typoCount": 0, "maxTypoCount": max_typo, "score": 1.0}}})
+    };
+    let p = plan(&json!({"q": "a b", "showRankingScore": true}), &ctx()).unwrap();
+    let answer = merge(
+        &p,
+        &[
+            shard(vec![hit(1, 2, 2), hit(2, 1, 1)], 2),
+            shard(vec![hit(3, 1, 1)], 1),
+        ],
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(
+        answer["hits"][1]["_rankingScore"],
+        json!(fold(&[(1, 2), (2, 2)]))
+    );
+}
+
+#[test]
+fn page_mode_totals_and_key_order() {
+    let hits = |from: u64, n: u64| {
+        (from..from + n)
+            .map(|i| typo_hit(i, 0, 1, 4, json!(null)))
+            .collect::<Vec<_>>()
+    };
+    let shards = [shard(hits(0, 7), 7), shard(hits(100, 5), 5)];
+    let p = plan(&json!({"q": "q", "page": 2, "hitsPerPage": 5}), &ctx()).unwrap();
+    assert_eq!(p.shard_request()["limit"], json!(10));
+    let answer = merge(&p, &shards, &ctx()).unwrap();
+    let keys: Vec<&String> = answer.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "hits",
+            "query",
+            "processingTimeMs",
+            "hitsPerPage",
+            "page",
+            "totalPages",
+            "totalHits",
+            "requestUid"
+        ]
+    );
+    assert_eq!(
+        (answer["page"].clone(), answer["hitsPerPage"].clone()),
+        (json!(2), json!(5))
+    );
+    assert_eq!(
+        (answer["totalHits"].clone(), answer["totalPages"].clone()),
+        (json!(12), json!(3))
+    );
+    assert_eq!(ids(&answer), [5, 6, 100, 101, 102].map(|i| json!(i)));
+
+    // totalPages counts only the pages maxTotalHits lets a client reach; totalHits does not.
+    let small = IndexMergeContext {
+        max_total_hits: 10,
+        ..ctx()
+    };
+    let answer = merge(
+        &plan(&json!({"hitsPerPage": 5}), &small).unwrap(),
+        &shards,
+        &small,
+    )
+    .unwrap();
+    assert_eq!(
+        (answer["totalHits"].clone(), answer["totalPages"].clone()),
+        (json!(12), json!(2))
+    );
+    let answer = merge(
+        &plan(&json!({"hitsPerPage": 0}), &ctx()).unwrap(),
+        &shards,
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(
+        (answer["totalPages"].clone(), answer["hits"].clone()),
+        (json!(0), json!([]))
+    );
+}
+
+#[test]
+fn offset_limit_echo_and_slice() {
+    let hits = |from: u64, n: u64| {
+        (from..from + n)
+            .map(|i| typo_hit(i, 0, 1, 4, json!(null)))
+            .collect::<Vec<_>>()
+    };
+    let mut slow = shard(hits(100, 3), 3);
+    slow["processingTimeMs"] = json!(42);
+    let p = plan(&json!({"q": "q", "offset": 2, "limit": 3}), &ctx()).unwrap();
+    let answer = merge(&p, &[shard(hits(0, 3), 3), slow], &ctx()).unwrap();
+    assert_eq!(ids(&answer), [json!(2), json!(100), json!(101)]);
+    let keys: Vec<&String> = answer.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "hits",
+            "query",
+            "processingTimeMs",
+            "limit",
+            "offset",
+            "estimatedTotalHits",
+            "requestUid"
+        ]
+    );
+    assert_eq!(answer["processingTimeMs"], json!(42));
+    assert_eq!(
+        (
+            answer["limit"].clone(),
+            answer["offset"].clone(),
+            answer["estimatedTotalHits"].clone()
+        ),
+        (json!(3), json!(2), json!(6))
+    );
+}
+
+#[test]
+fn a_document_on_two_shards_counts_once() {
+    let p = plan(&json!({"q": "q", "limit": 3}), &ctx()).unwrap();
+    let mut twin = typo_hit(7, 0, 1, 4, json!(null));
+    twin["id"] = json!("7"); // the same document: ids 7 and "7" are one
+    let shards = [
+        shard(
+            vec![
+                typo_hit(7, 0, 1, 4, json!(null)),
+                typo_hit(8, 0, 1, 3, json!(null)),
+            ],
+            2,
+        ),
+        shard(vec![twin, typo_hit(9, 0, 1, 2, json!(null))], 2),
+    ];
+    let answer = merge(&p, &shards, &ctx()).unwrap();
+    assert_eq!(ids(&answer), [json!(7), json!(8), json!(9)]);
+    assert_eq!(answer["estimatedTotalHits"], json!(3));
+}
+
+#[test]
+fn fields_added_for_the_merge_are_stripped() {
+    let p = plan(
+        &json!({"q": "q", "attributesToRetrieve": ["name"], "attributesToHighlight": ["name"]}),
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(
+        p.shard_request()["attributesToRetrieve"],
+        json!(["name", "id"])
+    );
+    let scored = typo_hit(1, 0, 1, 4, json!(null));
+    let hit = json!({
+        "name": "n", "id": 1, "_formatted": {"name": "<em>n</em>", "id": "1"},
+        "_rankingScore": scored["_rankingScore"], "_rankingScoreDetails": scored["_rankingScoreDetails"],
+    });
+    let answer = merge(&p, &[shard(vec![hit.clone()], 1)], &ctx()).unwrap();
+    assert_eq!(
+        answer["hits"],
+        json!([{"name": "n", "_formatted": {"name": "<em>n</em>"}}])
+    );
+
+    let p = plan(
+        &json!({"q": "q", "attributesToRetrieve": ["name"], "showRankingScore": true}),
+        &ctx(),
+    )
+    .unwrap();
+    let answer = merge(&p, &[shard(vec![hit], 1)], &ctx()).unwrap();
+    let keys: Vec<&String> = answer["hits"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["name", "_formatted", "_rankingScore"]);
+}
+
+#[test]
+fn the_threshold_applies_to_the_whole_index_score() {
+    // On its own shard `x` scores 0.75 (typo 1 of max 1); on the whole index, where 2-typo
+    // derivations exist, it scores 0.833..: above a 0.8 threshold.
+    let x = json!({"id": 1, "_rankingScore": 0.5, "_rankingScoreDetails": {
+        "typo": {"order": 0, "typoCount": 1, "maxTypoCount": 1, "score": 0.5}}});
+    let y = json!({"id": 2, "_rankingScore": 1.0 / 3.0, "_rankingScoreDetails": {
+        "typo": {"order": 0, "typoCount": 2, "maxTypoCount": 2, "score": 1.0 / 3.0}}});
+    let p = plan(
+        &json!({"q": "q", "rankingScoreThreshold": 0.6, "showRankingScore": true}),
+        &ctx(),
+    )
+    .unwrap();
+    let answer = merge(&p, &[shard(vec![x], 1), shard(vec![y], 1)], &ctx()).unwrap();
+    assert_eq!(
+        answer["hits"],
+        json!([{"id": 1, "_rankingScore": 2.0 / 3.0}])
+    );
+}
+
+#[test]
+fn distinct_applies_across_shards() {
+    let with_family = |id: u64, prox: u64, family: &str| {
+        let mut h = typo_hit(id, 0, 1, prox, json!(null));
+        h["family"] = json!(family);
+        h
+    };
+    let c = IndexMergeContext {
+        distinct_attribute: Some("family".into()),
+        ..ctx()
+    };
+    let p = plan(&json!({"q": "q", "attributesToRetrieve": ["id"]}), &c).unwrap();
+    assert_eq!(
+        p.shard_request()["attributesToRetrieve"],
+        json!(["id", "family"])
+    );
+    let shards = [
+        shard(vec![with_family(1, 4, "A"), with_family(2, 2, "b")], 2),
+        shard(vec![with_family(3, 3, "a ")], 1),
+    ];
+    let answer = merge(&p, &shards, &c).unwrap();
+    assert_eq!(answer["hits"], json!([{"id": 1}, {"id": 2}]));
+}
+
+#[test]
+fn answers_that_are_not_search_responses_are_internal_errors() {
+    let p = plan(&json!({"q": "q"}), &ctx()).unwrap();
+    let cases = [
+        json!([1, 2]),
+        json!({"query": "q"}),
+        json!({"hits": [1], "estimatedTotalHits": 1}),
+        json!({"hits": []}),
+        json!({"message": "Index `x` not found.", "code": "index_not_found", "type": "invalid_request", "link": ""}),
+    ];
+    for bad in cases {
+        let e = merge(&p, &[shard(vec![], 0), bad.clone()], &ctx()).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (500, "internal"), "{bad}");
+        assert!(
+            e.message
+                .starts_with("shard answer #1 is not a Meilisearch search response"),
+            "{}",
+            e.message
+        );
+    }
+}
+
+#[test]
+fn facets_merge_inside_the_answer() {
+    let mut a = shard(vec![], 3000);
+    a["facetDistribution"] = json!({"major": {"1": 2, "10": 1}, "scope": {"x": 1}});
+    a["facetStats"] = json!({"major": {"min": 1.0, "max": 10.0}});
+    let mut b = shard(vec![], 1);
+    b["facetDistribution"] = json!({"major": {"2": 1}, "scope": {}});
+    b["facetStats"] = json!({"major": {"min": 2.0, "max": 2.0}});
+    let p = plan(
+        &json!({"q": "", "facets": ["scope", "major"], "limit": 0}),
+        &ctx(),
+    )
+    .unwrap();
+    let answer = merge(&p, &[a, b], &ctx()).unwrap();
+    insta::assert_json_snapshot!("facets_merge_inside_the_answer", answer);
+}
