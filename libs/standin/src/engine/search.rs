@@ -1,0 +1,464 @@
+//! Running a search: validate the parameters against the index's settings, rank the
+//! candidates, apply the score threshold and `distinct`, paginate within `maxTotalHits`,
+//! and build Meilisearch's response.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use miroir_proto::error::MeiliError;
+use serde_json::{Map, Value, json};
+
+use super::facets;
+use super::pagination::{self, Rules, Selection};
+use super::fields::{PatternMatch, match_legacy, matches_any, searchable_weight};
+use super::filter::{self, Filter};
+use super::format::{FormatOptions, MatchSet, build_hit};
+use super::matching::{Matcher, sort_value};
+use super::params::{DEFAULT_LIMIT, SearchQuery};
+use super::query::{Query, parse_query};
+use super::ranking::{Detail, MatchingStrategy, Scored, SortSpec, effective_rules};
+use super::{DocId, IndexView};
+
+/// The ranked outcome of a query, before pagination.
+pub struct Ranked {
+    pub hits: Vec<(DocId, Scored)>,
+    pub query: Query,
+}
+
+/// Parse `field:asc` / `field:desc` criteria.
+pub fn parse_sort(sort: &[String]) -> Result<Vec<SortSpec>, MeiliError> {
+    sort.iter()
+        .map(|s| {
+            let s = s.trim();
+            if let Some(f) = s.strip_suffix(":asc") {
+                Ok(SortSpec { field: f.to_string(), asc: true })
+            } else if let Some(f) = s.strip_suffix(":desc") {
+                Ok(SortSpec { field: f.to_string(), asc: false })
+            } else {
+                Err(MeiliError::invalid(
+                    "invalid_search_sort",
+                    format!("Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`."),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn check_sortable(specs: &[SortSpec], sortable: &[String], uid: &str) -> Result<(), MeiliError> {
+    for s in specs {
+        if sortable.iter().any(|p| match_legacy(p, &s.field) == PatternMatch::Match) {
+            continue;
+        }
+        let mut names: Vec<&String> = sortable.iter().collect();
+        names.sort();
+        let tail = if names.is_empty() {
+            "This index does not have configured sortable attributes.".to_string()
+        } else {
+            format!("Available sortable attributes are: `{}`.", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+        };
+        return Err(MeiliError::invalid(
+            "invalid_search_sort",
+            format!("Index `{uid}`: Attribute `{}` is not sortable. {tail}", s.field),
+        ));
+    }
+    Ok(())
+}
+
+fn check_distinct(field: &str, filterable: &[String], uid: &str) -> Result<(), MeiliError> {
+    if matches_any(filterable, field) {
+        return Ok(());
+    }
+    let mut names: Vec<&String> = filterable.iter().collect();
+    names.sort();
+    let tail = if names.is_empty() {
+        "This index does not have configured filterable attributes.".to_string()
+    } else {
+        format!("Available filterable attributes patterns are: `{}`.", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+    };
+    Err(MeiliError::invalid(
+        "invalid_search_distinct",
+        format!("Index `{uid}`: Attribute `{field}` is not filterable and thus, cannot be used as distinct attribute. {tail}"),
+    ))
+}
+
+/// `attributesToSearchOn` as a mask over the index's field ids.
+fn search_on_mask(view: &IndexView, attrs: &[String]) -> Result<Option<Vec<bool>>, MeiliError> {
+    if attrs.iter().any(|a| a == "*") {
+        return Ok(None);
+    }
+    if let Some(searchable) = view.settings.searchable.as_deref() {
+        if !searchable.iter().any(|s| s == "*") {
+            for a in attrs {
+                if searchable_weight(Some(searchable), a).is_none() && !searchable.iter().any(|s| match_legacy(s, a) == PatternMatch::Parent) {
+                    return Err(MeiliError::invalid(
+                        "invalid_search_attributes_to_search_on",
+                        format!("Attribute `{a}` is not searchable. Available searchable attributes are: `{}`.", searchable.join(", ")),
+                    ));
+                }
+            }
+        }
+    }
+    let count = view.search.field_count();
+    let mask = (0..count)
+        .map(|f| {
+            let name = u16::try_from(f).ok().and_then(|f| view.search.field_name(f)).unwrap_or("");
+            attrs.iter().any(|a| match_legacy(a, name) == PatternMatch::Match)
+        })
+        .collect();
+    Ok(Some(mask))
+}
+
+/// Better first; ties by internal id.
+fn by_rank(a: &(DocId, Scored), b: &(DocId, Scored)) -> std::cmp::Ordering {
+    a.1.cmp(&b.1).then(a.0.cmp(&b.0))
+}
+
+/// Order the hits: all of them when the threshold or `distinct` walk them, otherwise only
+/// the first `k` (the rest stays unordered).
+fn order(hits: &mut [(DocId, Scored)], k: usize, all: bool) {
+    if all || k >= hits.len() {
+        hits.sort_by(by_rank);
+    } else if k > 0 {
+        hits.select_nth_unstable_by(k - 1, by_rank);
+        hits[..k].sort_by(by_rank);
+    }
+}
+
+/// The documents matching `q` (and the filter) with their details, unordered; shared by
+/// search and facet search.
+pub fn rank(
+    view: &IndexView,
+    q: &str,
+    filter: Option<&Filter>,
+    sort: &[SortSpec],
+    strategy: MatchingStrategy,
+    search_on: Option<Vec<bool>>,
+) -> Ranked {
+    let query = parse_query(q, view.settings, view.search);
+    let mut keep = |id: DocId| match filter {
+        None => true,
+        Some(f) => view.docs.get(&id).is_some_and(|d| f.matches(d)),
+    };
+    let hits = if query.terms.is_empty() {
+        let rules = effective_rules(&view.settings.ranking_rules, sort, strategy, true);
+        let matcher = Matcher { index: view.search, settings: view.settings, query: &query, rules: &rules, strategy, allowed_fields: None };
+        let excluded = placeholder_exclusions(&matcher);
+        let mut out = Vec::new();
+        for (id, doc) in view.docs {
+            if excluded.contains(id) || filter.is_some_and(|f| !f.matches(doc)) {
+                continue;
+            }
+            let details = rules
+                .iter()
+                .filter_map(|r| match r {
+                    super::ranking::Rule::Sort { field, asc } => {
+                        Some(Detail::Sort { field: field.clone(), asc: *asc, value: sort_value(doc, field, *asc) })
+                    }
+                    _ => None,
+                })
+                .collect();
+            out.push((*id, Scored { details }));
+        }
+        out
+    } else {
+        let rules = effective_rules(&view.settings.ranking_rules, sort, strategy, false);
+        let matcher =
+            Matcher { index: view.search, settings: view.settings, query: &query, rules: &rules, strategy, allowed_fields: search_on };
+        matcher.candidates(view.docs, &mut keep)
+    };
+    Ranked { hits, query }
+}
+
+/// A placeholder search with only negated words still excludes them.
+fn placeholder_exclusions(m: &Matcher) -> HashSet<DocId> {
+    let mut out = HashSet::new();
+    for w in &m.query.negative_words {
+        if let Some(id) = m.index.word_of(w) {
+            out.extend(m.index.postings(id).iter().map(|p| p.doc));
+        }
+    }
+    out
+}
+
+/// A UUID v7 (time-ordered), as Meilisearch gives `requestUid`.
+pub fn request_uid() -> String {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let mut bytes = *uuid::Uuid::new_v4().as_bytes();
+    let ts = (ms as u64).to_be_bytes();
+    bytes[..6].copy_from_slice(&ts[2..8]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(bytes).to_string()
+}
+
+fn crop_list(q: &SearchQuery) -> Vec<(String, usize)> {
+    q.attributes_to_crop
+        .iter()
+        .flatten()
+        .map(|a| match a.rsplit_once(':') {
+            Some((name, n)) => match n.parse::<usize>() {
+                Ok(n) => (name.to_string(), n),
+                Err(_) => (a.clone(), q.crop_length),
+            },
+            None => (a.clone(), q.crop_length),
+        })
+        .collect()
+}
+
+/// Run a search and build Meilisearch's JSON response.
+pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError> {
+    let started = Instant::now();
+    let settings = view.settings;
+    let search_on = match &query.attributes_to_search_on {
+        Some(attrs) => search_on_mask(view, attrs)?,
+        None => None,
+    };
+    let filter = match &query.filter {
+        Some(f) => {
+            let parsed = filter::parse(f, "invalid_search_filter")?;
+            Some(parsed.requoted())
+        }
+        None => None,
+    };
+    let sort = match &query.sort {
+        Some(s) => parse_sort(s)?,
+        None => Vec::new(),
+    };
+    let distinct = query.distinct.clone().or_else(|| settings.distinct_attribute.clone());
+    if let Some(d) = &query.distinct {
+        check_distinct(d, &settings.filterable, view.uid)?;
+    }
+    if let Some(f) = &filter {
+        f.check_filterable(&settings.filterable, Some(view.uid), "invalid_search_filter")?;
+    }
+    check_sortable(&sort, &settings.sortable, view.uid)?;
+    if let Some(f) = &query.facets {
+        facets::check_facets(f, &settings.filterable)?;
+    }
+
+    let q = query.q.clone().unwrap_or_default();
+    let ranked = rank(view, &q, filter.as_ref(), &sort, query.matching_strategy, search_on);
+    let max_total = settings.max_total_hits;
+    let finite = query.is_finite_pagination();
+    let (offset, limit) = if finite {
+        let hpp = query.hits_per_page.unwrap_or(DEFAULT_LIMIT);
+        let page = query.page.unwrap_or(1);
+        if page == 0 { (0, 0) } else { ((page - 1).saturating_mul(hpp), hpp) }
+    } else {
+        (query.offset.unwrap_or(0), query.limit.unwrap_or(DEFAULT_LIMIT))
+    };
+    let offset_c = offset.min(max_total);
+    let limit_c = limit.min(max_total - offset_c);
+    let rules = Rules {
+        threshold: query.ranking_score_threshold,
+        distinct: distinct.as_deref(),
+        exhaustive: finite,
+        offset: offset_c,
+        limit: limit_c,
+    };
+    let mut ranked_hits = ranked.hits;
+    order(&mut ranked_hits, offset_c + limit_c, rules.threshold.is_some() || rules.distinct.is_some());
+    let Selection { hits, total } = pagination::select(ranked_hits, &rules, view.docs);
+
+    let matches = MatchSet::new(&ranked.query, view.search);
+    let highlight: Vec<String> = query.attributes_to_highlight.clone().unwrap_or_default();
+    let opts = FormatOptions {
+        highlight,
+        crop: crop_list(query),
+        crop_marker: &query.crop_marker,
+        pre_tag: &query.highlight_pre_tag,
+        post_tag: &query.highlight_post_tag,
+        show_matches_position: query.show_matches_position,
+    };
+    let to_retrieve = query.attributes_to_retrieve.as_ref().filter(|a| !a.iter().any(|x| x == "*"));
+    let mut out_hits = Vec::new();
+    for (id, scored) in hits.iter().skip(offset_c).take(limit_c) {
+        let Some(doc) = view.docs.get(id) else { continue };
+        let mut hit =
+            build_hit(doc, settings.displayed.as_deref(), to_retrieve.map(Vec::as_slice), &opts, &matches, view.search.tokenizer());
+        if query.show_ranking_score {
+            hit.insert("_rankingScore".into(), json!(scored.global()));
+        }
+        if query.show_ranking_score_details {
+            hit.insert("_rankingScoreDetails".into(), scored.to_json());
+        }
+        out_hits.push(Value::Object(hit));
+    }
+
+    let mut resp = Map::new();
+    resp.insert("hits".into(), Value::Array(out_hits));
+    resp.insert("query".into(), json!(q));
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    resp.insert("processingTimeMs".into(), json!(elapsed));
+    if finite {
+        let hpp = query.hits_per_page.unwrap_or(DEFAULT_LIMIT);
+        let total_hits = total.min(max_total);
+        let total_pages = if hpp == 0 { 0 } else { total_hits.div_ceil(hpp) };
+        resp.insert("hitsPerPage".into(), json!(hpp));
+        resp.insert("page".into(), json!(query.page.unwrap_or(1)));
+        resp.insert("totalPages".into(), json!(total_pages));
+        resp.insert("totalHits".into(), json!(total_hits));
+    } else {
+        resp.insert("limit".into(), json!(limit));
+        resp.insert("offset".into(), json!(offset));
+        resp.insert("estimatedTotalHits".into(), json!(total));
+    }
+    if let Some(requested) = &query.facets {
+        let fields = facets::selected_fields(requested, &settings.filterable, &view.search.all_fields);
+        let mut ids: Vec<DocId> = hits.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        let (dist, stats) = facets::distribution(&fields, &ids, view.docs, settings);
+        resp.insert("facetDistribution".into(), dist);
+        resp.insert("facetStats".into(), stats);
+    }
+    if query.show_performance_details {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        resp.insert("performanceDetails".into(), json!({"search": format!("{ms:.2}ms")}));
+    }
+    resp.insert("requestUid".into(), json!(request_uid()));
+    Ok(Value::Object(resp))
+}
+
+/// The fields a facet-search body accepts, in Meilisearch's order.
+const FACET_SEARCH_FIELDS: &[&str] = &[
+    "facetQuery",
+    "facetName",
+    "q",
+    "vector",
+    "hybrid",
+    "filter",
+    "matchingStrategy",
+    "attributesToSearchOn",
+    "rankingScoreThreshold",
+    "locales",
+    "exhaustiveFacetCount",
+];
+
+/// POST /indexes/{uid}/facet-search.
+pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError> {
+    use crate::deserr as de;
+    let started = Instant::now();
+    let Value::Object(map) = body else {
+        return Err(de::invalid_type("bad_request", "", "an object", body));
+    };
+    let mut facet_name: Option<String> = None;
+    let mut facet_query: Option<String> = None;
+    let mut q = String::new();
+    let mut filter_value: Option<Value> = None;
+    let mut strategy = MatchingStrategy::Last;
+    let mut search_on: Option<Vec<String>> = None;
+    let mut threshold: Option<f64> = None;
+    for (key, v) in map {
+        let loc = format!(".{key}");
+        match key.as_str() {
+            "facetName" => facet_name = Some(de::json_string("invalid_facet_search_facet_name", &loc, v)?),
+            "facetQuery" => {
+                facet_query = if v.is_null() { None } else { Some(de::json_string("invalid_facet_search_facet_query", &loc, v)?) }
+            }
+            "q" => q = if v.is_null() { String::new() } else { de::json_string("invalid_search_q", &loc, v)? },
+            "filter" => filter_value = if v.is_null() { None } else { Some(v.clone()) },
+            "matchingStrategy" => {
+                let s = de::json_string("invalid_search_matching_strategy", &loc, v)?;
+                strategy = match s.as_str() {
+                    "last" => MatchingStrategy::Last,
+                    "all" => MatchingStrategy::All,
+                    "frequency" => MatchingStrategy::Frequency,
+                    other => {
+                        return Err(de::unknown_value("invalid_search_matching_strategy", &loc, other, &["last", "all", "frequency"]));
+                    }
+                }
+            }
+            "attributesToSearchOn" => {
+                search_on = if v.is_null() { None } else { Some(de::json_strings("invalid_search_attributes_to_search_on", &loc, v)?) }
+            }
+            "rankingScoreThreshold" => {
+                threshold = if v.is_null() {
+                    None
+                } else {
+                    let f = v.as_f64().ok_or_else(|| de::invalid_type("invalid_search_ranking_score_threshold", &loc, "a number", v))?;
+                    Some(f)
+                }
+            }
+            "exhaustiveFacetCount" => {
+                if !v.is_null() {
+                    de::json_bool("invalid_facet_search_exhaustive_facet_count", &loc, v)?;
+                }
+            }
+            "locales" | "vector" | "hybrid" => {}
+            other => return Err(de::unknown_field("bad_request", "", other, FACET_SEARCH_FIELDS)),
+        }
+    }
+    let Some(facet_name) = facet_name else {
+        return Err(de::missing_field("invalid_facet_search_facet_name", "", "facetName"));
+    };
+    let settings = view.settings;
+    if !settings.facet_search {
+        return Err(MeiliError::invalid("facet_search_disabled", "The facet search is disabled for this index"));
+    }
+    if !matches_any(&settings.filterable, &facet_name) {
+        let mut names: Vec<&String> = settings.filterable.iter().collect();
+        names.sort();
+        let list = names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(MeiliError::invalid(
+            "invalid_facet_search_facet_name",
+            format!(
+                "Attribute `{facet_name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{list}`. To make it facet-searchable add it to the `filterableAttributes` index settings."
+            ),
+        ));
+    }
+    let filter = match &filter_value {
+        Some(f) => {
+            let parsed = filter::parse(f, "invalid_search_filter")?.requoted();
+            parsed.check_filterable(&settings.filterable, Some(view.uid), "invalid_search_filter")?;
+            Some(parsed)
+        }
+        None => None,
+    };
+    let mask = match &search_on {
+        Some(a) => search_on_mask(view, a)?,
+        None => None,
+    };
+    let ranked = rank(view, &q, filter.as_ref(), &[], strategy, mask);
+    let mut ids: Vec<DocId> =
+        ranked.hits.iter().filter(|(_, s)| threshold.is_none_or(|t| s.global() >= t)).map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    let values = facets::string_values(&facet_name, &ids, view.docs);
+    let query_norm = facet_query.as_deref().map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    let allowed = super::query::typos_allowed(&query_norm, settings);
+    let mut hits: Vec<(&String, &String, u64)> = values
+        .iter()
+        .filter(|(norm, _)| query_norm.is_empty() || facet_value_matches(norm, &query_norm, allowed))
+        .map(|(norm, (orig, count))| (norm, orig, *count))
+        .collect();
+    let by_count = settings
+        .sort_facet_values_by
+        .get(&facet_name)
+        .or_else(|| settings.sort_facet_values_by.get("*"))
+        .is_some_and(|o| o == "count");
+    if by_count {
+        hits.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+    }
+    let facet_hits: Vec<Value> =
+        hits.into_iter().take(settings.max_values_per_facet).map(|(_, orig, count)| json!({"value": orig, "count": count})).collect();
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(json!({"facetHits": facet_hits, "facetQuery": facet_query, "processingTimeMs": elapsed}))
+}
+
+/// A facet value matches the facet query when the query is (within the typos its length
+/// allows) a prefix of the value.
+fn facet_value_matches(value: &str, query: &str, typos: u8) -> bool {
+    if value.starts_with(query) {
+        return true;
+    }
+    if typos == 0 {
+        return false;
+    }
+    let mut dict = BTreeMap::new();
+    dict.insert(value.to_string(), 0u32);
+    let chars: Vec<char> = query.chars().collect();
+    let mut found = false;
+    super::levenshtein::fuzzy_walk(&dict, &chars, typos, true, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, |_, _, _| {
+        found = true
+    });
+    found
+}
