@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = miroir_cluster::config::load("MIROIR_", std::env::args().skip(1), std::env::vars())?;
+    let config: Config = miroir_cluster::config::load("MIROIR_ROUTER_", std::env::args().skip(1), std::env::vars())?;
     config.validate()?;
     miroir_cluster::config::init_telemetry(config.metrics_addr)?;
     let nats = miroir_cluster::bus::connect(&config.nats_url, "miroir-router").await?;

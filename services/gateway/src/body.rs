@@ -1,0 +1,191 @@
+//! Reading request bodies as Meilisearch does: the `Content-Type` check, the size limit, and
+//! its messages for a missing or malformed JSON payload.
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use miroir_proto::MeiliError;
+use serde_json::Value;
+
+/// The essence of a `Content-Type` value, lowercased: `type/subtype`, and the `+suffix` of the
+/// subtype if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mime {
+    pub type_: String,
+    pub subtype: String,
+    pub suffix: Option<String>,
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+}
+
+/// Parse a `Content-Type` header value; `None` when it is not a media type at all.
+pub fn parse_mime(raw: &str) -> Option<Mime> {
+    let essence = raw.split(';').next().unwrap_or_default().trim();
+    let (type_, subtype) = essence.split_once('/')?;
+    if !is_token(type_) || !is_token(subtype) {
+        return None;
+    }
+    let subtype = subtype.to_ascii_lowercase();
+    let (subtype, suffix) = match subtype.split_once('+') {
+        Some((s, suffix)) => (s.to_string(), Some(suffix.to_string())),
+        None => (subtype.clone(), None),
+    };
+    Some(Mime {
+        type_: type_.to_ascii_lowercase(),
+        subtype,
+        suffix,
+    })
+}
+
+/// The raw `Content-Type` header, if any (lossy when it is not UTF-8).
+pub fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// Meilisearch's JSON routes accept any `*/json` or `*/*+json` media type.
+pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), MeiliError> {
+    const ACCEPTED: &[&str] = &["application/json"];
+    let Some(raw) = content_type(headers) else {
+        return Err(MeiliError::missing_content_type(ACCEPTED));
+    };
+    match parse_mime(&raw) {
+        Some(m) if m.subtype == "json" || m.suffix.as_deref() == Some("json") => Ok(()),
+        _ => Err(MeiliError::invalid_content_type(&raw, ACCEPTED)),
+    }
+}
+
+/// Refuse a body announced larger than `limit` before reading any of it.
+pub fn check_content_length(headers: &HeaderMap, limit: u64) -> Result<(), MeiliError> {
+    let announced = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match announced {
+        Some(n) if n > limit => Err(MeiliError::payload_too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+pub fn incomplete_payload() -> MeiliError {
+    MeiliError::bad_request("The provided payload is incomplete and cannot be parsed")
+}
+
+/// Read a whole (small) body, refusing more than `limit` bytes.
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<Bytes, MeiliError> {
+    check_content_length(headers, limit)?;
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(frame) = stream.next().await {
+        let frame = frame.map_err(|_| incomplete_payload())?;
+        if (buf.len() + frame.len()) as u64 > limit {
+            return Err(MeiliError::payload_too_large(limit));
+        }
+        buf.extend_from_slice(&frame);
+    }
+    Ok(buf.freeze())
+}
+
+pub fn missing_json_payload() -> MeiliError {
+    MeiliError::invalid("missing_payload", "A json payload is missing.")
+}
+
+/// Parse bytes as JSON with the messages of Meilisearch's JSON extractor.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, MeiliError> {
+    if bytes.is_empty() {
+        return Err(missing_json_payload());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        MeiliError::invalid(
+            "malformed_payload",
+            format!("The json payload provided is malformed. `{e}`."),
+        )
+    })
+}
+
+/// A JSON route's body: content type checked, size bounded, parsed. The raw bytes are kept so
+/// that they can be forwarded untouched (big numbers, key order).
+pub async fn json_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<(Bytes, Value), MeiliError> {
+    check_json_content_type(headers)?;
+    let bytes = read_limited(headers, body, limit).await?;
+    let value = parse_json(&bytes)?;
+    Ok((bytes, value))
+}
+
+/// deserr's name for the kind of a JSON value, as its messages print it.
+pub fn described(v: &Value) -> String {
+    let kind = match v {
+        Value::Null => return "null".to_string(),
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_u64() => "a positive integer",
+        Value::Number(n) if n.is_i64() => "a negative integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    format!("{kind}: `{v}`")
+}
+
+/// deserr's error when a body must be a JSON object.
+pub fn expect_object(v: &Value) -> Result<&serde_json::Map<String, Value>, MeiliError> {
+    v.as_object().ok_or_else(|| {
+        MeiliError::bad_request(format!(
+            "Invalid value type: expected an object, but found {}",
+            described(v)
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn media_types_parse_like_the_mime_crate() {
+        assert_eq!(
+            parse_mime("application/json; charset=utf-8")
+                .unwrap()
+                .subtype,
+            "json"
+        );
+        assert_eq!(parse_mime("Text/CSV").unwrap().type_, "text");
+        assert_eq!(
+            parse_mime("application/ld+json").unwrap().suffix.as_deref(),
+            Some("json")
+        );
+        assert!(parse_mime("json").is_none());
+        assert!(parse_mime("application/").is_none());
+    }
+
+    #[test]
+    fn json_messages_are_meilisearchs() {
+        assert_eq!(parse_json(b"").unwrap_err().code, "missing_payload");
+        let e = parse_json(br#"{"q":"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "The json payload provided is malformed. `EOF while parsing a value at line 1 column 5`."
+        );
+        let e = expect_object(&serde_json::json!([1])).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Invalid value type: expected an object, but found an array: `[1]`"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! The gateway's configuration: file < `MIROIR_*` environment < command line (see
+//! `miroir_cluster::config::load`), unknown keys refused, validated before any port is bound.
+//! `services/gateway/config.example.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", default)]
+pub struct Config {
+    /// Where the Meilisearch-compatible HTTP API listens.
+    pub http_addr: SocketAddr,
+    /// The NATS server (or cluster seed) the services share.
+    pub nats_url: String,
+    /// Meilisearch's master key: when set, every route but `/health` and `/` needs
+    /// `Authorization: Bearer <key>`. Unset: the API is open, as Meilisearch without a master key.
+    #[serde(deserialize_with = "secret")]
+    pub master_key: Option<String>,
+    /// Largest request body accepted, in bytes (Meilisearch's `--http-payload-size-limit`).
+    pub max_payload_bytes: u64,
+    /// How long a search may take, in milliseconds, before the client gets a 504.
+    pub search_timeout_ms: u64,
+    /// How long other reads (documents, settings, stats, tasks) may take, in milliseconds.
+    pub read_timeout_ms: u64,
+    /// How long the router may take to acknowledge a write, in milliseconds.
+    pub write_timeout_ms: u64,
+    /// On shutdown, how long requests in flight may take to finish, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// Where Prometheus scrapes the metrics (`/metrics`); unset: no metrics endpoint.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// A key given in the environment or on the command line is parsed as a TOML scalar when it
+/// looks like one: an all-digit key arrives as a number and is taken back as its text.
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Integer(i64),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
+        Raw::Text(s) => s,
+        Raw::Integer(n) => n.to_string(),
+    }))
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 7700)),
+            nats_url: "nats://127.0.0.1:4222".to_string(),
+            master_key: None,
+            max_payload_bytes: 100_000_000,
+            search_timeout_ms: 10_000,
+            read_timeout_ms: 10_000,
+            write_timeout_ms: 60_000,
+            shutdown_grace_ms: 30_000,
+            metrics_addr: None,
+        }
+    }
+}
+
+impl Config {
+    /// Refuse settings that cannot work, with a message naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.nats_url.trim().is_empty() {
+            anyhow::bail!("`nats_url` must not be empty");
+        }
+        if self.master_key.as_deref().is_some_and(str::is_empty) {
+            anyhow::bail!("`master_key` must not be empty (leave it unset for an open API)");
+        }
+        if self.max_payload_bytes == 0 {
+            anyhow::bail!("`max_payload_bytes` must be positive");
+        }
+        for (name, value) in [
+            ("search_timeout_ms", self.search_timeout_ms),
+            ("read_timeout_ms", self.read_timeout_ms),
+            ("write_timeout_ms", self.write_timeout_ms),
+        ] {
+            if value == 0 {
+                anyhow::bail!("`{name}` must be positive");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn search_timeout(&self) -> Duration {
+        Duration::from_millis(self.search_timeout_ms)
+    }
+
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_unknown_keys_refused() {
+        Config::default().validate().unwrap();
+        let c: Config = miroir_cluster::config::load(
+            "MIROIR_",
+            vec!["--search-timeout-ms".into(), "250".into()],
+            vec![("MIROIR_MASTER_KEY".into(), "secret-key".into())],
+        )
+        .unwrap();
+        assert_eq!(c.search_timeout_ms, 250);
+        assert_eq!(c.master_key.as_deref(), Some("secret-key"));
+        let digits: Config = miroir_cluster::config::load(
+            "MIROIR_",
+            vec![],
+            vec![("MIROIR_MASTER_KEY".into(), "123456789".into())],
+        )
+        .unwrap();
+        assert_eq!(digits.master_key.as_deref(), Some("123456789"));
+        let e = miroir_cluster::config::load::<Config>(
+            "MIROIR_",
+            vec!["--node-api-key".into(), "x".into()],
+            vec![],
+        );
+        assert!(e.is_err());
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let from_file: Config = miroir_cluster::config::load(
+            "MIROIR_",
+            vec!["--config".into(), example.display().to_string()],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            from_file,
+            Config::default(),
+            "the example documents the defaults"
+        );
+        let empty_key = Config {
+            master_key: Some(String::new()),
+            ..Config::default()
+        };
+        assert!(empty_key.validate().is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! Request metrics by route family and status: `miroir_gateway_requests_total` (also by
+//! method) and `miroir_gateway_request_seconds`. Upload figures are counted where uploads are
+//! handled (`miroir_gateway_upload_bytes_total`, `miroir_gateway_documents_total`,
+//! `miroir_gateway_uploads_refused_total`).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// The family a matched route belongs to; unmatched paths are `unknown`.
+pub fn family(matched: Option<&str>) -> &'static str {
+    let Some(path) = matched else {
+        return "unknown";
+    };
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [""] => "root",
+        ["health"] => "health",
+        ["version"] => "version",
+        ["stats"] => "stats",
+        ["tasks", ..] => "tasks",
+        ["indexes"] | ["indexes", _] => "indexes",
+        ["indexes", _, "stats"] => "stats",
+        ["indexes", _, "documents", ..] => "documents",
+        ["indexes", _, "search"] => "search",
+        ["indexes", _, "settings", ..] => "settings",
+        _ => "other",
+    }
+}
+
+pub async fn record(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let family = family(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let method = req.method().as_str().to_string();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("miroir_gateway_request_seconds", "family" => family, "status" => status.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("miroir_gateway_requests_total", "family" => family, "method" => method, "status" => status)
+        .increment(1);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::family;
+
+    #[test]
+    fn families() {
+        assert_eq!(family(Some("/indexes/{uid}/search")), "search");
+        assert_eq!(family(Some("/indexes/{uid}/documents/{id}")), "documents");
+        assert_eq!(family(Some("/indexes")), "indexes");
+        assert_eq!(family(Some("/indexes/{uid}/stats")), "stats");
+        assert_eq!(family(None), "unknown");
+    }
+}

@@ -1,0 +1,498 @@
+//! Query strings and path segments checked as Meilisearch checks them (its `deserr` messages),
+//! and the conversion of `GET` query parameters into the JSON bodies of the matching `POST`
+//! routes (search, documents fetch), with Meilisearch's types.
+
+use miroir_placement::MAX_LOGICAL_INDEX_UID_BYTES;
+use miroir_proto::MeiliError;
+use serde_json::{Map, Value};
+
+const UID_RULES: &str = "Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 bytes.";
+
+/// Why `uid` is not a valid index uid, in Meilisearch's words (without the location prefix).
+pub fn index_uid_problem(uid: &str) -> Option<String> {
+    let charset_ok = !uid.is_empty()
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !charset_ok || uid.len() > miroir_placement::MAX_INDEX_UID_BYTES {
+        return Some(format!("`{uid}` is not a valid index uid. {UID_RULES}"));
+    }
+    if uid.len() > MAX_LOGICAL_INDEX_UID_BYTES {
+        // Meilisearch would take it, but the shard names built from it would be too long.
+        return Some(format!(
+            "`{uid}` is not a valid index uid. Miroir index uids can not be more than {MAX_LOGICAL_INDEX_UID_BYTES} bytes: the rest of Meilisearch's 512 is needed to name their shards."
+        ));
+    }
+    None
+}
+
+/// An index uid taken from the path.
+pub fn check_index_uid(uid: &str) -> Result<(), MeiliError> {
+    match index_uid_problem(uid) {
+        Some(message) => Err(MeiliError::invalid("invalid_index_uid", message)),
+        None => Ok(()),
+    }
+}
+
+/// A query string as deserr's query-parameter extractor sees it: names in order of first
+/// appearance, each with all its values.
+#[derive(Debug, Default)]
+pub struct QueryParams {
+    pairs: Vec<(String, Vec<String>)>,
+}
+
+pub fn quoted(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn invalid_param(code: &str, name: &str, msg: impl std::fmt::Display) -> MeiliError {
+    MeiliError::invalid(code, format!("Invalid value in parameter `{name}`: {msg}"))
+}
+
+impl QueryParams {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let mut pairs: Vec<(String, Vec<String>)> = Vec::new();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            match pairs.iter_mut().find(|(name, _)| *name == k) {
+                Some((_, values)) => values.push(v.into_owned()),
+                None => pairs.push((k.into_owned(), vec![v.into_owned()])),
+            }
+        }
+        QueryParams { pairs }
+    }
+
+    /// Every parameter with its single value, refusing unknown names (`bad_request`) and
+    /// repeated ones (the parameter's own code). `accepted` pairs names with error codes.
+    pub fn entries<'a>(
+        &'a self,
+        accepted: &[(&str, &str)],
+    ) -> Result<Vec<(&'a str, &'a str)>, MeiliError> {
+        let names: Vec<&str> = accepted.iter().map(|(n, _)| *n).collect();
+        let mut out = Vec::with_capacity(self.pairs.len());
+        for (key, values) in &self.pairs {
+            let Some((_, code)) = accepted.iter().find(|(n, _)| n == key) else {
+                return Err(MeiliError::bad_request(format!(
+                    "Unknown parameter `{key}`: expected one of {}",
+                    quoted(&names)
+                )));
+            };
+            match values.as_slice() {
+                [one] => out.push((key.as_str(), one.as_str())),
+                _ => {
+                    return Err(MeiliError::invalid(
+                        *code,
+                        format!(
+                            "Invalid value type for parameter `{key}`: expected a string, but found multiple values"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// deserr's suggestion: the closest accepted name within a typo budget growing with length.
+fn did_you_mean(received: &str, accepted: &[&str]) -> String {
+    let budget = match received.len() {
+        0..=3 => return String::new(),
+        4..=7 => 1,
+        8..=12 => 2,
+        13..=17 => 3,
+        18..=24 => 4,
+        _ => 5,
+    };
+    accepted
+        .iter()
+        .map(|a| (a, edit_distance(received, a)))
+        .filter(|(_, d)| *d <= budget)
+        .min_by_key(|(_, d)| *d)
+        .map(|(a, _)| format!("did you mean `{a}`? "))
+        .unwrap_or_default()
+}
+
+/// Edit distance counting a swap of two neighbours as one edit (optimal string alignment).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for (i, row) in d.chunks_mut(width).enumerate() {
+        if let Some(first) = row.first_mut() {
+            *first = i;
+        }
+    }
+    for (j, cell) in d.iter_mut().take(width).enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a.get(i - 1) != b.get(j - 1));
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+/// deserr's error for an unknown key of a JSON body.
+pub fn unknown_field(key: &str, accepted: &[&str]) -> MeiliError {
+    MeiliError::bad_request(format!(
+        "Unknown field `{key}`: {}expected one of {}",
+        did_you_mean(key, accepted),
+        quoted(accepted)
+    ))
+}
+
+/// deserr's error for a JSON value of the wrong type at `loc` (`.uid`).
+pub fn invalid_type(code: &str, loc: &str, expected: &str, v: &serde_json::Value) -> MeiliError {
+    MeiliError::invalid(
+        code,
+        format!(
+            "Invalid value type at `{loc}`: expected {expected}, but found {}",
+            crate::body::described(v)
+        ),
+    )
+}
+
+pub fn param_usize(code: &str, name: &str, v: &str) -> Result<usize, MeiliError> {
+    v.parse::<usize>().map_err(|_| {
+        invalid_param(
+            code,
+            name,
+            format!("could not parse `{v}` as a positive integer"),
+        )
+    })
+}
+
+pub fn param_bool(code: &str, name: &str, v: &str) -> Result<bool, MeiliError> {
+    v.parse::<bool>().map_err(|_| {
+        invalid_param(
+            code,
+            name,
+            format!("could not parse `{v}` as a boolean, expected either `true` or `false`"),
+        )
+    })
+}
+
+fn param_f64(code: &str, name: &str, v: &str) -> Result<Value, MeiliError> {
+    let f = v
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| invalid_param(code, name, format!("could not parse `{v}` as a float")))?;
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .ok_or_else(|| invalid_param(code, name, format!("could not parse `{v}` as a float")))
+}
+
+/// deserr's comma-separated list.
+fn list(v: &str) -> Vec<Value> {
+    v.split(',')
+        .map(|s| Value::String(s.trim().to_string()))
+        .collect()
+}
+
+/// A filter given in a query string is JSON when it parses as JSON (an array of conditions),
+/// and a plain string otherwise.
+fn filter(v: &str) -> Value {
+    serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()))
+}
+
+/// Meilisearch's `fix_sort_query_parameters`: split on commas, except inside `_geoPoint(...)`.
+pub fn sort_list(sort_query: &str) -> Vec<String> {
+    let mut sort_parameters: Vec<String> = Vec::new();
+    let mut merge = false;
+    for current in sort_query.trim_matches('"').split(',').map(str::trim) {
+        if current.starts_with("_geoPoint(") {
+            sort_parameters.push(current.to_string());
+            merge = true;
+        } else if let (true, Some(last)) = (merge, sort_parameters.last_mut()) {
+            last.push(',');
+            last.push_str(current);
+            if current.ends_with("):desc") || current.ends_with("):asc") {
+                merge = false;
+            }
+        } else {
+            sort_parameters.push(current.to_string());
+            merge = false;
+        }
+    }
+    sort_parameters
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    Usize,
+    Bool,
+    Float,
+    FloatList,
+    List,
+    /// A list where `*` means "everything", i.e. the parameter is left out.
+    StarList,
+    Filter,
+    Sort,
+}
+
+fn convert(kind: Kind, code: &str, name: &str, v: &str) -> Result<Option<Value>, MeiliError> {
+    Ok(Some(match kind {
+        Kind::Str => Value::String(v.to_string()),
+        Kind::Usize => Value::from(param_usize(code, name, v)?),
+        Kind::Bool => Value::Bool(param_bool(code, name, v)?),
+        Kind::Float => param_f64(code, name, v)?,
+        Kind::FloatList => Value::Array(
+            v.split(',')
+                .map(|item| param_f64(code, name, item))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Kind::List => Value::Array(list(v)),
+        Kind::StarList => {
+            let items = list(v);
+            if items.iter().any(|i| i.as_str() == Some("*")) {
+                return Ok(None);
+            }
+            Value::Array(items)
+        }
+        Kind::Filter => filter(v),
+        Kind::Sort => Value::Array(sort_list(v).into_iter().map(Value::String).collect()),
+    }))
+}
+
+const SEARCH_PARAMS: &[(&str, Kind, &str)] = &[
+    ("q", Kind::Str, "invalid_search_q"),
+    ("vector", Kind::FloatList, "invalid_search_vector"),
+    ("offset", Kind::Usize, "invalid_search_offset"),
+    ("limit", Kind::Usize, "invalid_search_limit"),
+    ("page", Kind::Usize, "invalid_search_page"),
+    ("hitsPerPage", Kind::Usize, "invalid_search_hits_per_page"),
+    (
+        "attributesToRetrieve",
+        Kind::List,
+        "invalid_search_attributes_to_retrieve",
+    ),
+    (
+        "retrieveVectors",
+        Kind::Bool,
+        "invalid_search_retrieve_vectors",
+    ),
+    (
+        "attributesToCrop",
+        Kind::List,
+        "invalid_search_attributes_to_crop",
+    ),
+    ("cropLength", Kind::Usize, "invalid_search_crop_length"),
+    (
+        "attributesToHighlight",
+        Kind::List,
+        "invalid_search_attributes_to_highlight",
+    ),
+    ("filter", Kind::Filter, "invalid_search_filter"),
+    ("sort", Kind::Sort, "invalid_search_sort"),
+    ("distinct", Kind::Str, "invalid_search_distinct"),
+    (
+        "showMatchesPosition",
+        Kind::Bool,
+        "invalid_search_show_matches_position",
+    ),
+    (
+        "showRankingScore",
+        Kind::Bool,
+        "invalid_search_show_ranking_score",
+    ),
+    (
+        "showRankingScoreDetails",
+        Kind::Bool,
+        "invalid_search_show_ranking_score_details",
+    ),
+    ("facets", Kind::List, "invalid_search_facets"),
+    (
+        "highlightPreTag",
+        Kind::Str,
+        "invalid_search_highlight_pre_tag",
+    ),
+    (
+        "highlightPostTag",
+        Kind::Str,
+        "invalid_search_highlight_post_tag",
+    ),
+    ("cropMarker", Kind::Str, "invalid_search_crop_marker"),
+    (
+        "matchingStrategy",
+        Kind::Str,
+        "invalid_search_matching_strategy",
+    ),
+    (
+        "attributesToSearchOn",
+        Kind::List,
+        "invalid_search_attributes_to_search_on",
+    ),
+    ("hybridEmbedder", Kind::Str, "invalid_search_embedder"),
+    (
+        "hybridSemanticRatio",
+        Kind::Float,
+        "invalid_search_semantic_ratio",
+    ),
+    (
+        "rankingScoreThreshold",
+        Kind::Float,
+        "invalid_search_ranking_score_threshold",
+    ),
+    ("locales", Kind::List, "invalid_search_locales"),
+];
+
+fn convert_all(
+    raw: Option<&str>,
+    table: &[(&str, Kind, &str)],
+) -> Result<Map<String, Value>, MeiliError> {
+    let params = QueryParams::parse(raw);
+    let accepted: Vec<(&str, &str)> = table.iter().map(|(n, _, c)| (*n, *c)).collect();
+    let mut body = Map::new();
+    for (name, value) in params.entries(&accepted)? {
+        let Some((_, kind, code)) = table.iter().find(|(n, _, _)| *n == name) else {
+            continue;
+        };
+        if let Some(v) = convert(*kind, code, name, value)? {
+            body.insert(name.to_string(), v);
+        }
+    }
+    Ok(body)
+}
+
+/// `GET /indexes/{uid}/search?...` as the JSON body of the `POST` route.
+pub fn search_body(raw: Option<&str>) -> Result<Value, MeiliError> {
+    let mut body = convert_all(raw, SEARCH_PARAMS)?;
+    let embedder = body.remove("hybridEmbedder");
+    let ratio = body.remove("hybridSemanticRatio");
+    match (embedder, ratio) {
+        (None, None) => {}
+        (None, Some(_)) => {
+            return Err(MeiliError::invalid(
+                "invalid_search_hybrid_query",
+                "`hybridEmbedder` is mandatory when `hybridSemanticRatio` is present",
+            ));
+        }
+        (Some(embedder), ratio) => {
+            let mut hybrid = Map::new();
+            hybrid.insert("embedder".into(), embedder);
+            if let Some(ratio) = ratio {
+                hybrid.insert("semanticRatio".into(), ratio);
+            }
+            body.insert("hybrid".into(), Value::Object(hybrid));
+        }
+    }
+    if body.contains_key("vector") && !body.contains_key("hybrid") {
+        return Err(MeiliError::invalid(
+            "missing_search_hybrid",
+            "`hybridEmbedder` is mandatory when `vector` is present",
+        ));
+    }
+    Ok(Value::Object(body))
+}
+
+const DOCUMENTS_PARAMS: &[(&str, Kind, &str)] = &[
+    ("offset", Kind::Usize, "invalid_document_offset"),
+    ("limit", Kind::Usize, "invalid_document_limit"),
+    ("fields", Kind::StarList, "invalid_document_fields"),
+    (
+        "retrieveVectors",
+        Kind::Bool,
+        "invalid_document_retrieve_vectors",
+    ),
+    ("ids", Kind::List, "invalid_document_ids"),
+    ("filter", Kind::Filter, "invalid_document_filter"),
+    ("sort", Kind::Sort, "invalid_document_sort"),
+];
+
+/// `GET /indexes/{uid}/documents?...` as the JSON body of `POST .../documents/fetch`.
+pub fn documents_body(raw: Option<&str>) -> Result<Value, MeiliError> {
+    Ok(Value::Object(convert_all(raw, DOCUMENTS_PARAMS)?))
+}
+
+/// `offset` and `limit` of `GET /indexes`.
+pub fn index_page(raw: Option<&str>) -> Result<(usize, usize), MeiliError> {
+    let params = QueryParams::parse(raw);
+    let (mut offset, mut limit) = (0, 20);
+    for (name, value) in params.entries(&[
+        ("offset", "invalid_index_offset"),
+        ("limit", "invalid_index_limit"),
+    ])? {
+        match name {
+            "offset" => offset = param_usize("invalid_index_offset", name, value)?,
+            _ => limit = param_usize("invalid_index_limit", name, value)?,
+        }
+    }
+    Ok((offset, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn search_params_get_meilisearch_types() {
+        let body = search_body(Some(
+            "q=lodash&limit=2&showRankingScore=true&facets=a,%20b&filter=%5B%22x%20%3D%201%22%5D&sort=_geoPoint(1,2):asc,price:desc&rankingScoreThreshold=0.5",
+        ))
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"q": "lodash", "limit": 2, "showRankingScore": true, "facets": ["a", "b"],
+                   "filter": ["x = 1"], "sort": ["_geoPoint(1,2):asc", "price:desc"], "rankingScoreThreshold": 0.5})
+        );
+        let e = search_body(Some("limit=abc")).unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            (
+                "invalid_search_limit",
+                "Invalid value in parameter `limit`: could not parse `abc` as a positive integer"
+            )
+        );
+        assert_eq!(search_body(Some("nope=1")).unwrap_err().code, "bad_request");
+        assert_eq!(
+            search_body(Some("hybridSemanticRatio=0.5"))
+                .unwrap_err()
+                .code,
+            "invalid_search_hybrid_query"
+        );
+        assert_eq!(
+            search_body(Some("hybridEmbedder=e&hybridSemanticRatio=0.5")).unwrap(),
+            json!({"hybrid": {"embedder": "e", "semanticRatio": 0.5}})
+        );
+    }
+
+    #[test]
+    fn documents_params_and_uids() {
+        assert_eq!(
+            documents_body(Some("fields=*&limit=3&filter=year%20%3D%202019&ids=1,2")).unwrap(),
+            json!({"limit": 3, "filter": "year = 2019", "ids": ["1", "2"]})
+        );
+        assert_eq!(index_page(Some("limit=10&offset=0")).unwrap(), (0, 10));
+        assert!(check_index_uid("books-2_x").is_ok());
+        let e = check_index_uid("bad uid!").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("`bad uid!` is not a valid index uid.")
+        );
+        assert!(check_index_uid(&"a".repeat(506)).is_err());
+        assert_eq!(
+            unknown_field("primaryKy", &["uid", "primaryKey"]).message,
+            "Unknown field `primaryKy`: did you mean `primaryKey`? expected one of `uid`, `primaryKey`"
+        );
+        assert_eq!(
+            unknown_field("nope", &["uid"]).message,
+            "Unknown field `nope`: expected one of `uid`"
+        );
+        assert_eq!(edit_distance("ab", "ba"), 1);
+    }
+}

@@ -1,0 +1,189 @@
+//! `/indexes/{uid}/documents...`: uploads are streamed to the WAL (see `upload`), reads go to
+//! the merger, deletions to the router.
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use miroir_proto::MeiliError;
+use miroir_proto::rpc::{
+    DeleteSelector, DocumentGet, DocumentsDelete, DocumentsFetch, WriteMethod,
+};
+use serde_json::Value;
+
+use super::PathParams;
+use super::upload::add_documents;
+use crate::body::{expect_object, json_body};
+use crate::errors::{enqueued, raw_json};
+use crate::params::{check_index_uid, documents_body, unknown_field};
+use crate::state::AppState;
+
+pub async fn replace(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    add_documents(state, uid, WriteMethod::Replace, headers, query, body).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    add_documents(state, uid, WriteMethod::Update, headers, query, body).await
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    PathParams((uid, id)): PathParams<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, MeiliError> {
+    check_index_uid(&uid)?;
+    state.existing_index(&uid).await?;
+    let request = DocumentGet {
+        index_uid: uid.clone(),
+        document_id: id,
+        query: query.unwrap_or_default(),
+    };
+    let reply = state
+        .call(&request, state.config().read_timeout(), Some(&uid))
+        .await?;
+    Ok(raw_json(StatusCode::OK, reply.body))
+}
+
+async fn fetch_documents(
+    state: &AppState,
+    uid: String,
+    body: Bytes,
+) -> Result<Response, MeiliError> {
+    check_index_uid(&uid)?;
+    state.existing_index(&uid).await?;
+    let reply = state
+        .call(
+            &DocumentsFetch {
+                index_uid: uid.clone(),
+                body,
+            },
+            state.config().read_timeout(),
+            Some(&uid),
+        )
+        .await?;
+    Ok(raw_json(StatusCode::OK, reply.body))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, MeiliError> {
+    let body = documents_body(query.as_deref())?;
+    let body = serde_json::to_vec(&body).map_err(|e| MeiliError::internal(e.to_string()))?;
+    fetch_documents(&state, uid, Bytes::from(body)).await
+}
+
+pub async fn fetch(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let (raw, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
+    expect_object(&value)?;
+    fetch_documents(&state, uid, raw).await
+}
+
+async fn delete(
+    state: &AppState,
+    uid: String,
+    selector: DeleteSelector,
+) -> Result<Response, MeiliError> {
+    check_index_uid(&uid)?;
+    let request = DocumentsDelete {
+        index_uid: uid.clone(),
+        selector,
+    };
+    let task = state
+        .call(&request, state.config().write_timeout(), Some(&uid))
+        .await?;
+    Ok(enqueued(task))
+}
+
+pub async fn delete_one(
+    State(state): State<AppState>,
+    PathParams((uid, id)): PathParams<(String, String)>,
+) -> Result<Response, MeiliError> {
+    delete(&state, uid, DeleteSelector::Ids(vec![id])).await
+}
+
+pub async fn delete_all(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+) -> Result<Response, MeiliError> {
+    delete(&state, uid, DeleteSelector::All).await
+}
+
+pub async fn delete_batch(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let (raw, _) = json_body(&headers, body, state.config().max_payload_bytes).await?;
+    // Meilisearch reads this body with serde (not deserr): its message is serde_json's.
+    let ids: Vec<Value> = serde_json::from_slice(&raw)
+        .map_err(|e| MeiliError::bad_request(format!("Json deserialize error: {e}")))?;
+    let ids = ids
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .collect();
+    delete(&state, uid, DeleteSelector::Ids(ids)).await
+}
+
+/// A filter that selects nothing to delete: `null`, an empty string or an empty array.
+fn is_empty_filter(filter: &Value) -> bool {
+    match filter {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+pub async fn delete_by_filter(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let (_, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
+    let mut filter = None;
+    for (key, v) in expect_object(&value)? {
+        match key.as_str() {
+            "filter" => filter = Some(v.clone()),
+            other => return Err(unknown_field(other, &["filter"])),
+        }
+    }
+    let Some(filter) = filter else {
+        return Err(MeiliError::invalid(
+            "missing_document_filter",
+            "Missing field `filter`",
+        ));
+    };
+    if is_empty_filter(&filter) {
+        return Err(MeiliError::invalid(
+            "invalid_document_filter",
+            "Sending an empty filter is forbidden.",
+        ));
+    }
+    delete(&state, uid, DeleteSelector::Filter(filter.to_string())).await
+}

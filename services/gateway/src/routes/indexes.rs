@@ -1,0 +1,181 @@
+//! `/indexes` and `/indexes/{uid}`: listing and reading come from the topology KV mirror,
+//! creation, update and deletion are enqueued by the router.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use miroir_proto::MeiliError;
+use miroir_proto::rpc::{IndexCreate, IndexDelete, IndexUpdate};
+use miroir_proto::topology::IndexRecord;
+use serde_json::{Value, json};
+
+use super::PathParams;
+use crate::body::{expect_object, json_body};
+use crate::errors::enqueued;
+use crate::params::{
+    check_index_uid, index_page, index_uid_problem, invalid_type, quoted, unknown_field,
+};
+use crate::state::AppState;
+
+fn view(record: &IndexRecord) -> Value {
+    json!({
+        "uid": record.uid,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "primaryKey": record.primary_key,
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, MeiliError> {
+    let (offset, limit) = index_page(query.as_deref())?;
+    let topology = state.fresh_topology().await;
+    let results: Vec<Value> = topology
+        .indexes
+        .values()
+        .skip(offset)
+        .take(limit)
+        .map(|(record, _)| view(record))
+        .collect();
+    Ok(Json(json!({
+        "results": results,
+        "offset": offset,
+        "limit": limit,
+        "total": topology.indexes.len(),
+    }))
+    .into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+) -> Result<Response, MeiliError> {
+    check_index_uid(&uid)?;
+    // A fresh snapshot, so that a primary key set a moment ago is shown.
+    let record = match state.fresh_topology().await.index(&uid) {
+        Some(record) => record.clone(),
+        None => state.existing_index(&uid).await?,
+    };
+    Ok(Json(view(&record)).into_response())
+}
+
+/// `primaryKey` of an index body: a string or null.
+fn primary_key(v: &Value) -> Result<Option<String>, MeiliError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(invalid_type(
+            "invalid_index_primary_key",
+            ".primaryKey",
+            "a string",
+            other,
+        )),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let (_, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
+    let fields = expect_object(&value)?;
+    let mut uid = None;
+    let mut pk = None;
+    for (key, v) in fields {
+        match key.as_str() {
+            "uid" => match v {
+                Value::String(s) => match index_uid_problem(s) {
+                    Some(problem) => {
+                        return Err(MeiliError::invalid(
+                            "invalid_index_uid",
+                            format!("Invalid value at `.uid`: {problem}"),
+                        ));
+                    }
+                    None => uid = Some(s.clone()),
+                },
+                other => return Err(invalid_type("invalid_index_uid", ".uid", "a string", other)),
+            },
+            "primaryKey" => pk = primary_key(v)?,
+            other => return Err(unknown_field(other, &["uid", "primaryKey"])),
+        }
+    }
+    let Some(uid) = uid else {
+        return Err(MeiliError::invalid(
+            "missing_index_uid",
+            "Missing field `uid`",
+        ));
+    };
+    let task = state
+        .call(
+            &IndexCreate {
+                uid: uid.clone(),
+                primary_key: pk,
+            },
+            state.config().write_timeout(),
+            Some(&uid),
+        )
+        .await?;
+    Ok(enqueued(task))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let (_, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
+    let fields = expect_object(&value)?;
+    let mut pk = None;
+    for (key, v) in fields {
+        let immutable = match key.as_str() {
+            "primaryKey" => {
+                pk = primary_key(v)?;
+                continue;
+            }
+            "uid" => "immutable_index_uid",
+            "createdAt" => "immutable_index_created_at",
+            "updatedAt" => "immutable_index_updated_at",
+            other => return Err(unknown_field(other, &["primaryKey"])),
+        };
+        return Err(MeiliError::invalid(
+            immutable,
+            format!(
+                "Immutable field `{key}`: expected one of {}",
+                quoted(&["primaryKey"])
+            ),
+        ));
+    }
+    check_index_uid(&uid)?;
+    let task = state
+        .call(
+            &IndexUpdate {
+                uid: uid.clone(),
+                primary_key: pk,
+            },
+            state.config().write_timeout(),
+            Some(&uid),
+        )
+        .await?;
+    Ok(enqueued(task))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+) -> Result<Response, MeiliError> {
+    check_index_uid(&uid)?;
+    let task = state
+        .call(
+            &IndexDelete { uid: uid.clone() },
+            state.config().write_timeout(),
+            Some(&uid),
+        )
+        .await?;
+    Ok(enqueued(task))
+}

@@ -1,0 +1,117 @@
+//! The HTTP routes, each answering as Meilisearch 1.50 does. Handlers check their input in
+//! Meilisearch's order (query parameters and body first, then the index uid, then whether the
+//! index exists), then ask the router (writes) or the merger (reads) over NATS.
+
+mod documents;
+mod indexes;
+mod misc;
+mod search;
+mod settings;
+mod tasks;
+mod upload;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Request};
+use axum::http::Uri;
+use axum::http::request::Parts;
+use axum::middleware::{from_fn, from_fn_with_state, map_request};
+use axum::routing::{get, post};
+use miroir_proto::MeiliError;
+use serde::de::DeserializeOwned;
+
+use crate::state::AppState;
+use crate::{auth, cors, errors, metrics};
+
+/// Path parameters whose rejection is a Meilisearch-shaped error.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = MeiliError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, MeiliError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(PathParams(v)),
+            Err(rejection) => Err(MeiliError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+/// Meilisearch trims trailing slashes before routing (`/indexes/` is `/indexes`).
+async fn trim_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// The whole HTTP API on `state`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/version", get(misc::version))
+        .route("/stats", get(misc::stats))
+        .route("/indexes", get(indexes::list).post(indexes::create))
+        .route(
+            "/indexes/{uid}",
+            get(indexes::get)
+                .patch(indexes::update)
+                .delete(indexes::delete),
+        )
+        .route("/indexes/{uid}/stats", get(misc::index_stats))
+        .route(
+            "/indexes/{uid}/documents",
+            get(documents::list)
+                .post(documents::replace)
+                .put(documents::update)
+                .delete(documents::delete_all),
+        )
+        .route("/indexes/{uid}/documents/fetch", post(documents::fetch))
+        .route(
+            "/indexes/{uid}/documents/delete-batch",
+            post(documents::delete_batch),
+        )
+        .route(
+            "/indexes/{uid}/documents/delete",
+            post(documents::delete_by_filter),
+        )
+        .route(
+            "/indexes/{uid}/documents/{id}",
+            get(documents::get_one).delete(documents::delete_one),
+        )
+        .route("/indexes/{uid}/search", get(search::get).post(search::post))
+        .route(
+            "/indexes/{uid}/settings",
+            get(settings::get_all)
+                .patch(settings::update_all)
+                .delete(settings::reset_all),
+        )
+        .route(
+            "/indexes/{uid}/settings/{name}",
+            get(settings::get_one)
+                .put(settings::put_one)
+                .patch(settings::patch_one)
+                .delete(settings::reset_one),
+        )
+        .route("/tasks", get(tasks::list))
+        .route("/tasks/{uid}", get(tasks::get))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_key))
+        .route("/health", get(misc::health))
+        .route("/", get(misc::root))
+        .fallback(errors::not_found)
+        .method_not_allowed_fallback(errors::wrong_method)
+        .layer(from_fn(errors::shape_errors))
+        .layer(from_fn(metrics::record))
+        .with_state(state);
+    Router::new()
+        .fallback_service(api)
+        .layer(map_request(trim_trailing_slash))
+        .layer(from_fn(cors::cors))
+}

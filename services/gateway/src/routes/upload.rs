@@ -1,0 +1,266 @@
+//! `POST`/`PUT /indexes/{uid}/documents`: the body is parsed while it streams in, packed into
+//! WAL chunks that are spooled in JetStream one by one (each acknowledged before more of the
+//! body is read), and only once the whole body parsed does the router get the batch to commit.
+//! A malformed payload purges what was spooled: nothing reaches a node.
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::StreamExt;
+use miroir_cluster::wal;
+use miroir_proto::MeiliError;
+use miroir_proto::rpc::{DocumentsCommit, WriteMethod};
+
+use crate::body::{check_content_length, content_type, incomplete_payload, parse_mime};
+use crate::errors::enqueued;
+use crate::ingest::{ChunkLimits, ChunkPacker, DocumentParser, Format};
+use crate::params::{QueryParams, check_index_uid, invalid_param};
+use crate::state::AppState;
+
+const ACCEPTED: &[&str] = &["application/json", "application/x-ndjson", "text/csv"];
+
+/// Bytes handed to the parser at a time, so that one large network frame never yields more
+/// than a couple of chunks before they are spooled.
+const FEED_SLICE: usize = 64 * 1024;
+
+struct UploadParams {
+    primary_key: Option<String>,
+    csv_delimiter: Option<u8>,
+}
+
+fn upload_params(raw_query: Option<&str>) -> Result<UploadParams, MeiliError> {
+    const CSV: &str = "invalid_document_csv_delimiter";
+    let params = QueryParams::parse(raw_query);
+    let mut out = UploadParams {
+        primary_key: None,
+        csv_delimiter: None,
+    };
+    for (name, value) in params.entries(&[
+        ("primaryKey", "invalid_index_primary_key"),
+        ("csvDelimiter", CSV),
+    ])? {
+        if name == "primaryKey" {
+            out.primary_key = Some(value.to_string());
+            continue;
+        }
+        let mut chars = value.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) if c.is_ascii() => out.csv_delimiter = Some(c as u8),
+            (Some(c), None) => {
+                return Err(invalid_param(
+                    CSV,
+                    name,
+                    format!("csv delimiter must be an ascii character. Found: `{c}`"),
+                ));
+            }
+            _ => {
+                return Err(invalid_param(
+                    CSV,
+                    name,
+                    format!(
+                        "expected a string of one character, but found the following string of {} characters: `{value}`",
+                        value.chars().count()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn csv_delimiter_refused(content_type: &str) -> MeiliError {
+    MeiliError::new(
+        415,
+        "invalid_content_type",
+        miroir_proto::ErrorType::InvalidRequest,
+        format!(
+            "The Content-Type `{content_type}` does not support the use of a csv delimiter. The csv delimiter can only be used with the Content-Type `text/csv`."
+        ),
+    )
+}
+
+/// The payload format from `Content-Type` and `?csvDelimiter=`, as Meilisearch decides it.
+fn payload_format(headers: &HeaderMap, csv_delimiter: Option<u8>) -> Result<Format, MeiliError> {
+    let Some(raw) = content_type(headers) else {
+        return Err(MeiliError::missing_content_type(ACCEPTED));
+    };
+    let Some(mime) = parse_mime(&raw) else {
+        return Err(MeiliError::invalid_content_type(&raw, ACCEPTED));
+    };
+    match (mime.type_.as_str(), mime.subtype.as_str(), csv_delimiter) {
+        ("application", "json", None) => Ok(Format::Json),
+        ("application", "x-ndjson", None) => Ok(Format::Ndjson),
+        ("text", "csv", d) => Ok(Format::Csv {
+            delimiter: d.unwrap_or(b','),
+        }),
+        ("application", "json", Some(_)) => Err(csv_delimiter_refused("application/json")),
+        ("application", "x-ndjson", Some(_)) => Err(csv_delimiter_refused("application/x-ndjson")),
+        (t, s, _) => Err(MeiliError::invalid_content_type(
+            &format!("{t}/{s}"),
+            ACCEPTED,
+        )),
+    }
+}
+
+/// A batch id that is a valid NATS subject token.
+fn new_batch_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What a successful spool produced.
+struct Spooled {
+    chunks: u32,
+    documents: u64,
+}
+
+async fn spool(
+    state: &AppState,
+    format: Format,
+    body: Body,
+    packer: &mut ChunkPacker,
+) -> Result<Spooled, MeiliError> {
+    let limit = state.config().max_payload_bytes;
+    let max_document_bytes =
+        ChunkLimits::for_max_payload(state.nats().server_info().max_payload).max_document_bytes;
+    let mut parser = DocumentParser::new(format, max_document_bytes);
+    let mut stream = body.into_data_stream();
+    let mut received: u64 = 0;
+    while let Some(frame) = stream.next().await {
+        let frame = frame.map_err(|_| incomplete_payload())?;
+        received += frame.len() as u64;
+        if received > limit {
+            return Err(MeiliError::payload_too_large(limit));
+        }
+        for slice in frame.chunks(FEED_SLICE) {
+            parser
+                .feed(slice, &mut |doc| packer.push(doc))
+                .map_err(|e| e.to_meili())?;
+            while let Some(chunk) = packer.pop_ready() {
+                wal::publish_chunk(state.jetstream(), &chunk).await?;
+            }
+        }
+    }
+    if received == 0 {
+        return Err(MeiliError::invalid(
+            "missing_payload",
+            format!("A {} payload is missing.", format.name()),
+        ));
+    }
+    parser
+        .finish(&mut |doc| packer.push(doc))
+        .map_err(|e| e.to_meili())?;
+    packer.finish();
+    while let Some(chunk) = packer.pop_ready() {
+        wal::publish_chunk(state.jetstream(), &chunk).await?;
+    }
+    metrics::counter!("miroir_gateway_upload_bytes_total").increment(received);
+    Ok(Spooled {
+        chunks: packer.chunks(),
+        documents: packer.documents(),
+    })
+}
+
+pub async fn add_documents(
+    state: AppState,
+    uid: String,
+    method: WriteMethod,
+    headers: HeaderMap,
+    raw_query: Option<String>,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let params = upload_params(raw_query.as_deref())?;
+    check_index_uid(&uid)?;
+    let format = payload_format(&headers, params.csv_delimiter)?;
+    check_content_length(&headers, state.config().max_payload_bytes)?;
+
+    let limits = ChunkLimits::for_max_payload(state.nats().server_info().max_payload);
+    let mut packer = ChunkPacker::new(new_batch_id(), limits);
+    let spooled = match spool(&state, format, body, &mut packer).await {
+        Ok(s) => s,
+        Err(e) => {
+            if packer.chunks() > 0 {
+                wal::purge_batch(state.wal(), packer.batch_id()).await;
+            }
+            metrics::counter!("miroir_gateway_uploads_refused_total", "code" => e.code.clone())
+                .increment(1);
+            return Err(e);
+        }
+    };
+    let commit = DocumentsCommit {
+        index_uid: uid.clone(),
+        batch_id: packer.batch_id().to_string(),
+        chunks: spooled.chunks,
+        documents: spooled.documents,
+        primary_key: params.primary_key,
+        method,
+    };
+    match state
+        .call(&commit, state.config().write_timeout(), Some(&uid))
+        .await
+    {
+        Ok(task) => {
+            metrics::counter!("miroir_gateway_documents_total").increment(spooled.documents);
+            Ok(enqueued(task))
+        }
+        Err(e) => {
+            // Nobody took the batch: it would only sit in the WAL. After a timeout the router
+            // may still be working on it, so it is left alone.
+            if e.status == 503 {
+                wal::purge_batch(state.wal(), packer.batch_id()).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use axum::http::HeaderValue;
+    use axum::http::header::CONTENT_TYPE;
+
+    fn with_type(t: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_str(t).unwrap());
+        h
+    }
+
+    #[test]
+    fn content_types_and_delimiters() {
+        assert_eq!(
+            payload_format(&with_type("application/json; charset=utf-8"), None).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            payload_format(&with_type("text/csv"), Some(b';')).unwrap(),
+            Format::Csv { delimiter: b';' }
+        );
+        let e = payload_format(&with_type("text/plain"), None).unwrap_err();
+        assert_eq!(
+            e.message,
+            "The Content-Type `text/plain` is invalid. Accepted values for the Content-Type header are: `application/json`, `application/x-ndjson`, `text/csv`"
+        );
+        assert_eq!(
+            payload_format(&HeaderMap::new(), None).unwrap_err().code,
+            "missing_content_type"
+        );
+        assert_eq!(
+            payload_format(&with_type("application/json"), Some(b';'))
+                .unwrap_err()
+                .status,
+            415
+        );
+        assert_eq!(
+            upload_params(Some("csvDelimiter=ab")).err().unwrap().code,
+            "invalid_document_csv_delimiter"
+        );
+        assert_eq!(
+            upload_params(Some("primaryKey=pid"))
+                .unwrap()
+                .primary_key
+                .as_deref(),
+            Some("pid")
+        );
+    }
+}
