@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use miroir_standin::engine::{DocId, Document, EngineSettings, IndexView, SearchIndex, parse_search_body, search};
+use miroir_standin::engine::{
+    DocId, Document, EngineSettings, IndexView, SearchIndex, parse_search_body, search,
+};
 use serde_json::{Value, json};
 
 const GENERATED: usize = 100_000;
@@ -30,7 +32,10 @@ impl Rng {
         (self.next() % (n.max(1) as u64)) as usize
     }
     fn pick<'a>(&mut self, items: &'a [String]) -> &'a str {
-        items.get(self.below(items.len())).map(String::as_str).unwrap_or("x")
+        items
+            .get(self.below(items.len()))
+            .map(String::as_str)
+            .unwrap_or("x")
     }
 }
 
@@ -45,9 +50,13 @@ fn settings() -> EngineSettings {
 }
 
 fn load() -> anyhow::Result<Vec<Document>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/fixtures/npm-10k.ndjson");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines().map(|l| serde_json::from_str::<Document>(l).context("parsing a corpus line")).collect()
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/fixtures/npm-10k.ndjson");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .map(|l| serde_json::from_str::<Document>(l).context("parsing a corpus line"))
+        .collect()
 }
 
 /// Documents shaped like the corpus, drawn from its words, scopes and tags.
@@ -58,7 +67,10 @@ fn generate(corpus: &[Document], n: usize) -> Vec<Document> {
     for d in corpus {
         for field in ["name", "summary"] {
             if let Some(s) = d.get(field).and_then(Value::as_str) {
-                for w in s.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 1) {
+                for w in s
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| w.len() > 1)
+                {
                     words.insert(w.to_lowercase());
                 }
             }
@@ -66,7 +78,13 @@ fn generate(corpus: &[Document], n: usize) -> Vec<Document> {
         if let Some(s) = d.get("scope").and_then(Value::as_str) {
             scopes.insert(s.to_string());
         }
-        for t in d.get("tags").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        for t in d
+            .get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             tags.insert(t.to_string());
         }
     }
@@ -78,7 +96,11 @@ fn generate(corpus: &[Document], n: usize) -> Vec<Document> {
         .map(|i| {
             let name_words = 1 + rng.below(4);
             let name: Vec<&str> = (0..name_words).map(|_| rng.pick(&words)).collect();
-            let scope = if rng.below(10) < 3 { Value::String(rng.pick(&scopes).to_string()) } else { Value::Null };
+            let scope = if rng.below(10) < 3 {
+                Value::String(rng.pick(&scopes).to_string())
+            } else {
+                Value::Null
+            };
             let name = match &scope {
                 Value::String(s) => format!("@{s}/{}", name.join("-")),
                 _ => name.join("-"),
@@ -108,24 +130,66 @@ fn mix() -> Vec<(&'static str, Value)> {
     vec![
         ("keywords", json!({"q": "react"})),
         ("keywords", json!({"q": "react router", "limit": 10})),
-        ("keywords", json!({"q": "vue component library", "limit": 15})),
-        ("keywords", json!({"q": "eslint plugin", "offset": 20, "limit": 10})),
-        ("keywords", json!({"q": "typescript types", "page": 3, "hitsPerPage": 7})),
-        ("keywords", json!({"q": "webpack loader", "attributesToHighlight": ["summary"], "attributesToCrop": ["summary"], "cropLength": 5})),
-        ("keywords", json!({"q": "markdown parser", "matchingStrategy": "all"})),
-        ("typo", json!({"q": "recat compnent", "showRankingScore": true})),
+        (
+            "keywords",
+            json!({"q": "vue component library", "limit": 15}),
+        ),
+        (
+            "keywords",
+            json!({"q": "eslint plugin", "offset": 20, "limit": 10}),
+        ),
+        (
+            "keywords",
+            json!({"q": "typescript types", "page": 3, "hitsPerPage": 7}),
+        ),
+        (
+            "keywords",
+            json!({"q": "webpack loader", "attributesToHighlight": ["summary"], "attributesToCrop": ["summary"], "cropLength": 5}),
+        ),
+        (
+            "keywords",
+            json!({"q": "markdown parser", "matchingStrategy": "all"}),
+        ),
+        (
+            "typo",
+            json!({"q": "recat compnent", "showRankingScore": true}),
+        ),
         ("typo", json!({"q": "lodsh"})),
         ("typo", json!({"q": "typscript definitons"})),
-        ("filter", json!({"q": "azure", "filter": "major >= 1 AND downloads > 1000"})),
-        ("filter", json!({"q": "aws sdk client", "filter": "downloads > 500"})),
-        ("facets", json!({"q": "cli", "facets": ["scope", "major", "tags"], "limit": 5})),
+        (
+            "filter",
+            json!({"q": "azure", "filter": "major >= 1 AND downloads > 1000"}),
+        ),
+        (
+            "filter",
+            json!({"q": "aws sdk client", "filter": "downloads > 500"}),
+        ),
+        (
+            "facets",
+            json!({"q": "cli", "facets": ["scope", "major", "tags"], "limit": 5}),
+        ),
         ("facets", json!({"q": "vue", "facets": ["*"], "limit": 0})),
-        ("sort", json!({"q": "webpack", "sort": ["downloads:desc"], "limit": 10})),
-        ("sort", json!({"q": "test runner", "filter": "major >= 2", "sort": ["major:asc", "downloads:desc"], "limit": 10})),
+        (
+            "sort",
+            json!({"q": "webpack", "sort": ["downloads:desc"], "limit": 10}),
+        ),
+        (
+            "sort",
+            json!({"q": "test runner", "filter": "major >= 2", "sort": ["major:asc", "downloads:desc"], "limit": 10}),
+        ),
         ("placeholder", json!({"q": "", "limit": 20})),
-        ("placeholder", json!({"q": "", "filter": [["scope = types", "scope = babel"], "major > 5"], "limit": 3})),
-        ("placeholder", json!({"q": "", "facets": ["major"], "limit": 0})),
-        ("placeholder", json!({"q": "", "sort": ["name:asc"], "limit": 10, "offset": 5})),
+        (
+            "placeholder",
+            json!({"q": "", "filter": [["scope = types", "scope = babel"], "major > 5"], "limit": 3}),
+        ),
+        (
+            "placeholder",
+            json!({"q": "", "facets": ["major"], "limit": 0}),
+        ),
+        (
+            "placeholder",
+            json!({"q": "", "sort": ["name:asc"], "limit": 10, "offset": 5}),
+        ),
     ]
 }
 
@@ -173,9 +237,17 @@ fn main() -> anyhow::Result<()> {
         docs.len() as f64 / indexing.as_secs_f64()
     );
 
-    let view = IndexView { uid: "npm", primary_key: Some("id"), docs: &docs, settings: &settings, search: &index };
-    let queries: Vec<(&str, _)> =
-        mix().into_iter().map(|(kind, body)| parse_search_body(&body).map(|q| (kind, q))).collect::<Result<_, _>>()?;
+    let view = IndexView {
+        uid: "npm",
+        primary_key: Some("id"),
+        docs: &docs,
+        settings: &settings,
+        search: &index,
+    };
+    let queries: Vec<(&str, _)> = mix()
+        .into_iter()
+        .map(|(kind, body)| parse_search_body(&body).map(|q| (kind, q)))
+        .collect::<Result<_, _>>()?;
 
     // Warm up once, then measure.
     for (_, q) in &queries {
@@ -199,10 +271,19 @@ fn main() -> anyhow::Result<()> {
         for (i, (_, q)) in queries.iter().enumerate() {
             let mut times: Vec<Duration> = all_by_query(&queries, i, &view)?;
             times.sort();
-            println!("  {:>8.2}ms  {:?} {:?} {:?}", percentile(&times, 0.5).as_secs_f64() * 1000.0, q.q, q.filter, q.facets);
+            println!(
+                "  {:>8.2}ms  {:?} {:?} {:?}",
+                percentile(&times, 0.5).as_secs_f64() * 1000.0,
+                q.q,
+                q.filter,
+                q.facets
+            );
         }
     }
-    println!("{:<12} {:>8} {:>10} {:>10}", "kind", "queries", "p50", "p99");
+    println!(
+        "{:<12} {:>8} {:>10} {:>10}",
+        "kind", "queries", "p50", "p99"
+    );
     for (kind, mut times) in by_kind {
         times.sort();
         println!(
@@ -221,6 +302,9 @@ fn main() -> anyhow::Result<()> {
         percentile(&all, 0.5).as_secs_f64() * 1000.0,
         percentile(&all, 0.99).as_secs_f64() * 1000.0
     );
-    println!("throughput: {:.0} queries/s (one thread)", all.len() as f64 / total.as_secs_f64());
+    println!(
+        "throughput: {:.0} queries/s (one thread)",
+        all.len() as f64 / total.as_secs_f64()
+    );
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The gateway's configuration: file < `MIROIR_*` environment < command line (see
+//! The gateway's configuration: file < `MIROIR_GATEWAY_*` environment < command line (see
 //! `miroir_cluster::config::load`), unknown keys refused, validated before any port is bound.
 //! `services/gateway/config.example.toml` documents every key.
 

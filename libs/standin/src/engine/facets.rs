@@ -33,19 +33,37 @@ pub fn check_facets(facets: &[String], filterable: &[String]) -> Result<(), Meil
         let tail = if patterns.is_empty() {
             "This index does not have configured filterable attributes.".to_string()
         } else {
-            format!("Available filterable attributes patterns are: `{}`.", patterns.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "Available filterable attributes patterns are: `{}`.",
+                patterns
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
-        return Err(MeiliError::invalid("invalid_search_facets", format!("Invalid facet distribution: Pattern `{f}` is not filterable. {tail}")));
+        return Err(MeiliError::invalid(
+            "invalid_search_facets",
+            format!("Invalid facet distribution: Pattern `{f}` is not filterable. {tail}"),
+        ));
     }
     Ok(())
 }
 
 /// The fields a `facets` parameter selects among the index's fields.
-pub fn selected_fields<'a>(facets: &[String], filterable: &[String], all_fields: &'a BTreeSet<String>) -> Vec<&'a String> {
+pub fn selected_fields<'a>(
+    facets: &[String],
+    filterable: &[String],
+    all_fields: &'a BTreeSet<String>,
+) -> Vec<&'a String> {
     all_fields
         .iter()
         .filter(|name| matches_any(filterable, name))
-        .filter(|name| facets.iter().any(|f| f == "*" || match_legacy(f, name) == PatternMatch::Match))
+        .filter(|name| {
+            facets
+                .iter()
+                .any(|f| f == "*" || match_legacy(f, name) == PatternMatch::Match)
+        })
         .collect()
 }
 
@@ -59,7 +77,10 @@ struct FieldValues {
 
 /// The documents of sorted `candidates`; a large share of the index is read by walking the
 /// map in order rather than by one lookup per id.
-fn candidate_docs<'a>(candidates: &'a [DocId], docs: &'a BTreeMap<DocId, Document>) -> Box<dyn Iterator<Item = &'a Document> + 'a> {
+fn candidate_docs<'a>(
+    candidates: &'a [DocId],
+    docs: &'a BTreeMap<DocId, Document>,
+) -> Box<dyn Iterator<Item = &'a Document> + 'a> {
     if candidates.len().saturating_mul(4) < docs.len() {
         return Box::new(candidates.iter().filter_map(|id| docs.get(id)));
     }
@@ -106,7 +127,7 @@ fn collect(field: &str, candidates: &[DocId], docs: &BTreeMap<DocId, Document>) 
                     } else {
                         buf.push_str(&trimmed.to_lowercase());
                     }
-                    if !seen_strs.iter().any(|s| *s == buf) {
+                    if !seen_strs.contains(&buf) {
                         seen_strs.push(buf.clone());
                         match out.strings.get_mut(buf.as_str()) {
                             Some(entry) => entry.1 += 1,
@@ -145,9 +166,12 @@ pub fn distribution(
         let mut out: IndexMap<String, u64> = IndexMap::new();
         let mut numbers: Vec<(f64, u64)> = values.numbers.values().copied().collect();
         if order == "count" {
-            numbers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal)));
+            numbers.sort_by(|a, b| {
+                b.1.cmp(&a.1)
+                    .then(a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))
+            });
         } else if candidates.len() <= LINEAR_SCAN_THRESHOLD {
-            numbers.sort_by(|a, b| number_key(a.0).cmp(&number_key(b.0)));
+            numbers.sort_by_key(|a| number_key(a.0));
         } else {
             numbers.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
         }
@@ -162,7 +186,12 @@ pub fn distribution(
             out.insert(original.clone(), *c);
         }
         dist.insert(field.to_string(), json!(out));
-        let (min, max_v) = values.numbers.values().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (f, _)| (lo.min(*f), hi.max(*f)));
+        let (min, max_v) = values
+            .numbers
+            .values()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (f, _)| {
+                (lo.min(*f), hi.max(*f))
+            });
         if min.is_finite() && max_v.is_finite() {
             stats.insert(field.to_string(), json!({"min": min, "max": max_v}));
         }
@@ -171,7 +200,11 @@ pub fn distribution(
 }
 
 /// Values of `field` among `candidates` for facet search: normalised value -> (original, count).
-pub fn string_values(field: &str, candidates: &[DocId], docs: &BTreeMap<DocId, Document>) -> BTreeMap<String, (String, u64)> {
+pub fn string_values(
+    field: &str,
+    candidates: &[DocId],
+    docs: &BTreeMap<DocId, Document>,
+) -> BTreeMap<String, (String, u64)> {
     collect(field, candidates, docs).strings
 }
 
@@ -181,14 +214,26 @@ mod tests {
     use super::*;
 
     fn docs(values: &[Value]) -> BTreeMap<DocId, Document> {
-        values.iter().enumerate().map(|(i, v)| (i as u32, v.as_object().cloned().unwrap())).collect()
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32, v.as_object().cloned().unwrap()))
+            .collect()
     }
 
     #[test]
     fn alpha_order_numbers_then_strings_and_cut() {
-        let d = docs(&[json!({"m": 1, "s": "B"}), json!({"m": 11, "s": "b"}), json!({"m": 2, "s": "a"}), json!({"m": [2, 2]})]);
-        let settings = EngineSettings { max_values_per_facet: 2, ..Default::default() };
-        let fields = vec!["m".to_string(), "s".to_string()];
+        let d = docs(&[
+            json!({"m": 1, "s": "B"}),
+            json!({"m": 11, "s": "b"}),
+            json!({"m": 2, "s": "a"}),
+            json!({"m": [2, 2]}),
+        ]);
+        let settings = EngineSettings {
+            max_values_per_facet: 2,
+            ..Default::default()
+        };
+        let fields = ["m".to_string(), "s".to_string()];
         let refs: Vec<&String> = fields.iter().collect();
         let (dist, stats) = distribution(&refs, &[0, 1, 2, 3], &d, &settings);
         assert_eq!(dist, json!({"m": {"1": 1, "11": 1}, "s": {"a": 1, "B": 2}}));
@@ -201,8 +246,10 @@ mod tests {
     fn count_order() {
         let d = docs(&[json!({"s": "x"}), json!({"s": "y"}), json!({"s": "y"})]);
         let mut settings = EngineSettings::default();
-        settings.sort_facet_values_by.insert("*".into(), "count".into());
-        let fields = vec!["s".to_string()];
+        settings
+            .sort_facet_values_by
+            .insert("*".into(), "count".into());
+        let fields = ["s".to_string()];
         let refs: Vec<&String> = fields.iter().collect();
         let (dist, _) = distribution(&refs, &[0, 1, 2], &d, &settings);
         let keys: Vec<&String> = dist["s"].as_object().unwrap().keys().collect();
@@ -211,7 +258,10 @@ mod tests {
 
     #[test]
     fn invalid_facet_error() {
-        let f: Vec<String> = ["scope", "major", "downloads", "tags"].iter().map(|s| s.to_string()).collect();
+        let f: Vec<String> = ["scope", "major", "downloads", "tags"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let e = check_facets(&["name".into()], &f).unwrap_err();
         assert_eq!(
             e.message,

@@ -57,14 +57,23 @@ pub fn any_leaf(doc: &Document, path: &str, pred: &mut dyn FnMut(&Value) -> bool
     if !path.contains('.') {
         return doc.get(path).is_some_and(|v| spread_any(v, pred));
     }
-    values_at(doc, path).into_iter().any(|v| spread_any(v, pred))
+    values_at(doc, path)
+        .into_iter()
+        .any(|v| spread_any(v, pred))
 }
 
-fn collect_in_object<'a>(map: &'a serde_json::Map<String, Value>, path: &str, out: &mut Vec<&'a Value>) {
+fn collect_in_object<'a>(
+    map: &'a serde_json::Map<String, Value>,
+    path: &str,
+    out: &mut Vec<&'a Value>,
+) {
     for (k, v) in map {
         if k == path {
             out.push(v);
-        } else if let Some(rest) = path.strip_prefix(k.as_str()).and_then(|r| r.strip_prefix('.')) {
+        } else if let Some(rest) = path
+            .strip_prefix(k.as_str())
+            .and_then(|r| r.strip_prefix('.'))
+        {
             collect_in_value(v, rest, out);
         }
     }
@@ -118,10 +127,16 @@ pub fn match_legacy(pattern: &str, field: &str) -> PatternMatch {
     if pattern == field || pattern == "*" {
         return PatternMatch::Match;
     }
-    if field.len() > pattern.len() && field.starts_with(pattern) && field.as_bytes().get(pattern.len()) == Some(&b'.') {
+    if field.len() > pattern.len()
+        && field.starts_with(pattern)
+        && field.as_bytes().get(pattern.len()) == Some(&b'.')
+    {
         return PatternMatch::Match;
     }
-    if pattern.len() > field.len() && pattern.starts_with(field) && pattern.as_bytes().get(field.len()) == Some(&b'.') {
+    if pattern.len() > field.len()
+        && pattern.starts_with(field)
+        && pattern.as_bytes().get(field.len()) == Some(&b'.')
+    {
         return PatternMatch::Parent;
     }
     PatternMatch::NoMatch
@@ -167,7 +182,9 @@ pub fn searchable_weight(searchable: Option<&[String]>, field: &str) -> Option<u
 /// The largest weight a searchable field can have under these settings.
 pub fn max_weight(searchable: Option<&[String]>) -> u16 {
     match searchable {
-        Some(list) if !list.iter().any(|p| p == "*") => u16::try_from(list.len().saturating_sub(1)).unwrap_or(u16::MAX),
+        Some(list) if !list.iter().any(|p| p == "*") => {
+            u16::try_from(list.len().saturating_sub(1)).unwrap_or(u16::MAX)
+        }
         _ => 0,
     }
 }
@@ -186,10 +203,18 @@ mod tests {
     #[test]
     fn leaves_flatten_objects_and_spread_arrays() {
         let d = doc(json!({"a": {"b": 1, "c": [2, {"d": 3}]}, "e": "x"}));
-        let got: Vec<(String, Value)> = leaves(&d).into_iter().map(|(p, v)| (p, v.clone())).collect();
+        let got: Vec<(String, Value)> = leaves(&d)
+            .into_iter()
+            .map(|(p, v)| (p, v.clone()))
+            .collect();
         assert_eq!(
             got,
-            vec![("a.b".into(), json!(1)), ("a.c".into(), json!(2)), ("a.c.d".into(), json!(3)), ("e".into(), json!("x"))]
+            vec![
+                ("a.b".into(), json!(1)),
+                ("a.c".into(), json!(2)),
+                ("a.c.d".into(), json!(3)),
+                ("e".into(), json!("x"))
+            ]
         );
     }
 
@@ -197,7 +222,10 @@ mod tests {
     fn values_at_follow_nesting_and_dotted_keys() {
         let d = doc(json!({"a": {"b": 1}, "a.b": 2, "c": [{"d": 1}, {"d": [2, 3]}]}));
         assert_eq!(values_at(&d, "a.b"), vec![&json!(1), &json!(2)]);
-        assert_eq!(leaf_values(&d, "c.d"), vec![&json!(1), &json!(2), &json!(3)]);
+        assert_eq!(
+            leaf_values(&d, "c.d"),
+            vec![&json!(1), &json!(2), &json!(3)]
+        );
         assert!(values_at(&d, "zz").is_empty());
     }
 

@@ -45,7 +45,9 @@ impl MatchSet {
                 for id in ids {
                     if let Some(w) = index.words.get(id as usize) {
                         // Prefix derivations highlight only the typed prefix.
-                        let by_prefix = term.is_prefix && w.word.starts_with(&term.original) && w.word != term.original;
+                        let by_prefix = term.is_prefix
+                            && w.word.starts_with(&term.original)
+                            && w.word != term.original;
                         if !by_prefix {
                             words.entry(w.word.clone()).or_insert(t);
                         }
@@ -64,7 +66,10 @@ impl MatchSet {
         if let Some(t) = self.words.get(&token.word) {
             return Some((*t, None));
         }
-        self.prefixes.iter().find(|(p, _, _)| token.word.starts_with(p.as_str())).map(|(_, t, chars)| (*t, Some(*chars)))
+        self.prefixes
+            .iter()
+            .find(|(p, _, _)| token.word.starts_with(p.as_str()))
+            .map(|(_, t, chars)| (*t, Some(*chars)))
     }
 }
 
@@ -93,8 +98,11 @@ pub fn select(doc: &Document, patterns: &[String]) -> Document {
             out.insert(k.clone(), v.clone());
             continue;
         }
-        let inner: Vec<String> =
-            patterns.iter().filter(|p| match_legacy(p, k) == PatternMatch::Parent).map(|p| p[k.len() + 1..].to_string()).collect();
+        let inner: Vec<String> = patterns
+            .iter()
+            .filter(|p| match_legacy(p, k) == PatternMatch::Parent)
+            .map(|p| p[k.len() + 1..].to_string())
+            .collect();
         if inner.is_empty() {
             continue;
         }
@@ -126,7 +134,9 @@ pub fn build_hit(
     tokenizer: &Tokenizer,
 ) -> Map<String, Value> {
     let all = vec!["*".to_string()];
-    let displayed_patterns = displayed.map(<[String]>::to_vec).unwrap_or_else(|| all.clone());
+    let displayed_patterns = displayed
+        .map(<[String]>::to_vec)
+        .unwrap_or_else(|| all.clone());
     let visible = select(doc, &displayed_patterns);
     let retrieve_patterns = to_retrieve.map(<[String]>::to_vec).unwrap_or(all);
     let mut hit = select(&visible, &retrieve_patterns);
@@ -138,7 +148,10 @@ pub fn build_hit(
         let base = select(&visible, &patterns);
         let mut formatted = Map::new();
         for (k, v) in &base {
-            formatted.insert(k.clone(), format_value(k, v, opts, matches, tokenizer, true));
+            formatted.insert(
+                k.clone(),
+                format_value(k, v, opts, matches, tokenizer, true),
+            );
         }
         hit.insert("_formatted".into(), Value::Object(formatted));
     }
@@ -152,28 +165,76 @@ pub fn build_hit(
     hit
 }
 
-fn format_value(path: &str, v: &Value, opts: &FormatOptions, matches: &MatchSet, tokenizer: &Tokenizer, allow_crop: bool) -> Value {
+fn format_value(
+    path: &str,
+    v: &Value,
+    opts: &FormatOptions,
+    matches: &MatchSet,
+    tokenizer: &Tokenizer,
+    allow_crop: bool,
+) -> Value {
     let highlight = opts.highlight.iter().any(|p| match_pattern(p, path));
-    let crop = if allow_crop { opts.crop.iter().find(|(p, _)| match_pattern(p, path)).map(|(_, n)| *n) } else { None };
+    let crop = if allow_crop {
+        opts.crop
+            .iter()
+            .find(|(p, _)| match_pattern(p, path))
+            .map(|(_, n)| *n)
+    } else {
+        None
+    };
     match v {
-        Value::String(s) => Value::String(format_text(s, highlight, crop, opts, matches, tokenizer)),
-        Value::Number(n) => Value::String(format_text(&n.to_string(), highlight, crop, opts, matches, tokenizer)),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|i| format_value(path, i, opts, matches, tokenizer, false)).collect())
+        Value::String(s) => {
+            Value::String(format_text(s, highlight, crop, opts, matches, tokenizer))
         }
+        Value::Number(n) => Value::String(format_text(
+            &n.to_string(),
+            highlight,
+            crop,
+            opts,
+            matches,
+            tokenizer,
+        )),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| format_value(path, i, opts, matches, tokenizer, false))
+                .collect(),
+        ),
         Value::Object(o) => Value::Object(
-            o.iter().map(|(k, v)| (k.clone(), format_value(&format!("{path}.{k}"), v, opts, matches, tokenizer, allow_crop))).collect(),
+            o.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        format_value(
+                            &format!("{path}.{k}"),
+                            v,
+                            opts,
+                            matches,
+                            tokenizer,
+                            allow_crop,
+                        ),
+                    )
+                })
+                .collect(),
         ),
         other => other.clone(),
     }
 }
 
-fn format_text(text: &str, highlight: bool, crop: Option<usize>, opts: &FormatOptions, matches: &MatchSet, tokenizer: &Tokenizer) -> String {
+fn format_text(
+    text: &str,
+    highlight: bool,
+    crop: Option<usize>,
+    opts: &FormatOptions,
+    matches: &MatchSet,
+    tokenizer: &Tokenizer,
+) -> String {
     if !highlight && crop.is_none() {
         return text.to_string();
     }
     let tokens = tokenizer.tokenize(text, 0);
-    let matched: Vec<Option<(usize, Option<usize>)>> = tokens.iter().map(|t| matches.match_token(t)).collect();
+    let matched: Vec<Option<(usize, Option<usize>)>> =
+        tokens.iter().map(|t| matches.match_token(t)).collect();
     let (from, to) = match crop {
         Some(n) => crop_window(&tokens, &matched, n),
         None => (0, tokens.len()),
@@ -181,7 +242,11 @@ fn format_text(text: &str, highlight: bool, crop: Option<usize>, opts: &FormatOp
     let mut out = String::new();
     let (text_start, text_end) = if crop.is_some() {
         if tokens.is_empty() || from >= to {
-            return if crop == Some(0) || tokens.is_empty() { String::new() } else { text.to_string() };
+            return if crop == Some(0) || tokens.is_empty() {
+                String::new()
+            } else {
+                text.to_string()
+            };
         }
         (tokens[from].start, tokens[to - 1].end)
     } else {
@@ -200,7 +265,9 @@ fn format_text(text: &str, highlight: bool, crop: Option<usize>, opts: &FormatOp
         let end = match partial {
             Some(chars) => {
                 let raw = &text[tok.start..tok.end];
-                raw.char_indices().nth(*chars).map_or(tok.end, |(i, _)| tok.start + i)
+                raw.char_indices()
+                    .nth(*chars)
+                    .map_or(tok.end, |(i, _)| tok.start + i)
             }
             None => tok.end,
         };
@@ -218,12 +285,20 @@ fn format_text(text: &str, highlight: bool, crop: Option<usize>, opts: &FormatOp
 
 /// The words `[from, to)` to keep: the window of `n` words holding the most distinct query
 /// terms (then the closest together), grown evenly around the matches.
-fn crop_window(tokens: &[Token], matched: &[Option<(usize, Option<usize>)>], n: usize) -> (usize, usize) {
+fn crop_window(
+    tokens: &[Token],
+    matched: &[Option<(usize, Option<usize>)>],
+    n: usize,
+) -> (usize, usize) {
     let len = tokens.len();
     if len <= n {
         return (0, len);
     }
-    let hits: Vec<(usize, usize)> = matched.iter().enumerate().filter_map(|(i, m)| m.map(|(t, _)| (i, t))).collect();
+    let hits: Vec<(usize, usize)> = matched
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.map(|(t, _)| (i, t)))
+        .collect();
     if hits.is_empty() || n == 0 {
         return (0, n.min(len));
     }
@@ -253,7 +328,9 @@ fn crop_window(tokens: &[Token], matched: &[Option<(usize, Option<usize>)>], n: 
             best = Some((key, first, last));
         }
     }
-    let Some((_, first, last)) = best else { return (0, n) };
+    let Some((_, first, last)) = best else {
+        return (0, n);
+    };
     let mut from = first;
     let mut to = last + 1;
     let mut remaining = n.saturating_sub(to - from);
@@ -283,35 +360,64 @@ fn crop_window(tokens: &[Token], matched: &[Option<(usize, Option<usize>)>], n: 
     (from, to)
 }
 
-fn collect_positions(path: &str, v: &Value, index: Option<usize>, matches: &MatchSet, tokenizer: &Tokenizer, out: &mut Map<String, Value>) {
+fn collect_positions(
+    path: &str,
+    v: &Value,
+    index: Option<usize>,
+    matches: &MatchSet,
+    tokenizer: &Tokenizer,
+    out: &mut Map<String, Value>,
+) {
     let text = match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                collect_positions(path, item, Some(index.unwrap_or(i)), matches, tokenizer, out);
+                collect_positions(
+                    path,
+                    item,
+                    Some(index.unwrap_or(i)),
+                    matches,
+                    tokenizer,
+                    out,
+                );
             }
             return;
         }
         Value::Object(o) => {
             for (k, child) in o {
-                collect_positions(&format!("{path}.{k}"), child, index, matches, tokenizer, out);
+                collect_positions(
+                    &format!("{path}.{k}"),
+                    child,
+                    index,
+                    matches,
+                    tokenizer,
+                    out,
+                );
             }
             return;
         }
         _ => return,
     };
     for tok in tokenizer.tokenize(&text, 0) {
-        let Some((_, partial)) = matches.match_token(&tok) else { continue };
+        let Some((_, partial)) = matches.match_token(&tok) else {
+            continue;
+        };
         let length = match partial {
-            Some(chars) => text[tok.start..tok.end].char_indices().nth(chars).map_or(tok.end - tok.start, |(i, _)| i),
+            Some(chars) => text[tok.start..tok.end]
+                .char_indices()
+                .nth(chars)
+                .map_or(tok.end - tok.start, |(i, _)| i),
             None => tok.end - tok.start,
         };
         let mut m = json!({"start": tok.start, "length": length});
         if let (Some(i), Some(o)) = (index, m.as_object_mut()) {
             o.insert("indices".into(), json!([i]));
         }
-        if let Value::Array(list) = out.entry(path.to_string()).or_insert_with(|| Value::Array(Vec::new())) {
+        if let Value::Array(list) = out
+            .entry(path.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
             list.push(m);
         }
     }
@@ -350,17 +456,43 @@ mod tests {
     #[test]
     fn recorded_highlight_and_crop() {
         let text = "Webpack loader that generates TypeScript typings for CSS modules";
-        let (idx, q) = setup("webpack loader", &[text, "Webpack loader for MessageFormat"]);
+        let (idx, q) = setup(
+            "webpack loader",
+            &[text, "Webpack loader for MessageFormat"],
+        );
         let m = MatchSet::new(&q, &idx);
-        let doc = json!({"id": 7718, "scope": null, "summary": text, "tags": ["loader", "x"]}).as_object().cloned().unwrap();
-        let hit = build_hit(&doc, None, None, &opts(&["summary"], &[("summary", 5)]), &m, idx.tokenizer());
+        let doc = json!({"id": 7718, "scope": null, "summary": text, "tags": ["loader", "x"]})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let hit = build_hit(
+            &doc,
+            None,
+            None,
+            &opts(&["summary"], &[("summary", 5)]),
+            &m,
+            idx.tokenizer(),
+        );
         assert_eq!(
             hit["_formatted"],
             json!({"id": "7718", "scope": null, "summary": "<em>Webpack</em> <em>loader</em> that generates TypeScript…", "tags": ["loader", "x"]})
         );
-        let doc = json!({"summary": "Webpack loader for MessageFormat"}).as_object().cloned().unwrap();
-        let hit = build_hit(&doc, None, None, &opts(&["summary"], &[("summary", 5)]), &m, idx.tokenizer());
-        assert_eq!(hit["_formatted"]["summary"], json!("<em>Webpack</em> <em>loader</em> for MessageFormat"));
+        let doc = json!({"summary": "Webpack loader for MessageFormat"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let hit = build_hit(
+            &doc,
+            None,
+            None,
+            &opts(&["summary"], &[("summary", 5)]),
+            &m,
+            idx.tokenizer(),
+        );
+        assert_eq!(
+            hit["_formatted"]["summary"],
+            json!("<em>Webpack</em> <em>loader</em> for MessageFormat")
+        );
     }
 
     #[test]
@@ -383,18 +515,44 @@ mod tests {
     fn prefix_matches_highlight_the_prefix_and_crop_centres() {
         let (idx, q) = setup("reac", &["reactive"]);
         let m = MatchSet::new(&q, &idx);
-        let doc = json!({"t": "one two three four reactive five six seven eight"}).as_object().cloned().unwrap();
-        let hit = build_hit(&doc, None, None, &opts(&["*"], &[("t", 3)]), &m, idx.tokenizer());
-        assert_eq!(hit["_formatted"]["t"], json!("…four <em>reac</em>tive five…"));
+        let doc = json!({"t": "one two three four reactive five six seven eight"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let hit = build_hit(
+            &doc,
+            None,
+            None,
+            &opts(&["*"], &[("t", 3)]),
+            &m,
+            idx.tokenizer(),
+        );
+        assert_eq!(
+            hit["_formatted"]["t"],
+            json!("…four <em>reac</em>tive five…")
+        );
     }
 
     #[test]
     fn selection_follows_displayed_and_retrieved() {
-        let doc = json!({"id": 1, "a": {"b": 1, "c": 2}, "d": 3}).as_object().cloned().unwrap();
-        assert_eq!(Value::Object(select(&doc, &["a.b".into(), "id".into()])), json!({"id": 1, "a": {"b": 1}}));
+        let doc = json!({"id": 1, "a": {"b": 1, "c": 2}, "d": 3})
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            Value::Object(select(&doc, &["a.b".into(), "id".into()])),
+            json!({"id": 1, "a": {"b": 1}})
+        );
         let (idx, q) = setup("x", &["x"]);
         let m = MatchSet::new(&q, &idx);
-        let hit = build_hit(&doc, Some(&["id".into(), "d".into()]), Some(&["d".into(), "a".into()]), &opts(&[], &[]), &m, idx.tokenizer());
+        let hit = build_hit(
+            &doc,
+            Some(&["id".into(), "d".into()]),
+            Some(&["d".into(), "a".into()]),
+            &opts(&[], &[]),
+            &m,
+            idx.tokenizer(),
+        );
         assert_eq!(Value::Object(hit), json!({"d": 3, "_matchesPosition": {}}));
     }
 }

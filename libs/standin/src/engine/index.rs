@@ -105,20 +105,32 @@ impl SearchIndex {
                 _ => continue,
             };
             for token in self.tokenizer.tokenize(&text, start) {
-                let Ok(pos) = u16::try_from(token.position) else { break };
+                let Ok(pos) = u16::try_from(token.position) else {
+                    break;
+                };
                 last_position.insert(field, token.position);
                 if token.stop || token.word.len() > MAX_WORD_LENGTH {
                     continue;
                 }
                 let word_id = self.word_id(&token.word);
-                occurrences.push((word_id, Posting { doc: id, field, pos }));
+                occurrences.push((
+                    word_id,
+                    Posting {
+                        doc: id,
+                        field,
+                        pos,
+                    },
+                ));
                 let c = counts.entry(field).or_insert(0);
                 *c = c.saturating_add(1);
             }
         }
         occurrences.sort_unstable();
         occurrences.dedup();
-        let mut entry = DocEntry { words: Vec::new(), field_counts: counts.into_iter().collect() };
+        let mut entry = DocEntry {
+            words: Vec::new(),
+            field_counts: counts.into_iter().collect(),
+        };
         let mut i = 0;
         while i < occurrences.len() {
             let word_id = occurrences[i].0;
@@ -149,7 +161,11 @@ impl SearchIndex {
     }
 
     /// Rebuild everything after a settings change.
-    pub fn rebuild<'a>(&mut self, settings: &EngineSettings, docs: impl Iterator<Item = (DocId, &'a Document)>) {
+    pub fn rebuild<'a>(
+        &mut self,
+        settings: &EngineSettings,
+        docs: impl Iterator<Item = (DocId, &'a Document)>,
+    ) {
         *self = SearchIndex::default();
         self.sync_tokenizer(settings);
         for (id, doc) in docs {
@@ -158,9 +174,13 @@ impl SearchIndex {
     }
 
     fn forget(&mut self, id: DocId) {
-        let Some(entry) = self.docs.remove(&id) else { return };
+        let Some(entry) = self.docs.remove(&id) else {
+            return;
+        };
         for word_id in entry.words {
-            let Some(w) = self.words.get_mut(word_id as usize) else { continue };
+            let Some(w) = self.words.get_mut(word_id as usize) else {
+                continue;
+            };
             let from = w.postings.partition_point(|p| p.doc < id);
             let to = w.postings.partition_point(|p| p.doc <= id);
             w.postings.drain(from..to);
@@ -176,7 +196,12 @@ impl SearchIndex {
     fn sync_tokenizer(&mut self, settings: &EngineSettings) {
         let key = TokenizerKey::of(settings);
         if key != self.tokenizer_key || self.fields.is_empty() && self.docs.is_empty() {
-            self.tokenizer = Tokenizer::new(&key.separators, &key.non_separators, &key.dictionary, &key.stop_words);
+            self.tokenizer = Tokenizer::new(
+                &key.separators,
+                &key.non_separators,
+                &key.dictionary,
+                &key.stop_words,
+            );
             self.tokenizer_key = key;
         }
     }
@@ -195,7 +220,11 @@ impl SearchIndex {
         if let Some(id) = self.dict.get(word) {
             return *id;
         }
-        let entry = WordEntry { word: word.to_string(), postings: Vec::new(), doc_count: 0 };
+        let entry = WordEntry {
+            word: word.to_string(),
+            postings: Vec::new(),
+            doc_count: 0,
+        };
         let id = match self.free_ids.pop() {
             Some(id) => {
                 if let Some(slot) = self.words.get_mut(id as usize) {
@@ -226,7 +255,10 @@ impl SearchIndex {
     }
 
     pub(crate) fn postings(&self, word_id: u32) -> &[Posting] {
-        self.words.get(word_id as usize).map(|w| w.postings.as_slice()).unwrap_or(&[])
+        self.words
+            .get(word_id as usize)
+            .map(|w| w.postings.as_slice())
+            .unwrap_or(&[])
     }
 
     pub(crate) fn word_of(&self, word: &str) -> Option<u32> {
@@ -236,12 +268,18 @@ impl SearchIndex {
     /// Number of indexed words of `doc` in `field`.
     pub(crate) fn field_word_count(&self, doc: DocId, field: u16) -> Option<u16> {
         let entry = self.docs.get(&doc)?;
-        entry.field_counts.iter().find(|(f, _)| *f == field).map(|(_, c)| *c)
+        entry
+            .field_counts
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, c)| *c)
     }
 
     /// Whether `doc` holds `word_id` at (`field`, `pos`).
     pub(crate) fn has_at(&self, word_id: u32, doc: DocId, field: u16, pos: u16) -> bool {
-        self.postings(word_id).binary_search(&Posting { doc, field, pos }).is_ok()
+        self.postings(word_id)
+            .binary_search(&Posting { doc, field, pos })
+            .is_ok()
     }
 }
 
@@ -258,25 +296,70 @@ mod tests {
 
     #[test]
     fn postings_follow_inserts_and_removals() {
-        let s = EngineSettings { searchable: Some(vec!["title".into(), "tags".into()]), ..Default::default() };
+        let s = EngineSettings {
+            searchable: Some(vec!["title".into(), "tags".into()]),
+            ..Default::default()
+        };
         let mut idx = SearchIndex::new();
         let d0 = doc(json!({"id": 1, "title": "Hello world", "tags": ["hello", "x"]}));
         let d1 = doc(json!({"id": 2, "title": "world"}));
         idx.insert(&s, 0, &d0);
         idx.insert(&s, 1, &d1);
         let world = idx.word_of("world").unwrap();
-        assert_eq!(idx.postings(world), &[Posting { doc: 0, field: 0, pos: 1 }, Posting { doc: 1, field: 0, pos: 0 }]);
+        assert_eq!(
+            idx.postings(world),
+            &[
+                Posting {
+                    doc: 0,
+                    field: 0,
+                    pos: 1
+                },
+                Posting {
+                    doc: 1,
+                    field: 0,
+                    pos: 0
+                }
+            ]
+        );
         let hello = idx.word_of("hello").unwrap();
         // Array values are 8 positions apart.
-        assert_eq!(idx.postings(hello), &[Posting { doc: 0, field: 0, pos: 0 }, Posting { doc: 0, field: 1, pos: 0 }]);
+        assert_eq!(
+            idx.postings(hello),
+            &[
+                Posting {
+                    doc: 0,
+                    field: 0,
+                    pos: 0
+                },
+                Posting {
+                    doc: 0,
+                    field: 1,
+                    pos: 0
+                }
+            ]
+        );
         let x = idx.word_of("x").unwrap();
-        assert_eq!(idx.postings(x), &[Posting { doc: 0, field: 1, pos: 8 }]);
+        assert_eq!(
+            idx.postings(x),
+            &[Posting {
+                doc: 0,
+                field: 1,
+                pos: 8
+            }]
+        );
         assert_eq!(idx.words[world as usize].doc_count, 2);
         // The id is not searchable.
         assert!(idx.word_of("1").is_none());
         idx.remove(&s, 0, &d0);
         assert!(idx.word_of("hello").is_none());
-        assert_eq!(idx.postings(world), &[Posting { doc: 1, field: 0, pos: 0 }]);
+        assert_eq!(
+            idx.postings(world),
+            &[Posting {
+                doc: 1,
+                field: 0,
+                pos: 0
+            }]
+        );
         // Re-inserting an id replaces its postings.
         idx.insert(&s, 1, &doc(json!({"title": "other"})));
         assert!(idx.word_of("world").is_none());

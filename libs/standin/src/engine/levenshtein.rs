@@ -20,7 +20,11 @@ pub fn fuzzy_walk(
 ) {
     let n = query.len();
     // rows[j] = distances between query prefixes and the word's first j characters.
-    let mut rows: Vec<Vec<u8>> = vec![(0..=n).map(|i| u8::try_from(i).unwrap_or(u8::MAX)).collect()];
+    let mut rows: Vec<Vec<u8>> = vec![
+        (0..=n)
+            .map(|i| u8::try_from(i).unwrap_or(u8::MAX))
+            .collect(),
+    ];
     // best[j] = min over rows[0..=j] of the last cell (prefix distance).
     let mut best: Vec<u8> = vec![rows[0][n]];
     let mut path: Vec<char> = Vec::new();
@@ -39,7 +43,11 @@ pub fn fuzzy_walk(
         for (word, id) in range {
             let chars: Vec<char> = word.chars().collect();
             // Reuse the rows of the common prefix with the previous word.
-            let common = path.iter().zip(chars.iter()).take_while(|(a, b)| a == b).count();
+            let common = path
+                .iter()
+                .zip(chars.iter())
+                .take_while(|(a, b)| a == b)
+                .count();
             path.truncate(common);
             rows.truncate(common + 1);
             best.truncate(common + 1);
@@ -84,7 +92,11 @@ pub fn fuzzy_walk(
                     None => continue,
                 }
             }
-            let d = if prefix { best[chars.len()] } else { rows[chars.len()][n] };
+            let d = if prefix {
+                best[chars.len()]
+            } else {
+                rows[chars.len()][n]
+            };
             if d <= max {
                 visit(word, *id, d);
             }
@@ -114,23 +126,44 @@ mod tests {
     use super::*;
 
     fn dict(words: &[&str]) -> BTreeMap<String, u32> {
-        words.iter().enumerate().map(|(i, w)| (w.to_string(), i as u32)).collect()
+        words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.to_string(), i as u32))
+            .collect()
     }
 
     fn found(d: &BTreeMap<String, u32>, q: &str, max: u8, prefix: bool) -> Vec<(String, u8)> {
         let q: Vec<char> = q.chars().collect();
         let mut out = Vec::new();
-        fuzzy_walk(d, &q, max, prefix, Bound::Unbounded, Bound::Unbounded, |w, _, dist| out.push((w.to_string(), dist)));
+        fuzzy_walk(
+            d,
+            &q,
+            max,
+            prefix,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            |w, _, dist| out.push((w.to_string(), dist)),
+        );
         out
     }
 
     #[test]
     fn finds_words_within_the_budget() {
-        let d = dict(&["react", "reach", "redact", "ract", "reactive", "rxact", "zzz", "recat"]);
+        let d = dict(&[
+            "react", "reach", "redact", "ract", "reactive", "rxact", "zzz", "recat",
+        ]);
         let got = found(&d, "react", 1, false);
         assert_eq!(
             got,
-            vec![("ract".into(), 1), ("reach".into(), 1), ("react".into(), 0), ("recat".into(), 1), ("redact".into(), 1), ("rxact".into(), 1)]
+            vec![
+                ("ract".into(), 1),
+                ("reach".into(), 1),
+                ("react".into(), 0),
+                ("recat".into(), 1),
+                ("redact".into(), 1),
+                ("rxact".into(), 1)
+            ]
         );
     }
 
@@ -139,14 +172,23 @@ mod tests {
         let d = dict(&["react", "component", "components"]);
         assert_eq!(found(&d, "recat", 1, false), vec![("react".into(), 1)]);
         // As a prefix, `compnent` is one edit from a prefix of `components`.
-        assert_eq!(found(&d, "compnent", 1, true), vec![("component".into(), 1), ("components".into(), 1)]);
-        assert_eq!(found(&d, "compnent", 1, false), vec![("component".into(), 1)]);
+        assert_eq!(
+            found(&d, "compnent", 1, true),
+            vec![("component".into(), 1), ("components".into(), 1)]
+        );
+        assert_eq!(
+            found(&d, "compnent", 1, false),
+            vec![("component".into(), 1)]
+        );
     }
 
     #[test]
     fn prefix_distance_is_to_the_best_prefix() {
         let d = dict(&["webpack", "webpacker", "webapp"]);
-        assert_eq!(found(&d, "webpack", 0, true), vec![("webpack".into(), 0), ("webpacker".into(), 0)]);
+        assert_eq!(
+            found(&d, "webpack", 0, true),
+            vec![("webpack".into(), 0), ("webpacker".into(), 0)]
+        );
     }
 
     #[test]

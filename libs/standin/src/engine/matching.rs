@@ -62,16 +62,30 @@ impl Matcher<'_> {
 
     /// Every candidate with its details, in no particular order. `keep` decides (filter,
     /// negated words are already handled) whether a matching document is a candidate.
-    pub fn candidates(&self, docs: &BTreeMap<DocId, Document>, keep: &mut dyn FnMut(DocId) -> bool) -> Vec<(DocId, Scored)> {
+    pub fn candidates(
+        &self,
+        docs: &BTreeMap<DocId, Document>,
+        keep: &mut dyn FnMut(DocId) -> bool,
+    ) -> Vec<(DocId, Scored)> {
         let terms = &self.query.terms;
         let n = terms.len();
         let field_count = self.index.field_count();
         let mut weights = Vec::with_capacity(field_count);
         let mut typo_exact = Vec::with_capacity(field_count);
         for f in 0..field_count {
-            let name = u16::try_from(f).ok().and_then(|f| self.index.field_name(f)).unwrap_or("");
-            weights.push(searchable_weight(self.settings.searchable.as_deref(), name).unwrap_or(u16::MAX));
-            typo_exact.push(self.settings.typo_disable_on_attributes.iter().any(|a| a == name || name.starts_with(&format!("{a}."))));
+            let name = u16::try_from(f)
+                .ok()
+                .and_then(|f| self.index.field_name(f))
+                .unwrap_or("");
+            weights.push(
+                searchable_weight(self.settings.searchable.as_deref(), name).unwrap_or(u16::MAX),
+            );
+            typo_exact.push(
+                self.settings
+                    .typo_disable_on_attributes
+                    .iter()
+                    .any(|a| a == name || name.starts_with(&format!("{a}."))),
+            );
         }
         let max_w = max_weight(self.settings.searchable.as_deref());
 
@@ -85,7 +99,12 @@ impl Matcher<'_> {
 
         let excluded = self.excluded_docs();
         let plan = self.removal_plan(&hits);
-        let ctx = DocContext { m: self, weights: &weights, max_weight: max_w, docs };
+        let ctx = DocContext {
+            m: self,
+            weights: &weights,
+            max_weight: max_w,
+            docs,
+        };
 
         let mut out = Vec::new();
         let mut i = 0;
@@ -115,7 +134,9 @@ impl Matcher<'_> {
                 }
                 a = b;
             }
-            let Some((kept, removed_cost)) = plan_outcome(&plan, mask, n, self.strategy) else { continue };
+            let Some((kept, removed_cost)) = plan_outcome(&plan, mask, n, self.strategy) else {
+                continue;
+            };
             if excluded.contains(&doc) || !keep(doc) {
                 continue;
             }
@@ -144,7 +165,13 @@ impl Matcher<'_> {
                             hits.push(Hit {
                                 doc: p.doc,
                                 term: t,
-                                occ: Occ { field: p.field, pos: p.pos, end: p.pos, typos: d.typos, exact: *exact },
+                                occ: Occ {
+                                    field: p.field,
+                                    pos: p.pos,
+                                    end: p.pos,
+                                    typos: d.typos,
+                                    exact: *exact,
+                                },
                             });
                         }
                     }
@@ -153,7 +180,17 @@ impl Matcher<'_> {
                     let exact = term.is_phrase;
                     for (doc, field, start, end) in phrase_occurrences(self.index, ids) {
                         if allowed(field, d.typos) {
-                            hits.push(Hit { doc, term: t, occ: Occ { field, pos: start, end, typos: d.typos, exact } });
+                            hits.push(Hit {
+                                doc,
+                                term: t,
+                                occ: Occ {
+                                    field,
+                                    pos: start,
+                                    end,
+                                    typos: d.typos,
+                                    exact,
+                                },
+                            });
                         }
                     }
                 }
@@ -169,10 +206,19 @@ impl Matcher<'_> {
             }
         }
         for phrase in &self.query.negative_phrases {
-            let ids: Option<Vec<Option<u32>>> =
-                phrase.iter().map(|w| match w { None => Some(None), Some(w) => self.index.word_of(w).map(Some) }).collect();
+            let ids: Option<Vec<Option<u32>>> = phrase
+                .iter()
+                .map(|w| match w {
+                    None => Some(None),
+                    Some(w) => self.index.word_of(w).map(Some),
+                })
+                .collect();
             if let Some(ids) = ids {
-                out.extend(phrase_occurrences(self.index, &ids).into_iter().map(|(d, ..)| d));
+                out.extend(
+                    phrase_occurrences(self.index, &ids)
+                        .into_iter()
+                        .map(|(d, ..)| d),
+                );
             }
         }
         out
@@ -180,7 +226,11 @@ impl Matcher<'_> {
 
     fn removal_plan(&self, hits: &[Hit]) -> RemovalPlan {
         let terms = &self.query.terms;
-        let phrase_words: usize = terms.iter().filter(|t| t.is_phrase).map(|t| t.original.split(' ').count()).sum();
+        let phrase_words: usize = terms
+            .iter()
+            .filter(|t| t.is_phrase)
+            .map(|t| t.original.split(' ').count())
+            .sum();
         let has_mandatory = terms.iter().any(|t| t.is_phrase);
         let removable: Vec<usize> = (0..terms.len()).filter(|&i| !terms[i].is_phrase).collect();
         let mut steps: Vec<Vec<usize>> = match self.strategy {
@@ -211,14 +261,23 @@ impl Matcher<'_> {
             steps.pop();
         }
         let removable_count: usize = steps.iter().map(Vec::len).sum();
-        let adjust = if self.strategy == MatchingStrategy::All { 0 } else { phrase_words.saturating_sub(1) };
+        let adjust = if self.strategy == MatchingStrategy::All {
+            0
+        } else {
+            phrase_words.saturating_sub(1)
+        };
         let max = u32::try_from(1 + removable_count + adjust).unwrap_or(u32::MAX);
         RemovalPlan { steps, max }
     }
 }
 
 /// The terms a document keeps (bit mask) and the number of terms removed to accept it.
-fn plan_outcome(plan: &RemovalPlan, mask: u32, n: usize, strategy: MatchingStrategy) -> Option<(u32, u32)> {
+fn plan_outcome(
+    plan: &RemovalPlan,
+    mask: u32,
+    n: usize,
+    strategy: MatchingStrategy,
+) -> Option<(u32, u32)> {
     let all: u32 = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
     let mut required = all;
     let mut removed = 0u32;
@@ -252,7 +311,8 @@ fn ngram_typo_max(terms: &[Term], settings: &EngineSettings) -> u32 {
                 break;
             }
             let group = &terms[i - k..i];
-            let glued = group.iter().all(|t| !t.is_phrase) && group.windows(2).all(|w| w[0].end + 1 == w[1].start);
+            let glued = group.iter().all(|t| !t.is_phrase)
+                && group.windows(2).all(|w| w[0].end + 1 == w[1].start);
             if !glued {
                 break;
             }
@@ -268,17 +328,23 @@ fn ngram_typo_max(terms: &[Term], settings: &EngineSettings) -> u32 {
 
 /// Positions of a phrase: (doc, field, first position, last position).
 pub fn phrase_occurrences(index: &SearchIndex, ids: &[Option<u32>]) -> Vec<(DocId, u16, u16, u16)> {
-    let Some((anchor_offset, anchor)) = ids.iter().enumerate().find_map(|(i, w)| w.map(|w| (i, w))) else {
+    let Some((anchor_offset, anchor)) = ids.iter().enumerate().find_map(|(i, w)| w.map(|w| (i, w)))
+    else {
         return Vec::new();
     };
     let len = u16::try_from(ids.len()).unwrap_or(u16::MAX);
     let anchor_offset = u16::try_from(anchor_offset).unwrap_or(u16::MAX);
     let mut out = Vec::new();
     for p in index.postings(anchor) {
-        let Some(start) = p.pos.checked_sub(anchor_offset) else { continue };
+        let Some(start) = p.pos.checked_sub(anchor_offset) else {
+            continue;
+        };
         let all = ids.iter().enumerate().all(|(k, w)| match w {
             None => true,
-            Some(w) => u16::try_from(k).ok().and_then(|k| start.checked_add(k)).is_some_and(|pos| index.has_at(*w, p.doc, p.field, pos)),
+            Some(w) => u16::try_from(k)
+                .ok()
+                .and_then(|k| start.checked_add(k))
+                .is_some_and(|pos| index.has_at(*w, p.doc, p.field, pos)),
         });
         if all {
             out.push((p.doc, p.field, start, start.saturating_add(len - 1)));
@@ -321,21 +387,36 @@ fn proximity(left_end: u16, right_start: u16) -> Option<u32> {
 }
 
 impl DocContext<'_, '_> {
-    fn score(&self, doc: DocId, per_term: &[&[Hit]], kept: u32, words_max: u32, removed: u32) -> Scored {
+    fn score(
+        &self,
+        doc: DocId,
+        per_term: &[&[Hit]],
+        kept: u32,
+        words_max: u32,
+        removed: u32,
+    ) -> Scored {
         let terms = &self.m.query.terms;
         let kept_idx: Vec<usize> = (0..terms.len()).filter(|t| kept & (1 << t) != 0).collect();
-        let min_typos: Vec<u8> =
-            per_term.iter().map(|hits| hits.iter().map(|h| h.occ.typos).min().unwrap_or(0)).collect();
+        let min_typos: Vec<u8> = per_term
+            .iter()
+            .map(|hits| hits.iter().map(|h| h.occ.typos).min().unwrap_or(0))
+            .collect();
         let mut narrowed = false;
         let occs = |t: usize, narrowed: bool| -> Vec<Occ> {
             let hits = per_term.get(t).copied().unwrap_or(&[]);
             let min = min_typos.get(t).copied().unwrap_or(0);
-            hits.iter().filter(|h| !narrowed || h.occ.typos == min).map(|h| h.occ).collect()
+            hits.iter()
+                .filter(|h| !narrowed || h.occ.typos == min)
+                .map(|h| h.occ)
+                .collect()
         };
         let mut details = Vec::with_capacity(self.m.rules.len());
         for rule in self.m.rules {
             match rule {
-                Rule::Words => details.push(Detail::Words { matching: words_max.saturating_sub(removed), max: words_max }),
+                Rule::Words => details.push(Detail::Words {
+                    matching: words_max.saturating_sub(removed),
+                    max: words_max,
+                }),
                 Rule::Typo => {
                     let count: u32 = kept_idx.iter().map(|&t| u32::from(min_typos[t])).sum();
                     let max: u32 = if self.m.typo_sees_ngrams() {
@@ -359,50 +440,84 @@ impl DocContext<'_, '_> {
                         let mut best = MAX_PROXIMITY;
                         for x in &oa {
                             for y in &ob {
-                                if x.field == y.field {
-                                    if let Some(p) = proximity(x.end, y.pos) {
-                                        best = best.min(p);
-                                    }
+                                if x.field == y.field
+                                    && let Some(p) = proximity(x.end, y.pos)
+                                {
+                                    best = best.min(p);
                                 }
                             }
                         }
                         cost += best.min(MAX_PROXIMITY) - 1;
                     }
                     let max = 1 + (MAX_PROXIMITY - 1) * pairs;
-                    details.push(Detail::Proximity(Rank { rank: max - cost, max }));
+                    details.push(Detail::Proximity(Rank {
+                        rank: max - cost,
+                        max,
+                    }));
                 }
                 Rule::Fid => details.push(Detail::Fid(self.fid_rank(&kept_idx, &occs, narrowed))),
-                Rule::Position => details.push(Detail::Position(self.position_rank(&kept_idx, &occs, narrowed))),
+                Rule::Position => details.push(Detail::Position(
+                    self.position_rank(&kept_idx, &occs, narrowed),
+                )),
                 Rule::Attribute => {
                     let fid = self.fid_rank(&kept_idx, &occs, narrowed);
                     let pos = self.position_rank(&kept_idx, &occs, narrowed);
                     details.push(Detail::Attribute { fid, pos });
                 }
-                Rule::Exactness => details.push(self.exactness(doc, &kept_idx, &occs, &min_typos, narrowed)),
+                Rule::Exactness => {
+                    details.push(self.exactness(doc, &kept_idx, &occs, &min_typos, narrowed))
+                }
                 Rule::Sort { field, asc } => {
-                    let value = self.docs.get(&doc).map(|d| sort_value(d, field, *asc)).unwrap_or(serde_json::Value::Null);
-                    details.push(Detail::Sort { field: field.clone(), asc: *asc, value });
+                    let value = self
+                        .docs
+                        .get(&doc)
+                        .map(|d| sort_value(d, field, *asc))
+                        .unwrap_or(serde_json::Value::Null);
+                    details.push(Detail::Sort {
+                        field: field.clone(),
+                        asc: *asc,
+                        value,
+                    });
                 }
             }
         }
         Scored { details }
     }
 
-    fn fid_rank(&self, kept: &[usize], occs: &dyn Fn(usize, bool) -> Vec<Occ>, narrowed: bool) -> Rank {
+    fn fid_rank(
+        &self,
+        kept: &[usize],
+        occs: &dyn Fn(usize, bool) -> Vec<Occ>,
+        narrowed: bool,
+    ) -> Rank {
         let mut cost = 0u32;
         for &t in kept {
             let best = occs(t, narrowed)
                 .iter()
-                .map(|o| self.weights.get(o.field as usize).copied().unwrap_or(self.max_weight).min(self.max_weight))
+                .map(|o| {
+                    self.weights
+                        .get(o.field as usize)
+                        .copied()
+                        .unwrap_or(self.max_weight)
+                        .min(self.max_weight)
+                })
                 .min()
                 .unwrap_or(self.max_weight);
             cost += u32::from(best);
         }
         let max = 1 + u32::from(self.max_weight) * u32::try_from(kept.len()).unwrap_or(0);
-        Rank { rank: max - cost, max }
+        Rank {
+            rank: max - cost,
+            max,
+        }
     }
 
-    fn position_rank(&self, kept: &[usize], occs: &dyn Fn(usize, bool) -> Vec<Occ>, narrowed: bool) -> Rank {
+    fn position_rank(
+        &self,
+        kept: &[usize],
+        occs: &dyn Fn(usize, bool) -> Vec<Occ>,
+        narrowed: bool,
+    ) -> Rank {
         let terms = &self.m.query.terms;
         let mut cost = 0u32;
         for &t in kept {
@@ -415,15 +530,34 @@ impl DocContext<'_, '_> {
             cost += best;
         }
         let max = 1 + 10 * u32::try_from(kept.len()).unwrap_or(0);
-        Rank { rank: max - cost, max }
+        Rank {
+            rank: max - cost,
+            max,
+        }
     }
 
-    fn exactness(&self, doc: DocId, kept: &[usize], occs: &dyn Fn(usize, bool) -> Vec<Occ>, min_typos: &[u8], narrowed: bool) -> Detail {
+    fn exactness(
+        &self,
+        doc: DocId,
+        kept: &[usize],
+        occs: &dyn Fn(usize, bool) -> Vec<Occ>,
+        min_typos: &[u8],
+        narrowed: bool,
+    ) -> Detail {
         let terms = &self.m.query.terms;
         // A term takes part only if its exact form survived the previous rules.
-        let eligible: Vec<usize> = kept.iter().copied().filter(|&t| !narrowed || min_typos[t] == 0).collect();
-        let exact_occs: Vec<Vec<Occ>> = (0..terms.len()).map(|t| occs(t, narrowed).into_iter().filter(|o| o.exact).collect()).collect();
-        let exact_words = eligible.iter().filter(|&&t| !exact_occs[t].is_empty()).count();
+        let eligible: Vec<usize> = kept
+            .iter()
+            .copied()
+            .filter(|&t| !narrowed || min_typos[t] == 0)
+            .collect();
+        let exact_occs: Vec<Vec<Occ>> = (0..terms.len())
+            .map(|t| occs(t, narrowed).into_iter().filter(|o| o.exact).collect())
+            .collect();
+        let exact_words = eligible
+            .iter()
+            .filter(|&&t| !exact_occs[t].is_empty())
+            .count();
         let words = Rank {
             rank: u32::try_from(exact_words).unwrap_or(0) + 1,
             max: u32::try_from(kept.len()).unwrap_or(0) + 1,
@@ -432,7 +566,12 @@ impl DocContext<'_, '_> {
         Detail::Exactness { kind, words }
     }
 
-    fn exact_attribute(&self, doc: DocId, eligible: &[usize], exact_occs: &[Vec<Occ>]) -> ExactKind {
+    fn exact_attribute(
+        &self,
+        doc: DocId,
+        eligible: &[usize],
+        exact_occs: &[Vec<Occ>],
+    ) -> ExactKind {
         let terms = &self.m.query.terms;
         // No hole: the eligible terms must be the first ones of the query.
         if eligible.is_empty() || eligible.iter().enumerate().any(|(i, &t)| t != i) {
@@ -441,17 +580,26 @@ impl DocContext<'_, '_> {
         // Each term at its query position, in some field.
         for &t in eligible {
             let q = bucketed_position(terms[t].start);
-            if !exact_occs[t].iter().any(|o| bucketed_position(u32::from(o.pos)) == q) {
+            if !exact_occs[t]
+                .iter()
+                .any(|o| bucketed_position(u32::from(o.pos)) == q)
+            {
                 return ExactKind::NoExactMatch;
             }
         }
-        let positions: u32 = eligible.iter().map(|&t| terms[t].end - terms[t].start + 1).sum();
+        let positions: u32 = eligible
+            .iter()
+            .map(|&t| terms[t].end - terms[t].start + 1)
+            .sum();
         let mut fields: Vec<u16> = exact_occs[eligible[0]].iter().map(|o| o.field).collect();
         fields.sort_unstable();
         fields.dedup();
         let mut kind = ExactKind::NoExactMatch;
         for f in fields {
-            if eligible.iter().all(|&t| exact_occs[t].iter().any(|o| o.field == f)) {
+            if eligible
+                .iter()
+                .all(|&t| exact_occs[t].iter().any(|o| o.field == f))
+            {
                 let count = self.m.index.field_word_count(doc, f).map(u32::from);
                 if count == Some(positions) {
                     return ExactKind::ExactMatch;
@@ -472,10 +620,10 @@ pub fn sort_value(doc: &Document, field: &str, asc: bool) -> serde_json::Value {
     any_leaf(doc, field, &mut |v| {
         match v {
             serde_json::Value::Number(n) => {
-                if let Some(f) = n.as_f64() {
-                    if num.is_none_or(|cur| better(f, cur)) {
-                        num = Some(f);
-                    }
+                if let Some(f) = n.as_f64()
+                    && num.is_none_or(|cur| better(f, cur))
+                {
+                    num = Some(f);
                 }
             }
             serde_json::Value::String(_) | serde_json::Value::Bool(_) => {
@@ -485,7 +633,13 @@ pub fn sort_value(doc: &Document, field: &str, asc: bool) -> serde_json::Value {
                 };
                 let replace = match &string {
                     None => true,
-                    Some(cur) => if asc { s < *cur } else { s > *cur },
+                    Some(cur) => {
+                        if asc {
+                            s < *cur
+                        } else {
+                            s > *cur
+                        }
+                    }
                 };
                 if replace {
                     string = Some(s);
@@ -496,7 +650,8 @@ pub fn sort_value(doc: &Document, field: &str, asc: bool) -> serde_json::Value {
         false
     });
     if let Some(f) = num {
-        return serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number);
+        return serde_json::Number::from_f64(f)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number);
     }
     string.map_or(serde_json::Value::Null, serde_json::Value::String)
 }

@@ -22,10 +22,14 @@ mod search;
 mod tokenizer;
 
 #[cfg(test)]
+mod behaviour_tests;
+#[cfg(test)]
 mod tests;
 
 pub use index::SearchIndex;
-pub use params::{SEARCH_FIELDS, SearchQuery, parse_search_body, parse_search_body_with, parse_search_params};
+pub use params::{
+    SEARCH_FIELDS, SearchQuery, parse_search_body, parse_search_body_with, parse_search_params,
+};
 pub use ranking::MatchingStrategy;
 pub use search::{facet_search, search};
 
@@ -66,10 +70,18 @@ impl Default for EngineSettings {
             displayed: None,
             filterable: Vec::new(),
             sortable: Vec::new(),
-            ranking_rules: ["words", "typo", "proximity", "attributeRank", "sort", "wordPosition", "exactness"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            ranking_rules: [
+                "words",
+                "typo",
+                "proximity",
+                "attributeRank",
+                "sort",
+                "wordPosition",
+                "exactness",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             stop_words: BTreeSet::new(),
             synonyms: BTreeMap::new(),
             separator_tokens: Vec::new(),
@@ -83,7 +95,9 @@ impl Default for EngineSettings {
             typo_disable_on_attributes: BTreeSet::new(),
             typo_disable_on_numbers: false,
             max_values_per_facet: 100,
-            sort_facet_values_by: [("*".to_string(), "alpha".to_string())].into_iter().collect(),
+            sort_facet_values_by: [("*".to_string(), "alpha".to_string())]
+                .into_iter()
+                .collect(),
             max_total_hits: 1000,
             facet_search: true,
             prefix_search: true,

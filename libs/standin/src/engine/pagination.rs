@@ -42,11 +42,25 @@ pub struct Rules<'a> {
     pub limit: usize,
 }
 
-pub fn select(ranked: Vec<(DocId, Scored)>, rules: &Rules, docs: &std::collections::BTreeMap<DocId, Document>) -> Selection {
+pub fn select(
+    ranked: Vec<(DocId, Scored)>,
+    rules: &Rules,
+    docs: &std::collections::BTreeMap<DocId, Document>,
+) -> Selection {
     let candidates = ranked.len();
-    let keys: Option<Vec<Vec<String>>> =
-        rules.distinct.map(|f| ranked.iter().map(|(id, _)| docs.get(id).map(|d| distinct_keys(d, f)).unwrap_or_default()).collect());
-    let scores: Option<Vec<f64>> = rules.threshold.map(|_| ranked.iter().map(|(_, s)| s.global()).collect());
+    let keys: Option<Vec<Vec<String>>> = rules.distinct.map(|f| {
+        ranked
+            .iter()
+            .map(|(id, _)| {
+                docs.get(id)
+                    .map(|d| distinct_keys(d, f))
+                    .unwrap_or_default()
+            })
+            .collect()
+    });
+    let scores: Option<Vec<f64>> = rules
+        .threshold
+        .map(|_| ranked.iter().map(|(_, s)| s.global()).collect());
     let below = |i: usize| match (&scores, rules.threshold) {
         (Some(s), Some(t)) => s[i] < t,
         _ => false,
@@ -89,7 +103,9 @@ pub fn select(ranked: Vec<(DocId, Scored)>, rules: &Rules, docs: &std::collectio
         let mut start = 0;
         while start < ranked.len() && collected < rules.limit {
             let mut end = start + 1;
-            while end < ranked.len() && ranked[end].1.cmp(&ranked[start].1) == std::cmp::Ordering::Equal {
+            while end < ranked.len()
+                && ranked[end].1.cmp(&ranked[start].1) == std::cmp::Ordering::Equal
+            {
                 end += 1;
             }
             let bucket: Vec<usize> = (start..end).filter(|i| !removed.contains(i)).collect();
@@ -128,7 +144,12 @@ fn take_indices(ranked: Vec<(DocId, Scored)>, idx: &[usize]) -> Vec<(DocId, Scor
         return ranked;
     }
     let wanted: HashSet<usize> = idx.iter().copied().collect();
-    ranked.into_iter().enumerate().filter(|(i, _)| wanted.contains(i)).map(|(_, h)| h).collect()
+    ranked
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| wanted.contains(i))
+        .map(|(_, h)| h)
+        .collect()
 }
 
 #[cfg(test)]
@@ -142,24 +163,52 @@ mod tests {
     use crate::engine::ranking::{Detail, Rank};
 
     fn scored(r: u32) -> Scored {
-        Scored { details: vec![Detail::Proximity(Rank { rank: r, max: 10 })] }
+        Scored {
+            details: vec![Detail::Proximity(Rank { rank: r, max: 10 })],
+        }
     }
 
     #[test]
     fn exhaustive_and_walked_counts() {
         let docs: BTreeMap<DocId, Document> = (0..6u32)
-            .map(|i| (i, json!({"k": if i < 4 { "a" } else { "b" }}).as_object().cloned().unwrap()))
+            .map(|i| {
+                (
+                    i,
+                    json!({"k": if i < 4 { "a" } else { "b" }})
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
+                )
+            })
             .collect();
         let ranked: Vec<(DocId, Scored)> = (0..6u32).map(|i| (i, scored(10 - i))).collect();
-        let rules = Rules { threshold: None, distinct: Some("k"), exhaustive: true, offset: 0, limit: 1 };
+        let rules = Rules {
+            threshold: None,
+            distinct: Some("k"),
+            exhaustive: true,
+            offset: 0,
+            limit: 1,
+        };
         let s = select(ranked.clone(), &rules, &docs);
-        assert_eq!(s.hits.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 4]);
+        assert_eq!(
+            s.hits.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            vec![0, 4]
+        );
         assert_eq!(s.total, 2);
         // Filling one hit only excludes the siblings of document 0.
-        let rules = Rules { exhaustive: false, ..rules };
+        let rules = Rules {
+            exhaustive: false,
+            ..rules
+        };
         assert_eq!(select(ranked.clone(), &rules, &docs).total, 3);
         // Threshold: buckets below it are discounted only when walked.
-        let rules = Rules { threshold: Some(0.75), distinct: None, exhaustive: false, offset: 0, limit: 5 };
+        let rules = Rules {
+            threshold: Some(0.75),
+            distinct: None,
+            exhaustive: false,
+            offset: 0,
+            limit: 5,
+        };
         let s = select(ranked.clone(), &rules, &docs);
         assert_eq!(s.hits.len(), 3);
         assert_eq!(s.total, 3);

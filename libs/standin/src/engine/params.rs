@@ -55,27 +55,48 @@ const GET_FIELDS: &[(&str, &str)] = &[
     ("limit", "invalid_search_limit"),
     ("page", "invalid_search_page"),
     ("hitsPerPage", "invalid_search_hits_per_page"),
-    ("attributesToRetrieve", "invalid_search_attributes_to_retrieve"),
+    (
+        "attributesToRetrieve",
+        "invalid_search_attributes_to_retrieve",
+    ),
     ("retrieveVectors", "invalid_search_retrieve_vectors"),
     ("attributesToCrop", "invalid_search_attributes_to_crop"),
     ("cropLength", "invalid_search_crop_length"),
-    ("attributesToHighlight", "invalid_search_attributes_to_highlight"),
+    (
+        "attributesToHighlight",
+        "invalid_search_attributes_to_highlight",
+    ),
     ("filter", "invalid_search_filter"),
     ("sort", "invalid_search_sort"),
     ("distinct", "invalid_search_distinct"),
-    ("showMatchesPosition", "invalid_search_show_matches_position"),
+    (
+        "showMatchesPosition",
+        "invalid_search_show_matches_position",
+    ),
     ("showRankingScore", "invalid_search_show_ranking_score"),
-    ("showRankingScoreDetails", "invalid_search_show_ranking_score_details"),
-    ("showPerformanceDetails", "invalid_search_show_performance_details"),
+    (
+        "showRankingScoreDetails",
+        "invalid_search_show_ranking_score_details",
+    ),
+    (
+        "showPerformanceDetails",
+        "invalid_search_show_performance_details",
+    ),
     ("facets", "invalid_search_facets"),
     ("highlightPreTag", "invalid_search_highlight_pre_tag"),
     ("highlightPostTag", "invalid_search_highlight_post_tag"),
     ("cropMarker", "invalid_search_crop_marker"),
     ("matchingStrategy", "invalid_search_matching_strategy"),
-    ("attributesToSearchOn", "invalid_search_attributes_to_search_on"),
+    (
+        "attributesToSearchOn",
+        "invalid_search_attributes_to_search_on",
+    ),
     ("hybridEmbedder", "invalid_search_hybrid_query"),
     ("hybridSemanticRatio", "invalid_search_semantic_ratio"),
-    ("rankingScoreThreshold", "invalid_search_ranking_score_threshold"),
+    (
+        "rankingScoreThreshold",
+        "invalid_search_ranking_score_threshold",
+    ),
     ("locales", "invalid_search_locales"),
     ("useNetwork", "invalid_search_use_network"),
 ];
@@ -169,7 +190,11 @@ fn code_of(field: &str) -> String {
 }
 
 fn opt_strings(code: &str, loc: &str, v: &Value) -> Result<Option<Vec<String>>, MeiliError> {
-    if v.is_null() { Ok(None) } else { de::json_strings(code, loc, v).map(Some) }
+    if v.is_null() {
+        Ok(None)
+    } else {
+        de::json_strings(code, loc, v).map(Some)
+    }
 }
 
 /// Parse a POST search body.
@@ -180,7 +205,10 @@ pub fn parse_search_body(body: &Value) -> Result<SearchQuery, MeiliError> {
 /// Parse a search object that may also carry `extra` fields (multi-search adds `indexUid`
 /// and `federationOptions`); those are returned untouched. Unknown-field errors list the
 /// extra fields first.
-pub fn parse_search_body_with(body: &Value, extra: &[&str]) -> Result<(SearchQuery, Map<String, Value>), MeiliError> {
+pub fn parse_search_body_with(
+    body: &Value,
+    extra: &[&str],
+) -> Result<(SearchQuery, Map<String, Value>), MeiliError> {
     let Value::Object(map) = body else {
         return Err(de::invalid_type("bad_request", "", "an object", body));
     };
@@ -201,11 +229,29 @@ pub fn parse_search_body_with(body: &Value, extra: &[&str]) -> Result<(SearchQue
         let loc = format!(".{key}");
         let loc = loc.as_str();
         match key.as_str() {
-            "q" => q.q = if v.is_null() { None } else { Some(de::json_string(code, loc, v)?) },
+            "q" => {
+                q.q = if v.is_null() {
+                    None
+                } else {
+                    Some(de::json_string(code, loc, v)?)
+                }
+            }
             "offset" => q.offset = Some(de::json_usize(code, loc, v)?),
             "limit" => q.limit = Some(de::json_usize(code, loc, v)?),
-            "page" => q.page = if v.is_null() { None } else { Some(de::json_usize(code, loc, v)?) },
-            "hitsPerPage" => q.hits_per_page = if v.is_null() { None } else { Some(de::json_usize(code, loc, v)?) },
+            "page" => {
+                q.page = if v.is_null() {
+                    None
+                } else {
+                    Some(de::json_usize(code, loc, v)?)
+                }
+            }
+            "hitsPerPage" => {
+                q.hits_per_page = if v.is_null() {
+                    None
+                } else {
+                    Some(de::json_usize(code, loc, v)?)
+                }
+            }
             "attributesToRetrieve" => q.attributes_to_retrieve = opt_strings(code, loc, v)?,
             "attributesToCrop" => q.attributes_to_crop = opt_strings(code, loc, v)?,
             "cropLength" => q.crop_length = de::json_usize(code, loc, v)?,
@@ -216,7 +262,13 @@ pub fn parse_search_body_with(body: &Value, extra: &[&str]) -> Result<(SearchQue
             "showMatchesPosition" => q.show_matches_position = de::json_bool(code, loc, v)?,
             "filter" => q.filter = if v.is_null() { None } else { Some(v.clone()) },
             "sort" => q.sort = opt_strings(code, loc, v)?,
-            "distinct" => q.distinct = if v.is_null() { None } else { Some(de::json_string(code, loc, v)?) },
+            "distinct" => {
+                q.distinct = if v.is_null() {
+                    None
+                } else {
+                    Some(de::json_string(code, loc, v)?)
+                }
+            }
             "facets" => q.facets = opt_strings(code, loc, v)?,
             "matchingStrategy" => q.matching_strategy = matching_strategy_json(code, loc, v)?,
             "attributesToSearchOn" => q.attributes_to_search_on = opt_strings(code, loc, v)?,
@@ -224,13 +276,19 @@ pub fn parse_search_body_with(body: &Value, extra: &[&str]) -> Result<(SearchQue
             "locales" => q.locales = opt_strings(code, loc, v)?,
             "retrieveVectors" => q.retrieve_vectors = de::json_bool(code, loc, v)?,
             "showRankingScore" => q.show_ranking_score = de::json_bool(code, loc, v)?,
-            "showRankingScoreDetails" => q.show_ranking_score_details = de::json_bool(code, loc, v)?,
+            "showRankingScoreDetails" => {
+                q.show_ranking_score_details = de::json_bool(code, loc, v)?
+            }
             "showPerformanceDetails" => q.show_performance_details = de::json_bool(code, loc, v)?,
-            "useNetwork" => q.use_network = if v.is_null() { None } else { Some(de::json_bool(code, loc, v)?) },
-            "hybrid" | "vector" | "media" | "personalize" => {
-                if !v.is_null() {
-                    return Err(no_embedders(key));
+            "useNetwork" => {
+                q.use_network = if v.is_null() {
+                    None
+                } else {
+                    Some(de::json_bool(code, loc, v)?)
                 }
+            }
+            "hybrid" | "vector" | "media" | "personalize" if !v.is_null() => {
+                return Err(no_embedders(key));
             }
             _ => {}
         }
@@ -247,14 +305,21 @@ fn no_embedders(key: &str) -> MeiliError {
         ),
         _ => MeiliError::invalid(
             code_of(key),
-            format!("Invalid request: `{key}` needs an embedder, and this index has no embedder configured."),
+            format!(
+                "Invalid request: `{key}` needs an embedder, and this index has no embedder configured."
+            ),
         ),
     }
 }
 
-fn matching_strategy_json(code: &str, loc: &str, v: &Value) -> Result<MatchingStrategy, MeiliError> {
+fn matching_strategy_json(
+    code: &str,
+    loc: &str,
+    v: &Value,
+) -> Result<MatchingStrategy, MeiliError> {
     let s = de::json_string(code, loc, v)?;
-    matching_strategy_str(&s).ok_or_else(|| de::unknown_value(code, loc, &s, &["last", "all", "frequency"]))
+    matching_strategy_str(&s)
+        .ok_or_else(|| de::unknown_value(code, loc, &s, &["last", "all", "frequency"]))
 }
 
 fn matching_strategy_str(s: &str) -> Option<MatchingStrategy> {
@@ -267,14 +332,20 @@ fn matching_strategy_str(s: &str) -> Option<MatchingStrategy> {
 }
 
 fn threshold_invalid(code: &str, loc: &str) -> MeiliError {
-    de::invalid_value(code, loc, "the value of `rankingScoreThreshold` is invalid, expected a float between `0.0` and `1.0`.")
+    de::invalid_value(
+        code,
+        loc,
+        "the value of `rankingScoreThreshold` is invalid, expected a float between `0.0` and `1.0`.",
+    )
 }
 
 fn threshold_json(code: &str, loc: &str, v: &Value) -> Result<Option<f64>, MeiliError> {
     if v.is_null() {
         return Ok(None);
     }
-    let f = v.as_f64().ok_or_else(|| de::invalid_type(code, loc, "a number", v))?;
+    let f = v
+        .as_f64()
+        .ok_or_else(|| de::invalid_type(code, loc, "a number", v))?;
     if !(0.0..=1.0).contains(&f) {
         return Err(threshold_invalid(code, loc));
     }
@@ -282,7 +353,10 @@ fn threshold_json(code: &str, loc: &str, v: &Value) -> Result<Option<f64>, Meili
 }
 
 fn list(v: &str) -> Vec<String> {
-    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Parse the query string of `GET /indexes/{uid}/search`.
@@ -290,7 +364,11 @@ pub fn parse_search_params(query_string: &str) -> Result<SearchQuery, MeiliError
     let params = QueryParams::parse(Some(query_string));
     let mut q = SearchQuery::default();
     for (key, v) in params.entries(GET_FIELDS)? {
-        let code = GET_FIELDS.iter().find(|(n, _)| *n == key).map(|(_, c)| *c).unwrap_or("bad_request");
+        let code = GET_FIELDS
+            .iter()
+            .find(|(n, _)| *n == key)
+            .map(|(_, c)| *c)
+            .unwrap_or("bad_request");
         match key {
             "q" => q.q = Some(v.to_string()),
             "offset" => q.offset = Some(de::param_usize(code, key, v)?),
@@ -361,23 +439,41 @@ mod tests {
         );
         let e = parse_search_body(&json!({"q": "x", "limit": -1})).unwrap_err();
         assert_eq!(e.code, "invalid_search_limit");
-        assert_eq!(e.message, "Invalid value type at `.limit`: expected a positive integer, but found a negative integer: `-1`");
+        assert_eq!(
+            e.message,
+            "Invalid value type at `.limit`: expected a positive integer, but found a negative integer: `-1`"
+        );
     }
 
     #[test]
     fn types_and_values_are_checked() {
         let e = parse_search_body(&json!({"q": 1})).unwrap_err();
-        assert_eq!((e.code.as_str(), e.message.as_str()), ("invalid_search_q", "Invalid value type at `.q`: expected a string, but found a positive integer: `1`"));
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            (
+                "invalid_search_q",
+                "Invalid value type at `.q`: expected a string, but found a positive integer: `1`"
+            )
+        );
         let e = parse_search_body(&json!({"hitsPerPage": "2"})).unwrap_err();
         assert_eq!(e.code, "invalid_search_hits_per_page");
         let e = parse_search_body(&json!({"attributesToRetrieve": [1]})).unwrap_err();
-        assert_eq!(e.message, "Invalid value type at `.attributesToRetrieve[0]`: expected a string, but found a positive integer: `1`");
+        assert_eq!(
+            e.message,
+            "Invalid value type at `.attributesToRetrieve[0]`: expected a string, but found a positive integer: `1`"
+        );
         let e = parse_search_body(&json!({"matchingStrategy": "most"})).unwrap_err();
-        assert_eq!(e.message, "Unknown value `most` at `.matchingStrategy`: expected one of `last`, `all`, `frequency`");
+        assert_eq!(
+            e.message,
+            "Unknown value `most` at `.matchingStrategy`: expected one of `last`, `all`, `frequency`"
+        );
         let e = parse_search_body(&json!({"rankingScoreThreshold": 2})).unwrap_err();
         assert_eq!(e.code, "invalid_search_ranking_score_threshold");
         let e = parse_search_body(&json!(["q"])).unwrap_err();
-        assert_eq!(e.message, "Invalid value type: expected an object, but found an array: `[\"q\"]`");
+        assert_eq!(
+            e.message,
+            "Invalid value type: expected an object, but found an array: `[\"q\"]`"
+        );
         let q = parse_search_body(&json!({"q": "a", "page": 2, "hitsPerPage": 5, "showRankingScore": true, "filter": ["a = 1"]})).unwrap();
         assert!(q.is_finite_pagination() && q.show_ranking_score);
         assert_eq!(q.filter, Some(json!(["a = 1"])));
@@ -385,23 +481,39 @@ mod tests {
 
     #[test]
     fn query_string() {
-        let q = parse_search_params("q=lodash&limit=2&showRankingScore=true&attributesToRetrieve=name,downloads&sort=a:asc").unwrap();
+        let q = parse_search_params(
+            "q=lodash&limit=2&showRankingScore=true&attributesToRetrieve=name,downloads&sort=a:asc",
+        )
+        .unwrap();
         assert_eq!(q.q.as_deref(), Some("lodash"));
         assert_eq!(q.limit, Some(2));
         assert!(q.show_ranking_score);
-        assert_eq!(q.attributes_to_retrieve, Some(vec!["name".to_string(), "downloads".to_string()]));
+        assert_eq!(
+            q.attributes_to_retrieve,
+            Some(vec!["name".to_string(), "downloads".to_string()])
+        );
         let e = parse_search_params("limit=-1").unwrap_err();
-        assert_eq!(e.message, "Invalid value in parameter `limit`: could not parse `-1` as a positive integer");
+        assert_eq!(
+            e.message,
+            "Invalid value in parameter `limit`: could not parse `-1` as a positive integer"
+        );
         let e = parse_search_params("nope=1").unwrap_err();
         assert_eq!(e.code, "bad_request");
     }
 
     #[test]
     fn multi_search_extras() {
-        let (q, extras) = parse_search_body_with(&json!({"indexUid": "npm", "q": "x", "federationOptions": {"weight": 2.0}}), &["indexUid", "federationOptions"]).unwrap();
+        let (q, extras) = parse_search_body_with(
+            &json!({"indexUid": "npm", "q": "x", "federationOptions": {"weight": 2.0}}),
+            &["indexUid", "federationOptions"],
+        )
+        .unwrap();
         assert_eq!(q.q.as_deref(), Some("x"));
         assert_eq!(extras.get("indexUid"), Some(&json!("npm")));
         let e = parse_search_body_with(&json!({"nope": 1}), &["indexUid"]).unwrap_err();
-        assert!(e.message.starts_with("Unknown field `nope`: expected one of `indexUid`, `q`"));
+        assert!(
+            e.message
+                .starts_with("Unknown field `nope`: expected one of `indexUid`, `q`")
+        );
     }
 }

@@ -47,7 +47,11 @@ impl Term {
     /// The typo rule's maximum for this term: Meilisearch always counts one possible typo
     /// (a split word) for a single word, even when typos are not allowed.
     pub fn max_typo_cost(&self) -> u32 {
-        if self.is_phrase { 0 } else { u32::from(self.max_typos.max(1)) }
+        if self.is_phrase {
+            0
+        } else {
+            u32::from(self.max_typos.max(1))
+        }
     }
 }
 
@@ -77,7 +81,11 @@ pub fn parse_query(q: &str, settings: &EngineSettings, index: &SearchIndex) -> Q
     let negated_at = |at: usize| -> bool {
         // `-` right before, itself at the start or after whitespace.
         let before = &q[..at];
-        before.ends_with('-') && before[..before.len() - 1].chars().next_back().is_none_or(char::is_whitespace)
+        before.ends_with('-')
+            && before[..before.len() - 1]
+                .chars()
+                .next_back()
+                .is_none_or(char::is_whitespace)
     };
 
     let mut raw: Vec<RawTerm> = Vec::new();
@@ -88,7 +96,11 @@ pub fn parse_query(q: &str, settings: &EngineSettings, index: &SearchIndex) -> Q
         let last = i + 1 == count && trailing == Gap::None;
         match in_quotes(tok.start) {
             Some(qi) => {
-                let word = if tok.stop { None } else { Some(tok.word.clone()) };
+                let word = if tok.stop {
+                    None
+                } else {
+                    Some(tok.word.clone())
+                };
                 match &mut current_phrase {
                     Some((id, term, _)) if *id == qi => {
                         term.words.push(word);
@@ -101,7 +113,13 @@ pub fn parse_query(q: &str, settings: &EngineSettings, index: &SearchIndex) -> Q
                         let neg = negated_at(quotes[qi].0);
                         current_phrase = Some((
                             qi,
-                            RawTerm { words: vec![word], phrase: true, start: tok.position, end: tok.position, prefix: false },
+                            RawTerm {
+                                words: vec![word],
+                                phrase: true,
+                                start: tok.position,
+                                end: tok.position,
+                                prefix: false,
+                            },
                             neg,
                         ));
                     }
@@ -173,7 +191,10 @@ pub fn typos_allowed(word: &str, settings: &EngineSettings) -> u8 {
     let len = word.chars().count();
     if !settings.typo_enabled
         || len < usize::from(settings.min_word_size_one_typo)
-        || settings.typo_disable_on_words.iter().any(|w| normalize(w) == word)
+        || settings
+            .typo_disable_on_words
+            .iter()
+            .any(|w| normalize(w) == word)
         || (settings.typo_disable_on_numbers && word.chars().all(|c| c.is_ascii_digit()))
     {
         0
@@ -194,17 +215,52 @@ fn expand(raw: RawTerm, settings: &EngineSettings, index: &SearchIndex) -> Term 
                 Some(w) => index.word_of(w).map(Some),
             })
             .collect();
-        let original = raw.words.iter().flatten().cloned().collect::<Vec<_>>().join(" ");
-        let derivations = ids.map(|ids| vec![Derivation { kind: DerivKind::Phrase(ids), typos: 0 }]).unwrap_or_default();
-        return Term { original, is_phrase: true, start: raw.start, end: raw.end, is_prefix: false, max_typos: 0, derivations };
+        let original = raw
+            .words
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let derivations = ids
+            .map(|ids| {
+                vec![Derivation {
+                    kind: DerivKind::Phrase(ids),
+                    typos: 0,
+                }]
+            })
+            .unwrap_or_default();
+        return Term {
+            original,
+            is_phrase: true,
+            start: raw.start,
+            end: raw.end,
+            is_prefix: false,
+            max_typos: 0,
+            derivations,
+        };
     }
     let word = raw.words.into_iter().flatten().next().unwrap_or_default();
     let max_typos = typos_allowed(&word, settings);
     let derivations = derive_word(&word, raw.prefix, max_typos, settings, index);
-    Term { original: word, is_phrase: false, start: raw.start, end: raw.end, is_prefix: raw.prefix, max_typos, derivations }
+    Term {
+        original: word,
+        is_phrase: false,
+        start: raw.start,
+        end: raw.end,
+        is_prefix: raw.prefix,
+        max_typos,
+        derivations,
+    }
 }
 
-fn derive_word(word: &str, prefix: bool, max_typos: u8, settings: &EngineSettings, index: &SearchIndex) -> Vec<Derivation> {
+fn derive_word(
+    word: &str,
+    prefix: bool,
+    max_typos: u8,
+    settings: &EngineSettings,
+    index: &SearchIndex,
+) -> Vec<Derivation> {
     let dict = &index.dict;
     let mut best: BTreeMap<u32, u8> = BTreeMap::new();
     let mut note = |id: u32, typos: u8| {
@@ -224,30 +280,60 @@ fn derive_word(word: &str, prefix: bool, max_typos: u8, settings: &EngineSetting
         }
     }
     let chars: Vec<char> = word.chars().collect();
-    if max_typos > 0 {
-        if let Some(first) = chars.first() {
-            let lo = first.to_string();
-            let hi = successor(&lo);
-            let hi_bound = hi.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-            // Same first letter: up to `max_typos` edits.
-            fuzzy_walk(dict, &chars, max_typos, prefix, Bound::Included(lo.as_str()), hi_bound, |_, id, d| {
+    if max_typos > 0
+        && let Some(first) = chars.first()
+    {
+        let lo = first.to_string();
+        let hi = successor(&lo);
+        let hi_bound = hi.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        // Same first letter: up to `max_typos` edits.
+        fuzzy_walk(
+            dict,
+            &chars,
+            max_typos,
+            prefix,
+            Bound::Included(lo.as_str()),
+            hi_bound,
+            |_, id, d| {
                 if d > 0 {
                     note(id, d);
                 }
-            });
-            if max_typos >= 2 {
-                // A typo on the first letter costs two: one edit allowed elsewhere.
-                let mut other = |_: &str, id: u32, _d: u8| note(id, 2);
-                fuzzy_walk(dict, &chars, 1, prefix, Bound::Unbounded, Bound::Excluded(lo.as_str()), &mut other);
-                if let Some(h) = hi.as_deref() {
-                    fuzzy_walk(dict, &chars, 1, prefix, Bound::Included(h), Bound::Unbounded, &mut other);
-                }
+            },
+        );
+        if max_typos >= 2 {
+            // A typo on the first letter costs two: one edit allowed elsewhere.
+            let mut other = |_: &str, id: u32, _d: u8| note(id, 2);
+            fuzzy_walk(
+                dict,
+                &chars,
+                1,
+                prefix,
+                Bound::Unbounded,
+                Bound::Excluded(lo.as_str()),
+                &mut other,
+            );
+            if let Some(h) = hi.as_deref() {
+                fuzzy_walk(
+                    dict,
+                    &chars,
+                    1,
+                    prefix,
+                    Bound::Included(h),
+                    Bound::Unbounded,
+                    &mut other,
+                );
             }
         }
     }
     let mut out: Vec<Derivation> = best
         .into_iter()
-        .map(|(id, typos)| Derivation { kind: DerivKind::Word { id, exact: Some(id) == exact_id }, typos })
+        .map(|(id, typos)| Derivation {
+            kind: DerivKind::Word {
+                id,
+                exact: Some(id) == exact_id,
+            },
+            typos,
+        })
         .collect();
 
     // Synonyms are zero-typo alternatives; several words make a phrase.
@@ -257,20 +343,34 @@ fn derive_word(word: &str, prefix: bool, max_typos: u8, settings: &EngineSetting
             continue;
         }
         for alt in alternatives {
-            let words: Vec<String> = tokenizer.tokenize(alt, 0).into_iter().filter(|t| !t.stop).map(|t| t.word).collect();
+            let words: Vec<String> = tokenizer
+                .tokenize(alt, 0)
+                .into_iter()
+                .filter(|t| !t.stop)
+                .map(|t| t.word)
+                .collect();
             match words.as_slice() {
                 [] => {}
                 [one] => {
-                    if let Some(id) = index.word_of(one) {
-                        if !out.iter().any(|d| d.kind == DerivKind::Word { id, exact: false } || d.kind == DerivKind::Word { id, exact: true }) {
-                            out.push(Derivation { kind: DerivKind::Word { id, exact: false }, typos: 0 });
-                        }
+                    if let Some(id) = index.word_of(one)
+                        && !out.iter().any(
+                            |d| matches!(d.kind, DerivKind::Word { id: other, .. } if other == id),
+                        )
+                    {
+                        out.push(Derivation {
+                            kind: DerivKind::Word { id, exact: false },
+                            typos: 0,
+                        });
                     }
                 }
                 many => {
-                    let ids: Option<Vec<Option<u32>>> = many.iter().map(|w| index.word_of(w).map(Some)).collect();
+                    let ids: Option<Vec<Option<u32>>> =
+                        many.iter().map(|w| index.word_of(w).map(Some)).collect();
                     if let Some(ids) = ids {
-                        out.push(Derivation { kind: DerivKind::Phrase(ids), typos: 0 });
+                        out.push(Derivation {
+                            kind: DerivKind::Phrase(ids),
+                            typos: 0,
+                        });
                     }
                 }
             }
@@ -281,7 +381,10 @@ fn derive_word(word: &str, prefix: bool, max_typos: u8, settings: &EngineSetting
     for (i, _) in word.char_indices().skip(1) {
         let (l, r) = word.split_at(i);
         if let (Some(a), Some(b)) = (index.word_of(l), index.word_of(r)) {
-            out.push(Derivation { kind: DerivKind::Phrase(vec![Some(a), Some(b)]), typos: 1 });
+            out.push(Derivation {
+                kind: DerivKind::Phrase(vec![Some(a), Some(b)]),
+                typos: 1,
+            });
         }
     }
     out
@@ -323,7 +426,10 @@ mod tests {
         let q = parse_query("router reac", &s, &idx);
         assert_eq!(q.terms.len(), 2);
         assert!(!q.terms[0].is_prefix && q.terms[1].is_prefix);
-        assert_eq!(words_of(&idx, &q.terms[1]), vec![("react".into(), 0), ("reactive".into(), 0)]);
+        assert_eq!(
+            words_of(&idx, &q.terms[1]),
+            vec![("react".into(), 0), ("reactive".into(), 0)]
+        );
         let q = parse_query("reac ", &s, &idx);
         assert!(!q.terms[0].is_prefix);
     }
@@ -336,7 +442,10 @@ mod tests {
         assert_eq!(typos_allowed("component", &s), 2);
         let q = parse_query("recat ", &s, &idx);
         // `reacts` is two edits away: a transposition and an insertion.
-        assert_eq!(words_of(&idx, &q.terms[0]), vec![("react".into(), 1), ("recat".into(), 0)]);
+        assert_eq!(
+            words_of(&idx, &q.terms[0]),
+            vec![("react".into(), 1), ("recat".into(), 0)]
+        );
         assert_eq!(q.terms[0].max_typo_cost(), 1);
         let q = parse_query("vue ", &s, &idx);
         assert_eq!(q.terms[0].max_typo_cost(), 1);
@@ -347,7 +456,14 @@ mod tests {
         let (s, idx) = index_of(&["xomponent xomponents component components"]);
         let q = parse_query("component ", &s, &idx);
         // Another first letter allows no other edit.
-        assert_eq!(words_of(&idx, &q.terms[0]), vec![("component".into(), 0), ("components".into(), 1), ("xomponent".into(), 2)]);
+        assert_eq!(
+            words_of(&idx, &q.terms[0]),
+            vec![
+                ("component".into(), 0),
+                ("components".into(), 1),
+                ("xomponent".into(), 2)
+            ]
+        );
     }
 
     #[test]
@@ -355,7 +471,11 @@ mod tests {
         let mut s = EngineSettings::default();
         s.stop_words.insert("the".into());
         let mut idx = SearchIndex::new();
-        idx.insert(&s, 0, json!({"t": "the big cat eats fish"}).as_object().unwrap());
+        idx.insert(
+            &s,
+            0,
+            json!({"t": "the big cat eats fish"}).as_object().unwrap(),
+        );
         let q = parse_query("\"big cat\" -fish the", &s, &idx);
         assert_eq!(q.terms.len(), 2);
         assert!(q.terms[0].is_phrase);
@@ -373,10 +493,19 @@ mod tests {
         let mut s = EngineSettings::default();
         s.synonyms.insert("film".into(), vec!["movie".into()]);
         let mut idx = SearchIndex::new();
-        idx.insert(&s, 0, json!({"t": "movie night sun flower"}).as_object().unwrap());
+        idx.insert(
+            &s,
+            0,
+            json!({"t": "movie night sun flower"}).as_object().unwrap(),
+        );
         let q = parse_query("film ", &s, &idx);
         assert_eq!(words_of(&idx, &q.terms[0]), vec![("movie".into(), 0)]);
         let q = parse_query("sunflower ", &s, &idx);
-        assert!(q.terms[0].derivations.iter().any(|d| matches!(d.kind, DerivKind::Phrase(_)) && d.typos == 1));
+        assert!(
+            q.terms[0]
+                .derivations
+                .iter()
+                .any(|d| matches!(d.kind, DerivKind::Phrase(_)) && d.typos == 1)
+        );
     }
 }

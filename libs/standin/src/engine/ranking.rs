@@ -20,12 +20,17 @@ pub struct Rank {
 
 impl Rank {
     pub fn score(self) -> f64 {
-        if self.max == 0 { 0.0 } else { f64::from(self.rank) / f64::from(self.max) }
+        if self.max == 0 {
+            0.0
+        } else {
+            f64::from(self.rank) / f64::from(self.max)
+        }
     }
 
     /// Compare local scores exactly (no float rounding).
     fn cmp_score(self, other: Rank) -> Ordering {
-        (u64::from(self.rank) * u64::from(other.max)).cmp(&(u64::from(other.rank) * u64::from(self.max)))
+        (u64::from(self.rank) * u64::from(other.max))
+            .cmp(&(u64::from(other.rank) * u64::from(self.max)))
     }
 }
 
@@ -36,7 +41,11 @@ pub fn global_score(ranks: impl IntoIterator<Item = Rank>) -> f64 {
         rank = rank.saturating_sub(1) * u128::from(r.max) + u128::from(r.rank);
         max *= u128::from(r.max);
     }
-    if max == 0 { 0.0 } else { rank as f64 / max as f64 }
+    if max == 0 {
+        0.0
+    } else {
+        rank as f64 / max as f64
+    }
 }
 
 /// A ranking rule, as applied to a query.
@@ -52,7 +61,10 @@ pub enum Rule {
     /// Legacy `attribute`: attribute rank then word position, shown as one entry.
     Attribute,
     Exactness,
-    Sort { field: Arc<str>, asc: bool },
+    Sort {
+        field: Arc<str>,
+        asc: bool,
+    },
 }
 
 /// The `matchingStrategy` of a search.
@@ -74,16 +86,31 @@ pub struct SortSpec {
 /// The rules a search applies, in order: the index's ranking rules, with `words` added before
 /// the first rule that needs it (unless the strategy is `all`), `sort` replaced by the search's
 /// sort criteria, duplicates dropped; a placeholder search keeps only the sort rules.
-pub fn effective_rules(ranking_rules: &[String], sort: &[SortSpec], strategy: MatchingStrategy, placeholder: bool) -> Vec<Rule> {
+pub fn effective_rules(
+    ranking_rules: &[String],
+    sort: &[SortSpec],
+    strategy: MatchingStrategy,
+    placeholder: bool,
+) -> Vec<Rule> {
     let mut out = Vec::new();
     let mut words = strategy == MatchingStrategy::All;
-    let (mut typo, mut proximity, mut attribute, mut attr_rank, mut attr_pos, mut exactness, mut sort_done) =
-        (false, false, false, false, false, false, false);
+    let (
+        mut typo,
+        mut proximity,
+        mut attribute,
+        mut attr_rank,
+        mut attr_pos,
+        mut exactness,
+        mut sort_done,
+    ) = (false, false, false, false, false, false, false);
     let mut sorted: Vec<String> = Vec::new();
     let push_sort = |out: &mut Vec<Rule>, sorted: &mut Vec<String>, field: &str, asc: bool| {
         if !sorted.iter().any(|f| f == field) {
             sorted.push(field.to_string());
-            out.push(Rule::Sort { field: field.into(), asc });
+            out.push(Rule::Sort {
+                field: field.into(),
+                asc,
+            });
         }
     };
     for rr in ranking_rules {
@@ -193,22 +220,44 @@ impl ExactKind {
 /// One rule's outcome for one document.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Detail {
-    Words { matching: u32, max: u32 },
-    Typo { count: u32, max: u32 },
+    Words {
+        matching: u32,
+        max: u32,
+    },
+    Typo {
+        count: u32,
+        max: u32,
+    },
     Proximity(Rank),
     Fid(Rank),
     Position(Rank),
-    Attribute { fid: Rank, pos: Rank },
+    Attribute {
+        fid: Rank,
+        pos: Rank,
+    },
     /// `words` is the exact-words stage: rank = exact words + 1 of kept terms + 1.
-    Exactness { kind: ExactKind, words: Rank },
-    Sort { field: Arc<str>, asc: bool, value: Value },
+    Exactness {
+        kind: ExactKind,
+        words: Rank,
+    },
+    Sort {
+        field: Arc<str>,
+        asc: bool,
+        value: Value,
+    },
 }
 
 impl Detail {
     fn ranks(&self, out: &mut Vec<Rank>) {
         match self {
-            Detail::Words { matching, max } => out.push(Rank { rank: *matching, max: *max }),
-            Detail::Typo { count, max } => out.push(Rank { rank: (max + 1).saturating_sub(*count), max: max + 1 }),
+            Detail::Words { matching, max } => out.push(Rank {
+                rank: *matching,
+                max: *max,
+            }),
+            Detail::Typo { count, max } => out.push(Rank {
+                rank: (max + 1).saturating_sub(*count),
+                max: max + 1,
+            }),
             Detail::Proximity(r) | Detail::Fid(r) | Detail::Position(r) => out.push(*r),
             Detail::Attribute { fid, pos } => {
                 out.push(*fid);
@@ -239,20 +288,31 @@ impl Detail {
         match (self, other) {
             (Detail::Words { matching: a, .. }, Detail::Words { matching: b, .. }) => b.cmp(a),
             (Detail::Typo { count: a, .. }, Detail::Typo { count: b, .. }) => a.cmp(b),
-            (Detail::Proximity(a), Detail::Proximity(b)) | (Detail::Fid(a), Detail::Fid(b)) | (Detail::Position(a), Detail::Position(b)) => {
-                b.cmp_score(*a)
-            }
+            (Detail::Proximity(a), Detail::Proximity(b))
+            | (Detail::Fid(a), Detail::Fid(b))
+            | (Detail::Position(a), Detail::Position(b)) => b.cmp_score(*a),
             (Detail::Attribute { fid: fa, pos: pa }, Detail::Attribute { fid: fb, pos: pb }) => {
                 let a = global_score([*fa, *pa]);
                 let b = global_score([*fb, *pb]);
                 b.partial_cmp(&a).unwrap_or(Ordering::Equal)
             }
-            (Detail::Exactness { kind: ka, words: wa }, Detail::Exactness { kind: kb, words: wb }) => {
+            (
+                Detail::Exactness {
+                    kind: ka,
+                    words: wa,
+                },
+                Detail::Exactness {
+                    kind: kb,
+                    words: wb,
+                },
+            ) => {
                 let (an, ad) = Self::exactness_visible(*ka, *wa);
                 let (bn, bd) = Self::exactness_visible(*kb, *wb);
                 (bn * ad).cmp(&(an * bd))
             }
-            (Detail::Sort { asc, value: a, .. }, Detail::Sort { value: b, .. }) => compare_sort_values(*asc, a, b).reverse(),
+            (Detail::Sort { asc, value: a, .. }, Detail::Sort { value: b, .. }) => {
+                compare_sort_values(*asc, a, b).reverse()
+            }
             _ => Ordering::Equal,
         }
     }
@@ -260,21 +320,38 @@ impl Detail {
     fn to_json(&self, order: usize, out: &mut Map<String, Value>) {
         match self {
             Detail::Words { matching, max } => {
-                let score = Rank { rank: *matching, max: *max }.score();
+                let score = Rank {
+                    rank: *matching,
+                    max: *max,
+                }
+                .score();
                 out.insert("words".into(), json!({"order": order, "matchingWords": matching, "maxMatchingWords": max, "score": score}));
             }
             Detail::Typo { count, max } => {
-                let score = Rank { rank: (max + 1).saturating_sub(*count), max: max + 1 }.score();
+                let score = Rank {
+                    rank: (max + 1).saturating_sub(*count),
+                    max: max + 1,
+                }
+                .score();
                 out.insert("typo".into(), json!({"order": order, "typoCount": count, "maxTypoCount": max, "score": score}));
             }
             Detail::Proximity(r) => {
-                out.insert("proximity".into(), json!({"order": order, "score": r.score()}));
+                out.insert(
+                    "proximity".into(),
+                    json!({"order": order, "score": r.score()}),
+                );
             }
             Detail::Fid(r) => {
-                out.insert("attributeRank".into(), json!({"order": order, "score": r.score()}));
+                out.insert(
+                    "attributeRank".into(),
+                    json!({"order": order, "score": r.score()}),
+                );
             }
             Detail::Position(r) => {
-                out.insert("wordPosition".into(), json!({"order": order, "score": r.score()}));
+                out.insert(
+                    "wordPosition".into(),
+                    json!({"order": order, "score": r.score()}),
+                );
             }
             Detail::Attribute { fid, pos } => {
                 out.insert(
@@ -372,12 +449,18 @@ mod tests {
         // words 2/2, typo 0 of 2, proximity 1, attributeRank 1, wordPosition 1, matchesStart.
         let s = Scored {
             details: vec![
-                Detail::Words { matching: 2, max: 2 },
+                Detail::Words {
+                    matching: 2,
+                    max: 2,
+                },
                 Detail::Typo { count: 0, max: 2 },
                 Detail::Proximity(Rank { rank: 4, max: 4 }),
                 Detail::Fid(Rank { rank: 5, max: 5 }),
                 Detail::Position(Rank { rank: 21, max: 21 }),
-                Detail::Exactness { kind: ExactKind::MatchesStart, words: Rank { rank: 3, max: 3 } },
+                Detail::Exactness {
+                    kind: ExactKind::MatchesStart,
+                    words: Rank { rank: 3, max: 3 },
+                },
             ],
         };
         assert_eq!(s.global(), 0.9998677248677249);
@@ -392,13 +475,31 @@ mod tests {
                    "exactness": {"order": 5, "matchType": "matchesStart", "score": 0.6666666666666666}})
         );
         // Key order is the rule order.
-        let keys: Vec<&String> = j.as_object().map(|o| o.keys().collect()).unwrap_or_default();
-        assert_eq!(keys, ["words", "typo", "proximity", "attributeRank", "wordPosition", "exactness"]);
+        let keys: Vec<&String> = j
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(
+            keys,
+            [
+                "words",
+                "typo",
+                "proximity",
+                "attributeRank",
+                "wordPosition",
+                "exactness"
+            ]
+        );
     }
 
     #[test]
     fn no_exact_match_merges_exact_words() {
-        let d = Scored { details: vec![Detail::Exactness { kind: ExactKind::NoExactMatch, words: Rank { rank: 3, max: 4 } }] };
+        let d = Scored {
+            details: vec![Detail::Exactness {
+                kind: ExactKind::NoExactMatch,
+                words: Rank { rank: 3, max: 4 },
+            }],
+        };
         assert_eq!(
             d.to_json(),
             json!({"exactness": {"order": 0, "matchType": "noExactMatch", "matchingWords": 2, "maxMatchingWords": 3, "score": 0.25}})
@@ -407,36 +508,96 @@ mod tests {
 
     #[test]
     fn order_is_rule_by_rule() {
-        let a = Scored { details: vec![Detail::Words { matching: 2, max: 3 }, Detail::Typo { count: 0, max: 3 }] };
-        let b = Scored { details: vec![Detail::Words { matching: 3, max: 3 }, Detail::Typo { count: 2, max: 4 }] };
+        let a = Scored {
+            details: vec![
+                Detail::Words {
+                    matching: 2,
+                    max: 3,
+                },
+                Detail::Typo { count: 0, max: 3 },
+            ],
+        };
+        let b = Scored {
+            details: vec![
+                Detail::Words {
+                    matching: 3,
+                    max: 3,
+                },
+                Detail::Typo { count: 2, max: 4 },
+            ],
+        };
         assert_eq!(b.cmp(&a), Ordering::Less);
-        let c = Scored { details: vec![Detail::Words { matching: 2, max: 3 }, Detail::Typo { count: 1, max: 3 }] };
+        let c = Scored {
+            details: vec![
+                Detail::Words {
+                    matching: 2,
+                    max: 3,
+                },
+                Detail::Typo { count: 1, max: 3 },
+            ],
+        };
         assert_eq!(a.cmp(&c), Ordering::Less);
         // Sort values: numbers before strings before missing, desc puts larger first.
-        let s = |v: Value| Scored { details: vec![Detail::Sort { field: "x".into(), asc: false, value: v }] };
+        let s = |v: Value| Scored {
+            details: vec![Detail::Sort {
+                field: "x".into(),
+                asc: false,
+                value: v,
+            }],
+        };
         let mut v = [s(json!("b")), s(Value::Null), s(json!(3.0)), s(json!(10.0))];
         v.sort_by(|a, b| a.cmp(b));
-        let values: Vec<Value> = v.iter().map(|s| match &s.details[0] { Detail::Sort { value, .. } => value.clone(), _ => Value::Null }).collect();
-        assert_eq!(values, vec![json!(10.0), json!(3.0), json!("b"), Value::Null]);
+        let values: Vec<Value> = v
+            .iter()
+            .map(|s| match &s.details[0] {
+                Detail::Sort { value, .. } => value.clone(),
+                _ => Value::Null,
+            })
+            .collect();
+        assert_eq!(
+            values,
+            vec![json!(10.0), json!(3.0), json!("b"), Value::Null]
+        );
     }
 
     #[test]
     fn words_is_inserted_before_the_rules_that_need_it() {
-        let rules: Vec<String> = ["typo", "sort", "exactness", "year:desc"].iter().map(|s| s.to_string()).collect();
-        let sort = vec![SortSpec { field: "downloads".into(), asc: false }];
+        let rules: Vec<String> = ["typo", "sort", "exactness", "year:desc"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let sort = vec![SortSpec {
+            field: "downloads".into(),
+            asc: false,
+        }];
         assert_eq!(
             effective_rules(&rules, &sort, MatchingStrategy::Last, false),
             vec![
                 Rule::Words,
                 Rule::Typo,
-                Rule::Sort { field: "downloads".into(), asc: false },
+                Rule::Sort {
+                    field: "downloads".into(),
+                    asc: false
+                },
                 Rule::Exactness,
-                Rule::Sort { field: "year".into(), asc: false }
+                Rule::Sort {
+                    field: "year".into(),
+                    asc: false
+                }
             ]
         );
         assert_eq!(
             effective_rules(&rules, &sort, MatchingStrategy::All, true),
-            vec![Rule::Sort { field: "downloads".into(), asc: false }, Rule::Sort { field: "year".into(), asc: false }]
+            vec![
+                Rule::Sort {
+                    field: "downloads".into(),
+                    asc: false
+                },
+                Rule::Sort {
+                    field: "year".into(),
+                    asc: false
+                }
+            ]
         );
     }
 }

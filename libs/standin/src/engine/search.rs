@@ -9,11 +9,11 @@ use miroir_proto::error::MeiliError;
 use serde_json::{Map, Value, json};
 
 use super::facets;
-use super::pagination::{self, Rules, Selection};
 use super::fields::{PatternMatch, match_legacy, matches_any, searchable_weight};
 use super::filter::{self, Filter};
 use super::format::{FormatOptions, MatchSet, build_hit};
 use super::matching::{Matcher, sort_value};
+use super::pagination::{self, Rules, Selection};
 use super::params::{DEFAULT_LIMIT, SearchQuery};
 use super::query::{Query, parse_query};
 use super::ranking::{Detail, MatchingStrategy, Scored, SortSpec, effective_rules};
@@ -46,7 +46,10 @@ pub fn parse_sort(sort: &[String]) -> Result<Vec<SortSpec>, MeiliError> {
 
 fn check_sortable(specs: &[SortSpec], sortable: &[String], uid: &str) -> Result<(), MeiliError> {
     for s in specs {
-        if sortable.iter().any(|p| match_legacy(p, &s.field) == PatternMatch::Match) {
+        if sortable
+            .iter()
+            .any(|p| match_legacy(p, &s.field) == PatternMatch::Match)
+        {
             continue;
         }
         let mut names: Vec<&String> = sortable.iter().collect();
@@ -54,11 +57,21 @@ fn check_sortable(specs: &[SortSpec], sortable: &[String], uid: &str) -> Result<
         let tail = if names.is_empty() {
             "This index does not have configured sortable attributes.".to_string()
         } else {
-            format!("Available sortable attributes are: `{}`.", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "Available sortable attributes are: `{}`.",
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
         return Err(MeiliError::invalid(
             "invalid_search_sort",
-            format!("Index `{uid}`: Attribute `{}` is not sortable. {tail}", s.field),
+            format!(
+                "Index `{uid}`: Attribute `{}` is not sortable. {tail}",
+                s.field
+            ),
         ));
     }
     Ok(())
@@ -73,11 +86,20 @@ fn check_distinct(field: &str, filterable: &[String], uid: &str) -> Result<(), M
     let tail = if names.is_empty() {
         "This index does not have configured filterable attributes.".to_string()
     } else {
-        format!("Available filterable attributes patterns are: `{}`.", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+        format!(
+            "Available filterable attributes patterns are: `{}`.",
+            names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     Err(MeiliError::invalid(
         "invalid_search_distinct",
-        format!("Index `{uid}`: Attribute `{field}` is not filterable and thus, cannot be used as distinct attribute. {tail}"),
+        format!(
+            "Index `{uid}`: Attribute `{field}` is not filterable and thus, cannot be used as distinct attribute. {tail}"
+        ),
     ))
 }
 
@@ -86,23 +108,35 @@ fn search_on_mask(view: &IndexView, attrs: &[String]) -> Result<Option<Vec<bool>
     if attrs.iter().any(|a| a == "*") {
         return Ok(None);
     }
-    if let Some(searchable) = view.settings.searchable.as_deref() {
-        if !searchable.iter().any(|s| s == "*") {
-            for a in attrs {
-                if searchable_weight(Some(searchable), a).is_none() && !searchable.iter().any(|s| match_legacy(s, a) == PatternMatch::Parent) {
-                    return Err(MeiliError::invalid(
-                        "invalid_search_attributes_to_search_on",
-                        format!("Attribute `{a}` is not searchable. Available searchable attributes are: `{}`.", searchable.join(", ")),
-                    ));
-                }
+    if let Some(searchable) = view.settings.searchable.as_deref()
+        && !searchable.iter().any(|s| s == "*")
+    {
+        for a in attrs {
+            if searchable_weight(Some(searchable), a).is_none()
+                && !searchable
+                    .iter()
+                    .any(|s| match_legacy(s, a) == PatternMatch::Parent)
+            {
+                return Err(MeiliError::invalid(
+                    "invalid_search_attributes_to_search_on",
+                    format!(
+                        "Attribute `{a}` is not searchable. Available searchable attributes are: `{}`.",
+                        searchable.join(", ")
+                    ),
+                ));
             }
         }
     }
     let count = view.search.field_count();
     let mask = (0..count)
         .map(|f| {
-            let name = u16::try_from(f).ok().and_then(|f| view.search.field_name(f)).unwrap_or("");
-            attrs.iter().any(|a| match_legacy(a, name) == PatternMatch::Match)
+            let name = u16::try_from(f)
+                .ok()
+                .and_then(|f| view.search.field_name(f))
+                .unwrap_or("");
+            attrs
+                .iter()
+                .any(|a| match_legacy(a, name) == PatternMatch::Match)
         })
         .collect();
     Ok(Some(mask))
@@ -141,7 +175,14 @@ pub fn rank(
     };
     let hits = if query.terms.is_empty() {
         let rules = effective_rules(&view.settings.ranking_rules, sort, strategy, true);
-        let matcher = Matcher { index: view.search, settings: view.settings, query: &query, rules: &rules, strategy, allowed_fields: None };
+        let matcher = Matcher {
+            index: view.search,
+            settings: view.settings,
+            query: &query,
+            rules: &rules,
+            strategy,
+            allowed_fields: None,
+        };
         let excluded = placeholder_exclusions(&matcher);
         let mut out = Vec::new();
         for (id, doc) in view.docs {
@@ -151,9 +192,11 @@ pub fn rank(
             let details = rules
                 .iter()
                 .filter_map(|r| match r {
-                    super::ranking::Rule::Sort { field, asc } => {
-                        Some(Detail::Sort { field: field.clone(), asc: *asc, value: sort_value(doc, field, *asc) })
-                    }
+                    super::ranking::Rule::Sort { field, asc } => Some(Detail::Sort {
+                        field: field.clone(),
+                        asc: *asc,
+                        value: sort_value(doc, field, *asc),
+                    }),
                     _ => None,
                 })
                 .collect();
@@ -162,8 +205,14 @@ pub fn rank(
         out
     } else {
         let rules = effective_rules(&view.settings.ranking_rules, sort, strategy, false);
-        let matcher =
-            Matcher { index: view.search, settings: view.settings, query: &query, rules: &rules, strategy, allowed_fields: search_on };
+        let matcher = Matcher {
+            index: view.search,
+            settings: view.settings,
+            query: &query,
+            rules: &rules,
+            strategy,
+            allowed_fields: search_on,
+        };
         matcher.candidates(view.docs, &mut keep)
     };
     Ranked { hits, query }
@@ -182,7 +231,10 @@ fn placeholder_exclusions(m: &Matcher) -> HashSet<DocId> {
 
 /// A UUID v7 (time-ordered), as Meilisearch gives `requestUid`.
 pub fn request_uid() -> String {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     let mut bytes = *uuid::Uuid::new_v4().as_bytes();
     let ts = (ms as u64).to_be_bytes();
     bytes[..6].copy_from_slice(&ts[2..8]);
@@ -224,12 +276,19 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
         Some(s) => parse_sort(s)?,
         None => Vec::new(),
     };
-    let distinct = query.distinct.clone().or_else(|| settings.distinct_attribute.clone());
+    let distinct = query
+        .distinct
+        .clone()
+        .or_else(|| settings.distinct_attribute.clone());
     if let Some(d) = &query.distinct {
         check_distinct(d, &settings.filterable, view.uid)?;
     }
     if let Some(f) = &filter {
-        f.check_filterable(&settings.filterable, Some(view.uid), "invalid_search_filter")?;
+        f.check_filterable(
+            &settings.filterable,
+            Some(view.uid),
+            "invalid_search_filter",
+        )?;
     }
     check_sortable(&sort, &settings.sortable, view.uid)?;
     if let Some(f) = &query.facets {
@@ -237,15 +296,29 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
     }
 
     let q = query.q.clone().unwrap_or_default();
-    let ranked = rank(view, &q, filter.as_ref(), &sort, query.matching_strategy, search_on);
+    let ranked = rank(
+        view,
+        &q,
+        filter.as_ref(),
+        &sort,
+        query.matching_strategy,
+        search_on,
+    );
     let max_total = settings.max_total_hits;
     let finite = query.is_finite_pagination();
     let (offset, limit) = if finite {
         let hpp = query.hits_per_page.unwrap_or(DEFAULT_LIMIT);
         let page = query.page.unwrap_or(1);
-        if page == 0 { (0, 0) } else { ((page - 1).saturating_mul(hpp), hpp) }
+        if page == 0 {
+            (0, 0)
+        } else {
+            ((page - 1).saturating_mul(hpp), hpp)
+        }
     } else {
-        (query.offset.unwrap_or(0), query.limit.unwrap_or(DEFAULT_LIMIT))
+        (
+            query.offset.unwrap_or(0),
+            query.limit.unwrap_or(DEFAULT_LIMIT),
+        )
     };
     let offset_c = offset.min(max_total);
     let limit_c = limit.min(max_total - offset_c);
@@ -257,7 +330,11 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
         limit: limit_c,
     };
     let mut ranked_hits = ranked.hits;
-    order(&mut ranked_hits, offset_c + limit_c, rules.threshold.is_some() || rules.distinct.is_some());
+    order(
+        &mut ranked_hits,
+        offset_c + limit_c,
+        rules.threshold.is_some() || rules.distinct.is_some(),
+    );
     let Selection { hits, total } = pagination::select(ranked_hits, &rules, view.docs);
 
     let matches = MatchSet::new(&ranked.query, view.search);
@@ -270,12 +347,23 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
         post_tag: &query.highlight_post_tag,
         show_matches_position: query.show_matches_position,
     };
-    let to_retrieve = query.attributes_to_retrieve.as_ref().filter(|a| !a.iter().any(|x| x == "*"));
+    let to_retrieve = query
+        .attributes_to_retrieve
+        .as_ref()
+        .filter(|a| !a.iter().any(|x| x == "*"));
     let mut out_hits = Vec::new();
     for (id, scored) in hits.iter().skip(offset_c).take(limit_c) {
-        let Some(doc) = view.docs.get(id) else { continue };
-        let mut hit =
-            build_hit(doc, settings.displayed.as_deref(), to_retrieve.map(Vec::as_slice), &opts, &matches, view.search.tokenizer());
+        let Some(doc) = view.docs.get(id) else {
+            continue;
+        };
+        let mut hit = build_hit(
+            doc,
+            settings.displayed.as_deref(),
+            to_retrieve.map(Vec::as_slice),
+            &opts,
+            &matches,
+            view.search.tokenizer(),
+        );
         if query.show_ranking_score {
             hit.insert("_rankingScore".into(), json!(scored.global()));
         }
@@ -293,7 +381,11 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
     if finite {
         let hpp = query.hits_per_page.unwrap_or(DEFAULT_LIMIT);
         let total_hits = total.min(max_total);
-        let total_pages = if hpp == 0 { 0 } else { total_hits.div_ceil(hpp) };
+        let total_pages = if hpp == 0 {
+            0
+        } else {
+            total_hits.div_ceil(hpp)
+        };
         resp.insert("hitsPerPage".into(), json!(hpp));
         resp.insert("page".into(), json!(query.page.unwrap_or(1)));
         resp.insert("totalPages".into(), json!(total_pages));
@@ -304,7 +396,8 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
         resp.insert("estimatedTotalHits".into(), json!(total));
     }
     if let Some(requested) = &query.facets {
-        let fields = facets::selected_fields(requested, &settings.filterable, &view.search.all_fields);
+        let fields =
+            facets::selected_fields(requested, &settings.filterable, &view.search.all_fields);
         let mut ids: Vec<DocId> = hits.iter().map(|(id, _)| *id).collect();
         ids.sort_unstable();
         let (dist, stats) = facets::distribution(&fields, &ids, view.docs, settings);
@@ -313,7 +406,10 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
     }
     if query.show_performance_details {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        resp.insert("performanceDetails".into(), json!({"search": format!("{ms:.2}ms")}));
+        resp.insert(
+            "performanceDetails".into(),
+            json!({"search": format!("{ms:.2}ms")}),
+        );
     }
     resp.insert("requestUid".into(), json!(request_uid()));
     Ok(Value::Object(resp))
@@ -351,11 +447,27 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
     for (key, v) in map {
         let loc = format!(".{key}");
         match key.as_str() {
-            "facetName" => facet_name = Some(de::json_string("invalid_facet_search_facet_name", &loc, v)?),
-            "facetQuery" => {
-                facet_query = if v.is_null() { None } else { Some(de::json_string("invalid_facet_search_facet_query", &loc, v)?) }
+            "facetName" => {
+                facet_name = Some(de::json_string("invalid_facet_search_facet_name", &loc, v)?)
             }
-            "q" => q = if v.is_null() { String::new() } else { de::json_string("invalid_search_q", &loc, v)? },
+            "facetQuery" => {
+                facet_query = if v.is_null() {
+                    None
+                } else {
+                    Some(de::json_string(
+                        "invalid_facet_search_facet_query",
+                        &loc,
+                        v,
+                    )?)
+                }
+            }
+            "q" => {
+                q = if v.is_null() {
+                    String::new()
+                } else {
+                    de::json_string("invalid_search_q", &loc, v)?
+                }
+            }
             "filter" => filter_value = if v.is_null() { None } else { Some(v.clone()) },
             "matchingStrategy" => {
                 let s = de::json_string("invalid_search_matching_strategy", &loc, v)?;
@@ -364,18 +476,38 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
                     "all" => MatchingStrategy::All,
                     "frequency" => MatchingStrategy::Frequency,
                     other => {
-                        return Err(de::unknown_value("invalid_search_matching_strategy", &loc, other, &["last", "all", "frequency"]));
+                        return Err(de::unknown_value(
+                            "invalid_search_matching_strategy",
+                            &loc,
+                            other,
+                            &["last", "all", "frequency"],
+                        ));
                     }
                 }
             }
             "attributesToSearchOn" => {
-                search_on = if v.is_null() { None } else { Some(de::json_strings("invalid_search_attributes_to_search_on", &loc, v)?) }
+                search_on = if v.is_null() {
+                    None
+                } else {
+                    Some(de::json_strings(
+                        "invalid_search_attributes_to_search_on",
+                        &loc,
+                        v,
+                    )?)
+                }
             }
             "rankingScoreThreshold" => {
                 threshold = if v.is_null() {
                     None
                 } else {
-                    let f = v.as_f64().ok_or_else(|| de::invalid_type("invalid_search_ranking_score_threshold", &loc, "a number", v))?;
+                    let f = v.as_f64().ok_or_else(|| {
+                        de::invalid_type(
+                            "invalid_search_ranking_score_threshold",
+                            &loc,
+                            "a number",
+                            v,
+                        )
+                    })?;
                     Some(f)
                 }
             }
@@ -385,20 +517,38 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
                 }
             }
             "locales" | "vector" | "hybrid" => {}
-            other => return Err(de::unknown_field("bad_request", "", other, FACET_SEARCH_FIELDS)),
+            other => {
+                return Err(de::unknown_field(
+                    "bad_request",
+                    "",
+                    other,
+                    FACET_SEARCH_FIELDS,
+                ));
+            }
         }
     }
     let Some(facet_name) = facet_name else {
-        return Err(de::missing_field("invalid_facet_search_facet_name", "", "facetName"));
+        return Err(de::missing_field(
+            "invalid_facet_search_facet_name",
+            "",
+            "facetName",
+        ));
     };
     let settings = view.settings;
     if !settings.facet_search {
-        return Err(MeiliError::invalid("facet_search_disabled", "The facet search is disabled for this index"));
+        return Err(MeiliError::invalid(
+            "facet_search_disabled",
+            "The facet search is disabled for this index",
+        ));
     }
     if !matches_any(&settings.filterable, &facet_name) {
         let mut names: Vec<&String> = settings.filterable.iter().collect();
         names.sort();
-        let list = names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        let list = names
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(MeiliError::invalid(
             "invalid_facet_search_facet_name",
             format!(
@@ -409,7 +559,11 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
     let filter = match &filter_value {
         Some(f) => {
             let parsed = filter::parse(f, "invalid_search_filter")?.requoted();
-            parsed.check_filterable(&settings.filterable, Some(view.uid), "invalid_search_filter")?;
+            parsed.check_filterable(
+                &settings.filterable,
+                Some(view.uid),
+                "invalid_search_filter",
+            )?;
             Some(parsed)
         }
         None => None,
@@ -419,15 +573,24 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
         None => None,
     };
     let ranked = rank(view, &q, filter.as_ref(), &[], strategy, mask);
-    let mut ids: Vec<DocId> =
-        ranked.hits.iter().filter(|(_, s)| threshold.is_none_or(|t| s.global() >= t)).map(|(id, _)| *id).collect();
+    let mut ids: Vec<DocId> = ranked
+        .hits
+        .iter()
+        .filter(|(_, s)| threshold.is_none_or(|t| s.global() >= t))
+        .map(|(id, _)| *id)
+        .collect();
     ids.sort_unstable();
     let values = facets::string_values(&facet_name, &ids, view.docs);
-    let query_norm = facet_query.as_deref().map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    let query_norm = facet_query
+        .as_deref()
+        .map(|s| s.trim().to_lowercase())
+        .unwrap_or_default();
     let allowed = super::query::typos_allowed(&query_norm, settings);
     let mut hits: Vec<(&String, &String, u64)> = values
         .iter()
-        .filter(|(norm, _)| query_norm.is_empty() || facet_value_matches(norm, &query_norm, allowed))
+        .filter(|(norm, _)| {
+            query_norm.is_empty() || facet_value_matches(norm, &query_norm, allowed)
+        })
         .map(|(norm, (orig, count))| (norm, orig, *count))
         .collect();
     let by_count = settings
@@ -438,8 +601,11 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
     if by_count {
         hits.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
     }
-    let facet_hits: Vec<Value> =
-        hits.into_iter().take(settings.max_values_per_facet).map(|(_, orig, count)| json!({"value": orig, "count": count})).collect();
+    let facet_hits: Vec<Value> = hits
+        .into_iter()
+        .take(settings.max_values_per_facet)
+        .map(|(_, orig, count)| json!({"value": orig, "count": count}))
+        .collect();
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(json!({"facetHits": facet_hits, "facetQuery": facet_query, "processingTimeMs": elapsed}))
 }
@@ -457,8 +623,14 @@ fn facet_value_matches(value: &str, query: &str, typos: u8) -> bool {
     dict.insert(value.to_string(), 0u32);
     let chars: Vec<char> = query.chars().collect();
     let mut found = false;
-    super::levenshtein::fuzzy_walk(&dict, &chars, typos, true, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, |_, _, _| {
-        found = true
-    });
+    super::levenshtein::fuzzy_walk(
+        &dict,
+        &chars,
+        typos,
+        true,
+        std::ops::Bound::Unbounded,
+        std::ops::Bound::Unbounded,
+        |_, _, _| found = true,
+    );
     found
 }

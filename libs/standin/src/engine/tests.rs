@@ -18,7 +18,13 @@ pub(crate) struct Npm {
 
 impl Npm {
     pub fn view(&self) -> IndexView<'_> {
-        IndexView { uid: "npm", primary_key: Some("id"), docs: &self.docs, settings: &self.settings, search: &self.index }
+        IndexView {
+            uid: "npm",
+            primary_key: Some("id"),
+            docs: &self.docs,
+            settings: &self.settings,
+            search: &self.index,
+        }
     }
 
     pub fn search(&self, body: Value) -> Result<Value, miroir_proto::error::MeiliError> {
@@ -53,7 +59,11 @@ pub(crate) fn npm() -> &'static Npm {
             index.insert(&settings, i as DocId, &doc);
             docs.insert(i as DocId, doc);
         }
-        Npm { settings, docs, index }
+        Npm {
+            settings,
+            docs,
+            index,
+        }
     })
 }
 
@@ -72,7 +82,10 @@ fn strip(mut v: Value) -> Value {
 }
 
 fn ids(v: &Value) -> Vec<Value> {
-    v["hits"].as_array().map(|h| h.iter().map(|x| x["id"].clone()).collect()).unwrap_or_default()
+    v["hits"]
+        .as_array()
+        .map(|h| h.iter().map(|x| x["id"].clone()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -111,7 +124,12 @@ fn recorded_searches_replay_exactly() {
         }
     }
     assert!(checked > 20);
-    assert!(failures.is_empty(), "{} of {checked} recorded searches differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} recorded searches differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// JSON equality, floats within rounding (the fixtures' floats do not all parse back to the
@@ -119,12 +137,20 @@ fn recorded_searches_replay_exactly() {
 pub(crate) fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
             (x - y).abs() <= 1e-12 * x.abs().max(1.0)
         }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
         }
         _ => a == b,
     }
@@ -132,7 +158,14 @@ pub(crate) fn same(a: &Value, b: &Value) -> bool {
 
 fn truncate(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 3000 { format!("{}…", &s[..s.char_indices().nth(3000).map_or(s.len(), |(i, _)| i)]) } else { s }
+    if s.len() > 3000 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(3000).map_or(s.len(), |(i, _)| i)]
+        )
+    } else {
+        s
+    }
 }
 
 fn shard(n: u64) -> Npm {
@@ -146,7 +179,11 @@ fn shard(n: u64) -> Npm {
             docs.insert(*id, doc.clone());
         }
     }
-    Npm { settings, docs, index }
+    Npm {
+        settings,
+        docs,
+        index,
+    }
 }
 
 /// Compare a response with the recorded one: same hits in the same order (documents whose
@@ -163,7 +200,11 @@ fn compare(name: &str, got: &Value, want: &Value, failures: &mut Vec<String>) {
     g_rest.as_object_mut().map(|o| o.remove("hits"));
     w_rest.as_object_mut().map(|o| o.remove("hits"));
     if !same(&g_rest, &w_rest) {
-        failures.push(format!("{name}: response differs outside hits:\n  want {}\n  got  {}", truncate(&w_rest), truncate(&g_rest)));
+        failures.push(format!(
+            "{name}: response differs outside hits:\n  want {}\n  got  {}",
+            truncate(&w_rest),
+            truncate(&g_rest)
+        ));
     }
     if gh.len() != wh.len() {
         failures.push(format!("{name}: {} hits, want {}", gh.len(), wh.len()));
@@ -175,19 +216,27 @@ fn compare(name: &str, got: &Value, want: &Value, failures: &mut Vec<String>) {
         }
         // A swap between exactly tied documents is allowed.
         let tied = |x: &Value, y: &Value| {
-            x.get("_rankingScoreDetails").is_some() && same(&x["_rankingScoreDetails"], &y["_rankingScoreDetails"])
-                || x.get("_rankingScoreDetails").is_none() && x.get("_rankingScore").is_some() && same(&x["_rankingScore"], &y["_rankingScore"])
+            x.get("_rankingScoreDetails").is_some()
+                && same(&x["_rankingScoreDetails"], &y["_rankingScoreDetails"])
+                || x.get("_rankingScoreDetails").is_none()
+                    && x.get("_rankingScore").is_some()
+                    && same(&x["_rankingScore"], &y["_rankingScore"])
         };
         let swapped = wh.iter().any(|o| same(o, a)) && tied(a, b);
         if !swapped {
-            failures.push(format!("{name}: hit {i} differs:\n  want {}\n  got  {}", truncate(b), truncate(a)));
+            failures.push(format!(
+                "{name}: hit {i} differs:\n  want {}\n  got  {}",
+                truncate(b),
+                truncate(a)
+            ));
         }
     }
 }
 
 #[test]
 fn sharded_oracle_whole_index_and_shards() {
-    let text = std::fs::read_to_string(fixtures().join("meilisearch-1.50/10-sharded-oracle.json")).unwrap();
+    let text = std::fs::read_to_string(fixtures().join("meilisearch-1.50/10-sharded-oracle.json"))
+        .unwrap();
     let oracle: Value = serde_json::from_str(&text).unwrap();
     let whole = npm();
     let shards: Vec<Npm> = (0..4).map(shard).collect();
@@ -199,13 +248,28 @@ fn sharded_oracle_whole_index_and_shards() {
         let mut request = case["request"].clone();
         request["showRankingScore"] = json!(true);
         let got = whole.search(request).unwrap();
-        compare(&format!("whole {name}"), &got, &case["expected_whole_index_response"], &mut failures);
+        compare(
+            &format!("whole {name}"),
+            &got,
+            &case["expected_whole_index_response"],
+            &mut failures,
+        );
         for (s, shard) in shards.iter().enumerate() {
             let got = shard.search(case["shard_request"].clone()).unwrap();
-            compare(&format!("shard {s} {name}"), &got, &case["shard_responses"][s], &mut failures);
+            compare(
+                &format!("shard {s} {name}"),
+                &got,
+                &case["shard_responses"][s],
+                &mut failures,
+            );
         }
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -223,7 +287,11 @@ fn recorded_facet_searches_replay_exactly() {
             Err(e) => json!({"status": e.status, "body": e.to_json()}),
         };
         let want = json!({"status": ex["response"]["status"], "body": strip(ex["response"]["body"].clone())});
-        assert!(same(&got, &want), "{}:\n  want {want}\n  got  {got}", ex["name"]);
+        assert!(
+            same(&got, &want),
+            "{}:\n  want {want}\n  got  {got}",
+            ex["name"]
+        );
     }
     assert_eq!(checked, 2);
 }

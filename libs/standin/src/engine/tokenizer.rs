@@ -58,10 +58,18 @@ impl Tokenizer {
         dictionary: &[String],
         stop_words: &BTreeSet<String>,
     ) -> Self {
-        let mut dictionary: Vec<String> = dictionary.iter().map(|d| d.to_lowercase()).filter(|d| !d.is_empty()).collect();
+        let mut dictionary: Vec<String> = dictionary
+            .iter()
+            .map(|d| d.to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
         // Longest first, so that the longest dictionary word wins.
         dictionary.sort_by_key(|d| std::cmp::Reverse(d.len()));
-        let mut extra: Vec<String> = extra_separators.iter().filter(|s| !s.is_empty()).cloned().collect();
+        let mut extra: Vec<String> = extra_separators
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect();
         extra.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Tokenizer {
             extra_separators: extra,
@@ -79,7 +87,11 @@ impl Tokenizer {
 
     /// Tokens plus, for each token, the kind of separator run that preceded it, and the kind
     /// of separator run after the last token (`Gap::None` if the text ends with a word).
-    pub fn tokenize_with_gaps(&self, text: &str, start_position: u32) -> (Vec<Token>, Vec<Gap>, Gap) {
+    pub fn tokenize_with_gaps(
+        &self,
+        text: &str,
+        start_position: u32,
+    ) -> (Vec<Token>, Vec<Gap>, Gap) {
         let mut tokens = Vec::new();
         let mut gaps = Vec::new();
         let mut pending_gap = Gap::None;
@@ -89,7 +101,13 @@ impl Tokenizer {
         let mut i = 0;
         let mut word_start: Option<usize> = None;
 
-        let flush = |start: usize, end: usize, gap: &mut Gap, tokens: &mut Vec<Token>, gaps: &mut Vec<Gap>, first: &mut bool, position: &mut u32| {
+        let flush = |start: usize,
+                     end: usize,
+                     gap: &mut Gap,
+                     tokens: &mut Vec<Token>,
+                     gaps: &mut Vec<Gap>,
+                     first: &mut bool,
+                     position: &mut u32| {
             let raw = &text[start..end];
             let word = normalize(raw);
             if word.is_empty() {
@@ -102,22 +120,44 @@ impl Tokenizer {
             let stop = self.stop_words.contains(&word);
             gaps.push(*gap);
             *gap = Gap::None;
-            tokens.push(Token { word, position: *position, start, end, stop });
+            tokens.push(Token {
+                word,
+                position: *position,
+                start,
+                end,
+                stop,
+            });
         };
 
         while i < bytes_len {
             let rest = &text[i..];
             // Dictionary words are whole words, even across separators.
-            if word_start.is_none() {
-                if let Some(len) = self.dictionary_match(rest) {
-                    flush(i, i + len, &mut pending_gap, &mut tokens, &mut gaps, &mut first, &mut position);
-                    i += len;
-                    continue;
-                }
+            if word_start.is_none()
+                && let Some(len) = self.dictionary_match(rest)
+            {
+                flush(
+                    i,
+                    i + len,
+                    &mut pending_gap,
+                    &mut tokens,
+                    &mut gaps,
+                    &mut first,
+                    &mut position,
+                );
+                i += len;
+                continue;
             }
             if let Some((len, hard)) = self.separator_at(rest) {
                 if let Some(s) = word_start.take() {
-                    flush(s, i, &mut pending_gap, &mut tokens, &mut gaps, &mut first, &mut position);
+                    flush(
+                        s,
+                        i,
+                        &mut pending_gap,
+                        &mut tokens,
+                        &mut gaps,
+                        &mut first,
+                        &mut position,
+                    );
                 }
                 if hard {
                     pending_gap = Gap::Hard;
@@ -131,16 +171,40 @@ impl Tokenizer {
             let len = c.len_utf8();
             if is_cjk(c) {
                 if let Some(s) = word_start.take() {
-                    flush(s, i, &mut pending_gap, &mut tokens, &mut gaps, &mut first, &mut position);
+                    flush(
+                        s,
+                        i,
+                        &mut pending_gap,
+                        &mut tokens,
+                        &mut gaps,
+                        &mut first,
+                        &mut position,
+                    );
                 }
-                flush(i, i + len, &mut pending_gap, &mut tokens, &mut gaps, &mut first, &mut position);
+                flush(
+                    i,
+                    i + len,
+                    &mut pending_gap,
+                    &mut tokens,
+                    &mut gaps,
+                    &mut first,
+                    &mut position,
+                );
             } else if word_start.is_none() {
                 word_start = Some(i);
             }
             i += len;
         }
         if let Some(s) = word_start.take() {
-            flush(s, bytes_len, &mut pending_gap, &mut tokens, &mut gaps, &mut first, &mut position);
+            flush(
+                s,
+                bytes_len,
+                &mut pending_gap,
+                &mut tokens,
+                &mut gaps,
+                &mut first,
+                &mut position,
+            );
         }
         (tokens, gaps, pending_gap)
     }
@@ -150,10 +214,10 @@ impl Tokenizer {
             return None;
         }
         for d in &self.dictionary {
-            if let Some(candidate) = rest.get(..d.len()) {
-                if candidate.to_lowercase() == *d {
-                    return Some(d.len());
-                }
+            if let Some(candidate) = rest.get(..d.len())
+                && candidate.to_lowercase() == *d
+            {
+                return Some(d.len());
             }
         }
         None
@@ -167,7 +231,12 @@ impl Tokenizer {
             }
         }
         let c = rest.chars().next()?;
-        if !self.non_separators.is_empty() && self.non_separators.iter().any(|n| rest.starts_with(n.as_str())) {
+        if !self.non_separators.is_empty()
+            && self
+                .non_separators
+                .iter()
+                .any(|n| rest.starts_with(n.as_str()))
+        {
             return None;
         }
         let len = c.len_utf8();
@@ -215,7 +284,28 @@ pub fn normalize(word: &str) -> String {
 fn is_hard_separator(c: char) -> bool {
     matches!(
         c,
-        '!' | ';' | '?' | '¡' | '§' | '¶' | '¿' | '…' | '‼' | '‽' | '⁇' | '⁈' | '⁉' | '、' | '。' | '！' | '，' | '．' | '：' | '；' | '？' | '｡' | '､'
+        '!' | ';'
+            | '?'
+            | '¡'
+            | '§'
+            | '¶'
+            | '¿'
+            | '…'
+            | '‼'
+            | '‽'
+            | '⁇'
+            | '⁈'
+            | '⁉'
+            | '、'
+            | '。'
+            | '！'
+            | '，'
+            | '．'
+            | '：'
+            | '；'
+            | '？'
+            | '｡'
+            | '､'
     )
 }
 
@@ -225,11 +315,80 @@ fn is_soft_separator(c: char) -> bool {
     }
     matches!(
         c,
-        '_' | '-' | ':' | ')' | ']' | '}' | '(' | '[' | '{' | '"' | '#' | '%' | '&' | '\'' | '*' | ',' | '.' | '/' | '@' | '\\' | '`'
-            | '‐' | '‒' | '–' | '—' | '―' | '»' | '«' | '’' | '‘' | '‛' | '“' | '”' | '„' | '‟' | '‹' | '›' | '·' | '•'
-            | '†' | '‡' | '′' | '″' | '‰' | '〈' | '〉' | '《' | '》' | '「' | '」' | '『' | '』' | '【' | '】' | '〔' | '〕'
-            | '（' | '）' | '［' | '］' | '｛' | '｝' | '＂' | '＃' | '％' | '＆' | '＇' | '＊' | '／' | '＠' | '＼' | '・' | '－'
-            | '＿' | '〜'
+        '_' | '-'
+            | ':'
+            | ')'
+            | ']'
+            | '}'
+            | '('
+            | '['
+            | '{'
+            | '"'
+            | '#'
+            | '%'
+            | '&'
+            | '\''
+            | '*'
+            | ','
+            | '.'
+            | '/'
+            | '@'
+            | '\\'
+            | '`'
+            | '‐'
+            | '‒'
+            | '–'
+            | '—'
+            | '―'
+            | '»'
+            | '«'
+            | '’'
+            | '‘'
+            | '‛'
+            | '“'
+            | '”'
+            | '„'
+            | '‟'
+            | '‹'
+            | '›'
+            | '·'
+            | '•'
+            | '†'
+            | '‡'
+            | '′'
+            | '″'
+            | '‰'
+            | '〈'
+            | '〉'
+            | '《'
+            | '》'
+            | '「'
+            | '」'
+            | '『'
+            | '』'
+            | '【'
+            | '】'
+            | '〔'
+            | '〕'
+            | '（'
+            | '）'
+            | '［'
+            | '］'
+            | '｛'
+            | '｝'
+            | '＂'
+            | '＃'
+            | '％'
+            | '＆'
+            | '＇'
+            | '＊'
+            | '／'
+            | '＠'
+            | '＼'
+            | '・'
+            | '－'
+            | '＿'
+            | '〜'
     )
 }
 
@@ -263,7 +422,11 @@ mod tests {
     use super::*;
 
     fn words(text: &str) -> Vec<(String, u32)> {
-        Tokenizer::default().tokenize(text, 0).into_iter().map(|t| (t.word, t.position)).collect()
+        Tokenizer::default()
+            .tokenize(text, 0)
+            .into_iter()
+            .map(|t| (t.word, t.position))
+            .collect()
     }
 
     #[test]
@@ -289,12 +452,22 @@ mod tests {
             ]
         );
         // A dot without a following space is soft, as in `lodash.join`.
-        assert_eq!(words("lodash.join"), vec![("lodash".into(), 0), ("join".into(), 1)]);
+        assert_eq!(
+            words("lodash.join"),
+            vec![("lodash".into(), 0), ("join".into(), 1)]
+        );
     }
 
     #[test]
     fn non_separator_symbols_stay_words() {
-        assert_eq!(words("TypeScript + ESLint"), vec![("typescript".into(), 0), ("+".into(), 1), ("eslint".into(), 2)]);
+        assert_eq!(
+            words("TypeScript + ESLint"),
+            vec![
+                ("typescript".into(), 0),
+                ("+".into(), 1),
+                ("eslint".into(), 2)
+            ]
+        );
         assert_eq!(words("c++"), vec![("c++".into(), 0)]);
     }
 
@@ -311,8 +484,19 @@ mod tests {
         let stop: BTreeSet<String> = ["the".to_string()].into();
         let t = Tokenizer::new(&["|".into()], &["@".into()], &["J.R.R.".into()], &stop);
         let toks = t.tokenize("The J.R.R. Tolkien|me@x", 0);
-        let got: Vec<(&str, u32, bool)> = toks.iter().map(|t| (t.word.as_str(), t.position, t.stop)).collect();
-        assert_eq!(got, vec![("the", 0, true), ("j.r.r.", 1, false), ("tolkien", 2, false), ("me@x", 3, false)]);
+        let got: Vec<(&str, u32, bool)> = toks
+            .iter()
+            .map(|t| (t.word.as_str(), t.position, t.stop))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("the", 0, true),
+                ("j.r.r.", 1, false),
+                ("tolkien", 2, false),
+                ("me@x", 3, false)
+            ]
+        );
     }
 
     #[test]

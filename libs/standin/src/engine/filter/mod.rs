@@ -77,7 +77,9 @@ pub fn parse(filter: &Value, code: &str) -> Result<Filter, MeiliError> {
                         let mut ors = Vec::new();
                         for v in inner {
                             match v {
-                                Value::String(s) => ors.extend(parse_source(s, &mut sources, code)?),
+                                Value::String(s) => {
+                                    ors.extend(parse_source(s, &mut sources, code)?)
+                                }
                                 other => return Err(syntax_error(code, "String", other)),
                             }
                         }
@@ -102,17 +104,33 @@ pub fn parse(filter: &Value, code: &str) -> Result<Filter, MeiliError> {
 }
 
 fn syntax_error(code: &str, expected: &str, found: &Value) -> MeiliError {
-    MeiliError::invalid(code, format!("Invalid syntax for the filter parameter: `expected {expected}, found: {found}`."))
+    MeiliError::invalid(
+        code,
+        format!("Invalid syntax for the filter parameter: `expected {expected}, found: {found}`."),
+    )
 }
 
-fn parse_source(s: &str, sources: &mut Vec<String>, code: &str) -> Result<Option<Expr>, MeiliError> {
+fn parse_source(
+    s: &str,
+    sources: &mut Vec<String>,
+    code: &str,
+) -> Result<Option<Expr>, MeiliError> {
     if s.trim().is_empty() {
         return Ok(None);
     }
     let id = sources.len();
     sources.push(s.to_string());
     parser::Parser::new(s, id).parse().map(Some).map_err(|e| {
-        MeiliError::invalid(code, format!("{}\n{}:{} {}", e.message, e.start + 1, e.start + 1 + e.len, s))
+        MeiliError::invalid(
+            code,
+            format!(
+                "{}\n{}:{} {}",
+                e.message,
+                e.start + 1,
+                e.start + 1 + e.len,
+                s
+            ),
+        )
     })
 }
 
@@ -120,7 +138,14 @@ impl Tok {
     pub fn new(value: String, start: usize, len: usize, source: usize) -> Self {
         let norm = value.trim().to_lowercase();
         let number = value.trim().parse::<f64>().ok().filter(|f| f.is_finite());
-        Tok { value, norm, number, start, len, source }
+        Tok {
+            value,
+            norm,
+            number,
+            start,
+            len,
+            source,
+        }
     }
 }
 
@@ -132,8 +157,15 @@ impl Filter {
 
     /// Every attribute used must match a filterable pattern; otherwise Meilisearch's error.
     /// `index_prefix`: Some(uid) prefixes the message with "Index `uid`: ".
-    pub fn check_filterable(&self, filterable: &[String], index_prefix: Option<&str>, code: &str) -> Result<(), MeiliError> {
-        let Some(expr) = &self.expr else { return Ok(()) };
+    pub fn check_filterable(
+        &self,
+        filterable: &[String],
+        index_prefix: Option<&str>,
+        code: &str,
+    ) -> Result<(), MeiliError> {
+        let Some(expr) = &self.expr else {
+            return Ok(());
+        };
         let mut fields = Vec::new();
         expr.fields(&mut fields);
         for tok in fields {
@@ -145,11 +177,21 @@ impl Filter {
             let tail = if patterns.is_empty() {
                 "This index does not have configured filterable attributes.".to_string()
             } else {
-                let list = patterns.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+                let list = patterns
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 format!("Available filterable attribute patterns are: {list}.")
             };
-            let source = self.sources.get(tok.source).map(String::as_str).unwrap_or("");
-            let prefix = index_prefix.map(|uid| format!("Index `{uid}`: ")).unwrap_or_default();
+            let source = self
+                .sources
+                .get(tok.source)
+                .map(String::as_str)
+                .unwrap_or("");
+            let prefix = index_prefix
+                .map(|uid| format!("Index `{uid}`: "))
+                .unwrap_or_default();
             return Err(MeiliError::invalid(
                 code,
                 format!(
@@ -179,7 +221,10 @@ impl Filter {
             Some(e) => {
                 let text = e.render_quoted();
                 match parser::Parser::new(&text, 0).parse() {
-                    Ok(expr) => Filter { expr: Some(expr), sources: vec![text] },
+                    Ok(expr) => Filter {
+                        expr: Some(expr),
+                        sources: vec![text],
+                    },
                     Err(_) => self.clone(),
                 }
             }
@@ -208,11 +253,23 @@ impl Expr {
     fn render_quoted(&self) -> String {
         let q = |t: &Tok| format!("\"{}\"", t.value.replace('\\', "\\\\").replace('"', "\\\""));
         match self {
-            Expr::And(v) => v.iter().map(|e| e.render_group()).collect::<Vec<_>>().join(" AND "),
-            Expr::Or(v) => v.iter().map(|e| e.render_group()).collect::<Vec<_>>().join(" OR "),
+            Expr::And(v) => v
+                .iter()
+                .map(|e| e.render_group())
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            Expr::Or(v) => v
+                .iter()
+                .map(|e| e.render_group())
+                .collect::<Vec<_>>()
+                .join(" OR "),
             Expr::Not(e) => format!("NOT {}", e.render_group()),
             Expr::In { field, values } => {
-                format!("{} IN [{}]", q(field), values.iter().map(q).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{} IN [{}]",
+                    q(field),
+                    values.iter().map(q).collect::<Vec<_>>().join(", ")
+                )
             }
             Expr::Cond { field, cond } => {
                 let f = q(field);
@@ -245,11 +302,34 @@ impl Expr {
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Expr::And(v) => write!(f, "({})", v.iter().map(ToString::to_string).collect::<Vec<_>>().join(" AND ")),
-            Expr::Or(v) => write!(f, "({})", v.iter().map(ToString::to_string).collect::<Vec<_>>().join(" OR ")),
+            Expr::And(v) => write!(
+                f,
+                "({})",
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            ),
+            Expr::Or(v) => write!(
+                f,
+                "({})",
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
+            ),
             Expr::Not(e) => write!(f, "NOT ({e})"),
             Expr::In { field, values } => {
-                write!(f, "{} IN [{}]", field.value, values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>().join(", "))
+                write!(
+                    f,
+                    "{} IN [{}]",
+                    field.value,
+                    values
+                        .iter()
+                        .map(|v| v.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             }
             Expr::Cond { field, cond } => {
                 let name = &field.value;
@@ -280,27 +360,43 @@ mod tests {
     use super::*;
 
     fn filterable() -> Vec<String> {
-        ["scope", "major", "downloads", "tags"].iter().map(|s| s.to_string()).collect()
+        ["scope", "major", "downloads", "tags"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 
     #[test]
     fn recorded_syntax_error() {
         let e = parse(&json!("major >"), "invalid_search_filter").unwrap_err();
-        assert_eq!(e.message, "Was expecting a value but instead got nothing.\n8:8 major >");
+        assert_eq!(
+            e.message,
+            "Was expecting a value but instead got nothing.\n8:8 major >"
+        );
         assert_eq!(e.code, "invalid_search_filter");
     }
 
     #[test]
     fn recorded_not_filterable_errors() {
         let f = parse(&json!("title = Joker"), "invalid_document_filter").unwrap();
-        let e = f.check_filterable(&["year".into(), "genres".into()], None, "invalid_document_filter").unwrap_err();
+        let e = f
+            .check_filterable(
+                &["year".into(), "genres".into()],
+                None,
+                "invalid_document_filter",
+            )
+            .unwrap_err();
         assert_eq!(
             e.message,
             "Attribute `title` is not filterable. Available filterable attribute patterns are: `genres`, `year`.\n1:6 title = Joker"
         );
         // The search route checks the re-quoted filter.
-        let f = parse(&json!("version = 1"), "invalid_search_filter").unwrap().requoted();
-        let e = f.check_filterable(&filterable(), Some("npm"), "invalid_search_filter").unwrap_err();
+        let f = parse(&json!("version = 1"), "invalid_search_filter")
+            .unwrap()
+            .requoted();
+        let e = f
+            .check_filterable(&filterable(), Some("npm"), "invalid_search_filter")
+            .unwrap_err();
         assert_eq!(
             e.message,
             "Index `npm`: Attribute `version` is not filterable. Available filterable attribute patterns are: `downloads`, `major`, `scope`, `tags`.\n2:9 \"version\" = \"1\""
@@ -309,16 +405,29 @@ mod tests {
 
     #[test]
     fn array_form_is_and_of_ors() {
-        let f = parse(&json!([["scope = types", "scope = babel"], "major > 5"]), "c").unwrap();
-        assert_eq!(f.expr.as_ref().unwrap().to_string(), "((scope = types OR scope = babel) AND major > 5)");
+        let f = parse(
+            &json!([["scope = types", "scope = babel"], "major > 5"]),
+            "c",
+        )
+        .unwrap();
+        assert_eq!(
+            f.expr.as_ref().unwrap().to_string(),
+            "((scope = types OR scope = babel) AND major > 5)"
+        );
         let doc = |v: Value| v.as_object().cloned().unwrap();
         assert!(f.matches(&doc(json!({"scope": "Types", "major": 7}))));
         assert!(!f.matches(&doc(json!({"scope": "types", "major": 5}))));
         assert!(!f.matches(&doc(json!({"scope": "other", "major": 7}))));
         let e = parse(&json!([1]), "c").unwrap_err();
-        assert_eq!(e.message, "Invalid syntax for the filter parameter: `expected String, Array, found: 1`.");
+        assert_eq!(
+            e.message,
+            "Invalid syntax for the filter parameter: `expected String, Array, found: 1`."
+        );
         let e = parse(&json!([[["x"]]]), "c").unwrap_err();
-        assert_eq!(e.message, "Invalid syntax for the filter parameter: `expected String, found: [\"x\"]`.");
+        assert_eq!(
+            e.message,
+            "Invalid syntax for the filter parameter: `expected String, found: [\"x\"]`."
+        );
         assert!(parse(&json!(""), "c").unwrap().is_empty());
         assert!(parse(&json!([]), "c").unwrap().is_empty());
     }
@@ -329,6 +438,9 @@ mod tests {
         assert!(f.check_filterable(&["doggo".into()], None, "c").is_ok());
         assert!(f.check_filterable(&["dog".into()], None, "c").is_err());
         let e = f.check_filterable(&[], None, "c").unwrap_err();
-        assert!(e.message.contains("This index does not have configured filterable attributes."));
+        assert!(
+            e.message
+                .contains("This index does not have configured filterable attributes.")
+        );
     }
 }

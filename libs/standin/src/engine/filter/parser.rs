@@ -24,9 +24,24 @@ pub struct ParseError {
 }
 
 type PResult<T> = Result<(T, usize), ParseError>;
+type MakeCond = fn(Tok) -> Cond;
 
-const KEYWORDS: &[&str] =
-    &["AND", "OR", "IN", "NOT", "TO", "EXISTS", "IS", "NULL", "EMPTY", "CONTAINS", "STARTS", "WITH", "_geoRadius", "_geoBoundingBox"];
+const KEYWORDS: &[&str] = &[
+    "AND",
+    "OR",
+    "IN",
+    "NOT",
+    "TO",
+    "EXISTS",
+    "IS",
+    "NULL",
+    "EMPTY",
+    "CONTAINS",
+    "STARTS",
+    "WITH",
+    "_geoRadius",
+    "_geoBoundingBox",
+];
 
 pub struct Parser<'a> {
     chars: Vec<char>,
@@ -49,7 +64,11 @@ enum ErrKind {
 
 impl<'a> Parser<'a> {
     pub fn new(input: &'a str, source: usize) -> Self {
-        Parser { chars: input.chars().collect(), source, _input: input }
+        Parser {
+            chars: input.chars().collect(),
+            source,
+            _input: input,
+        }
     }
 
     fn text(&self, start: usize, len: usize) -> String {
@@ -59,30 +78,49 @@ impl<'a> Parser<'a> {
     fn err(&self, kind: ErrKind, start: usize, len: usize, fatal: bool) -> ParseError {
         let frag: String = self.text(start, len).escape_debug().to_string();
         let message = match kind {
-            ErrKind::ExpectedValue if frag.trim().is_empty() => "Was expecting a value but instead got nothing.".to_string(),
+            ErrKind::ExpectedValue if frag.trim().is_empty() => {
+                "Was expecting a value but instead got nothing.".to_string()
+            }
             ErrKind::ExpectedValue => format!("Was expecting a value but instead got `{frag}`."),
             ErrKind::ExpectedValueKeyword => format!(
                 "Was expecting a value but instead got `{frag}`, which is a reserved keyword. To use `{frag}` as a field name or a value, surround it by quotes."
             ),
-            ErrKind::MissingClosing(c) => format!("Expression `{frag}` is missing the following closing delimiter: `{c}`."),
+            ErrKind::MissingClosing(c) => {
+                format!("Expression `{frag}` is missing the following closing delimiter: `{c}`.")
+            }
             ErrKind::InvalidPrimary => {
-                let tail = if frag.trim().is_empty() { "but instead got nothing.".to_string() } else { format!("at `{frag}`.") };
+                let tail = if frag.trim().is_empty() {
+                    "but instead got nothing.".to_string()
+                } else {
+                    format!("at `{frag}`.")
+                };
                 format!(
                     "Was expecting an operation `=`, `!=`, `>=`, `>`, `<=`, `<`, `IN`, `NOT IN`, `TO`, `EXISTS`, `NOT EXISTS`, `IS NULL`, `IS NOT NULL`, `IS EMPTY`, `IS NOT EMPTY`, `CONTAINS`, `NOT CONTAINS`, `STARTS WITH`, `NOT STARTS WITH`, `_geoRadius`, or `_geoBoundingBox` {tail}"
                 )
             }
             ErrKind::ExpectedEof => {
-                format!("Found unexpected characters at the end of the filter: `{frag}`. You probably forgot an `OR` or an `AND` rule.")
+                format!(
+                    "Found unexpected characters at the end of the filter: `{frag}`. You probably forgot an `OR` or an `AND` rule."
+                )
             }
             ErrKind::InOpening => "Expected `[` after `IN` keyword.".to_string(),
-            ErrKind::InClosing => "Expected matching `]` after the list of field names given to `IN[`".to_string(),
-            ErrKind::InExpectedValue => format!("Expected only comma-separated field names inside `IN[..]` but instead found `{frag}`."),
+            ErrKind::InClosing => {
+                "Expected matching `]` after the list of field names given to `IN[`".to_string()
+            }
+            ErrKind::InExpectedValue => format!(
+                "Expected only comma-separated field names inside `IN[..]` but instead found `{frag}`."
+            ),
             ErrKind::InExpectedValueKeyword => format!(
                 "Expected only comma-separated field names inside `IN[..]` but instead found `{frag}`, which is a keyword. To use `{frag}` as a field name or a value, surround it by quotes."
             ),
             ErrKind::MalformedValue => format!("Malformed value: `{frag}`."),
         };
-        ParseError { message, start, len, fatal }
+        ParseError {
+            message,
+            start,
+            len,
+            fatal,
+        }
     }
 
     /// The whole filter.
@@ -146,7 +184,14 @@ impl<'a> Parser<'a> {
             items.push(e);
             at = end;
         }
-        Ok((if items.len() == 1 { items.remove(0) } else { Expr::Or(items) }, at))
+        Ok((
+            if items.len() == 1 {
+                items.remove(0)
+            } else {
+                Expr::Or(items)
+            },
+            at,
+        ))
     }
 
     fn and(&self, at: usize, depth: usize) -> PResult<Expr> {
@@ -158,7 +203,14 @@ impl<'a> Parser<'a> {
             items.push(e);
             at = end;
         }
-        Ok((if items.len() == 1 { items.remove(0) } else { Expr::And(items) }, at))
+        Ok((
+            if items.len() == 1 {
+                items.remove(0)
+            } else {
+                Expr::And(items)
+            },
+            at,
+        ))
     }
 
     fn not(&self, at: usize, depth: usize) -> PResult<Expr> {
@@ -182,7 +234,12 @@ impl<'a> Parser<'a> {
             let (e, end) = self.or(inner, depth + 1).map_err(fatal)?;
             let end = self.skip_ws(end);
             if self.chars.get(end) != Some(&')') {
-                return Err(self.err(ErrKind::MissingClosing(')'), at, self.chars.len() - at, true));
+                return Err(self.err(
+                    ErrKind::MissingClosing(')'),
+                    at,
+                    self.chars.len() - at,
+                    true,
+                ));
             }
             return Ok((e, self.skip_ws(end + 1)));
         }
@@ -202,10 +259,10 @@ impl<'a> Parser<'a> {
             }
         }
         // A reserved keyword where a field name was expected is worth its own message.
-        if let Err(e) = self.value(at) {
-            if e.fatal || e.message.contains("reserved keyword") {
-                return Err(ParseError { fatal: true, ..e });
-            }
+        if let Err(e) = self.value(at)
+            && (e.fatal || e.message.contains("reserved keyword"))
+        {
+            return Err(ParseError { fatal: true, ..e });
         }
         Err(self.err(ErrKind::InvalidPrimary, at, self.chars.len() - at, false))
     }
@@ -232,7 +289,12 @@ impl<'a> Parser<'a> {
                     }
                     if c == '\\' {
                         let Some(&next) = self.chars.get(i + 1) else {
-                            return Err(self.err(ErrKind::MalformedValue, start + 1, i - start, false));
+                            return Err(self.err(
+                                ErrKind::MalformedValue,
+                                start + 1,
+                                i - start,
+                                false,
+                            ));
                         };
                         value.push(match next {
                             'n' => '\n',
@@ -247,14 +309,27 @@ impl<'a> Parser<'a> {
                     value.push(c);
                     i += 1;
                 }
-                Err(self.err(ErrKind::MissingClosing(q), start, self.chars.len() - start, true))
+                Err(self.err(
+                    ErrKind::MissingClosing(q),
+                    start,
+                    self.chars.len() - start,
+                    true,
+                ))
             }
             _ => match self.raw_word(start) {
                 Some((w, end)) => {
                     if KEYWORDS.contains(&w.as_str()) {
-                        return Err(self.err(ErrKind::ExpectedValueKeyword, start, end - start, false));
+                        return Err(self.err(
+                            ErrKind::ExpectedValueKeyword,
+                            start,
+                            end - start,
+                            false,
+                        ));
                     }
-                    Ok((Tok::new(w, start, end - start, self.source), self.skip_ws(end)))
+                    Ok((
+                        Tok::new(w, start, end - start, self.source),
+                        self.skip_ws(end),
+                    ))
                 }
                 None => Err(self.err(ErrKind::ExpectedValue, start, error_word_len(start), false)),
             },
@@ -269,13 +344,21 @@ impl<'a> Parser<'a> {
         let (field, after) = self.value(at)?;
         let (negated, after_in) = match self.keyword(after, "IN") {
             Some(a) => (false, a),
-            None => match self.keyword(after, "NOT").and_then(|a| self.keyword(a, "IN")) {
+            None => match self
+                .keyword(after, "NOT")
+                .and_then(|a| self.keyword(a, "IN"))
+            {
                 Some(a) => (true, a),
                 None => return Err(self.err(ErrKind::InvalidPrimary, at, 0, false)),
             },
         };
         if self.chars.get(after_in) != Some(&'[') {
-            return Err(self.err(ErrKind::InOpening, after_in, self.chars.len() - after_in, true));
+            return Err(self.err(
+                ErrKind::InOpening,
+                after_in,
+                self.chars.len() - after_in,
+                true,
+            ));
         }
         let mut pos = after_in + 1;
         let mut values = Vec::new();
@@ -301,18 +384,23 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
-        } else if let Err(e) = self.value(pos) {
-            if e.fatal {
-                return Err(e);
-            }
+        } else if let Err(e) = self.value(pos)
+            && e.fatal
+        {
+            return Err(e);
         }
         let p = self.skip_ws(pos);
         if self.chars.get(p) != Some(&']') {
             if p >= self.chars.len() {
                 return Err(self.err(ErrKind::InClosing, p, 0, true));
             }
-            let keyword = matches!(self.raw_word(p), Some((w, _)) if KEYWORDS.contains(&w.as_str()));
-            let kind = if keyword { ErrKind::InExpectedValueKeyword } else { ErrKind::InExpectedValue };
+            let keyword =
+                matches!(self.raw_word(p), Some((w, _)) if KEYWORDS.contains(&w.as_str()));
+            let kind = if keyword {
+                ErrKind::InExpectedValueKeyword
+            } else {
+                ErrKind::InExpectedValue
+            };
             return Err(self.err(kind, p, self.chars.len() - p, true));
         }
         let e = Expr::In { field, values };
@@ -322,7 +410,7 @@ impl<'a> Parser<'a> {
 
     fn condition(&self, at: usize) -> PResult<Expr> {
         let (field, after) = self.value(at)?;
-        let ops: [(&str, fn(Tok) -> Cond); 6] = [
+        let ops: [(&str, MakeCond); 6] = [
             ("<=", Cond::Lte),
             (">=", Cond::Gte),
             ("!=", Cond::Ne),
@@ -331,10 +419,19 @@ impl<'a> Parser<'a> {
             ("=", Cond::Eq),
         ];
         for (op, make) in ops {
-            let matched = op.chars().enumerate().all(|(k, c)| self.chars.get(after + k) == Some(&c));
+            let matched = op
+                .chars()
+                .enumerate()
+                .all(|(k, c)| self.chars.get(after + k) == Some(&c));
             if matched {
                 let (value, end) = self.value_cut(after + op.chars().count())?;
-                return Ok((Expr::Cond { field, cond: make(value) }, end));
+                return Ok((
+                    Expr::Cond {
+                        field,
+                        cond: make(value),
+                    },
+                    end,
+                ));
             }
         }
         Err(self.err(ErrKind::InvalidPrimary, at, 0, false))
@@ -350,7 +447,10 @@ impl<'a> Parser<'a> {
         if let Some(end) = self.keyword(after, "EXISTS") {
             return wrap(Cond::Exists, false, end, field);
         }
-        if let Some(end) = self.keyword(after, "NOT").and_then(|a| self.keyword(a, "EXISTS")) {
+        if let Some(end) = self
+            .keyword(after, "NOT")
+            .and_then(|a| self.keyword(a, "EXISTS"))
+        {
             return wrap(Cond::Exists, true, end, field);
         }
         if let Some(a) = self.keyword(after, "IS") {
@@ -375,7 +475,13 @@ impl<'a> Parser<'a> {
             return Err(self.err(ErrKind::InvalidPrimary, at, 0, false));
         };
         let (to, end) = self.value_cut(after_to)?;
-        Ok((Expr::Cond { field, cond: Cond::Between(from, to) }, end))
+        Ok((
+            Expr::Cond {
+                field,
+                cond: Cond::Between(from, to),
+            },
+            end,
+        ))
     }
 
     fn contains(&self, at: usize) -> PResult<Expr> {
@@ -384,27 +490,39 @@ impl<'a> Parser<'a> {
             Some(a) => (true, a),
             None => (false, after),
         };
-        let (cond_of, after): (fn(Tok) -> Cond, usize) = if let Some(a) = self.keyword(after, "CONTAINS") {
-            (Cond::Contains, a)
-        } else if let Some(a) = self.keyword(after, "STARTS").and_then(|a| self.keyword(a, "WITH")) {
-            (Cond::StartsWith, a)
-        } else {
-            return Err(self.err(ErrKind::InvalidPrimary, at, 0, false));
-        };
+        let (cond_of, after): (fn(Tok) -> Cond, usize) =
+            if let Some(a) = self.keyword(after, "CONTAINS") {
+                (Cond::Contains, a)
+            } else if let Some(a) = self
+                .keyword(after, "STARTS")
+                .and_then(|a| self.keyword(a, "WITH"))
+            {
+                (Cond::StartsWith, a)
+            } else {
+                return Err(self.err(ErrKind::InvalidPrimary, at, 0, false));
+            };
         let (value, end) = self.value_cut(after)?;
-        let e = Expr::Cond { field, cond: cond_of(value) };
+        let e = Expr::Cond {
+            field,
+            cond: cond_of(value),
+        };
         Ok((if negated { Expr::Not(Box::new(e)) } else { e }, end))
     }
 
     /// Geo filters are recognised (so that they get their own error) but not supported.
     fn geo(&self, at: usize) -> PResult<Expr> {
         let start = self.skip_ws(at);
-        if let Some((w, _)) = self.raw_word(start) {
-            if w == "_geoRadius" || w == "_geoBoundingBox" || w == "_geoPoint" || w == "_geo" || w == "_geoDistance" {
-                let mut e = self.err(ErrKind::InvalidPrimary, start, w.chars().count(), true);
-                e.message = format!("The `{w}` filter is not supported by this node: it does not index `_geo`.");
-                return Err(e);
-            }
+        if let Some((w, _)) = self.raw_word(start)
+            && matches!(
+                w.as_str(),
+                "_geoRadius" | "_geoBoundingBox" | "_geoPoint" | "_geo" | "_geoDistance"
+            )
+        {
+            let mut e = self.err(ErrKind::InvalidPrimary, start, w.chars().count(), true);
+            e.message = format!(
+                "The `{w}` filter is not supported by this node: it does not index `_geo`."
+            );
+            return Err(e);
         }
         Err(self.err(ErrKind::InvalidPrimary, at, 0, false))
     }
@@ -428,34 +546,70 @@ mod tests {
     #[test]
     fn operators_and_precedence() {
         assert_eq!(show("a = 1"), "a = 1");
-        assert_eq!(show("a != x AND b > 2 OR c <= 3"), "((a != x AND b > 2) OR c <= 3)");
-        assert_eq!(show("a = 1 AND (b = 2 OR c = 3)"), "(a = 1 AND (b = 2 OR c = 3))");
+        assert_eq!(
+            show("a != x AND b > 2 OR c <= 3"),
+            "((a != x AND b > 2) OR c <= 3)"
+        );
+        assert_eq!(
+            show("a = 1 AND (b = 2 OR c = 3)"),
+            "(a = 1 AND (b = 2 OR c = 3))"
+        );
         assert_eq!(show("NOT a = 1"), "NOT (a = 1)");
         assert_eq!(show("NOT NOT a = 1"), "a = 1");
-        assert_eq!(show("a >= 1 AND a < 5 AND b 1 TO 5"), "(a >= 1 AND a < 5 AND b 1 TO 5)");
+        assert_eq!(
+            show("a >= 1 AND a < 5 AND b 1 TO 5"),
+            "(a >= 1 AND a < 5 AND b 1 TO 5)"
+        );
         assert_eq!(show("a IN [x, 'y z', ]"), "a IN [x, y z]");
         assert_eq!(show("a NOT IN [x]"), "NOT (a IN [x])");
-        assert_eq!(show("a EXISTS AND b NOT EXISTS"), "(a EXISTS AND NOT (b EXISTS))");
-        assert_eq!(show("a IS NULL OR a IS NOT NULL"), "(a IS NULL OR NOT (a IS NULL))");
-        assert_eq!(show("a IS EMPTY AND a IS NOT EMPTY"), "(a IS EMPTY AND NOT (a IS EMPTY))");
-        assert_eq!(show("a CONTAINS x AND a NOT STARTS WITH y"), "(a CONTAINS x AND NOT (a STARTS WITH y))");
-        assert_eq!(show("\"dog race\" = 'Bernese \\'Mountain\\''"), "dog race = Bernese 'Mountain'");
+        assert_eq!(
+            show("a EXISTS AND b NOT EXISTS"),
+            "(a EXISTS AND NOT (b EXISTS))"
+        );
+        assert_eq!(
+            show("a IS NULL OR a IS NOT NULL"),
+            "(a IS NULL OR NOT (a IS NULL))"
+        );
+        assert_eq!(
+            show("a IS EMPTY AND a IS NOT EMPTY"),
+            "(a IS EMPTY AND NOT (a IS EMPTY))"
+        );
+        assert_eq!(
+            show("a CONTAINS x AND a NOT STARTS WITH y"),
+            "(a CONTAINS x AND NOT (a STARTS WITH y))"
+        );
+        assert_eq!(
+            show("\"dog race\" = 'Bernese \\'Mountain\\''"),
+            "dog race = Bernese 'Mountain'"
+        );
         assert_eq!(show("doggo.name = kefir"), "doggo.name = kefir");
     }
 
     #[test]
     fn errors_point_at_the_culprit() {
-        assert_eq!(show("major >"), "ERR Was expecting a value but instead got nothing. @7+0");
+        assert_eq!(
+            show("major >"),
+            "ERR Was expecting a value but instead got nothing. @7+0"
+        );
         assert!(show("title Joker").starts_with("ERR Was expecting an operation `=`, `!=`"));
         assert!(show("title Joker").ends_with("at `title Joker`. @0+11"));
         assert_eq!(
             show("a = 1 b"),
             "ERR Found unexpected characters at the end of the filter: `b`. You probably forgot an `OR` or an `AND` rule. @6+1"
         );
-        assert_eq!(show("(a = 1"), "ERR Expression `(a = 1` is missing the following closing delimiter: `)`. @0+6");
-        assert_eq!(show("a = \"x"), "ERR Expression `\\\"x` is missing the following closing delimiter: `\"`. @4+2");
+        assert_eq!(
+            show("(a = 1"),
+            "ERR Expression `(a = 1` is missing the following closing delimiter: `)`. @0+6"
+        );
+        assert_eq!(
+            show("a = \"x"),
+            "ERR Expression `\\\"x` is missing the following closing delimiter: `\"`. @4+2"
+        );
         assert_eq!(show("a IN x"), "ERR Expected `[` after `IN` keyword. @5+1");
-        assert_eq!(show("a IN [x"), "ERR Expected matching `]` after the list of field names given to `IN[` @7+0");
+        assert_eq!(
+            show("a IN [x"),
+            "ERR Expected matching `]` after the list of field names given to `IN[` @7+0"
+        );
         assert!(show("a = 1 AND").contains("but instead got nothing."));
         assert!(show("AND = 1").contains("which is a reserved keyword"));
     }
