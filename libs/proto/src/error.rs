@@ -197,7 +197,7 @@ impl MeiliError {
 
 fn human_bytes(b: u64) -> String {
     const MB: u64 = 1_000_000;
-    if b >= MB && b % MB == 0 { format!("{} MB", b / MB) } else { format!("{b} B") }
+    if b >= MB && b.is_multiple_of(MB) { format!("{} MB", b / MB) } else { format!("{b} B") }
 }
 
 #[cfg(feature = "axum")]

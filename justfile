@@ -1,0 +1,29 @@
+# Miroir's task runner. CI runs `bash .ci/run`, which is `bash .ci/bootstrap && just test`.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set positional-arguments := true
+
+# List the recipes
+default:
+    @just --list
+
+# Build every crate, binary, test and bench
+build:
+    cargo build --workspace --all-targets
+
+# The whole suite: unit, integration and doc tests (benches are compiled, not run); args go to cargo test
+test *ARGS:
+    bash .ci/test.sh "$@"
+
+# clippy with warnings as errors, then rustfmt --check
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo fmt --all -- --check
+
+# Run the workspace's benchmarks and print their figures; args go to cargo bench
+bench *ARGS:
+    cargo bench --workspace --benches "$@"
+
+# NATS + three nodes (stand-ins, or real Meilisearch with MEILI_BIN) loaded with npm data; DEMO_EXIT=1 exits after the searches
+demo:
+    bash .ci/demo.sh
