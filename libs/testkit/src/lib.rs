@@ -24,6 +24,7 @@
 //! ```
 
 pub mod client;
+pub mod cluster;
 pub mod fixtures;
 pub mod nats;
 pub mod node;
@@ -31,6 +32,7 @@ mod process;
 pub mod wait;
 
 pub use client::{MeiliClient, Reply};
+pub use cluster::{ClusterOptions, TestCluster, GATEWAY_MASTER_KEY, NODE_MASTER_KEY};
 pub use fixtures::{
     Exchange, fixtures_dir, load_recordings, npm_corpus_path, npm_documents, recordings_dir,
 };

@@ -1,0 +1,354 @@
+//! `DocumentGet` (one shard, found from the id) and `DocumentsFetch` (every shard, or only those
+//! holding the requested ids).
+//!
+//! **Order of a fetch.** One Meilisearch index lists documents in its internal id order (about
+//! insertion order), which a cluster cannot reproduce: the shards number their documents
+//! independently. The cluster's order is deterministic instead: shard 0's documents in its own
+//! order, then shard 1's, and so on. Each shard is asked for its first `offset + limit`
+//! documents, which is enough to cut the global `[offset, offset + limit)` from the
+//! concatenation.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use miroir_placement::{PrimaryKeyValue, ShardCount, ShardId, shard_for_key};
+use miroir_proto::MeiliError;
+use miroir_proto::rpc::{DocumentGet, DocumentsFetch, JsonBody};
+use reqwest::Method;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::fetch::ShardCall;
+use crate::gather::{first_shard_verdict, gather, scatter};
+use crate::metrics;
+use crate::state::Merger;
+
+/// Meilisearch's default page of `GET /documents` and `POST /documents/fetch`.
+const DEFAULT_LIMIT: u64 = 20;
+
+pub async fn get(merger: &Merger, request: DocumentGet) -> Result<JsonBody, MeiliError> {
+    let started = Instant::now();
+    let result = get_one(merger, &request).await;
+    metrics::request("document", started.elapsed(), &result);
+    result
+}
+
+async fn get_one(merger: &Merger, request: &DocumentGet) -> Result<JsonBody, MeiliError> {
+    let deadline = merger.deadline(0);
+    let topology = merger.topology();
+    let record = merger.index(&topology, &request.index_uid)?;
+    // An id Meilisearch could never have stored is simply not found, as on one node.
+    let id = PrimaryKeyValue::from_str_id(&request.document_id)
+        .map_err(|_| MeiliError::document_not_found(&request.document_id))?;
+    let count = ShardCount::try_from(record.shard_count).map_err(|e| {
+        MeiliError::internal(format!(
+            "the topology record of index `{}` is invalid: {e}",
+            record.uid
+        ))
+    })?;
+    let shard = shard_for_key(&id, count);
+    let query = request.query.trim_start_matches('?');
+    let suffix = if query.is_empty() {
+        format!("/documents/{}", id.as_str())
+    } else {
+        format!("/documents/{}?{query}", id.as_str())
+    };
+    let call = ShardCall {
+        op: "document",
+        method: Method::GET,
+        suffix: &suffix,
+        body: None,
+    };
+    let replicas = merger.replicas(&topology, &record, shard, merger.next_turn());
+    let body = merger
+        .read_shard(&replicas, &record, shard, &call, deadline)
+        .await?;
+    Ok(JsonBody { body })
+}
+
+pub async fn fetch(merger: &Merger, request: DocumentsFetch) -> Result<JsonBody, MeiliError> {
+    let started = Instant::now();
+    let result = fetch_all(merger, &request).await;
+    metrics::request("fetch", started.elapsed(), &result);
+    result
+}
+
+/// What the merger reads from a fetch request; every other field goes to the shards as is.
+struct FetchParams {
+    offset: u64,
+    limit: u64,
+    /// The primary key was added to `fields` and must be stripped from the results.
+    added_key: bool,
+    ids: Option<Vec<Value>>,
+}
+
+fn uint(body: &Map<String, Value>, key: &str, default: u64) -> Result<u64, MeiliError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| MeiliError::bad_request(format!("`{key}` is not a positive integer"))),
+    }
+}
+
+fn read_params(
+    body: &Map<String, Value>,
+    primary_key: Option<&str>,
+) -> Result<FetchParams, MeiliError> {
+    let offset = uint(body, "offset", 0)?;
+    let limit = uint(body, "limit", DEFAULT_LIMIT)?;
+    let added_key = match (body.get("fields"), primary_key) {
+        (None | Some(Value::Null), _) | (_, None) => false,
+        (Some(Value::Array(fields)), Some(pk)) => {
+            if fields.iter().any(|f| !f.is_string()) {
+                return Err(MeiliError::bad_request("`fields` is not a list of strings"));
+            }
+            !fields
+                .iter()
+                .any(|f| f.as_str().is_some_and(|f| f == "*" || f == pk))
+        }
+        (Some(_), Some(_)) => return Err(MeiliError::bad_request("`fields` is not a list")),
+    };
+    let ids = match body.get("ids") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(ids)) => Some(ids.clone()),
+        Some(_) => return Err(MeiliError::bad_request("`ids` is not a list")),
+    };
+    Ok(FetchParams {
+        offset,
+        limit,
+        added_key,
+        ids,
+    })
+}
+
+/// Which shards to ask, each with its own body: with `ids`, only the shards holding some of them
+/// (an id no document can have goes to the first shard, which answers as one node would); at
+/// least one shard is always asked, so an empty list gets a node's own answer.
+fn shard_requests(
+    body: &Map<String, Value>,
+    params: &FetchParams,
+    primary_key: Option<&str>,
+    shards: &[ShardId],
+    count: ShardCount,
+) -> Result<Vec<(ShardId, Option<Bytes>)>, MeiliError> {
+    let mut base = body.clone();
+    base.insert("offset".into(), Value::from(0u64));
+    base.insert(
+        "limit".into(),
+        Value::from(params.offset.saturating_add(params.limit)),
+    );
+    if let (true, Some(pk), Some(Value::Array(fields))) =
+        (params.added_key, primary_key, base.get_mut("fields"))
+    {
+        fields.push(Value::from(pk));
+    }
+    let encode = |b: &Map<String, Value>| {
+        serde_json::to_vec(b)
+            .map(Bytes::from)
+            .map_err(|e| MeiliError::internal(e.to_string()))
+    };
+    let Some(ids) = &params.ids else {
+        let bytes = encode(&base)?;
+        return Ok(shards.iter().map(|&s| (s, Some(bytes.clone()))).collect());
+    };
+    let mut per_shard: Vec<Vec<Value>> = vec![Vec::new(); shards.len()];
+    for id in ids {
+        let shard =
+            PrimaryKeyValue::from_json(id).map_or(0, |key| shard_for_key(&key, count).index());
+        if let Some(list) = per_shard.get_mut(shard) {
+            list.push(id.clone());
+        }
+    }
+    let mut requests = Vec::new();
+    for (&shard, list) in shards.iter().zip(per_shard) {
+        if !list.is_empty() {
+            let mut b = base.clone();
+            b.insert("ids".into(), Value::Array(list));
+            requests.push((shard, Some(encode(&b)?)));
+        }
+    }
+    if let (true, Some(&first)) = (requests.is_empty(), shards.first()) {
+        requests.push((first, Some(encode(&base)?)));
+    }
+    Ok(requests)
+}
+
+async fn fetch_all(merger: &Merger, request: &DocumentsFetch) -> Result<JsonBody, MeiliError> {
+    let deadline = merger.deadline(0);
+    let topology = merger.topology();
+    let record = merger.index(&topology, &request.index_uid)?;
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| MeiliError::malformed_payload("json", e))?;
+    let shards = merger.shards(&record)?;
+    let count = ShardCount::try_from(record.shard_count)
+        .map_err(|e| MeiliError::internal(e.to_string()))?;
+    let pk = record.primary_key.as_deref();
+    let template = ShardCall {
+        op: "fetch",
+        method: Method::POST,
+        suffix: "/documents/fetch",
+        body: None,
+    };
+    let parsed = body
+        .as_object()
+        .ok_or_else(|| MeiliError::bad_request("the body is not a JSON object"))
+        .and_then(|obj| {
+            let params = read_params(obj, pk)?;
+            let requests = shard_requests(obj, &params, pk, &shards, count)?;
+            Ok((params, requests))
+        });
+    let (params, requests) = match parsed {
+        Ok(p) => p,
+        Err(own) => {
+            let call = ShardCall {
+                body: Some(request.body.clone()),
+                ..template
+            };
+            return Err(first_shard_verdict(
+                merger, &topology, &record, &shards, &call, deadline, own,
+            )
+            .await);
+        }
+    };
+    let answers = scatter(merger, &topology, &record, &template, requests, deadline).await;
+    let responses = gather(answers)?;
+    let page = concatenate(&responses, &params, pk)?;
+    let bytes = serde_json::to_vec(&page).map_err(|e| MeiliError::internal(e.to_string()))?;
+    Ok(JsonBody {
+        body: Bytes::from(bytes),
+    })
+}
+
+/// The client's page from the shards' pages, in shard order, a document held by two shards
+/// (mid-migration) counted once.
+fn concatenate(
+    responses: &[Value],
+    params: &FetchParams,
+    primary_key: Option<&str>,
+) -> Result<Value, MeiliError> {
+    let mut seen: HashSet<PrimaryKeyValue> = HashSet::new();
+    let mut duplicates = 0u64;
+    let mut total = 0u64;
+    let mut documents = Vec::new();
+    for (shard, response) in responses.iter().enumerate() {
+        let results = response
+            .get("results")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                MeiliError::internal(format!(
+                    "shard answer #{shard} to a documents fetch has no `results`"
+                ))
+            })?;
+        total = total.saturating_add(response.get("total").and_then(Value::as_u64).unwrap_or(0));
+        for doc in results {
+            let key = primary_key
+                .and_then(|pk| doc.get(pk))
+                .and_then(|v| PrimaryKeyValue::from_json(v).ok());
+            if let Some(key) = key
+                && !seen.insert(key)
+            {
+                duplicates += 1;
+                continue;
+            }
+            documents.push(doc);
+        }
+    }
+    let skip = usize::try_from(params.offset).unwrap_or(usize::MAX);
+    let take = usize::try_from(params.limit).unwrap_or(usize::MAX);
+    let results: Vec<Value> = documents
+        .into_iter()
+        .skip(skip)
+        .take(take)
+        .map(|doc| {
+            let mut doc = doc.clone();
+            if let (true, Some(pk), Some(obj)) =
+                (params.added_key, primary_key, doc.as_object_mut())
+            {
+                obj.shift_remove(pk);
+            }
+            doc
+        })
+        .collect();
+    let mut out = Map::new();
+    out.insert("results".into(), Value::Array(results));
+    out.insert("offset".into(), Value::from(params.offset));
+    out.insert("limit".into(), Value::from(params.limit));
+    out.insert(
+        "total".into(),
+        Value::from(total.saturating_sub(duplicates)),
+    );
+    Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn each_shard_is_asked_for_the_whole_prefix_with_the_key() {
+        let body = obj(json!({"offset": 3, "limit": 2, "fields": ["title"], "filter": "a = 1"}));
+        let p = read_params(&body, Some("id")).unwrap();
+        assert!(p.added_key);
+        let count = ShardCount::try_from(2u16).unwrap();
+        let shards: Vec<ShardId> = count.shards().collect();
+        let r = shard_requests(&body, &p, Some("id"), &shards, count).unwrap();
+        assert_eq!(r.len(), 2);
+        let sent: Value = serde_json::from_slice(r[1].1.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            json!({"offset": 0, "limit": 5, "fields": ["title", "id"], "filter": "a = 1"})
+        );
+        assert!(
+            !read_params(&obj(json!({"fields": ["*"]})), Some("id"))
+                .unwrap()
+                .added_key
+        );
+        assert!(read_params(&obj(json!({"limit": -1})), Some("id")).is_err());
+    }
+
+    #[test]
+    fn ids_go_only_to_their_shards() {
+        let count = ShardCount::try_from(4u16).unwrap();
+        let shards: Vec<ShardId> = count.shards().collect();
+        let key = |v: Value| shard_for_key(&PrimaryKeyValue::from_json(&v).unwrap(), count);
+        let body = obj(json!({"ids": ["1", 2]}));
+        let p = read_params(&body, Some("id")).unwrap();
+        let r = shard_requests(&body, &p, Some("id"), &shards, count).unwrap();
+        let mut expected: Vec<ShardId> = vec![key(json!("1")), key(json!(2))];
+        expected.sort();
+        expected.dedup();
+        assert_eq!(r.iter().map(|(s, _)| *s).collect::<Vec<_>>(), expected);
+        let empty = obj(json!({"ids": []}));
+        let p = read_params(&empty, Some("id")).unwrap();
+        assert_eq!(
+            shard_requests(&empty, &p, Some("id"), &shards, count)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn pages_concatenate_in_shard_order_without_duplicates() {
+        let p = FetchParams {
+            offset: 1,
+            limit: 2,
+            added_key: true,
+            ids: None,
+        };
+        let a = json!({"results": [{"id": 1, "t": "a"}, {"id": 3, "t": "c"}], "total": 2});
+        let b = json!({"results": [{"id": "3", "t": "c"}, {"id": 2, "t": "b"}], "total": 2});
+        let page = concatenate(&[a, b], &p, Some("id")).unwrap();
+        assert_eq!(
+            page,
+            json!({"results": [{"t": "c"}, {"t": "b"}], "offset": 1, "limit": 2, "total": 3})
+        );
+    }
+}

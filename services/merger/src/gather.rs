@@ -1,0 +1,125 @@
+//! Gathering the shards' answers, and the errors that replace them.
+
+use bytes::Bytes;
+use miroir_cluster::topology::Topology;
+use miroir_placement::ShardId;
+use miroir_proto::MeiliError;
+use miroir_proto::topology::IndexRecord;
+use serde_json::Value;
+
+use crate::fetch::ShardCall;
+use crate::state::{Deadline, Merger};
+
+/// One request per listed shard, each with its own body (or none), to one copy of each shard,
+/// all in parallel; the answers in the order of `requests`. All shards start on the same
+/// rotation turn, so successive requests spread over the copies.
+pub async fn scatter(
+    merger: &Merger,
+    topology: &Topology,
+    record: &IndexRecord,
+    template: &ShardCall<'_>,
+    requests: Vec<(ShardId, Option<Bytes>)>,
+    deadline: Deadline,
+) -> Vec<Result<Bytes, MeiliError>> {
+    let turn = merger.next_turn();
+    futures::future::join_all(requests.into_iter().map(|(shard, body)| {
+        let replicas = merger.replicas(topology, record, shard, turn);
+        let call = ShardCall {
+            body,
+            ..template.clone()
+        };
+        async move {
+            merger
+                .read_shard(&replicas, record, shard, &call, deadline)
+                .await
+        }
+    }))
+    .await
+}
+
+/// The shards' answers in shard order, or the error that replaces them: a client error (the
+/// lowest shard's, all shards holding the same settings) before an unavailable shard.
+pub fn gather(answers: Vec<Result<Bytes, MeiliError>>) -> Result<Vec<Value>, MeiliError> {
+    let mut responses = Vec::with_capacity(answers.len());
+    let mut unavailable = None;
+    for answer in answers {
+        match answer {
+            Ok(bytes) => {
+                responses.push(serde_json::from_slice(&bytes).map_err(|e| {
+                    MeiliError::internal(format!("a shard's answer is not JSON: {e}"))
+                })?)
+            }
+            Err(e) if e.status < 500 => return Err(e),
+            Err(e) => {
+                unavailable.get_or_insert(e);
+            }
+        }
+    }
+    match unavailable {
+        Some(e) => Err(e),
+        None => Ok(responses),
+    }
+}
+
+/// When the merger rejects a request before sending it, the client must still get the error
+/// one Meilisearch node would give (its checks come in its own order, with its own words): the
+/// client's request goes to the first shard as is, and its refusal stands. `own` is only used if
+/// that shard unexpectedly accepts it.
+pub async fn first_shard_verdict(
+    merger: &Merger,
+    topology: &Topology,
+    record: &IndexRecord,
+    shards: &[ShardId],
+    call: &ShardCall<'_>,
+    deadline: Deadline,
+    own: MeiliError,
+) -> MeiliError {
+    let Some(&first) = shards.first() else {
+        return own;
+    };
+    let replicas = merger.replicas(topology, record, first, merger.next_turn());
+    match merger
+        .read_shard(&replicas, record, first, call, deadline)
+        .await
+    {
+        Ok(_) => own,
+        Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use miroir_proto::ErrorType;
+
+    fn err(status: u16, code: &str) -> Result<Bytes, MeiliError> {
+        Err(MeiliError::new(
+            status,
+            code,
+            ErrorType::InvalidRequest,
+            code,
+        ))
+    }
+
+    #[test]
+    fn a_client_error_wins_over_an_unavailable_shard_and_the_lowest_shard_wins() {
+        let ok = || Ok(Bytes::from_static(b"{}"));
+        let e = gather(vec![
+            ok(),
+            err(503, "shard_unavailable"),
+            err(400, "first"),
+            err(400, "second"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.code, "first");
+        let e = gather(vec![
+            ok(),
+            err(504, "shard_timeout"),
+            err(503, "shard_unavailable"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.code, "shard_timeout");
+        assert_eq!(gather(vec![ok(), ok()]).unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,197 @@
+//! What every read handler shares: the topology mirror, the shard reader, the settings cache.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use miroir_cluster::node::NodeClient;
+use miroir_cluster::topology::{Topology, TopologyStore};
+use miroir_merge::IndexMergeContext;
+use miroir_placement::{ShardCount, ShardId};
+use miroir_proto::MeiliError;
+use miroir_proto::topology::{IndexRecord, IndexState};
+use reqwest::Method;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::context::{self, ContextCache};
+use crate::fetch::{Reader, ShardCall};
+use crate::replicas::{self, Replica};
+
+/// A request's time budget: the instant the merger must have answered by, and the caller's
+/// figure for error messages.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    pub at: Instant,
+    pub millis: u64,
+}
+
+pub struct Merger {
+    pub config: Config,
+    topology: TopologyStore,
+    nodes: NodeClient,
+    reader: Reader,
+    contexts: ContextCache,
+    turn: AtomicUsize,
+}
+
+impl Merger {
+    pub fn new(config: Config, topology: TopologyStore) -> Self {
+        let nodes = NodeClient::new(config.node_api_key.clone(), config.node_timeout());
+        let reader = Reader::new(nodes.clone(), config.hedge_after());
+        let contexts = ContextCache::new(config.settings_ttl());
+        Merger {
+            config,
+            topology,
+            nodes,
+            reader,
+            contexts,
+            turn: AtomicUsize::new(0),
+        }
+    }
+
+    /// The caller waits `deadline_ms` for the reply, so the merger answers a little before
+    /// that: an explicit "shard unavailable" beats the caller's own timeout, which cannot say
+    /// which shard was missing.
+    pub fn deadline(&self, deadline_ms: u64) -> Deadline {
+        // A day bounds any deadline, so that instant arithmetic cannot overflow.
+        const LONGEST_MS: u64 = 24 * 3600 * 1000;
+        let millis = if deadline_ms == 0 {
+            self.config.default_deadline_ms
+        } else {
+            deadline_ms
+        }
+        .min(LONGEST_MS);
+        let margin = (millis / 20).clamp(5, 100).min(millis / 2);
+        Deadline {
+            at: Instant::now() + Duration::from_millis(millis - margin),
+            millis,
+        }
+    }
+
+    /// The HTTP client to nodes, for requests about a node rather than a shard.
+    pub fn nodes(&self) -> &NodeClient {
+        &self.nodes
+    }
+
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.current()
+    }
+
+    /// The index record, or Meilisearch's `index_not_found` with the client's uid. An index
+    /// being deleted is already gone for readers: its deletion was acknowledged.
+    pub fn index(&self, topology: &Topology, uid: &str) -> Result<IndexRecord, MeiliError> {
+        match topology.index(uid) {
+            Some(record) if record.state != IndexState::Deleting => Ok(record.clone()),
+            _ => Err(MeiliError::index_not_found(uid)),
+        }
+    }
+
+    /// A new rotation turn, so that successive requests start on different healthy copies.
+    pub fn next_turn(&self) -> usize {
+        self.turn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The copies of one shard in read order.
+    pub fn replicas(
+        &self,
+        topology: &Topology,
+        record: &IndexRecord,
+        shard: ShardId,
+        turn: usize,
+    ) -> Vec<Replica> {
+        replicas::read_order(topology, record, shard, turn)
+    }
+
+    /// Ask one copy of `shard` (retrying and hedging over the others). Errors are the client's:
+    /// node errors with shard names rewritten, or an explicit unavailable/timeout naming the shard.
+    pub async fn read_shard(
+        &self,
+        replicas: &[Replica],
+        record: &IndexRecord,
+        shard: ShardId,
+        call: &ShardCall<'_>,
+        deadline: Deadline,
+    ) -> Result<Bytes, MeiliError> {
+        self.reader
+            .read(replicas, call, deadline.at)
+            .await
+            .map_err(|failure| failure.into_error(&record.uid, shard, deadline.millis, call.op))
+    }
+
+    /// The shards of an index, refusing a record whose shard count is not a valid one.
+    pub fn shards(&self, record: &IndexRecord) -> Result<Vec<ShardId>, MeiliError> {
+        let count = ShardCount::try_from(record.shard_count).map_err(|e| {
+            MeiliError::internal(format!(
+                "the topology record of index `{}` is invalid: {e}",
+                record.uid
+            ))
+        })?;
+        Ok(count.shards().collect())
+    }
+
+    /// Every copy of every shard, shard 0's first, for reads any shard can answer (settings);
+    /// with the first shard, which errors name.
+    pub fn any_shard_replicas(
+        &self,
+        topology: &Topology,
+        record: &IndexRecord,
+    ) -> Result<(ShardId, Vec<Replica>), MeiliError> {
+        let turn = self.next_turn();
+        let shards = self.shards(record)?;
+        let first = shards.first().copied().ok_or_else(|| {
+            MeiliError::internal(format!(
+                "the topology record of index `{}` has no shard",
+                record.uid
+            ))
+        })?;
+        Ok((
+            first,
+            shards
+                .into_iter()
+                .flat_map(|s| self.replicas(topology, record, s, turn))
+                .collect(),
+        ))
+    }
+
+    /// The merge context of an index: from the cache while fresh, else read from a shard; when
+    /// no shard answers, a stale entry is better than no answer (settings change rarely).
+    pub async fn merge_context(
+        &self,
+        topology: &Topology,
+        record: &IndexRecord,
+        deadline: Deadline,
+    ) -> Result<IndexMergeContext, MeiliError> {
+        if let Some(ctx) = self.contexts.get(record, true) {
+            return Ok(ctx);
+        }
+        let (first, replicas) = self.any_shard_replicas(topology, record)?;
+        let call = ShardCall {
+            op: "settings",
+            method: Method::GET,
+            suffix: "/settings",
+            body: None,
+        };
+        match self
+            .read_shard(&replicas, record, first, &call, deadline)
+            .await
+        {
+            Ok(body) => {
+                let settings: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                    MeiliError::internal(format!("a node's settings are not JSON: {e}"))
+                })?;
+                let ctx = context::from_settings(record.primary_key.clone(), &settings);
+                self.contexts.put(record, ctx.clone());
+                Ok(ctx)
+            }
+            Err(e) => match self.contexts.get(record, false) {
+                Some(stale) => {
+                    tracing::warn!(index = %record.uid, error = %e, "using stale settings: no shard answered");
+                    Ok(stale)
+                }
+                None => Err(e),
+            },
+        }
+    }
+}
