@@ -16,7 +16,7 @@ use async_nats::Client;
 use bytes::Bytes;
 use futures::StreamExt;
 use miroir_proto::rpc::ReplyChunk;
-use miroir_proto::subjects::{Service, REQUEST_ID_HEADER};
+use miroir_proto::subjects::{endpoint, Service, REQUEST_ID_HEADER};
 use miroir_proto::{decode, decode_outcome, encode, encode_outcome, MeiliError, Outcome, Rpc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -107,7 +107,10 @@ async fn send_chunked(nats: &Client, reply: async_nats::Subject, encoded: Vec<u8
 
 /// A running service: the NATS micro registration and the tasks serving its endpoints.
 pub struct ServiceRunner {
-    service: Arc<async_nats::service::Service>,
+    service: Option<async_nats::service::Service>,
+    version: String,
+    description: String,
+    endpoints: Vec<&'static str>,
     nats: Client,
     kind: Service,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -116,20 +119,50 @@ pub struct ServiceRunner {
 }
 
 impl ServiceRunner {
-    /// Register the service with the NATS service API.
+    /// Prepare a service; add endpoints with [`serve`](Self::serve), then announce it with
+    /// [`ready`](Self::ready).
     pub async fn start(nats: &Client, kind: Service, version: &str, description: &str) -> anyhow::Result<Self> {
-        let service = nats
+        Ok(ServiceRunner {
+            service: None,
+            version: version.to_string(),
+            description: description.to_string(),
+            endpoints: Vec::new(),
+            nats: nats.clone(),
+            kind,
+            tasks: Vec::new(),
+            in_flight: TaskTracker::new(),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    /// Register with the NATS service API once every endpoint is subscribed, so that a replica
+    /// answering `$SRV.PING` is a replica that serves. `$SRV.INFO` lists the endpoints' subjects
+    /// in the `endpoints` metadata.
+    pub async fn ready(&mut self) -> anyhow::Result<()> {
+        self.nats.flush().await.map_err(|e| anyhow::anyhow!("cannot flush subscriptions: {e}"))?;
+        let subjects: Vec<String> = self.endpoints.iter().map(|op| endpoint(self.kind, op)).collect();
+        let metadata = std::collections::HashMap::from([("endpoints".to_string(), subjects.join(","))]);
+        let service = self
+            .nats
             .service_builder()
-            .description(description)
-            .queue_group(kind.queue_group())
-            .start(kind.service_api_name(), version)
+            .description(self.description.clone())
+            .metadata(metadata)
+            .queue_group(self.kind.queue_group())
+            .start(self.kind.service_api_name(), self.version.clone())
             .await
-            .map_err(|e| anyhow::anyhow!("cannot register service {}: {e}", kind.name()))?;
-        Ok(ServiceRunner { service: Arc::new(service), nats: nats.clone(), kind, tasks: Vec::new(), in_flight: TaskTracker::new(), stop: CancellationToken::new() })
+            .map_err(|e| anyhow::anyhow!("cannot register service {}: {e}", self.kind.name()))?;
+        self.service = Some(service);
+        Ok(())
     }
 
     /// Serve one endpoint: every request is handled on its own task, so a slow one does not hold
     /// up the others.
+    ///
+    /// Requests come from a plain queue subscription rather than the service API's endpoint
+    /// stream, because only a subscription can be *drained*: on shutdown the server stops routing
+    /// new requests here and every request already routed is still delivered and answered, so a
+    /// replica leaving mid-load loses nothing. The service registration still answers `$SRV.PING`
+    /// and `$SRV.INFO` for discovery.
     pub async fn serve<R, F, Fut>(&mut self, handler: F) -> anyhow::Result<()>
     where
         R: Rpc + Send + 'static,
@@ -137,34 +170,35 @@ impl ServiceRunner {
         F: Fn(R, Option<String>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R::Reply, MeiliError>> + Send + 'static,
     {
-        let group = self.service.group(self.kind.group());
-        let mut endpoint = group
-            .endpoint_builder()
-            .name(R::OP.replace('.', "-"))
-            .add(R::OP)
+        let mut sub = self
+            .nats
+            .queue_subscribe(R::subject(), self.kind.queue_group().to_string())
             .await
-            .map_err(|e| anyhow::anyhow!("cannot add endpoint {}: {e}", R::subject()))?;
+            .map_err(|e| anyhow::anyhow!("cannot subscribe to {}: {e}", R::subject()))?;
+        self.endpoints.push(R::OP);
         let handler = Arc::new(handler);
         let nats = self.nats.clone();
         let stop = self.stop.clone();
         let in_flight = self.in_flight.clone();
         let task = tokio::spawn(async move {
+            let mut draining = false;
             loop {
-                let request = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    r = endpoint.next() => match r { Some(r) => r, None => break },
+                let message = tokio::select! {
+                    _ = stop.cancelled(), if !draining => {
+                        draining = true;
+                        if sub.drain().await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    m = sub.next() => match m { Some(m) => m, None => break },
                 };
                 let handler = handler.clone();
                 let nats = nats.clone();
                 in_flight.spawn(async move {
-                    let Some(reply) = request.message.reply.clone() else { return };
-                    let request_id = request
-                        .message
-                        .headers
-                        .as_ref()
-                        .and_then(|h| h.get(REQUEST_ID_HEADER))
-                        .map(|v| v.to_string());
-                    let outcome: Outcome<R::Reply> = match decode::<R>(&request.message.payload) {
+                    let Some(reply) = message.reply.clone() else { return };
+                    let request_id = message.headers.as_ref().and_then(|h| h.get(REQUEST_ID_HEADER)).map(|v| v.to_string());
+                    let outcome: Outcome<R::Reply> = match decode::<R>(&message.payload) {
                         Ok(req) => handler(req, request_id).await.into(),
                         Err(e) => Outcome::Err(MeiliError::internal(format!("cannot decode request on {}: {e}", R::subject()))),
                     };
@@ -180,7 +214,6 @@ impl ServiceRunner {
                     }
                 });
             }
-            let _ = endpoint.stop().await;
         });
         self.tasks.push(task);
         Ok(())
@@ -189,13 +222,14 @@ impl ServiceRunner {
     /// Stop taking requests (the queue group hands new ones to other replicas), let the
     /// in-flight ones finish within `grace`, and deregister.
     pub async fn shutdown(self, grace: Duration) {
-        self.stop.cancel();
-        let _ = futures::future::join_all(self.tasks).await;
-        self.in_flight.close();
-        let _ = tokio::time::timeout(grace, self.in_flight.wait()).await;
-        if let Ok(service) = Arc::try_unwrap(self.service) {
+        if let Some(service) = self.service {
             let _ = service.stop().await;
         }
+        self.stop.cancel();
+        let deadline = tokio::time::Instant::now() + grace;
+        let _ = tokio::time::timeout_at(deadline, futures::future::join_all(self.tasks)).await;
+        self.in_flight.close();
+        let _ = tokio::time::timeout_at(deadline, self.in_flight.wait()).await;
         let _ = self.nats.flush().await;
     }
 }

@@ -45,13 +45,14 @@ pub async fn run(
     let grace = config.shutdown_grace();
     let state = AppState::new(config, nats.clone()).await?;
     // Registered with the NATS service API only so that `$SRV.PING` finds live gateways.
-    let registration = ServiceRunner::start(
+    let mut registration = ServiceRunner::start(
         &nats,
         Service::Gateway,
         env!("CARGO_PKG_VERSION"),
         "Meilisearch-compatible HTTP API",
     )
     .await?;
+    registration.ready().await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway listening");
 

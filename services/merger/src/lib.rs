@@ -89,6 +89,7 @@ pub async fn run(
             async move { settings::get(&m, req).await }
         })
         .await?;
+    runner.ready().await?;
     tracing::info!("merger serving");
     shutdown.cancelled().await;
     tracing::info!("merger draining");

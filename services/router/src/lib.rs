@@ -68,6 +68,7 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     serve!(SettingsUpdate, settings_update);
     serve!(TaskGet, task_get);
     serve!(TaskList, task_list);
+    service.ready().await?;
     tracing::info!("router serving");
     shutdown.cancelled().await;
     service.shutdown(Duration::from_secs(30)).await;

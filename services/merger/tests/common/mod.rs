@@ -189,7 +189,7 @@ impl Cluster {
                     tokio::select! {
                         Some(msg) = sub.next() => {
                             let info: Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
-                            if info["endpoints"].as_array().is_some_and(|e| e.len() >= 5) {
+                            if info["metadata"]["endpoints"].as_str().is_some_and(|e| e.split(',').count() >= 5) {
                                 ready += 1;
                             }
                         }
