@@ -10,8 +10,10 @@ use indexmap::IndexMap;
 use miroir_proto::error::MeiliError;
 use serde_json::{Map, Value, json};
 
+use super::docset::DocSet;
+use super::facet_index::{from_ordered_key, normalize_facet, patterns_of};
 use super::fields::{PatternMatch, any_leaf, match_legacy, matches_any};
-use super::{DocId, Document, EngineSettings};
+use super::{DocId, Document, EngineSettings, SearchIndex};
 
 /// Above this many candidates Meilisearch walks its facet tree (numeric order) instead of the
 /// documents (string order).
@@ -73,6 +75,51 @@ struct FieldValues {
     numbers: BTreeMap<u64, (f64, u64)>,
     /// normalised -> (first original, count)
     strings: BTreeMap<String, (String, u64)>,
+    /// From the facet index: normalised -> first candidate holding it, whose original
+    /// spelling is looked up only if the value is shown.
+    firsts: BTreeMap<String, DocId>,
+}
+
+/// The values of `field` among many candidates, read from the facet index.
+fn collect_from_index(field: &str, candidates: &DocSet, index: &SearchIndex) -> FieldValues {
+    let mut out = FieldValues::default();
+    let Some(f) = index.facets.fields.get(field) else {
+        return out;
+    };
+    for (key, ids) in &f.numbers {
+        let count = ids.iter().filter(|id| candidates.contains(**id)).count() as u64;
+        if count > 0 {
+            let v = from_ordered_key(*key);
+            out.numbers.insert(v.to_bits(), (v, count));
+        }
+    }
+    for (norm, ids) in &f.strings {
+        let mut hits = ids.iter().filter(|id| candidates.contains(**id));
+        if let Some(first) = hits.next() {
+            let count = 1 + hits.count() as u64;
+            out.strings.insert(norm.to_string(), (String::new(), count));
+            out.firsts.insert(norm.to_string(), *first);
+        }
+    }
+    out
+}
+
+/// The spelling of a normalised value in a document.
+fn original_in(doc: &Document, field: &str, norm: &str) -> Option<String> {
+    let mut found = None;
+    any_leaf(doc, field, &mut |v| {
+        let s = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            _ => return false,
+        };
+        if normalize_facet(&s) == norm {
+            found = Some(s);
+            return true;
+        }
+        false
+    });
+    found
 }
 
 /// The documents of sorted `candidates`; a large share of the index is read by walking the
@@ -151,12 +198,24 @@ pub fn distribution(
     candidates: &[DocId],
     docs: &BTreeMap<DocId, Document>,
     settings: &EngineSettings,
+    index: &SearchIndex,
 ) -> (Value, Value) {
     let mut dist = Map::new();
     let mut stats = Map::new();
     let max = settings.max_values_per_facet;
+    let use_index =
+        candidates.len() > LINEAR_SCAN_THRESHOLD && index.facets.usable_for(&patterns_of(settings));
+    let candidate_set = if use_index {
+        DocSet::from_sorted(candidates)
+    } else {
+        DocSet::new()
+    };
     for field in fields {
-        let values = collect(field, candidates, docs);
+        let values = if use_index {
+            collect_from_index(field, &candidate_set, index)
+        } else {
+            collect(field, candidates, docs)
+        };
         let order = settings
             .sort_facet_values_by
             .get(field.as_str())
@@ -182,8 +241,15 @@ pub fn distribution(
         if order == "count" {
             strings.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(b.0)));
         }
-        for (_, (original, c)) in strings.into_iter().take(max.saturating_sub(out.len())) {
-            out.insert(original.clone(), *c);
+        for (norm, (original, c)) in strings.into_iter().take(max.saturating_sub(out.len())) {
+            let shown = match values.firsts.get(norm) {
+                Some(first) => docs
+                    .get(first)
+                    .and_then(|d| original_in(d, field, norm))
+                    .unwrap_or_else(|| norm.clone()),
+                None => original.clone(),
+            };
+            out.insert(shown, *c);
         }
         dist.insert(field.to_string(), json!(out));
         let (min, max_v) = values
@@ -235,7 +301,7 @@ mod tests {
         };
         let fields = ["m".to_string(), "s".to_string()];
         let refs: Vec<&String> = fields.iter().collect();
-        let (dist, stats) = distribution(&refs, &[0, 1, 2, 3], &d, &settings);
+        let (dist, stats) = distribution(&refs, &[0, 1, 2, 3], &d, &settings, &SearchIndex::new());
         assert_eq!(dist, json!({"m": {"1": 1, "11": 1}, "s": {"a": 1, "B": 2}}));
         let keys: Vec<&String> = dist["m"].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["1", "11"]);
@@ -251,7 +317,7 @@ mod tests {
             .insert("*".into(), "count".into());
         let fields = ["s".to_string()];
         let refs: Vec<&String> = fields.iter().collect();
-        let (dist, _) = distribution(&refs, &[0, 1, 2], &d, &settings);
+        let (dist, _) = distribution(&refs, &[0, 1, 2], &d, &settings, &SearchIndex::new());
         let keys: Vec<&String> = dist["s"].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["y", "x"]);
     }

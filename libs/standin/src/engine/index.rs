@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::docset::DocSet;
+use super::facet_index::{FacetIndex, FacetKey, patterns_of};
 use super::fields::{leaves, searchable_weight};
 use super::tokenizer::{HARD_GAP, MAX_WORD_LENGTH, Tokenizer};
 use super::{DocId, Document, EngineSettings};
@@ -27,6 +29,7 @@ pub(crate) struct WordEntry {
 #[derive(Default)]
 struct DocEntry {
     words: Vec<u32>,
+    facets: Vec<(std::sync::Arc<str>, FacetKey)>,
     /// Indexed words per field, for the exactness rule.
     field_counts: Vec<(u16, u16)>,
 }
@@ -64,6 +67,9 @@ pub struct SearchIndex {
     pub(crate) all_fields: std::collections::BTreeSet<String>,
     tokenizer: Tokenizer,
     tokenizer_key: TokenizerKey,
+    pub(crate) facets: FacetIndex,
+    /// Every indexed document.
+    pub(crate) universe: DocSet,
 }
 
 impl SearchIndex {
@@ -127,8 +133,15 @@ impl SearchIndex {
         }
         occurrences.sort_unstable();
         occurrences.dedup();
+        if self.docs.is_empty() && !self.facets.usable_for(&patterns_of(settings)) {
+            // Nothing indexed yet: adopt the current filterable attributes.
+            self.facets = FacetIndex::new(&patterns_of(settings));
+        }
+        let facets = self.facets.insert(&patterns_of(settings), id, doc);
+        self.universe.insert(id);
         let mut entry = DocEntry {
             words: Vec::new(),
+            facets,
             field_counts: counts.into_iter().collect(),
         };
         let mut i = 0;
@@ -166,7 +179,10 @@ impl SearchIndex {
         settings: &EngineSettings,
         docs: impl Iterator<Item = (DocId, &'a Document)>,
     ) {
-        *self = SearchIndex::default();
+        *self = SearchIndex {
+            facets: FacetIndex::new(&patterns_of(settings)),
+            ..SearchIndex::default()
+        };
         self.sync_tokenizer(settings);
         for (id, doc) in docs {
             self.insert(settings, id, doc);
@@ -177,6 +193,8 @@ impl SearchIndex {
         let Some(entry) = self.docs.remove(&id) else {
             return;
         };
+        self.facets.remove(id, &entry.facets);
+        self.universe.remove(id);
         for word_id in entry.words {
             let Some(w) = self.words.get_mut(word_id as usize) else {
                 continue;

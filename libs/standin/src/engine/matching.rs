@@ -477,6 +477,7 @@ impl DocContext<'_, '_> {
                         field: field.clone(),
                         asc: *asc,
                         value,
+                        rank: None,
                     });
                 }
             }

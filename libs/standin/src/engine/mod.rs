@@ -2,12 +2,28 @@
 //! Meilisearch 1.50's ranking rules and score details, filters, facets, formatting.
 //!
 //! Scores are corpus-independent on purpose: a document's ranking details depend only on the
-//! document, the query and the settings, so that shard answers can be merged exactly.
+//! document, the query and the settings (never on other documents), so that the answers of
+//! shards can be merged exactly; hits come in the lexicographic order of those details, rule
+//! by rule, ties broken by internal document id.
+//!
+//! The HTTP side owns the documents and the settings; it keeps a [`SearchIndex`] in step with
+//! [`SearchIndex::insert`] / [`SearchIndex::remove`] and calls [`SearchIndex::rebuild`] after
+//! any settings change (the index notices stale settings and then falls back to reading the
+//! documents, slower but still right).
+//!
+//! What goes where: `tokenizer` (words and positions), `index` (inverted index),
+//! `facet_index` + `docset` (filterable/sortable values), `query` + `levenshtein` (terms and
+//! their derivations), `matching` + `ranking` (candidates and rule details), `pagination`
+//! (threshold, distinct, counts), `format` (hits), `facets`, `facet_search`, `params`
+//! (request parsing), `filter` (syntax and evaluation), `search` (the whole request).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub mod filter;
 
+mod docset;
+mod facet_index;
+mod facet_search;
 mod facets;
 mod fields;
 mod format;
@@ -26,23 +42,30 @@ mod behaviour_tests;
 #[cfg(test)]
 mod tests;
 
+pub use facet_search::facet_search;
 pub use index::SearchIndex;
 pub use params::{
     SEARCH_FIELDS, SearchQuery, parse_search_body, parse_search_body_with, parse_search_params,
 };
 pub use ranking::MatchingStrategy;
-pub use search::{facet_search, search};
+pub use search::search;
 
 pub type DocId = u32;
 pub type Document = serde_json::Map<String, serde_json::Value>;
 
-/// The resolved settings the engine needs.
+/// The resolved settings the engine needs (the HTTP side owns the user-facing settings, their
+/// defaults, validation and merging, and converts to this).
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
+    /// `None` = `*`: every field, all with the same weight.
     pub searchable: Option<Vec<String>>,
+    /// `None` = `*`.
     pub displayed: Option<Vec<String>>,
+    /// Attribute patterns as the user gave them.
     pub filterable: Vec<String>,
     pub sortable: Vec<String>,
+    /// `words`, `typo`, `proximity`, `attribute` | `attributeRank`, `sort`, `wordPosition`,
+    /// `exactness`, `field:asc|desc`.
     pub ranking_rules: Vec<String>,
     pub stop_words: BTreeSet<String>,
     pub synonyms: BTreeMap<String, Vec<String>>,
@@ -51,15 +74,21 @@ pub struct EngineSettings {
     pub dictionary: Vec<String>,
     pub distinct_attribute: Option<String>,
     pub typo_enabled: bool,
+    /// Default 5.
     pub min_word_size_one_typo: u8,
+    /// Default 9.
     pub min_word_size_two_typos: u8,
     pub typo_disable_on_words: BTreeSet<String>,
     pub typo_disable_on_attributes: BTreeSet<String>,
     pub typo_disable_on_numbers: bool,
+    /// Default 100.
     pub max_values_per_facet: usize,
+    /// Attribute (or `*`) -> `alpha` | `count`.
     pub sort_facet_values_by: BTreeMap<String, String>,
+    /// Default 1000.
     pub max_total_hits: usize,
     pub facet_search: bool,
+    /// `indexingTime` => true, `disabled` => false.
     pub prefix_search: bool,
 }
 

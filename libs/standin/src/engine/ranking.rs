@@ -244,6 +244,9 @@ pub enum Detail {
         field: Arc<str>,
         asc: bool,
         value: Value,
+        /// The value's position in the rule's order, when known from the facet index (the
+        /// value itself is then only filled in for the hits shown).
+        rank: Option<u32>,
     },
 }
 
@@ -310,6 +313,7 @@ impl Detail {
                 let (bn, bd) = Self::exactness_visible(*kb, *wb);
                 (bn * ad).cmp(&(an * bd))
             }
+            (Detail::Sort { rank: Some(a), .. }, Detail::Sort { rank: Some(b), .. }) => a.cmp(b),
             (Detail::Sort { asc, value: a, .. }, Detail::Sort { value: b, .. }) => {
                 compare_sort_values(*asc, a, b).reverse()
             }
@@ -378,7 +382,9 @@ impl Detail {
                 };
                 out.insert("exactness".into(), v);
             }
-            Detail::Sort { field, asc, value } => {
+            Detail::Sort {
+                field, asc, value, ..
+            } => {
                 let name = format!("{field}:{}", if *asc { "asc" } else { "desc" });
                 out.insert(name, json!({"order": order, "value": value}));
             }
@@ -429,6 +435,21 @@ impl Scored {
             }
         }
         Ordering::Equal
+    }
+
+    /// Put the actual sort values in place of positions (before showing the details).
+    pub fn fill_sort_values(&mut self, doc: &super::Document) {
+        for d in &mut self.details {
+            if let Detail::Sort {
+                field,
+                asc,
+                value,
+                rank: Some(_),
+            } = d
+            {
+                *value = super::matching::sort_value(doc, field, *asc);
+            }
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -543,6 +564,7 @@ mod tests {
                 field: "x".into(),
                 asc: false,
                 value: v,
+                rank: None,
             }],
         };
         let mut v = [s(json!("b")), s(Value::Null), s(json!(3.0)), s(json!(10.0))];

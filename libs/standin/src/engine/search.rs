@@ -2,12 +2,13 @@
 //! candidates, apply the score threshold and `distinct`, paginate within `maxTotalHits`,
 //! and build Meilisearch's response.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 use miroir_proto::error::MeiliError;
 use serde_json::{Map, Value, json};
 
+use super::facet_index::patterns_of;
 use super::facets;
 use super::fields::{PatternMatch, match_legacy, matches_any, searchable_weight};
 use super::filter::{self, Filter};
@@ -104,7 +105,10 @@ fn check_distinct(field: &str, filterable: &[String], uid: &str) -> Result<(), M
 }
 
 /// `attributesToSearchOn` as a mask over the index's field ids.
-fn search_on_mask(view: &IndexView, attrs: &[String]) -> Result<Option<Vec<bool>>, MeiliError> {
+pub(crate) fn search_on_mask(
+    view: &IndexView,
+    attrs: &[String],
+) -> Result<Option<Vec<bool>>, MeiliError> {
     if attrs.iter().any(|a| a == "*") {
         return Ok(None);
     }
@@ -142,6 +146,35 @@ fn search_on_mask(view: &IndexView, attrs: &[String]) -> Result<Option<Vec<bool>
     Ok(Some(mask))
 }
 
+/// Every document's position in a sort rule's order (numbers, then strings, then documents
+/// without a value), read from the facet index; documents sharing a value share a position.
+fn sort_ranks(index: &super::SearchIndex, field: &str, asc: bool) -> Vec<u32> {
+    let size = index.universe.iter().last().map_or(0, |m| m as usize + 1);
+    let mut ranks = vec![u32::MAX; size];
+    let Some(f) = index.facets.fields.get(field) else {
+        return ranks;
+    };
+    let mut position = 0u32;
+    let mut assign = |ids: &Vec<DocId>| {
+        for id in ids {
+            if let Some(r) = ranks.get_mut(*id as usize)
+                && *r == u32::MAX
+            {
+                *r = position;
+            }
+        }
+        position += 1;
+    };
+    if asc {
+        f.numbers.values().for_each(&mut assign);
+        f.strings.values().for_each(&mut assign);
+    } else {
+        f.numbers.values().rev().for_each(&mut assign);
+        f.strings.values().rev().for_each(&mut assign);
+    }
+    ranks
+}
+
 /// Better first; ties by internal id.
 fn by_rank(a: &(DocId, Scored), b: &(DocId, Scored)) -> std::cmp::Ordering {
     a.1.cmp(&b.1).then(a.0.cmp(&b.0))
@@ -169,11 +202,9 @@ pub fn rank(
     search_on: Option<Vec<bool>>,
 ) -> Ranked {
     let query = parse_query(q, view.settings, view.search);
-    let mut keep = |id: DocId| match filter {
-        None => true,
-        Some(f) => view.docs.get(&id).is_some_and(|d| f.matches(d)),
-    };
     let hits = if query.terms.is_empty() {
+        // Every document is a candidate: evaluate the filter once, from the facet index.
+        let allowed = filter.and_then(|f| f.doc_set(view.search, view.settings));
         let rules = effective_rules(&view.settings.ranking_rules, sort, strategy, true);
         let matcher = Matcher {
             index: view.search,
@@ -184,23 +215,56 @@ pub fn rank(
             allowed_fields: None,
         };
         let excluded = placeholder_exclusions(&matcher);
+        let ids: Box<dyn Iterator<Item = DocId>> = match (&allowed, filter) {
+            (Some(set), _) => Box::new(set.iter()),
+            (None, Some(f)) => Box::new(
+                view.docs
+                    .iter()
+                    .filter(|(_, d)| f.matches(d))
+                    .map(|(id, _)| *id),
+            ),
+            (None, None) => Box::new(view.docs.keys().copied()),
+        };
+        // Sort positions from the facet index when it covers the sorted fields.
+        let covered = view.search.facets.usable_for(&patterns_of(view.settings));
+        let ranks: Vec<Option<Vec<u32>>> = rules
+            .iter()
+            .map(|r| match r {
+                super::ranking::Rule::Sort { field, asc } if covered => {
+                    Some(sort_ranks(view.search, field, *asc))
+                }
+                _ => None,
+            })
+            .collect();
         let mut out = Vec::new();
-        for (id, doc) in view.docs {
-            if excluded.contains(id) || filter.is_some_and(|f| !f.matches(doc)) {
+        for id in ids {
+            if excluded.contains(&id) {
                 continue;
             }
-            let details = rules
-                .iter()
-                .filter_map(|r| match r {
-                    super::ranking::Rule::Sort { field, asc } => Some(Detail::Sort {
-                        field: field.clone(),
-                        asc: *asc,
-                        value: sort_value(doc, field, *asc),
-                    }),
-                    _ => None,
-                })
-                .collect();
-            out.push((*id, Scored { details }));
+            let mut details = Vec::new();
+            for (r, ranks) in rules.iter().zip(&ranks) {
+                if let super::ranking::Rule::Sort { field, asc } = r {
+                    let detail = match ranks {
+                        Some(ranks) => Detail::Sort {
+                            field: field.clone(),
+                            asc: *asc,
+                            value: Value::Null,
+                            rank: Some(ranks.get(id as usize).copied().unwrap_or(u32::MAX)),
+                        },
+                        None => Detail::Sort {
+                            field: field.clone(),
+                            asc: *asc,
+                            value: view
+                                .docs
+                                .get(&id)
+                                .map_or(Value::Null, |doc| sort_value(doc, field, *asc)),
+                            rank: None,
+                        },
+                    };
+                    details.push(detail);
+                }
+            }
+            out.push((id, Scored { details }));
         }
         out
     } else {
@@ -212,6 +276,20 @@ pub fn rank(
             rules: &rules,
             strategy,
             allowed_fields: search_on,
+        };
+        // Few candidates are cheaper to check one by one; past a few thousand, the filter
+        // is evaluated once from the facet index.
+        let mut checked = 0usize;
+        let mut set: Option<Option<super::docset::DocSet>> = None;
+        let mut keep = |id: DocId| {
+            let Some(f) = filter else { return true };
+            checked += 1;
+            if checked > 2000
+                && let Some(s) = set.get_or_insert_with(|| f.doc_set(view.search, view.settings))
+            {
+                return s.contains(id);
+            }
+            view.docs.get(&id).is_some_and(|d| f.matches(d))
         };
         matcher.candidates(view.docs, &mut keep)
     };
@@ -368,6 +446,8 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
             hit.insert("_rankingScore".into(), json!(scored.global()));
         }
         if query.show_ranking_score_details {
+            let mut scored = scored.clone();
+            scored.fill_sort_values(doc);
             hit.insert("_rankingScoreDetails".into(), scored.to_json());
         }
         out_hits.push(Value::Object(hit));
@@ -400,7 +480,7 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
             facets::selected_fields(requested, &settings.filterable, &view.search.all_fields);
         let mut ids: Vec<DocId> = hits.iter().map(|(id, _)| *id).collect();
         ids.sort_unstable();
-        let (dist, stats) = facets::distribution(&fields, &ids, view.docs, settings);
+        let (dist, stats) = facets::distribution(&fields, &ids, view.docs, settings, view.search);
         resp.insert("facetDistribution".into(), dist);
         resp.insert("facetStats".into(), stats);
     }
@@ -413,224 +493,4 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
     }
     resp.insert("requestUid".into(), json!(request_uid()));
     Ok(Value::Object(resp))
-}
-
-/// The fields a facet-search body accepts, in Meilisearch's order.
-const FACET_SEARCH_FIELDS: &[&str] = &[
-    "facetQuery",
-    "facetName",
-    "q",
-    "vector",
-    "hybrid",
-    "filter",
-    "matchingStrategy",
-    "attributesToSearchOn",
-    "rankingScoreThreshold",
-    "locales",
-    "exhaustiveFacetCount",
-];
-
-/// POST /indexes/{uid}/facet-search.
-pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError> {
-    use crate::deserr as de;
-    let started = Instant::now();
-    let Value::Object(map) = body else {
-        return Err(de::invalid_type("bad_request", "", "an object", body));
-    };
-    let mut facet_name: Option<String> = None;
-    let mut facet_query: Option<String> = None;
-    let mut q = String::new();
-    let mut filter_value: Option<Value> = None;
-    let mut strategy = MatchingStrategy::Last;
-    let mut search_on: Option<Vec<String>> = None;
-    let mut threshold: Option<f64> = None;
-    for (key, v) in map {
-        let loc = format!(".{key}");
-        match key.as_str() {
-            "facetName" => {
-                facet_name = Some(de::json_string("invalid_facet_search_facet_name", &loc, v)?)
-            }
-            "facetQuery" => {
-                facet_query = if v.is_null() {
-                    None
-                } else {
-                    Some(de::json_string(
-                        "invalid_facet_search_facet_query",
-                        &loc,
-                        v,
-                    )?)
-                }
-            }
-            "q" => {
-                q = if v.is_null() {
-                    String::new()
-                } else {
-                    de::json_string("invalid_search_q", &loc, v)?
-                }
-            }
-            "filter" => filter_value = if v.is_null() { None } else { Some(v.clone()) },
-            "matchingStrategy" => {
-                let s = de::json_string("invalid_search_matching_strategy", &loc, v)?;
-                strategy = match s.as_str() {
-                    "last" => MatchingStrategy::Last,
-                    "all" => MatchingStrategy::All,
-                    "frequency" => MatchingStrategy::Frequency,
-                    other => {
-                        return Err(de::unknown_value(
-                            "invalid_search_matching_strategy",
-                            &loc,
-                            other,
-                            &["last", "all", "frequency"],
-                        ));
-                    }
-                }
-            }
-            "attributesToSearchOn" => {
-                search_on = if v.is_null() {
-                    None
-                } else {
-                    Some(de::json_strings(
-                        "invalid_search_attributes_to_search_on",
-                        &loc,
-                        v,
-                    )?)
-                }
-            }
-            "rankingScoreThreshold" => {
-                threshold = if v.is_null() {
-                    None
-                } else {
-                    let f = v.as_f64().ok_or_else(|| {
-                        de::invalid_type(
-                            "invalid_search_ranking_score_threshold",
-                            &loc,
-                            "a number",
-                            v,
-                        )
-                    })?;
-                    Some(f)
-                }
-            }
-            "exhaustiveFacetCount" => {
-                if !v.is_null() {
-                    de::json_bool("invalid_facet_search_exhaustive_facet_count", &loc, v)?;
-                }
-            }
-            "locales" | "vector" | "hybrid" => {}
-            other => {
-                return Err(de::unknown_field(
-                    "bad_request",
-                    "",
-                    other,
-                    FACET_SEARCH_FIELDS,
-                ));
-            }
-        }
-    }
-    let Some(facet_name) = facet_name else {
-        return Err(de::missing_field(
-            "invalid_facet_search_facet_name",
-            "",
-            "facetName",
-        ));
-    };
-    let settings = view.settings;
-    if !settings.facet_search {
-        return Err(MeiliError::invalid(
-            "facet_search_disabled",
-            "The facet search is disabled for this index",
-        ));
-    }
-    if !matches_any(&settings.filterable, &facet_name) {
-        let mut names: Vec<&String> = settings.filterable.iter().collect();
-        names.sort();
-        let list = names
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(MeiliError::invalid(
-            "invalid_facet_search_facet_name",
-            format!(
-                "Attribute `{facet_name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{list}`. To make it facet-searchable add it to the `filterableAttributes` index settings."
-            ),
-        ));
-    }
-    let filter = match &filter_value {
-        Some(f) => {
-            let parsed = filter::parse(f, "invalid_search_filter")?.requoted();
-            parsed.check_filterable(
-                &settings.filterable,
-                Some(view.uid),
-                "invalid_search_filter",
-            )?;
-            Some(parsed)
-        }
-        None => None,
-    };
-    let mask = match &search_on {
-        Some(a) => search_on_mask(view, a)?,
-        None => None,
-    };
-    let ranked = rank(view, &q, filter.as_ref(), &[], strategy, mask);
-    let mut ids: Vec<DocId> = ranked
-        .hits
-        .iter()
-        .filter(|(_, s)| threshold.is_none_or(|t| s.global() >= t))
-        .map(|(id, _)| *id)
-        .collect();
-    ids.sort_unstable();
-    let values = facets::string_values(&facet_name, &ids, view.docs);
-    let query_norm = facet_query
-        .as_deref()
-        .map(|s| s.trim().to_lowercase())
-        .unwrap_or_default();
-    let allowed = super::query::typos_allowed(&query_norm, settings);
-    let mut hits: Vec<(&String, &String, u64)> = values
-        .iter()
-        .filter(|(norm, _)| {
-            query_norm.is_empty() || facet_value_matches(norm, &query_norm, allowed)
-        })
-        .map(|(norm, (orig, count))| (norm, orig, *count))
-        .collect();
-    let by_count = settings
-        .sort_facet_values_by
-        .get(&facet_name)
-        .or_else(|| settings.sort_facet_values_by.get("*"))
-        .is_some_and(|o| o == "count");
-    if by_count {
-        hits.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
-    }
-    let facet_hits: Vec<Value> = hits
-        .into_iter()
-        .take(settings.max_values_per_facet)
-        .map(|(_, orig, count)| json!({"value": orig, "count": count}))
-        .collect();
-    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(json!({"facetHits": facet_hits, "facetQuery": facet_query, "processingTimeMs": elapsed}))
-}
-
-/// A facet value matches the facet query when the query is (within the typos its length
-/// allows) a prefix of the value.
-fn facet_value_matches(value: &str, query: &str, typos: u8) -> bool {
-    if value.starts_with(query) {
-        return true;
-    }
-    if typos == 0 {
-        return false;
-    }
-    let mut dict = BTreeMap::new();
-    dict.insert(value.to_string(), 0u32);
-    let chars: Vec<char> = query.chars().collect();
-    let mut found = false;
-    super::levenshtein::fuzzy_walk(
-        &dict,
-        &chars,
-        typos,
-        true,
-        std::ops::Bound::Unbounded,
-        std::ops::Bound::Unbounded,
-        |_, _, _| found = true,
-    );
-    found
 }

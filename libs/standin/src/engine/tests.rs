@@ -295,3 +295,39 @@ fn recorded_facet_searches_replay_exactly() {
     }
     assert_eq!(checked, 2);
 }
+
+#[test]
+fn filters_answered_by_the_facet_index_match_the_documents() {
+    let npm = npm();
+    let filters = [
+        json!("major >= 1 AND downloads > 1000"),
+        json!([["scope = types", "scope = babel"], "major > 5"]),
+        json!("tags = react OR tags IN [vue, angular]"),
+        json!("NOT major > 2 AND scope EXISTS"),
+        json!("scope IS NULL AND tags IS EMPTY"),
+        json!("scope IS NOT NULL AND major 2 TO 3"),
+        json!("scope != types AND tags NOT IN [react]"),
+        json!("scope STARTS WITH type OR scope CONTAINS script"),
+        json!("scope > typea AND scope <= typez"),
+        json!("downloads < 600 OR major = '10'"),
+        json!("missing = 1 OR missing != 2"),
+    ];
+    for f in filters {
+        let parsed = filter::parse(&f, "invalid_search_filter").unwrap();
+        let set = parsed
+            .doc_set(&npm.index, &npm.settings)
+            .expect("the facet index covers the settings");
+        let by_set: Vec<DocId> = set.iter().collect();
+        let by_doc: Vec<DocId> = npm
+            .docs
+            .iter()
+            .filter(|(_, d)| parsed.matches(d))
+            .map(|(id, _)| *id)
+            .collect();
+        assert!(
+            !by_doc.is_empty() || f.as_str().is_some_and(|s| s.contains("missing")),
+            "{f} matches nothing"
+        );
+        assert_eq!(by_set, by_doc, "{f}");
+    }
+}

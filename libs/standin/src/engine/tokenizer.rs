@@ -309,6 +309,8 @@ fn is_hard_separator(c: char) -> bool {
     )
 }
 
+/// Soft separators. `:` (soft, not hard) and `` ` `` (a separator at all) follow what the
+/// recordings of Meilisearch 1.50 show, not older charabia lists.
 fn is_soft_separator(c: char) -> bool {
     if c.is_whitespace() {
         return true;

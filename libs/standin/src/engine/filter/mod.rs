@@ -4,6 +4,7 @@
 
 mod eval;
 mod parser;
+mod sets;
 
 use std::fmt;
 
@@ -203,6 +204,25 @@ impl Filter {
             ));
         }
         Ok(())
+    }
+
+    /// The matching documents, from the facet index, when it covers these filterable
+    /// attributes (it does unless settings changed without a rebuild).
+    pub(crate) fn doc_set(
+        &self,
+        index: &crate::engine::SearchIndex,
+        settings: &crate::engine::EngineSettings,
+    ) -> Option<crate::engine::docset::DocSet> {
+        if !index
+            .facets
+            .usable_for(&crate::engine::facet_index::patterns_of(settings))
+        {
+            return None;
+        }
+        Some(match &self.expr {
+            None => index.universe.clone(),
+            Some(e) => sets::eval(e, &index.facets, &index.universe),
+        })
     }
 
     pub fn matches(&self, doc: &Document) -> bool {
