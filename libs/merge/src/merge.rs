@@ -162,7 +162,12 @@ fn ranked_hits<'s, 'a>(
             let Some(candidate) = heads.get(s).and_then(|h| shard.hits.get(*h)) else {
                 continue;
             };
-            if best.is_none_or(|(_, b)| candidate.ranking.compare(&b.ranking) == Ordering::Less) {
+            let better = best.is_none_or(|(_, b)| match candidate.ranking.compare(&b.ranking) {
+                Ordering::Less => true,
+                Ordering::Greater => false,
+                Ordering::Equal => tie_break(ctx, candidate, b) == Ordering::Less,
+            });
+            if better {
                 best = Some((s, candidate));
             }
         }
@@ -200,6 +205,33 @@ fn ranked_hits<'s, 'a>(
         kept.push((hit, score));
     }
     (kept, duplicates)
+}
+
+/// Between heads tied on every rule: the smaller primary key first (integers by value, before
+/// strings, strings by bytes), then the lower shard position (the caller's `<` on shard order).
+///
+/// One index breaks such ties by its internal document id, which follows insertion order; for
+/// the common case of documents inserted by increasing id, the primary key order is the same
+/// order, so even a placeholder search pages through the documents as one index would.
+fn tie_break(ctx: &IndexMergeContext, a: &ShardHit<'_>, b: &ShardHit<'_>) -> Ordering {
+    let Some(pk) = ctx.primary_key.as_deref() else { return Ordering::Equal };
+    match (a.doc.get(pk), b.doc.get(pk)) {
+        (Some(x), Some(y)) => compare_ids(x, y),
+        _ => Ordering::Equal,
+    }
+}
+
+fn compare_ids(x: &Value, y: &Value) -> Ordering {
+    match (x, y) {
+        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => a.as_f64().partial_cmp(&b.as_f64()).unwrap_or(Ordering::Equal),
+        },
+        (Value::Number(_), _) => Ordering::Less,
+        (_, Value::Number(_)) => Ordering::Greater,
+        (Value::String(a), Value::String(b)) => a.cmp(b),
+        _ => Ordering::Equal,
+    }
 }
 
 /// One hit as the client asked for it: whole-index score and details, added fields removed.
