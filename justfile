@@ -24,6 +24,6 @@ lint:
 bench *ARGS:
     cargo bench --workspace --benches "$@"
 
-# NATS + three nodes (stand-ins, or real Meilisearch with MEILI_BIN) loaded with npm data; DEMO_EXIT=1 exits after the searches
+# The whole cluster (NATS, 3 nodes, router, 2 mergers, gateway) loaded with npm data and searched; DEMO_EXIT=1 exits after
 demo:
     bash .ci/demo.sh

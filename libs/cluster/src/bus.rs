@@ -16,7 +16,7 @@ use async_nats::Client;
 use bytes::Bytes;
 use futures::StreamExt;
 use miroir_proto::rpc::ReplyChunk;
-use miroir_proto::subjects::{endpoint, Service, REQUEST_ID_HEADER};
+use miroir_proto::subjects::{endpoint, Service, ACK_HEADER, REQUEST_ID_HEADER};
 use miroir_proto::{decode, decode_outcome, encode, encode_outcome, MeiliError, Outcome, Rpc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,9 +40,18 @@ fn chunk_size(nats: &Client) -> usize {
 }
 
 /// Send `req` to its service's queue group and wait for the whole reply.
+/// How long a requester waits for a replica to acknowledge a request before sending it again.
+///
+/// A replica that leaves drains its subscription, but the NATS client can still drop a message
+/// the server routed to it just before the unsubscription took effect. Such a request was never
+/// handled (it was never acknowledged), so sending it again is safe; the queue group hands it to
+/// a live replica.
+pub const ACK_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Send `req` to its service's queue group and wait for the whole reply.
 pub async fn request<R: Rpc>(nats: &Client, req: &R, timeout: Duration) -> Result<R::Reply, MeiliError> {
     let service = R::SERVICE.name();
-    let payload = encode(req).map_err(|e| MeiliError::internal(e.to_string()))?;
+    let payload = Bytes::from(encode(req).map_err(|e| MeiliError::internal(e.to_string()))?);
     if payload.len() > nats.server_info().max_payload {
         return Err(MeiliError::payload_too_large(nats.server_info().max_payload as u64));
     }
@@ -51,15 +60,33 @@ pub async fn request<R: Rpc>(nats: &Client, req: &R, timeout: Duration) -> Resul
         .subscribe(inbox.clone())
         .await
         .map_err(|e| MeiliError::internal(format!("cannot subscribe to the reply inbox: {e}")))?;
-    nats.publish_with_reply(R::subject(), inbox, Bytes::from(payload))
-        .await
-        .map_err(|e| MeiliError::internal(format!("cannot publish to `{}`: {e}", R::subject())))?;
+    let publish = || async {
+        nats.publish_with_reply(R::subject(), inbox.clone(), payload.clone())
+            .await
+            .map_err(|e| MeiliError::internal(format!("cannot publish to `{}`: {e}", R::subject())))
+    };
+    publish().await?;
     let started = tokio::time::Instant::now();
     let deadline = started + timeout;
+    let mut ack_deadline = Some(started + ACK_TIMEOUT);
+    let mut resent = false;
     let mut assembled: Vec<u8> = Vec::new();
     let mut expected_seq = 0u32;
     loop {
-        let msg = match tokio::time::timeout_at(deadline, sub.next()).await {
+        let wait_until = ack_deadline.map_or(deadline, |a| a.min(deadline));
+        let msg = match tokio::time::timeout_at(wait_until, sub.next()).await {
+            Err(_) if tokio::time::Instant::now() < deadline && !resent => {
+                // Not acknowledged: the request was lost on its way to a replica.
+                metrics::counter!("miroir_bus_resends_total", "service" => service).increment(1);
+                resent = true;
+                ack_deadline = Some(tokio::time::Instant::now() + ACK_TIMEOUT);
+                publish().await?;
+                continue;
+            }
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                ack_deadline = None;
+                continue;
+            }
             Err(_) => {
                 metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "timeout").increment(1);
                 return Err(MeiliError::timeout(service, timeout.as_millis() as u64));
@@ -70,6 +97,10 @@ pub async fn request<R: Rpc>(nats: &Client, req: &R, timeout: Duration) -> Resul
         if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
             metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "no_responders").increment(1);
             return Err(MeiliError::service_unavailable(service));
+        }
+        if msg.headers.as_ref().is_some_and(|h| h.get(ACK_HEADER).is_some()) {
+            ack_deadline = None;
+            continue;
         }
         let chunk: ReplyChunk = decode(&msg.payload).map_err(|e| MeiliError::internal(format!("bad reply chunk from {service}: {e}")))?;
         if chunk.seq != expected_seq {
@@ -197,6 +228,9 @@ impl ServiceRunner {
                 let nats = nats.clone();
                 in_flight.spawn(async move {
                     let Some(reply) = message.reply.clone() else { return };
+                    let mut ack = async_nats::HeaderMap::new();
+                    ack.insert(ACK_HEADER, "1");
+                    let _ = nats.publish_with_headers(reply.clone(), ack, Bytes::new()).await;
                     let request_id = message.headers.as_ref().and_then(|h| h.get(REQUEST_ID_HEADER)).map(|v| v.to_string());
                     let outcome: Outcome<R::Reply> = match decode::<R>(&message.payload) {
                         Ok(req) => handler(req, request_id).await.into(),

@@ -5,6 +5,7 @@
 
 pub mod bus;
 pub mod config;
+pub mod keys;
 pub mod node;
 pub mod tasks;
 pub mod topology;
@@ -14,6 +15,13 @@ pub mod wal;
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// The node-local index that holds `shard` of the index `record` (`books__s3`). Built from the
+/// record's storage base, not its uid: after a swap the two records trade places while their
+/// shards keep their names on the nodes. Every service builds shard names through this.
+pub fn shard_name(record: &miroir_proto::topology::IndexRecord, shard: miroir_placement::ShardId) -> String {
+    miroir_placement::shard_index_name(record.storage_base(), shard)
 }
 
 /// Node errors name the node-local shard index (`npm__s2`); a client must only ever see its own

@@ -38,7 +38,9 @@
 
 pub mod compare;
 mod error;
+pub mod facet_search;
 pub mod facets;
+pub mod federation;
 mod hits;
 mod merge;
 mod params;
@@ -50,7 +52,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use error::MergeError;
-pub use merge::merge;
+pub use merge::{compare_document_ids, merge};
 pub use params::Pagination;
 pub use plan::{ShardPlan, plan};
 

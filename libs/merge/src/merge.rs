@@ -216,12 +216,14 @@ fn ranked_hits<'s, 'a>(
 fn tie_break(ctx: &IndexMergeContext, a: &ShardHit<'_>, b: &ShardHit<'_>) -> Ordering {
     let Some(pk) = ctx.primary_key.as_deref() else { return Ordering::Equal };
     match (a.doc.get(pk), b.doc.get(pk)) {
-        (Some(x), Some(y)) => compare_ids(x, y),
+        (Some(x), Some(y)) => compare_document_ids(x, y),
         _ => Ordering::Equal,
     }
 }
 
-fn compare_ids(x: &Value, y: &Value) -> Ordering {
+/// Order of primary key values when nothing else tells documents apart: integers by value,
+/// before strings, strings by bytes (see [`merge`]'s tie-break).
+pub fn compare_document_ids(x: &Value, y: &Value) -> Ordering {
     match (x, y) {
         (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
             (Some(a), Some(b)) => a.cmp(&b),

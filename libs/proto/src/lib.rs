@@ -10,6 +10,8 @@
 pub mod envelope;
 pub mod error;
 pub mod rpc;
+pub mod rpc_search;
+pub mod rpc_tasks;
 pub mod subjects;
 pub mod tasks;
 pub mod topology;

@@ -227,14 +227,6 @@ pub struct TaskGet {
 message!(TaskGet, "router.task.get", 1);
 rpc!(TaskGet => JsonBody, Service::Router, "task.get");
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskList {
-    /// The client's raw query string (`statuses=failed&limit=2`).
-    pub query: String,
-}
-message!(TaskList, "router.task.list", 1);
-rpc!(TaskList => JsonBody, Service::Router, "task.list");
-
 // ---------------------------------------------------------------- merger: the read path
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -64,6 +64,8 @@ pub const TOPOLOGY_BUCKET: &str = "miroir-topology";
 pub const TASKS_BUCKET: &str = "miroir-tasks";
 /// JetStream stream where the gateway spools document batches before the router commits them.
 pub const WAL_STREAM: &str = "MIROIR_WAL";
+/// JetStream KV bucket holding API keys (`keys.<uid>`, JSON), shared by every gateway.
+pub const KEYS_BUCKET: &str = "miroir-keys";
 
 /// KV key prefix of node records.
 pub const NODE_KEY_PREFIX: &str = "nodes";
@@ -91,6 +93,20 @@ pub fn task_key(task_uid: u64) -> String {
     [TASK_KEY_PREFIX, &task_uid.to_string()].join(".")
 }
 
+/// `keys.<uid>` (keys bucket): one API key record.
+pub fn api_key_key(uid: &str) -> String { ["keys", uid].join(".") }
+
+/// The JetStream stream behind a KV bucket: `KV_<bucket>`.
+pub fn kv_stream_name(bucket: &str) -> String {
+    ["KV_", bucket].concat()
+}
+
+/// The subject a KV bucket stores `key` under: `$KV.<bucket>.<key>` (for writes several keys at
+/// once, in one atomic batch, which the KV API does not offer).
+pub fn kv_key_subject(bucket: &str, key: &str) -> String {
+    ["$KV", bucket, key].join(".")
+}
+
 /// Subject filter of all WAL chunks: `miroir.v1.wal.>`.
 pub fn wal_subjects() -> String {
     [PREFIX, SUBJECT_VERSION, "wal", ">"].join(".")
@@ -105,3 +121,6 @@ pub fn wal_batch(batch_id: &str) -> String {
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// Header carrying the client request id, for logs.
 pub const REQUEST_ID_HEADER: &str = "Miroir-Request-Id";
+/// Header of the empty message a replica sends the moment it takes a request: a requester that
+/// sees no such acknowledgement in time sends the request again (see `libs/cluster/src/bus.rs`).
+pub const ACK_HEADER: &str = "Miroir-Ack";

@@ -51,4 +51,8 @@ pub struct ClusterTask {
     /// error once the other node tasks are final.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fanout_error: Option<MeiliErrorBody>,
+    /// The `taskCancelation` task that asked for this one to stop; shown as `canceledBy` once
+    /// the task is `canceled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canceled_by: Option<u64>,
 }

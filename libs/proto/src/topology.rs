@@ -69,6 +69,19 @@ pub struct IndexRecord {
     pub shards: Vec<ShardPlacement>,
     #[serde(default)]
     pub state: IndexState,
+    /// Base of the node-local names of this index's shards (`{storageUid}__s{n}`), when it is
+    /// not `uid`: after an index swap or rename the records trade places while the shards keep
+    /// their names on the nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_uid: Option<String>,
+}
+
+impl IndexRecord {
+    /// The base name of the node-local shard indexes: `storage_uid`, else `uid`. Every node-local
+    /// shard name is built from this, never from `uid`.
+    pub fn storage_base(&self) -> &str {
+        self.storage_uid.as_deref().unwrap_or(&self.uid)
+    }
 }
 
 /// `cluster`: defaults for new indexes.

@@ -8,6 +8,7 @@ mod common;
 
 use common::{Exchange, Server, load_recordings, npm_corpus_path};
 use miroir_standin::Config;
+use miroir_testkit::conformance::{compare_exchange, short, Cmp, Mode};
 use serde_json::Value;
 
 const MASTER_KEY: &str = "replay-master-key-0123456789abcdef";
@@ -26,227 +27,6 @@ const FILES: &[&str] = &[
 
 /// Exchanges the stand-in cannot reproduce, with why. Everything else is compared.
 const OUT_OF_SCOPE: &[(&str, &str, &str)] = &[];
-
-/// Fields whose values change from run to run (or with the storage engine): only their JSON
-/// type is compared.
-const VOLATILE: &[&str] = &[
-    "enqueuedAt",
-    "startedAt",
-    "finishedAt",
-    "duration",
-    "processingTimeMs",
-    "requestUid",
-    "createdAt",
-    "updatedAt",
-    "lastUpdate",
-    "databaseSize",
-    "usedDatabaseSize",
-    "rawDocumentDbSize",
-    "avgDocumentSize",
-    "dumpUid",
-    "key",
-];
-
-/// Search answers compare these exactly; the rest of them only by shape.
-const SEARCH_EXACT: &[&str] = &[
-    "query",
-    "limit",
-    "offset",
-    "hitsPerPage",
-    "page",
-    "indexUid",
-    "facetQuery",
-];
-
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Exact,
-    Shape,
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "integer",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn is_error(v: &Value) -> bool {
-    v.as_object().is_some_and(|o| {
-        let keys: Vec<&str> = o.keys().map(String::as_str).collect();
-        keys == ["message", "code", "type", "link"]
-    })
-}
-
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 300 {
-        format!(
-            "{}…",
-            &s[..s.char_indices().nth(300).map_or(s.len(), |(i, _)| i)]
-        )
-    } else {
-        s
-    }
-}
-
-struct Cmp {
-    diffs: Vec<String>,
-}
-
-impl Cmp {
-    fn diff(&mut self, path: &str, msg: String) {
-        if self.diffs.len() < 40 {
-            self.diffs.push(format!(
-                "  at {}: {msg}",
-                if path.is_empty() { "." } else { path }
-            ));
-        }
-    }
-
-    fn compare(&mut self, expected: &Value, actual: &Value, path: &str, key: &str, mode: Mode) {
-        if type_name(expected) != type_name(actual) {
-            return self.diff(
-                path,
-                format!(
-                    "expected {} {}, got {} {}",
-                    type_name(expected),
-                    short(expected),
-                    type_name(actual),
-                    short(actual)
-                ),
-            );
-        }
-        if VOLATILE.contains(&key) || key == "progressTrace" {
-            return;
-        }
-        // In a search answer, error bodies and the echoed parameters are still exact.
-        let mode = if mode == Mode::Shape && (is_error(expected) || SEARCH_EXACT.contains(&key)) {
-            Mode::Exact
-        } else {
-            mode
-        };
-        match (expected, actual) {
-            (Value::Object(e), Value::Object(a)) => {
-                let data_map = mode == Mode::Shape
-                    && (path.contains(".facetDistribution.")
-                        || path.contains(".distribution.")
-                        || key == "_matchesPosition");
-                if data_map {
-                    // Keys are data (facet values, matched fields): a value is compared with the
-                    // recorded one of the same key, or must look like one of the recorded values.
-                    for (k, v) in a {
-                        let at = format!("{path}.{k}");
-                        match e.get(k) {
-                            Some(ev) => self.compare(ev, v, &at, k, Mode::Shape),
-                            None => {
-                                let fits = e.values().any(|ev| {
-                                    let mut probe = Cmp { diffs: Vec::new() };
-                                    probe.compare(ev, v, "", k, Mode::Shape);
-                                    probe.diffs.is_empty()
-                                });
-                                if !fits && !e.is_empty() {
-                                    self.diff(
-                                        &at,
-                                        format!(
-                                            "{} looks like none of the recorded values",
-                                            short(v)
-                                        ),
-                                    );
-                                }
-                            }
-                        }
-                    }
-                    return;
-                }
-                let ek: Vec<&String> = e.keys().collect();
-                let ak: Vec<&String> = a.keys().collect();
-                if ek != ak {
-                    return self.diff(path, format!("keys differ: expected {ek:?}, got {ak:?}"));
-                }
-                let api_key = e.contains_key("actions") && e.contains_key("key");
-                for (k, ev) in e {
-                    if api_key && k == "uid" {
-                        if type_name(ev) != type_name(&a[k]) {
-                            self.diff(&format!("{path}.uid"), "type differs".into());
-                        }
-                        continue;
-                    }
-                    self.compare(ev, &a[k], &format!("{path}.{k}"), k, mode);
-                }
-            }
-            (Value::Array(e), Value::Array(a)) => match mode {
-                Mode::Exact => {
-                    if e.len() != a.len() {
-                        return self.diff(
-                            path,
-                            format!(
-                                "expected {} elements, got {}: {}",
-                                e.len(),
-                                a.len(),
-                                short(actual)
-                            ),
-                        );
-                    }
-                    for (i, (ev, av)) in e.iter().zip(a).enumerate() {
-                        self.compare(ev, av, &format!("{path}[{i}]"), key, mode);
-                    }
-                }
-                Mode::Shape => {
-                    let counted = matches!(key, "hits" | "facetHits" | "results");
-                    if counted && e.len() != a.len() {
-                        return self.diff(
-                            path,
-                            format!("expected {} elements, got {}", e.len(), a.len()),
-                        );
-                    }
-                    if e.is_empty() || a.is_empty() {
-                        return;
-                    }
-                    for (i, av) in a.iter().enumerate() {
-                        // An element must have the shape of one of the recorded elements.
-                        let fits = e.iter().any(|ev| {
-                            let mut probe = Cmp { diffs: Vec::new() };
-                            probe.compare(ev, av, "", key, Mode::Shape);
-                            probe.diffs.is_empty()
-                        });
-                        if !fits {
-                            let mut first = Cmp { diffs: Vec::new() };
-                            first.compare(
-                                &e[i.min(e.len() - 1)],
-                                av,
-                                &format!("{path}[{i}]"),
-                                key,
-                                Mode::Shape,
-                            );
-                            self.diffs.extend(first.diffs);
-                        }
-                    }
-                }
-            },
-            _ => {
-                if mode == Mode::Exact && !same_scalar(expected, actual) {
-                    self.diff(
-                        path,
-                        format!("expected {}, got {}", short(expected), short(actual)),
-                    );
-                }
-            }
-        }
-    }
-}
-
-fn same_scalar(e: &Value, a: &Value) -> bool {
-    match (e, a) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => e == a,
-    }
-}
 
 /// A request ready to send: path, headers, body.
 type Prepared = (String, Vec<(&'static str, String)>, Option<Vec<u8>>);
@@ -358,29 +138,14 @@ async fn recorded_exchanges_replay_against_the_standin() {
                 skipped += 1;
             } else {
                 in_scope += 1;
-                let is_search = ["/search", "/multi-search", "/facet-search"]
-                    .iter()
-                    .any(|p| ex.request.path.contains(p));
-                let mode = if is_search && ex.response.status == 200 {
-                    Mode::Shape
-                } else {
-                    Mode::Exact
-                };
-                let mut cmp = Cmp { diffs: Vec::new() };
-                if status != ex.response.status {
-                    cmp.diffs.push(format!(
-                        "  status: expected {}, got {status}",
-                        ex.response.status
-                    ));
-                }
-                cmp.compare(&ex.response.body, &body, "", "", mode);
-                if !cmp.diffs.is_empty() {
+                let diffs = compare_exchange(&ex.request.path, ex.response.status, &ex.response.body, status, &body);
+                if !diffs.is_empty() {
                     failures.push(format!(
                         "{file} / {}: {} {}\n{}\n  expected: {}\n  actual:   {}",
                         ex.name,
                         ex.request.method,
                         ex.request.path,
-                        cmp.diffs.join("\n"),
+                        diffs.join("\n"),
                         short(&ex.response.body),
                         short(&body)
                     ));

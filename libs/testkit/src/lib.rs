@@ -25,6 +25,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod conformance;
 pub mod fixtures;
 pub mod nats;
 pub mod node;

@@ -109,8 +109,14 @@ fn is_uid_byte(b: u8) -> bool {
 
 /// Replace every node-local shard index name of `uid` (`books__s3`) in the message by `uid`:
 /// a client never sees how its index is striped.
-pub fn rewrite_shard_names(mut error: MeiliError, uid: &str) -> MeiliError {
-    let pattern = format!("{uid}{}", miroir_placement::SHARD_SUFFIX_SEPARATOR);
+pub fn rewrite_shard_names(error: MeiliError, uid: &str) -> MeiliError {
+    rewrite_storage_names(error, uid, uid)
+}
+
+/// Replace every node-local shard name built on `base` (`books__s3`) by `uid`. After an index
+/// swap the shards of `uid` carry another base name (the record's `storageUid`).
+pub fn rewrite_storage_names(mut error: MeiliError, base: &str, uid: &str) -> MeiliError {
+    let pattern = format!("{base}{}", miroir_placement::SHARD_SUFFIX_SEPARATOR);
     if !error.message.contains(&pattern) {
         return error;
     }

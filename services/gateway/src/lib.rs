@@ -1,5 +1,5 @@
 //! Miroir's gateway: the Meilisearch HTTP API that clients and every official SDK talk to,
-//! unchanged. It owns authentication (Meilisearch's master key), request validation and
+//! unchanged. It owns authentication (master key, API keys, tenant tokens), request validation and
 //! Meilisearch-shaped errors (1.50's codes, statuses and messages), and nothing else: writes go
 //! to the router and reads to the merger over NATS, and the topology (which indexes exist) comes
 //! from the JetStream KV mirror. Document uploads are parsed while they stream in and spooled to

@@ -97,7 +97,7 @@ impl QueryParams {
 }
 
 /// deserr's suggestion: the closest accepted name within a typo budget growing with length.
-fn did_you_mean(received: &str, accepted: &[&str]) -> String {
+pub fn did_you_mean(received: &str, accepted: &[&str]) -> String {
     let budget = match received.len() {
         0..=3 => return String::new(),
         4..=7 => 1,

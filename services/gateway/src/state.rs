@@ -11,8 +11,9 @@ use miroir_proto::subjects::TOPOLOGY_BUCKET;
 use miroir_proto::topology::IndexRecord;
 use miroir_proto::{MeiliError, Rpc};
 
+use crate::auth::Keyring;
 use crate::config::Config;
-use crate::errors::rewrite_shard_names;
+use crate::errors::{rewrite_shard_names, rewrite_storage_names};
 
 /// How long a listing waits for the topology mirror to catch up with the bucket.
 const FRESHNESS_WAIT: Duration = Duration::from_secs(1);
@@ -31,6 +32,8 @@ struct Inner {
     topology: TopologyStore,
     /// The stream behind the topology bucket, to learn its latest revision.
     topology_stream: jetstream::stream::Stream,
+    /// The cluster's API keys (KV mirror) and the master key.
+    keys: Keyring,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ impl AppState {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the stream of the topology bucket: {e}"))?;
         let wal = wal::open(&jetstream).await?;
+        let keys = Keyring::open(&jetstream, config.master_key.clone()).await?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 config,
@@ -51,6 +55,7 @@ impl AppState {
                 wal,
                 topology,
                 topology_stream,
+                keys,
             }),
         })
     }
@@ -73,6 +78,10 @@ impl AppState {
 
     pub fn topology(&self) -> &TopologyStore {
         &self.inner.topology
+    }
+
+    pub fn keys(&self) -> &Keyring {
+        &self.inner.keys
     }
 
     /// A topology snapshot that includes every write made to the bucket before this call, by
@@ -134,7 +143,15 @@ impl AppState {
         miroir_cluster::bus::request(&self.inner.nats, req, timeout)
             .await
             .map_err(|e| match index_uid {
-                Some(uid) => rewrite_shard_names(e, uid),
+                Some(uid) => {
+                    let e = rewrite_shard_names(e, uid);
+                    match self.inner.topology.current().index(uid) {
+                        Some(record) if record.storage_base() != uid => {
+                            rewrite_storage_names(e, record.storage_base(), uid)
+                        }
+                        _ => e,
+                    }
+                }
                 None => e,
             })
     }

@@ -95,7 +95,7 @@ async fn routes_validate_then_reach_the_right_service() {
         |r: &SettingsUpdate| r.index_uid.clone()
     );
     record_read!(router, log, TaskGet);
-    record_read!(router, log, TaskList);
+    record_read!(router, log, miroir_proto::rpc_tasks::TaskSearch);
     let mut merger = common::fake(&gw.nats, Service::Merger).await;
     record_read!(merger, log, DocumentGet);
     {
@@ -435,7 +435,7 @@ async fn routes_validate_then_reach_the_right_service() {
         take(&log),
         vec![
             "TaskGet { uid: 12 }",
-            r#"TaskList { query: "indexUids=movies&statuses=failed&limit=2" }"#,
+            r#"TaskSearch { filter: TaskFilter { uids: None, batch_uids: None, canceled_by: None, types: None, statuses: Some(["failed"]), index_uids: Some(["movies"]), after_enqueued_at: None, before_enqueued_at: None, after_started_at: None, before_started_at: None, after_finished_at: None, before_finished_at: None, visible_indexes: None }, page: TaskPage { limit: 2, from: None, reverse: false } }"#,
             "Stats { index_uid: None }",
             r#"Stats { index_uid: Some("authors") }"#,
         ]

@@ -152,6 +152,7 @@ mod tests {
             updated_at: "t1".into(),
             shards: Vec::new(),
             state: Default::default(),
+            storage_uid: None,
         };
         let cache = ContextCache::new(Duration::ZERO);
         cache.put(&record, IndexMergeContext::default());

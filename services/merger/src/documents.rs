@@ -2,11 +2,11 @@
 //! holding the requested ids).
 //!
 //! **Order of a fetch.** One Meilisearch index lists documents in its internal id order (about
-//! insertion order), which a cluster cannot reproduce: the shards number their documents
-//! independently. The cluster's order is deterministic instead: shard 0's documents in its own
-//! order, then shard 1's, and so on. Each shard is asked for its first `offset + limit`
-//! documents, which is enough to cut the global `[offset, offset + limit)` from the
-//! concatenation.
+//! insertion order), which a cluster cannot reproduce exactly: the shards number their documents
+//! independently. The cluster merges the shards' lists (each kept in its own order) by primary
+//! key, integers by value before strings, which is one index's order whenever documents were
+//! inserted by increasing id. Each shard is asked for its first `offset + limit` documents, which
+//! is enough to cut the global `[offset, offset + limit)` from the merge.
 
 use std::collections::HashSet;
 
@@ -220,8 +220,8 @@ async fn fetch_all(merger: &Merger, request: &DocumentsFetch) -> Result<JsonBody
     })
 }
 
-/// The client's page from the shards' pages, in shard order, a document held by two shards
-/// (mid-migration) counted once.
+/// The client's page from the shards' pages, merged by primary key (see the module docs), a
+/// document held by two shards (mid-migration) counted once.
 fn concatenate(
     responses: &[Value],
     params: &FetchParams,
@@ -231,6 +231,7 @@ fn concatenate(
     let mut duplicates = 0u64;
     let mut total = 0u64;
     let mut documents = Vec::new();
+    let mut lists: Vec<&Vec<Value>> = Vec::with_capacity(responses.len());
     for (shard, response) in responses.iter().enumerate() {
         let results = response
             .get("results")
@@ -241,18 +242,34 @@ fn concatenate(
                 ))
             })?;
         total = total.saturating_add(response.get("total").and_then(Value::as_u64).unwrap_or(0));
-        for doc in results {
-            let key = primary_key
-                .and_then(|pk| doc.get(pk))
-                .and_then(|v| PrimaryKeyValue::from_json(v).ok());
-            if let Some(key) = key
-                && !seen.insert(key)
-            {
-                duplicates += 1;
-                continue;
+        lists.push(results);
+    }
+    let id = |doc: &Value| primary_key.and_then(|pk| doc.get(pk)).cloned();
+    let mut heads = vec![0usize; lists.len()];
+    loop {
+        let mut best: Option<(usize, &Value)> = None;
+        for (s, list) in lists.iter().enumerate() {
+            let Some(doc) = heads.get(s).and_then(|h| list.get(*h)) else { continue };
+            let better = best.is_none_or(|(_, b)| match (id(doc), id(b)) {
+                (Some(x), Some(y)) => miroir_merge::compare_document_ids(&x, &y).is_lt(),
+                _ => false,
+            });
+            if better {
+                best = Some((s, doc));
             }
-            documents.push(doc);
         }
+        let Some((s, doc)) = best else { break };
+        if let Some(h) = heads.get_mut(s) {
+            *h += 1;
+        }
+        let key = id(doc).and_then(|v| PrimaryKeyValue::from_json(&v).ok());
+        if let Some(key) = key
+            && !seen.insert(key)
+        {
+            duplicates += 1;
+            continue;
+        }
+        documents.push(doc);
     }
     let skip = usize::try_from(params.offset).unwrap_or(usize::MAX);
     let take = usize::try_from(params.limit).unwrap_or(usize::MAX);
@@ -336,7 +353,7 @@ mod tests {
     }
 
     #[test]
-    fn pages_concatenate_in_shard_order_without_duplicates() {
+    fn pages_merge_by_primary_key_without_duplicates() {
         let p = FetchParams {
             offset: 1,
             limit: 2,

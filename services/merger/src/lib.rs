@@ -15,9 +15,11 @@ pub mod config;
 pub mod context;
 pub mod documents;
 pub mod errors;
+pub mod facet_search;
 pub mod fetch;
 pub mod gather;
 mod metrics;
+pub mod multi_search;
 pub mod replicas;
 pub mod search;
 pub mod settings;
@@ -87,6 +89,20 @@ pub async fn run(
         .serve::<SettingsGet, _, _>(move |req, _| {
             let m = m.clone();
             async move { settings::get(&m, req).await }
+        })
+        .await?;
+    let m = merger.clone();
+    runner
+        .serve::<miroir_proto::rpc_search::MultiSearch, _, _>(move |req, _| {
+            let m = m.clone();
+            async move { multi_search::multi_search(&m, req).await }
+        })
+        .await?;
+    let m = merger.clone();
+    runner
+        .serve::<miroir_proto::rpc_search::FacetSearch, _, _>(move |req, _| {
+            let m = m.clone();
+            async move { facet_search::facet_search(&m, req).await }
         })
         .await?;
     runner.ready().await?;

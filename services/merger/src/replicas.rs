@@ -6,7 +6,7 @@
 //! share the read load while the order stays a plain function of `(topology, turn)` for tests.
 
 use miroir_cluster::topology::Topology;
-use miroir_placement::{ShardId, shard_index_name};
+use miroir_placement::ShardId;
 use miroir_proto::topology::{IndexRecord, NodeState};
 
 /// One place a shard can be read from.
@@ -28,7 +28,7 @@ pub fn read_order(
     let Some(placement) = record.shards.get(shard.index()) else {
         return Vec::new();
     };
-    let index = shard_index_name(&record.uid, shard);
+    let index = miroir_cluster::shard_name(record, shard);
     let mut healthy = Vec::new();
     let mut suspect = Vec::new();
     for id in &placement.nodes {
@@ -87,6 +87,7 @@ mod tests {
                 incoming: vec!["n9".into()],
             }],
             state: Default::default(),
+            storage_uid: None,
         }
     }
 

@@ -30,6 +30,15 @@ pub struct Config {
     /// Documents are sent to a shard's nodes in requests of about this size.
     #[serde(default = "default_flush_bytes")]
     pub shard_flush_bytes: usize,
+    /// How often every copy of every shard is checked for settings that drifted apart
+    /// (`0` disables the periodic check; a failed settings task and a node coming back up still
+    /// trigger one).
+    #[serde(default = "default_drift_interval_ms")]
+    pub settings_drift_interval_ms: u64,
+    /// How often tasks that nobody looked at since they were enqueued are asked to their nodes,
+    /// so that their final state is cached and task listings need no node round-trip.
+    #[serde(default = "default_settle_interval_ms")]
+    pub task_settle_interval_ms: u64,
 }
 
 fn default_nats_url() -> String {
@@ -40,6 +49,12 @@ fn default_node_timeout_ms() -> u64 {
 }
 fn default_flush_bytes() -> usize {
     4 * 1024 * 1024
+}
+fn default_drift_interval_ms() -> u64 {
+    30_000
+}
+fn default_settle_interval_ms() -> u64 {
+    2_000
 }
 
 impl Default for Config {
@@ -53,6 +68,8 @@ impl Default for Config {
             default_shards: None,
             default_replication_factor: None,
             shard_flush_bytes: default_flush_bytes(),
+            settings_drift_interval_ms: default_drift_interval_ms(),
+            task_settle_interval_ms: default_settle_interval_ms(),
         }
     }
 }
@@ -66,6 +83,7 @@ impl Config {
             anyhow::ensure!(rf >= 1, "default_replication_factor must be at least 1");
         }
         anyhow::ensure!(self.node_timeout_ms > 0, "node_timeout_ms must be positive");
+        anyhow::ensure!(self.task_settle_interval_ms > 0, "task_settle_interval_ms must be positive");
         for n in &self.bootstrap_nodes {
             parse_bootstrap_node(n)?;
         }

@@ -236,7 +236,7 @@ fn shard_of_line(line: &[u8], primary_key: &str, shards: ShardCount) -> Option<S
 fn document_calls(record: &IndexRecord, shard: u16, method: &Method, primary_key: &str, body: Bytes) -> Vec<Call> {
     let Some(shard_id) = ShardId::new(shard) else { return Vec::new() };
     let Some(placement) = record.shards.get(usize::from(shard)) else { return Vec::new() };
-    let name = miroir_placement::shard_index_name(&record.uid, shard_id);
+    let name = miroir_cluster::shard_name(record, shard_id);
     let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("primaryKey", primary_key).finish();
     copies(placement)
         .map(|(node, replica)| Call {
@@ -261,7 +261,7 @@ fn delete_ids_calls(record: &IndexRecord, ids: &[String]) -> Vec<Call> {
     let mut calls = Vec::new();
     for (shard, ids) in per_shard {
         let (Some(shard_id), Some(placement)) = (ShardId::new(shard), record.shards.get(usize::from(shard))) else { continue };
-        let name = miroir_placement::shard_index_name(&record.uid, shard_id);
+        let name = miroir_cluster::shard_name(record, shard_id);
         let body = json_body(&json!(ids));
         for (node, replica) in copies(placement) {
             calls.push(Call {

@@ -36,6 +36,7 @@ impl Router {
             node_tasks: Vec::new(),
             finished: None,
             fanout_error: None,
+            canceled_by: None,
         })
     }
 
@@ -106,6 +107,7 @@ impl Router {
                 .map(|(_, nodes)| ShardPlacement { nodes: nodes.iter().map(|n| n.as_str().to_string()).collect(), incoming: Vec::new() })
                 .collect(),
             state: IndexState::Ready,
+            storage_uid: None,
         };
         match self.topology.create_index(&record).await {
             Ok(rev) => {
@@ -134,7 +136,7 @@ impl Router {
         let mut calls = Vec::new();
         for (s, placement) in record.shards.iter().enumerate() {
             let Some(shard) = ShardId::new(s as u16) else { continue };
-            let name = miroir_placement::shard_index_name(&record.uid, shard);
+            let name = miroir_cluster::shard_name(record, shard);
             for (node, replica) in copies(placement) {
                 let (method, path, body) = make(&name);
                 calls.push(Call { node: node.to_string(), shard: s as u16, replica, method, path, body });

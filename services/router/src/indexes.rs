@@ -85,7 +85,7 @@ impl Router {
         let topo = self.topology.current();
         for (s, placement) in record.shards.iter().enumerate() {
             let Some(shard) = miroir_placement::ShardId::new(s as u16) else { continue };
-            let name = miroir_placement::shard_index_name(&record.uid, shard);
+            let name = miroir_cluster::shard_name(record, shard);
             for node in &placement.nodes {
                 let Some(url) = topo.node_url(node) else { continue };
                 if let Ok(stats) = self.nodes.json(url, Method::GET, &format!("/indexes/{name}/stats"), None).await {

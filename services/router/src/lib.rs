@@ -6,13 +6,24 @@
 //! A batch is checked whole (primary key resolvable, every id valid) before any node is touched,
 //! so a bad batch fails as one Meilisearch task and leaves nothing half-written.
 //!
-//! Cluster task status is derived from the node tasks when asked ([`tasks`]).
+//! Cluster task status is derived from the node tasks when asked ([`tasks`]); task listings run
+//! on an in-memory index of the tasks bucket ([`task_index`]). Index swaps trade index records in
+//! one atomic KV batch ([`swap`]); a background loop keeps every shard copy's settings equal
+//! ([`drift`]).
 
 mod config;
 mod documents;
+pub mod drift;
 mod fanout;
 mod indexes;
+pub mod kv_batch;
 mod settings;
+mod settler;
+pub mod swap;
+mod task_admin;
+pub mod task_filter;
+pub mod task_index;
+mod task_list;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -23,6 +34,7 @@ use miroir_cluster::node::NodeClient;
 use miroir_cluster::tasks::TaskStore;
 use miroir_cluster::topology::TopologyStore;
 use miroir_proto::rpc::*;
+use miroir_proto::rpc_tasks::{BatchGet, BatchList, IndexSwap, TaskCancel, TaskDelete, TaskIndexUids, TaskSearch};
 use miroir_proto::subjects::Service;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +47,10 @@ pub struct Router {
     pub(crate) tasks: TaskStore,
     pub(crate) nodes: NodeClient,
     pub(crate) wal: async_nats::jetstream::stream::Stream,
+    pub(crate) js: async_nats::jetstream::Context,
+    pub(crate) task_index: task_index::TaskIndex,
+    /// Rung to run the settings drift check now.
+    pub(crate) drift: tokio::sync::Notify,
 }
 
 /// Serve until `shutdown` is cancelled, then drain.
@@ -46,7 +62,11 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     let wal = miroir_cluster::wal::open(&js).await?;
     bootstrap(&config, &topology).await?;
     let nodes = NodeClient::new(config.node_api_key.clone(), Duration::from_millis(config.node_timeout_ms));
-    let router = Arc::new(Router { config, topology, tasks, nodes, wal });
+    let background = shutdown.child_token();
+    let task_index = task_index::TaskIndex::open(&js, background.clone()).await?;
+    let router = Arc::new(Router { config, topology, tasks, nodes, wal, js, task_index, drift: tokio::sync::Notify::new() });
+    tokio::spawn(drift::run(router.clone(), background.clone()));
+    tokio::spawn(settler::run(router.clone(), background.clone()));
 
     let mut service = ServiceRunner::start(&nats, Service::Router, env!("CARGO_PKG_VERSION"), "Miroir write path").await?;
     macro_rules! serve {
@@ -67,7 +87,13 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     serve!(DocumentsDelete, documents_delete);
     serve!(SettingsUpdate, settings_update);
     serve!(TaskGet, task_get);
-    serve!(TaskList, task_list);
+    serve!(TaskSearch, task_search);
+    serve!(TaskCancel, task_cancel);
+    serve!(TaskDelete, task_delete);
+    serve!(BatchList, batch_list);
+    serve!(BatchGet, batch_get);
+    serve!(IndexSwap, index_swap);
+    serve!(TaskIndexUids, task_index_uids);
     service.ready().await?;
     tracing::info!("router serving");
     shutdown.cancelled().await;

@@ -61,16 +61,30 @@ impl Router {
             (None, None) => json!({}),
             (Some(sub), None) => json!({ camel(sub): null }),
         };
+        // The probe: one copy first, so a refused setting reaches the client as Meilisearch's 400
+        // before any task uid is spent or any other shard moves. (A missing index is created
+        // first, so there the shard creations must be enqueued before the probe.)
+        let first = calls.remove(0);
+        let topo = self.topology.current();
+        let url = topo.node_url(&first.node).map(str::to_string).unwrap_or_default();
+        let refused = |e: miroir_proto::MeiliError| crate::tasks::rewrite_names(e, record.storage_base(), &record.uid, record.shard_count);
+        let mut probed = None;
+        if creation.is_none() {
+            match self.nodes.send(&url, first.method.clone(), &first.path, first.body.clone()).await {
+                Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => return Err(refused(e)),
+                other => probed = Some(other),
+            }
+        }
         let mut task = self.new_task(Some(&req.index_uid), "settingsUpdate", details).await?;
         if let Some(r) = &creation {
             let create = self.shard_creation_calls(r);
             self.fan_out(&mut task, create).await;
         }
-        // The probe: one copy first, so a refused setting reaches the client as Meilisearch's 400.
-        let first = calls.remove(0);
-        let topo = self.topology.current();
-        let url = topo.node_url(&first.node).map(str::to_string).unwrap_or_default();
-        match self.nodes.send(&url, first.method.clone(), &first.path, first.body.clone()).await {
+        let answer = match probed {
+            Some(answer) => answer,
+            None => self.nodes.send(&url, first.method.clone(), &first.path, first.body.clone()).await,
+        };
+        match answer {
             Ok((_, answer)) => {
                 let uid = serde_json::from_slice::<Value>(&answer).ok().and_then(|v| v.get("taskUid").and_then(Value::as_u64));
                 match uid {
@@ -83,9 +97,7 @@ impl Router {
                     None => task.fanout_error = Some(MeiliError::internal("a node accepted a settings change without a task uid").body()),
                 }
             }
-            Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => {
-                return Err(miroir_cluster::rewrite_shard_names(e, &record.uid, record.shard_count));
-            }
+            Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => return Err(refused(e)),
             Err(e) => task.fanout_error = Some(e.into_meili().body()),
         }
         self.fan_out(&mut task, calls).await;

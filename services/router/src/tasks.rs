@@ -2,10 +2,11 @@
 //! failed, succeeded when all did, processing while any runs. Counts in `details` are summed over
 //! one copy of each shard (the first replica), so RF copies of a document count once. A final view
 //! is cached in the task record, so a finished task costs no node round-trip afterwards.
+//! Listings, cancelation and deletion are in [`crate::task_list`] and [`crate::task_admin`].
 
 use std::collections::BTreeMap;
 
-use miroir_proto::rpc::{JsonBody, TaskGet, TaskList};
+use miroir_proto::rpc::{JsonBody, TaskGet};
 use miroir_proto::tasks::{ClusterTask, FinishedTask};
 use miroir_proto::{MeiliError, MeiliErrorBody};
 use reqwest::Method;
@@ -40,48 +41,14 @@ impl Router {
         Ok(JsonBody { body: serde_json::to_vec(&view).unwrap_or_default().into() })
     }
 
-    pub(crate) async fn task_list(&self, req: TaskList) -> Result<JsonBody, MeiliError> {
-        let q = ListQuery::parse(&req.query)?;
-        let Some(last) = self.tasks.last_uid().await.map_err(|e| MeiliError::internal(e.to_string()))? else {
-            return Ok(JsonBody { body: serde_json::to_vec(&json!({"results": [], "total": 0, "limit": q.limit, "from": null, "next": null})).unwrap_or_default().into() });
-        };
-        let uids: Vec<u64> = if q.reverse {
-            (q.from.unwrap_or(0)..=last).collect()
-        } else {
-            (0..=q.from.unwrap_or(last).min(last)).rev().collect()
-        };
-        let mut results = Vec::new();
-        let mut total = 0usize;
-        let mut next = None;
-        for uid in uids {
-            let Ok(Some((task, revision))) = self.tasks.get(uid).await else { continue };
-            if !q.matches_record(&task) {
-                continue;
-            }
-            let view = self.task_view(task, revision).await;
-            if !q.matches_view(&view) {
-                continue;
-            }
-            total += 1;
-            if results.len() < q.limit {
-                results.push(view);
-            } else if next.is_none() {
-                next = Some(uid);
-            }
-        }
-        // `total` counts every matching task, also the ones before `from`.
-        let from = results.first().and_then(|v: &Value| v.get("uid").cloned()).unwrap_or(Value::Null);
-        let body = json!({ "results": results, "total": total, "limit": q.limit, "from": from, "next": next });
-        Ok(JsonBody { body: serde_json::to_vec(&body).unwrap_or_default().into() })
-    }
-
     /// The Meilisearch view of a cluster task, asking its nodes if it is not final yet.
     pub async fn task_view(&self, mut task: ClusterTask, revision: u64) -> Value {
         if let Some(f) = &task.finished {
             return render(&task, &f.status, &f.details, f.error.as_ref(), Some(&f.started_at), Some(&f.finished_at));
         }
         let views = self.node_views(&task).await;
-        let (status, details, error, started, finished) = derive(&task, &views);
+        let storage = task.index_uid.as_deref().and_then(|uid| self.topology.current().index(uid).map(|r| r.storage_base().to_string()));
+        let (status, details, error, started, finished) = derive(&task, &views, storage.as_deref());
         if matches!(status.as_str(), "succeeded" | "failed" | "canceled") {
             let (Some(s), Some(f)) = (started.clone(), finished.clone()) else {
                 return render(&task, &status, &details, error.as_ref(), started.as_deref(), finished.as_deref());
@@ -89,6 +56,10 @@ impl Router {
             task.finished = Some(FinishedTask { status: status.clone(), details: details.clone(), error: error.clone(), started_at: s, finished_at: f });
             // Cache the final view; a concurrent cache by another router is as good.
             let _ = self.tasks.update(&task, revision).await;
+            if status == "failed" && task.task_type == "settingsUpdate" {
+                // Some shard may have the new settings and another not: converge them now.
+                self.drift.notify_one();
+            }
         }
         render(&task, &status, &details, error.as_ref(), started.as_deref(), finished.as_deref())
     }
@@ -148,8 +119,9 @@ impl Router {
 
 type Derived = (String, Value, Option<MeiliErrorBody>, Option<String>, Option<String>);
 
-/// The pure part: node views -> status, details, error, start and end.
-fn derive(task: &ClusterTask, views: &[Option<NodeView>]) -> Derived {
+/// The pure part: node views -> status, details, error, start and end. `storage` is the base of
+/// the index's node-local shard names when it is not the index uid (after a swap).
+fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>) -> Derived {
     let index_uid = task.index_uid.clone().unwrap_or_default();
     let shard_count = views.iter().flatten().map(|v| v.shard + 1).max().unwrap_or(0);
     let unknown = views.iter().any(Option::is_none);
@@ -172,7 +144,7 @@ fn derive(task: &ClusterTask, views: &[Option<NodeView>]) -> Derived {
                 .and_then(|e| serde_json::from_value::<MeiliErrorBody>(e.clone()).ok())
                 .map(|b| {
                     let e = MeiliError { status: 400, code: b.code, error_type: b.error_type, message: b.message };
-                    miroir_cluster::rewrite_shard_names(e, &index_uid, shard_count).body()
+                    rewrite_names(e, storage.unwrap_or(&index_uid), &index_uid, shard_count).body()
                 });
             ("failed", err)
         }
@@ -180,13 +152,29 @@ fn derive(task: &ClusterTask, views: &[Option<NodeView>]) -> Derived {
         (None, false, Some(e)) => ("failed", Some(e.clone())),
         (None, false, None) => ("succeeded", None),
     };
-    let details = merge_details(task, &known, status == "failed");
+    let details = merge_details(task, &known, status != "succeeded");
     let now = miroir_cluster::now_rfc3339();
     (status.into(), details, error, Some(started.unwrap_or_else(|| now.clone())), Some(finished.unwrap_or(now)))
 }
 
+/// Node error messages name shards (`books__s2`, or `a__s2` for index `b` after a swap): the
+/// client sees its own index uid.
+pub(crate) fn rewrite_names(mut err: MeiliError, storage: &str, index_uid: &str, shard_count: u16) -> MeiliError {
+    // Longest names first, so `books__s12` is not half-rewritten by `books__s1`.
+    for s in (0..shard_count).rev() {
+        if let Some(shard) = miroir_placement::ShardId::new(s) {
+            let name = miroir_placement::shard_index_name(storage, shard);
+            if err.message.contains(&name) {
+                err.message = err.message.replace(&name, index_uid);
+            }
+        }
+    }
+    err
+}
+
 /// Counts are summed over the first replica of each shard, for the node tasks of the cluster
-/// task's own type (an implicit index creation is not part of a document task's counts).
+/// task's own type (an implicit index creation is not part of a document task's counts). A task
+/// that failed or was canceled counts zero, as Meilisearch's do.
 fn merge_details(task: &ClusterTask, views: &[&NodeView], failed: bool) -> Value {
     let mut details = match &task.details {
         Value::Object(m) => m.clone(),
@@ -199,27 +187,29 @@ fn merge_details(task: &ClusterTask, views: &[&NodeView], failed: bool) -> Value
             details.insert(key.into(), json!(sum));
         }
     }
-    if task.task_type == "settingsUpdate" {
-        if let Some(Value::Object(first)) = own.first().map(|v| v.details.clone()) {
-            details = first;
-        }
+    if task.task_type == "settingsUpdate"
+        && let Some(Value::Object(first)) = own.first().map(|v| v.details.clone())
+    {
+        details = first;
     }
     Value::Object(details)
 }
 
-fn render(task: &ClusterTask, status: &str, details: &Value, error: Option<&MeiliErrorBody>, started: Option<&str>, finished: Option<&str>) -> Value {
+pub(crate) fn render(task: &ClusterTask, status: &str, details: &Value, error: Option<&MeiliErrorBody>, started: Option<&str>, finished: Option<&str>) -> Value {
     let duration = match (started, finished) {
         (Some(s), Some(f)) => iso_duration(s, f).map(Value::String).unwrap_or(Value::Null),
         _ => Value::Null,
     };
+    // One batch per cluster task, numbered as the task.
     let batch_uid = if status == "enqueued" { Value::Null } else { json!(task.uid) };
+    let canceled_by = task.canceled_by.filter(|_| status == "canceled");
     json!({
         "uid": task.uid,
         "batchUid": batch_uid,
         "indexUid": task.index_uid,
         "status": status,
         "type": task.task_type,
-        "canceledBy": null,
+        "canceledBy": canceled_by,
         "details": details,
         "error": error.map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
         "duration": duration,
@@ -230,62 +220,11 @@ fn render(task: &ClusterTask, status: &str, details: &Value, error: Option<&Meil
 }
 
 /// `PT0.003621261S`, as Meilisearch prints durations.
-fn iso_duration(start: &str, end: &str) -> Option<String> {
+pub(crate) fn iso_duration(start: &str, end: &str) -> Option<String> {
     let s = OffsetDateTime::parse(start, &Rfc3339).ok()?;
     let e = OffsetDateTime::parse(end, &Rfc3339).ok()?;
     let d = (e - s).max(time::Duration::ZERO);
     Some(format!("PT{}.{:09}S", d.whole_seconds(), d.subsec_nanoseconds()))
-}
-
-/// `GET /tasks` parameters.
-struct ListQuery {
-    limit: usize,
-    from: Option<u64>,
-    reverse: bool,
-    uids: Option<Vec<u64>>,
-    statuses: Option<Vec<String>>,
-    types: Option<Vec<String>>,
-    index_uids: Option<Vec<String>>,
-}
-
-impl ListQuery {
-    fn parse(query: &str) -> Result<Self, MeiliError> {
-        let mut q = ListQuery { limit: 20, from: None, reverse: false, uids: None, statuses: None, types: None, index_uids: None };
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            let list = || v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "*").collect::<Vec<_>>();
-            match k.as_ref() {
-                "limit" => q.limit = parse_num(&v, "limit", "invalid_task_limit")? as usize,
-                "from" => q.from = Some(parse_num(&v, "from", "invalid_task_from")?),
-                "reverse" => q.reverse = v == "true",
-                "uids" => {
-                    q.uids = Some(list().iter().map(|u| parse_num(u, "uids", "invalid_task_uids")).collect::<Result<_, _>>()?);
-                }
-                "statuses" => q.statuses = Some(list()).filter(|l| !l.is_empty()),
-                "types" => q.types = Some(list()).filter(|l| !l.is_empty()),
-                "indexUids" => q.index_uids = Some(list()).filter(|l| !l.is_empty()),
-                _ => {}
-            }
-        }
-        Ok(q)
-    }
-
-    fn matches_record(&self, t: &ClusterTask) -> bool {
-        self.uids.as_ref().is_none_or(|u| u.contains(&t.uid))
-            && self.types.as_ref().is_none_or(|ty| ty.contains(&t.task_type))
-            && self.index_uids.as_ref().is_none_or(|i| t.index_uid.as_ref().is_some_and(|uid| i.contains(uid)))
-    }
-
-    fn matches_view(&self, v: &Value) -> bool {
-        self.statuses
-            .as_ref()
-            .is_none_or(|s| v.get("status").and_then(Value::as_str).is_some_and(|st| s.iter().any(|x| x == st)))
-    }
-}
-
-fn parse_num(v: &str, name: &str, code: &str) -> Result<u64, MeiliError> {
-    v.trim().parse::<u64>().map_err(|_| {
-        MeiliError::invalid(code, format!("Invalid value in parameter `{name}`: could not parse `{v}` as a positive integer"))
-    })
 }
 
 #[cfg(test)]
@@ -304,6 +243,7 @@ mod tests {
             node_tasks: (0..4).map(|i| NodeTaskRef { node: format!("n{i}"), shard: i / 2, replica: (i % 2) as u8, task_uid: 1 }).collect(),
             finished: None,
             fanout_error: None,
+            canceled_by: None,
         }
     }
 
@@ -326,7 +266,7 @@ mod tests {
     fn succeeded_counts_one_copy_per_shard() {
         let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "succeeded", 3), view(1, 1, "succeeded", 3)];
-        let (status, details, error, started, finished) = derive(&t, &views);
+        let (status, details, error, started, finished) = derive(&t, &views, None);
         assert_eq!(status, "succeeded");
         assert_eq!(details, json!({"receivedDocuments": 5, "indexedDocuments": 5}));
         assert!(error.is_none());
@@ -339,7 +279,7 @@ mod tests {
     fn one_failure_fails_the_task_with_the_clients_index_name() {
         let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "failed", 0), view(1, 1, "failed", 0)];
-        let (status, details, error, _, _) = derive(&t, &views);
+        let (status, details, error, _, _) = derive(&t, &views, None);
         assert_eq!(status, "failed");
         assert_eq!(details["indexedDocuments"], json!(0));
         assert_eq!(error.unwrap().message, "Index `movies`: Attribute `title` is not filterable.");
@@ -349,16 +289,37 @@ mod tests {
     fn running_or_unreachable_is_not_final() {
         let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         let views = vec![view(0, 0, "enqueued", 0), view(0, 1, "enqueued", 0), view(1, 0, "enqueued", 0), view(1, 1, "enqueued", 0)];
-        assert_eq!(derive(&t, &views).0, "enqueued");
+        assert_eq!(derive(&t, &views, None).0, "enqueued");
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "processing", 0), view(1, 0, "enqueued", 0), None];
-        assert_eq!(derive(&t, &views).0, "processing");
+        assert_eq!(derive(&t, &views, None).0, "processing");
     }
 
     #[test]
-    fn list_query_errors_are_meilisearch_shaped() {
-        assert_eq!(ListQuery::parse("limit=x").err().unwrap().code, "invalid_task_limit");
-        let q = ListQuery::parse("statuses=failed&types=documentAdditionOrUpdate&indexUids=movies&limit=2").unwrap();
-        assert_eq!(q.limit, 2);
-        assert_eq!(q.statuses.unwrap(), vec!["failed".to_string()]);
+    fn swapped_shard_names_become_the_clients_index() {
+        let e = MeiliError::invalid("invalid_document_filter", "Index `a__s1`: Attribute `title` is not filterable.");
+        assert_eq!(rewrite_names(e, "a", "b", 2).message, "Index `b`: Attribute `title` is not filterable.");
+        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        let mut v = view(1, 0, "failed", 0);
+        if let Some(v) = v.as_mut() {
+            v.error = Some(MeiliError::invalid("invalid_document_filter", "Index `old__s1`: Attribute `title` is not filterable.").to_json());
+        }
+        let views = vec![view(0, 0, "succeeded", 2), v];
+        let (_, _, error, _, _) = derive(&t, &views, Some("old"));
+        assert_eq!(error.unwrap().message, "Index `movies`: Attribute `title` is not filterable.");
+    }
+
+    #[test]
+    fn a_canceled_task_counts_nothing_and_names_its_canceler() {
+        let mut t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        t.canceled_by = Some(9);
+        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "canceled", 0), view(1, 1, "canceled", 0)];
+        let (status, details, _, started, finished) = derive(&t, &views, None);
+        assert_eq!(status, "canceled");
+        assert_eq!(details["indexedDocuments"], json!(0));
+        let v = render(&t, &status, &details, None, started.as_deref(), finished.as_deref());
+        assert_eq!(v["canceledBy"], json!(9));
+        assert_eq!(v["batchUid"], json!(7));
+        let v = render(&t, "succeeded", &details, None, started.as_deref(), finished.as_deref());
+        assert_eq!(v["canceledBy"], Value::Null);
     }
 }

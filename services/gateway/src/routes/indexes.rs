@@ -12,6 +12,7 @@ use miroir_proto::topology::IndexRecord;
 use serde_json::{Value, json};
 
 use super::PathParams;
+use crate::auth::AuthContext;
 use crate::body::{expect_object, json_body};
 use crate::errors::enqueued;
 use crate::params::{
@@ -30,22 +31,29 @@ fn view(record: &IndexRecord) -> Value {
 
 pub async fn list(
     State(state): State<AppState>,
+    auth: AuthContext,
     RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
     let (offset, limit) = index_page(query.as_deref())?;
     let topology = state.fresh_topology().await;
-    let results: Vec<Value> = topology
+    // A key scoped to some indexes lists only those, and counts only those.
+    let visible: Vec<&IndexRecord> = topology
         .indexes
         .values()
+        .map(|(record, _)| record)
+        .filter(|record| auth.is_index_authorized(&record.uid))
+        .collect();
+    let results: Vec<Value> = visible
+        .iter()
         .skip(offset)
         .take(limit)
-        .map(|(record, _)| view(record))
+        .map(|record| view(record))
         .collect();
     Ok(Json(json!({
         "results": results,
         "offset": offset,
         "limit": limit,
-        "total": topology.indexes.len(),
+        "total": visible.len(),
     }))
     .into_response())
 }
@@ -79,6 +87,7 @@ fn primary_key(v: &Value) -> Result<Option<String>, MeiliError> {
 
 pub async fn create(
     State(state): State<AppState>,
+    auth: AuthContext,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
@@ -110,6 +119,10 @@ pub async fn create(
             "Missing field `uid`",
         ));
     };
+    // A key may create only indexes it opens, as in Meilisearch.
+    if !auth.allow_index_creation(&uid) {
+        return Err(MeiliError::invalid_api_key());
+    }
     let task = state
         .call(
             &IndexCreate {

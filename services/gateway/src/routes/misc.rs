@@ -9,6 +9,7 @@ use miroir_proto::rpc::Stats;
 use serde_json::json;
 
 use super::PathParams;
+use crate::auth::AuthContext;
 use crate::errors::raw_json;
 use crate::params::check_index_uid;
 use crate::state::AppState;
@@ -31,16 +32,24 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The release of Meilisearch whose API the gateway speaks: SDKs read `pkgVersion` to pick
+/// features, so the commit is that release's, not Miroir's.
+const MEILISEARCH_COMMIT_SHA: &str = "5cb2f2e94befc717bbea60fec4a31ee64d2f60fd";
+const MEILISEARCH_COMMIT_DATE: &str = "2026-07-23T14:39:41.000000000Z";
+
 pub async fn version() -> Response {
     Json(json!({
-        "commitSha": option_env!("MIROIR_COMMIT_SHA").unwrap_or("unknown"),
-        "commitDate": option_env!("MIROIR_COMMIT_DATE").unwrap_or("unknown"),
+        "commitSha": MEILISEARCH_COMMIT_SHA,
+        "commitDate": MEILISEARCH_COMMIT_DATE,
         "pkgVersion": MEILISEARCH_VERSION,
     }))
     .into_response()
 }
 
-pub async fn stats(State(state): State<AppState>) -> Result<Response, MeiliError> {
+pub async fn stats(
+    State(state): State<AppState>,
+    auth: AuthContext,
+) -> Result<Response, MeiliError> {
     let reply = state
         .call(
             &Stats { index_uid: None },
@@ -48,7 +57,16 @@ pub async fn stats(State(state): State<AppState>) -> Result<Response, MeiliError
             None,
         )
         .await?;
-    Ok(raw_json(StatusCode::OK, reply.body))
+    if auth.all_indexes_authorized() {
+        return Ok(raw_json(StatusCode::OK, reply.body));
+    }
+    // A key scoped to some indexes sees the stats of those only, as in Meilisearch.
+    let mut stats: serde_json::Value = serde_json::from_slice(&reply.body)
+        .map_err(|e| MeiliError::internal(format!("the stats answer is not JSON: {e}")))?;
+    if let Some(indexes) = stats.get_mut("indexes").and_then(|v| v.as_object_mut()) {
+        indexes.retain(|uid, _| auth.is_index_authorized(uid));
+    }
+    Ok(Json(stats).into_response())
 }
 
 pub async fn index_stats(

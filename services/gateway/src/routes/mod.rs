@@ -3,11 +3,18 @@
 //! index exists), then ask the router (writes) or the merger (reads) over NATS.
 
 mod documents;
+mod facet_search;
 mod indexes;
+mod keys;
+mod keys_input;
 mod misc;
+mod multi_search;
 mod search;
 mod settings;
+mod swap;
+mod task_params;
 mod tasks;
+mod unsupported;
 mod upload;
 
 use axum::Router;
@@ -15,7 +22,7 @@ use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::Uri;
 use axum::http::request::Parts;
 use axum::middleware::{from_fn, from_fn_with_state, map_request};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use miroir_proto::MeiliError;
 use serde::de::DeserializeOwned;
 
@@ -88,6 +95,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/indexes/{uid}/search", get(search::get).post(search::post))
         .route(
+            "/indexes/{uid}/facet-search",
+            post(facet_search::facet_search),
+        )
+        .route("/multi-search", post(multi_search::multi_search))
+        .route(
             "/indexes/{uid}/settings",
             get(settings::get_all)
                 .patch(settings::update_all)
@@ -100,8 +112,47 @@ pub fn router(state: AppState) -> Router {
                 .patch(settings::patch_one)
                 .delete(settings::reset_one),
         )
-        .route("/tasks", get(tasks::list))
+        .route("/tasks", get(tasks::list).delete(tasks::delete))
+        .route("/tasks/cancel", post(tasks::cancel))
+        .route("/tasks/compact", post(unsupported::compact_tasks))
         .route("/tasks/{uid}", get(tasks::get))
+        .route("/tasks/{uid}/documents", get(unsupported::task_documents))
+        .route("/batches", get(tasks::list_batches))
+        .route("/batches/{uid}", get(tasks::get_batch))
+        .route("/swap-indexes", post(swap::swap))
+        .route(
+            "/experimental-features",
+            get(unsupported::features_get).patch(unsupported::features_patch),
+        )
+        .route("/dumps", post(unsupported::dumps))
+        .route("/snapshots", post(unsupported::snapshots))
+        .route("/export", post(unsupported::export))
+        .route("/network", get(unsupported::network).patch(unsupported::network))
+        .route("/metrics", get(unsupported::metrics))
+        .route("/logs/stream", post(unsupported::logs).delete(unsupported::logs))
+        .route("/logs/stderr", post(unsupported::logs))
+        .route("/webhooks", get(unsupported::webhooks).post(unsupported::webhooks))
+        .route(
+            "/webhooks/{id}",
+            get(unsupported::webhooks)
+                .patch(unsupported::webhooks)
+                .delete(unsupported::webhooks),
+        )
+        .route("/chats", any(unsupported::chats))
+        .route("/chats/{*rest}", any(unsupported::chats))
+        .route(
+            "/indexes/{uid}/similar",
+            get(unsupported::similar_get).post(unsupported::similar_post),
+        )
+        .route("/indexes/{uid}/compact", post(unsupported::compact))
+        .route("/indexes/{uid}/fields", post(unsupported::fields))
+        .route("/indexes/{uid}/documents/edit", post(unsupported::edit_documents))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route(
+            "/keys/{key}",
+            get(keys::get).patch(keys::update).delete(keys::delete),
+        )
+        // Every route above needs a key (the action each needs: auth/actions.rs); add routes above.
         .route_layer(from_fn_with_state(state.clone(), auth::require_key))
         .route("/health", get(misc::health))
         .route("/", get(misc::root))

@@ -9,6 +9,7 @@ use miroir_proto::MeiliError;
 use miroir_proto::rpc::Search;
 
 use super::PathParams;
+use crate::auth::{AuthContext, apply_search_rules, apply_search_rules_raw};
 use crate::body::{expect_object, json_body};
 use crate::errors::raw_json;
 use crate::params::{check_index_uid, search_body};
@@ -32,21 +33,26 @@ async fn search(state: &AppState, uid: String, body: Bytes) -> Result<Response, 
 
 pub async fn post(
     State(state): State<AppState>,
+    auth: AuthContext,
     PathParams(uid): PathParams<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
     let (raw, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
     expect_object(&value)?;
+    // A tenant token's filter is ANDed with the request's own.
+    let raw = apply_search_rules_raw(&auth, &uid, raw, value)?;
     search(&state, uid, raw).await
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    auth: AuthContext,
     PathParams(uid): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
-    let body = search_body(query.as_deref())?;
+    let mut body = search_body(query.as_deref())?;
+    apply_search_rules(&auth, &uid, &mut body)?;
     let body = serde_json::to_vec(&body).map_err(|e| MeiliError::internal(e.to_string()))?;
     search(&state, uid, Bytes::from(body)).await
 }

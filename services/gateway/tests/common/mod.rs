@@ -60,6 +60,7 @@ impl Gateway {
                 2
             ],
             state: IndexState::Ready,
+            storage_uid: None,
         };
         store.create_index(&record).await.unwrap();
     }

@@ -132,6 +132,7 @@ impl Cluster {
                 })
                 .collect(),
             state: Default::default(),
+            storage_uid: None,
         };
         self.topology.create_index(&record).await?;
         Ok(())

@@ -1,0 +1,212 @@
+//! API keys, kept in the JetStream KV bucket `miroir-keys` (one JSON record per key under
+//! `keys.<uid>`) and mirrored in memory, so that a key created through one gateway opens every
+//! gateway of the cluster, and a deleted one closes them all.
+//!
+//! The record is what Meilisearch stores for a key; its secret value is not stored: it is
+//! derived from the master key and the uid (`HMAC-SHA256`), as Meilisearch derives it, so an
+//! operator reading the bucket with `nats kv get` learns no usable secret. Creation uses KV
+//! `create`, so two gateways creating the same uid (the default keys, on a first start) cannot
+//! both win; updates use the entry's revision.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, Operation};
+use futures::StreamExt;
+use miroir_proto::subjects::{api_key_key, KEYS_BUCKET};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::topology::StoreError;
+
+/// One API key as Meilisearch describes it (dates are RFC 3339 strings, as it prints them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyRecord {
+    /// Hyphenated lowercase uuid.
+    pub uid: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub actions: Vec<String>,
+    /// Index uid patterns (`*`, `movies`, `movies_*`).
+    pub indexes: Vec<String>,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The keys bucket as last seen: records by uid, with the KV revision each was read at.
+#[derive(Clone, Debug, Default)]
+pub struct Keys {
+    pub keys: BTreeMap<String, (ApiKeyRecord, u64)>,
+    /// Highest KV revision applied.
+    pub revision: u64,
+}
+
+impl Keys {
+    pub fn get(&self, uid: &str) -> Option<&ApiKeyRecord> {
+        self.keys.get(uid).map(|(r, _)| r)
+    }
+
+    fn apply(&mut self, key: &str, op: Operation, value: &[u8], revision: u64) {
+        self.revision = self.revision.max(revision);
+        let prefix = api_key_key("");
+        let Some(uid) = key.strip_prefix(prefix.as_str()) else { return };
+        if !matches!(op, Operation::Put) {
+            self.keys.remove(uid);
+            return;
+        }
+        match serde_json::from_slice::<ApiKeyRecord>(value) {
+            Ok(record) if record.uid == uid => {
+                self.keys.insert(uid.to_string(), (record, revision));
+            }
+            Ok(_) => tracing::error!(%key, "ignoring an API key record whose uid is not its key's"),
+            Err(e) => tracing::error!(%key, error = %e, "ignoring an API key record that does not parse"),
+        }
+    }
+}
+
+/// The keys bucket and a live mirror of it.
+#[derive(Clone)]
+pub struct KeyStore {
+    kv: kv::Store,
+    rx: watch::Receiver<Arc<Keys>>,
+}
+
+impl KeyStore {
+    /// Open (creating if needed) the bucket, load it and follow its changes.
+    pub async fn open(js: &async_nats::jetstream::Context) -> anyhow::Result<Self> {
+        let kv = match js.get_key_value(KEYS_BUCKET).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: KEYS_BUCKET.to_string(),
+                    description: "Miroir API keys (JSON, one per uid; values derive from the master key)".into(),
+                    history: 5,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create KV bucket {KEYS_BUCKET}: {e}"))?,
+        };
+        // Everything up to `last` is loaded; the watcher delivers what comes after (an entry
+        // seen twice is applied once: see the revision check below).
+        let last = stream_last_sequence(&kv).await?;
+        let mut initial = Keys::default();
+        let mut names = Vec::new();
+        let mut listed = kv.keys().await.map_err(|e| anyhow::anyhow!("cannot list API keys: {e}"))?;
+        while let Some(k) = listed.next().await {
+            if let Ok(k) = k {
+                names.push(k);
+            }
+        }
+        for k in names {
+            if let Ok(Some(entry)) = kv.entry(k.clone()).await {
+                initial.apply(&entry.key, entry.operation, &entry.value, entry.revision);
+            }
+        }
+        initial.revision = initial.revision.max(last);
+        let mut watcher = kv
+            .watch_all_from_revision(last + 1)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot watch the keys bucket: {e}"))?;
+        let (tx, rx) = watch::channel(Arc::new(initial));
+        tokio::spawn(async move {
+            while let Some(entry) = watcher.next().await {
+                let Ok(entry) = entry else { continue };
+                let mut next = (**tx.borrow()).clone();
+                // An entry older than what the initial load saw would undo a newer state.
+                let uid = entry.key.strip_prefix(api_key_key("").as_str()).unwrap_or_default();
+                if next.keys.get(uid).is_some_and(|(_, seen)| *seen >= entry.revision) {
+                    continue;
+                }
+                next.apply(&entry.key, entry.operation, &entry.value, entry.revision);
+                if tx.send(Arc::new(next)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(KeyStore { kv, rx })
+    }
+
+    /// The latest snapshot.
+    pub fn current(&self) -> Arc<Keys> {
+        self.rx.borrow().clone()
+    }
+
+    /// A receiver that wakes on every change.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Keys>> {
+        self.rx.clone()
+    }
+
+    /// The bucket's latest revision (its stream's last sequence), to wait for the mirror.
+    pub async fn last_revision(&self) -> Result<u64, StoreError> {
+        stream_last_sequence(&self.kv).await.map_err(|e| StoreError::Kv(e.to_string()))
+    }
+
+    /// Wait until the mirror has applied `revision`, with a deadline.
+    pub async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> bool {
+        let mut rx = self.rx.clone();
+        tokio::time::timeout(timeout, async {
+            loop {
+                if rx.borrow().revision >= revision {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// Whether the bucket ever held a key (also a deleted one): default keys are created only
+    /// in a bucket that never had any, as Meilisearch creates them only in an empty database.
+    pub async fn is_pristine(&self) -> Result<bool, StoreError> {
+        Ok(self.last_revision().await? == 0)
+    }
+
+    /// Create a key; fails with [`StoreError::Exists`] if its uid is taken.
+    pub async fn create(&self, record: &ApiKeyRecord) -> Result<u64, StoreError> {
+        let key = api_key_key(&record.uid);
+        let value = serde_json::to_vec_pretty(record)?;
+        self.kv.create(&key, value.into()).await.map_err(|e| match e.kind() {
+            kv::CreateErrorKind::AlreadyExists => StoreError::Exists(key.clone()),
+            _ => StoreError::Kv(e.to_string()),
+        })
+    }
+
+    /// Replace a key read at `revision`; fails with [`StoreError::Conflict`] if it moved on.
+    pub async fn update(&self, record: &ApiKeyRecord, revision: u64) -> Result<u64, StoreError> {
+        let key = api_key_key(&record.uid);
+        let value = serde_json::to_vec_pretty(record)?;
+        self.kv.update(&key, value.into(), revision).await.map_err(|e| match e.kind() {
+            kv::UpdateErrorKind::WrongLastRevision => StoreError::Conflict(key.clone()),
+            _ => StoreError::Kv(e.to_string()),
+        })
+    }
+
+    /// Delete a key read at `revision`; fails with [`StoreError::Conflict`] if it moved on.
+    pub async fn delete(&self, uid: &str, revision: u64) -> Result<(), StoreError> {
+        let key = api_key_key(uid);
+        self.kv.delete_expect_revision(&key, Some(revision)).await.map_err(|e| {
+            let s = e.to_string();
+            if s.contains("wrong last sequence") { StoreError::Conflict(key.clone()) } else { StoreError::Kv(s) }
+        })
+    }
+
+    /// Read one key straight from KV (not the mirror), with its revision.
+    pub async fn read(&self, uid: &str) -> Result<Option<(ApiKeyRecord, u64)>, StoreError> {
+        match self.kv.entry(api_key_key(uid)).await.map_err(|e| StoreError::Kv(e.to_string()))? {
+            Some(e) if matches!(e.operation, Operation::Put) => Ok(Some((serde_json::from_slice(&e.value)?, e.revision))),
+            _ => Ok(None),
+        }
+    }
+}
+
+async fn stream_last_sequence(kv: &kv::Store) -> anyhow::Result<u64> {
+    let mut stream = kv.stream.clone();
+    let info = stream.info().await.map_err(|e| anyhow::anyhow!("cannot read the keys bucket's stream: {e}"))?;
+    Ok(info.state.last_sequence)
+}

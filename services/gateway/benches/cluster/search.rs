@@ -1,0 +1,258 @@
+//! Figures 1 and 2: search latency and throughput through the gateway, next to the floor any
+//! scatter-gather pays (the slowest of the 4 shard searches sent directly to the nodes, in
+//! parallel, with the very body the merger sends them), and the gateway's and merger's CPU
+//! time per search.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use bytes::Bytes;
+use miroir_merge::IndexMergeContext;
+use miroir_placement::{ShardId, shard_index_name};
+use serde_json::{Value, json};
+
+use crate::procs::{CpuSnapshot, CpuUse};
+use crate::report::{Stats, timed_post};
+use crate::stack::{GATEWAY_KEY, NODE_KEY, Stack};
+
+pub struct SearchOptions {
+    pub warmup: usize,
+    pub sequential: usize,
+    pub concurrent: usize,
+    pub clients: usize,
+}
+
+pub struct SearchOutcome {
+    pub gateway_seq: Stats,
+    pub direct_seq: Stats,
+    pub gateway_conc: Stats,
+    pub direct_conc: Stats,
+    /// CPU of every process over the gateway's sequential searches only.
+    pub cpu_seq: CpuUse,
+    pub cpu_direct_seq: CpuUse,
+    /// CPU over the gateway's concurrent searches only.
+    pub cpu_conc: CpuUse,
+}
+
+/// The fixed mix: keywords, typos, filters, facets, sorts; 20 hits each.
+pub fn queries() -> Vec<Value> {
+    vec![
+        json!({"q": "react", "limit": 20}),
+        json!({"q": "react router", "limit": 20}),
+        json!({"q": "recat compnent", "limit": 20}),
+        json!({"q": "webpak plugn", "limit": 20}),
+        json!({"q": "azure", "filter": "major >= 1 AND downloads > 1000", "limit": 20}),
+        json!({"q": "", "filter": [["scope = types", "scope = babel"], "major > 5"], "limit": 20}),
+        json!({"q": "vue", "facets": ["scope", "major"], "limit": 20}),
+        json!({"q": "cli", "facets": ["major", "tags"], "limit": 20}),
+        json!({"q": "eslint", "sort": ["downloads:desc"], "limit": 20}),
+        json!({"q": "", "sort": ["name:asc"], "filter": "downloads > 5000", "limit": 20}),
+    ]
+}
+
+/// Where one search goes.
+#[derive(Clone)]
+enum Target {
+    Gateway { url: String, bodies: Vec<Bytes> },
+    /// `urls[shard][replica]` is a shard copy's search URL; `bodies` the planned shard requests.
+    Direct { urls: Vec<Vec<String>>, bodies: Vec<Bytes> },
+}
+
+impl Target {
+    /// Search number `i` of the mix; for the direct target, the time until the slowest of the
+    /// shard answers is read. Copies are taken in turn, as the merger rotates them.
+    async fn once(&self, http: &reqwest::Client, i: usize) -> Result<Duration> {
+        match self {
+            Target::Gateway { url, bodies } => {
+                timed_post(http, url, GATEWAY_KEY, bodies[i % bodies.len()].clone()).await
+            }
+            Target::Direct { urls, bodies } => {
+                let body = &bodies[i % bodies.len()];
+                let started = Instant::now();
+                let calls = urls.iter().map(|copies| {
+                    let url = &copies[i % copies.len()];
+                    timed_post(http, url, NODE_KEY, body.clone())
+                });
+                futures::future::try_join_all(calls).await?;
+                Ok(started.elapsed())
+            }
+        }
+    }
+}
+
+/// Creates `npm` through the gateway with the recorded settings and loads the 10k corpus.
+pub async fn load_npm(stack: &Stack, settings: &Value) -> Result<()> {
+    let gw = stack.gateway();
+    let r = gw.post("/indexes", &json!({"uid": "npm", "primaryKey": "id"})).await?;
+    gw.wait_succeeded(&r).await?;
+    let r = gw.patch("/indexes/npm/settings", settings).await?;
+    gw.wait_succeeded(&r).await?;
+    let body = std::fs::read(miroir_testkit::npm_corpus_path())?;
+    let r = gw
+        .send_raw(reqwest::Method::POST, "/indexes/npm/documents", "application/x-ndjson", body)
+        .await?;
+    let task = gw.wait_succeeded(&r).await?;
+    let indexed = task.pointer("/details/indexedDocuments").and_then(Value::as_u64);
+    ensure!(indexed == Some(10_000), "npm load indexed {indexed:?} documents: {task}");
+    Ok(())
+}
+
+pub async fn run(stack: &Stack, http: &reqwest::Client, tick_hz: u64, opts: &SearchOptions) -> Result<SearchOutcome> {
+    let record = stack.index_record("npm").await?;
+    let copies = stack.shard_urls(&record)?;
+    let mix = queries();
+    let ctx = IndexMergeContext {
+        primary_key: Some("id".into()),
+        ..Default::default()
+    };
+    let mut shard_bodies = Vec::new();
+    let mut client_bodies = Vec::new();
+    for q in &mix {
+        let plan = miroir_merge::plan(q, &ctx).map_err(|e| anyhow::anyhow!("planning {q}: {e:?}"))?;
+        shard_bodies.push(Bytes::from(serde_json::to_vec(plan.shard_request())?));
+        client_bodies.push(Bytes::from(serde_json::to_vec(q)?));
+    }
+    let mut urls = Vec::new();
+    for (s, replicas) in copies.iter().enumerate() {
+        let shard = ShardId::new(s as u16).context("shard id")?;
+        let name = shard_index_name("npm", shard);
+        urls.push(replicas.iter().map(|u| format!("{u}/indexes/{name}/search")).collect::<Vec<_>>());
+    }
+    println!(
+        "npm: {} shards, copies {:?}",
+        record.shard_count,
+        record.shards.iter().map(|s| s.nodes.clone()).collect::<Vec<_>>()
+    );
+    let gateway = Target::Gateway {
+        url: format!("{}/indexes/npm/search", stack.gateway_url),
+        bodies: client_bodies,
+    };
+    let direct = Target::Direct {
+        urls: urls.clone(),
+        bodies: shard_bodies.clone(),
+    };
+
+    let (shard_bytes, answer_bytes) = check_totals(http, &stack.gateway_url, &urls, &mix, &shard_bodies).await?;
+    println!(
+        "per search (mean over the mix): the 4 shard answers the merger parses weigh {:.1} KB in all, the merged answer {:.1} KB",
+        shard_bytes / 1e3,
+        answer_bytes / 1e3
+    );
+    for i in 0..opts.warmup {
+        gateway.once(http, i).await?;
+        direct.once(http, i).await?;
+    }
+
+    // Sequential: blocks alternate between the two targets so that a load change on the shared
+    // machine hits both alike; CPU is counted over the gateway's blocks only.
+    let procs = stack.processes();
+    let blocks = 4;
+    let per_block = (opts.sequential / blocks).max(1);
+    let (mut gw_samples, mut direct_samples) = (Vec::new(), Vec::new());
+    let (mut gw_wall, mut direct_wall) = (Duration::ZERO, Duration::ZERO);
+    let (mut cpu_seq, mut cpu_direct_seq) = (CpuUse::default(), CpuUse::default());
+    for b in 0..blocks {
+        for (target, samples, wall, cpu) in [
+            (&gateway, &mut gw_samples, &mut gw_wall, &mut cpu_seq),
+            (&direct, &mut direct_samples, &mut direct_wall, &mut cpu_direct_seq),
+        ] {
+            let snap = CpuSnapshot::take(&procs)?;
+            let started = Instant::now();
+            for i in b * per_block..(b + 1) * per_block {
+                samples.push(target.once(http, i).await?);
+            }
+            *wall += started.elapsed();
+            cpu.add(&snap.since(tick_hz)?);
+        }
+    }
+    let gateway_seq = Stats::new(gw_samples, gw_wall);
+    let direct_seq = Stats::new(direct_samples, direct_wall);
+
+    let snap = CpuSnapshot::take(&procs)?;
+    let gateway_conc = concurrent(http, &gateway, opts).await?;
+    let cpu_conc = snap.since(tick_hz)?;
+    let direct_conc = concurrent(http, &direct, opts).await?;
+    Ok(SearchOutcome {
+        gateway_seq,
+        direct_seq,
+        gateway_conc,
+        direct_conc,
+        cpu_seq,
+        cpu_direct_seq,
+        cpu_conc,
+    })
+}
+
+/// `opts.clients` clients, each running its share of `opts.concurrent` searches back to back.
+async fn concurrent(http: &reqwest::Client, target: &Target, opts: &SearchOptions) -> Result<Stats> {
+    let per_client = (opts.concurrent / opts.clients.max(1)).max(1);
+    let target = Arc::new(target.clone());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..opts.clients.max(1) {
+        let http = http.clone();
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(per_client);
+            for i in 0..per_client {
+                samples.push(target.once(&http, c * 7 + i).await?);
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await??);
+    }
+    Ok(Stats::new(samples, started.elapsed()))
+}
+
+/// Before measuring, each query's total through the gateway must be the sum of the shards'
+/// totals: the two targets are doing the same work. Returns the mean size of the 4 shard
+/// answers together and of the merged answer, in bytes.
+async fn check_totals(
+    http: &reqwest::Client,
+    gateway: &str,
+    urls: &[Vec<String>],
+    mix: &[Value],
+    shard_bodies: &[Bytes],
+) -> Result<(f64, f64)> {
+    let total = |v: &Value| v.get("estimatedTotalHits").and_then(Value::as_u64);
+    let (mut shard_bytes, mut answer_bytes) = (0usize, 0usize);
+    for (q, body) in mix.iter().zip(shard_bodies) {
+        let raw = http
+            .post(format!("{gateway}/indexes/npm/search"))
+            .bearer_auth(GATEWAY_KEY)
+            .json(q)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        answer_bytes += raw.len();
+        let answer: Value = serde_json::from_slice(&raw)?;
+        let mut sum = 0;
+        for copies in urls {
+            let raw = http
+                .post(&copies[0])
+                .bearer_auth(NODE_KEY)
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+                .send()
+                .await?
+                .bytes()
+                .await?;
+            shard_bytes += raw.len();
+            let shard: Value = serde_json::from_slice(&raw)?;
+            sum += total(&shard).with_context(|| format!("shard answer {shard}"))?;
+        }
+        let hits = answer.get("hits").and_then(Value::as_array).map_or(0, Vec::len);
+        ensure!(
+            total(&answer) == Some(sum) && hits == sum.min(20) as usize,
+            "query {q}: the gateway says {:?} hits ({hits} returned), the shards {sum}: {answer}",
+            total(&answer)
+        );
+    }
+    let n = mix.len().max(1) as f64;
+    Ok((shard_bytes as f64 / n, answer_bytes as f64 / n))
+}

@@ -1,0 +1,201 @@
+//! Routes a Meilisearch node has that Miroir does not serve on a sharded index, each answered
+//! with Meilisearch's error shape and a reason instead of a bare 404.
+//!
+//! Routes gated by an experimental feature answer exactly as a Meilisearch node with that
+//! feature off does (`feature_not_enabled`, 400): Miroir reports every experimental feature off
+//! and refuses to turn one on. The others answer `not_supported_by_miroir` (501) and say why.
+
+use axum::Json;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use miroir_proto::{ErrorType, MeiliError};
+use serde_json::json;
+
+use crate::body::{expect_object, json_body};
+use crate::state::AppState;
+
+/// Miroir's code for a Meilisearch route it does not serve.
+pub const NOT_SUPPORTED: &str = "not_supported_by_miroir";
+
+/// `not_supported_by_miroir`, 501, naming the route and the reason.
+pub fn not_supported(method: &str, path: &str, why: &str) -> MeiliError {
+    MeiliError::new(
+        501,
+        NOT_SUPPORTED,
+        ErrorType::InvalidRequest,
+        format!("The route `{method} {path}` is not supported by Miroir: {why}"),
+    )
+}
+
+/// Meilisearch's error for a route whose experimental feature is off.
+pub fn feature_not_enabled(action: &str, feature: &str, link: &str) -> MeiliError {
+    MeiliError::invalid(
+        "feature_not_enabled",
+        format!("{action} requires enabling the `{feature}` experimental feature. See {link}"),
+    )
+}
+
+/// `GET /experimental-features`: every feature off, as a fresh Community Edition node shows them.
+pub async fn features_get() -> Response {
+    Json(json!({
+        "metrics": false,
+        "logsRoute": false,
+        "editDocumentsByFunction": false,
+        "containsFilter": false,
+        "dynamicSearchRules": false,
+        "network": false,
+        "getTaskDocumentsRoute": false,
+        "taskQueueCompactionRoute": false,
+        "compositeEmbedders": false,
+        "chatCompletions": false,
+        "multimodal": false,
+        "foreignKeys": false,
+        "disableDocumentsFetchQueue": false,
+        "legacySearch": false,
+        "renderRoute": false
+    }))
+    .into_response()
+}
+
+fn refuse(req: &Request, why: &str) -> Response {
+    not_supported(req.method().as_str(), req.uri().path(), why).into_response()
+}
+
+pub async fn features_patch(req: Request) -> Response {
+    refuse(
+        &req,
+        "experimental features stay off, because each one would have to be enabled on every node and be merged across shards, which Miroir does not do.",
+    )
+}
+
+pub async fn dumps(req: Request) -> Response {
+    refuse(
+        &req,
+        "a dump is the database of one node, and each index of Miroir is split over many nodes. Back up the nodes themselves, or read the documents back with `GET /indexes/{indexUid}/documents`.",
+    )
+}
+
+pub async fn snapshots(req: Request) -> Response {
+    refuse(
+        &req,
+        "a snapshot is the database of one node, and each index of Miroir is split over many nodes. Snapshot the nodes themselves.",
+    )
+}
+
+pub async fn export(req: Request) -> Response {
+    refuse(
+        &req,
+        "exporting to another instance is done by each Meilisearch node for its own indexes, and Miroir's indexes are split over many nodes. Read the documents back with `GET /indexes/{indexUid}/documents`.",
+    )
+}
+
+pub async fn webhooks(req: Request) -> Response {
+    refuse(
+        &req,
+        "webhooks are called by a node when its own tasks finish, and a Miroir task is made of many node tasks. Poll `GET /tasks` instead.",
+    )
+}
+
+pub async fn chats(req: Request) -> Response {
+    refuse(
+        &req,
+        "chat completions need embedders and the experimental `chatCompletions` feature, which Miroir does not support on sharded indexes.",
+    )
+}
+
+const SIMILAR: &str =
+    "similar documents are found with an index's embedders, and Miroir does not merge vector search over shards.";
+
+/// `GET /indexes/{uid}/similar`: the query is checked first, as Meilisearch does (its recorded
+/// answer to a request without `embedder`), then refused.
+pub async fn similar_get(RawQuery(query): RawQuery, req: Request) -> Response {
+    let raw = query.unwrap_or_default();
+    if !form_urlencoded::parse(raw.as_bytes()).any(|(k, _)| k == "embedder") {
+        return MeiliError::bad_request("Missing parameter `embedder`").into_response();
+    }
+    refuse(&req, SIMILAR)
+}
+
+/// `POST /indexes/{uid}/similar`: the body is checked first, then the route is refused.
+pub async fn similar_post(State(state): State<AppState>, headers: HeaderMap, req: Request) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let limit = state.config().max_payload_bytes;
+    let value = match json_body(&headers, req.into_body(), limit).await {
+        Ok((_, value)) => value,
+        Err(e) => return e.into_response(),
+    };
+    match expect_object(&value) {
+        Err(e) => e.into_response(),
+        Ok(fields) if !fields.contains_key("embedder") => MeiliError::bad_request("Missing field `embedder`").into_response(),
+        Ok(_) => not_supported(method.as_str(), &path, SIMILAR).into_response(),
+    }
+}
+
+pub async fn compact(req: Request) -> Response {
+    refuse(
+        &req,
+        "compaction is done by each node on its own files; compact the shard indexes on the nodes directly.",
+    )
+}
+
+pub async fn fields(req: Request) -> Response {
+    refuse(
+        &req,
+        "the fields of an index are listed per node, and Miroir does not merge them over shards yet. `GET /indexes/{indexUid}/stats` gives the field distribution of the whole index.",
+    )
+}
+
+pub async fn network() -> Response {
+    feature_not_enabled(
+        "Using the /network route",
+        "network",
+        "https://github.com/orgs/meilisearch/discussions/805",
+    )
+    .into_response()
+}
+
+pub async fn metrics() -> Response {
+    feature_not_enabled(
+        "Getting metrics",
+        "metrics",
+        "https://github.com/meilisearch/product/discussions/625",
+    )
+    .into_response()
+}
+
+pub async fn logs() -> Response {
+    feature_not_enabled(
+        "Modifying logs through the `/logs/*` routes",
+        "logs route",
+        "https://github.com/orgs/meilisearch/discussions/721",
+    )
+    .into_response()
+}
+
+pub async fn edit_documents() -> Response {
+    feature_not_enabled(
+        "Using the documents edit route",
+        "edit documents by function",
+        "https://github.com/orgs/meilisearch/discussions/762",
+    )
+    .into_response()
+}
+
+pub async fn task_documents() -> Response {
+    feature_not_enabled(
+        "Getting the documents of an enqueued task",
+        "get task documents route",
+        "https://github.com/orgs/meilisearch/discussions/808",
+    )
+    .into_response()
+}
+
+pub async fn compact_tasks() -> Response {
+    feature_not_enabled(
+        "Using the /tasks/compact route",
+        "task queue compaction route",
+        "https://github.com/orgs/meilisearch/discussions/883",
+    )
+    .into_response()
+}
