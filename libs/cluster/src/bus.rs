@@ -255,16 +255,17 @@ impl ServiceRunner {
 
     /// Stop taking requests (the queue group hands new ones to other replicas), let the
     /// in-flight ones finish within `grace`, and deregister.
+    /// Every step is bounded by `grace`, also when NATS itself is gone.
     pub async fn shutdown(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
         if let Some(service) = self.service {
-            let _ = service.stop().await;
+            let _ = tokio::time::timeout_at(deadline, service.stop()).await;
         }
         self.stop.cancel();
-        let deadline = tokio::time::Instant::now() + grace;
         let _ = tokio::time::timeout_at(deadline, futures::future::join_all(self.tasks)).await;
         self.in_flight.close();
         let _ = tokio::time::timeout_at(deadline, self.in_flight.wait()).await;
-        let _ = self.nats.flush().await;
+        let _ = tokio::time::timeout_at(deadline, self.nats.flush()).await;
     }
 }
 

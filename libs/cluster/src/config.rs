@@ -7,6 +7,7 @@
 //! from the environment and the command line are parsed as TOML scalars when they look like one
 //! (numbers, booleans, arrays) and taken as strings otherwise.
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +78,26 @@ pub fn load<T: DeserializeOwned>(
         table.insert(k, scalar(&v));
     }
     toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
+}
+
+/// For secrets and other text fields: a value given in the environment or on the command line
+/// is parsed as a TOML scalar when it looks like one, so an all-digit key arrives as a number;
+/// take it back as its text. Use with `#[serde(default, deserialize_with = "...")]`.
+pub fn optional_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Integer(i64),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
+        Raw::Text(s) => s,
+        Raw::Integer(n) => n.to_string(),
+        Raw::Float(f) => f.to_string(),
+        Raw::Bool(b) => b.to_string(),
+    }))
 }
 
 /// Set up logs (`RUST_LOG`, default info) and, when `metrics_addr` is given, the Prometheus

@@ -176,6 +176,20 @@ impl TopologyStore {
         self.kv.put(CLUSTER_KEY, value.into()).await.map_err(|e| StoreError::Kv(e.to_string()))
     }
 
+    /// Write the defaults only if the `cluster` key does not exist yet (an operator's edit wins
+    /// over a service's configured defaults). Returns whether they were written.
+    pub async fn create_defaults(&self, defaults: &ClusterDefaults) -> Result<bool, StoreError> {
+        let value = serde_json::to_vec_pretty(defaults)?;
+        match self.kv.create(CLUSTER_KEY, value.into()).await {
+            Ok(rev) => {
+                self.wait_for_revision(rev, Duration::from_secs(2)).await;
+                Ok(true)
+            }
+            Err(e) if matches!(e.kind(), kv::CreateErrorKind::AlreadyExists) => Ok(false),
+            Err(e) => Err(StoreError::Kv(e.to_string())),
+        }
+    }
+
     /// Create an index record; fails with [`StoreError::Exists`] if another writer was first.
     pub async fn create_index(&self, index: &IndexRecord) -> Result<u64, StoreError> {
         let key = index_key(&index.uid);

@@ -75,3 +75,30 @@ async fn a_dead_node_is_skipped_and_a_lost_shard_is_explicit() {
     assert_eq!(r.status, 503, "a search with a lost shard must not answer partially: {}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("docs"), "{}", r.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_empty_gets_no_partial_shard_and_reads_stay_complete() {
+    let mut cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
+    let client = cluster.client();
+    load(&client).await;
+
+    // The stand-in keeps data in memory: a restart is a node back from a crash with an empty disk.
+    cluster.nodes[1].restart().await.unwrap();
+    let more: Vec<Value> = (400..460).map(|i| json!({"id": i, "title": format!("title alpha {i}")})).collect();
+    let r = client.post("/indexes/docs/documents", &json!(more)).await.unwrap();
+    let task = client.wait_task(r.task_uid().unwrap()).await.unwrap();
+    assert_eq!(task["status"], json!("failed"), "{task}");
+    assert_eq!(task["error"]["code"], json!("shard_copy_missing"), "{task}");
+
+    // The empty node was given no partial shard...
+    let indexes = cluster.nodes[1].client().get("/indexes").await.unwrap();
+    assert_eq!(indexes.body["total"], json!(0), "{}", indexes.body);
+    // ...so every read is answered from complete copies.
+    for _ in 0..6 {
+        let r = client.post("/indexes/docs/search", &json!({"q": "alpha", "limit": 0})).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["estimatedTotalHits"], json!(134 + 60), "{}", r.body);
+    }
+    let stats = client.get("/indexes/docs/stats").await.unwrap();
+    assert_eq!(stats.body["numberOfDocuments"], json!(460), "{}", stats.body);
+}

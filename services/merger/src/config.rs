@@ -14,6 +14,7 @@ pub struct Config {
     /// NATS server(s), comma-separated.
     pub nats_url: String,
     /// The Meilisearch nodes' master key. Sent to nodes only, never shown to a client.
+    #[serde(default, deserialize_with = "miroir_cluster::config::optional_text")]
     pub node_api_key: Option<String>,
     /// Longest wait for one HTTP request to one node. A request's own deadline, when shorter,
     /// wins.

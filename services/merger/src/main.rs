@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = config::load("MIROIR_", std::env::args().skip(1), std::env::vars())?;
+    let config: Config = config::load("MIROIR_MERGER_", std::env::args().skip(1), std::env::vars())?;
     config.validate()?;
     config::init_telemetry(config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-merger").await?;

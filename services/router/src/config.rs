@@ -9,7 +9,7 @@ pub struct Config {
     #[serde(default = "default_nats_url")]
     pub nats_url: String,
     /// Master key of the Meilisearch nodes (never shown to clients).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "miroir_cluster::config::optional_text")]
     pub node_api_key: Option<String>,
     /// Timeout of one HTTP call to a node.
     #[serde(default = "default_node_timeout_ms")]

@@ -89,13 +89,13 @@ impl Router {
             }
             for (shard, body) in ready {
                 let calls = document_calls(&record, shard, &method, &primary_key, body);
-                self.fan_out(&mut task, calls).await;
+                self.fan_out_to_existing(&mut task, calls).await;
             }
         }
         for (shard, body) in std::mem::take(&mut buffers) {
             if !body.is_empty() {
                 let calls = document_calls(&record, shard, &method, &primary_key, Bytes::from(body));
-                self.fan_out(&mut task, calls).await;
+                self.fan_out_to_existing(&mut task, calls).await;
             }
         }
         self.enqueued(&task).await

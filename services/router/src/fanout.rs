@@ -147,6 +147,18 @@ impl Router {
 
     /// Send every call in parallel; collect the node task uids and the first transport failure.
     pub(crate) async fn fan_out(&self, task: &mut ClusterTask, calls: Vec<Call>) {
+        self.fan_out_inner(task, calls, false).await
+    }
+
+    /// [`fan_out`](Self::fan_out) for writes that would create a missing shard index on the
+    /// node (Meilisearch creates an index on a documents or settings write): a copy that lost its
+    /// shard (a node back from a crash with an empty disk) is skipped instead of being given a
+    /// partial shard, which reads would then take for a whole one. The task reports the skip.
+    pub(crate) async fn fan_out_to_existing(&self, task: &mut ClusterTask, calls: Vec<Call>) {
+        self.fan_out_inner(task, calls, true).await
+    }
+
+    async fn fan_out_inner(&self, task: &mut ClusterTask, calls: Vec<Call>, existing_only: bool) {
         let topo = self.topology.current();
         let futures = calls.into_iter().map(|call| {
             let url = topo.node_url(&call.node).map(str::to_string);
@@ -157,6 +169,20 @@ impl Router {
                 };
                 if state == Some(NodeState::Down) {
                     return (call, Err(NodeError::Unreachable { url, reason: "node is marked down".into() }));
+                }
+                if existing_only {
+                    if let Some(name) = shard_index_of(&call.path) {
+                        if !self.copy_exists(&url, name).await {
+                            metrics::counter!("miroir_router_missing_copies_total").increment(1);
+                            let err = MeiliError::new(
+                                503,
+                                "shard_copy_missing",
+                                miroir_proto::ErrorType::System,
+                                format!("Node `{}` no longer holds shard {} (it lost its data): the write skipped that copy, which needs a repair.", call.node, call.shard),
+                            );
+                            return (call, Err(NodeError::Meili(err)));
+                        }
+                    }
                 }
                 let r = self.nodes.send(&url, call.method.clone(), &call.path, call.body.clone()).await;
                 (call, r)
@@ -181,6 +207,31 @@ impl Router {
             }
         }
     }
+}
+
+impl Router {
+    /// Whether the node still holds the shard index `name`, or has its creation queued.
+    /// Unreachable nodes count as holding it: the write itself will report them.
+    pub(crate) async fn copy_exists(&self, url: &str, name: &str) -> bool {
+        match self.nodes.send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None).await {
+            Ok(_) | Err(NodeError::Unreachable { .. }) => true,
+            Err(NodeError::Meili(e)) if e.code == "index_not_found" => {
+                let path = format!("/tasks?indexUids={name}&types=indexCreation&statuses=enqueued,processing&limit=1");
+                match self.nodes.json(url, reqwest::Method::GET, &path, None).await {
+                    Ok(v) => v["results"].as_array().is_some_and(|r| !r.is_empty()),
+                    Err(_) => true,
+                }
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+/// The node-local index a call's path names (`/indexes/<name>/...`).
+fn shard_index_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/indexes/")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|n| !n.is_empty())
 }
 
 /// Every copy of a shard: its replicas (numbered) and its migration targets.

@@ -110,14 +110,15 @@ async fn bootstrap(config: &Config, topology: &TopologyStore) -> anyhow::Result<
         }
     }
     if config.default_shards.is_some() || config.default_replication_factor.is_some() {
-        let mut defaults = topology.current().defaults.clone();
+        // Only on a fresh cluster: once the `cluster` key exists, it is the operator's.
+        let mut defaults = miroir_proto::topology::ClusterDefaults::default();
         if let Some(s) = config.default_shards {
             defaults.shard_count = s;
         }
         if let Some(rf) = config.default_replication_factor {
             defaults.replication_factor = rf;
         }
-        topology.put_defaults(&defaults).await?;
+        topology.create_defaults(&defaults).await?;
     }
     Ok(())
 }

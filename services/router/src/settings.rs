@@ -64,8 +64,18 @@ impl Router {
         // The probe: one copy first, so a refused setting reaches the client as Meilisearch's 400
         // before any task uid is spent or any other shard moves. (A missing index is created
         // first, so there the shard creations must be enqueued before the probe.)
-        let first = calls.remove(0);
         let topo = self.topology.current();
+        // The probe goes to a copy that still holds its shard (a settings write would create it).
+        let mut probe_at = 0;
+        for (i, call) in calls.iter().enumerate() {
+            let url = topo.node_url(&call.node).unwrap_or_default();
+            let name = call.path.trim_start_matches("/indexes/").split('/').next().unwrap_or_default();
+            if self.copy_exists(url, name).await {
+                probe_at = i;
+                break;
+            }
+        }
+        let first = calls.remove(probe_at);
         let url = topo.node_url(&first.node).map(str::to_string).unwrap_or_default();
         let refused = |e: miroir_proto::MeiliError| crate::tasks::rewrite_names(e, record.storage_base(), &record.uid, record.shard_count);
         let mut probed = None;
@@ -100,7 +110,7 @@ impl Router {
             Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => return Err(refused(e)),
             Err(e) => task.fanout_error = Some(e.into_meili().body()),
         }
-        self.fan_out(&mut task, calls).await;
+        self.fan_out_to_existing(&mut task, calls).await;
         self.enqueued(&task).await
     }
 }
