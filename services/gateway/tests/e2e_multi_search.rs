@@ -7,6 +7,7 @@
 mod search_corpora;
 
 use meilisearch_sdk::client::Client;
+use meilisearch_sdk::key::{Action, KeyBuilder};
 use meilisearch_sdk::search::{FederationOptions, MergeFacets, SearchQuery};
 use search_corpora::{Setup, assert_error, hits, same_ranking};
 use serde::Deserialize;
@@ -188,6 +189,41 @@ async fn multi_search_answers_as_one_node() {
 
     errors(&setup).await;
     sdk(&setup).await;
+    tenant_token(&setup).await;
+}
+
+/// A tenant token's rules apply to every query: its filter narrows the query of its index, and a
+/// query on an index it does not open refuses the whole request, naming the query.
+async fn tenant_token(setup: &Setup) {
+    let client = Client::new(setup.cluster.gateway_url(), setup.cluster.options.master_key.clone()).unwrap();
+    let key = KeyBuilder::new().with_action(Action::Search).with_index("*").execute(&client).await.unwrap();
+    let rules = json!({"npm": {"filter": "major = 1"}, "movies": null});
+    let token = client.generate_tenant_token(key.uid.clone(), rules, Some(&key.key), None).unwrap();
+    let tenant = setup.cluster().with_key(Some(token.clone()));
+    let body = json!({"federation": {"limit": 30}, "queries": [{"indexUid": "npm", "q": "react", "filter": "downloads > 100"}, {"indexUid": "movies", "q": "react"}]});
+    let r = tenant.post("/multi-search", &body).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let npm: Vec<&Value> = hits(&r.body).iter().filter(|h| h["_federation"]["indexUid"] == json!("npm")).collect();
+    assert!(!npm.is_empty() && npm.iter().all(|h| h["major"] == json!(1)), "{}", r.body);
+    assert!(hits(&r.body).iter().any(|h| h["_federation"]["indexUid"] == json!("movies")));
+    let narrowed = setup
+        .cluster()
+        .post("/multi-search", &json!({"queries": [{"indexUid": "npm", "q": "react", "filter": ["downloads > 100", "major = 1"]}, {"indexUid": "movies", "q": "react"}]}))
+        .await
+        .unwrap();
+    let r = tenant.post("/multi-search", &json!({"queries": [{"indexUid": "npm", "q": "react", "filter": "downloads > 100"}, {"indexUid": "movies", "q": "react"}]})).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["results"][0]["estimatedTotalHits"], narrowed.body["results"][0]["estimatedTotalHits"]);
+    let only_npm = client.generate_tenant_token(key.uid.clone(), json!(["npm"]), Some(&key.key), None).unwrap();
+    let r = setup.cluster().with_key(Some(only_npm)).post("/multi-search", &json!({"queries": [{"indexUid": "npm"}, {"indexUid": "movies"}]})).await.unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_error(&r.body, "invalid_api_key");
+    assert!(r.body["message"].as_str().unwrap().starts_with("Inside `.queries[1]`: "), "{}", r.body);
+    let r = tenant.post("/indexes/npm/facet-search", &json!({"facetName": "tags", "facetQuery": "react"})).await.unwrap();
+    let all = setup.cluster().post("/indexes/npm/facet-search", &json!({"facetName": "tags", "facetQuery": "react", "filter": "major = 1"})).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(all.body["facetHits"].as_array().is_some_and(|h| !h.is_empty()), "{}", all.body);
+    assert_eq!(r.body["facetHits"], all.body["facetHits"], "the token's filter narrows the facet counts");
 }
 
 /// Errors: the same status, code and message as one node.
