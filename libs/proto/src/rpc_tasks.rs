@@ -160,8 +160,18 @@ mod tests {
             original_filter: "?statuses=enqueued".into(),
         };
         assert_eq!(decode::<TaskCancel>(&encode(&cancel).unwrap()).unwrap(), cancel);
-        let search = TaskSearch { filter: TaskFilter::default(), page: TaskPage::default() };
-        assert_eq!(decode::<TaskSearch>(&encode(&search).unwrap()).unwrap(), search);
+        let search = TaskSearch { filter: TaskFilter { uids: Some(vec![3]), ..Default::default() }, page: TaskPage::default() };
+        let bytes = encode(&search).unwrap();
+        assert_eq!(
+            hex(&bytes),
+            "83a17601a46b696e64b2726f757465722e7461736b2e736561726368a4626f647982a666696c7465728da47569647391\
+             03aa62617463685f75696473c0ab63616e63656c65645f6279c0a57479706573c0a87374617475736573c0aa696e6465\
+             785f75696473c0b161667465725f656e7175657565645f6174c0b26265666f72655f656e7175657565645f6174c0b061\
+             667465725f737461727465645f6174c0b16265666f72655f737461727465645f6174c0b161667465725f66696e697368\
+             65645f6174c0b26265666f72655f66696e69736865645f6174c0af76697369626c655f696e6465786573c0a470616765\
+             83a56c696d697414a466726f6dc0a772657665727365c2"
+        );
+        assert_eq!(decode::<TaskSearch>(&bytes).unwrap(), search);
         assert_eq!(TaskCancel::subject(), "miroir.v1.router.task.cancel");
         assert_eq!(IndexSwap::subject(), "miroir.v1.router.index.swap");
         assert_eq!(BatchList::subject(), "miroir.v1.router.batch.list");

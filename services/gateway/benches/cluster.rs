@@ -112,7 +112,11 @@ async fn bench() -> Result<()> {
     println!("\n== Miroir cluster bench ==");
     println!(
         "{cores} cores; CPU from /proc/<pid>/stat at {tick_hz} ticks/s ({}), so CPU figures have a {:.0} ms granularity per process",
-        if measured { "getconf CLK_TCK" } else { "getconf failed: assumed" },
+        if measured {
+            "getconf CLK_TCK"
+        } else {
+            "getconf failed: assumed"
+        },
         1e3 / tick_hz as f64
     );
     println!(
@@ -127,7 +131,12 @@ async fn bench() -> Result<()> {
     println!(
         "cluster: nats-server {}, nodes {}, gateway {}",
         stack.nats.url(),
-        stack.nodes.iter().map(|n| format!("{}={}", n.id, n.url)).collect::<Vec<_>>().join(" "),
+        stack
+            .nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.url))
+            .collect::<Vec<_>>()
+            .join(" "),
         stack.gateway_url
     );
     let http = report::http_client()?;
@@ -140,23 +149,47 @@ async fn bench() -> Result<()> {
     let outcome = search::run(&stack, &http, tick_hz, &search_opts).await;
     let s = explain(&mut stack, outcome)?;
     println!("sequential:");
-    println!("{}", s.gateway_seq.line("  gateway (HTTP -> NATS -> merger -> 4 shards)"));
-    println!("{}", s.direct_seq.line("  direct, slowest of 4 parallel shard searches"));
+    println!(
+        "{}",
+        s.gateway_seq
+            .line("  gateway (HTTP -> NATS -> merger -> 4 shards)")
+    );
+    println!(
+        "{}",
+        s.direct_seq
+            .line("  direct, slowest of 4 parallel shard searches")
+    );
     println!("{} concurrent clients:", search_opts.clients);
     println!("{}", s.gateway_conc.line("  gateway"));
     println!("{}", s.direct_conc.line("  direct, slowest of 4"));
     let added = s.gateway_seq.p50_ms - s.direct_seq.p50_ms;
-    println!("added latency = gateway p50 - direct slowest-shard p50 = {added:.3} ms (target < 1 ms)");
+    println!(
+        "added latency = gateway p50 - direct slowest-shard p50 = {added:.3} ms (target < 1 ms)"
+    );
 
     println!("\n-- 2. CPU per search (microseconds of CPU per search, by process) --");
     let seq_n = s.gateway_seq.n;
     let conc_n = s.gateway_conc.n;
-    println!("  gateway run, sequential ({seq_n}):   {}", s.cpu_seq.per_op_line(seq_n));
-    println!("  direct run, sequential ({}):    {}", s.direct_seq.n, s.cpu_direct_seq.per_op_line(s.direct_seq.n));
-    println!("  gateway run, {} clients ({conc_n}): {}", search_opts.clients, s.cpu_conc.per_op_line(conc_n));
+    println!(
+        "  gateway run, sequential ({seq_n}):   {}",
+        s.cpu_seq.per_op_line(seq_n)
+    );
+    println!(
+        "  direct run, sequential ({}):    {}",
+        s.direct_seq.n,
+        s.cpu_direct_seq.per_op_line(s.direct_seq.n)
+    );
+    println!(
+        "  gateway run, {} clients ({conc_n}): {}",
+        search_opts.clients,
+        s.cpu_conc.per_op_line(conc_n)
+    );
     let cpu_seq = s.cpu_seq.of(&["gateway", "merger"]) / seq_n.max(1) as f64;
     let cpu_conc = s.cpu_conc.of(&["gateway", "merger"]) / conc_n.max(1) as f64;
-    println!("gateway + merger: {cpu_seq:.0} us per search sequential, {cpu_conc:.0} us at {} clients (target < 300 us)", search_opts.clients);
+    println!(
+        "gateway + merger: {cpu_seq:.0} us per search sequential, {cpu_conc:.0} us at {} clients (target < 300 us)",
+        search_opts.clients
+    );
 
     // 3: indexing.
     println!("\n-- 3. indexing throughput --");
@@ -167,7 +200,16 @@ async fn bench() -> Result<()> {
         mb(body.len() as u64),
         generated.elapsed().as_secs_f64()
     );
-    let outcome = indexing::run(&stack, &http, tick_hz, body, index_docs, &settings, index_rounds).await;
+    let outcome = indexing::run(
+        &stack,
+        &http,
+        tick_hz,
+        body,
+        index_docs,
+        &settings,
+        index_rounds,
+    )
+    .await;
     let ix = explain(&mut stack, outcome)?;
     for (path, runs) in [("gateway", &ix.gateway), ("direct", &ix.direct)] {
         for (i, run) in runs.iter().enumerate() {
@@ -193,7 +235,10 @@ async fn bench() -> Result<()> {
     );
 
     // 4: memory.
-    println!("\n-- 4. gateway memory during a {} NDJSON upload --", mb(upload_bytes));
+    println!(
+        "\n-- 4. gateway memory during a {} NDJSON upload --",
+        mb(upload_bytes)
+    );
     let outcome = memory::run(&mut stack, &http, upload_bytes, readme_bytes).await;
     let m = explain(&mut stack, outcome)?;
     println!(
@@ -212,12 +257,30 @@ async fn bench() -> Result<()> {
         m.hwm_kb as f64 / 1024.0
     );
 
-    println!("\n== summary (run took {:.0} s) ==", began.elapsed().as_secs_f64());
+    println!(
+        "\n== summary (run took {:.0} s) ==",
+        began.elapsed().as_secs_f64()
+    );
     let peak_mb = m.hwm_kb.max(m.peak_sampled_kb) as f64 / 1024.0;
     let rows = vec![
-        latency_row("search p50 (sequential)", &s.gateway_seq, &s.direct_seq, |s| s.p50_ms),
-        latency_row("search p99 (sequential)", &s.gateway_seq, &s.direct_seq, |s| s.p99_ms),
-        latency_row("search mean (sequential)", &s.gateway_seq, &s.direct_seq, |s| s.mean_ms),
+        latency_row(
+            "search p50 (sequential)",
+            &s.gateway_seq,
+            &s.direct_seq,
+            |s| s.p50_ms,
+        ),
+        latency_row(
+            "search p99 (sequential)",
+            &s.gateway_seq,
+            &s.direct_seq,
+            |s| s.p99_ms,
+        ),
+        latency_row(
+            "search mean (sequential)",
+            &s.gateway_seq,
+            &s.direct_seq,
+            |s| s.mean_ms,
+        ),
         Row {
             figure: "added latency (p50 - direct p50)".into(),
             miroir: format!("{added:.3} ms"),
@@ -270,7 +333,10 @@ async fn bench() -> Result<()> {
             figure: format!("gateway peak RSS ({} upload)", mb(m.bytes)),
             miroir: format!("{peak_mb:.1} MB"),
             baseline: format!("{:.1} MB idle", m.idle_rss_kb as f64 / 1024.0),
-            ratio: format!("{:.2}", peak_mb / (m.idle_rss_kb as f64 / 1024.0).max(0.001)),
+            ratio: format!(
+                "{:.2}",
+                peak_mb / (m.idle_rss_kb as f64 / 1024.0).max(0.001)
+            ),
             target: "< 64 MB".into(),
             met: Some(peak_mb < 64.0),
         },

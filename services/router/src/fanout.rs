@@ -217,10 +217,15 @@ impl Router {
             Ok(_) | Err(NodeError::Unreachable { .. }) => true,
             Err(NodeError::Meili(e)) if e.code == "index_not_found" => {
                 let path = format!("/tasks?indexUids={name}&types=indexCreation&statuses=enqueued,processing&limit=1");
-                match self.nodes.json(url, reqwest::Method::GET, &path, None).await {
+                let pending = match self.nodes.json(url, reqwest::Method::GET, &path, None).await {
                     Ok(v) => v["results"].as_array().is_some_and(|r| !r.is_empty()),
                     Err(_) => true,
-                }
+                };
+                // The creation may have finished between the two looks: look at the index again.
+                pending || !matches!(
+                    self.nodes.send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None).await,
+                    Err(NodeError::Meili(ref e)) if e.code == "index_not_found"
+                )
             }
             Err(_) => true,
         }

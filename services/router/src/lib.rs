@@ -62,7 +62,9 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     let wal = miroir_cluster::wal::open(&js).await?;
     bootstrap(&config, &topology).await?;
     let nodes = NodeClient::new(config.node_api_key.clone(), Duration::from_millis(config.node_timeout_ms));
-    let background = shutdown.child_token();
+    // Background loops stop when `run` returns, after the drain (requests in flight use them).
+    let background = CancellationToken::new();
+    let _stop_background = background.clone().drop_guard();
     let task_index = task_index::TaskIndex::open(&js, background.clone()).await?;
     let router = Arc::new(Router { config, topology, tasks, nodes, wal, js, task_index, drift: tokio::sync::Notify::new() });
     tokio::spawn(drift::run(router.clone(), background.clone()));

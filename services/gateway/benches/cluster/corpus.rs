@@ -50,7 +50,9 @@ impl Generator {
                 let mut readme = String::with_capacity(self.readme_bytes + 16);
                 let mut k = i.wrapping_mul(2_654_435_761);
                 while readme.len() < self.readme_bytes {
-                    k = k.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    k = k
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
                     let w = &self.words[((k >> 33) % self.words.len() as u64) as usize];
                     readme.push_str(w);
                     readme.push(' ');
@@ -87,32 +89,35 @@ impl Generator {
         tally: std::sync::Arc<Tally>,
     ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
         use std::sync::atomic::Ordering::Relaxed;
-        futures::stream::unfold((self, 0u64, 0u64, Vec::new()), move |(generator, mut next, mut sent, mut pending)| {
-            let tally = tally.clone();
-            async move {
-                let mut piece_buf: Vec<u8> = Vec::with_capacity(piece + 4096);
-                loop {
-                    if pending.is_empty() {
-                        generator.line(next, &mut pending);
+        futures::stream::unfold(
+            (self, 0u64, 0u64, Vec::new()),
+            move |(generator, mut next, mut sent, mut pending)| {
+                let tally = tally.clone();
+                async move {
+                    let mut piece_buf: Vec<u8> = Vec::with_capacity(piece + 4096);
+                    loop {
+                        if pending.is_empty() {
+                            generator.line(next, &mut pending);
+                        }
+                        if sent + (piece_buf.len() + pending.len()) as u64 > max_bytes {
+                            break;
+                        }
+                        piece_buf.append(&mut pending);
+                        next += 1;
+                        tally.documents.fetch_add(1, Relaxed);
+                        if piece_buf.len() >= piece {
+                            break;
+                        }
                     }
-                    if sent + (piece_buf.len() + pending.len()) as u64 > max_bytes {
-                        break;
+                    if piece_buf.is_empty() {
+                        return None;
                     }
-                    piece_buf.append(&mut pending);
-                    next += 1;
-                    tally.documents.fetch_add(1, Relaxed);
-                    if piece_buf.len() >= piece {
-                        break;
-                    }
+                    sent += piece_buf.len() as u64;
+                    tally.bytes.fetch_add(piece_buf.len() as u64, Relaxed);
+                    Some((Ok(Bytes::from(piece_buf)), (generator, next, sent, pending)))
                 }
-                if piece_buf.is_empty() {
-                    return None;
-                }
-                sent += piece_buf.len() as u64;
-                tally.bytes.fetch_add(piece_buf.len() as u64, Relaxed);
-                Some((Ok(Bytes::from(piece_buf)), (generator, next, sent, pending)))
-            }
-        })
+            },
+        )
     }
 }
 

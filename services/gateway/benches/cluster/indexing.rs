@@ -59,7 +59,15 @@ struct Target<'a> {
     copies: Vec<Vec<String>>,
 }
 
-pub async fn run(stack: &Stack, http: &reqwest::Client, tick_hz: u64, body: Bytes, documents: u64, settings: &Value, rounds: usize) -> Result<IndexingOutcome> {
+pub async fn run(
+    stack: &Stack,
+    http: &reqwest::Client,
+    tick_hz: u64,
+    body: Bytes,
+    documents: u64,
+    settings: &Value,
+    rounds: usize,
+) -> Result<IndexingOutcome> {
     let mut target = Target {
         stack,
         http,
@@ -96,15 +104,22 @@ fn since(t0: OffsetDateTime, rfc3339: Option<&str>) -> f64 {
 impl Target<'_> {
     async fn through_gateway(&mut self) -> Result<Run> {
         let gw = self.stack.gateway();
-        let r = gw.post("/indexes", &json!({"uid": "bulk", "primaryKey": "id"})).await?;
+        let r = gw
+            .post("/indexes", &json!({"uid": "bulk", "primaryKey": "id"}))
+            .await?;
         gw.wait_succeeded(&r).await?;
         let r = gw.patch("/indexes/bulk/settings", self.settings).await?;
         gw.wait_succeeded(&r).await?;
-        let copies = self.stack.shard_urls(&self.stack.index_record("bulk").await?)?;
+        let copies = self
+            .stack
+            .shard_urls(&self.stack.index_record("bulk").await?)?;
         if self.copies.is_empty() {
             self.copies = copies;
         } else {
-            ensure!(copies == self.copies, "the placement of `bulk` changed between runs");
+            ensure!(
+                copies == self.copies,
+                "the placement of `bulk` changed between runs"
+            );
         }
 
         let snap = CpuSnapshot::take(&self.stack.processes())?;
@@ -121,19 +136,48 @@ impl Target<'_> {
         let status = response.status();
         let enqueued: Value = response.json().await?;
         let accepted = started.elapsed().as_secs_f64();
-        ensure!(status == 202, "gateway upload answered {status}: {enqueued}");
-        let uid = enqueued.get("taskUid").and_then(Value::as_u64).context("no taskUid")?;
-        let task = wait_task(self.http, &self.stack.gateway_url, GATEWAY_KEY, uid, POLL, TASK_TIMEOUT).await?;
+        ensure!(
+            status == 202,
+            "gateway upload answered {status}: {enqueued}"
+        );
+        let uid = enqueued
+            .get("taskUid")
+            .and_then(Value::as_u64)
+            .context("no taskUid")?;
+        let task = wait_task(
+            self.http,
+            &self.stack.gateway_url,
+            GATEWAY_KEY,
+            uid,
+            POLL,
+            TASK_TIMEOUT,
+        )
+        .await?;
         let secs = started.elapsed().as_secs_f64();
         let cpu = snap.since(self.tick_hz)?;
-        let indexed = task.pointer("/details/indexedDocuments").and_then(Value::as_u64);
-        ensure!(indexed == Some(self.documents), "the gateway's task indexed {indexed:?} of {}: {task}", self.documents);
+        let indexed = task
+            .pointer("/details/indexedDocuments")
+            .and_then(Value::as_u64);
+        ensure!(
+            indexed == Some(self.documents),
+            "the gateway's task indexed {indexed:?} of {}: {task}",
+            self.documents
+        );
         let at = |field: &str| since(t0, task.get(field).and_then(Value::as_str));
         let stages = vec![
-            ("body spooled to the WAL, router commit began (task enqueuedAt)", at("enqueuedAt")),
+            (
+                "body spooled to the WAL, router commit began (task enqueuedAt)",
+                at("enqueuedAt"),
+            ),
             ("first node task started (task startedAt)", at("startedAt")),
-            ("router committed every part, gateway answered 202", accepted),
-            ("last node task finished (task finishedAt)", at("finishedAt")),
+            (
+                "router committed every part, gateway answered 202",
+                accepted,
+            ),
+            (
+                "last node task finished (task finishedAt)",
+                at("finishedAt"),
+            ),
         ];
         let r = gw.delete("/indexes/bulk").await?;
         gw.wait_succeeded(&r).await?;
@@ -147,14 +191,22 @@ impl Target<'_> {
         let shard_count = u16::try_from(self.copies.len())?;
         let shards = ShardCount::new(shard_count).context("shard count")?;
         let names: Vec<String> = (0..shard_count)
-            .map(|s| ShardId::new(s).map(|id| shard_index_name("direct", id)).context("shard id"))
+            .map(|s| {
+                ShardId::new(s)
+                    .map(|id| shard_index_name("direct", id))
+                    .context("shard id")
+            })
             .collect::<Result<_>>()?;
         for (name, replicas) in names.iter().zip(&self.copies) {
             for url in replicas {
                 let node = self.stack.node_client(url);
-                let r = node.post("/indexes", &json!({"uid": name, "primaryKey": "id"})).await?;
+                let r = node
+                    .post("/indexes", &json!({"uid": name, "primaryKey": "id"}))
+                    .await?;
                 node.wait_succeeded(&r).await?;
-                let r = node.patch(&format!("/indexes/{name}/settings"), self.settings).await?;
+                let r = node
+                    .patch(&format!("/indexes/{name}/settings"), self.settings)
+                    .await?;
                 node.wait_succeeded(&r).await?;
             }
         }
@@ -176,16 +228,26 @@ impl Target<'_> {
         for (url, uids) in accepted {
             by_node.entry(url).or_default().extend(uids);
         }
-        let waits = by_node.iter().map(|(url, uids)| wait_node_tasks(http, url, uids));
-        let tasks: Vec<Value> = futures::future::try_join_all(waits).await?.into_iter().flatten().collect();
+        let waits = by_node
+            .iter()
+            .map(|(url, uids)| wait_node_tasks(http, url, uids));
+        let tasks: Vec<Value> = futures::future::try_join_all(waits)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         let secs = started.elapsed().as_secs_f64();
         let cpu = snap.since(self.tick_hz)?;
 
         let indexed: u64 = tasks
             .iter()
-            .filter_map(|t| t.pointer("/details/indexedDocuments").and_then(Value::as_u64))
+            .filter_map(|t| {
+                t.pointer("/details/indexedDocuments")
+                    .and_then(Value::as_u64)
+            })
             .sum();
-        let replicas = self.copies.iter().map(Vec::len).sum::<usize>() as u64 / u64::from(shard_count);
+        let replicas =
+            self.copies.iter().map(Vec::len).sum::<usize>() as u64 / u64::from(shard_count);
         ensure!(
             indexed == self.documents * replicas,
             "the nodes indexed {indexed} document copies, expected {}",
@@ -199,7 +261,9 @@ impl Target<'_> {
                 .collect()
         };
         let first_start = times("startedAt").into_iter().fold(f64::INFINITY, f64::min);
-        let last_finish = times("finishedAt").into_iter().fold(f64::NEG_INFINITY, f64::max);
+        let last_finish = times("finishedAt")
+            .into_iter()
+            .fold(f64::NEG_INFINITY, f64::max);
         let stages = vec![
             ("body split per shard", split_secs),
             ("first node task started", first_start),
@@ -242,7 +306,12 @@ fn split(body: &[u8], shards: ShardCount) -> Result<Vec<Vec<Bytes>>> {
 }
 
 /// Posts one shard's parts to one copy, one after the other; the node's task uids.
-async fn send_parts(http: &reqwest::Client, url: String, index: String, parts: &[Bytes]) -> Result<(String, Vec<u64>)> {
+async fn send_parts(
+    http: &reqwest::Client,
+    url: String,
+    index: String,
+    parts: &[Bytes],
+) -> Result<(String, Vec<u64>)> {
     let mut uids = Vec::new();
     for part in parts {
         let response = http
@@ -255,7 +324,12 @@ async fn send_parts(http: &reqwest::Client, url: String, index: String, parts: &
         let status = response.status();
         let answer: Value = response.json().await?;
         ensure!(status == 202, "{url} answered {status}: {answer}");
-        uids.push(answer.get("taskUid").and_then(Value::as_u64).context("no taskUid")?);
+        uids.push(
+            answer
+                .get("taskUid")
+                .and_then(Value::as_u64)
+                .context("no taskUid")?,
+        );
     }
     Ok((url, uids))
 }
@@ -266,10 +340,27 @@ async fn wait_node_tasks(http: &reqwest::Client, url: &str, uids: &[u64]) -> Res
     let query = format!("{url}/tasks?uids={}&limit={}", list.join(","), uids.len());
     let deadline = Instant::now() + TASK_TIMEOUT;
     loop {
-        let page: Value = http.get(&query).bearer_auth(NODE_KEY).send().await?.json().await?;
-        let results = page.get("results").and_then(Value::as_array).context("no task results")?;
-        let status = |t: &Value| t.get("status").and_then(Value::as_str).unwrap_or("").to_string();
-        if let Some(bad) = results.iter().find(|t| matches!(status(t).as_str(), "failed" | "canceled")) {
+        let page: Value = http
+            .get(&query)
+            .bearer_auth(NODE_KEY)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let results = page
+            .get("results")
+            .and_then(Value::as_array)
+            .context("no task results")?;
+        let status = |t: &Value| {
+            t.get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if let Some(bad) = results
+            .iter()
+            .find(|t| matches!(status(t).as_str(), "failed" | "canceled"))
+        {
             bail!("a node task did not succeed: {bad}");
         }
         if results.len() == uids.len() && results.iter().all(|t| status(t) == "succeeded") {

@@ -27,14 +27,24 @@ pub struct MemoryOutcome {
     pub total_secs: f64,
 }
 
-pub async fn run(stack: &mut Stack, http: &reqwest::Client, max_bytes: u64, readme_bytes: usize) -> Result<MemoryOutcome> {
+pub async fn run(
+    stack: &mut Stack,
+    http: &reqwest::Client,
+    max_bytes: u64,
+    readme_bytes: usize,
+) -> Result<MemoryOutcome> {
     stack.restart_gateway().await?;
     let gw = stack.gateway();
     // Only `name` is searchable: the nodes' indexing work is not what this measures.
-    let r = gw.post("/indexes", &json!({"uid": "mem", "primaryKey": "id"})).await?;
+    let r = gw
+        .post("/indexes", &json!({"uid": "mem", "primaryKey": "id"}))
+        .await?;
     gw.wait_succeeded(&r).await?;
     let r = gw
-        .patch("/indexes/mem/settings", &json!({"searchableAttributes": ["name"]}))
+        .patch(
+            "/indexes/mem/settings",
+            &json!({"searchableAttributes": ["name"]}),
+        )
         .await?;
     gw.wait_succeeded(&r).await?;
     // A small upload first, so that the idle figure is a gateway that has served an upload.
@@ -89,14 +99,32 @@ pub async fn run(stack: &mut Stack, http: &reqwest::Client, max_bytes: u64, read
     let response = sent?;
     let status = response.status();
     let enqueued: Value = response.json().await?;
-    ensure!(status == 202, "the 100 MB upload answered {status}: {enqueued}");
-    let uid = enqueued.get("taskUid").and_then(Value::as_u64).context("no taskUid")?;
-    let task = wait_task(http, &stack.gateway_url, GATEWAY_KEY, uid, Duration::from_millis(100), Duration::from_secs(600)).await?;
+    ensure!(
+        status == 202,
+        "the 100 MB upload answered {status}: {enqueued}"
+    );
+    let uid = enqueued
+        .get("taskUid")
+        .and_then(Value::as_u64)
+        .context("no taskUid")?;
+    let task = wait_task(
+        http,
+        &stack.gateway_url,
+        GATEWAY_KEY,
+        uid,
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+    )
+    .await?;
     let total_secs = started.elapsed().as_secs_f64();
     let documents = tally.documents.load(Ordering::Relaxed);
     let bytes = tally.bytes.load(Ordering::Relaxed);
-    let received = task.pointer("/details/receivedDocuments").and_then(Value::as_u64);
-    let indexed = task.pointer("/details/indexedDocuments").and_then(Value::as_u64);
+    let received = task
+        .pointer("/details/receivedDocuments")
+        .and_then(Value::as_u64);
+    let indexed = task
+        .pointer("/details/indexedDocuments")
+        .and_then(Value::as_u64);
     ensure!(
         received == Some(documents) && indexed == Some(documents),
         "sent {documents} documents, the task says received {received:?}, indexed {indexed:?}: {task}"

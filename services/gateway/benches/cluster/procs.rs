@@ -34,7 +34,10 @@ impl Binaries {
             .to_path_buf();
         let bins = Binaries { dir };
         if std::env::var_os("BENCH_NO_BUILD").is_some() {
-            println!("BENCH_NO_BUILD set: using the binaries in {}", bins.dir.display());
+            println!(
+                "BENCH_NO_BUILD set: using the binaries in {}",
+                bins.dir.display()
+            );
         } else {
             bins.build();
         }
@@ -94,7 +97,8 @@ impl Proc {
     /// service cannot trip another one's `deny_unknown_fields`).
     pub fn spawn(name: &str, program: &Path, args: &[String], log_dir: &Path) -> Result<Proc> {
         let log = log_dir.join(format!("{}.log", name.replace(' ', "-")));
-        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
         let mut command = Command::new(program);
         command
@@ -149,7 +153,12 @@ pub fn clock_ticks() -> (u64, bool) {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .filter(|&t| t > 0);
     match measured {
         Some(t) => (t, true),

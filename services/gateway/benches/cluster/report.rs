@@ -19,7 +19,12 @@ pub fn http_client() -> Result<reqwest::Client> {
 
 /// `POST url` with a JSON body; the time until the whole answer is read. Anything but a 200 is
 /// an error with the answer in it.
-pub async fn timed_post(http: &reqwest::Client, url: &str, key: &str, body: Bytes) -> Result<Duration> {
+pub async fn timed_post(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: Bytes,
+) -> Result<Duration> {
     let started = Instant::now();
     let response = http
         .post(url)
@@ -30,10 +35,16 @@ pub async fn timed_post(http: &reqwest::Client, url: &str, key: &str, body: Byte
         .await
         .with_context(|| format!("POST {url}"))?;
     let status = response.status();
-    let bytes = response.bytes().await.with_context(|| format!("reading the answer of {url}"))?;
+    let bytes = response
+        .bytes()
+        .await
+        .with_context(|| format!("reading the answer of {url}"))?;
     let elapsed = started.elapsed();
     if status != 200 {
-        bail!("POST {url} answered {status}: {}", String::from_utf8_lossy(&bytes));
+        bail!(
+            "POST {url} answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
     Ok(elapsed)
 }
@@ -53,7 +64,10 @@ pub async fn wait_task(
     loop {
         let response = http.get(&url).bearer_auth(key).send().await?;
         let status = response.status();
-        let task: Value = response.json().await.with_context(|| format!("GET {url}"))?;
+        let task: Value = response
+            .json()
+            .await
+            .with_context(|| format!("GET {url}"))?;
         if status != 200 {
             bail!("GET {url} answered {status}: {task}");
         }

@@ -54,9 +54,15 @@ pub fn queries() -> Vec<Value> {
 /// Where one search goes.
 #[derive(Clone)]
 enum Target {
-    Gateway { url: String, bodies: Vec<Bytes> },
+    Gateway {
+        url: String,
+        bodies: Vec<Bytes>,
+    },
     /// `urls[shard][replica]` is a shard copy's search URL; `bodies` the planned shard requests.
-    Direct { urls: Vec<Vec<String>>, bodies: Vec<Bytes> },
+    Direct {
+        urls: Vec<Vec<String>>,
+        bodies: Vec<Bytes>,
+    },
 }
 
 impl Target {
@@ -84,21 +90,38 @@ impl Target {
 /// Creates `npm` through the gateway with the recorded settings and loads the 10k corpus.
 pub async fn load_npm(stack: &Stack, settings: &Value) -> Result<()> {
     let gw = stack.gateway();
-    let r = gw.post("/indexes", &json!({"uid": "npm", "primaryKey": "id"})).await?;
+    let r = gw
+        .post("/indexes", &json!({"uid": "npm", "primaryKey": "id"}))
+        .await?;
     gw.wait_succeeded(&r).await?;
     let r = gw.patch("/indexes/npm/settings", settings).await?;
     gw.wait_succeeded(&r).await?;
     let body = std::fs::read(miroir_testkit::npm_corpus_path())?;
     let r = gw
-        .send_raw(reqwest::Method::POST, "/indexes/npm/documents", "application/x-ndjson", body)
+        .send_raw(
+            reqwest::Method::POST,
+            "/indexes/npm/documents",
+            "application/x-ndjson",
+            body,
+        )
         .await?;
     let task = gw.wait_succeeded(&r).await?;
-    let indexed = task.pointer("/details/indexedDocuments").and_then(Value::as_u64);
-    ensure!(indexed == Some(10_000), "npm load indexed {indexed:?} documents: {task}");
+    let indexed = task
+        .pointer("/details/indexedDocuments")
+        .and_then(Value::as_u64);
+    ensure!(
+        indexed == Some(10_000),
+        "npm load indexed {indexed:?} documents: {task}"
+    );
     Ok(())
 }
 
-pub async fn run(stack: &Stack, http: &reqwest::Client, tick_hz: u64, opts: &SearchOptions) -> Result<SearchOutcome> {
+pub async fn run(
+    stack: &Stack,
+    http: &reqwest::Client,
+    tick_hz: u64,
+    opts: &SearchOptions,
+) -> Result<SearchOutcome> {
     let record = stack.index_record("npm").await?;
     let copies = stack.shard_urls(&record)?;
     let mix = queries();
@@ -109,7 +132,8 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, tick_hz: u64, opts: &Sea
     let mut shard_bodies = Vec::new();
     let mut client_bodies = Vec::new();
     for q in &mix {
-        let plan = miroir_merge::plan(q, &ctx).map_err(|e| anyhow::anyhow!("planning {q}: {e:?}"))?;
+        let plan =
+            miroir_merge::plan(q, &ctx).map_err(|e| anyhow::anyhow!("planning {q}: {e:?}"))?;
         shard_bodies.push(Bytes::from(serde_json::to_vec(plan.shard_request())?));
         client_bodies.push(Bytes::from(serde_json::to_vec(q)?));
     }
@@ -117,12 +141,21 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, tick_hz: u64, opts: &Sea
     for (s, replicas) in copies.iter().enumerate() {
         let shard = ShardId::new(s as u16).context("shard id")?;
         let name = shard_index_name("npm", shard);
-        urls.push(replicas.iter().map(|u| format!("{u}/indexes/{name}/search")).collect::<Vec<_>>());
+        urls.push(
+            replicas
+                .iter()
+                .map(|u| format!("{u}/indexes/{name}/search"))
+                .collect::<Vec<_>>(),
+        );
     }
     println!(
         "npm: {} shards, copies {:?}",
         record.shard_count,
-        record.shards.iter().map(|s| s.nodes.clone()).collect::<Vec<_>>()
+        record
+            .shards
+            .iter()
+            .map(|s| s.nodes.clone())
+            .collect::<Vec<_>>()
     );
     let gateway = Target::Gateway {
         url: format!("{}/indexes/npm/search", stack.gateway_url),
@@ -133,7 +166,8 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, tick_hz: u64, opts: &Sea
         bodies: shard_bodies.clone(),
     };
 
-    let (shard_bytes, answer_bytes) = check_totals(http, &stack.gateway_url, &urls, &mix, &shard_bodies).await?;
+    let (shard_bytes, answer_bytes) =
+        check_totals(http, &stack.gateway_url, &urls, &mix, &shard_bodies).await?;
     println!(
         "per search (mean over the mix): the 4 shard answers the merger parses weigh {:.1} KB in all, the merged answer {:.1} KB",
         shard_bytes / 1e3,
@@ -155,7 +189,12 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, tick_hz: u64, opts: &Sea
     for b in 0..blocks {
         for (target, samples, wall, cpu) in [
             (&gateway, &mut gw_samples, &mut gw_wall, &mut cpu_seq),
-            (&direct, &mut direct_samples, &mut direct_wall, &mut cpu_direct_seq),
+            (
+                &direct,
+                &mut direct_samples,
+                &mut direct_wall,
+                &mut cpu_direct_seq,
+            ),
         ] {
             let snap = CpuSnapshot::take(&procs)?;
             let started = Instant::now();
@@ -185,7 +224,11 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, tick_hz: u64, opts: &Sea
 }
 
 /// `opts.clients` clients, each running its share of `opts.concurrent` searches back to back.
-async fn concurrent(http: &reqwest::Client, target: &Target, opts: &SearchOptions) -> Result<Stats> {
+async fn concurrent(
+    http: &reqwest::Client,
+    target: &Target,
+    opts: &SearchOptions,
+) -> Result<Stats> {
     let per_client = (opts.concurrent / opts.clients.max(1)).max(1);
     let target = Arc::new(target.clone());
     let started = Instant::now();
@@ -246,7 +289,10 @@ async fn check_totals(
             let shard: Value = serde_json::from_slice(&raw)?;
             sum += total(&shard).with_context(|| format!("shard answer {shard}"))?;
         }
-        let hits = answer.get("hits").and_then(Value::as_array).map_or(0, Vec::len);
+        let hits = answer
+            .get("hits")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         ensure!(
             total(&answer) == Some(sum) && hits == sum.min(20) as usize,
             "query {q}: the gateway says {:?} hits ({hits} returned), the shards {sum}: {answer}",

@@ -55,9 +55,13 @@ impl Stack {
         let mut nodes = Vec::new();
         for i in 0..3 {
             let id = format!("n{i}");
-            let (url, proc) = start_http(&bins, "miroir-standin", &format!("node {id}"), logs.path(), |addr| {
-                args(&["--http-addr", addr, "--master-key", NODE_KEY])
-            })
+            let (url, proc) = start_http(
+                &bins,
+                "miroir-standin",
+                &format!("node {id}"),
+                logs.path(),
+                |addr| args(&["--http-addr", addr, "--master-key", NODE_KEY]),
+            )
             .await?;
             nodes.push(Node { id, url, proc });
         }
@@ -80,8 +84,18 @@ impl Stack {
             .await?;
 
         let service_args = args(&["--nats-url", &nats.url(), "--node-api-key", NODE_KEY]);
-        let router = Proc::spawn("router", &bins.path("miroir-router"), &service_args, logs.path())?;
-        let merger = Proc::spawn("merger", &bins.path("miroir-merger"), &service_args, logs.path())?;
+        let router = Proc::spawn(
+            "router",
+            &bins.path("miroir-router"),
+            &service_args,
+            logs.path(),
+        )?;
+        let merger = Proc::spawn(
+            "merger",
+            &bins.path("miroir-merger"),
+            &service_args,
+            logs.path(),
+        )?;
         let nats_client = nats.connect().await?;
         wait_for_service(&nats_client, "miroir-router", &router).await?;
         wait_for_service(&nats_client, "miroir-merger", &merger).await?;
@@ -188,7 +202,14 @@ impl Stack {
 async fn start_gateway(bins: &Binaries, nats: &NatsServer, logs: &Path) -> Result<(String, Proc)> {
     let nats_url = nats.url();
     start_http(bins, "miroir-gateway", "gateway", logs, |addr| {
-        args(&["--http-addr", addr, "--nats-url", &nats_url, "--master-key", GATEWAY_KEY])
+        args(&[
+            "--http-addr",
+            addr,
+            "--nats-url",
+            &nats_url,
+            "--master-key",
+            GATEWAY_KEY,
+        ])
     })
     .await
 }
@@ -228,31 +249,32 @@ async fn start_http(
             Err(e) => last_error = Some(format!("{e:#}\n{}", proc.log_tail())),
         }
     }
-    bail!(
-        "{name} did not start: {}",
-        last_error.unwrap_or_default()
-    )
+    bail!("{name} did not start: {}", last_error.unwrap_or_default())
 }
 
 /// Waits until the service answers `$SRV.PING.<name>` (its queue group is subscribed).
 async fn wait_for_service(nats: &async_nats::Client, name: &str, proc: &Proc) -> Result<()> {
     let subject = format!("$SRV.PING.{name}");
-    until(&format!("{name} to answer $SRV.PING"), START_TIMEOUT, || {
-        let nats = nats.clone();
-        let subject = subject.clone();
-        async move {
-            let reply = tokio::time::timeout(
-                Duration::from_millis(500),
-                nats.request(subject, "".into()),
-            )
-            .await;
-            Ok(match reply {
-                Ok(Ok(_)) => Attempt::Ready(()),
-                Ok(Err(e)) => Attempt::Retry(e.to_string()),
-                Err(_) => Attempt::Retry("no answer within 500 ms".into()),
-            })
-        }
-    })
+    until(
+        &format!("{name} to answer $SRV.PING"),
+        START_TIMEOUT,
+        || {
+            let nats = nats.clone();
+            let subject = subject.clone();
+            async move {
+                let reply = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    nats.request(subject, "".into()),
+                )
+                .await;
+                Ok(match reply {
+                    Ok(Ok(_)) => Attempt::Ready(()),
+                    Ok(Err(e)) => Attempt::Retry(e.to_string()),
+                    Err(_) => Attempt::Retry("no answer within 500 ms".into()),
+                })
+            }
+        },
+    )
     .await
     .with_context(|| proc.log_tail())
 }
