@@ -290,9 +290,10 @@ fn response(
             page,
             hits_per_page,
         } => {
-            let reachable = total.min(u64::try_from(ctx.max_total_hits).unwrap_or(u64::MAX));
-            let total_pages =
-                reachable.div_ceil(hits_per_page.max(1)) * u64::from(hits_per_page > 0);
+            // Meilisearch 1.50 reports page-mode totals uncapped by `maxTotalHits` (its single-index
+            // search runs through the federated path, meilisearch#6482), as it does
+            // `estimatedTotalHits`; only the hits themselves stop at `maxTotalHits`.
+            let total_pages = total.div_ceil(hits_per_page.max(1)) * u64::from(hits_per_page > 0);
             out.insert("hitsPerPage".into(), Value::from(hits_per_page));
             out.insert("page".into(), Value::from(page));
             out.insert("totalPages".into(), Value::from(total_pages));

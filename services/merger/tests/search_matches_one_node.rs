@@ -268,7 +268,7 @@ async fn processing_time_and_request_uid_are_the_mergers_own() {
 /// show which one Meilisearch 1.50 does (its `estimatedTotalHits` is uncapped: 10000 for a
 /// placeholder search), so this waits for that decision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "stand-in and miroir_merge disagree on page-mode totals beyond maxTotalHits"]
+
 async fn page_totals_beyond_max_total_hits() {
     let (cluster, nodes) = setup().await;
     let body = json!({"q": "", "filter": "major < 3", "page": 2, "hitsPerPage": 10});

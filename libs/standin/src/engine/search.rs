@@ -460,7 +460,8 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
     resp.insert("processingTimeMs".into(), json!(elapsed));
     if finite {
         let hpp = query.hits_per_page.unwrap_or(DEFAULT_LIMIT);
-        let total_hits = total.min(max_total);
+        // Uncapped, as Meilisearch 1.50 reports them (meilisearch#6482); hits stop at maxTotalHits.
+        let total_hits = total;
         let total_pages = if hpp == 0 {
             0
         } else {
