@@ -10,7 +10,7 @@
 //!
 //! `cargo bench -p miroir-gateway --bench cluster`. Sizes come from `BENCH_SEARCHES` (2000),
 //! `BENCH_CONCURRENT_SEARCHES` (2000), `BENCH_CLIENTS` (8), `BENCH_INDEX_DOCS` (200000),
-//! `BENCH_INDEX_ROUNDS` (2 per path, alternating which goes first), `BENCH_UPLOAD_BYTES`
+//! `BENCH_INDEX_ROUNDS` (4 per path, alternating which goes first), `BENCH_UPLOAD_BYTES`
 //! (100000000) and `BENCH_README_BYTES` (800, the padding of the upload's documents). Figures
 //! only: nothing is asserted but the correctness checks along the way (a figure measured on a
 //! wrong answer would be worthless). Everything started is killed at the end, also on error or
@@ -101,7 +101,7 @@ async fn bench() -> Result<()> {
         clients: env_u64("BENCH_CLIENTS", 8) as usize,
     };
     let index_docs = env_u64("BENCH_INDEX_DOCS", 200_000);
-    let index_rounds = env_u64("BENCH_INDEX_ROUNDS", 2) as usize;
+    let index_rounds = env_u64("BENCH_INDEX_ROUNDS", 4) as usize;
     let upload_bytes = env_u64("BENCH_UPLOAD_BYTES", 100_000_000);
     let readme_bytes = env_u64("BENCH_README_BYTES", 800) as usize;
     let (tick_hz, measured) = clock_ticks();

@@ -263,12 +263,9 @@ async fn processing_time_and_request_uid_are_the_mergers_own() {
     assert_eq!(a["hits"], b["hits"]);
 }
 
-/// More matches than `maxTotalHits` in page mode. The stand-in caps `totalHits` at
-/// `maxTotalHits` while `miroir_merge` sums the shards' uncapped counts; the recordings do not
-/// show which one Meilisearch 1.50 does (its `estimatedTotalHits` is uncapped: 10000 for a
-/// placeholder search), so this waits for that decision.
+/// More matches than `maxTotalHits` in page mode: like Meilisearch 1.50 (meilisearch#6482), the
+/// totals count every match, on one node and through the cluster alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn page_totals_beyond_max_total_hits() {
     let (cluster, nodes) = setup().await;
     let body = json!({"q": "", "filter": "major < 3", "page": 2, "hitsPerPage": 10});
