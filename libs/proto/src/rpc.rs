@@ -105,6 +105,9 @@ macro_rules! rpc {
     };
 }
 
+// Shared with the other `rpc_*` modules of this crate.
+pub(crate) use {message, rpc};
+
 // ---------------------------------------------------------------- common replies
 
 /// The answer to every write: Meilisearch's 202 summary of the cluster task.

@@ -14,24 +14,7 @@ use crate::envelope::Message;
 use crate::rpc::{JsonBody, Rpc};
 use crate::subjects::Service;
 
-macro_rules! message {
-    ($ty:ty, $kind:literal, $version:literal) => {
-        impl Message for $ty {
-            const KIND: &'static str = $kind;
-            const VERSION: u16 = $version;
-        }
-    };
-}
-
-macro_rules! rpc {
-    ($req:ty => $reply:ty, $service:expr, $op:literal) => {
-        impl Rpc for $req {
-            type Reply = $reply;
-            const SERVICE: Service = $service;
-            const OP: &'static str = $op;
-        }
-    };
-}
+use crate::rpc::{message, rpc};
 
 /// One query of a multi-search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

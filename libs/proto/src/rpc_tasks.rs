@@ -8,24 +8,7 @@ use crate::envelope::Message;
 use crate::rpc::{EnqueuedTask, JsonBody, Rpc};
 use crate::subjects::Service;
 
-macro_rules! message {
-    ($ty:ty, $kind:literal, $version:literal) => {
-        impl Message for $ty {
-            const KIND: &'static str = $kind;
-            const VERSION: u16 = $version;
-        }
-    };
-}
-
-macro_rules! rpc {
-    ($req:ty => $reply:ty, $service:expr, $op:literal) => {
-        impl Rpc for $req {
-            type Reply = $reply;
-            const SERVICE: Service = $service;
-            const OP: &'static str = $op;
-        }
-    };
-}
+use crate::rpc::{message, rpc};
 
 /// The filters of `/tasks`, `/batches`, `POST /tasks/cancel` and `DELETE /tasks`, as the gateway
 /// parsed and validated them. `None` is "no filter" (absent, or `*`). Dates are RFC 3339, already
