@@ -25,11 +25,13 @@ pub struct ClusterOptions {
     pub master_key: Option<String>,
     /// Put node `i` in zone `z{i % zones}` when set.
     pub zones: Option<usize>,
+    /// The router sends documents to a shard in parts of about this many bytes.
+    pub shard_flush_bytes: Option<usize>,
 }
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions { nodes: 3, shards: 4, replication_factor: 2, mergers: 1, routers: 1, master_key: Some(GATEWAY_MASTER_KEY.into()), zones: None }
+        ClusterOptions { nodes: 3, shards: 4, replication_factor: 2, mergers: 1, routers: 1, master_key: Some(GATEWAY_MASTER_KEY.into()), zones: None, shard_flush_bytes: None }
     }
 }
 
@@ -106,7 +108,10 @@ impl TestCluster {
 
     pub async fn start_router(&mut self) -> Result<()> {
         let nats = self.nats.connect().await?;
-        let config = miroir_router::Config { nats_url: self.nats.url(), node_api_key: Some(NODE_MASTER_KEY.into()), ..Default::default() };
+        let mut config = miroir_router::Config { nats_url: self.nats.url(), node_api_key: Some(NODE_MASTER_KEY.into()), ..Default::default() };
+        if let Some(bytes) = self.options.shard_flush_bytes {
+            config.shard_flush_bytes = bytes;
+        }
         let token = CancellationToken::new();
         let t = token.clone();
         let join = tokio::spawn(async move { miroir_router::run(config, nats, t).await });

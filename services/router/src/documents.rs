@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use miroir_cluster::wal;
 use miroir_placement::{shard_for_key, PrimaryKeyValue, ShardCount, ShardId};
 use miroir_proto::rpc::{DeleteSelector, DocumentsCommit, DocumentsDelete, EnqueuedTask, WriteMethod};
@@ -74,29 +75,47 @@ impl Router {
             WriteMethod::Replace => Method::POST,
             WriteMethod::Update => Method::PUT,
         };
+        // Parts of different shards are in flight together; parts of one shard go one after the
+        // other, so each copy receives its documents in the batch's order (a later version of a
+        // document must land after an earlier one).
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut busy: std::collections::HashSet<u16> = std::collections::HashSet::new();
         let mut reader = wal::BatchReader::new(&self.wal, &req.batch_id, req.chunks);
-        while let Some(chunk) = reader.next().await {
-            let chunk = chunk?;
+        let mut finished = false;
+        while !finished {
             let mut ready: Vec<(u16, Bytes)> = Vec::new();
-            for line in chunk.ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let shard = shard_of_line(line, &primary_key, shards).map(|s| s.get()).unwrap_or(0);
-                let buf = buffers.entry(shard).or_default();
-                buf.extend_from_slice(line);
-                buf.push(b'\n');
-                if buf.len() >= flush_at {
-                    ready.push((shard, Bytes::from(std::mem::take(buf))));
+            match reader.next().await {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    for line in chunk.ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                        let shard = shard_of_line(line, &primary_key, shards).map(|s| s.get()).unwrap_or(0);
+                        let buf = buffers.entry(shard).or_default();
+                        buf.extend_from_slice(line);
+                        buf.push(b'\n');
+                        if buf.len() >= flush_at {
+                            ready.push((shard, Bytes::from(std::mem::take(buf))));
+                        }
+                    }
+                }
+                None => {
+                    finished = true;
+                    ready.extend(std::mem::take(&mut buffers).into_iter().filter(|(_, b)| !b.is_empty()).map(|(s, b)| (s, Bytes::from(b))));
                 }
             }
             for (shard, body) in ready {
+                while busy.contains(&shard) {
+                    if let Some((done, results)) = in_flight.next().await {
+                        busy.remove(&done);
+                        Self::record(&mut task, results);
+                    }
+                }
                 let calls = document_calls(&record, shard, &method, &primary_key, body);
-                self.fan_out_to_existing(&mut task, calls).await;
+                busy.insert(shard);
+                in_flight.push(async move { (shard, self.send_calls(calls, true).await) });
             }
         }
-        for (shard, body) in std::mem::take(&mut buffers) {
-            if !body.is_empty() {
-                let calls = document_calls(&record, shard, &method, &primary_key, Bytes::from(body));
-                self.fan_out_to_existing(&mut task, calls).await;
-            }
+        while let Some((_, results)) = in_flight.next().await {
+            Self::record(&mut task, results);
         }
         self.enqueued(&task).await
     }

@@ -159,6 +159,12 @@ impl Router {
     }
 
     async fn fan_out_inner(&self, task: &mut ClusterTask, calls: Vec<Call>, existing_only: bool) {
+        let results = self.send_calls(calls, existing_only).await;
+        Self::record(task, results);
+    }
+
+    /// Send every call in parallel; the node task uid each copy answered, or why it did not.
+    pub(crate) async fn send_calls(&self, calls: Vec<Call>, existing_only: bool) -> Vec<(Call, Result<u64, NodeError>)> {
         let topo = self.topology.current();
         let futures = calls.into_iter().map(|call| {
             let url = topo.node_url(&call.node).map(str::to_string);
@@ -188,8 +194,20 @@ impl Router {
                 (call, r)
             }
         });
-        for (call, result) in futures::future::join_all(futures).await {
-            match result.and_then(|(_, body)| task_uid_of(&body)) {
+        futures::future::join_all(futures)
+            .await
+            .into_iter()
+            .map(|(call, result)| {
+                let uid = result.and_then(|(_, body)| task_uid_of(&body));
+                (call, uid)
+            })
+            .collect()
+    }
+
+    /// Book the answers of [`send_calls`](Self::send_calls) in the task.
+    pub(crate) fn record(task: &mut ClusterTask, results: Vec<(Call, Result<u64, NodeError>)>) {
+        for (call, result) in results {
+            match result {
                 Ok(uid) => task.node_tasks.push(miroir_proto::tasks::NodeTaskRef {
                     node: call.node,
                     shard: call.shard,
