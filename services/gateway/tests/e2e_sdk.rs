@@ -135,3 +135,65 @@ async fn the_rust_sdk_works_unchanged() {
     assert!(t.is_success(), "{t:?}");
     assert!(client.get_index("movies").await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_sdk_covers_settings_tasks_and_swap() {
+    use meilisearch_sdk::client::SwapIndexes;
+    use meilisearch_sdk::settings::Settings;
+    use meilisearch_sdk::tasks::{TasksCancelQuery, TasksDeleteQuery, TasksSearchQuery};
+
+    let cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
+    let client = Client::new(cluster.gateway_url(), cluster.options.master_key.clone()).unwrap();
+    let movies = client.index("movies");
+    let t = movies.add_documents(&movies_for_settings(), Some("id")).await.unwrap().wait_for_completion(&client, POLL, WAIT).await.unwrap();
+    assert!(t.is_success(), "{t:?}");
+
+    // The whole settings object, applied to every shard and read back.
+    let settings = Settings::new()
+        .with_searchable_attributes(["title"])
+        .with_filterable_attributes(["genre", "year"])
+        .with_ranking_rules(["words", "typo", "proximity", "attribute", "sort", "exactness", "year:desc"])
+        .with_stop_words(["the"]);
+    let t = movies.set_settings(&settings).await.unwrap().wait_for_completion(&client, POLL, WAIT).await.unwrap();
+    assert!(t.is_success(), "{t:?}");
+    let read = movies.get_settings().await.unwrap();
+    assert_eq!(read.searchable_attributes, Some(vec!["title".to_string()]));
+    assert_eq!(read.stop_words, Some(vec!["the".to_string()]));
+    assert_eq!(read.ranking_rules.as_ref().map(|r| r.last().cloned()), Some(Some("year:desc".to_string())));
+    // Every shard copy holds the same settings.
+    for node in &cluster.nodes {
+        let list = node.client().get("/indexes").await.unwrap();
+        for idx in list.body["results"].as_array().unwrap() {
+            let uid = idx["uid"].as_str().unwrap();
+            let rules = node.client().get(&format!("/indexes/{uid}/settings/stop-words")).await.unwrap();
+            assert_eq!(rules.body, serde_json::json!(["the"]), "{uid}");
+        }
+    }
+
+    // Task listing with filters, cancel and delete.
+    let mut search = TasksSearchQuery::new(&client);
+    search.with_index_uids(["movies"]).with_statuses(["succeeded"]);
+    let listed = client.get_tasks_with(&search).await.unwrap();
+    assert!(listed.results.len() >= 2, "{}", listed.results.len());
+    let mut cancel = TasksCancelQuery::new(&client);
+    cancel.with_statuses(["enqueued", "processing"]);
+    let t = client.cancel_tasks_with(&cancel).await.unwrap().wait_for_completion(&client, POLL, WAIT).await.unwrap();
+    assert!(t.is_success(), "{t:?}");
+    let mut delete = TasksDeleteQuery::new(&client);
+    delete.with_statuses(["succeeded"]).with_index_uids(["movies"]);
+    let t = client.delete_tasks_with(&delete).await.unwrap().wait_for_completion(&client, POLL, WAIT).await.unwrap();
+    assert!(t.is_success(), "{t:?}");
+
+    // Swap two indexes: each uid now answers with the other's documents.
+    let t = client.create_index("other", Some("id")).await.unwrap().wait_for_completion(&client, POLL, WAIT).await.unwrap();
+    assert!(t.is_success(), "{t:?}");
+    let swap = SwapIndexes { indexes: ("movies".to_string(), "other".to_string()), rename: None };
+    let t = client.swap_indexes([&swap]).await.unwrap().wait_for_completion(&client, POLL, WAIT).await.unwrap();
+    assert!(t.is_success(), "{t:?}");
+    assert_eq!(client.index("other").get_stats().await.unwrap().number_of_documents, 40);
+    assert_eq!(client.index("movies").get_stats().await.unwrap().number_of_documents, 0);
+}
+
+fn movies_for_settings() -> Vec<Movie> {
+    movies().into_iter().take(40).collect()
+}
