@@ -18,6 +18,7 @@ use miroir_proto::subjects::{api_key_key, KEYS_BUCKET};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::kv_json;
 use crate::topology::StoreError;
 
 /// One API key as Meilisearch describes it (dates are RFC 3339 strings, as it prints them).
@@ -169,39 +170,22 @@ impl KeyStore {
 
     /// Create a key; fails with [`StoreError::Exists`] if its uid is taken.
     pub async fn create(&self, record: &ApiKeyRecord) -> Result<u64, StoreError> {
-        let key = api_key_key(&record.uid);
-        let value = serde_json::to_vec_pretty(record)?;
-        self.kv.create(&key, value.into()).await.map_err(|e| match e.kind() {
-            kv::CreateErrorKind::AlreadyExists => StoreError::Exists(key.clone()),
-            _ => StoreError::Kv(e.to_string()),
-        })
+        kv_json::create(&self.kv, &api_key_key(&record.uid), record).await
     }
 
     /// Replace a key read at `revision`; fails with [`StoreError::Conflict`] if it moved on.
     pub async fn update(&self, record: &ApiKeyRecord, revision: u64) -> Result<u64, StoreError> {
-        let key = api_key_key(&record.uid);
-        let value = serde_json::to_vec_pretty(record)?;
-        self.kv.update(&key, value.into(), revision).await.map_err(|e| match e.kind() {
-            kv::UpdateErrorKind::WrongLastRevision => StoreError::Conflict(key.clone()),
-            _ => StoreError::Kv(e.to_string()),
-        })
+        kv_json::update(&self.kv, &api_key_key(&record.uid), record, revision).await
     }
 
     /// Delete a key read at `revision`; fails with [`StoreError::Conflict`] if it moved on.
     pub async fn delete(&self, uid: &str, revision: u64) -> Result<(), StoreError> {
-        let key = api_key_key(uid);
-        self.kv.delete_expect_revision(&key, Some(revision)).await.map_err(|e| {
-            let s = e.to_string();
-            if s.contains("wrong last sequence") { StoreError::Conflict(key.clone()) } else { StoreError::Kv(s) }
-        })
+        kv_json::delete(&self.kv, &api_key_key(uid), revision).await
     }
 
     /// Read one key straight from KV (not the mirror), with its revision.
     pub async fn read(&self, uid: &str) -> Result<Option<(ApiKeyRecord, u64)>, StoreError> {
-        match self.kv.entry(api_key_key(uid)).await.map_err(|e| StoreError::Kv(e.to_string()))? {
-            Some(e) if matches!(e.operation, Operation::Put) => Ok(Some((serde_json::from_slice(&e.value)?, e.revision))),
-            _ => Ok(None),
-        }
+        kv_json::read(&self.kv, &api_key_key(uid)).await
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod bus;
 pub mod config;
 pub mod keys;
+pub mod kv_json;
 pub mod node;
 pub mod tasks;
 pub mod topology;

@@ -64,18 +64,11 @@ impl TaskStore {
 
     /// Replace a task record read at `revision`.
     pub async fn update(&self, task: &ClusterTask, revision: u64) -> Result<u64, StoreError> {
-        let value = serde_json::to_vec(task)?;
-        self.kv.update(task_key(task.uid), value.into(), revision).await.map_err(|e| match e.kind() {
-            kv::UpdateErrorKind::WrongLastRevision => StoreError::Conflict(task_key(task.uid)),
-            _ => StoreError::Kv(e.to_string()),
-        })
+        crate::kv_json::update(&self.kv, &task_key(task.uid), task, revision).await
     }
 
     pub async fn get(&self, uid: u64) -> Result<Option<(ClusterTask, u64)>, StoreError> {
-        match self.kv.entry(task_key(uid)).await.map_err(|e| StoreError::Kv(e.to_string()))? {
-            Some(e) if matches!(e.operation, kv::Operation::Put) => Ok(Some((serde_json::from_slice(&e.value)?, e.revision))),
-            _ => Ok(None),
-        }
+        crate::kv_json::read(&self.kv, &task_key(uid)).await
     }
 
     /// The highest allocated uid, if any task exists.

@@ -18,6 +18,8 @@ use miroir_proto::subjects::{
 use miroir_proto::topology::{ClusterDefaults, IndexRecord, NodeRecord};
 use tokio::sync::watch;
 
+use crate::kv_json;
+
 /// An in-memory snapshot of the topology bucket.
 #[derive(Clone, Debug, Default)]
 pub struct Topology {
@@ -192,41 +194,21 @@ impl TopologyStore {
 
     /// Create an index record; fails with [`StoreError::Exists`] if another writer was first.
     pub async fn create_index(&self, index: &IndexRecord) -> Result<u64, StoreError> {
-        let key = index_key(&index.uid);
-        let value = serde_json::to_vec_pretty(index)?;
-        self.kv.create(&key, value.into()).await.map_err(|e| match e.kind() {
-            kv::CreateErrorKind::AlreadyExists => StoreError::Exists(key.clone()),
-            _ => StoreError::Kv(e.to_string()),
-        })
+        kv_json::create(&self.kv, &index_key(&index.uid), index).await
     }
 
     /// Replace an index record read at `revision`; fails with [`StoreError::Conflict`] if it moved on.
     pub async fn update_index(&self, index: &IndexRecord, revision: u64) -> Result<u64, StoreError> {
-        let key = index_key(&index.uid);
-        let value = serde_json::to_vec_pretty(index)?;
-        self.kv.update(&key, value.into(), revision).await.map_err(|e| match e.kind() {
-            kv::UpdateErrorKind::WrongLastRevision => StoreError::Conflict(key.clone()),
-            _ => StoreError::Kv(e.to_string()),
-        })
+        kv_json::update(&self.kv, &index_key(&index.uid), index, revision).await
     }
 
     /// Delete an index record read at `revision`.
     pub async fn delete_index(&self, uid: &str, revision: u64) -> Result<(), StoreError> {
-        let key = index_key(uid);
-        self.kv.delete_expect_revision(&key, Some(revision)).await.map_err(|e| {
-            let s = e.to_string();
-            if s.contains("wrong last sequence") { StoreError::Conflict(key.clone()) } else { StoreError::Kv(s) }
-        })
+        kv_json::delete(&self.kv, &index_key(uid), revision).await
     }
 
     /// Read one index record straight from KV (not the mirror), with its revision.
     pub async fn read_index(&self, uid: &str) -> Result<Option<(IndexRecord, u64)>, StoreError> {
-        match self.kv.entry(index_key(uid)).await.map_err(|e| StoreError::Kv(e.to_string()))? {
-            Some(e) if matches!(e.operation, Operation::Put) => {
-                let rec: IndexRecord = serde_json::from_slice(&e.value)?;
-                Ok(Some((rec, e.revision)))
-            }
-            _ => Ok(None),
-        }
+        kv_json::read(&self.kv, &index_key(uid)).await
     }
 }
