@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
-use futures::StreamExt;
 use miroir_proto::subjects::{api_key_key, KEYS_BUCKET};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::kv_json;
+use crate::kv_mirror::{self, MirrorState};
 use crate::topology::StoreError;
 
 /// One API key as Meilisearch describes it (dates are RFC 3339 strings, as it prints them).
@@ -50,6 +50,17 @@ impl Keys {
         self.keys.get(uid).map(|(r, _)| r)
     }
 
+}
+
+impl MirrorState for Keys {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+
     fn apply(&mut self, key: &str, op: Operation, value: &[u8], revision: u64) {
         self.revision = self.revision.max(revision);
         let prefix = api_key_key("");
@@ -78,55 +89,17 @@ pub struct KeyStore {
 impl KeyStore {
     /// Open (creating if needed) the bucket, load it and follow its changes.
     pub async fn open(js: &async_nats::jetstream::Context) -> anyhow::Result<Self> {
-        let kv = match js.get_key_value(KEYS_BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: KEYS_BUCKET.to_string(),
-                    description: "Miroir API keys (JSON, one per uid; values derive from the master key)".into(),
-                    history: 5,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot create KV bucket {KEYS_BUCKET}: {e}"))?,
-        };
-        // Everything up to `last` is loaded; the watcher delivers what comes after (an entry
-        // seen twice is applied once: see the revision check below).
-        let last = stream_last_sequence(&kv).await?;
-        let mut initial = Keys::default();
-        let mut names = Vec::new();
-        let mut listed = kv.keys().await.map_err(|e| anyhow::anyhow!("cannot list API keys: {e}"))?;
-        while let Some(k) = listed.next().await {
-            if let Ok(k) = k {
-                names.push(k);
-            }
-        }
-        for k in names {
-            if let Ok(Some(entry)) = kv.entry(k.clone()).await {
-                initial.apply(&entry.key, entry.operation, &entry.value, entry.revision);
-            }
-        }
-        initial.revision = initial.revision.max(last);
-        let mut watcher = kv
-            .watch_all_from_revision(last + 1)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot watch the keys bucket: {e}"))?;
-        let (tx, rx) = watch::channel(Arc::new(initial));
-        tokio::spawn(async move {
-            while let Some(entry) = watcher.next().await {
-                let Ok(entry) = entry else { continue };
-                let mut next = (**tx.borrow()).clone();
-                // An entry older than what the initial load saw would undo a newer state.
-                let uid = entry.key.strip_prefix(api_key_key("").as_str()).unwrap_or_default();
-                if next.keys.get(uid).is_some_and(|(_, seen)| *seen >= entry.revision) {
-                    continue;
-                }
-                next.apply(&entry.key, entry.operation, &entry.value, entry.revision);
-                if tx.send(Arc::new(next)).is_err() {
-                    break;
-                }
-            }
-        });
+        let kv = kv_mirror::open_bucket(
+            js,
+            kv::Config {
+                bucket: KEYS_BUCKET.to_string(),
+                description: "Miroir API keys (JSON, one per uid; values derive from the master key)".into(),
+                history: 5,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let rx = kv_mirror::mirror(&kv).await?;
         Ok(KeyStore { kv, rx })
     }
 
@@ -142,24 +115,12 @@ impl KeyStore {
 
     /// The bucket's latest revision (its stream's last sequence), to wait for the mirror.
     pub async fn last_revision(&self) -> Result<u64, StoreError> {
-        stream_last_sequence(&self.kv).await.map_err(|e| StoreError::Kv(e.to_string()))
+        kv_mirror::last_revision(&self.kv).await.map_err(|e| StoreError::Kv(e.to_string()))
     }
 
     /// Wait until the mirror has applied `revision`, with a deadline.
     pub async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> bool {
-        let mut rx = self.rx.clone();
-        tokio::time::timeout(timeout, async {
-            loop {
-                if rx.borrow().revision >= revision {
-                    return;
-                }
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        })
-        .await
-        .is_ok()
+        kv_mirror::wait_for_revision(&self.rx, revision, timeout).await
     }
 
     /// Whether the bucket ever held a key (also a deleted one): default keys are created only
@@ -189,8 +150,3 @@ impl KeyStore {
     }
 }
 
-async fn stream_last_sequence(kv: &kv::Store) -> anyhow::Result<u64> {
-    let mut stream = kv.stream.clone();
-    let info = stream.info().await.map_err(|e| anyhow::anyhow!("cannot read the keys bucket's stream: {e}"))?;
-    Ok(info.state.last_sequence)
-}

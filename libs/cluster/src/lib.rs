@@ -7,6 +7,7 @@ pub mod bus;
 pub mod config;
 pub mod keys;
 pub mod kv_json;
+pub mod kv_mirror;
 pub mod node;
 pub mod tasks;
 pub mod topology;

@@ -17,18 +17,16 @@ pub struct TaskStore {
 
 impl TaskStore {
     pub async fn open(js: &async_nats::jetstream::Context) -> anyhow::Result<Self> {
-        let kv = match js.get_key_value(TASKS_BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: TASKS_BUCKET.to_string(),
-                    description: "Miroir cluster tasks (JSON) and their uid sequence".into(),
-                    history: 1,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot create KV bucket {TASKS_BUCKET}: {e}"))?,
-        };
+        let kv = crate::kv_mirror::open_bucket(
+            js,
+            kv::Config {
+                bucket: TASKS_BUCKET.to_string(),
+                description: "Miroir cluster tasks (JSON) and their uid sequence".into(),
+                history: 1,
+                ..Default::default()
+            },
+        )
+        .await?;
         Ok(TaskStore { kv })
     }
 

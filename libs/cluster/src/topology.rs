@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
-use futures::StreamExt;
 use miroir_proto::subjects::{
     index_key, node_key, CLUSTER_KEY, INDEX_KEY_PREFIX, NODE_KEY_PREFIX, TOPOLOGY_BUCKET,
 };
@@ -19,6 +18,7 @@ use miroir_proto::topology::{ClusterDefaults, IndexRecord, NodeRecord};
 use tokio::sync::watch;
 
 use crate::kv_json;
+use crate::kv_mirror::{self, MirrorState};
 
 /// An in-memory snapshot of the topology bucket.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +38,17 @@ impl Topology {
 
     pub fn node_url(&self, id: &str) -> Option<&str> {
         self.nodes.get(id).map(|n| n.url.as_str())
+    }
+
+}
+
+impl MirrorState for Topology {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
     }
 
     fn apply(&mut self, key: &str, op: Operation, value: &[u8], revision: u64) {
@@ -97,47 +108,17 @@ pub struct TopologyStore {
 impl TopologyStore {
     /// Open (creating if needed) the bucket, load it and follow its changes.
     pub async fn open(js: &async_nats::jetstream::Context) -> anyhow::Result<Self> {
-        let kv = match js.get_key_value(TOPOLOGY_BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: TOPOLOGY_BUCKET.to_string(),
-                    description: "Miroir topology: nodes, indexes, shard placements (JSON)".into(),
-                    history: 10,
-                    ..Default::default()
-                })
-                .await
-                .or_else(|e| Err(anyhow::anyhow!("cannot create KV bucket {TOPOLOGY_BUCKET}: {e}")))?,
-        };
-        let mut initial = Topology::default();
-        let mut keys = kv.keys().await.map_err(|e| anyhow::anyhow!("cannot list topology keys: {e}"))?;
-        let mut names = Vec::new();
-        while let Some(k) = keys.next().await {
-            if let Ok(k) = k {
-                names.push(k);
-            }
-        }
-        for k in names {
-            if let Ok(Some(entry)) = kv.entry(k.clone()).await {
-                initial.apply(&entry.key, entry.operation, &entry.value, entry.revision);
-            }
-        }
-        let from = initial.revision + 1;
-        let (tx, rx) = watch::channel(Arc::new(initial));
-        let mut watcher = kv
-            .watch_all_from_revision(from)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot watch the topology bucket: {e}"))?;
-        tokio::spawn(async move {
-            while let Some(entry) = watcher.next().await {
-                let Ok(entry) = entry else { continue };
-                let mut next = (**tx.borrow()).clone();
-                next.apply(&entry.key, entry.operation, &entry.value, entry.revision);
-                if tx.send(Arc::new(next)).is_err() {
-                    break;
-                }
-            }
-        });
+        let kv = kv_mirror::open_bucket(
+            js,
+            kv::Config {
+                bucket: TOPOLOGY_BUCKET.to_string(),
+                description: "Miroir topology: nodes, indexes, shard placements (JSON)".into(),
+                history: 10,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let rx = kv_mirror::mirror(&kv).await?;
         Ok(TopologyStore { kv, rx })
     }
 
@@ -153,19 +134,7 @@ impl TopologyStore {
 
     /// Wait until the mirror has applied `revision` (after one of our own writes), with a deadline.
     pub async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> bool {
-        let mut rx = self.rx.clone();
-        tokio::time::timeout(timeout, async {
-            loop {
-                if rx.borrow().revision >= revision {
-                    return;
-                }
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        })
-        .await
-        .is_ok()
+        kv_mirror::wait_for_revision(&self.rx, revision, timeout).await
     }
 
     pub async fn put_node(&self, node: &NodeRecord) -> Result<u64, StoreError> {
