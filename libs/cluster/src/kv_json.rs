@@ -28,9 +28,9 @@ pub async fn update<T: Serialize>(store: &kv::Store, key: &str, value: &T, revis
 
 /// Delete `key` read at `revision`; [`StoreError::Conflict`] if it moved on.
 pub async fn delete(store: &kv::Store, key: &str, revision: u64) -> Result<(), StoreError> {
-    store.delete_expect_revision(key, Some(revision)).await.map_err(|e| {
-        let s = e.to_string();
-        if s.contains("wrong last sequence") { StoreError::Conflict(key.to_string()) } else { StoreError::Kv(s) }
+    store.delete_expect_revision(key, Some(revision)).await.map_err(|e| match e.kind() {
+        kv::DeleteErrorKind::WrongLastRevision => StoreError::Conflict(key.to_string()),
+        _ => StoreError::Kv(e.to_string()),
     })
 }
 

@@ -51,25 +51,45 @@ pub async fn mirror<S: MirrorState>(kv: &kv::Store) -> anyhow::Result<watch::Rec
     let mut listed = kv.keys().await.map_err(|e| anyhow::anyhow!("cannot list a KV bucket: {e}"))?;
     let mut names = Vec::new();
     while let Some(k) = listed.next().await {
-        if let Ok(k) = k {
-            names.push(k);
-        }
+        names.push(k.map_err(|e| anyhow::anyhow!("cannot list a KV bucket: {e}"))?);
     }
     for k in names {
-        if let Ok(Some(entry)) = kv.entry(k).await {
+        let entry = kv.entry(&k).await.map_err(|e| anyhow::anyhow!("cannot read the KV key `{k}`: {e}"))?;
+        if let Some(entry) = entry {
             seen.insert(entry.key.clone(), entry.revision);
             state.apply(&entry.key, entry.operation, &entry.value, entry.revision);
         }
     }
     state.set_revision(state.revision().max(last));
-    let mut watcher = kv
+    let watcher = kv
         .watch_all_from_revision(last + 1)
         .await
         .map_err(|e| anyhow::anyhow!("cannot watch a KV bucket: {e}"))?;
     let (tx, rx) = watch::channel(Arc::new(state));
-    tokio::spawn(async move {
-        while let Some(entry) = watcher.next().await {
-            let Ok(entry) = entry else { continue };
+    tokio::spawn(follow(kv.clone(), watcher, seen, tx));
+    Ok(rx)
+}
+
+/// Apply the bucket's changes as they come. A watch that fails or ends (NATS restarted, the
+/// consumer was lost) is logged and opened again from just after the last revision applied, with
+/// a growing pause, so the mirror never freezes silently; it stops only when nobody listens.
+async fn follow<S: MirrorState>(kv: kv::Store, mut watcher: kv::Watch, mut seen: HashMap<String, u64>, tx: watch::Sender<Arc<S>>) {
+    let bucket = kv.name.clone();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        loop {
+            let entry = match watcher.next().await {
+                None => {
+                    tracing::warn!(%bucket, "the KV watch ended; opening it again");
+                    break;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(%bucket, error = %e, "the KV watch failed; opening it again");
+                    break;
+                }
+                Some(Ok(entry)) => entry,
+            };
+            pause = Duration::from_millis(100);
             if seen.get(&entry.key).is_some_and(|r| *r >= entry.revision) {
                 continue;
             }
@@ -77,11 +97,26 @@ pub async fn mirror<S: MirrorState>(kv: &kv::Store) -> anyhow::Result<watch::Rec
             let mut next = (**tx.borrow()).clone();
             next.apply(&entry.key, entry.operation, &entry.value, entry.revision);
             if tx.send(Arc::new(next)).is_err() {
-                break;
+                return;
             }
         }
-    });
-    Ok(rx)
+        loop {
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+            let from = tx.borrow().revision() + 1;
+            match kv.watch_all_from_revision(from).await {
+                Ok(w) => {
+                    tracing::info!(%bucket, from, "the KV watch is open again");
+                    watcher = w;
+                    break;
+                }
+                Err(e) => tracing::warn!(%bucket, error = %e, "cannot open the KV watch yet"),
+            }
+        }
+    }
 }
 
 /// Wait until the mirror has applied `revision` (after one of our own writes), with a deadline.

@@ -5,10 +5,13 @@
 
 pub mod bus;
 pub mod config;
+pub mod handoff;
 pub mod keys;
 pub mod kv_json;
 pub mod kv_mirror;
+pub mod lease;
 pub mod node;
+pub mod shutdown;
 pub mod tasks;
 pub mod topology;
 pub mod wal;

@@ -60,7 +60,13 @@ impl MirrorState for Topology {
             if deleted {
                 self.nodes.remove(id);
             } else if let Some(rec) = parse::<NodeRecord>(key, value) {
-                self.nodes.insert(id.to_string(), rec);
+                match rec.validate() {
+                    Ok(()) if rec.id == id => {
+                        self.nodes.insert(id.to_string(), rec);
+                    }
+                    Ok(()) => tracing::error!(%key, id = %rec.id, "ignoring a node record whose id is not its key"),
+                    Err(e) => tracing::error!(%key, error = %e, "ignoring a node record"),
+                }
             }
         } else if let Some(uid) = key.strip_prefix(INDEX_KEY_PREFIX).and_then(|k| k.strip_prefix('.')) {
             if deleted {
@@ -94,9 +100,14 @@ pub enum StoreError {
     Conflict(String),
     #[error("JetStream KV: {0}")]
     Kv(String),
-    #[error("cannot encode a topology value: {0}")]
+    #[error("cannot encode or decode a topology value: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("refused: {0}")]
+    Invalid(String),
 }
+
+/// How many times a compare-and-set is retried against concurrent writers before giving up.
+const CAS_ATTEMPTS: usize = 64;
 
 /// The topology bucket and a live mirror of it.
 #[derive(Clone)]
@@ -137,9 +148,73 @@ impl TopologyStore {
         kv_mirror::wait_for_revision(&self.rx, revision, timeout).await
     }
 
+    /// Write a node record as an operator (or bootstrap) does: compare-and-set on its revision,
+    /// creating it if absent. The operator's fields (`url`, `zone`, `state`) are taken from
+    /// `node`; the observed health (`health`, `healthSince`) is the health-checker's and is kept
+    /// from the stored record, so an operator's edit never undoes a probe's finding.
     pub async fn put_node(&self, node: &NodeRecord) -> Result<u64, StoreError> {
-        let value = serde_json::to_vec_pretty(node)?;
-        self.kv.put(node_key(&node.id), value.into()).await.map_err(|e| StoreError::Kv(e.to_string()))
+        node.validate().map_err(StoreError::Invalid)?;
+        let key = node_key(&node.id);
+        for _ in 0..CAS_ATTEMPTS {
+            let written = match kv_json::read::<NodeRecord>(&self.kv, &key).await {
+                Ok(Some((stored, rev))) => {
+                    let merged = NodeRecord { health: stored.health, health_since: stored.health_since.clone(), ..node.clone() };
+                    kv_json::update(&self.kv, &key, &merged, rev).await
+                }
+                // A stored value that does not parse (a bad hand edit) is replaced, by revision.
+                Err(StoreError::Encode(_)) => match self.kv.entry(&key).await {
+                    Ok(Some(e)) => kv_json::update(&self.kv, &key, node, e.revision).await,
+                    Ok(None) => kv_json::create(&self.kv, &key, node).await,
+                    Err(e) => return Err(StoreError::Kv(e.to_string())),
+                },
+                Ok(None) => kv_json::create(&self.kv, &key, node).await,
+                Err(e) => return Err(e),
+            };
+            match written {
+                Ok(rev) => return Ok(rev),
+                Err(StoreError::Conflict(_) | StoreError::Exists(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict(key))
+    }
+
+    /// Change a node record with compare-and-set: `change` edits the record read from KV and says
+    /// whether it changed anything; retried on conflict. `Ok(None)`: no such node (or its stored
+    /// value does not parse, which is left for the operator to fix).
+    pub async fn modify_node(&self, id: &str, mut change: impl FnMut(&mut NodeRecord) -> bool) -> Result<Option<NodeRecord>, StoreError> {
+        let key = node_key(id);
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((mut record, rev)) = kv_json::read::<NodeRecord>(&self.kv, &key).await? else { return Ok(None) };
+            if !change(&mut record) {
+                return Ok(Some(record));
+            }
+            record.validate().map_err(StoreError::Invalid)?;
+            match kv_json::update(&self.kv, &key, &record, rev).await {
+                Ok(_) => return Ok(Some(record)),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict(key))
+    }
+
+    /// Change an index record with compare-and-set, as [`modify_node`](Self::modify_node) does;
+    /// returns the record written (or unchanged) and its revision.
+    pub async fn modify_index(&self, uid: &str, mut change: impl FnMut(&mut IndexRecord) -> bool) -> Result<Option<(IndexRecord, u64)>, StoreError> {
+        let key = index_key(uid);
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((mut record, rev)) = kv_json::read::<IndexRecord>(&self.kv, &key).await? else { return Ok(None) };
+            if !change(&mut record) {
+                return Ok(Some((record, rev)));
+            }
+            match kv_json::update(&self.kv, &key, &record, rev).await {
+                Ok(new_rev) => return Ok(Some((record, new_rev))),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict(key))
     }
 
     pub async fn put_defaults(&self, defaults: &ClusterDefaults) -> Result<u64, StoreError> {

@@ -9,6 +9,7 @@
 
 pub mod envelope;
 pub mod error;
+pub mod handoff;
 pub mod rpc;
 pub mod rpc_search;
 pub mod rpc_tasks;

@@ -64,6 +64,10 @@ pub const TOPOLOGY_BUCKET: &str = "miroir-topology";
 pub const TASKS_BUCKET: &str = "miroir-tasks";
 /// JetStream stream where the gateway spools document batches before the router commits them.
 pub const WAL_STREAM: &str = "MIROIR_WAL";
+/// JetStream stream of hinted handoff: the writes each shard copy missed, one subject per copy.
+pub const HANDOFF_STREAM: &str = "MIROIR_HANDOFF";
+/// JetStream KV bucket of leases (one active replica of a service), with per-key TTLs.
+pub const LEASES_BUCKET: &str = "miroir-leases";
 /// JetStream KV bucket holding API keys (`keys.<uid>`, JSON), shared by every gateway.
 pub const KEYS_BUCKET: &str = "miroir-keys";
 
@@ -115,6 +119,21 @@ pub fn wal_subjects() -> String {
 /// Subject of the chunks of one spooled batch: `miroir.v1.wal.<batch>`.
 pub fn wal_batch(batch_id: &str) -> String {
     [PREFIX, SUBJECT_VERSION, "wal", batch_id].join(".")
+}
+
+/// Subject filter of every handoff queue: `miroir.v1.handoff.>`.
+pub fn handoff_subjects() -> String {
+    [PREFIX, SUBJECT_VERSION, "handoff", ">"].join(".")
+}
+
+/// Subject filter of every handoff queue of one node: `miroir.v1.handoff.<node>.*`.
+pub fn handoff_node_subjects(node_id: &str) -> String {
+    [PREFIX, SUBJECT_VERSION, "handoff", node_id, "*"].join(".")
+}
+
+/// The handoff queue of one copy: `miroir.v1.handoff.<node>.<node-local shard index>`.
+pub fn handoff_subject(node_id: &str, shard_index: &str) -> String {
+    [PREFIX, SUBJECT_VERSION, "handoff", node_id, shard_index].join(".")
 }
 
 /// Header carrying the W3C trace context across NATS.

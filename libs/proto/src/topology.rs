@@ -6,19 +6,50 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Liveness of a node as the health-checker (or an operator) sets it.
+/// What the operator wants of a node (`state`). The health-checker never writes it: a probe can
+/// never undo a drain or bring back a node the operator took out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub enum NodeState {
-    /// Serving reads and writes.
+    /// In service: serves reads and writes, takes new shards.
     #[default]
     Up,
-    /// Missed health checks: reads avoid it when another copy exists; writes still go to it.
+    /// Kept for records written before the health-checker existed: in service, but reads avoid
+    /// it when another copy exists. The health-checker writes [`NodeHealth::Suspect`] instead.
     Suspect,
-    /// Not answering: reads and writes skip it; the rebalancer re-replicates after a delay.
+    /// Taken out of service by the operator (maintenance): no reads, writes are kept for it
+    /// (hinted handoff) until it is back `up`.
     Down,
     /// Being emptied by the rebalancer: still serves, gets no new shards.
     Draining,
+    /// Gone for good: no reads, no writes, no new shards; its copies are re-created elsewhere.
+    Removed,
+}
+
+/// What the health-checker observed of a node (`health`): written only by the active
+/// health-checker, with compare-and-set, after a number of probes in a row (hysteresis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum NodeHealth {
+    /// Answering its probes (also the value of a node no health-checker has looked at yet).
+    #[default]
+    Up,
+    /// Missed some probes: reads avoid it when another copy exists; writes still go to it.
+    Suspect,
+    /// Missed many probes: no reads, writes are kept for it (hinted handoff); its copies are
+    /// marked lagging and are read again only once they have caught up.
+    Down,
+}
+
+/// A node as reads and writes see it: the operator's intent and the observed health together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Availability {
+    /// Read first.
+    Up,
+    /// Read only when no `Up` copy is left; written to.
+    Suspect,
+    /// Neither read nor written: its writes are kept for it.
+    Down,
 }
 
 /// `nodes.<id>`: one Meilisearch node of the fleet.
@@ -30,8 +61,77 @@ pub struct NodeRecord {
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// The operator's intent.
     #[serde(default)]
     pub state: NodeState,
+    /// What the health-checker observed.
+    #[serde(default)]
+    pub health: NodeHealth,
+    /// When `health` last changed (RFC 3339), for operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_since: Option<String>,
+}
+
+impl NodeRecord {
+    /// A node in service and healthy, with no zone.
+    pub fn new(id: impl Into<String>, url: impl Into<String>) -> Self {
+        NodeRecord { id: id.into(), url: url.into(), zone: None, state: NodeState::Up, health: NodeHealth::Up, health_since: None }
+    }
+
+    /// How reads and writes treat the node.
+    pub fn availability(&self) -> Availability {
+        match (self.state, self.health) {
+            (NodeState::Down | NodeState::Removed, _) | (_, NodeHealth::Down) => Availability::Down,
+            (NodeState::Suspect, _) | (_, NodeHealth::Suspect) => Availability::Suspect,
+            (NodeState::Up | NodeState::Draining, NodeHealth::Up) => Availability::Up,
+        }
+    }
+
+    /// Whether new shards may be placed on it.
+    pub fn placeable(&self) -> bool {
+        matches!(self.state, NodeState::Up | NodeState::Suspect) && self.health != NodeHealth::Down
+    }
+
+    /// Why the record cannot be stored: an id that is not a KV key segment, a URL that is not an
+    /// absolute `http(s)` URL. Every writer checks this; readers ignore records that fail it.
+    pub fn validate(&self) -> Result<(), String> {
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            return Err(format!("node id `{}` must be 1-64 characters of [A-Za-z0-9_-]", self.id));
+        }
+        let rest = self.url.strip_prefix("http://").or_else(|| self.url.strip_prefix("https://"));
+        match rest {
+            Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains(char::is_whitespace) => Ok(()),
+            _ => Err(format!("node `{}`: url `{}` must be an absolute http:// or https:// URL", self.id, self.url)),
+        }
+    }
+}
+
+/// Why a copy is out of the read set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum LagReason {
+    /// It missed writes (its node was down or unreachable): they wait in its handoff queue and
+    /// are replayed in order when the node is back.
+    #[default]
+    MissedWrites,
+    /// Its node came back without the shard (a lost disk): it must be rebuilt from a live copy.
+    Lost,
+}
+
+/// A copy that is behind: written to through its handoff queue, never read until it caught up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LaggingCopy {
+    pub node: String,
+    #[serde(default)]
+    pub reason: LagReason,
+    /// The handoff stream sequence of the last write queued for this copy: the copy has caught
+    /// up once its queue is replayed past it and the node has applied what it was sent.
+    #[serde(default)]
+    pub hint_seq: u64,
 }
 
 /// Where one shard lives.
@@ -43,6 +143,42 @@ pub struct ShardPlacement {
     /// Nodes receiving a copy during a migration: written to, not yet read from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incoming: Vec<String>,
+    /// Copies (of `nodes`) that are behind: never read, written to through their handoff queue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lagging: Vec<LaggingCopy>,
+}
+
+impl ShardPlacement {
+    pub fn new(nodes: Vec<String>) -> Self {
+        ShardPlacement { nodes, incoming: Vec::new(), lagging: Vec::new() }
+    }
+
+    /// The lag entry of `node`'s copy, if it is behind.
+    pub fn lag_of(&self, node: &str) -> Option<&LaggingCopy> {
+        self.lagging.iter().find(|l| l.node == node)
+    }
+
+    /// Mark `node`'s copy behind (or raise its queue watermark); returns whether anything changed.
+    pub fn mark_lagging(&mut self, node: &str, reason: LagReason, hint_seq: u64) -> bool {
+        match self.lagging.iter_mut().find(|l| l.node == node) {
+            Some(l) => {
+                let mut changed = false;
+                if hint_seq > l.hint_seq {
+                    l.hint_seq = hint_seq;
+                    changed = true;
+                }
+                if reason == LagReason::Lost && l.reason != LagReason::Lost {
+                    l.reason = LagReason::Lost;
+                    changed = true;
+                }
+                changed
+            }
+            None => {
+                self.lagging.push(LaggingCopy { node: node.to_string(), reason, hint_seq });
+                true
+            }
+        }
+    }
 }
 
 /// Lifecycle of an index in the cluster.

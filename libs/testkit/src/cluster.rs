@@ -79,6 +79,8 @@ impl TestCluster {
                 url: node.url(),
                 zone: options.zones.map(|z| format!("z{}", i % z.max(1))),
                 state: NodeState::Up,
+                health: Default::default(),
+                health_since: None,
             };
             topology.put_node(&rec).await?;
         }

@@ -174,7 +174,7 @@ async fn slow_cluster(delay: Duration) -> Option<(TestCluster, Vec<miroir_testki
     let mut nodes = Vec::new();
     for i in 0..2 {
         let node = start_node(NodeOptions { master_key: Some(NODE_MASTER_KEY.into()), task_delay: Some(delay), ..Default::default() }).await.unwrap();
-        topology.put_node(&NodeRecord { id: format!("n{i}"), url: node.url(), zone: None, state: NodeState::Up }).await.unwrap();
+        topology.put_node(&NodeRecord { id: format!("n{i}"), url: node.url(), zone: None, state: NodeState::Up, health: Default::default(), health_since: None }).await.unwrap();
         nodes.push(node);
     }
     Some((cluster, nodes))

@@ -68,6 +68,8 @@ mod tests {
                 url: format!("http://{id}"),
                 zone: None,
                 state: *state,
+                health: Default::default(),
+                health_since: None,
             };
             t.nodes.insert(id.to_string(), rec);
         }
@@ -85,6 +87,7 @@ mod tests {
             shards: vec![ShardPlacement {
                 nodes: nodes.iter().map(|n| n.to_string()).collect(),
                 incoming: vec!["n9".into()],
+                lagging: Vec::new(),
             }],
             state: Default::default(),
             storage_uid: None,

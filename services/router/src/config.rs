@@ -100,5 +100,5 @@ pub fn parse_bootstrap_node(spec: &str) -> anyhow::Result<miroir_proto::topology
         None => (rest, None),
     };
     anyhow::ensure!(url.starts_with("http://") || url.starts_with("https://"), "bootstrap node `{spec}`: url must be http(s)");
-    Ok(miroir_proto::topology::NodeRecord { id: id.to_string(), url: url.to_string(), zone, state: Default::default() })
+    Ok(miroir_proto::topology::NodeRecord { id: id.to_string(), url: url.to_string(), zone, state: Default::default(), health: Default::default(), health_since: None })
 }

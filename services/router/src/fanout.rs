@@ -104,7 +104,7 @@ impl Router {
             updated_at: now,
             shards: placement
                 .iter()
-                .map(|(_, nodes)| ShardPlacement { nodes: nodes.iter().map(|n| n.as_str().to_string()).collect(), incoming: Vec::new() })
+                .map(|(_, nodes)| ShardPlacement { nodes: nodes.iter().map(|n| n.as_str().to_string()).collect(), incoming: Vec::new(), lagging: Vec::new() })
                 .collect(),
             state: IndexState::Ready,
             storage_uid: None,

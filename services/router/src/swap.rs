@@ -234,7 +234,7 @@ mod tests {
             replication_factor: 1,
             created_at: format!("created-{uid}"),
             updated_at: String::new(),
-            shards: vec![ShardPlacement { nodes: vec![node.into()], incoming: vec![] }],
+            shards: vec![ShardPlacement { nodes: vec![node.into()], incoming: vec![], lagging: vec![] }],
             state: IndexState::Ready,
             storage_uid: None,
         }

@@ -73,6 +73,8 @@ impl Stack {
                 url: node.url.clone(),
                 zone: None,
                 state: NodeState::Up,
+                health: Default::default(),
+                health_since: None,
             };
             topology.put_node(&record).await?;
         }

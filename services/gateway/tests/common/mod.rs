@@ -55,7 +55,8 @@ impl Gateway {
             shards: vec![
                 ShardPlacement {
                     nodes: vec!["n1".into()],
-                    incoming: vec![]
+                    incoming: vec![],
+                    lagging: vec![],
                 };
                 2
             ],

@@ -76,6 +76,8 @@ impl Cluster {
             url: url.to_owned(),
             zone: None,
             state,
+            health: Default::default(),
+            health_since: None,
         };
         Ok(self.topology.put_node(&record).await?)
     }
@@ -129,6 +131,7 @@ impl Cluster {
                 .map(|p| ShardPlacement {
                     nodes: p.iter().map(|n| format!("n{n}")).collect(),
                     incoming: Vec::new(),
+                    lagging: Vec::new(),
                 })
                 .collect(),
             state: Default::default(),
