@@ -7,7 +7,7 @@
 
 use miroir_cluster::topology::Topology;
 use miroir_placement::ShardId;
-use miroir_proto::topology::{IndexRecord, NodeState};
+use miroir_proto::topology::{Availability, IndexRecord};
 
 /// One place a shard can be read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,10 +40,14 @@ pub fn read_order(
             url: node.url.clone(),
             index: index.clone(),
         };
-        match node.state {
-            NodeState::Up | NodeState::Draining => healthy.push(replica),
-            NodeState::Suspect => suspect.push(replica),
-            NodeState::Down => {}
+        if placement.lag_of(id).is_some() {
+            // Behind (missed writes, or lost its data): never read until it has caught up.
+            continue;
+        }
+        match node.availability() {
+            Availability::Up => healthy.push(replica),
+            Availability::Suspect => suspect.push(replica),
+            Availability::Down => {}
         }
     }
     if !healthy.is_empty() {
@@ -58,7 +62,7 @@ pub fn read_order(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use miroir_proto::topology::{NodeRecord, ShardPlacement};
+    use miroir_proto::topology::{NodeRecord, NodeState, ShardPlacement};
 
     fn topology(states: &[(&str, NodeState)]) -> Topology {
         let mut t = Topology::default();
