@@ -19,6 +19,15 @@ pub struct NodeTaskRef {
     pub task_uid: u64,
 }
 
+/// A copy that did not take the write when it fanned out (its node was down, unreachable or
+/// behind): the write waits in the copy's handoff queue and is applied when the copy catches up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeferredCopy {
+    pub node: String,
+    pub shard: u16,
+}
+
 /// The derived, final view of a cluster task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -55,4 +64,7 @@ pub struct ClusterTask {
     /// the task is `canceled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canceled_by: Option<u64>,
+    /// Copies that were sent the write through their handoff queue instead of directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<DeferredCopy>,
 }

@@ -39,6 +39,11 @@ pub struct Config {
     /// so that their final state is cached and task listings need no node round-trip.
     #[serde(default = "default_settle_interval_ms")]
     pub task_settle_interval_ms: u64,
+    /// How many copies of each shard must take a write for its task to succeed; the others get
+    /// it later through their handoff queue. Unset: 1 below RF 3, a majority from RF 3. Capped
+    /// at the shard's number of copies.
+    #[serde(default)]
+    pub write_quorum: Option<u8>,
 }
 
 fn default_nats_url() -> String {
@@ -70,6 +75,7 @@ impl Default for Config {
             shard_flush_bytes: default_flush_bytes(),
             settings_drift_interval_ms: default_drift_interval_ms(),
             task_settle_interval_ms: default_settle_interval_ms(),
+            write_quorum: None,
         }
     }
 }
@@ -84,6 +90,7 @@ impl Config {
         }
         anyhow::ensure!(self.node_timeout_ms > 0, "node_timeout_ms must be positive");
         anyhow::ensure!(self.task_settle_interval_ms > 0, "task_settle_interval_ms must be positive");
+        anyhow::ensure!(self.write_quorum != Some(0), "write_quorum must be at least 1");
         for n in &self.bootstrap_nodes {
             parse_bootstrap_node(n)?;
         }

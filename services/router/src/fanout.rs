@@ -37,6 +37,7 @@ impl Router {
             finished: None,
             fanout_error: None,
             canceled_by: None,
+            deferred: Vec::new(),
         })
     }
 

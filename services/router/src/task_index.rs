@@ -210,6 +210,7 @@ mod tests {
             finished: None,
             fanout_error: None,
             canceled_by: None,
+            deferred: Vec::new(),
         };
         let s = TaskSummary::of(&task);
         assert_eq!(s.indexes, vec!["a", "b", "c", "d"]);

@@ -244,6 +244,7 @@ mod tests {
             finished: None,
             fanout_error: None,
             canceled_by: None,
+            deferred: Vec::new(),
         }
     }
 
