@@ -5,7 +5,7 @@
 //! split it per shard and send each shard's part to every copy. Per-shard buffers are flushed at
 //! `shard_flush_bytes`, so memory stays bounded whatever the batch size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -17,17 +17,22 @@ use miroir_proto::MeiliError;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use crate::fanout::{copies, json_body, Call};
+use crate::fanout::{copies, json_body, Call, WalRef};
 use crate::Router;
 
 impl Router {
     pub(crate) async fn documents_commit(&self, req: DocumentsCommit) -> Result<EnqueuedTask, MeiliError> {
-        let result = self.commit_batch(&req).await;
-        wal::purge_batch(&self.wal, &req.batch_id).await;
+        let mut hinted = HashSet::new();
+        let result = self.commit_batch(&req, &mut hinted).await;
+        // A copy that missed the batch replays it from the WAL: keep the batch until the WAL's max
+        // age then (the handoff bound is shorter, see the health-checker's repair).
+        if hinted.is_empty() {
+            wal::purge_batch(&self.wal, &req.batch_id).await;
+        }
         result
     }
 
-    async fn commit_batch(&self, req: &DocumentsCommit) -> Result<EnqueuedTask, MeiliError> {
+    async fn commit_batch(&self, req: &DocumentsCommit, hinted: &mut HashSet<(String, u16)>) -> Result<EnqueuedTask, MeiliError> {
         let task = self
             .new_task(Some(&req.index_uid), "documentAdditionOrUpdate", json!({ "receivedDocuments": req.documents, "indexedDocuments": null }))
             .await?;
@@ -44,9 +49,13 @@ impl Router {
             },
         };
         let mut task = task;
+        if let Err(e) = self.check_quorum(&record) {
+            task.details = failed_details;
+            return self.fail(task, e).await;
+        }
         if created {
             let calls = self.shard_creation_calls(&record);
-            self.fan_out(&mut task, calls).await;
+            self.fan_out(&mut task, calls).await?;
         }
 
         // Pass 1: the primary key, and every document's id.
@@ -80,6 +89,7 @@ impl Router {
         // document must land after an earlier one).
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut busy: std::collections::HashSet<u16> = std::collections::HashSet::new();
+        let wal_ref = WalRef { batch_id: req.batch_id.clone(), chunks: req.chunks, shard_count: record.shard_count, primary_key: primary_key.clone() };
         let mut reader = wal::BatchReader::new(&self.wal, &req.batch_id, req.chunks);
         let mut finished = false;
         while !finished {
@@ -106,16 +116,16 @@ impl Router {
                 while busy.contains(&shard) {
                     if let Some((done, results)) = in_flight.next().await {
                         busy.remove(&done);
-                        Self::record(&mut task, results);
+                        self.book(&mut task, results, hinted).await?;
                     }
                 }
-                let calls = document_calls(&record, shard, &method, &primary_key, body);
+                let calls = document_calls(&record, shard, &method, &primary_key, body, wal_ref.clone());
                 busy.insert(shard);
                 in_flight.push(async move { (shard, self.send_calls(calls, true).await) });
             }
         }
         while let Some((_, results)) = in_flight.next().await {
-            Self::record(&mut task, results);
+            self.book(&mut task, results, hinted).await?;
         }
         self.enqueued(&task).await
     }
@@ -240,8 +250,11 @@ impl Router {
             return self.fail(task, MeiliError::index_not_found(&req.index_uid)).await;
         };
         let mut task = task;
+        if let Err(e) = self.check_quorum(&record) {
+            return self.fail(task, e).await;
+        }
         let calls = make_calls(&record);
-        self.fan_out(&mut task, calls).await;
+        self.fan_out(&mut task, calls).await?;
         self.enqueued(&task).await
     }
 }
@@ -252,7 +265,7 @@ fn shard_of_line(line: &[u8], primary_key: &str, shards: ShardCount) -> Option<S
     Some(shard_for_key(&id, shards))
 }
 
-fn document_calls(record: &IndexRecord, shard: u16, method: &Method, primary_key: &str, body: Bytes) -> Vec<Call> {
+fn document_calls(record: &IndexRecord, shard: u16, method: &Method, primary_key: &str, body: Bytes, wal: WalRef) -> Vec<Call> {
     let Some(shard_id) = ShardId::new(shard) else { return Vec::new() };
     let Some(placement) = record.shards.get(usize::from(shard)) else { return Vec::new() };
     let name = miroir_cluster::shard_name(record, shard_id);
@@ -265,6 +278,7 @@ fn document_calls(record: &IndexRecord, shard: u16, method: &Method, primary_key
             method: method.clone(),
             path: format!("/indexes/{name}/documents?{query}"),
             body: Some(("application/x-ndjson", body.clone())),
+            wal: Some(wal.clone()),
         })
         .collect()
 }
@@ -290,6 +304,7 @@ fn delete_ids_calls(record: &IndexRecord, ids: &[String]) -> Vec<Call> {
                 method: Method::POST,
                 path: format!("/indexes/{name}/documents/delete-batch"),
                 body: Some(body.clone()),
+                wal: None,
             });
         }
     }

@@ -4,7 +4,10 @@ use bytes::Bytes;
 use miroir_cluster::node::NodeError;
 use miroir_placement::{NodeId, NodeInfo, ReplicationFactor, ShardCount, ShardId, Zone};
 use miroir_proto::tasks::{ClusterTask, FinishedTask};
-use miroir_proto::topology::{IndexRecord, IndexState, NodeState, ShardPlacement};
+use std::collections::HashSet;
+
+use miroir_proto::handoff::{Hint, HintBody};
+use miroir_proto::topology::{Availability, IndexRecord, IndexState, LagReason, ShardPlacement};
 use miroir_proto::{rpc::EnqueuedTask, MeiliError};
 use reqwest::Method;
 
@@ -21,6 +24,29 @@ pub struct Call {
     pub method: Method,
     pub path: String,
     pub body: Option<(&'static str, Bytes)>,
+    /// For a part of a document batch: the batch in the WAL, so that a hint names it instead of
+    /// copying the documents.
+    pub wal: Option<WalRef>,
+}
+
+/// A document batch in the WAL and how to find one shard's part of it.
+#[derive(Clone, Debug)]
+pub struct WalRef {
+    pub batch_id: String,
+    pub chunks: u32,
+    pub shard_count: u16,
+    pub primary_key: String,
+}
+
+/// What became of one call.
+pub enum Sent {
+    /// The node enqueued it as this task.
+    Task(u64),
+    /// Not sent, or not taken: queued in the copy's handoff queue instead. `lost`: the copy's
+    /// node no longer holds the shard (it must be rebuilt, not just replayed).
+    Deferred { lost: bool, reason: String },
+    /// The node refused it (the client's error, as every copy would say).
+    Refused(NodeError),
 }
 
 impl Router {
@@ -72,7 +98,7 @@ impl Router {
         let topo = self.topology.current();
         topo.nodes
             .values()
-            .filter(|n| matches!(n.state, NodeState::Up | NodeState::Suspect))
+            .filter(|n| n.placeable())
             .filter_map(|n| {
                 let id = NodeId::new(n.id.clone()).ok()?;
                 Some(match n.zone.as_ref().and_then(|z| Zone::new(z.clone()).ok()) {
@@ -81,6 +107,46 @@ impl Router {
                 })
             })
             .collect()
+    }
+
+    /// How many copies of a shard with `copies` copies must take a write.
+    pub(crate) fn write_quorum(&self, copies: usize) -> usize {
+        let wanted = match self.config.write_quorum {
+            Some(w) => usize::from(w),
+            None if copies >= 3 => copies / 2 + 1,
+            None => 1,
+        };
+        wanted.clamp(1, copies.max(1))
+    }
+
+    /// Refuse a write that cannot reach its quorum: some shard of `record` has fewer copies that
+    /// can take it now (node not down, copy not behind) than the write quorum. Checked before any
+    /// node is touched, so such a write fails whole and nothing of it is applied anywhere.
+    pub(crate) fn check_quorum(&self, record: &IndexRecord) -> Result<(), MeiliError> {
+        let topo = self.topology.current();
+        for (s, placement) in record.shards.iter().enumerate() {
+            let writable = placement
+                .nodes
+                .iter()
+                .filter(|n| placement.lag_of(n).is_none())
+                .filter(|n| topo.nodes.get(n.as_str()).is_some_and(|r| r.availability() != Availability::Down))
+                .count();
+            let quorum = self.write_quorum(placement.nodes.len());
+            if writable < quorum {
+                return Err(MeiliError::new(
+                    503,
+                    "shard_unavailable",
+                    miroir_proto::ErrorType::System,
+                    format!(
+                        "Shard {s} of index `{}` has {writable} writable cop{} ({} needed): its other copies are down or catching up. Nothing was written; retry once a node is back.",
+                        record.uid,
+                        if writable == 1 { "y" } else { "ies" },
+                        quorum
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Place a new index over the live nodes and record it in KV. `Err(Exists)` maps to
@@ -140,92 +206,174 @@ impl Router {
             let name = miroir_cluster::shard_name(record, shard);
             for (node, replica) in copies(placement) {
                 let (method, path, body) = make(&name);
-                calls.push(Call { node: node.to_string(), shard: s as u16, replica, method, path, body });
+                calls.push(Call { node: node.to_string(), shard: s as u16, replica, method, path, body, wal: None });
             }
         }
         calls
     }
 
-    /// Send every call in parallel; collect the node task uids and the first transport failure.
-    pub(crate) async fn fan_out(&self, task: &mut ClusterTask, calls: Vec<Call>) {
-        self.fan_out_inner(task, calls, false).await
+    /// Send every call in parallel and book the outcome in the task: node task uids, deferred
+    /// copies (queued in their handoff queue, and marked behind in the index record before this
+    /// returns), and the first refusal.
+    pub(crate) async fn fan_out(&self, task: &mut ClusterTask, calls: Vec<Call>) -> Result<(), MeiliError> {
+        let results = self.send_calls(calls, false).await;
+        self.book(task, results, &mut HashSet::new()).await
     }
 
     /// [`fan_out`](Self::fan_out) for writes that would create a missing shard index on the
     /// node (Meilisearch creates an index on a documents or settings write): a copy that lost its
-    /// shard (a node back from a crash with an empty disk) is skipped instead of being given a
-    /// partial shard, which reads would then take for a whole one. The task reports the skip.
-    pub(crate) async fn fan_out_to_existing(&self, task: &mut ClusterTask, calls: Vec<Call>) {
-        self.fan_out_inner(task, calls, true).await
+    /// shard (a node back from a crash with an empty disk) is not given a partial shard, which
+    /// reads would then take for a whole one: it is marked lost (to be rebuilt) and the write
+    /// is queued for it.
+    pub(crate) async fn fan_out_to_existing(&self, task: &mut ClusterTask, calls: Vec<Call>) -> Result<(), MeiliError> {
+        let results = self.send_calls(calls, true).await;
+        self.book(task, results, &mut HashSet::new()).await
     }
 
-    async fn fan_out_inner(&self, task: &mut ClusterTask, calls: Vec<Call>, existing_only: bool) {
-        let results = self.send_calls(calls, existing_only).await;
-        Self::record(task, results);
-    }
-
-    /// Send every call in parallel; the node task uid each copy answered, or why it did not.
-    pub(crate) async fn send_calls(&self, calls: Vec<Call>, existing_only: bool) -> Vec<(Call, Result<u64, NodeError>)> {
+    /// Send every call in parallel, except to copies that cannot take it now (node down or
+    /// unknown, copy behind: those are deferred without a try, so that a copy's queue keeps its
+    /// writes in order).
+    pub(crate) async fn send_calls(&self, calls: Vec<Call>, existing_only: bool) -> Vec<(Call, Sent)> {
         let topo = self.topology.current();
         let futures = calls.into_iter().map(|call| {
-            let url = topo.node_url(&call.node).map(str::to_string);
-            let state = topo.nodes.get(&call.node).map(|n| n.state);
+            let node = topo.nodes.get(&call.node).cloned();
+            let behind = call_is_behind(&topo, &call);
             async move {
-                let Some(url) = url else {
-                    return (call, Err(NodeError::Unreachable { url: String::new(), reason: "node is not in the topology".into() }));
+                let Some(node) = node else {
+                    return (call, Sent::Deferred { lost: false, reason: "node is not in the topology".into() });
                 };
-                if state == Some(NodeState::Down) {
-                    return (call, Err(NodeError::Unreachable { url, reason: "node is marked down".into() }));
+                if node.availability() == Availability::Down {
+                    return (call, Sent::Deferred { lost: false, reason: "node is down".into() });
+                }
+                if behind {
+                    return (call, Sent::Deferred { lost: false, reason: "copy is catching up".into() });
                 }
                 if existing_only {
                     if let Some(name) = shard_index_of(&call.path) {
-                        if !self.copy_exists(&url, name).await {
+                        if !self.copy_exists(&node.url, name).await {
                             metrics::counter!("miroir_router_missing_copies_total").increment(1);
-                            let err = MeiliError::new(
-                                503,
-                                "shard_copy_missing",
-                                miroir_proto::ErrorType::System,
-                                format!("Node `{}` no longer holds shard {} (it lost its data): the write skipped that copy, which needs a repair.", call.node, call.shard),
-                            );
-                            return (call, Err(NodeError::Meili(err)));
+                            return (call, Sent::Deferred { lost: true, reason: "the node no longer holds the shard".into() });
                         }
                     }
                 }
-                let r = self.nodes.send(&url, call.method.clone(), &call.path, call.body.clone()).await;
-                (call, r)
+                match self.nodes.send(&node.url, call.method.clone(), &call.path, call.body.clone()).await.and_then(|(_, body)| task_uid_of(&body)) {
+                    Ok(uid) => (call, Sent::Task(uid)),
+                    Err(NodeError::Unreachable { reason, .. }) => (call, Sent::Deferred { lost: false, reason }),
+                    Err(NodeError::Meili(e)) if e.status >= 500 => (call, Sent::Deferred { lost: false, reason: format!("HTTP {} {}", e.status, e.code) }),
+                    Err(e) => (call, Sent::Refused(e)),
+                }
             }
         });
-        futures::future::join_all(futures)
-            .await
-            .into_iter()
-            .map(|(call, result)| {
-                let uid = result.and_then(|(_, body)| task_uid_of(&body));
-                (call, uid)
-            })
-            .collect()
+        futures::future::join_all(futures).await
     }
 
-    /// Book the answers of [`send_calls`](Self::send_calls) in the task.
-    pub(crate) fn record(task: &mut ClusterTask, results: Vec<(Call, Result<u64, NodeError>)>) {
-        for (call, result) in results {
-            match result {
-                Ok(uid) => task.node_tasks.push(miroir_proto::tasks::NodeTaskRef {
+    /// Book the outcome of [`send_calls`](Self::send_calls) in the task. Deferred calls are
+    /// queued (durably: JetStream acknowledges each hint) and their copies marked behind in the
+    /// index record, both before this returns, so that the write is acknowledged to the client
+    /// only once no stale copy can be read without it. `hinted`: copies already given a hint for
+    /// this task's WAL batch (a batch's later parts need no hint of their own).
+    pub(crate) async fn book(&self, task: &mut ClusterTask, results: Vec<(Call, Sent)>, hinted: &mut HashSet<(String, u16)>) -> Result<(), MeiliError> {
+        let mut marks: Vec<(u16, String, bool, u64)> = Vec::new();
+        for (call, sent) in results {
+            match sent {
+                Sent::Task(uid) => task.node_tasks.push(miroir_proto::tasks::NodeTaskRef {
                     node: call.node,
                     shard: call.shard,
                     replica: call.replica,
                     task_uid: uid,
                 }),
-                Err(e) => {
+                Sent::Refused(e) => {
                     metrics::counter!("miroir_router_fanout_errors_total").increment(1);
-                    tracing::warn!(node = %call.node, shard = call.shard, error = %e, "write not accepted by a replica");
+                    tracing::warn!(node = %call.node, shard = call.shard, error = %e, "write refused by a copy");
                     if task.fanout_error.is_none() {
-                        let err = e.into_meili();
-                        task.fanout_error = Some(err.body());
+                        task.fanout_error = Some(e.into_meili().body());
+                    }
+                }
+                Sent::Deferred { lost, reason } => {
+                    let key = (call.node.clone(), call.shard);
+                    if call.wal.is_some() && hinted.contains(&key) {
+                        continue;
+                    }
+                    let seq = self.queue_hint(task, &call).await?;
+                    hinted.insert(key);
+                    metrics::counter!("miroir_router_deferred_writes_total", "node" => call.node.clone()).increment(1);
+                    tracing::info!(node = %call.node, shard = call.shard, task = task.uid, %reason, "write deferred to the copy's handoff queue");
+                    let copy = miroir_proto::tasks::DeferredCopy { node: call.node.clone(), shard: call.shard };
+                    if !task.deferred.contains(&copy) {
+                        task.deferred.push(copy);
+                    }
+                    if call.replica != INCOMING_REPLICA {
+                        marks.push((call.shard, call.node, lost, seq));
                     }
                 }
             }
         }
+        if !marks.is_empty() {
+            if let Some(uid) = task.index_uid.clone() {
+                self.mark_behind(&uid, &marks).await?;
+            }
+        }
+        Ok(())
     }
+
+    /// Queue one deferred call in its copy's handoff queue; its stream sequence.
+    async fn queue_hint(&self, task: &ClusterTask, call: &Call) -> Result<u64, MeiliError> {
+        let body = match (&call.wal, &call.body) {
+            (Some(w), _) => HintBody::WalShard { batch_id: w.batch_id.clone(), chunks: w.chunks, shard_count: w.shard_count, primary_key: w.primary_key.clone() },
+            (None, Some((content_type, bytes))) => HintBody::Inline { content_type: (*content_type).to_string(), bytes: bytes.clone() },
+            (None, None) => HintBody::Empty,
+        };
+        let hint = Hint {
+            task_uid: Some(task.uid),
+            index_uid: task.index_uid.clone().unwrap_or_default(),
+            node: call.node.clone(),
+            shard: call.shard,
+            replica: call.replica,
+            method: call.method.as_str().to_string(),
+            path: call.path.clone(),
+            body,
+            deferred_at: miroir_cluster::now_rfc3339(),
+        };
+        let shard_index = shard_index_of(&call.path).unwrap_or_default();
+        self.handoff.append(&hint, shard_index).await.map_err(|e| {
+            tracing::error!(node = %call.node, error = %e, "cannot queue a write for a copy that missed it");
+            MeiliError::new(503, "handoff_unavailable", miroir_proto::ErrorType::System, format!("A copy missed this write and it could not be queued for it: {e}. Retry the write."))
+        })
+    }
+
+    /// Mark copies behind in the index record (compare-and-set), raising their queue watermark,
+    /// and wait until this router's mirror shows it.
+    async fn mark_behind(&self, uid: &str, marks: &[(u16, String, bool, u64)]) -> Result<(), MeiliError> {
+        let written = self
+            .topology
+            .modify_index(uid, |record| {
+                let mut changed = false;
+                for (shard, node, lost, seq) in marks {
+                    if let Some(p) = record.shards.get_mut(usize::from(*shard)) {
+                        if p.nodes.iter().any(|n| n == node) {
+                            let reason = if *lost { LagReason::Lost } else { LagReason::MissedWrites };
+                            changed |= p.mark_lagging(node, reason, *seq);
+                        }
+                    }
+                }
+                changed
+            })
+            .await
+            .map_err(|e| MeiliError::internal(format!("cannot mark copies that missed a write: {e}")))?;
+        if let Some((_, rev)) = written {
+            self.topology.wait_for_revision(rev, std::time::Duration::from_secs(2)).await;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the call's copy is behind in the current topology (its writes go through its queue).
+fn call_is_behind(topo: &miroir_cluster::topology::Topology, call: &Call) -> bool {
+    let Some(name) = shard_index_of(&call.path) else { return false };
+    topo.indexes.values().any(|(r, _)| {
+        r.shards.get(usize::from(call.shard)).is_some_and(|p| p.lag_of(&call.node).is_some())
+            && ShardId::new(call.shard).is_some_and(|s| miroir_cluster::shard_name(r, s) == name)
+    })
 }
 
 impl Router {
@@ -252,7 +400,7 @@ impl Router {
 }
 
 /// The node-local index a call's path names (`/indexes/<name>/...`).
-fn shard_index_of(path: &str) -> Option<&str> {
+pub(crate) fn shard_index_of(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/indexes/")?;
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     Some(&rest[..end]).filter(|n| !n.is_empty())
@@ -272,7 +420,7 @@ pub(crate) fn json_body(v: &serde_json::Value) -> (&'static str, Bytes) {
     ("application/json", Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
 }
 
-fn task_uid_of(body: &[u8]) -> Result<u64, NodeError> {
+pub(crate) fn task_uid_of(body: &[u8]) -> Result<u64, NodeError> {
     let v: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| NodeError::Unreachable { url: String::new(), reason: format!("enqueue answer is not JSON: {e}") })?;
     v.get("taskUid")

@@ -18,7 +18,7 @@ impl Router {
             Err(e) => return Err(e),
         };
         let calls = self.shard_creation_calls(&record);
-        self.fan_out(&mut task, calls).await;
+        self.fan_out(&mut task, calls).await?;
         self.enqueued(&task).await
     }
 
@@ -55,7 +55,7 @@ impl Router {
         }
         let body = json!({ "primaryKey": req.primary_key });
         let calls = self.for_every_copy(&record, |name| (Method::PATCH, format!("/indexes/{name}"), Some(json_body(&body))));
-        self.fan_out(&mut task, calls).await;
+        self.fan_out(&mut task, calls).await?;
         self.enqueued(&task).await
     }
 
@@ -73,7 +73,7 @@ impl Router {
             .await
             .map_err(|e| MeiliError::internal(format!("the index changed while it was deleted, retry: {e}")))?;
         let calls = self.for_every_copy(&record, |name| (Method::DELETE, format!("/indexes/{name}"), None));
-        self.fan_out(&mut task, calls).await;
+        self.fan_out(&mut task, calls).await?;
         if let Err(e) = self.topology.delete_index(&record.uid, revision).await {
             tracing::warn!(index = %record.uid, error = %e, "cannot remove the index record");
         }

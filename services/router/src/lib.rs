@@ -47,6 +47,8 @@ pub struct Router {
     pub(crate) tasks: TaskStore,
     pub(crate) nodes: NodeClient,
     pub(crate) wal: async_nats::jetstream::stream::Stream,
+    /// Queues of the writes copies missed (hinted handoff).
+    pub(crate) handoff: miroir_cluster::handoff::HandoffQueues,
     pub(crate) js: async_nats::jetstream::Context,
     pub(crate) task_index: task_index::TaskIndex,
     /// Rung to run the settings drift check now.
@@ -60,13 +62,14 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     let topology = TopologyStore::open(&js).await?;
     let tasks = TaskStore::open(&js).await?;
     let wal = miroir_cluster::wal::open(&js).await?;
+    let handoff = miroir_cluster::handoff::HandoffQueues::open(&js).await?;
     bootstrap(&config, &topology).await?;
     let nodes = NodeClient::new(config.node_api_key.clone(), Duration::from_millis(config.node_timeout_ms));
     // Background loops stop when `run` returns, after the drain (requests in flight use them).
     let background = CancellationToken::new();
     let _stop_background = background.clone().drop_guard();
     let task_index = task_index::TaskIndex::open(&js, background.clone()).await?;
-    let router = Arc::new(Router { config, topology, tasks, nodes, wal, js, task_index, drift: tokio::sync::Notify::new() });
+    let router = Arc::new(Router { config, topology, tasks, nodes, wal, handoff, js, task_index, drift: tokio::sync::Notify::new() });
     tokio::spawn(drift::run(router.clone(), background.clone()));
     tokio::spawn(settler::run(router.clone(), background.clone()));
 

@@ -65,17 +65,25 @@ impl Router {
         // before any task uid is spent or any other shard moves. (A missing index is created
         // first, so there the shard creations must be enqueued before the probe.)
         let topo = self.topology.current();
-        // The probe goes to a copy that still holds its shard (a settings write would create it).
-        let mut probe_at = 0;
+        if creation.is_none() {
+            self.check_quorum(&record)?;
+        }
+        // The probe goes to a copy that can take the write now (node not down, copy not behind)
+        // and still holds its shard (a settings write would create it).
+        let mut probe_at = None;
         for (i, call) in calls.iter().enumerate() {
-            let url = topo.node_url(&call.node).unwrap_or_default();
+            let Some(node) = topo.nodes.get(&call.node) else { continue };
+            let behind = record.shards.get(usize::from(call.shard)).is_some_and(|p| p.lag_of(&call.node).is_some());
+            if behind || node.availability() == miroir_proto::topology::Availability::Down || call.replica == crate::fanout::INCOMING_REPLICA {
+                continue;
+            }
             let name = call.path.trim_start_matches("/indexes/").split('/').next().unwrap_or_default();
-            if self.copy_exists(url, name).await {
-                probe_at = i;
+            if self.copy_exists(&node.url, name).await {
+                probe_at = Some(i);
                 break;
             }
         }
-        let first = calls.remove(probe_at);
+        let first = calls.remove(probe_at.unwrap_or(0));
         let url = topo.node_url(&first.node).map(str::to_string).unwrap_or_default();
         let refused = |e: miroir_proto::MeiliError| crate::tasks::rewrite_names(e, record.storage_base(), &record.uid, record.shard_count);
         let mut probed = None;
@@ -88,7 +96,7 @@ impl Router {
         let mut task = self.new_task(Some(&req.index_uid), "settingsUpdate", details).await?;
         if let Some(r) = &creation {
             let create = self.shard_creation_calls(r);
-            self.fan_out(&mut task, create).await;
+            self.fan_out(&mut task, create).await?;
         }
         let answer = match probed {
             Some(answer) => answer,
@@ -108,9 +116,10 @@ impl Router {
                 }
             }
             Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => return Err(refused(e)),
-            Err(e) => task.fanout_error = Some(e.into_meili().body()),
+            // The probed copy is gone: it gets the change through its handoff queue.
+            Err(_) => calls.push(first),
         }
-        self.fan_out_to_existing(&mut task, calls).await;
+        self.fan_out_to_existing(&mut task, calls).await?;
         self.enqueued(&task).await
     }
 }

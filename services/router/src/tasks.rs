@@ -4,7 +4,7 @@
 //! is cached in the task record, so a finished task costs no node round-trip afterwards.
 //! Listings, cancelation and deletion are in [`crate::task_list`] and [`crate::task_admin`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use miroir_proto::rpc::{JsonBody, TaskGet};
 use miroir_proto::tasks::{ClusterTask, FinishedTask};
@@ -47,8 +47,16 @@ impl Router {
             return render(&task, &f.status, &f.details, f.error.as_ref(), Some(&f.started_at), Some(&f.finished_at));
         }
         let views = self.node_views(&task).await;
-        let storage = task.index_uid.as_deref().and_then(|uid| self.topology.current().index(uid).map(|r| r.storage_base().to_string()));
-        let (status, details, error, started, finished) = derive(&task, &views, storage.as_deref());
+        let topo = self.topology.current();
+        let record = task.index_uid.as_deref().and_then(|uid| topo.index(uid));
+        let storage = record.map(|r| r.storage_base().to_string());
+        let writes = Writes {
+            behind: record
+                .map(|r| r.shards.iter().enumerate().flat_map(|(s, p)| p.lagging.iter().map(move |l| (l.node.clone(), s as u16))).collect())
+                .unwrap_or_default(),
+            quorum: &|copies| self.write_quorum(copies),
+        };
+        let (status, details, error, started, finished) = derive(&task, &views, storage.as_deref(), &writes);
         if matches!(status.as_str(), "succeeded" | "failed" | "canceled") {
             let (Some(s), Some(f)) = (started.clone(), finished.clone()) else {
                 return render(&task, &status, &details, error.as_ref(), started.as_deref(), finished.as_deref());
@@ -119,17 +127,49 @@ impl Router {
 
 type Derived = (String, Value, Option<MeiliErrorBody>, Option<String>, Option<String>);
 
+/// What the derivation needs to know of the index's copies now.
+pub(crate) struct Writes<'a> {
+    /// Copies `(node, shard)` that are behind (catching up through their handoff queue).
+    pub behind: HashSet<(String, u16)>,
+    /// The write quorum of a shard with that many copies.
+    pub quorum: &'a (dyn Fn(usize) -> usize + Sync),
+}
+
 /// The pure part: node views -> status, details, error, start and end. `storage` is the base of
 /// the index's node-local shard names when it is not the index uid (after a swap).
-fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>) -> Derived {
+///
+/// Hinted handoff: a copy the write was deferred to counts as having applied it once it is no
+/// longer behind (its queue was replayed past the write); a node task on a node that does not
+/// answer does not hold the task back when its copy is behind (it will be checked when the copy
+/// catches up). The task succeeds once every shard has `quorum` copies that applied it.
+fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>, writes: &Writes<'_>) -> Derived {
     let index_uid = task.index_uid.clone().unwrap_or_default();
-    let shard_count = views.iter().flatten().map(|v| v.shard + 1).max().unwrap_or(0);
-    let unknown = views.iter().any(Option::is_none);
+    let shard_count = views.iter().flatten().map(|v| v.shard + 1).chain(task.deferred.iter().map(|d| d.shard + 1)).max().unwrap_or(0);
+    let unknown = views
+        .iter()
+        .zip(&task.node_tasks)
+        .any(|(v, t)| v.is_none() && !writes.behind.contains(&(t.node.clone(), t.shard)));
     let known: Vec<&NodeView> = views.iter().flatten().collect();
+    let short_of_quorum = (0..shard_count).any(|s| {
+        let copies: HashSet<&str> = task
+            .node_tasks
+            .iter()
+            .filter(|t| t.shard == s && t.replica != crate::fanout::INCOMING_REPLICA)
+            .map(|t| t.node.as_str())
+            .chain(task.deferred.iter().filter(|d| d.shard == s).map(|d| d.node.as_str()))
+            .collect();
+        if copies.is_empty() {
+            return false;
+        }
+        let applied = known.iter().filter(|v| v.shard == s && v.replica != crate::fanout::INCOMING_REPLICA && v.status == "succeeded").count()
+            + task.deferred.iter().filter(|d| d.shard == s && !writes.behind.contains(&(d.node.clone(), d.shard))).count();
+        applied < (writes.quorum)(copies.len())
+    });
     let running = known.iter().filter(|v| matches!(v.status.as_str(), "enqueued" | "processing")).count();
     let started = known.iter().filter_map(|v| v.started_at.clone()).min();
-    if unknown || running > 0 {
-        let all_enqueued = !unknown && known.iter().all(|v| v.status == "enqueued");
+    let failed_now = known.iter().any(|v| matches!(v.status.as_str(), "failed" | "canceled"));
+    if unknown || running > 0 || (short_of_quorum && !failed_now && task.fanout_error.is_none()) {
+        let all_enqueued = !unknown && !known.is_empty() && known.iter().all(|v| v.status == "enqueued");
         let status = if all_enqueued { "enqueued" } else { "processing" };
         return (status.into(), task.details.clone(), None, if all_enqueued { None } else { started }, None);
     }
@@ -248,6 +288,47 @@ mod tests {
         }
     }
 
+    fn writes() -> Writes<'static> {
+        Writes { behind: HashSet::new(), quorum: &|_| 1 }
+    }
+
+    #[test]
+    fn a_deferred_copy_counts_once_caught_up_and_all_deferred_waits() {
+        let mut t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        // Shard 1's second copy (n3) was down: deferred, no node task.
+        t.node_tasks.retain(|n| n.node != "n3");
+        t.deferred.push(miroir_proto::tasks::DeferredCopy { node: "n3".into(), shard: 1 });
+        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "succeeded", 3)];
+        let mut w = writes();
+        w.behind.insert(("n3".into(), 1));
+        assert_eq!(derive(&t, &views, None, &w).0, "succeeded", "quorum 1 met by n2 while n3 catches up");
+        let all = |_: usize| 2;
+        let strict = Writes { behind: w.behind.clone(), quorum: &all };
+        assert_eq!(derive(&t, &views, None, &strict).0, "processing", "quorum 2 waits for n3");
+        let caught_up = Writes { behind: HashSet::new(), quorum: &all };
+        assert_eq!(derive(&t, &views, None, &caught_up).0, "succeeded", "n3 caught up");
+        // Shard 1 entirely deferred: not final until one copy catches up; nothing is reported failed.
+        t.node_tasks.retain(|n| n.shard != 1);
+        t.deferred.push(miroir_proto::tasks::DeferredCopy { node: "n2".into(), shard: 1 });
+        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2)];
+        let mut both = writes();
+        both.behind.insert(("n3".into(), 1));
+        both.behind.insert(("n2".into(), 1));
+        assert_eq!(derive(&t, &views, None, &both).0, "processing");
+        both.behind.remove(&("n2".to_string(), 1));
+        assert_eq!(derive(&t, &views, None, &both).0, "succeeded");
+    }
+
+    #[test]
+    fn an_unanswering_node_holds_the_task_only_while_its_copy_is_read() {
+        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "succeeded", 3), None];
+        assert_eq!(derive(&t, &views, None, &writes()).0, "processing");
+        let mut w = writes();
+        w.behind.insert(("n3".into(), 1));
+        assert_eq!(derive(&t, &views, None, &w).0, "succeeded");
+    }
+
     fn view(shard: u16, replica: u8, status: &str, indexed: u64) -> Option<NodeView> {
         Some(NodeView {
             shard,
@@ -267,7 +348,7 @@ mod tests {
     fn succeeded_counts_one_copy_per_shard() {
         let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "succeeded", 3), view(1, 1, "succeeded", 3)];
-        let (status, details, error, started, finished) = derive(&t, &views, None);
+        let (status, details, error, started, finished) = derive(&t, &views, None, &writes());
         assert_eq!(status, "succeeded");
         assert_eq!(details, json!({"receivedDocuments": 5, "indexedDocuments": 5}));
         assert!(error.is_none());
@@ -280,7 +361,7 @@ mod tests {
     fn one_failure_fails_the_task_with_the_clients_index_name() {
         let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "failed", 0), view(1, 1, "failed", 0)];
-        let (status, details, error, _, _) = derive(&t, &views, None);
+        let (status, details, error, _, _) = derive(&t, &views, None, &writes());
         assert_eq!(status, "failed");
         assert_eq!(details["indexedDocuments"], json!(0));
         assert_eq!(error.unwrap().message, "Index `movies`: Attribute `title` is not filterable.");
@@ -290,9 +371,9 @@ mod tests {
     fn running_or_unreachable_is_not_final() {
         let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         let views = vec![view(0, 0, "enqueued", 0), view(0, 1, "enqueued", 0), view(1, 0, "enqueued", 0), view(1, 1, "enqueued", 0)];
-        assert_eq!(derive(&t, &views, None).0, "enqueued");
+        assert_eq!(derive(&t, &views, None, &writes()).0, "enqueued");
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "processing", 0), view(1, 0, "enqueued", 0), None];
-        assert_eq!(derive(&t, &views, None).0, "processing");
+        assert_eq!(derive(&t, &views, None, &writes()).0, "processing");
     }
 
     #[test]
@@ -305,7 +386,7 @@ mod tests {
             v.error = Some(MeiliError::invalid("invalid_document_filter", "Index `old__s1`: Attribute `title` is not filterable.").to_json());
         }
         let views = vec![view(0, 0, "succeeded", 2), v];
-        let (_, _, error, _, _) = derive(&t, &views, Some("old"));
+        let (_, _, error, _, _) = derive(&t, &views, Some("old"), &writes());
         assert_eq!(error.unwrap().message, "Index `movies`: Attribute `title` is not filterable.");
     }
 
@@ -314,7 +395,7 @@ mod tests {
         let mut t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         t.canceled_by = Some(9);
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "canceled", 0), view(1, 1, "canceled", 0)];
-        let (status, details, _, started, finished) = derive(&t, &views, None);
+        let (status, details, _, started, finished) = derive(&t, &views, None, &writes());
         assert_eq!(status, "canceled");
         assert_eq!(details["indexedDocuments"], json!(0));
         let v = render(&t, &status, &details, None, started.as_deref(), finished.as_deref());
