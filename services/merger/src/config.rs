@@ -8,6 +8,8 @@ use std::time::Duration;
 use miroir_cluster::config::ConfigError;
 use serde::Deserialize;
 
+use crate::fetch::HedgePolicy;
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", default)]
 pub struct Config {
@@ -19,10 +21,17 @@ pub struct Config {
     /// Longest wait for one HTTP request to one node. A request's own deadline, when shorter,
     /// wins.
     pub node_timeout_ms: u64,
-    /// After this long without an answer from a shard's copy, the same request also goes to the
-    /// next copy and the first answer wins (a hedge). About the p95 of a shard search; 0
-    /// disables hedging.
+    /// The longest wait for a shard's copy before the same request also goes to the next copy
+    /// (a hedge; the first answer wins), and the wait used for a copy not yet measured. A
+    /// measured copy is hedged after its mean latency plus four deviations, within
+    /// [`hedge_min_ms`, `hedge_after_ms`]. 0 disables hedging.
     pub hedge_after_ms: u64,
+    /// The shortest wait before a hedge, however fast and steady the copy.
+    pub hedge_min_ms: u64,
+    /// At most this share (percent) of shard reads may add a hedge, plus a small burst (see
+    /// `budget`); once spent, slow copies are waited for. Retries after a failure are not
+    /// counted. 0 sends no hedge at all.
+    pub hedge_budget_percent: u32,
     /// How long an index's merge-relevant settings (faceting, pagination, distinct attribute)
     /// read from a shard are reused before being read again.
     pub settings_ttl_ms: u64,
@@ -41,6 +50,8 @@ impl Default for Config {
             node_api_key: None,
             node_timeout_ms: 5_000,
             hedge_after_ms: 50,
+            hedge_min_ms: 10,
+            hedge_budget_percent: 10,
             settings_ttl_ms: 1_000,
             metrics_addr: None,
             shutdown_grace_ms: 10_000,
@@ -62,6 +73,12 @@ impl Config {
         if self.default_deadline_ms == 0 {
             return invalid("`default_deadline_ms` must be positive");
         }
+        if self.hedge_after_ms > 0 && self.hedge_min_ms > self.hedge_after_ms {
+            return invalid("`hedge_min_ms` must not exceed `hedge_after_ms`");
+        }
+        if self.hedge_budget_percent > 100 {
+            return invalid("`hedge_budget_percent` is a percentage: at most 100");
+        }
         if self.node_api_key.as_deref().is_some_and(str::is_empty) {
             return invalid("`node_api_key` is empty: leave it out for nodes without a master key");
         }
@@ -73,8 +90,12 @@ impl Config {
     }
 
     /// `None` when hedging is off.
-    pub fn hedge_after(&self) -> Option<Duration> {
-        (self.hedge_after_ms > 0).then(|| Duration::from_millis(self.hedge_after_ms))
+    pub fn hedging(&self) -> Option<HedgePolicy> {
+        (self.hedge_after_ms > 0).then(|| HedgePolicy {
+            min: Duration::from_millis(self.hedge_min_ms.min(self.hedge_after_ms)),
+            max: Duration::from_millis(self.hedge_after_ms),
+            budget_percent: self.hedge_budget_percent.min(100),
+        })
     }
 
     pub fn settings_ttl(&self) -> Duration {
@@ -126,7 +147,24 @@ mod tests {
             vec![],
         )
         .unwrap();
-        assert_eq!(c.hedge_after(), None);
+        assert!(c.hedging().is_none());
+        for bad in [
+            Config {
+                hedge_min_ms: 60,
+                ..Config::default()
+            },
+            Config {
+                hedge_budget_percent: 101,
+                ..Config::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        let on = Config::default().hedging().unwrap();
+        assert_eq!(
+            (on.min, on.max, on.budget_percent),
+            (Duration::from_millis(10), Duration::from_millis(50), 10)
+        );
     }
 
     fn toml_from(text: &str) -> Config {

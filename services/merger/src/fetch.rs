@@ -6,7 +6,12 @@
 //! `index_not_found` (the index exists in the topology, so this copy lacks its shard: a node that
 //! lost its data, or one the placement moved away from). Any other 4xx is the client's error:
 //! every copy would say the same, so it is returned at once and no other copy is asked.
+//!
+//! Hedging adapts to what the merger measures ([`crate::latency`]): a copy is hedged when it is
+//! slower than its node usually is, and hedges are bounded by a budget ([`crate::budget`]) so that
+//! a slow node cannot double the load on the others.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,7 +22,9 @@ use miroir_proto::MeiliError;
 use reqwest::Method;
 use tokio::time::Instant;
 
+use crate::budget::HedgeBudget;
 use crate::errors;
+use crate::latency::{self, Snapshot, Tracker};
 use crate::metrics;
 use crate::replicas::Replica;
 
@@ -86,31 +93,68 @@ fn copy_fault(error: &NodeError) -> Option<String> {
     }
 }
 
-/// Reads shards through a [`NodeClient`].
+/// When to hedge, and how much.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HedgePolicy {
+    /// The shortest wait for a copy before hedging it.
+    pub min: Duration,
+    /// The longest wait, and the wait for a copy not yet measured.
+    pub max: Duration,
+    /// Hedges per hundred reads, at most ([`HedgeBudget`]).
+    pub budget_percent: u32,
+}
+
+/// Reads shards through a [`NodeClient`], measuring every node it asks.
 #[derive(Clone)]
 pub struct Reader {
     nodes: NodeClient,
-    hedge_after: Option<Duration>,
+    hedging: Option<HedgePolicy>,
+    latency: Arc<Tracker>,
+    budget: Arc<HedgeBudget>,
 }
 
 impl Reader {
-    pub fn new(nodes: NodeClient, hedge_after: Option<Duration>) -> Self {
-        Reader { nodes, hedge_after }
+    /// `hedging: None` never hedges.
+    pub fn new(nodes: NodeClient, hedging: Option<HedgePolicy>) -> Self {
+        let budget = HedgeBudget::new(hedging.map_or(0, |h| h.budget_percent));
+        Reader {
+            nodes,
+            hedging,
+            latency: Arc::new(Tracker::default()),
+            budget: Arc::new(budget),
+        }
+    }
+
+    /// The latency estimates of the nodes asked so far, to order copies by
+    /// ([`crate::replicas::read_order`]).
+    pub fn latency(&self) -> Snapshot {
+        self.latency.snapshot()
     }
 
     /// Send `call` to the copies in `replicas`, in order, until one answers (2xx body) or
-    /// refuses the request as the client's error. A copy silent for `hedge_after` gets the next
-    /// copy asked too; the first answer wins and the others are dropped (their connections
-    /// closed).
+    /// refuses the request as the client's error.
+    ///
+    /// - A copy fault moves on to the next copy at once, whatever the hedge budget; when every
+    ///   copy has failed the answer is [`ShardFailure::Unavailable`], never an empty body.
+    /// - A copy silent for longer than its node usually takes ([`latency::hedge_delay`]) gets
+    ///   the next copy asked too, if the [`HedgeBudget`] allows; the first answer wins and the
+    ///   others are dropped (their connections closed). A refused hedge is asked for again after
+    ///   the same delay.
+    /// - Every answer, fault, abandoned request and deadline feeds the node's latency estimate.
     pub async fn read(
         &self,
         replicas: &[Replica],
         call: &ShardCall<'_>,
         deadline: Instant,
     ) -> Result<Bytes, ShardFailure> {
-        let mut next = 0usize;
         let mut tried: Vec<String> = Vec::new();
-        let mut in_flight = FuturesUnordered::new();
+        if replicas.is_empty() {
+            return Err(ShardFailure::Unavailable { tried });
+        }
+        if self.hedging.is_some() {
+            self.budget.deposit();
+        }
+        let node_of = |i: usize| replicas.get(i).map_or("", |r| r.node.as_str());
         let attempt = |i: usize| {
             let replica = replicas.get(i).cloned();
             let nodes = self.nodes.clone();
@@ -121,64 +165,103 @@ impl Reader {
             let method = call.method.clone();
             let body = call.body.clone().map(|b| ("application/json", b));
             async move {
-                let started = Instant::now();
                 let Some(replica) = replica else {
                     let missing = NodeError::Unreachable {
                         url: String::new(),
                         reason: "no such copy".into(),
                     };
-                    return (String::new(), started, Err(missing));
+                    return (i, Err(missing));
                 };
-                let result = nodes.send(&replica.url, method, &path, body).await;
-                (replica.node, started, result)
+                (i, nodes.send(&replica.url, method, &path, body).await)
             }
         };
-        if replicas.is_empty() {
-            return Err(ShardFailure::Unavailable { tried });
-        }
-        in_flight.push(attempt(next));
-        next += 1;
         let far = deadline + Duration::from_secs(3600);
-        let hedge_at = |now: Instant| self.hedge_after.map_or(far, |d| now + d);
-        let hedge = tokio::time::sleep_until(hedge_at(Instant::now()));
+        let hedge_at = |i: usize| {
+            self.hedging.map_or(far, |h| {
+                let observed = self.latency.get(node_of(i));
+                Instant::now() + latency::hedge_delay(observed.as_ref(), h.min, h.max)
+            })
+        };
+        // Requests sent and not answered yet: (copy, sent at).
+        let mut outstanding: Vec<(usize, Instant)> = Vec::new();
+        let mut in_flight = FuturesUnordered::new();
+        in_flight.push(attempt(0));
+        outstanding.push((0, Instant::now()));
+        let mut next = 1usize;
+        let mut refused = false;
+        let hedge = tokio::time::sleep_until(hedge_at(0));
         let expired = tokio::time::sleep_until(deadline);
         tokio::pin!(hedge, expired);
+        let abandon = |outstanding: &[(usize, Instant)]| {
+            for (i, sent) in outstanding {
+                self.latency.abandoned(node_of(*i), sent.elapsed());
+            }
+        };
         loop {
             tokio::select! {
-                Some((node, started, result)) = in_flight.next() => match result {
-                    Ok((_, body)) => {
-                        metrics::shard_answered(call.op, &node, started.elapsed());
-                        return Ok(body);
-                    }
-                    Err(error) => match copy_fault(&error) {
-                        None => {
-                            metrics::shard_answered(call.op, &node, started.elapsed());
-                            return Err(match error {
-                                NodeError::Meili(e) => ShardFailure::Client(e),
-                                NodeError::Unreachable { .. } => ShardFailure::Unavailable { tried },
-                            });
+                Some((i, result)) = in_flight.next() => {
+                    let sent = outstanding.iter().find(|(j, _)| *j == i).map_or_else(Instant::now, |(_, t)| *t);
+                    outstanding.retain(|(j, _)| *j != i);
+                    let node = node_of(i);
+                    let elapsed = sent.elapsed();
+                    match result {
+                        Ok((_, body)) => {
+                            metrics::shard_answered(call.op, node, elapsed);
+                            self.latency.answered(node, elapsed);
+                            abandon(&outstanding);
+                            return Ok(body);
                         }
-                        Some(reason) => {
-                            tracing::warn!(op = call.op, node = %node, %reason, "a shard copy failed; trying another");
-                            tried.push(node);
-                            if next < replicas.len() {
-                                metrics::retry(call.op);
-                                in_flight.push(attempt(next));
-                                next += 1;
-                                hedge.as_mut().reset(hedge_at(Instant::now()));
-                            } else if in_flight.is_empty() {
-                                return Err(ShardFailure::Unavailable { tried });
+                        Err(error) => match copy_fault(&error) {
+                            None => {
+                                metrics::shard_answered(call.op, node, elapsed);
+                                self.latency.answered(node, elapsed);
+                                abandon(&outstanding);
+                                return Err(match error {
+                                    NodeError::Meili(e) => ShardFailure::Client(e),
+                                    NodeError::Unreachable { .. } => ShardFailure::Unavailable { tried },
+                                });
                             }
-                        }
-                    },
+                            Some(reason) => {
+                                tracing::warn!(op = call.op, node = %node, %reason, "a shard copy failed; trying another");
+                                self.latency.failed(node, elapsed);
+                                tried.push(node.to_owned());
+                                if next < replicas.len() {
+                                    metrics::retry(call.op);
+                                    in_flight.push(attempt(next));
+                                    outstanding.push((next, Instant::now()));
+                                    hedge.as_mut().reset(hedge_at(next));
+                                    next += 1;
+                                    refused = false;
+                                } else if in_flight.is_empty() {
+                                    return Err(ShardFailure::Unavailable { tried });
+                                }
+                            }
+                        },
+                    }
                 },
                 () = &mut hedge, if next < replicas.len() && !in_flight.is_empty() => {
-                    metrics::hedge(call.op);
-                    in_flight.push(attempt(next));
-                    next += 1;
-                    hedge.as_mut().reset(hedge_at(Instant::now()));
+                    if self.budget.try_take() {
+                        metrics::hedge(call.op);
+                        in_flight.push(attempt(next));
+                        outstanding.push((next, Instant::now()));
+                        hedge.as_mut().reset(hedge_at(next));
+                        next += 1;
+                        refused = false;
+                    } else {
+                        if !refused {
+                            metrics::hedge_refused(call.op);
+                            refused = true;
+                        }
+                        // Other reads refill the budget: ask again after the same wait.
+                        hedge.as_mut().reset(hedge_at(next - 1));
+                    }
                 }
-                () = &mut expired => return Err(ShardFailure::Timeout),
+                () = &mut expired => {
+                    for (i, sent) in &outstanding {
+                        self.latency.failed(node_of(*i), sent.elapsed());
+                    }
+                    return Err(ShardFailure::Timeout);
+                }
             }
         }
     }

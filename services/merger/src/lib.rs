@@ -2,15 +2,17 @@
 //! the NATS service API, so any number of replicas share the load) that answers the gateway's
 //! `Search`, `DocumentGet`, `DocumentsFetch`, `Stats` and `SettingsGet` requests.
 //!
-//! A search goes to one copy of every shard of the index, chosen from the topology mirror
-//! (healthy copies first, rotating; suspect ones only as a last resort), with a retry on another
-//! copy when one fails and a hedge when one is slow ([`fetch`]); the answers are merged by
+//! A search goes to one copy of every shard of the index, chosen from the topology mirror and the
+//! latency this merger has measured (healthy copies first, the faster ones more often; suspect
+//! ones only as a last resort: [`replicas`], [`latency`]), with a retry on another copy when one
+//! fails and a hedge, within a budget, when one is slower than usual ([`fetch`], [`budget`]); the answers are merged by
 //! `miroir_merge`'s pure function into what one whole index would have answered. A shard with no
 //! answering copy turns the whole answer into an explicit 503 naming it, never a partial answer.
 //! Errors that nodes word (bad filter, unknown field) reach the client as one node would have
 //! said them, with the node-local shard index names turned back into the client's uid
 //! ([`errors`]).
 
+pub mod budget;
 pub mod config;
 pub mod context;
 pub mod documents;
@@ -18,6 +20,7 @@ pub mod errors;
 pub mod facet_search;
 pub mod fetch;
 pub mod gather;
+pub mod latency;
 mod metrics;
 pub mod multi_search;
 pub mod replicas;
@@ -45,6 +48,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    metrics::describe();
     let grace = config.shutdown_grace();
     let jetstream = async_nats::jetstream::new(nats.clone());
     let topology = TopologyStore::open(&jetstream).await?;

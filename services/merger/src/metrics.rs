@@ -7,13 +7,61 @@
 //! - `miroir_merger_shard_request_seconds{op, node}`: each answered request to one shard copy;
 //! - `miroir_merger_retries_total{op}`: another copy asked after one failed;
 //! - `miroir_merger_hedges_total{op}`: another copy asked because one was slow;
+//! - `miroir_merger_hedges_refused_total{op}`: a hedge that was due but not sent, the hedge budget
+//!   being spent (counted once per wait, however often the budget is asked again);
+//! - `miroir_merger_node_latency_ewma_seconds{node}`: the merger's running estimate of a node's
+//!   shard-request latency (errors and timeouts count as slow), which steers reads and hedges;
 //! - `miroir_merger_shard_unavailable_total{op}`: a shard for which no copy answered;
 //! - `miroir_merger_facet_values_cut_total`: a count-ordered facet whose counts may be short
 //!   because a shard listed as many values as its limit allows.
 
 use std::time::Duration;
 
+use metrics::Unit;
 use miroir_proto::MeiliError;
+
+/// Describe every metric, for the exporter's `# HELP` lines.
+pub fn describe() {
+    metrics::describe_counter!(
+        "miroir_merger_requests_total",
+        "Requests served, by op and outcome"
+    );
+    metrics::describe_histogram!(
+        "miroir_merger_request_seconds",
+        Unit::Seconds,
+        "Wall time of each request, by op"
+    );
+    metrics::describe_histogram!(
+        "miroir_merger_shard_request_seconds",
+        Unit::Seconds,
+        "Each answered request to one shard copy, by op and node"
+    );
+    metrics::describe_counter!(
+        "miroir_merger_retries_total",
+        "Another copy asked after one failed"
+    );
+    metrics::describe_counter!(
+        "miroir_merger_hedges_total",
+        "Another copy asked because one was slow"
+    );
+    metrics::describe_counter!(
+        "miroir_merger_hedges_refused_total",
+        "Hedges not sent because the hedge budget was spent"
+    );
+    metrics::describe_gauge!(
+        "miroir_merger_node_latency_ewma_seconds",
+        Unit::Seconds,
+        "Running estimate (EWMA) of a node's shard-request latency, faults counted as slow"
+    );
+    metrics::describe_counter!(
+        "miroir_merger_shard_unavailable_total",
+        "Shards for which no copy answered"
+    );
+    metrics::describe_counter!(
+        "miroir_merger_facet_values_cut_total",
+        "Count-ordered facets whose counts may be short"
+    );
+}
 
 pub fn request(op: &'static str, elapsed: Duration, result: &Result<impl Sized, MeiliError>) {
     let outcome = match result {
@@ -38,6 +86,15 @@ pub fn retry(op: &'static str) {
 
 pub fn hedge(op: &'static str) {
     metrics::counter!("miroir_merger_hedges_total", "op" => op).increment(1);
+}
+
+pub fn hedge_refused(op: &'static str) {
+    metrics::counter!("miroir_merger_hedges_refused_total", "op" => op).increment(1);
+}
+
+pub fn node_latency(node: &str, seconds: f64) {
+    metrics::gauge!("miroir_merger_node_latency_ewma_seconds", "node" => node.to_owned())
+        .set(seconds);
 }
 
 pub fn shard_unavailable(op: &'static str) {

@@ -39,7 +39,7 @@ pub struct Merger {
 impl Merger {
     pub fn new(config: Config, topology: TopologyStore) -> Self {
         let nodes = NodeClient::new(config.node_api_key.clone(), config.node_timeout());
-        let reader = Reader::new(nodes.clone(), config.hedge_after());
+        let reader = Reader::new(nodes.clone(), config.hedging());
         let contexts = ContextCache::new(config.settings_ttl());
         Merger {
             config,
@@ -93,7 +93,8 @@ impl Merger {
         self.turn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The copies of one shard in read order.
+    /// The copies of one shard in read order: by health, then by the latency this merger has
+    /// measured.
     pub fn replicas(
         &self,
         topology: &Topology,
@@ -101,7 +102,7 @@ impl Merger {
         shard: ShardId,
         turn: usize,
     ) -> Vec<Replica> {
-        replicas::read_order(topology, record, shard, turn)
+        replicas::read_order(topology, record, shard, &self.reader.latency(), turn)
     }
 
     /// Ask one copy of `shard` (retrying and hedging over the others). Errors are the client's:

@@ -1,0 +1,120 @@
+//! The bound on the extra load hedging adds: a token bucket shared by every read of a merger.
+//!
+//! **Guarantee.** Every shard request that starts a read (not a hedge, not a retry) deposits
+//! `percent / 100` of a token; a hedge takes a whole one; the bucket holds at most [`BURST`]
+//! tokens and starts full. So over any stretch of `n` reads a merger sends at most
+//! `BURST + n * percent / 100` hedges: 10 % (the default) means at most one hedge per ten reads
+//! in the long run, with a little slack for the first slow copy after a quiet spell. With
+//! `percent == 0` no hedge is ever sent. Retries after a copy fault take no token: a failed copy
+//! is always replaced while another copy exists.
+
+use std::sync::Mutex;
+
+/// The most hedges the bucket can fund at once.
+pub const BURST: f64 = 10.0;
+
+/// The pure bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenBucket {
+    tokens: f64,
+    per_read: f64,
+    cap: f64,
+}
+
+impl TokenBucket {
+    /// A full bucket for a budget of `percent` hedges per hundred reads.
+    pub fn new(percent: u32) -> Self {
+        let per_read = f64::from(percent) / 100.0;
+        let cap = if percent == 0 { 0.0 } else { BURST };
+        TokenBucket {
+            tokens: cap,
+            per_read,
+            cap,
+        }
+    }
+
+    /// One read started.
+    pub fn deposit(&mut self) {
+        self.tokens = (self.tokens + self.per_read).min(self.cap);
+    }
+
+    /// Whether a hedge may be sent now (and, if so, pays for it).
+    pub fn try_take(&mut self) -> bool {
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The bucket behind a lock, for concurrent reads.
+#[derive(Debug)]
+pub struct HedgeBudget(Mutex<TokenBucket>);
+
+impl HedgeBudget {
+    pub fn new(percent: u32) -> Self {
+        HedgeBudget(Mutex::new(TokenBucket::new(percent)))
+    }
+
+    pub fn deposit(&self) {
+        if let Ok(mut b) = self.0.lock() {
+            b.deposit();
+        }
+    }
+
+    pub fn try_take(&self) -> bool {
+        self.0.lock().map(|mut b| b.try_take()).unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every read wants `wanted` hedges: the bucket grants at most its share.
+    fn granted(percent: u32, reads: usize, wanted: usize) -> usize {
+        let mut b = TokenBucket::new(percent);
+        let mut hedges = 0;
+        for _ in 0..reads {
+            b.deposit();
+            hedges += (0..wanted).filter(|_| b.try_take()).count();
+        }
+        hedges
+    }
+
+    #[test]
+    fn hedges_stay_within_the_share_of_reads() {
+        for percent in [1u32, 5, 10, 25, 50, 100] {
+            for reads in [0usize, 1, 10, 99, 1_000, 10_000] {
+                let hedges = granted(percent, reads, 2);
+                let bound = BURST + reads as f64 * f64::from(percent) / 100.0;
+                assert!(
+                    hedges as f64 <= bound + 1e-9,
+                    "{percent}% of {reads}: {hedges}"
+                );
+            }
+        }
+        // In the long run the share is the configured one, not less.
+        assert!((1_000..=1_010).contains(&granted(10, 10_000, 1)));
+        assert_eq!(granted(0, 10_000, 3), 0);
+    }
+
+    #[test]
+    fn an_exhausted_bucket_refills_with_reads() {
+        let mut b = TokenBucket::new(50);
+        for _ in 0..10 {
+            assert!(b.try_take());
+        }
+        assert!(!b.try_take());
+        b.deposit();
+        assert!(!b.try_take());
+        b.deposit();
+        assert!(b.try_take());
+        for _ in 0..1_000 {
+            b.deposit();
+        }
+        assert_eq!((0..100).filter(|_| b.try_take()).count(), 10);
+    }
+}

@@ -1,0 +1,249 @@
+//! What the merger has seen of each node's speed: an EWMA of its shard-request latency and of
+//! the deviation from it, per node, updated on every answer.
+//!
+//! **Faults count as slow samples.** A copy fault (refused connection, timeout, 5xx) is recorded
+//! as a sample of at least [`FAULT_SAMPLE_MS`], so that a node that fails now and then is read
+//! less before the health-checker marks it down. A request abandoned because another copy
+//! answered first is a sample only when it had already taken longer than the node's mean (all
+//! that is known is a lower bound).
+//!
+//! **Old news fades.** An estimate is believed with a confidence that halves every
+//! [`HALF_LIFE`] without a sample; [`crate::replicas`] blends it with the best copy's figure by
+//! that confidence, so a node penalised long ago looks like the others again, is read again, and
+//! either earns a fresh (good) estimate or a fresh penalty.
+//!
+//! The tracker is the only stateful part; what it hands out ([`Snapshot`], [`Observed`]) and what
+//! is computed from it ([`hedge_delay`], the read order) are plain values and pure functions.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::metrics;
+
+/// Weight of a new sample in the mean (TCP's RTT estimator uses 1/8; reads are fewer).
+pub const ALPHA: f64 = 0.2;
+/// Weight of a new sample in the deviation (as TCP's RTO estimator).
+pub const BETA: f64 = 0.25;
+/// What a copy fault counts as, at least.
+pub const FAULT_SAMPLE_MS: f64 = 1_000.0;
+/// How long without a sample halves the confidence in an estimate.
+pub const HALF_LIFE: Duration = Duration::from_secs(10);
+
+/// One node's estimate at the time of a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observed {
+    /// EWMA of the latency, in milliseconds.
+    pub mean_ms: f64,
+    /// EWMA of `|sample - mean|`, in milliseconds.
+    pub dev_ms: f64,
+    /// Time since the last sample, in milliseconds.
+    pub age_ms: f64,
+}
+
+impl Observed {
+    /// The estimate after its first sample.
+    pub fn first(sample_ms: f64) -> Self {
+        Observed {
+            mean_ms: sample_ms,
+            dev_ms: sample_ms / 2.0,
+            age_ms: 0.0,
+        }
+    }
+
+    /// The estimate after one more sample.
+    pub fn update(self, sample_ms: f64) -> Self {
+        let error = sample_ms - self.mean_ms;
+        Observed {
+            mean_ms: self.mean_ms + ALPHA * error,
+            dev_ms: self.dev_ms + BETA * (error.abs() - self.dev_ms),
+            age_ms: 0.0,
+        }
+    }
+
+    /// 1 for a fresh estimate, halving every [`HALF_LIFE`] without a sample.
+    pub fn confidence(&self) -> f64 {
+        0.5f64.powf(self.age_ms / HALF_LIFE.as_secs_f64() / 1_000.0)
+    }
+}
+
+/// The estimates of every node sampled so far, at one instant.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot(HashMap<String, Observed>);
+
+impl Snapshot {
+    pub fn get(&self, node: &str) -> Option<&Observed> {
+        self.0.get(node)
+    }
+}
+
+impl FromIterator<(String, Observed)> for Snapshot {
+    fn from_iter<I: IntoIterator<Item = (String, Observed)>>(iter: I) -> Self {
+        Snapshot(iter.into_iter().collect())
+    }
+}
+
+/// How long to wait for a copy before asking the next one too: the copy's mean plus four
+/// deviations (rarely exceeded by a healthy copy), within `[min, max]`; `max` while the copy has
+/// no estimate.
+pub fn hedge_delay(observed: Option<&Observed>, min: Duration, max: Duration) -> Duration {
+    let Some(o) = observed else {
+        return max;
+    };
+    let ms = o.mean_ms + 4.0 * o.dev_ms;
+    if !ms.is_finite() || ms < 0.0 {
+        return max;
+    }
+    // Whole microseconds: finer than any timer, and exact for the tests.
+    let micros = (ms * 1_000.0).round().min(u64::MAX as f64) as u64;
+    Duration::from_micros(micros).clamp(min, max.max(min))
+}
+
+struct Entry {
+    observed: Observed,
+    at: Instant,
+}
+
+/// The per-node estimates, shared by every read of one merger.
+#[derive(Default)]
+pub struct Tracker {
+    nodes: Mutex<HashMap<String, Entry>>,
+}
+
+impl Tracker {
+    /// The node answered (a body or the client's error) after `elapsed`.
+    pub fn answered(&self, node: &str, elapsed: Duration) {
+        self.sample(node, ms(elapsed), false);
+    }
+
+    /// The node failed (copy fault, or silent until the deadline) after `elapsed`.
+    pub fn failed(&self, node: &str, elapsed: Duration) {
+        self.sample(node, ms(elapsed).max(FAULT_SAMPLE_MS), false);
+    }
+
+    /// The node had not answered after `elapsed` when another copy's answer made it moot.
+    pub fn abandoned(&self, node: &str, elapsed: Duration) {
+        self.sample(node, ms(elapsed), true);
+    }
+
+    /// The current estimate of one node.
+    pub fn get(&self, node: &str) -> Option<Observed> {
+        let nodes = self.nodes.lock().ok()?;
+        nodes.get(node).map(|e| aged(e, Instant::now()))
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        match self.nodes.lock() {
+            Ok(nodes) => nodes
+                .iter()
+                .map(|(id, e)| (id.clone(), aged(e, now)))
+                .collect(),
+            Err(_) => Snapshot::default(),
+        }
+    }
+
+    /// With `lower_bound`, the sample only says "at least this long": it is ignored unless it
+    /// raises the estimate.
+    fn sample(&self, node: &str, sample_ms: f64, lower_bound: bool) {
+        let Ok(mut nodes) = self.nodes.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        let observed = match nodes.get(node) {
+            Some(e) if lower_bound && sample_ms <= e.observed.mean_ms => return,
+            Some(e) => e.observed.update(sample_ms),
+            None => Observed::first(sample_ms),
+        };
+        nodes.insert(node.to_owned(), Entry { observed, at: now });
+        drop(nodes);
+        metrics::node_latency(node, observed.mean_ms / 1_000.0);
+    }
+}
+
+fn aged(entry: &Entry, now: Instant) -> Observed {
+    Observed {
+        age_ms: ms(now.saturating_duration_since(entry.at)),
+        ..entry.observed
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MIN: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_millis(50);
+
+    #[test]
+    fn the_estimate_follows_the_samples() {
+        let mut o = Observed::first(100.0);
+        for _ in 0..50 {
+            o = o.update(10.0);
+        }
+        assert!((o.mean_ms - 10.0).abs() < 0.1, "{o:?}");
+        assert!(o.dev_ms < 0.1, "{o:?}");
+        let jumped = o.update(110.0);
+        assert!((jumped.mean_ms - 30.0).abs() < 0.1, "{jumped:?}");
+        assert!((jumped.dev_ms - 25.0).abs() < 0.2, "{jumped:?}");
+    }
+
+    #[test]
+    fn confidence_halves_every_half_life() {
+        let mut o = Observed::first(5.0);
+        assert_eq!(o.confidence(), 1.0);
+        o.age_ms = HALF_LIFE.as_secs_f64() * 1_000.0;
+        assert!((o.confidence() - 0.5).abs() < 1e-9);
+        o.age_ms *= 4.0;
+        assert!((o.confidence() - 1.0 / 16.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn hedge_delay_follows_latency_within_bounds() {
+        assert_eq!(hedge_delay(None, MIN, MAX), MAX);
+        let steady = |mean: f64, dev: f64| Observed {
+            mean_ms: mean,
+            dev_ms: dev,
+            age_ms: 0.0,
+        };
+        assert_eq!(
+            hedge_delay(Some(&steady(12.0, 3.0)), MIN, MAX),
+            Duration::from_millis(24)
+        );
+        assert_eq!(
+            hedge_delay(Some(&steady(20.0, 2.0)), MIN, MAX),
+            Duration::from_millis(28)
+        );
+        assert_eq!(hedge_delay(Some(&steady(1.0, 0.5)), MIN, MAX), MIN);
+        assert_eq!(hedge_delay(Some(&steady(200.0, 1.0)), MIN, MAX), MAX);
+        assert_eq!(hedge_delay(Some(&steady(f64::NAN, 1.0)), MIN, MAX), MAX);
+        // A copy that got slower waits longer before it is hedged.
+        let mut o = Observed::first(10.0);
+        let before = hedge_delay(Some(&o), MIN, Duration::from_secs(1));
+        for _ in 0..10 {
+            o = o.update(40.0);
+        }
+        assert!(hedge_delay(Some(&o), MIN, Duration::from_secs(1)) > before);
+    }
+
+    #[test]
+    fn faults_are_slow_samples_and_abandoned_requests_only_raise() {
+        let t = Tracker::default();
+        t.answered("a", Duration::from_millis(10));
+        t.abandoned("a", Duration::from_millis(5));
+        assert_eq!(t.get("a").unwrap().mean_ms, 10.0);
+        t.abandoned("a", Duration::from_millis(60));
+        assert!((t.get("a").unwrap().mean_ms - 20.0).abs() < 1e-6);
+        t.failed("b", Duration::from_millis(3));
+        assert_eq!(t.get("b").unwrap().mean_ms, FAULT_SAMPLE_MS);
+        let s = t.snapshot();
+        assert!(s.get("a").is_some() && s.get("b").is_some() && s.get("c").is_none());
+    }
+}
