@@ -61,6 +61,37 @@ pub async fn run(
     Ok(())
 }
 
+/// A node's state (indexes, tasks, keys) that outlives the server serving it: what a node's disk
+/// is to a real Meilisearch. [`run_with`] serves it; serving it again after a stop is a restart
+/// that kept its data.
+#[derive(Clone)]
+pub struct NodeData(std::sync::Arc<node::Node>);
+
+impl NodeData {
+    pub fn new(config: Config) -> Self {
+        NodeData(node::Node::new(config))
+    }
+}
+
+/// [`run`] over `data`, kept across runs: tasks interrupted by the previous stop are processed
+/// again, as Meilisearch does after a crash.
+pub async fn run_with(
+    data: &NodeData,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let node = data.0.clone();
+    node.resume();
+    node.start_worker();
+    let router = http::router(node.clone());
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    node.stop_worker();
+    served?;
+    Ok(())
+}
+
 /// The node's router, for in-process tests (`tower::ServiceExt::oneshot` and the like). Its task
 /// worker starts with the first request, on the runtime that serves it.
 pub fn app(config: Config) -> axum::Router {

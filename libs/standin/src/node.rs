@@ -96,6 +96,26 @@ impl Node {
         handle.spawn(crate::worker::run(weak, self.wake.clone()));
     }
 
+    /// Make a node that was stopped (its runtime gone, like a crashed process with its disk kept)
+    /// ready to serve again: tasks that were processing when it stopped go back to the queue, as
+    /// Meilisearch re-processes them after a crash, and the worker may start again.
+    pub fn resume(&self) {
+        {
+            let mut queue = self.queue();
+            let interrupted: Vec<u32> = queue
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.status == crate::tasks::Status::Processing)
+                .map(|(uid, _)| *uid)
+                .collect();
+            for uid in interrupted {
+                queue.abort(uid);
+            }
+        }
+        self.stopped.store(false, Ordering::SeqCst);
+        self.worker_started.store(false, Ordering::SeqCst);
+    }
+
     pub fn stop_worker(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.wake.notify_one();

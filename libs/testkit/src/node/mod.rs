@@ -21,7 +21,8 @@ pub const DEFAULT_MASTER_KEY: &str = "miroir-test-master-key-0123456789";
 /// What runs behind a [`Node`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeKind {
-    /// The in-memory stand-in (`miroir-standin`), in-process. A restart comes back empty.
+    /// The in-memory stand-in (`miroir-standin`), in-process. Its data outlives a stop, as a
+    /// real node's disk does: a restart keeps it; [`Node::start_again_empty`] loses it.
     Standin,
     /// A real Meilisearch process. A restart keeps its database.
     Meilisearch { binary: PathBuf },
@@ -70,6 +71,8 @@ pub struct Node {
     port: u16,
     /// Real Meilisearch's database and logs; kept across restarts.
     dir: Option<TempDir>,
+    /// The stand-in's data (its "disk"); kept across restarts.
+    data: Option<miroir_standin::NodeData>,
     running: Option<Running>,
 }
 
@@ -90,6 +93,7 @@ pub async fn start_node(options: NodeOptions) -> Result<Node> {
         options,
         port: 0,
         dir,
+        data: None,
         running: None,
     };
     node.launch().await?;
@@ -154,10 +158,34 @@ impl Node {
         self.launch().await
     }
 
-    /// [`stop`](Self::stop) then [`start_again`](Self::start_again).
+    /// [`stop`](Self::stop) then [`start_again`](Self::start_again): a crash and a restart
+    /// that keeps the node's data (tasks it had not finished are processed again).
     pub async fn restart(&mut self) -> Result<()> {
         self.stop();
         self.start_again().await
+    }
+
+    /// Starts the node again after [`stop`](Self::stop) with none of its data, as a machine
+    /// whose disk was lost: the stand-in starts from nothing, a real Meilisearch from an empty
+    /// database directory.
+    pub async fn start_again_empty(&mut self) -> Result<()> {
+        if self.running.is_some() {
+            bail!("node {} is still running", self.url());
+        }
+        self.data = None;
+        if let Some(dir) = &self.dir {
+            let db = dir.path().join("data.ms");
+            if db.exists() {
+                std::fs::remove_dir_all(&db).with_context(|| format!("wiping {}", db.display()))?;
+            }
+        }
+        self.launch().await
+    }
+
+    /// [`stop`](Self::stop) then [`start_again_empty`](Self::start_again_empty).
+    pub async fn restart_empty(&mut self) -> Result<()> {
+        self.stop();
+        self.start_again_empty().await
     }
 
     async fn launch(&mut self) -> Result<()> {
@@ -181,8 +209,9 @@ impl Node {
             config.task_delay = delay;
         }
         let name = format!("standin-{}", self.port);
+        let data = self.data.get_or_insert_with(|| miroir_standin::NodeData::new(config)).clone();
         self.running = Some(Running::Standin(standin::StandinThread::spawn(
-            config, listener, name,
+            data, listener, name,
         )?));
         self.wait_healthy(Duration::from_secs(10)).await
     }

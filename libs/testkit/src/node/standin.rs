@@ -15,7 +15,7 @@ pub(crate) struct StandinThread {
 
 impl StandinThread {
     pub(crate) fn spawn(
-        config: miroir_standin::Config,
+        data: miroir_standin::NodeData,
         listener: TcpListener,
         name: String,
     ) -> Result<Self> {
@@ -23,7 +23,7 @@ impl StandinThread {
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || serve(config, listener, kill_rx))
+            .spawn(move || serve(data, listener, kill_rx))
             .context("spawning the stand-in's thread")?;
         Ok(StandinThread {
             kill: Some(kill_tx),
@@ -61,7 +61,7 @@ impl Drop for StandinThread {
 }
 
 fn serve(
-    config: miroir_standin::Config,
+    data: miroir_standin::NodeData,
     listener: TcpListener,
     kill: oneshot::Receiver<()>,
 ) -> Result<()> {
@@ -73,7 +73,7 @@ fn serve(
     let outcome = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         tokio::select! {
-            result = miroir_standin::run(config, listener, std::future::pending::<()>()) => {
+            result = miroir_standin::run_with(&data, listener, std::future::pending::<()>()) => {
                 result.and_then(|()| Err(anyhow!("the stand-in's run() returned before it was stopped")))
             }
             _ = kill => Ok(()),
