@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miroir_placement::ShardId;
-use miroir_proto::topology::{IndexRecord, IndexState, NodeState};
+use miroir_proto::topology::{IndexRecord, IndexState, Availability};
 use reqwest::Method;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -132,7 +132,7 @@ pub(crate) async fn run(router: Arc<Router>, shutdown: CancellationToken) {
 }
 
 fn up_nodes(router: &Router) -> BTreeSet<String> {
-    router.topology.current().nodes.values().filter(|n| n.state == NodeState::Up).map(|n| n.id.clone()).collect()
+    router.topology.current().nodes.values().filter(|n| n.availability() == Availability::Up).map(|n| n.id.clone()).collect()
 }
 
 impl Router {
@@ -144,7 +144,7 @@ impl Router {
         let nodes: Vec<(String, String)> = topology
             .nodes
             .values()
-            .filter(|n| n.state != NodeState::Down)
+            .filter(|n| n.availability() != Availability::Down)
             .map(|n| (n.id.clone(), n.url.clone()))
             .collect();
         let busy = futures::future::join_all(nodes.iter().map(|(id, url)| async move { (id.clone(), self.busy_indexes(url).await) })).await;
@@ -228,15 +228,19 @@ impl Router {
     }
 }
 
-/// Every readable copy of every shard: the replicas (not the migration targets) on nodes that
-/// are not down, shard by shard, best replica first.
+/// Every readable copy of every shard: the replicas (not the migration targets, not the copies
+/// catching up, whose settings arrive through their queue) on nodes that are not down, shard by
+/// shard, best replica first.
 fn copies(record: &IndexRecord, topology: &miroir_cluster::topology::Topology) -> Vec<Copy> {
     let mut out = Vec::new();
     for (s, placement) in record.shards.iter().enumerate() {
         let Some(shard) = u16::try_from(s).ok().and_then(ShardId::new) else { continue };
         let index = miroir_cluster::shard_name(record, shard);
         for node in &placement.nodes {
-            let Some(n) = topology.nodes.get(node).filter(|n| n.state != NodeState::Down) else { continue };
+            if placement.lag_of(node).is_some() {
+                continue;
+            }
+            let Some(n) = topology.nodes.get(node).filter(|n| n.availability() != Availability::Down) else { continue };
             out.push(Copy { node: node.clone(), url: n.url.clone(), index: index.clone() });
         }
     }
