@@ -24,7 +24,6 @@
 //! ```
 
 pub mod client;
-pub mod cluster;
 pub mod conformance;
 pub mod fixtures;
 pub mod nats;
@@ -33,7 +32,6 @@ mod process;
 pub mod wait;
 
 pub use client::{MeiliClient, Reply};
-pub use cluster::{ClusterOptions, TestCluster, GATEWAY_MASTER_KEY, NODE_MASTER_KEY};
 pub use fixtures::{
     Exchange, fixtures_dir, load_recordings, npm_corpus_path, npm_documents, recordings_dir,
 };

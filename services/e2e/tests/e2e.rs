@@ -1,0 +1,44 @@
+//! Every whole-cluster scenario, in one test binary so that CI links it once. Each module is one
+//! scenario and opens with the invariant it checks; `cargo test -p miroir-e2e <module>::` runs
+//! one of them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "e2e/search_corpora.rs"]
+mod search_corpora;
+
+#[path = "e2e/bad_input.rs"]
+mod bad_input;
+#[path = "e2e/conformance.rs"]
+mod conformance;
+#[path = "e2e/facet_search.rs"]
+mod facet_search;
+#[path = "e2e/failures.rs"]
+mod failures;
+#[path = "e2e/keys.rs"]
+mod keys;
+#[path = "e2e/keys_replicas.rs"]
+mod keys_replicas;
+#[path = "e2e/multi_search.rs"]
+mod multi_search;
+#[path = "e2e/sdk.rs"]
+mod sdk;
+#[path = "e2e/settings_drift.rs"]
+mod settings_drift;
+#[path = "e2e/sharded_equals_whole.rs"]
+mod sharded_equals_whole;
+#[path = "e2e/smoke.rs"]
+mod smoke;
+#[path = "e2e/snapshots.rs"]
+mod snapshots;
+#[path = "e2e/swap.rs"]
+mod swap;
+#[path = "e2e/tasks.rs"]
+mod tasks;
+#[path = "e2e/tenant_tokens.rs"]
+mod tenant_tokens;
+#[path = "e2e/topology_live.rs"]
+mod topology_live;
+#[path = "e2e/unsupported.rs"]
+mod unsupported;
+#[path = "e2e/write_order.rs"]
+mod write_order;
