@@ -376,4 +376,48 @@ mod tests {
             assert_eq!(order[3..], ["n5", "n4"]);
         }
     }
+
+    #[test]
+    fn any_figures_give_an_order_of_exactly_the_readable_copies() {
+        use NodeState::*;
+        let states = [Up, Draining, Suspect, Down, Up, Suspect];
+        let ids: Vec<String> = (0..states.len()).map(|i| format!("n{i}")).collect();
+        let named: Vec<(&str, NodeState)> = ids.iter().map(String::as_str).zip(states).collect();
+        let t = topology(&named);
+        let mut r = record(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+        r.shards[0].mark_lagging("n4", Default::default(), 1);
+        let odd = [0.0, -3.0, 0.2, 7.0, 250.0, 1e12, f64::NAN, f64::INFINITY];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut pick = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for turn in 0..2_000 {
+            let mut latency = Vec::new();
+            for id in &ids {
+                if pick(4) == 0 {
+                    continue;
+                }
+                let o = Observed {
+                    mean_ms: odd[pick(odd.len())],
+                    dev_ms: 1.0,
+                    age_ms: odd[pick(odd.len())],
+                };
+                latency.push((id.clone(), o));
+            }
+            let latency: Snapshot = latency.into_iter().collect();
+            let order: Vec<String> = read_order(&t, &r, ShardId::new(0).unwrap(), &latency, turn)
+                .into_iter()
+                .map(|r| r.node)
+                .collect();
+            let mut up = order[..2].to_vec();
+            up.sort();
+            assert_eq!(up, ["n0", "n1"], "{order:?}");
+            let mut suspect = order[2..].to_vec();
+            suspect.sort();
+            assert_eq!(suspect, ["n2", "n5"], "{order:?}");
+        }
+    }
 }

@@ -88,7 +88,8 @@ impl Merger {
         }
     }
 
-    /// A new rotation turn, so that successive requests start on different healthy copies.
+    /// A new turn: the random source of the read order, so that successive requests spread over
+    /// the healthy copies (by their latency).
     pub fn next_turn(&self) -> usize {
         self.turn.fetch_add(1, Ordering::Relaxed)
     }

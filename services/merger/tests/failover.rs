@@ -48,6 +48,32 @@ async fn a_dead_replica_is_skipped_and_answers_stay_complete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_copy_is_retried_even_with_no_hedge_budget() {
+    let mut nodes = start_nodes(2).await.unwrap();
+    let mut cluster = Cluster::start().await.unwrap();
+    cluster.put_nodes(&nodes).await.unwrap();
+    let docs = npm_documents(DOCS).unwrap();
+    let placement: &[&[usize]] = &[&[0, 1], &[1, 0], &[0, 1], &[1, 0]];
+    cluster
+        .create_index(&nodes, "npm", placement, &npm_settings(), &docs)
+        .await
+        .unwrap();
+    let config = Config {
+        hedge_budget_percent: 0,
+        ..cluster.config()
+    };
+    cluster.start_merger(config).await.unwrap();
+    nodes[1].stop();
+    for _ in 0..12 {
+        let all = cluster
+            .search("npm", &json!({"q": "", "limit": 0}))
+            .await
+            .unwrap();
+        assert_eq!(all["estimatedTotalHits"], json!(DOCS));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_copy_of_a_shard_gone_is_an_explicit_503() {
     let mut nodes = start_nodes(3).await.unwrap();
     let mut cluster = Cluster::start().await.unwrap();
