@@ -154,6 +154,11 @@ pub struct Replica {
 
 impl Replica {
     pub fn start(holder: &str, config: Config) -> Self {
+        Self::start_with(holder, config, CancellationToken::new())
+    }
+
+    /// A replica that shuts down gracefully (releasing its lease) when `shutdown` is cancelled.
+    pub fn start_with(holder: &str, config: Config, shutdown: CancellationToken) -> Self {
         let (kill, killed) = tokio::sync::oneshot::channel::<()>();
         let name = holder.to_string();
         let thread = std::thread::spawn(move || -> Result<()> {
@@ -163,7 +168,7 @@ impl Replica {
             let result = rt.block_on(async move {
                 let nats = async_nats::connect(&config.nats_url).await?;
                 tokio::select! {
-                    r = miroir_health_checker::run_as(&name, config, nats, CancellationToken::new()) => r,
+                    r = miroir_health_checker::run_as(&name, config, nats, shutdown) => r,
                     _ = killed => Ok(()),
                 }
             });
