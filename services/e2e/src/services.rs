@@ -36,7 +36,7 @@ pub(crate) struct Row {
 pub(crate) const SERVICES: &[Row] = &[
     Row { service: Service::Router, replicas: |o| o.routers, run: |c, nats, stop| Box::pin(miroir_router::run(router_config(c), nats, stop)) },
     Row { service: Service::Merger, replicas: |o| o.mergers, run: |c, nats, stop| Box::pin(miroir_merger::run(merger_config(c), nats, stop)) },
-    // TODO(health-checker): when `miroir_health_checker::{Config, run}` exist, add: Row { service: Service::HealthChecker, replicas: |o| o.health_checkers, run: |c, nats, stop| Box::pin(miroir_health_checker::run(miroir_health_checker::Config { nats_url: c.nats_url.clone(), node_api_key: Some(NODE_MASTER_KEY.into()), ..Default::default() }, nats, stop)) },
+    Row { service: Service::HealthChecker, replicas: |o| o.health_checkers, run: |c, nats, stop| Box::pin(miroir_health_checker::run(health_checker_config(c), nats, stop)) },
 ];
 
 pub(crate) fn row(service: Service) -> Option<&'static Row> {
@@ -53,6 +53,24 @@ fn router_config(c: &Ctx) -> miroir_router::Config {
         config.shard_flush_bytes = bytes;
     }
     config
+}
+
+/// The lease TTL of the harness's health-checkers.
+pub const HEALTH_CHECKER_LEASE_TTL_MS: u64 = 2_000;
+
+/// Probes twice a second (a node is down about 2 s after it dies), a 2 s lease, and copies
+/// caught up within a few hundred milliseconds: failure scenarios stay short.
+fn health_checker_config(c: &Ctx) -> miroir_health_checker::Config {
+    miroir_health_checker::Config {
+        nats_url: c.nats_url.clone(),
+        node_api_key: Some(NODE_MASTER_KEY.into()),
+        probe_interval_ms: 500,
+        probe_jitter_ms: 100,
+        probe_timeout_ms: 500,
+        lease_ttl_ms: HEALTH_CHECKER_LEASE_TTL_MS,
+        repair_interval_ms: 200,
+        ..Default::default()
+    }
 }
 
 fn merger_config(c: &Ctx) -> miroir_merger::Config {

@@ -3,6 +3,8 @@
 //! one of them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "e2e/load.rs"]
+mod load;
 #[path = "e2e/search_corpora.rs"]
 mod search_corpora;
 
@@ -14,12 +16,20 @@ mod conformance;
 mod facet_search;
 #[path = "e2e/failures.rs"]
 mod failures;
+#[path = "e2e/health_checker_dies.rs"]
+mod health_checker_dies;
 #[path = "e2e/keys.rs"]
 mod keys;
 #[path = "e2e/keys_replicas.rs"]
 mod keys_replicas;
 #[path = "e2e/multi_search.rs"]
 mod multi_search;
+#[path = "e2e/nats_restarts.rs"]
+mod nats_restarts;
+#[path = "e2e/node_back_empty.rs"]
+mod node_back_empty;
+#[path = "e2e/node_dies.rs"]
+mod node_dies;
 #[path = "e2e/sdk.rs"]
 mod sdk;
 #[path = "e2e/settings_drift.rs"]
