@@ -161,7 +161,8 @@ impl Lease {
     async fn put_expecting(&self, revision: u64, acquired_at: &str, now: &str) -> Result<u64, RenewError> {
         let mut headers = HeaderMap::new();
         headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, revision.to_string().as_str());
-        headers.insert("Nats-TTL", format!("{}s", self.ttl.as_secs()).as_str());
+        // Whole seconds, rounded up: the key must not expire before the holder gives up on it.
+        headers.insert("Nats-TTL", format!("{}s", self.ttl.as_millis().div_ceil(1000)).as_str());
         let subject = kv_key_subject(LEASES_BUCKET, &self.name);
         let ack = self
             .js

@@ -42,15 +42,16 @@ pub struct NodeClient {
 }
 
 impl NodeClient {
-    /// `api_key`: the nodes' master key (never shown to clients).
-    pub fn new(api_key: Option<String>, timeout: Duration) -> Self {
+    /// `api_key`: the nodes' master key (never shown to clients). Fails only when the HTTP
+    /// client cannot be built (no TLS backend): a client without the timeout is never used.
+    pub fn new(api_key: Option<String>, timeout: Duration) -> Result<Self, NodeError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
             .build()
-            .unwrap_or_default();
-        NodeClient { http, api_key }
+            .map_err(|e| NodeError::Unreachable { url: String::new(), reason: format!("cannot build the HTTP client for nodes: {e}") })?;
+        Ok(NodeClient { http, api_key })
     }
 
     /// Send a request and return the raw body of a 2xx answer.
@@ -95,10 +96,7 @@ impl NodeClient {
         path_and_query: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, NodeError> {
-        let body = match body {
-            Some(v) => Some(("application/json", Bytes::from(serde_json::to_vec(v).unwrap_or_default()))),
-            None => None,
-        };
+        let body = body.map(|v| ("application/json", Bytes::from(serde_json::to_vec(v).unwrap_or_default())));
         let (_, bytes) = self.send(base_url, method, path_and_query, body).await?;
         if bytes.is_empty() {
             return Ok(serde_json::Value::Null);

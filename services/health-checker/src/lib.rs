@@ -91,7 +91,7 @@ pub async fn run_as(
     let ctx = Arc::new(RepairContext {
         js,
         topology: topology.clone(),
-        nodes: NodeClient::new(config.node_api_key.clone(), REPAIR_NODE_TIMEOUT),
+        nodes: NodeClient::new(config.node_api_key.clone(), REPAIR_NODE_TIMEOUT)?,
         config: config.repair(),
     });
     let repair = tokio::spawn(repair::run(ctx, active.clone(), local.clone()));

@@ -225,12 +225,11 @@ impl Repairer {
         let mut why = None;
         if count > cfg.max_queue_hints {
             why = Some(format!("{count} hints (bound {})", cfg.max_queue_hints));
-        } else if let Ok(Some((_, oldest))) = self.queues.next(node, shard_index, None).await {
-            if let Some(age) = age_of(&oldest.deferred_at) {
-                if age > cfg.max_queue_age {
-                    why = Some(format!("oldest hint {} s old (bound {} s)", age.as_secs(), cfg.max_queue_age.as_secs()));
-                }
-            }
+        } else if let Ok(Some((_, oldest))) = self.queues.next(node, shard_index, None).await
+            && let Some(age) = age_of(&oldest.deferred_at)
+            && age > cfg.max_queue_age
+        {
+            why = Some(format!("oldest hint {} s old (bound {} s)", age.as_secs(), cfg.max_queue_age.as_secs()));
         }
         let Some(why) = why else { return false };
         metrics::counter!("miroir_handoff_queue_over_bound_total", "node" => node.to_string()).increment(1);

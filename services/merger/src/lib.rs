@@ -52,7 +52,7 @@ pub async fn run(
     let grace = config.shutdown_grace();
     let jetstream = async_nats::jetstream::new(nats.clone());
     let topology = TopologyStore::open(&jetstream).await?;
-    let merger = Arc::new(Merger::new(config, topology));
+    let merger = Arc::new(Merger::new(config, topology)?);
     let mut runner = ServiceRunner::start(
         &nats,
         Service::Merger,

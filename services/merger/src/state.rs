@@ -37,18 +37,18 @@ pub struct Merger {
 }
 
 impl Merger {
-    pub fn new(config: Config, topology: TopologyStore) -> Self {
-        let nodes = NodeClient::new(config.node_api_key.clone(), config.node_timeout());
+    pub fn new(config: Config, topology: TopologyStore) -> Result<Self, miroir_cluster::node::NodeError> {
+        let nodes = NodeClient::new(config.node_api_key.clone(), config.node_timeout())?;
         let reader = Reader::new(nodes.clone(), config.hedging());
         let contexts = ContextCache::new(config.settings_ttl());
-        Merger {
+        Ok(Merger {
             config,
             topology,
             nodes,
             reader,
             contexts,
             turn: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// The caller waits `deadline_ms` for the reply, so the merger answers a little before

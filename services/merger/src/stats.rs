@@ -13,7 +13,7 @@ use bytes::Bytes;
 use miroir_cluster::topology::Topology;
 use miroir_proto::MeiliError;
 use miroir_proto::rpc::{JsonBody, Stats};
-use miroir_proto::topology::{IndexRecord, IndexState, NodeState};
+use miroir_proto::topology::{Availability, IndexRecord, IndexState};
 use reqwest::Method;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -113,7 +113,7 @@ async fn global_stats(merger: &Merger, deadline: Deadline) -> Result<Value, Meil
     let asked: Vec<(&String, &str)> = topology
         .nodes
         .iter()
-        .filter(|(_, n)| n.state != NodeState::Down)
+        .filter(|(_, n)| n.availability() != Availability::Down)
         .map(|(id, n)| (id, n.url.as_str()))
         .collect();
     let answers = futures::future::join_all(asked.iter().map(|(id, url)| async move {

@@ -64,7 +64,7 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     let wal = miroir_cluster::wal::open(&js).await?;
     let handoff = miroir_cluster::handoff::HandoffQueues::open(&js).await?;
     bootstrap(&config, &topology).await?;
-    let nodes = NodeClient::new(config.node_api_key.clone(), Duration::from_millis(config.node_timeout_ms));
+    let nodes = NodeClient::new(config.node_api_key.clone(), Duration::from_millis(config.node_timeout_ms))?;
     // Background loops stop when `run` returns, after the drain (requests in flight use them).
     let background = CancellationToken::new();
     let _stop_background = background.clone().drop_guard();
@@ -102,7 +102,7 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     service.ready().await?;
     tracing::info!("router serving");
     shutdown.cancelled().await;
-    service.shutdown(Duration::from_secs(30)).await;
+    service.shutdown(Duration::from_millis(router.config.shutdown_grace_ms)).await;
     Ok(())
 }
 
