@@ -122,3 +122,24 @@ fn subjects_are_built_from_constants() {
     assert_eq!(subjects::wal_batch("abc"), "miroir.v1.wal.abc");
     assert_eq!(subjects::wal_subjects(), "miroir.v1.wal.>");
 }
+
+#[test]
+fn handoff_hint_bytes_are_pinned() {
+    use miroir_proto::handoff::{Hint, HintBody};
+    golden(
+        Hint {
+            task_uid: Some(7),
+            index_uid: "npm".into(),
+            node: "n2".into(),
+            shard: 1,
+            replica: 1,
+            method: "POST".into(),
+            path: "/indexes/npm__s1/documents?primaryKey=id".into(),
+            body: HintBody::WalShard { batch_id: "b1".into(), chunks: 2, shard_count: 4, primary_key: "id".into() },
+            deferred_at: "2026-12-04T21:00:00Z".into(),
+        },
+        "83a17601a46b696e64ac68616e646f66662e68696e74a4626f647989a87461736b5f75696407a9696e6465785f756964a36e706da46e6f6465a26e32a5736861726401a77265706c69636101a66d6574686f64a4504f5354a470617468d9282f696e64657865732f6e706d5f5f73312f646f63756d656e74733f7072696d6172794b65793d6964a4626f647981a857616c536861726484a862617463685f6964a26231a66368756e6b7302ab73686172645f636f756e7404ab7072696d6172795f6b6579a26964ab64656665727265645f6174b4323032362d31322d30345432313a30303a30305a",
+    );
+    assert_eq!(subjects::handoff_subject("n2", "npm__s1"), "miroir.v1.handoff.n2.npm__s1");
+    assert_eq!(subjects::handoff_node_subjects("n2"), "miroir.v1.handoff.n2.*");
+}
