@@ -233,3 +233,60 @@ impl Default for ClusterDefaults {
         ClusterDefaults { shard_count: 4, replication_factor: 2 }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_record_written_before_health_existed_still_reads() {
+        let old: NodeRecord = serde_json::from_str(r#"{"id":"n1","url":"http://10.0.0.1:7700","state":"down"}"#).unwrap();
+        assert_eq!(old.health, NodeHealth::Up);
+        assert_eq!(old.availability(), Availability::Down);
+        assert!(serde_json::from_str::<NodeRecord>(r#"{"id":"n1","url":"http://x","state":"sleeping"}"#).is_err());
+        assert!(serde_json::from_str::<NodeRecord>(r#"{"id":"n1","url":"http://x","helth":"up"}"#).is_err());
+    }
+
+    #[test]
+    fn intent_and_health_combine() {
+        let mut n = NodeRecord::new("n1", "http://127.0.0.1:7700");
+        assert_eq!(n.availability(), Availability::Up);
+        n.health = NodeHealth::Suspect;
+        assert_eq!(n.availability(), Availability::Suspect);
+        n.state = NodeState::Draining;
+        assert_eq!(n.availability(), Availability::Suspect);
+        assert!(!n.placeable());
+        n.health = NodeHealth::Down;
+        n.state = NodeState::Up;
+        assert_eq!(n.availability(), Availability::Down);
+        assert!(!n.placeable());
+        n.health = NodeHealth::Up;
+        n.state = NodeState::Removed;
+        assert_eq!(n.availability(), Availability::Down);
+    }
+
+    #[test]
+    fn bad_ids_and_urls_are_refused() {
+        assert!(NodeRecord::new("n-1_a", "https://node.example:7700").validate().is_ok());
+        for (id, url) in [("", "http://x"), ("a.b", "http://x"), ("n1", "ftp://x"), ("n1", "http://"), ("n1", "127.0.0.1:7700"), ("n1", "http://a b")] {
+            assert!(NodeRecord::new(id, url).validate().is_err(), "{id} {url}");
+        }
+    }
+
+    #[test]
+    fn marking_a_copy_behind_only_raises_its_watermark() {
+        let mut p = ShardPlacement::new(vec!["n1".into(), "n2".into()]);
+        assert!(p.mark_lagging("n2", LagReason::MissedWrites, 5));
+        assert!(!p.mark_lagging("n2", LagReason::MissedWrites, 3));
+        assert_eq!(p.lag_of("n2").unwrap().hint_seq, 5);
+        assert!(p.mark_lagging("n2", LagReason::Lost, 0));
+        assert!(!p.mark_lagging("n2", LagReason::MissedWrites, 0), "lost stays lost");
+        assert_eq!(p.lag_of("n2").unwrap().reason, LagReason::Lost);
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["lagging"][0], serde_json::json!({"node": "n2", "reason": "lost", "hintSeq": 5}));
+        let back: ShardPlacement = serde_json::from_value(json).unwrap();
+        assert_eq!(back, p);
+        assert!(serde_json::to_value(ShardPlacement::new(vec!["n1".into()])).unwrap().get("lagging").is_none());
+    }
+}
