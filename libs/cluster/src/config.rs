@@ -5,9 +5,10 @@
 //! A service declares its `Config` with `#[serde(deny_unknown_fields)]`; its binary parses its
 //! flags with clap (one `Option` field per key, plus `--config <PATH>` read from
 //! `<PREFIX>CONFIG` too) and calls [`load_with_flags`]; tests (and a binary without a clap
-//! struct) give arguments and variables as values to [`load`]. Values from the environment are
-//! parsed as TOML-like scalars when they look like one (numbers, booleans, arrays) and taken as
-//! strings otherwise, so a text field that may be all digits (a key) uses [`optional_text`].
+//! struct) give arguments and variables as values to [`load`]. figment layers them, reads the
+//! file and names the layer a bad value came from. Values from the environment are parsed as
+//! TOML scalars when they are one (numbers, booleans, arrays) and taken as strings otherwise, so
+//! a text field that may be all digits (a key) uses [`optional_text`].
 //!
 //! ```
 //! #[derive(serde::Deserialize)]
@@ -27,9 +28,9 @@
 
 use std::path::Path;
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::value::{Dict, Value};
-use figment::{Figment, Provider};
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -55,8 +56,11 @@ pub fn load_with_flags<T: DeserializeOwned>(
     file: Option<&Path>,
     flags: &impl Serialize,
 ) -> Result<T, ConfigError> {
-    let env = Env::prefixed(env_prefix).filter(|key| !key.as_str().is_empty() && key != "config");
-    extract(file, env, given(flags)?)
+    // Variables that are not Unicode cannot be config values; they are somebody else's.
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let (_, variables) = variables(env_prefix, env);
+    extract(file, variables, given(flags)?)
 }
 
 /// The same layers, with the environment and the command line given as values rather than read
@@ -69,19 +73,11 @@ pub fn load<T: DeserializeOwned>(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, ConfigError> {
     let args: Vec<String> = args.into_iter().collect();
-    let mut file = None;
-    let mut variables = Figment::new();
-    for (name, value) in env {
-        let Some(key) = name.strip_prefix(env_prefix) else {
-            continue;
-        };
-        match key {
-            "" => {}
-            "CONFIG" => file = Some(value),
-            key => variables = variables.merge(scalar(&key.to_ascii_lowercase(), &value)),
-        }
-    }
-    let mut flags = Figment::new();
+    let (mut file, variables) = variables(env_prefix, env);
+    let mut flags = Layer {
+        name: "command-line flags".into(),
+        values: Dict::new(),
+    };
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -101,11 +97,65 @@ pub fn load<T: DeserializeOwned>(
         if name == "config" {
             file = Some(value);
         } else {
-            flags = flags.merge(scalar(&name.replace('-', "_"), &value));
+            flags.values.insert(name.replace('-', "_"), scalar(&value));
         }
         i += 1;
     }
     extract(file.as_deref().map(Path::new), variables, flags)
+}
+
+/// Values that did not come from a file: the environment or the command line.
+struct Layer {
+    name: String,
+    values: Dict,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.values.clone()))
+    }
+}
+
+/// The `<PREFIX><KEY>` variables as config values, and `<PREFIX>CONFIG` (the file) apart.
+fn variables(
+    prefix: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> (Option<String>, Layer) {
+    let mut file = None;
+    let mut layer = Layer {
+        name: format!("`{prefix}*` environment variables"),
+        values: Dict::new(),
+    };
+    for (name, value) in env {
+        match name.strip_prefix(prefix) {
+            None | Some("") => {}
+            Some("CONFIG") => file = Some(value),
+            Some(key) => {
+                layer
+                    .values
+                    .insert(key.to_ascii_lowercase(), scalar(&value));
+            }
+        }
+    }
+    (file, layer)
+}
+
+/// A value from the environment or the command line: a TOML scalar or array when it is one
+/// (`30000`, `true`, `["a", "b"]`), else its text. TOML has no leading zeros, so a key such as
+/// `0123` stays text.
+fn scalar(raw: &str) -> Value {
+    let parsed = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"));
+    match parsed {
+        Some(value) => Value::serialize(value).unwrap_or_else(|_| Value::from(raw.to_string())),
+        None => Value::from(raw.to_string()),
+    }
 }
 
 fn extract<T: DeserializeOwned>(
@@ -131,17 +181,9 @@ fn extract<T: DeserializeOwned>(
         .map_err(|e| ConfigError::Invalid(e.to_string()))
 }
 
-/// One key as the environment provider reads it: a scalar (or array) when it parses as one.
-fn scalar(key: &str, raw: &str) -> Serialized<Value> {
-    let value: Value = raw
-        .parse()
-        .unwrap_or_else(|never: std::convert::Infallible| match never {});
-    Serialized::default(key, value)
-}
-
 /// The flags actually given: clap leaves the others `None` (or empty), which must not override
 /// the file or the environment.
-fn given(flags: &impl Serialize) -> Result<Serialized<Dict>, ConfigError> {
+fn given(flags: &impl Serialize) -> Result<Layer, ConfigError> {
     let value = Value::serialize(flags).map_err(|e| ConfigError::Invalid(format!("flags: {e}")))?;
     let Value::Dict(_, dict) = value else {
         return Err(ConfigError::Invalid("flags must be a struct".into()));
@@ -152,7 +194,10 @@ fn given(flags: &impl Serialize) -> Result<Serialized<Dict>, ConfigError> {
             !matches!(v, Value::Empty(..)) && !matches!(v, Value::Array(_, a) if a.is_empty())
         })
         .collect();
-    Ok(Serialized::defaults(dict))
+    Ok(Layer {
+        name: "command-line flags".into(),
+        values: dict,
+    })
 }
 
 /// For secrets and other text fields: a value given in the environment or on the command line
@@ -230,7 +275,7 @@ mod tests {
             jail.create_file("c.toml", "nats_url = \"nats://file\"\nreplicas = 1\nseeds = [\"a\", \"b\"]\nkey = \"from-file\"\n")?;
             jail.set_env("T_NATS_URL", "nats://env");
             jail.set_env("T_DEBUG", "true");
-            jail.set_env("T_KEY", "123456");
+            jail.set_env("T_KEY", "0123");
             jail.set_env("T_CONFIG", "ignored-here.toml");
             let flags = Flags {
                 replicas: Some(3),
@@ -244,7 +289,7 @@ mod tests {
                     replicas: 3,
                     debug: true,
                     seeds: vec!["a".into(), "b".into()],
-                    key: Some("123456".into())
+                    key: Some("0123".into())
                 },
                 "a flag not given, or an empty list, keeps the lower layers"
             );

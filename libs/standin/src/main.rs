@@ -5,15 +5,43 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use miroir_standin::Config;
 
-const USAGE: &str = "miroir-standin: an in-memory stand-in for a Meilisearch 1.50 node
-
-Options (each also read from its Meilisearch environment variable):
-  --http-addr <ADDR>                 MEILI_HTTP_ADDR (default 127.0.0.1:7700)
-  --master-key <KEY>                 MEILI_MASTER_KEY
-  --http-payload-size-limit <SIZE>   MEILI_HTTP_PAYLOAD_SIZE_LIMIT (default 100 MB)
-Accepted and ignored: --db-path <PATH>, --env <ENV>, --no-analytics, --log-level <LEVEL>";
+/// An in-memory stand-in for a Meilisearch 1.50 node, for tests and the local demo.
+///
+/// It takes Meilisearch's own flags and environment variables, so that a script can start either
+/// binary the same way; an empty variable counts as unset, as with Meilisearch.
+#[derive(Parser, Debug)]
+#[command(name = "miroir-standin", version)]
+struct Flags {
+    /// Address to listen on (host names are resolved) [default: 127.0.0.1:7700]
+    #[arg(long, env = "MEILI_HTTP_ADDR", value_name = "ADDR")]
+    http_addr: Option<String>,
+    /// Master key; unset: the node is open
+    #[arg(
+        long,
+        env = "MEILI_MASTER_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    master_key: Option<String>,
+    /// Largest request body, as `100 MB`, `10MiB` or a number of bytes [default: 100 MB]
+    #[arg(long, env = "MEILI_HTTP_PAYLOAD_SIZE_LIMIT", value_name = "SIZE")]
+    http_payload_size_limit: Option<String>,
+    /// Accepted and ignored (the stand-in keeps its data in memory)
+    #[arg(long, value_name = "PATH")]
+    db_path: Option<String>,
+    /// Accepted and ignored
+    #[arg(long, value_name = "ENV")]
+    env: Option<String>,
+    /// Accepted and ignored (use RUST_LOG)
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Accepted and ignored
+    #[arg(long)]
+    no_analytics: bool,
+}
 
 struct Options {
     addr: SocketAddr,
@@ -49,51 +77,23 @@ fn parse_size(s: &str) -> Result<u64> {
     Ok(bytes as u64)
 }
 
-fn parse_args(args: Vec<String>) -> Result<Option<Options>> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let mut addr = env("MEILI_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:7700".to_string());
+fn options(flags: Flags) -> Result<Options> {
+    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
     let mut config = Config {
-        master_key: env("MEILI_MASTER_KEY"),
+        master_key: given(flags.master_key),
         ..Config::default()
     };
-    if let Some(limit) = env("MEILI_HTTP_PAYLOAD_SIZE_LIMIT") {
+    if let Some(limit) = given(flags.http_payload_size_limit) {
         config.max_payload_bytes = parse_size(&limit)?;
     }
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args.next().with_context(|| format!("{name} needs a value")),
-            }
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--http-addr" => addr = value("--http-addr")?,
-            "--master-key" => {
-                config.master_key = Some(value("--master-key")?).filter(|k| !k.is_empty())
-            }
-            "--http-payload-size-limit" => {
-                config.max_payload_bytes = parse_size(&value("--http-payload-size-limit")?)?
-            }
-            "--db-path" | "--env" | "--log-level" => {
-                value(&flag)?;
-            }
-            "--no-analytics" => {}
-            other => bail!("unknown option `{other}`\n\n{USAGE}"),
-        }
-    }
+    let addr = given(flags.http_addr).unwrap_or_else(|| "127.0.0.1:7700".to_string());
     // Meilisearch accepts host names (`localhost:7700`), so resolve rather than parse.
     let addr = addr
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
         .with_context(|| format!("`{addr}` is not an address to listen on"))?;
-    Ok(Some(Options { addr, config }))
+    Ok(Options { addr, config })
 }
 
 async fn shutdown_signal() {
@@ -120,12 +120,8 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1).collect()) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+    let options = match options(Flags::parse()) {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("miroir-standin: {e:#}");
             return ExitCode::from(2);
@@ -177,25 +173,29 @@ mod tests {
 
     #[test]
     fn flags() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let o = parse_args(args(&[
+        use clap::CommandFactory;
+        Flags::command().debug_assert();
+        let parse = |a: &[&str]| {
+            Flags::try_parse_from(std::iter::once("miroir-standin").chain(a.iter().copied()))
+                .map_err(anyhow::Error::from)
+                .and_then(options)
+        };
+        let o = parse(&[
             "--http-addr",
             "127.0.0.1:7777",
             "--master-key=k",
             "--no-analytics",
             "--db-path",
             "x",
-        ]))
-        .unwrap()
+        ])
         .unwrap();
         assert_eq!(o.addr.port(), 7777);
         assert_eq!(o.config.master_key.as_deref(), Some("k"));
-        assert!(parse_args(args(&["--bogus"])).is_err());
-        assert!(parse_args(args(&["--help"])).unwrap().is_none());
-        let o = parse_args(args(&["--http-addr=localhost:7701"]))
-            .unwrap()
-            .unwrap();
+        assert!(parse(&["--bogus"]).is_err());
+        let o = parse(&["--http-addr=localhost:7701", "--master-key="]).unwrap();
         assert_eq!(o.addr.port(), 7701);
-        assert!(parse_args(args(&["--http-addr", "nowhere"])).is_err());
+        assert_eq!(o.config.master_key, None, "an empty key is no key");
+        assert!(parse(&["--http-addr", "nowhere"]).is_err());
+        assert!(parse(&["--http-payload-size-limit", "ten"]).is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! The gateway's configuration: file < `MIROIR_GATEWAY_*` environment < command line (see
-//! `miroir_cluster::config::load`), unknown keys refused, validated before any port is bound.
+//! The gateway's configuration: file < `MIROIR_GATEWAY_*` environment < flags (see
+//! `miroir_cluster::config`), unknown keys refused, validated before any port is bound.
 //! `services/gateway/config.example.toml` documents every key.
 
 use std::net::SocketAddr;

@@ -1,45 +1,83 @@
-//! `miroir-gateway`: loads the configuration (file < `MIROIR_*` environment < `--flags`), sets up
-//! logs and metrics, connects to NATS, binds the HTTP port and serves until SIGTERM or Ctrl-C.
+//! `miroir-gateway`: parses its flags, loads the configuration (file < `MIROIR_GATEWAY_*`
+//! environment < flags), validates it, sets up logs and metrics, connects to NATS, binds the
+//! HTTP port and serves until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
-use miroir_cluster::{bus, config};
+use clap::Parser;
+use miroir_cluster::{bus, config, shutdown};
 use miroir_gateway::Config;
-use tokio_util::sync::CancellationToken;
+
+/// Miroir's client-facing Meilisearch HTTP API: auth, validation, Meilisearch-shaped errors,
+/// streamed document uploads; writes go to the router and reads to the merger over NATS.
+///
+/// Every flag is also a key of the config file and a MIROIR_GATEWAY_<KEY> environment variable:
+/// a flag wins over the environment, which wins over the file. Unknown keys are refused.
+#[derive(Parser, serde::Serialize)]
+#[command(name = "miroir-gateway", version)]
+struct Flags {
+    /// A TOML file with any of the keys below (see services/gateway/config.example.toml).
+    #[arg(long, env = "MIROIR_GATEWAY_CONFIG", value_name = "PATH")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Where the Meilisearch-compatible HTTP API listens [default: 0.0.0.0:7700]
+    #[arg(long, env = "MIROIR_GATEWAY_HTTP_ADDR", value_name = "ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// The NATS server (or cluster seed) the services share [default: nats://127.0.0.1:4222]
+    #[arg(long, env = "MIROIR_GATEWAY_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
+    /// Meilisearch's master key; unset: the API is open [default: none]
+    #[arg(
+        long,
+        env = "MIROIR_GATEWAY_MASTER_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    master_key: Option<String>,
+    /// Largest request body accepted, in bytes [default: 100000000]
+    #[arg(long, env = "MIROIR_GATEWAY_MAX_PAYLOAD_BYTES", value_name = "BYTES")]
+    max_payload_bytes: Option<u64>,
+    /// How long a search may take before the client gets a 504, in milliseconds [default: 10000]
+    #[arg(long, env = "MIROIR_GATEWAY_SEARCH_TIMEOUT_MS", value_name = "MS")]
+    search_timeout_ms: Option<u64>,
+    /// How long other reads may take, in milliseconds [default: 10000]
+    #[arg(long, env = "MIROIR_GATEWAY_READ_TIMEOUT_MS", value_name = "MS")]
+    read_timeout_ms: Option<u64>,
+    /// How long the router may take to acknowledge a write, in milliseconds [default: 60000]
+    #[arg(long, env = "MIROIR_GATEWAY_WRITE_TIMEOUT_MS", value_name = "MS")]
+    write_timeout_ms: Option<u64>,
+    /// On shutdown, how long requests in flight may take to finish, in milliseconds
+    /// [default: 30000]
+    #[arg(long, env = "MIROIR_GATEWAY_SHUTDOWN_GRACE_MS", value_name = "MS")]
+    shutdown_grace_ms: Option<u64>,
+    /// Where Prometheus scrapes the metrics (`/metrics`) [default: none]
+    #[arg(long, env = "MIROIR_GATEWAY_METRICS_ADDR", value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = config::load("MIROIR_GATEWAY_", std::env::args().skip(1), std::env::vars())?;
+    let flags = Flags::parse();
+    let config: Config =
+        config::load_with_flags("MIROIR_GATEWAY_", flags.config.as_deref(), &flags)?;
     config.validate()?;
     config::init_telemetry(config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-gateway").await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    miroir_gateway::run(config, nats, listener, shutdown).await
+    miroir_gateway::run(config, nats, listener, shutdown::on_signal("gateway")).await
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_consistent() {
+        use clap::CommandFactory;
+        Flags::command().debug_assert();
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down: no new connections, finishing requests in flight");
-    shutdown.cancel();
 }

@@ -1,4 +1,6 @@
-//! The router's configuration (see `config.example.toml`).
+//! The router's configuration: file < `MIROIR_ROUTER_*` environment < flags (see
+//! `miroir_cluster::config`), unknown keys refused, validated before any port is bound.
+//! `services/router/config.example.toml` documents every key.
 
 use serde::Deserialize;
 
@@ -44,6 +46,9 @@ pub struct Config {
     /// at the shard's number of copies.
     #[serde(default)]
     pub write_quorum: Option<u8>,
+    /// On shutdown, how long requests in flight may take to finish, in milliseconds.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
 }
 
 fn default_nats_url() -> String {
@@ -61,6 +66,9 @@ fn default_drift_interval_ms() -> u64 {
 fn default_settle_interval_ms() -> u64 {
     2_000
 }
+fn default_shutdown_grace_ms() -> u64 {
+    30_000
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -76,6 +84,7 @@ impl Default for Config {
             settings_drift_interval_ms: default_drift_interval_ms(),
             task_settle_interval_ms: default_settle_interval_ms(),
             write_quorum: None,
+            shutdown_grace_ms: default_shutdown_grace_ms(),
         }
     }
 }
@@ -108,4 +117,29 @@ pub fn parse_bootstrap_node(spec: &str) -> anyhow::Result<miroir_proto::topology
     };
     anyhow::ensure!(url.starts_with("http://") || url.starts_with("https://"), "bootstrap node `{spec}`: url must be http(s)");
     Ok(miroir_proto::topology::NodeRecord { id: id.to_string(), url: url.to_string(), zone, state: Default::default(), health: Default::default(), health_since: None })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_example_loads_and_unknown_keys_are_refused() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let c: Config = miroir_cluster::config::load("T_NONE_", vec!["--config".into(), example.display().to_string()], vec![]).unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.shutdown_grace_ms, c.shard_flush_bytes), (30_000, 4 * 1024 * 1024));
+        let c: Config = miroir_cluster::config::load(
+            "T_",
+            vec!["--shutdown-grace-ms".into(), "500".into()],
+            vec![("T_NODE_API_KEY".into(), "0123".into()), ("T_BOOTSTRAP_NODES".into(), "[\"n1=http://a:7700@z1\"]".into())],
+        )
+        .unwrap();
+        assert_eq!(c.shutdown_grace_ms, 500);
+        assert_eq!(c.node_api_key.as_deref(), Some("0123"));
+        assert_eq!(c.bootstrap_nodes, vec!["n1=http://a:7700@z1".to_string()]);
+        assert!(miroir_cluster::config::load::<Config>("T_", vec!["--shutdown-grace".into(), "1".into()], vec![]).is_err());
+        assert!(Config { write_quorum: Some(0), ..Config::default() }.validate().is_err());
+    }
 }

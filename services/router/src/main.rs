@@ -1,37 +1,98 @@
-//! `miroir-router`: parse the config, connect, serve until SIGTERM.
+//! `miroir-router`: parses its flags, loads the configuration (file < `MIROIR_ROUTER_*`
+//! environment < flags), validates it, connects to NATS and serves until SIGTERM or Ctrl-C.
 
-use miroir_router::{run, Config};
-use tokio_util::sync::CancellationToken;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use miroir_cluster::{bus, config, shutdown};
+use miroir_router::{Config, run};
+
+/// Miroir's write path: primary key -> shard -> replicas, batches split per shard, index and
+/// settings changes broadcast, cluster tasks.
+///
+/// Every flag is also a key of the config file and a MIROIR_ROUTER_<KEY> environment variable:
+/// a flag wins over the environment, which wins over the file. Unknown keys are refused.
+#[derive(Parser, serde::Serialize)]
+#[command(name = "miroir-router", version)]
+struct Flags {
+    /// A TOML file with any of the keys below (see services/router/config.example.toml).
+    #[arg(long, env = "MIROIR_ROUTER_CONFIG", value_name = "PATH")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// NATS server(s) to connect to; JetStream must be enabled [default: nats://127.0.0.1:4222]
+    #[arg(long, env = "MIROIR_ROUTER_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
+    /// Master key of the Meilisearch nodes (never shown to clients)
+    #[arg(
+        long,
+        env = "MIROIR_ROUTER_NODE_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    node_api_key: Option<String>,
+    /// Timeout of one HTTP call to a node, in milliseconds [default: 30000]
+    #[arg(long, env = "MIROIR_ROUTER_NODE_TIMEOUT_MS", value_name = "MS")]
+    node_timeout_ms: Option<u64>,
+    /// Where Prometheus scrapes the metrics, e.g. 127.0.0.1:9102 [default: none]
+    #[arg(long, env = "MIROIR_ROUTER_METRICS_ADDR", value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
+    /// A node registered on a fresh cluster, `id=url[@zone]`; repeat the flag for each node
+    /// (in the environment: a list, `["n1=http://a:7700", "n2=http://b:7700"]`)
+    #[arg(long = "bootstrap-node", value_name = "ID=URL[@ZONE]")]
+    bootstrap_nodes: Vec<String>,
+    /// Shards of a new index, written to the `cluster` KV key on a fresh cluster only
+    #[arg(long, env = "MIROIR_ROUTER_DEFAULT_SHARDS", value_name = "N")]
+    default_shards: Option<u16>,
+    /// Copies of each shard, written to the `cluster` KV key on a fresh cluster only
+    #[arg(
+        long,
+        env = "MIROIR_ROUTER_DEFAULT_REPLICATION_FACTOR",
+        value_name = "N"
+    )]
+    default_replication_factor: Option<u8>,
+    /// Documents go to a shard's nodes in requests of about this many bytes [default: 4194304]
+    #[arg(long, env = "MIROIR_ROUTER_SHARD_FLUSH_BYTES", value_name = "BYTES")]
+    shard_flush_bytes: Option<usize>,
+    /// How often copies of a shard are compared for settings that drifted apart, in
+    /// milliseconds; 0: only when triggered [default: 30000]
+    #[arg(
+        long,
+        env = "MIROIR_ROUTER_SETTINGS_DRIFT_INTERVAL_MS",
+        value_name = "MS"
+    )]
+    settings_drift_interval_ms: Option<u64>,
+    /// How often tasks nobody looked at are asked to their nodes, in milliseconds [default: 2000]
+    #[arg(long, env = "MIROIR_ROUTER_TASK_SETTLE_INTERVAL_MS", value_name = "MS")]
+    task_settle_interval_ms: Option<u64>,
+    /// Copies of each shard that must take a write for its task to succeed [default: 1 below
+    /// RF 3, a majority from RF 3]
+    #[arg(long, env = "MIROIR_ROUTER_WRITE_QUORUM", value_name = "N")]
+    write_quorum: Option<u8>,
+    /// On shutdown, how long requests in flight may take to finish, in milliseconds
+    /// [default: 30000]
+    #[arg(long, env = "MIROIR_ROUTER_SHUTDOWN_GRACE_MS", value_name = "MS")]
+    shutdown_grace_ms: Option<u64>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = miroir_cluster::config::load("MIROIR_ROUTER_", std::env::args().skip(1), std::env::vars())?;
+    let flags = Flags::parse();
+    let config: Config =
+        config::load_with_flags("MIROIR_ROUTER_", flags.config.as_deref(), &flags)?;
     config.validate()?;
-    miroir_cluster::config::init_telemetry(config.metrics_addr)?;
-    let nats = miroir_cluster::bus::connect(&config.nats_url, "miroir-router").await?;
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        signal.cancel();
-    });
-    run(config, nats, shutdown).await
+    config::init_telemetry(config.metrics_addr)?;
+    let nats = bus::connect(&config.nats_url, "miroir-router").await?;
+    run(config, nats, shutdown::on_signal("router")).await
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_consistent() {
+        use clap::CommandFactory;
+        Flags::command().debug_assert();
     }
 }
