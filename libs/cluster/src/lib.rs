@@ -10,6 +10,7 @@ pub mod keys;
 pub mod kv_json;
 pub mod kv_mirror;
 pub mod lease;
+pub mod migrations;
 pub mod node;
 pub mod plan;
 pub mod shutdown;

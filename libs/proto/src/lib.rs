@@ -9,7 +9,9 @@
 
 pub mod envelope;
 pub mod error;
+pub mod error_code;
 pub mod handoff;
+pub mod migrations;
 pub mod rpc;
 pub mod rpc_search;
 pub mod rpc_tasks;
@@ -19,4 +21,5 @@ pub mod topology;
 
 pub use envelope::{decode, encode, Message, ProtoError};
 pub use error::{ErrorType, MeiliError, MeiliErrorBody};
+pub use error_code::{Code, ErrorCode};
 pub use rpc::{decode_outcome, encode_outcome, Outcome, Rpc};

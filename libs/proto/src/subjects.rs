@@ -66,6 +66,8 @@ pub const TASKS_BUCKET: &str = "miroir-tasks";
 pub const WAL_STREAM: &str = "MIROIR_WAL";
 /// JetStream stream of hinted handoff: the writes each shard copy missed, one subject per copy.
 pub const HANDOFF_STREAM: &str = "MIROIR_HANDOFF";
+/// JetStream KV bucket of shard copy builds in progress (JSON), for progress displays.
+pub const MIGRATIONS_BUCKET: &str = "miroir-migrations";
 /// JetStream KV bucket of leases (one active replica of a service), with per-key TTLs.
 pub const LEASES_BUCKET: &str = "miroir-leases";
 /// JetStream KV bucket holding API keys (`keys.<uid>`, JSON), shared by every gateway.
