@@ -1,4 +1,4 @@
-# Miroir's task runner. CI runs `bash .ci/run`, which is `bash .ci/bootstrap && just test`.
+# Miroir's task runner. CI runs `bash .ci/run`: `bash .ci/bootstrap`, then `just test` and `just lint`.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 set positional-arguments := true
