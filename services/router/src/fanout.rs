@@ -109,7 +109,7 @@ impl Router {
             .collect()
     }
 
-    /// How many copies of a shard with `copies` copies must take a write.
+    /// How many copies of a shard with `copies` copies (its replication factor) must take a write.
     pub(crate) fn write_quorum(&self, copies: usize) -> usize {
         let wanted = match self.config.write_quorum {
             Some(w) => usize::from(w),
@@ -131,9 +131,11 @@ impl Router {
                 .filter(|n| placement.lag_of(n).is_none())
                 .filter(|n| topo.nodes.get(n.as_str()).is_some_and(|r| r.availability() != Availability::Down))
                 .count();
-            let quorum = self.write_quorum(placement.nodes.len());
+            // The replication factor, not the copy count: a copy being built (a migration
+            // target, behind until it caught up) does not raise the quorum.
+            let quorum = self.write_quorum(usize::from(record.replication_factor).min(placement.nodes.len()));
             if writable < quorum {
-                return Err(MeiliError::new(
+                return Err(MeiliError::legacy(
                     503,
                     "shard_unavailable",
                     miroir_proto::ErrorType::System,
@@ -158,7 +160,7 @@ impl Router {
         let rf = ReplicationFactor::new(defaults.replication_factor).ok_or_else(|| MeiliError::internal("the cluster's replication factor is invalid"))?;
         let nodes = self.placeable_nodes();
         if nodes.is_empty() {
-            return Err(MeiliError::new(503, "no_node_available", miroir_proto::ErrorType::System, "No Meilisearch node of the cluster is up: the index cannot be placed."));
+            return Err(MeiliError::legacy(503, "no_node_available", miroir_proto::ErrorType::System, "No Meilisearch node of the cluster is up: the index cannot be placed."));
         }
         let placement = miroir_placement::place_index(uid, shards, &nodes, rf);
         let now = miroir_cluster::now_rfc3339();
@@ -337,7 +339,7 @@ impl Router {
         let shard_index = shard_index_of(&call.path).unwrap_or_default();
         self.handoff.append(&hint, shard_index).await.map_err(|e| {
             tracing::error!(node = %call.node, error = %e, "cannot queue a write for a copy that missed it");
-            MeiliError::new(503, "handoff_unavailable", miroir_proto::ErrorType::System, format!("A copy missed this write and it could not be queued for it: {e}. Retry the write."))
+            MeiliError::legacy(503, "handoff_unavailable", miroir_proto::ErrorType::System, format!("A copy missed this write and it could not be queued for it: {e}. Retry the write."))
         })
     }
 

@@ -50,11 +50,12 @@ impl Router {
         let topo = self.topology.current();
         let record = task.index_uid.as_deref().and_then(|uid| topo.index(uid));
         let storage = record.map(|r| r.storage_base().to_string());
+        let rf = record.map(|r| usize::from(r.replication_factor));
         let writes = Writes {
             behind: record
                 .map(|r| r.shards.iter().enumerate().flat_map(|(s, p)| p.lagging.iter().map(move |l| (l.node.clone(), s as u16))).collect())
                 .unwrap_or_default(),
-            quorum: &|copies| self.write_quorum(copies),
+            quorum: &|copies| self.write_quorum(rf.map_or(copies, |rf| rf.min(copies))),
         };
         let (status, details, error, started, finished) = derive(&task, &views, storage.as_deref(), &writes);
         if matches!(status.as_str(), "succeeded" | "failed" | "canceled") {
@@ -337,7 +338,7 @@ mod tests {
             task_type: "documentAdditionOrUpdate".into(),
             details: json!({"receivedDocuments": indexed, "indexedDocuments": indexed}),
             error: (status == "failed").then(|| {
-                MeiliError::invalid("invalid_document_filter", "Index `movies__s1`: Attribute `title` is not filterable.").to_json()
+                MeiliError::legacy_invalid("invalid_document_filter", "Index `movies__s1`: Attribute `title` is not filterable.").to_json()
             }),
             started_at: Some(format!("2026-11-21T05:01:17.{}Z", 3 + shard)),
             finished_at: Some(format!("2026-11-21T05:01:18.{}Z", 1 + shard)),
@@ -378,12 +379,12 @@ mod tests {
 
     #[test]
     fn swapped_shard_names_become_the_clients_index() {
-        let e = MeiliError::invalid("invalid_document_filter", "Index `a__s1`: Attribute `title` is not filterable.");
+        let e = MeiliError::legacy_invalid("invalid_document_filter", "Index `a__s1`: Attribute `title` is not filterable.");
         assert_eq!(rewrite_names(e, "a", "b", 2).message, "Index `b`: Attribute `title` is not filterable.");
         let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         let mut v = view(1, 0, "failed", 0);
         if let Some(v) = v.as_mut() {
-            v.error = Some(MeiliError::invalid("invalid_document_filter", "Index `old__s1`: Attribute `title` is not filterable.").to_json());
+            v.error = Some(MeiliError::legacy_invalid("invalid_document_filter", "Index `old__s1`: Attribute `title` is not filterable.").to_json());
         }
         let views = vec![view(0, 0, "succeeded", 2), v];
         let (_, _, error, _, _) = derive(&t, &views, Some("old"), &writes());
