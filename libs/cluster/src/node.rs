@@ -25,7 +25,7 @@ impl NodeError {
     pub fn into_meili(self) -> MeiliError {
         match self {
             NodeError::Meili(e) => e,
-            NodeError::Unreachable { url, reason } => MeiliError::new(
+            NodeError::Unreachable { url, reason } => MeiliError::legacy(
                 503,
                 "node_unavailable",
                 miroir_proto::ErrorType::System,

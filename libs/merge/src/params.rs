@@ -86,7 +86,7 @@ pub(crate) fn read(request: &Value) -> Result<ClientParams, MeiliError> {
         Some(Value::Number(n)) => match n.as_f64() {
             Some(t) if (0.0..=1.0).contains(&t) => Some(t),
             _ => {
-                return Err(MeiliError::invalid(
+                return Err(MeiliError::legacy_invalid(
                     "invalid_search_ranking_score_threshold",
                     "Invalid value at `.rankingScoreThreshold`: the value of `rankingScoreThreshold` is invalid, expected a float between `0.0` and `1.0`.",
                 ));
@@ -192,7 +192,7 @@ fn strings(
 
 /// deserr's wording, which Meilisearch returns verbatim.
 fn type_error(key: &str, expected: &str, got: &Value, code: &str) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         code,
         format!(
             "Invalid value type at `.{key}`: expected {expected}, but found {}",

@@ -2,8 +2,11 @@
 //!
 //! Every error that reaches a client, from any service or from the stand-in node, is a
 //! [`MeiliError`]. It also travels between services inside replies, so it is serializable.
+//! Its code, status and type come from the one table in [`crate::error_code`].
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::error_code::{Code, ErrorCode};
 
 /// Meilisearch's `type` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,8 +33,10 @@ impl ErrorType {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{status} {code}: {message}")]
 pub struct MeiliError {
+    /// The code's status ([`ErrorCode::status`]), except for a node's error, which keeps the
+    /// status the node answered with, and the few places Meilisearch itself overrides it.
     pub status: u16,
-    pub code: String,
+    pub code: Code,
     #[serde(rename = "type")]
     pub error_type: ErrorType,
     pub message: String,
@@ -41,7 +46,7 @@ pub struct MeiliError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeiliErrorBody {
     pub message: String,
-    pub code: String,
+    pub code: Code,
     #[serde(rename = "type")]
     pub error_type: ErrorType,
     pub link: String,
@@ -50,13 +55,32 @@ pub struct MeiliErrorBody {
 pub const ERROR_LINK_BASE: &str = "https://docs.meilisearch.com/errors#";
 
 impl MeiliError {
-    pub fn new(status: u16, code: impl Into<String>, error_type: ErrorType, message: impl Into<String>) -> Self {
-        MeiliError { status, code: code.into(), error_type, message: message.into() }
+    /// An error with `code`'s status and type.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        MeiliError { status: code.status(), code: Code::Known(code), error_type: code.error_type(), message: message.into() }
     }
 
-    /// A 400 `invalid_request` error, the most common kind.
-    pub fn invalid(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(400, code, ErrorType::InvalidRequest, message)
+    /// The same error answered with another status. Meilisearch does this in a few places (an
+    /// error inside a multi-search query is a 400 whatever its code); say why where it is used.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The same error with another message (a location prefixed, a shard name rewritten).
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// Transitional: the old constructor with an explicit status, type and string code.
+    pub fn legacy(status: u16, code: &str, error_type: ErrorType, message: impl Into<String>) -> Self {
+        MeiliError { status, code: Code::from_wire(code), error_type, message: message.into() }
+    }
+
+    /// Transitional: the old 400 `invalid_request` constructor.
+    pub fn legacy_invalid(code: &str, message: impl Into<String>) -> Self {
+        Self::legacy(400, code, ErrorType::InvalidRequest, message)
     }
 
     pub fn link(&self) -> String {
@@ -75,13 +99,14 @@ impl MeiliError {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "message": self.message,
-            "code": self.code,
+            "code": self.code.as_str(),
             "type": self.error_type.as_str(),
             "link": self.link(),
         })
     }
 
-    /// Rebuild an error from a status and a JSON body a Meilisearch node returned.
+    /// Rebuild an error from a status and a JSON body a Meilisearch node returned. The node's
+    /// status, code and type are kept, whether or not Miroir knows the code.
     /// A body that is not Meilisearch-shaped becomes an internal error that quotes it.
     pub fn from_node_body(status: u16, body: &[u8]) -> Self {
         match serde_json::from_slice::<MeiliErrorBody>(body) {
@@ -97,40 +122,38 @@ impl MeiliError {
 
     pub fn missing_authorization_header() -> Self {
         Self::new(
-            401,
-            "missing_authorization_header",
-            ErrorType::Auth,
+            ErrorCode::MissingAuthorizationHeader,
             "The Authorization header is missing. It must use the bearer authorization method.",
         )
     }
 
     pub fn invalid_api_key() -> Self {
-        Self::new(403, "invalid_api_key", ErrorType::Auth, "The provided API key is invalid.")
+        Self::new(ErrorCode::InvalidApiKey, "The provided API key is invalid.")
     }
 
     pub fn index_not_found(uid: &str) -> Self {
-        Self::new(404, "index_not_found", ErrorType::InvalidRequest, format!("Index `{uid}` not found."))
+        Self::new(ErrorCode::IndexNotFound, format!("Index `{uid}` not found."))
     }
 
     pub fn index_already_exists(uid: &str) -> Self {
-        Self::invalid("index_already_exists", format!("Index `{uid}` already exists."))
+        Self::new(ErrorCode::IndexAlreadyExists, format!("Index `{uid}` already exists."))
     }
 
     pub fn document_not_found(id: &str) -> Self {
-        Self::new(404, "document_not_found", ErrorType::InvalidRequest, format!("Document `{id}` not found."))
+        Self::new(ErrorCode::DocumentNotFound, format!("Document `{id}` not found."))
     }
 
     pub fn task_not_found(uid: u64) -> Self {
-        Self::new(404, "task_not_found", ErrorType::InvalidRequest, format!("Task `{uid}` not found."))
+        Self::new(ErrorCode::TaskNotFound, format!("Task `{uid}` not found."))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::invalid("bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 
     pub fn malformed_payload(format: &str, detail: impl std::fmt::Display) -> Self {
-        Self::invalid(
-            "malformed_payload",
+        Self::new(
+            ErrorCode::MalformedPayload,
             format!("The `{format}` payload provided is malformed. `{detail}`."),
         )
     }
@@ -138,9 +161,7 @@ impl MeiliError {
     pub fn invalid_content_type(got: &str, accepted: &[&str]) -> Self {
         let accepted: Vec<String> = accepted.iter().map(|a| format!("`{a}`")).collect();
         Self::new(
-            415,
-            "invalid_content_type",
-            ErrorType::InvalidRequest,
+            ErrorCode::InvalidContentType,
             format!(
                 "The Content-Type `{got}` is invalid. Accepted values for the Content-Type header are: {}",
                 accepted.join(", ")
@@ -151,9 +172,7 @@ impl MeiliError {
     pub fn missing_content_type(accepted: &[&str]) -> Self {
         let accepted: Vec<String> = accepted.iter().map(|a| format!("`{a}`")).collect();
         Self::new(
-            415,
-            "missing_content_type",
-            ErrorType::InvalidRequest,
+            ErrorCode::MissingContentType,
             format!(
                 "A Content-Type header is missing. Accepted values for the Content-Type header are: {}",
                 accepted.join(", ")
@@ -163,23 +182,19 @@ impl MeiliError {
 
     pub fn payload_too_large(limit_bytes: u64) -> Self {
         Self::new(
-            413,
-            "payload_too_large",
-            ErrorType::InvalidRequest,
+            ErrorCode::PayloadTooLarge,
             format!("The provided payload reached the size limit. The maximum accepted payload size is {}.", human_bytes(limit_bytes)),
         )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "internal", ErrorType::Internal, message)
+        Self::new(ErrorCode::Internal, message)
     }
 
     /// A Miroir service that a request needs has no live replica (NATS `NoResponders`).
     pub fn service_unavailable(service: &str) -> Self {
         Self::new(
-            503,
-            "service_unavailable",
-            ErrorType::System,
+            ErrorCode::ServiceUnavailable,
             format!("The Miroir `{service}` service is not available: no replica answered. Retry later."),
         )
     }
@@ -187,9 +202,7 @@ impl MeiliError {
     /// A Miroir service did not answer within the request's deadline.
     pub fn timeout(service: &str, millis: u64) -> Self {
         Self::new(
-            504,
-            "service_timeout",
-            ErrorType::System,
+            ErrorCode::ServiceTimeout,
             format!("The Miroir `{service}` service did not answer within {millis} ms."),
         )
     }
@@ -240,6 +253,6 @@ mod tests {
         assert_eq!(MeiliError::from_node_body(403, &body), e);
         let g = MeiliError::from_node_body(502, b"<html>bad gateway</html>");
         assert_eq!(g.status, 500);
-        assert_eq!(g.code, "internal");
+        assert_eq!(g.code, ErrorCode::Internal);
     }
 }

@@ -111,7 +111,7 @@ impl Access {
             .flatten()
             .map(|s| format!("{s:?}"))
             .collect();
-        MeiliError::new(
+        MeiliError::legacy(
             403,
             "invalid_api_key",
             ErrorType::Auth,
@@ -148,7 +148,7 @@ fn is_keys_action(action: &str) -> bool {
 }
 
 pub fn missing_master_key() -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         401,
         "missing_master_key",
         ErrorType::Auth,
@@ -306,7 +306,7 @@ impl Keys {
 
     pub fn insert(&mut self, key: Key) -> Result<(), MeiliError> {
         if self.keys.iter().any(|k| k.uid == key.uid) {
-            return Err(MeiliError::new(
+            return Err(MeiliError::legacy(
                 409,
                 "api_key_already_exists",
                 ErrorType::InvalidRequest,
@@ -328,7 +328,7 @@ impl Keys {
 }
 
 pub fn key_not_found(uid_or_key: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         404,
         "api_key_not_found",
         ErrorType::InvalidRequest,
@@ -453,7 +453,7 @@ pub fn apply_patch(key: &mut Key, body: &Value) -> Result<(), MeiliError> {
                     "createdAt" => "immutable_api_key_created_at",
                     _ => "immutable_api_key_updated_at",
                 };
-                return Err(MeiliError::invalid(
+                return Err(MeiliError::legacy_invalid(
                     code,
                     format!(
                         "Immutable field `{immutable}`: expected one of {}",

@@ -39,7 +39,7 @@ fn at(loc: &str, article: &str) -> String {
 
 /// `Invalid value type at `.loc`: expected {expected}, but found {value}`.
 pub fn invalid_type(code: &str, loc: &str, expected: &str, v: &Value) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         code,
         format!(
             "Invalid value type{}: expected {expected}, but found {}",
@@ -51,12 +51,12 @@ pub fn invalid_type(code: &str, loc: &str, expected: &str, v: &Value) -> MeiliEr
 
 /// `Invalid value at `.loc`: {msg}`.
 pub fn invalid_value(code: &str, loc: &str, msg: impl std::fmt::Display) -> MeiliError {
-    MeiliError::invalid(code, format!("Invalid value{}: {msg}", at(loc, "at")))
+    MeiliError::legacy_invalid(code, format!("Invalid value{}: {msg}", at(loc, "at")))
 }
 
 /// `Unknown field `key` inside `.loc`: did you mean ...? expected one of ...`.
 pub fn unknown_field(code: &str, loc: &str, key: &str, accepted: &[&str]) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         code,
         format!(
             "Unknown field `{key}`{}: {}expected one of {}",
@@ -69,7 +69,7 @@ pub fn unknown_field(code: &str, loc: &str, key: &str, accepted: &[&str]) -> Mei
 
 /// `Unknown value `v` at `.loc`: expected one of ...`.
 pub fn unknown_value(code: &str, loc: &str, value: &str, accepted: &[&str]) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         code,
         format!(
             "Unknown value `{value}`{}: {}expected one of {}",
@@ -82,7 +82,7 @@ pub fn unknown_value(code: &str, loc: &str, value: &str, accepted: &[&str]) -> M
 
 /// `Missing field `field` inside `.loc``.
 pub fn missing_field(code: &str, loc: &str, field: &str) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         code,
         format!("Missing field `{field}`{}", at(loc, "inside")),
     )
@@ -202,7 +202,7 @@ impl QueryParams {
             match values.as_slice() {
                 [one] => out.push((key.as_str(), one.as_str())),
                 _ => {
-                    return Err(MeiliError::invalid(
+                    return Err(MeiliError::legacy_invalid(
                         *code,
                         format!(
                             "Invalid value type for parameter `{key}`: expected a string, but found multiple values"
@@ -217,7 +217,7 @@ impl QueryParams {
 
 /// `Invalid value in parameter `name`: {msg}`.
 pub fn invalid_param(code: &str, name: &str, msg: impl std::fmt::Display) -> MeiliError {
-    MeiliError::invalid(code, format!("Invalid value in parameter `{name}`: {msg}"))
+    MeiliError::legacy_invalid(code, format!("Invalid value in parameter `{name}`: {msg}"))
 }
 
 pub fn param_usize(code: &str, name: &str, v: &str) -> Result<usize, MeiliError> {
@@ -346,7 +346,7 @@ mod tests {
             ("from", "invalid_task_from"),
         ]);
         assert_eq!(
-            e.err().map(|e| e.code),
+            e.err().map(|e| e.code.to_string()),
             Some("invalid_task_limit".to_string())
         );
         let q = QueryParams::parse(Some("nope=1"));

@@ -619,7 +619,7 @@ impl SettingsPatch {
             Clone::clone,
         );
         if s.one_typo > s.two_typos {
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "invalid_settings_typo_tolerance",
                 format!(
                     "`minWordSizeForTypos` setting is invalid. `oneTypo` and `twoTypos` fields should be between `0` and `255`, and `twoTypos` should be greater or equals to `oneTypo` but found `oneTypo: {}` and twoTypos: {}`.",
@@ -722,7 +722,7 @@ fn code_for(field: &str) -> &'static str {
 }
 
 fn feature_not_enabled(action: &str, feature: &str) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         "feature_not_enabled",
         format!(
             "{action} requires enabling the `{feature}` experimental feature. See https://github.com/orgs/meilisearch/discussions"
@@ -1006,7 +1006,7 @@ fn parse_pagination(code: &str, loc: &str, v: &Value) -> Result<Setting<usize>, 
 fn parse_embedders(code: &str, loc: &str, v: &Value) -> Result<Map<String, Value>, MeiliError> {
     let map = deserr::json_object(code, loc, v)?;
     if let Some(name) = map.iter().find(|(_, e)| !e.is_null()).map(|(k, _)| k) {
-        return Err(MeiliError::new(
+        return Err(MeiliError::legacy(
             501,
             "not_implemented",
             miroir_proto::error::ErrorType::InvalidRequest,

@@ -35,7 +35,7 @@ pub fn check_path_uid(uid: &str) -> Result<(), MeiliError> {
     if valid_index_uid(uid) {
         Ok(())
     } else {
-        Err(MeiliError::invalid(
+        Err(MeiliError::legacy_invalid(
             "invalid_index_uid",
             invalid_index_uid_message(uid),
         ))
@@ -147,7 +147,7 @@ impl Index {
     ) -> Result<u64, MeiliError> {
         let pk = match (&self.primary_key, primary_key) {
             (Some(current), Some(asked)) if current != asked => {
-                return Err(MeiliError::invalid(
+                return Err(MeiliError::legacy_invalid(
                     "index_primary_key_already_exists",
                     format!("Index already has a primary key: `{current}`."),
                 ));
@@ -339,7 +339,7 @@ impl Store {
             [one] => return Err(MeiliError::index_not_found(one)),
             many => {
                 let list: Vec<String> = many.iter().map(|m| format!("`{m}`")).collect();
-                return Err(MeiliError::new(
+                return Err(MeiliError::legacy(
                     404,
                     "index_not_found",
                     miroir_proto::error::ErrorType::InvalidRequest,

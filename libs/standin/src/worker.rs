@@ -175,7 +175,7 @@ fn apply(
             if let Some(pk) = primary_key {
                 match &index.primary_key {
                     Some(current) if *current != pk && index.has_documents() => {
-                        return Err(MeiliError::invalid(
+                        return Err(MeiliError::legacy_invalid(
                             "index_primary_key_already_exists",
                             format!(
                                 "Index `{index_uid}`: Index already has a primary key: `{current}`."

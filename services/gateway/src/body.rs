@@ -98,7 +98,7 @@ pub async fn read_limited(
 }
 
 pub fn missing_json_payload() -> MeiliError {
-    MeiliError::invalid("missing_payload", "A json payload is missing.")
+    MeiliError::legacy_invalid("missing_payload", "A json payload is missing.")
 }
 
 /// Parse bytes as JSON with the messages of Meilisearch's JSON extractor.
@@ -107,7 +107,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, MeiliError> {
         return Err(missing_json_payload());
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        MeiliError::invalid(
+        MeiliError::legacy_invalid(
             "malformed_payload",
             format!("The json payload provided is malformed. `{e}`."),
         )

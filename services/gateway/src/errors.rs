@@ -13,7 +13,7 @@ use miroir_proto::rpc::EnqueuedTask;
 use miroir_proto::{ErrorType, MeiliError};
 
 pub fn route_not_found(method: &str, path: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         404,
         "not_found",
         ErrorType::InvalidRequest,
@@ -22,7 +22,7 @@ pub fn route_not_found(method: &str, path: &str) -> MeiliError {
 }
 
 pub fn method_not_allowed(method: &str, path: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         405,
         "method_not_allowed",
         ErrorType::InvalidRequest,
@@ -67,7 +67,7 @@ pub async fn shape_errors(req: Request, next: Next) -> Response {
         } else {
             text
         }),
-        s => MeiliError::new(
+        s => MeiliError::legacy(
             s.as_u16(),
             "bad_request",
             ErrorType::InvalidRequest,
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn shard_names_become_the_client_uid() {
-        let e = MeiliError::invalid(
+        let e = MeiliError::legacy_invalid(
             "invalid_search_filter",
             "Index `npm__s2`: Attribute `version` is not filterable. (npm__s12, npm__s2x, xnpm__s1)",
         );

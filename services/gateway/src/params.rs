@@ -29,7 +29,7 @@ pub fn index_uid_problem(uid: &str) -> Option<String> {
 /// An index uid taken from the path.
 pub fn check_index_uid(uid: &str) -> Result<(), MeiliError> {
     match index_uid_problem(uid) {
-        Some(message) => Err(MeiliError::invalid("invalid_index_uid", message)),
+        Some(message) => Err(MeiliError::legacy_invalid("invalid_index_uid", message)),
         None => Ok(()),
     }
 }
@@ -50,7 +50,7 @@ pub fn quoted(items: &[&str]) -> String {
 }
 
 pub fn invalid_param(code: &str, name: &str, msg: impl std::fmt::Display) -> MeiliError {
-    MeiliError::invalid(code, format!("Invalid value in parameter `{name}`: {msg}"))
+    MeiliError::legacy_invalid(code, format!("Invalid value in parameter `{name}`: {msg}"))
 }
 
 impl QueryParams {
@@ -83,7 +83,7 @@ impl QueryParams {
             match values.as_slice() {
                 [one] => out.push((key.as_str(), one.as_str())),
                 _ => {
-                    return Err(MeiliError::invalid(
+                    return Err(MeiliError::legacy_invalid(
                         *code,
                         format!(
                             "Invalid value type for parameter `{key}`: expected a string, but found multiple values"
@@ -155,7 +155,7 @@ pub fn unknown_field(key: &str, accepted: &[&str]) -> MeiliError {
 
 /// deserr's error for a JSON value of the wrong type at `loc` (`.uid`).
 pub fn invalid_type(code: &str, loc: &str, expected: &str, v: &serde_json::Value) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         code,
         format!(
             "Invalid value type at `{loc}`: expected {expected}, but found {}",
@@ -375,7 +375,7 @@ pub fn search_body(raw: Option<&str>) -> Result<Value, MeiliError> {
     match (embedder, ratio) {
         (None, None) => {}
         (None, Some(_)) => {
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "invalid_search_hybrid_query",
                 "`hybridEmbedder` is mandatory when `hybridSemanticRatio` is present",
             ));
@@ -390,7 +390,7 @@ pub fn search_body(raw: Option<&str>) -> Result<Value, MeiliError> {
         }
     }
     if body.contains_key("vector") && !body.contains_key("hybrid") {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "missing_search_hybrid",
             "`hybridEmbedder` is mandatory when `vector` is present",
         ));

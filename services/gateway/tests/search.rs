@@ -42,7 +42,7 @@ async fn searches_pass_through_and_failures_are_explicit() {
                     .as_str()
                     .unwrap()
                     .replace("Index `npm`", "Index `npm__s1`");
-                return Err(MeiliError::invalid("invalid_search_filter", message));
+                return Err(MeiliError::legacy_invalid("invalid_search_filter", message));
             }
             Ok(JsonBody { body: echo(&req) })
         })

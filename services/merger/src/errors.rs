@@ -9,7 +9,7 @@ use miroir_proto::{ErrorType, MeiliError};
 /// Every shard of an index must answer, or none of the answer is given: a search that silently
 /// missed a shard would look complete and be wrong.
 pub fn shard_unavailable(index_uid: &str, shard: ShardId, detail: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         503,
         "shard_unavailable",
         ErrorType::System,
@@ -21,7 +21,7 @@ pub fn shard_unavailable(index_uid: &str, shard: ShardId, detail: &str) -> Meili
 
 /// No copy of a shard answered within the request's deadline.
 pub fn shard_timeout(index_uid: &str, shard: ShardId, millis: u64) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         504,
         "shard_timeout",
         ErrorType::System,

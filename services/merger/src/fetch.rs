@@ -273,7 +273,7 @@ mod tests {
     use miroir_proto::ErrorType;
 
     fn meili(status: u16, code: &str) -> NodeError {
-        NodeError::Meili(MeiliError::new(
+        NodeError::Meili(MeiliError::legacy(
             status,
             code,
             ErrorType::InvalidRequest,

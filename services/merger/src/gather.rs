@@ -94,7 +94,7 @@ mod tests {
     use miroir_proto::ErrorType;
 
     fn err(status: u16, code: &str) -> Result<Bytes, MeiliError> {
-        Err(MeiliError::new(
+        Err(MeiliError::legacy(
             status,
             code,
             ErrorType::InvalidRequest,

@@ -134,7 +134,7 @@ impl Router {
     /// document, with Meilisearch's errors.
     async fn resolve_primary_key(&self, record: &IndexRecord, req: &DocumentsCommit) -> Result<Option<String>, MeiliError> {
         match (&record.primary_key, &req.primary_key) {
-            (Some(existing), Some(asked)) if existing != asked => Err(MeiliError::invalid(
+            (Some(existing), Some(asked)) if existing != asked => Err(MeiliError::legacy_invalid(
                 "index_primary_key_already_exists",
                 format!("Index `{}` already has a primary key: `{existing}`.", record.uid),
             )),
@@ -173,7 +173,7 @@ impl Router {
                 };
                 match doc.get(pk) {
                     None => {
-                        result = Err(MeiliError::invalid(
+                        result = Err(MeiliError::legacy_invalid(
                             "missing_document_id",
                             format!("Document doesn't have a `{pk}` attribute: `{}`.", Value::Object(doc.clone())),
                         ));
@@ -181,7 +181,7 @@ impl Router {
                     }
                     Some(id) => {
                         if let Err(e) = PrimaryKeyValue::from_json(id) {
-                            result = Err(MeiliError::invalid(e.code(), e.to_string()));
+                            result = Err(MeiliError::legacy_invalid(e.code(), e.to_string()));
                             break;
                         }
                     }
@@ -203,7 +203,7 @@ impl Router {
             };
             if let Some(existing) = &current.primary_key {
                 if existing != pk {
-                    return Err(MeiliError::invalid(
+                    return Err(MeiliError::legacy_invalid(
                         "index_primary_key_already_exists",
                         format!("Index `{}` already has a primary key: `{existing}`.", record.uid),
                     ));
@@ -316,7 +316,7 @@ pub(crate) fn infer_primary_key(doc: &Map<String, Value>) -> Result<String, Meil
     let candidates: Vec<&String> = doc.keys().filter(|k| k.to_ascii_lowercase().ends_with("id")).collect();
     match candidates.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(MeiliError::invalid(
+        [] => Err(MeiliError::legacy_invalid(
             "index_primary_key_no_candidate_found",
             "The primary key inference failed as the engine did not find any field ending with `id` in its name. Please specify the primary key manually using the `primaryKey` query parameter.",
         )),
@@ -326,7 +326,7 @@ pub(crate) fn infer_primary_key(doc: &Map<String, Value>) -> Result<String, Meil
                 Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
                 _ => quoted.join(""),
             };
-            Err(MeiliError::invalid(
+            Err(MeiliError::legacy_invalid(
                 "index_primary_key_multiple_candidates_found",
                 format!(
                     "The primary key inference failed as the engine found {} fields ending with `id` in their names: {listed}. Please specify the primary key manually using the `primaryKey` query parameter.",

@@ -35,7 +35,7 @@ impl Router {
                         return self
                             .fail(
                                 task,
-                                MeiliError::invalid(
+                                MeiliError::legacy_invalid(
                                     "index_primary_key_already_exists",
                                     format!("Index `{}` already has a primary key: `{old}`.", record.uid),
                                 ),

@@ -105,7 +105,7 @@ impl Router {
         let view = self.view_of(req.uid).await.filter(|v| v.get("status").and_then(Value::as_str) != Some("enqueued"));
         match view {
             Some(v) => Ok(json_body(&batch_view(&v))),
-            None => Err(MeiliError::new(404, "batch_not_found", ErrorType::InvalidRequest, format!("Batch `{}` not found.", req.uid))),
+            None => Err(MeiliError::legacy(404, "batch_not_found", ErrorType::InvalidRequest, format!("Batch `{}` not found.", req.uid))),
         }
     }
 }

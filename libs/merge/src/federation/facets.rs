@@ -44,7 +44,7 @@ pub fn check_facet_order<'a>(
                     order_name(first_order),
                     order_name(by_count)
                 );
-                let error = MeiliError::invalid("invalid_multi_search_facet_order", message);
+                let error = MeiliError::legacy_invalid("invalid_multi_search_facet_order", message);
                 return Err((uid.to_owned(), error));
             }
         }

@@ -48,7 +48,7 @@ impl Fixture {
         let e = parse_search_body(&body)
             .and_then(|q| search(&self.view(), &q))
             .unwrap_err();
-        (e.code, e.message)
+        (e.code.to_string(), e.message)
     }
 
     fn ids(&self, body: Value) -> Vec<i64> {

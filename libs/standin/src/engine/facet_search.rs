@@ -135,7 +135,7 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
     };
     let settings = view.settings;
     if !settings.facet_search {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "facet_search_disabled",
             "The facet search is disabled for this index",
         ));
@@ -148,7 +148,7 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "invalid_facet_search_facet_name",
             format!(
                 "Attribute `{facet_name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{list}`. To make it facet-searchable add it to the `filterableAttributes` index settings."

@@ -44,7 +44,7 @@ pub fn check_facets(facets: &[String], filterable: &[String]) -> Result<(), Meil
                     .join(", ")
             )
         };
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "invalid_search_facets",
             format!("Invalid facet distribution: Pattern `{f}` is not filterable. {tail}"),
         ));

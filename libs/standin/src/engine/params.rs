@@ -299,12 +299,12 @@ pub fn parse_search_body_with(
 /// This node has no embedders: any semantic parameter is refused.
 fn no_embedders(key: &str) -> MeiliError {
     match key {
-        "personalize" => MeiliError::invalid(
+        "personalize" => MeiliError::legacy_invalid(
             "invalid_search_personalize",
             "Search personalization is not enabled on this instance.",
         ),
-        _ => MeiliError::invalid(
-            code_of(key),
+        _ => MeiliError::legacy_invalid(
+            &code_of(key),
             format!(
                 "Invalid request: `{key}` needs an embedder, and this index has no embedder configured."
             ),
@@ -393,7 +393,7 @@ pub fn parse_search_params(query_string: &str) -> Result<SearchQuery, MeiliError
             "cropMarker" => q.crop_marker = v.to_string(),
             "matchingStrategy" => {
                 q.matching_strategy = matching_strategy_str(v).ok_or_else(|| {
-                    MeiliError::invalid(
+                    MeiliError::legacy_invalid(
                         code,
                         format!("Unknown value `{v}` for parameter `{key}`: expected one of `last`, `all`, `frequency`"),
                     )

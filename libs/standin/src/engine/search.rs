@@ -36,7 +36,7 @@ pub fn parse_sort(sort: &[String]) -> Result<Vec<SortSpec>, MeiliError> {
             } else if let Some(f) = s.strip_suffix(":desc") {
                 Ok(SortSpec { field: f.to_string(), asc: false })
             } else {
-                Err(MeiliError::invalid(
+                Err(MeiliError::legacy_invalid(
                     "invalid_search_sort",
                     format!("Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`."),
                 ))
@@ -67,7 +67,7 @@ fn check_sortable(specs: &[SortSpec], sortable: &[String], uid: &str) -> Result<
                     .join(", ")
             )
         };
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "invalid_search_sort",
             format!(
                 "Index `{uid}`: Attribute `{}` is not sortable. {tail}",
@@ -96,7 +96,7 @@ fn check_distinct(field: &str, filterable: &[String], uid: &str) -> Result<(), M
                 .join(", ")
         )
     };
-    Err(MeiliError::invalid(
+    Err(MeiliError::legacy_invalid(
         "invalid_search_distinct",
         format!(
             "Index `{uid}`: Attribute `{field}` is not filterable and thus, cannot be used as distinct attribute. {tail}"
@@ -121,7 +121,7 @@ pub(crate) fn search_on_mask(
                     .iter()
                     .any(|s| match_legacy(s, a) == PatternMatch::Parent)
             {
-                return Err(MeiliError::invalid(
+                return Err(MeiliError::legacy_invalid(
                     "invalid_search_attributes_to_search_on",
                     format!(
                         "Attribute `{a}` is not searchable. Available searchable attributes are: `{}`.",

@@ -42,7 +42,7 @@ async fn add(
                 match (chars.next(), chars.next()) {
                     (Some(c), None) if c.is_ascii() => delimiter = Some(c as u8),
                     (Some(c), None) => {
-                        return Err(MeiliError::invalid(
+                        return Err(MeiliError::legacy_invalid(
                             "invalid_document_csv_delimiter",
                             format!("csv delimiter must be an ascii character. Found: `{c}`"),
                         ));
@@ -189,7 +189,7 @@ fn browse_from_body(body: &Value) -> Result<Browse, MeiliError> {
                             .map(|(i, id)| {
                                 docs::canonical_id(id).ok_or_else(|| {
                                     let e = docs::invalid_document_id(id);
-                                    MeiliError::invalid(
+                                    MeiliError::legacy_invalid(
                                         code,
                                         format!("In `.ids[{i}]`: {}", e.message),
                                     )
@@ -267,7 +267,7 @@ fn parse_sort(index: &Index, sort: &[String]) -> Result<Vec<(String, bool)>, Mei
             .rsplit_once(':')
             .filter(|(f, o)| !f.is_empty() && (*o == "asc" || *o == "desc"))
         else {
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "invalid_document_sort",
                 format!(
                     "Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`."
@@ -276,7 +276,7 @@ fn parse_sort(index: &Index, sort: &[String]) -> Result<Vec<(String, bool)>, Mei
         };
         if !index.settings.sortable.contains(field) {
             let available: Vec<&str> = index.settings.sortable.iter().map(String::as_str).collect();
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "invalid_document_sort",
                 format!(
                     "Attribute `{field}` is not sortable. Available sortable attributes are: `{}`.",
@@ -462,7 +462,7 @@ pub(super) async fn delete_by_filter(
         ));
     }
     if is_empty_filter(&filter_expr) {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             FILTER_CODE,
             "Sending an empty filter is forbidden.",
         ));
@@ -493,7 +493,7 @@ pub(super) async fn edit(node: Shared, headers: HeaderMap, Path(uid): Path<Strin
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if !enabled {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "feature_not_enabled",
             "Using the documents edit route requires enabling the `editDocumentsByFunction` experimental feature. See https://github.com/orgs/meilisearch/discussions/762",
         ));

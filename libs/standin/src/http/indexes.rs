@@ -187,7 +187,7 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
                     if names.len() != 2 {
                         let listed: Vec<String> =
                             names.iter().map(|n| format!("\"{n}\"")).collect();
-                        return Err(MeiliError::invalid(
+                        return Err(MeiliError::legacy_invalid(
                             "invalid_swap_indexes",
                             format!(
                                 "Two indexes must be given for each swap. The list `[{}]` contains {} indexes.",
@@ -229,7 +229,7 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
     match duplicates.as_slice() {
         [] => {}
         [one] => {
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "invalid_swap_duplicate_index_found",
                 format!(
                     "Indexes must be declared only once during a swap. `{one}` was specified several times."
@@ -238,7 +238,7 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
         }
         many => {
             let listed: Vec<String> = many.iter().map(|m| format!("`{m}`")).collect();
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "invalid_swap_duplicate_index_found",
                 format!(
                     "Indexes must be declared only once during a swap. {} were specified several times.",

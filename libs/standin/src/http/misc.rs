@@ -87,7 +87,7 @@ fn feature_enabled(node: &crate::node::Node, feature: &str) -> bool {
 }
 
 fn feature_not_enabled(action: &str, feature: &str, link: &str) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         "feature_not_enabled",
         format!("{action} requires enabling the `{feature}` experimental feature. See {link}"),
     )

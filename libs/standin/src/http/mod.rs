@@ -207,7 +207,7 @@ async fn shaped(
     let text = String::from_utf8_lossy(&text).trim().to_string();
     let error = match status {
         StatusCode::NOT_FOUND => route_not_found(method.as_str(), path),
-        StatusCode::METHOD_NOT_ALLOWED => MeiliError::new(
+        StatusCode::METHOD_NOT_ALLOWED => MeiliError::legacy(
             405,
             "method_not_allowed",
             ErrorType::InvalidRequest,
@@ -231,7 +231,7 @@ async fn shaped(
 }
 
 pub(crate) fn route_not_found(method: &str, path: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         404,
         "not_found",
         ErrorType::InvalidRequest,
@@ -240,7 +240,7 @@ pub(crate) fn route_not_found(method: &str, path: &str) -> MeiliError {
 }
 
 pub(crate) fn not_implemented(what: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         501,
         "not_implemented",
         ErrorType::InvalidRequest,
@@ -329,11 +329,11 @@ pub(crate) async fn json_body(
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, MeiliError> {
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() && e.line() == 1 && e.column() == 0 {
-            MeiliError::invalid("missing_payload", "A json payload is missing.")
+            MeiliError::legacy_invalid("missing_payload", "A json payload is missing.")
         } else if e.is_data() {
             MeiliError::bad_request(format!("Json deserialize error: {e}"))
         } else {
-            MeiliError::invalid(
+            MeiliError::legacy_invalid(
                 "malformed_payload",
                 format!("The json payload provided is malformed. `{e}`."),
             )

@@ -126,7 +126,7 @@ fn similar(
     };
     check_uid(uid)?;
     node.store().index(uid)?;
-    Err(MeiliError::invalid(
+    Err(MeiliError::legacy_invalid(
         "invalid_similar_embedder",
         format!("Cannot find embedder with name `{embedder}`."),
     ))
@@ -189,14 +189,10 @@ fn in_query(e: MeiliError, i: usize) -> MeiliError {
         format!("{m} inside `{prefix}`")
     } else {
         let status = if e.status == 404 { 400 } else { e.status };
-        return MeiliError::new(
-            status,
-            e.code,
-            e.error_type,
-            format!("Inside `.queries[{i}]`: {m}"),
-        );
+        let message = format!("Inside `.queries[{i}]`: {m}");
+        return e.with_status(status).with_message(message);
     };
-    MeiliError::new(e.status, e.code, e.error_type, message)
+    e.with_message(message)
 }
 
 struct Query {
@@ -236,7 +232,7 @@ fn parse_queries(v: &Value, federated: bool) -> Result<Vec<Query>, MeiliError> {
                 }
                 "federationOptions" => {
                     if !federated {
-                        return Err(MeiliError::invalid(
+                        return Err(MeiliError::legacy_invalid(
                             "invalid_multi_search_federation_options",
                             format!(
                                 "Using `federationOptions` is not allowed in a non-federated search.\n - Hint: remove `federationOptions` from query #{i} or add `federation` to the request."
@@ -278,7 +274,7 @@ fn parse_queries(v: &Value, federated: bool) -> Result<Vec<Query>, MeiliError> {
         if federated {
             for p in ["limit", "offset", "page", "hitsPerPage"] {
                 if body.contains_key(p) {
-                    return Err(MeiliError::invalid(
+                    return Err(MeiliError::legacy_invalid(
                         "invalid_multi_search_query_pagination",
                         format!(
                             "Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{p}` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"
@@ -287,7 +283,7 @@ fn parse_queries(v: &Value, federated: bool) -> Result<Vec<Query>, MeiliError> {
                 }
             }
             if let Some(facets) = body.get("facets") {
-                return Err(MeiliError::invalid(
+                return Err(MeiliError::legacy_invalid(
                     "invalid_multi_search_query_facets",
                     format!(
                         "Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {facets}` for facets in federated search"
@@ -308,12 +304,8 @@ fn check_access(access: &Access, queries: &[Query]) -> Result<(), MeiliError> {
     for (i, q) in queries.iter().enumerate() {
         if !access.allows_index(&q.index_uid) {
             let e = access.unauthorized_index(&q.index_uid);
-            return Err(MeiliError::new(
-                e.status,
-                e.code,
-                e.error_type,
-                format!("Inside `.queries[{i}]`: {}", e.message),
-            ));
+            let message = format!("Inside `.queries[{i}]`: {}", e.message);
+            return Err(e.with_message(message));
         }
     }
     Ok(())

@@ -93,7 +93,7 @@ async fn update_one(
 ) -> HttpResult {
     let (field, expected_verb) = sub_route(verb, &uid, &name)?;
     if verb != expected_verb {
-        return Ok(MeiliError::new(
+        return Ok(MeiliError::legacy(
             405,
             "method_not_allowed",
             ErrorType::InvalidRequest,

@@ -21,7 +21,7 @@ pub(super) async fn get_one(
 ) -> HttpResult {
     let access = auth(&node, &headers, "tasks.get", None)?;
     let Ok(task_uid) = uid.parse::<u32>() else {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "invalid_task_uids",
             format!("Task uid `{uid}` is invalid. It should only contain numeric characters."),
         ));
@@ -55,7 +55,7 @@ async fn cancel_or_delete(
     let (filter, _) = parse_filter(&params, FilterRoute::CancelOrDelete)?;
     if params.is_empty() {
         let what = if cancel { "cancel" } else { "delete" };
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "missing_task_filters",
             format!(
                 "Query parameters to filter the tasks to {what} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`."
@@ -97,7 +97,7 @@ pub(super) async fn get_batch(
 ) -> HttpResult {
     auth(&node, &headers, "tasks.get", None)?;
     let Ok(batch_uid) = uid.parse::<u32>() else {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "invalid_batch_uids",
             format!("Batch uid `{uid}` is invalid. It should only contain numeric characters."),
         ));
@@ -105,7 +105,7 @@ pub(super) async fn get_batch(
     let view = node.queue().batch_view(batch_uid);
     view.map_or_else(
         || {
-            Err(MeiliError::new(
+            Err(MeiliError::legacy(
                 404,
                 "batch_not_found",
                 ErrorType::InvalidRequest,

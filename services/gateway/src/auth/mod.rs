@@ -43,7 +43,7 @@ pub(crate) fn same_bytes(given: &[u8], expected: &[u8]) -> bool {
 }
 
 pub fn missing_master_key() -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         401,
         "missing_master_key",
         ErrorType::Auth,
@@ -52,7 +52,7 @@ pub fn missing_master_key() -> MeiliError {
 }
 
 fn auth_error(message: impl Into<String>) -> MeiliError {
-    MeiliError::new(403, "invalid_api_key", ErrorType::Auth, message)
+    MeiliError::legacy(403, "invalid_api_key", ErrorType::Auth, message)
 }
 
 /// What an authenticated request may see.

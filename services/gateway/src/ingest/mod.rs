@@ -55,9 +55,9 @@ impl ParseError {
     pub fn to_meili(&self) -> MeiliError {
         match self {
             ParseError::Malformed(message) => {
-                MeiliError::invalid("malformed_payload", message.clone())
+                MeiliError::legacy_invalid("malformed_payload", message.clone())
             }
-            ParseError::DocumentTooLarge { size, limit } => MeiliError::new(
+            ParseError::DocumentTooLarge { size, limit } => MeiliError::legacy(
                 413,
                 "payload_too_large",
                 miroir_proto::ErrorType::InvalidRequest,

@@ -174,13 +174,13 @@ pub async fn delete_by_filter(
         }
     }
     let Some(filter) = filter else {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "missing_document_filter",
             "Missing field `filter`",
         ));
     };
     if is_empty_filter(&filter) {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "invalid_document_filter",
             "Sending an empty filter is forbidden.",
         ));

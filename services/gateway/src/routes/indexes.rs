@@ -100,7 +100,7 @@ pub async fn create(
             "uid" => match v {
                 Value::String(s) => match index_uid_problem(s) {
                     Some(problem) => {
-                        return Err(MeiliError::invalid(
+                        return Err(MeiliError::legacy_invalid(
                             "invalid_index_uid",
                             format!("Invalid value at `.uid`: {problem}"),
                         ));
@@ -114,7 +114,7 @@ pub async fn create(
         }
     }
     let Some(uid) = uid else {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "missing_index_uid",
             "Missing field `uid`",
         ));
@@ -156,7 +156,7 @@ pub async fn update(
             "updatedAt" => "immutable_index_updated_at",
             other => return Err(unknown_field(other, &["primaryKey"])),
         };
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             immutable,
             format!(
                 "Immutable field `{key}`: expected one of {}",

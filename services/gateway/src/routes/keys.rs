@@ -28,7 +28,7 @@ use crate::state::AppState;
 const OWN_WRITE_WAIT: Duration = Duration::from_secs(2);
 
 fn not_found(uid_or_key: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         404,
         "api_key_not_found",
         ErrorType::InvalidRequest,
@@ -138,7 +138,7 @@ pub async fn create(
     let revision = match keys.store().create(&record).await {
         Ok(revision) => revision,
         Err(StoreError::Exists(_)) => {
-            return Err(MeiliError::new(
+            return Err(MeiliError::legacy(
                 409,
                 "api_key_already_exists",
                 ErrorType::InvalidRequest,

@@ -32,11 +32,11 @@ pub struct KeyPatch {
 }
 
 fn invalid_value(code: &str, loc: &str, msg: impl std::fmt::Display) -> MeiliError {
-    MeiliError::invalid(code, format!("Invalid value at `{loc}`: {msg}"))
+    MeiliError::legacy_invalid(code, format!("Invalid value at `{loc}`: {msg}"))
 }
 
 fn missing(code: &str, field: &str) -> MeiliError {
-    MeiliError::invalid(code, format!("Missing field `{field}`"))
+    MeiliError::legacy_invalid(code, format!("Missing field `{field}`"))
 }
 
 fn optional_string(code: &str, loc: &str, v: &Value) -> Result<Option<String>, MeiliError> {
@@ -66,7 +66,7 @@ fn actions(v: &Value) -> Result<Vec<String>, MeiliError> {
     let mut out = Vec::new();
     for (i, action) in strings(CODE, ".actions", v)?.into_iter().enumerate() {
         if !ACTIONS.contains(&action) {
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 CODE,
                 format!(
                     "Unknown value `{action}` at `.actions[{i}]`: {}expected one of {}",
@@ -228,7 +228,7 @@ pub fn parse_patch(body: &Value) -> Result<KeyPatch, MeiliError> {
             "updatedAt" => "immutable_api_key_updated_at",
             other => return Err(unknown_field(other, FIELDS)),
         };
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             immutable,
             format!(
                 "Immutable field `{key}`: expected one of {}",

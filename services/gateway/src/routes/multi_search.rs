@@ -21,12 +21,8 @@ use crate::state::AppState;
 /// Meilisearch refuses a query on an index the key or token does not open before it runs any,
 /// naming the query.
 fn inside_query(e: MeiliError, i: usize) -> MeiliError {
-    MeiliError::new(
-        e.status,
-        e.code,
-        e.error_type,
-        format!("Inside `.queries[{i}]`: {}", e.message),
-    )
+    let message = format!("Inside `.queries[{i}]`: {}", e.message);
+    e.with_message(message)
 }
 
 pub async fn multi_search(

@@ -39,7 +39,7 @@ pub async fn swap(
 
 fn type_error(code: &str, loc: &str, expected: &str, v: &Value) -> MeiliError {
     let at = if loc.is_empty() { String::new() } else { format!(" at `{loc}`") };
-    MeiliError::invalid(code, format!("Invalid value type{at}: expected {expected}, but found {}", described(v)))
+    MeiliError::legacy_invalid(code, format!("Invalid value type{at}: expected {expected}, but found {}", described(v)))
 }
 
 /// The swaps of a body, or the first error Meilisearch would give.
@@ -68,7 +68,7 @@ pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
                             return Err(type_error("invalid_swap_indexes", &at, "a string", uid));
                         };
                         if let Some(problem) = index_uid_problem(uid) {
-                            return Err(MeiliError::invalid("invalid_swap_indexes", format!("Invalid value at `{at}`: {problem}")));
+                            return Err(MeiliError::legacy_invalid("invalid_swap_indexes", format!("Invalid value at `{at}`: {problem}")));
                         }
                         names.push(uid.clone());
                     }
@@ -86,7 +86,7 @@ pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
             }
         }
         let Some(indexes) = indexes else {
-            return Err(MeiliError::invalid("missing_swap_indexes", format!("Missing field `indexes` inside `{loc}`")));
+            return Err(MeiliError::legacy_invalid("missing_swap_indexes", format!("Missing field `indexes` inside `{loc}`")));
         };
         parsed.push((indexes, rename));
     }
@@ -95,7 +95,7 @@ pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
         match indexes.as_slice() {
             [lhs, rhs] => swaps.push(SwapPair { lhs: lhs.clone(), rhs: rhs.clone(), rename }),
             _ => {
-                return Err(MeiliError::invalid(
+                return Err(MeiliError::legacy_invalid(
                     "invalid_swap_indexes",
                     format!("Two indexes must be given for each swap. The list `{indexes:?}` contains {} indexes.", indexes.len()),
                 ));
@@ -119,11 +119,11 @@ pub fn check_duplicates(swaps: &[SwapPair]) -> Result<(), MeiliError> {
     let duplicates: Vec<&str> = duplicates.into_iter().collect();
     match duplicates.as_slice() {
         [] => Ok(()),
-        [one] => Err(MeiliError::invalid(
+        [one] => Err(MeiliError::legacy_invalid(
             "invalid_swap_duplicate_index_found",
             format!("Indexes must be declared only once during a swap. `{one}` was specified several times."),
         )),
-        many => Err(MeiliError::invalid(
+        many => Err(MeiliError::legacy_invalid(
             "invalid_swap_duplicate_index_found",
             format!("Indexes must be declared only once during a swap. {} were specified several times.", quoted(many)),
         )),
@@ -138,7 +138,7 @@ mod tests {
 
     fn message(v: Value) -> (String, String) {
         let e = parse_swaps(&v).and_then(|s| check_duplicates(&s)).unwrap_err();
-        (e.code, e.message)
+        (e.code.to_string(), e.message)
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub fn parse(raw: Option<&str>, route: Route) -> Result<(TaskFilter, TaskPage), 
 
 /// `missing_task_filters`, worded for the route (`cancel` or `delete`).
 fn missing_filters(what: &str) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         "missing_task_filters",
         format!(
             "Query parameters to filter the tasks to {what} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`."

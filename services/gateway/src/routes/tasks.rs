@@ -36,7 +36,7 @@ fn only_result(reply: &JsonBody) -> Option<Value> {
 /// Meilisearch's task uids are `u32`; anything else is refused before asking anyone.
 pub fn parse_task_uid(raw: &str) -> Result<u32, MeiliError> {
     raw.parse::<u32>().map_err(|_| {
-        MeiliError::invalid(
+        MeiliError::legacy_invalid(
             "invalid_task_uids",
             format!("Task uid `{raw}` is invalid. It should only contain numeric characters."),
         )
@@ -134,7 +134,7 @@ pub async fn get_batch(
     PathParams(raw): PathParams<String>,
 ) -> Result<Response, MeiliError> {
     let uid = u64::from(raw.parse::<u32>().map_err(|_| {
-        MeiliError::invalid(
+        MeiliError::legacy_invalid(
             "invalid_batch_uids",
             format!("Batch uid `{raw}` is invalid. It should only contain numeric characters."),
         )
@@ -144,7 +144,7 @@ pub async fn get_batch(
         let page = TaskPage { limit: 1, ..Default::default() };
         let reply = state.call(&BatchList { filter, page }, state.config().read_timeout(), None).await?;
         let batch = only_result(&reply).ok_or_else(|| {
-            MeiliError::new(404, "batch_not_found", miroir_proto::ErrorType::InvalidRequest, format!("Batch `{uid}` not found."))
+            MeiliError::legacy(404, "batch_not_found", miroir_proto::ErrorType::InvalidRequest, format!("Batch `{uid}` not found."))
         })?;
         return Ok(axum::Json(batch).into_response());
     }

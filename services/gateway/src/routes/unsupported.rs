@@ -20,7 +20,7 @@ pub const NOT_SUPPORTED: &str = "not_supported_by_miroir";
 
 /// `not_supported_by_miroir`, 501, naming the route and the reason.
 pub fn not_supported(method: &str, path: &str, why: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         501,
         NOT_SUPPORTED,
         ErrorType::InvalidRequest,
@@ -30,7 +30,7 @@ pub fn not_supported(method: &str, path: &str, why: &str) -> MeiliError {
 
 /// Meilisearch's error for a route whose experimental feature is off.
 pub fn feature_not_enabled(action: &str, feature: &str, link: &str) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         "feature_not_enabled",
         format!("{action} requires enabling the `{feature}` experimental feature. See {link}"),
     )

@@ -69,7 +69,7 @@ fn upload_params(raw_query: Option<&str>) -> Result<UploadParams, MeiliError> {
 }
 
 fn csv_delimiter_refused(content_type: &str) -> MeiliError {
-    MeiliError::new(
+    MeiliError::legacy(
         415,
         "invalid_content_type",
         miroir_proto::ErrorType::InvalidRequest,
@@ -141,7 +141,7 @@ async fn spool(
         }
     }
     if received == 0 {
-        return Err(MeiliError::invalid(
+        return Err(MeiliError::legacy_invalid(
             "missing_payload",
             format!("A {} payload is missing.", format.name()),
         ));
@@ -181,7 +181,7 @@ pub async fn add_documents(
             if packer.chunks() > 0 {
                 wal::purge_batch(state.wal(), packer.batch_id()).await;
             }
-            metrics::counter!("miroir_gateway_uploads_refused_total", "code" => e.code.clone())
+            metrics::counter!("miroir_gateway_uploads_refused_total", "code" => e.code.as_str().to_string())
                 .increment(1);
             return Err(e);
         }

@@ -59,10 +59,12 @@ pub fn in_query(e: MeiliError, i: usize) -> MeiliError {
         None
     };
     match moved {
-        Some(message) => MeiliError::new(e.status, e.code, e.error_type, message),
+        Some(message) => e.with_message(message),
         None => {
+            // Meilisearch answers a missing index inside a multi-search with 400, not 404.
             let status = if e.status == 404 { 400 } else { e.status };
-            MeiliError::new(status, e.code, e.error_type, format!("Inside `{at}`: {m}"))
+            let message = format!("Inside `{at}`: {m}");
+            e.with_status(status).with_message(message)
         }
     }
 }
@@ -74,15 +76,8 @@ pub fn in_facets_by_index(e: MeiliError, uid: &str, first_query: Option<usize>) 
         None => format!("\n - Note: index `{uid}` is not used in queries"),
     };
     let status = if e.status == 404 { 400 } else { e.status };
-    MeiliError::new(
-        status,
-        e.code,
-        e.error_type,
-        format!(
-            "Inside `.federation.facetsByIndex.{uid}`: {}{note}",
-            e.message
-        ),
-    )
+    let message = format!("Inside `.federation.facetsByIndex.{uid}`: {}{note}", e.message);
+    e.with_status(status).with_message(message)
 }
 
 #[cfg(test)]
@@ -91,7 +86,7 @@ mod tests {
     use miroir_proto::ErrorType;
 
     fn err(status: u16, message: &str) -> MeiliError {
-        MeiliError::new(status, "c", ErrorType::InvalidRequest, message)
+        MeiliError::legacy(status, "c", ErrorType::InvalidRequest, message)
     }
 
     #[test]
@@ -151,7 +146,7 @@ mod tests {
     #[test]
     fn other_errors_are_prefixed_and_not_found_is_a_bad_request() {
         let e = in_query(
-            MeiliError::new(
+            MeiliError::legacy(
                 404,
                 "index_not_found",
                 ErrorType::InvalidRequest,

@@ -105,7 +105,7 @@ pub fn parse(filter: &Value, code: &str) -> Result<Filter, MeiliError> {
 }
 
 fn syntax_error(code: &str, expected: &str, found: &Value) -> MeiliError {
-    MeiliError::invalid(
+    MeiliError::legacy_invalid(
         code,
         format!("Invalid syntax for the filter parameter: `expected {expected}, found: {found}`."),
     )
@@ -122,7 +122,7 @@ fn parse_source(
     let id = sources.len();
     sources.push(s.to_string());
     parser::Parser::new(s, id).parse().map(Some).map_err(|e| {
-        MeiliError::invalid(
+        MeiliError::legacy_invalid(
             code,
             format!(
                 "{}\n{}:{} {}",
@@ -193,7 +193,7 @@ impl Filter {
             let prefix = index_prefix
                 .map(|uid| format!("Index `{uid}`: "))
                 .unwrap_or_default();
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 code,
                 format!(
                     "{prefix}Attribute `{}` is not filterable. {tail}\n{}:{} {source}",

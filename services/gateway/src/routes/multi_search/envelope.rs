@@ -48,11 +48,11 @@ fn unknown_inside(code: &str, loc: &str, key: &str, accepted: &[&str]) -> MeiliE
         &format!("Unknown field `{key}` inside `{loc}`"),
         1,
     );
-    MeiliError::invalid(code, located)
+    MeiliError::legacy_invalid(code, located)
 }
 
 fn invalid_value(code: &str, loc: &str, message: impl std::fmt::Display) -> MeiliError {
-    MeiliError::invalid(code, format!("Invalid value at `{loc}`: {message}"))
+    MeiliError::legacy_invalid(code, format!("Invalid value at `{loc}`: {message}"))
 }
 
 fn uint(code: &str, loc: &str, v: &Value) -> Result<u64, MeiliError> {
@@ -131,7 +131,7 @@ fn parse_queries(v: &Value) -> Result<Vec<Query>, MeiliError> {
             }
         }
         let Some(index_uid) = index_uid else {
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "missing_index_uid",
                 format!("Missing field `indexUid` inside `{loc}`"),
             ));
@@ -285,7 +285,7 @@ fn check_rules(queries: &[Query], federated: bool) -> Result<(), MeiliError> {
     for (i, q) in queries.iter().enumerate() {
         if !federated {
             if q.has_federation_options {
-                return Err(MeiliError::invalid(
+                return Err(MeiliError::legacy_invalid(
                     "invalid_multi_search_federation_options",
                     format!(
                         "Using `federationOptions` is not allowed in a non-federated search.\n - Hint: remove `federationOptions` from query #{i} or add `federation` to the request."
@@ -299,7 +299,7 @@ fn check_rules(queries: &[Query], federated: bool) -> Result<(), MeiliError> {
             .into_iter()
             .find(|p| present(p))
         {
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "invalid_multi_search_query_pagination",
                 format!(
                     "Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{p}` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"
@@ -317,7 +317,7 @@ fn check_rules(queries: &[Query], federated: bool) -> Result<(), MeiliError> {
                     other => described(other),
                 })
                 .collect();
-            return Err(MeiliError::invalid(
+            return Err(MeiliError::legacy_invalid(
                 "invalid_multi_search_query_facets",
                 format!(
                     "Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{}: [{}]` for facets in federated search",
