@@ -16,7 +16,7 @@ pub struct Config {
     pub nats_url: String,
     /// Meilisearch's master key: when set, every route but `/health` and `/` needs
     /// `Authorization: Bearer <key>`. Unset: the API is open, as Meilisearch without a master key.
-    #[serde(deserialize_with = "secret")]
+    #[serde(deserialize_with = "miroir_cluster::config::optional_text")]
     pub master_key: Option<String>,
     /// Largest request body accepted, in bytes (Meilisearch's `--http-payload-size-limit`).
     pub max_payload_bytes: u64,
@@ -30,21 +30,6 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Where Prometheus scrapes the metrics (`/metrics`); unset: no metrics endpoint.
     pub metrics_addr: Option<SocketAddr>,
-}
-
-/// A key given in the environment or on the command line is parsed as a TOML scalar when it
-/// looks like one: an all-digit key arrives as a number and is taken back as its text.
-fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        Integer(i64),
-    }
-    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
-        Raw::Text(s) => s,
-        Raw::Integer(n) => n.to_string(),
-    }))
 }
 
 impl Default for Config {

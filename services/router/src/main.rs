@@ -37,10 +37,10 @@ struct Flags {
     /// Where Prometheus scrapes the metrics, e.g. 127.0.0.1:9102 [default: none]
     #[arg(long, env = "MIROIR_ROUTER_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
-    /// A node registered on a fresh cluster, `id=url[@zone]`; repeat the flag for each node
-    /// (in the environment: a list, `["n1=http://a:7700", "n2=http://b:7700"]`)
-    #[arg(long = "bootstrap-node", value_name = "ID=URL[@ZONE]")]
-    bootstrap_nodes: Vec<String>,
+    /// Nodes registered on a fresh cluster (only while the topology has no node): `id=url[@zone]`,
+    /// comma-separated or as a list, `["n1=http://a:7700@z1","n2=http://b:7700@z2"]`
+    #[arg(long, env = "MIROIR_ROUTER_BOOTSTRAP_NODES", value_name = "NODES", value_parser = node_list)]
+    bootstrap_nodes: Option<NodeList>,
     /// Shards of a new index, written to the `cluster` KV key on a fresh cluster only
     #[arg(long, env = "MIROIR_ROUTER_DEFAULT_SHARDS", value_name = "N")]
     default_shards: Option<u16>,
@@ -75,6 +75,27 @@ struct Flags {
     shutdown_grace_ms: Option<u64>,
 }
 
+/// The value of `--bootstrap-nodes`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+struct NodeList(Vec<String>);
+
+/// `["a", "b"]` (as in the config file) or `a,b`.
+fn node_list(raw: &str) -> Result<NodeList, String> {
+    if raw.trim_start().starts_with('[') {
+        return serde_json::from_str(raw)
+            .map(NodeList)
+            .map_err(|e| format!("not a list of strings: {e}"));
+    }
+    Ok(NodeList(
+        raw.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect(),
+    ))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
@@ -88,11 +109,38 @@ async fn main() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
     fn flags_are_consistent() {
         use clap::CommandFactory;
         Flags::command().debug_assert();
+    }
+
+    #[test]
+    fn bootstrap_nodes_as_a_list_or_comma_separated() {
+        let both = NodeList(vec![
+            "n1=http://a:7700@z1".into(),
+            "n2=http://b:7700".into(),
+        ]);
+        assert_eq!(
+            node_list(r#"["n1=http://a:7700@z1", "n2=http://b:7700"]"#),
+            Ok(both.clone())
+        );
+        assert_eq!(
+            node_list("n1=http://a:7700@z1, n2=http://b:7700"),
+            Ok(both.clone())
+        );
+        assert!(node_list("[n1=http://a:7700]").is_err());
+        let flags = Flags::try_parse_from([
+            "miroir-router",
+            "--bootstrap-nodes",
+            "n1=http://a:7700@z1,n2=http://b:7700",
+        ])
+        .map_err(|e| e.to_string());
+        let config: Config =
+            config::load_with_flags("T_ROUTER_FLAGS_", None, &flags.unwrap()).unwrap();
+        assert_eq!(config.bootstrap_nodes, both.0);
     }
 }
