@@ -1,0 +1,119 @@
+//! The command line (clap derive). Every flag has `--help`; the NATS URL also comes from the
+//! environment.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Operate a Miroir cluster: its status, its nodes, the rebalancer's plan and migrations.
+///
+/// miroirctl reads and writes only NATS (JetStream KV and streams); it never talks to a
+/// Meilisearch node. Exit codes: 0 done, 2 refused (nothing changed), 1 failed.
+#[derive(Debug, Parser)]
+#[command(name = "miroirctl", version)]
+pub struct Cli {
+    /// The NATS server (or cluster seed) the services share
+    #[arg(
+        long,
+        global = true,
+        env = "MIROIR_NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        value_name = "URL"
+    )]
+    pub nats_url: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Nodes (intent, health, copies held), shard coverage per index, handoff queues,
+    /// migrations in flight and who holds the health-checker and rebalancer leases
+    Status(JsonArgs),
+    /// Add, drain, undrain or remove a node
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// What the rebalancer would do now: copies to add, rebuild and drop, shards that cannot
+    /// reach their replication factor, and why
+    Plan(PlanArgs),
+    /// Shard copies being built: progress, rate and ETA per copy
+    Migrations(MigrationsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Register a node (state up). Refused if the id exists, unless --update
+    Add(AddArgs),
+    /// Set a node's state to draining: it keeps serving, gets no new copies, and the rebalancer
+    /// moves its copies to other nodes
+    Drain(IdArgs),
+    /// Set a draining node's state back to up
+    Undrain(IdArgs),
+    /// Retire a node (state removed): its copies are re-created elsewhere. Refused while it holds
+    /// copies unless the health-checker sees it down, and refused if a shard would be left with
+    /// no live full copy
+    Remove(IdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Node id: 1-64 characters of [A-Za-z0-9_-]
+    pub id: String,
+    /// Base URL of the node's HTTP API, e.g. http://10.0.0.7:7700
+    pub url: String,
+    /// Failure zone (copies of a shard are spread over zones)
+    #[arg(long, value_name = "ZONE")]
+    pub zone: Option<String>,
+    /// Change the url and zone of an existing node (and put a removed node back in service)
+    #[arg(long)]
+    pub update: bool,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Node id
+    pub id: String,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// How long a node must be down before its copies are re-created elsewhere, in seconds
+    /// (the rebalancer's default)
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub delay_secs: u64,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrationsArgs {
+    /// Redraw every second until Ctrl-C, or until no copy has been moving for 5 s
+    #[arg(long, conflicts_with = "json")]
+    pub follow: bool,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
