@@ -2,8 +2,8 @@
 //!
 //! The target placement of an index is rendezvous hashing ([`miroir_placement::place_index`],
 //! keyed by the index's storage base so that a swap moves nothing) over the *target nodes*:
-//! nodes in service (`state` up or suspect) that are not down for longer than the
-//! re-replication delay. A node that is down for less than the delay keeps its copies (a node
+//! nodes not draining nor removed (an operator's `down` is maintenance, not a departure) that
+//! are not observed down for longer than the re-replication delay. A node that is down for less than the delay keeps its copies (a node
 //! that flaps or restarts is caught up by hinted handoff, not re-replicated), as Elasticsearch
 //! waits before re-allocating. Draining and removed nodes are never targets.
 //!
@@ -60,7 +60,9 @@ impl Plan {
 
 /// Whether `node` can hold copies: in service, and not down for longer than `delay`.
 pub fn is_target(node: &NodeRecord, now: OffsetDateTime, delay: Duration) -> bool {
-    if !matches!(node.state, NodeState::Up | NodeState::Suspect) {
+    // An operator's `down` is maintenance: the copies stay (hinted handoff catches them up);
+    // `removed` is what re-creates them elsewhere.
+    if !matches!(node.state, NodeState::Up | NodeState::Suspect | NodeState::Down) {
         return false;
     }
     if node.health != NodeHealth::Down {

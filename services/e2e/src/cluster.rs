@@ -27,6 +27,12 @@ pub struct ClusterOptions {
     pub mergers: usize,
     pub routers: usize,
     pub health_checkers: usize,
+    /// Rebalancers (none by default: most scenarios want a placement that stays put).
+    pub rebalancers: usize,
+    /// The rebalancers' re-replication delay for a node down.
+    pub reallocate_after_ms: u64,
+    /// The rebalancers' copy rate bound (documents per second per copy; 0: none).
+    pub copy_docs_per_sec: u64,
     /// Master key of the gateway (what clients use). Nodes get their own key.
     pub master_key: Option<String>,
     /// Put node `i` in zone `z{i % zones}` when set.
@@ -44,6 +50,9 @@ impl Default for ClusterOptions {
             mergers: 1,
             routers: 1,
             health_checkers: 1,
+            rebalancers: 0,
+            reallocate_after_ms: 3_000,
+            copy_docs_per_sec: 0,
             master_key: Some(GATEWAY_MASTER_KEY.into()),
             zones: None,
             shard_flush_bytes: None,
@@ -118,6 +127,21 @@ impl TestCluster {
         }
         cluster.start_gateway().await?;
         Ok(cluster)
+    }
+
+    /// Starts one more node and registers it in the topology as `n<i>` (up); returns its id.
+    pub async fn add_node(&mut self) -> Result<String> {
+        let node = start_node(NodeOptions {
+            master_key: Some(NODE_MASTER_KEY.to_string()),
+            ..Default::default()
+        })
+        .await?;
+        let id = format!("n{}", self.nodes.len());
+        let client = self.nats.connect().await?;
+        let topology = TopologyStore::open(&async_nats::jetstream::new(client)).await?;
+        topology.put_node(&NodeRecord::new(id.clone(), node.url())).await?;
+        self.nodes.push(node);
+        Ok(id)
     }
 
     pub fn gateway_url(&self) -> &str {

@@ -37,6 +37,7 @@ pub(crate) const SERVICES: &[Row] = &[
     Row { service: Service::Router, replicas: |o| o.routers, run: |c, nats, stop| Box::pin(miroir_router::run(router_config(c), nats, stop)) },
     Row { service: Service::Merger, replicas: |o| o.mergers, run: |c, nats, stop| Box::pin(miroir_merger::run(merger_config(c), nats, stop)) },
     Row { service: Service::HealthChecker, replicas: |o| o.health_checkers, run: |c, nats, stop| Box::pin(miroir_health_checker::run(health_checker_config(c), nats, stop)) },
+    Row { service: Service::Rebalancer, replicas: |o| o.rebalancers, run: |c, nats, stop| Box::pin(miroir_rebalancer::run(rebalancer_config(c), nats, stop)) },
 ];
 
 pub(crate) fn row(service: Service) -> Option<&'static Row> {
@@ -69,6 +70,21 @@ fn health_checker_config(c: &Ctx) -> miroir_health_checker::Config {
         probe_timeout_ms: 500,
         lease_ttl_ms: HEALTH_CHECKER_LEASE_TTL_MS,
         repair_interval_ms: 200,
+        ..Default::default()
+    }
+}
+
+/// Re-replication after 3 s of a node down (not 5 min), short lease and drop grace.
+fn rebalancer_config(c: &Ctx) -> miroir_rebalancer::Config {
+    miroir_rebalancer::Config {
+        nats_url: c.nats_url.clone(),
+        node_api_key: Some(NODE_MASTER_KEY.into()),
+        reallocate_after_ms: c.options.reallocate_after_ms,
+        interval_ms: 200,
+        lease_ttl_ms: 2_000,
+        drop_grace_ms: 500,
+        copy_page_size: 500,
+        copy_docs_per_sec: c.options.copy_docs_per_sec,
         ..Default::default()
     }
 }

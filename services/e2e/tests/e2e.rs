@@ -30,6 +30,18 @@ mod nats_restarts;
 mod node_back_empty;
 #[path = "e2e/node_dies.rs"]
 mod node_dies;
+#[path = "e2e/rebalance_add_node.rs"]
+mod rebalance_add_node;
+#[path = "e2e/rebalance_common.rs"]
+mod rebalance_common;
+#[path = "e2e/rebalance_drain.rs"]
+mod rebalance_drain;
+#[path = "e2e/rebalance_node_lost.rs"]
+mod rebalance_node_lost;
+#[path = "e2e/rebalance_rebalancer_dies.rs"]
+mod rebalance_rebalancer_dies;
+#[path = "e2e/rebalance_source_dies.rs"]
+mod rebalance_source_dies;
 #[path = "e2e/sdk.rs"]
 mod sdk;
 #[path = "e2e/settings_drift.rs"]
