@@ -242,7 +242,7 @@ pub fn init_telemetry(metrics_addr: Option<std::net::SocketAddr>) -> anyhow::Res
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::result_large_err)] // figment::Jail takes closures returning its error
     use super::*;
 
     #[derive(Debug, serde::Deserialize, PartialEq)]
