@@ -335,3 +335,69 @@ pub async fn follow(ctl: &Ctl) -> Result<(), CtlError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn record(phase: MigrationPhase, copied: u64, total: u64) -> MigrationRecord {
+        MigrationRecord {
+            index: "books".into(),
+            shard: 1,
+            node: "n4".into(),
+            source: "n1".into(),
+            phase,
+            copied,
+            total,
+            started_at: "2026-12-04T12:00:00Z".into(),
+            updated_at: "2026-12-04T12:00:10Z".into(),
+            error: None,
+        }
+    }
+
+    const NOW: OffsetDateTime = time::macros::datetime!(2026-12-04 12:00:12 UTC);
+
+    #[test]
+    fn rate_and_eta_come_from_the_record_and_the_time_since_its_update() {
+        let p = progress(&record(MigrationPhase::Copying, 250, 1000), NOW);
+        assert_eq!(p.percent, Some(25.0));
+        assert_eq!(p.docs_per_sec, Some(25.0));
+        // 750 left at 25/s is 30 s from the update, 2 s ago.
+        assert_eq!(p.eta_secs, Some(28));
+        assert!(p.in_flight && !p.stalled);
+        assert!(text_bar(&p).starts_with("[########----------------------]  25% books/1 -> n4 from n1, copying 250/1000, 25 docs/s, ETA 28s"), "{}", text_bar(&p));
+    }
+
+    #[test]
+    fn no_eta_without_a_rate_or_outside_copying_and_old_records_stall() {
+        let mut r = record(MigrationPhase::Copying, 0, 1000);
+        r.updated_at = r.started_at.clone();
+        let p = progress(&r, NOW);
+        assert_eq!((p.docs_per_sec, p.eta_secs), (None, None));
+        let p = progress(&record(MigrationPhase::CatchingUp, 1000, 1000), NOW);
+        assert_eq!((p.percent, p.eta_secs), (Some(100.0), None));
+        let p = progress(&record(MigrationPhase::Copying, 0, 0), NOW);
+        assert_eq!(p.percent, None);
+        let p = progress(
+            &record(MigrationPhase::Copying, 10, 1000),
+            NOW + time::Duration::minutes(5),
+        );
+        assert!(p.stalled && describe(&p).contains("STALLED"));
+        let done = progress(
+            &record(MigrationPhase::Done, 1000, 1000),
+            NOW + time::Duration::hours(1),
+        );
+        assert!(!done.in_flight && !done.stalled);
+        let report = build(
+            &[
+                record(MigrationPhase::Done, 1, 1),
+                record(MigrationPhase::Failed, 1, 2),
+                record(MigrationPhase::Copying, 1, 2),
+            ],
+            NOW,
+        );
+        assert_eq!((report.in_flight, report.failed), (1, 1));
+        assert!(report.migrations[0].in_flight, "in flight first");
+    }
+}
