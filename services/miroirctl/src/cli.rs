@@ -88,8 +88,8 @@ pub struct IdArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// How long a node must be down before its copies are re-created elsewhere, in seconds
-    /// (the rebalancer's default)
+    /// How long a node must be observed down before its copies are re-created elsewhere, in
+    /// seconds: give the rebalancer's `reallocate_after_ms` / 1000 (its default is 300)
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub delay_secs: u64,
     /// Print JSON instead of text

@@ -130,7 +130,18 @@ pub async fn run(cli: Cli) -> Result<(), CtlError> {
     use cli::{Command, NodeCommand};
     let ctl = Ctl::connect(&cli.nats_url).await?;
     match cli.command {
-        Command::Status(args) => print(&status::status(&ctl).await?, args.json),
+        Command::Status(args) => {
+            let report = status::status(&ctl).await?;
+            if !args.json && migrations::on_terminal() {
+                let (head, tail) = report.render_parts();
+                print!("{head}");
+                migrations::draw_bars(&report.migrations);
+                print!("{tail}");
+                Ok(())
+            } else {
+                print(&report, args.json)
+            }
+        }
         Command::Plan(args) => print(
             &planning::plan(&ctl, Duration::from_secs(args.delay_secs)).await?,
             args.json,

@@ -255,8 +255,13 @@ pub fn draw_once(report: &MigrationsReport) {
         return;
     }
     println!("{} in flight, {} failed", report.in_flight, report.failed);
+    draw_bars(&report.migrations);
+}
+
+/// Draw one indicatif bar per copy on stdout and leave them there.
+pub fn draw_bars(migrations: &[MigrationProgress]) {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
-    for m in &report.migrations {
+    for m in migrations {
         let bar = multi.add(bar_for(m));
         bar.abandon();
     }

@@ -243,7 +243,7 @@ pub fn check_remove(topo: &Topology, id: &str) -> Result<bool, CtlError> {
             String::new()
         };
         return Err(CtlError::Refused(format!(
-            "node `{id}` still holds {} shard cop{} ({}{more}) and is not down: drain it first (`miroirctl node drain {id}`), wait until `miroirctl status` shows it holds 0 copies, then remove it. A dead node can be removed once the health-checker marks it down.",
+            "node `{id}` still holds {} shard cop{} ({}{more}) and the health-checker does not see it down: drain it first (`miroirctl node drain {id}`), wait until `miroirctl status` shows it holds 0 copies, then remove it. A dead node can be removed once the health-checker marks it down.",
             held.len(),
             if held.len() == 1 { "y" } else { "ies" },
             shown.join(", ")

@@ -248,8 +248,10 @@ fn lease_line(name: &str, l: &Option<LeaseValue>) -> String {
     }
 }
 
-impl Report for StatusReport {
-    fn render(&self) -> String {
+impl StatusReport {
+    /// The text before and after the migration bars, so that a terminal gets indicatif bars
+    /// in between and anything else gets [`migrations::text_bar`] lines.
+    pub fn render_parts(&self) -> (String, String) {
         let mut out = String::from("NODES\n");
         if self.nodes.is_empty() {
             out.push_str("  none: add one with `miroirctl node add ID URL`\n");
@@ -326,14 +328,21 @@ impl Report for StatusReport {
         if self.migrations.is_empty() {
             out.push_str("  none in flight\n");
         }
+        let mut tail = String::from("\nLEASES\n");
+        tail.push_str(&lease_line("health-checker", &self.leases.health_checker));
+        tail.push_str(&lease_line("rebalancer", &self.leases.rebalancer));
+        let _ = writeln!(tail, "\n({})", self.documents);
+        (out, tail)
+    }
+}
+
+impl Report for StatusReport {
+    fn render(&self) -> String {
+        let (mut out, tail) = self.render_parts();
         for m in &self.migrations {
             let _ = writeln!(out, "  {}", migrations::text_bar(m));
         }
-        out.push_str("\nLEASES\n");
-        out.push_str(&lease_line("health-checker", &self.leases.health_checker));
-        out.push_str(&lease_line("rebalancer", &self.leases.rebalancer));
-        let _ = writeln!(out, "\n({})", self.documents);
-        out
+        out + &tail
     }
 }
 
