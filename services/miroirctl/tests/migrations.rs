@@ -14,6 +14,18 @@ use miroir_proto::migrations::{MigrationPhase, MigrationRecord};
 use miroir_testkit::NatsServer;
 use miroir_testkit::wait::{Attempt, until};
 
+/// The `--follow` process, killed on drop if the test fails before it ends.
+struct Follow(Option<std::process::Child>);
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn record(phase: MigrationPhase, copied: u64) -> MigrationRecord {
     let now = miroir_cluster::now_rfc3339();
     MigrationRecord {
@@ -62,12 +74,15 @@ async fn migrations_and_follow() -> Result<()> {
     );
 
     // --follow stays while the copy moves, and ends ~5 s after it is done.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_miroirctl"))
-        .env("MIROIR_NATS_URL", nats.url())
-        .args(["migrations", "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut follow = Follow(Some(
+        std::process::Command::new(env!("CARGO_BIN_EXE_miroirctl"))
+            .env("MIROIR_NATS_URL", nats.url())
+            .args(["migrations", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    ));
+    let child = follow.0.as_mut().unwrap();
     let started = Instant::now();
     for copied in [300, 600, 900] {
         store.put(&record(MigrationPhase::Copying, copied)).await?;
@@ -88,11 +103,7 @@ async fn migrations_and_follow() -> Result<()> {
             })
         }
     })
-    .await;
-    if status.is_err() {
-        let _ = child.kill();
-    }
-    let status = status?;
+    .await?;
     assert!(status.success());
     let idle = done_at.elapsed();
     assert!(
@@ -100,7 +111,7 @@ async fn migrations_and_follow() -> Result<()> {
         "ended {idle:?} after the copy was done"
     );
     assert!(started.elapsed() >= Duration::from_secs(10));
-    let out = child.wait_with_output()?;
+    let out = follow.0.take().unwrap().wait_with_output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("done 1000/1000"), "{text}");
     Ok(())
