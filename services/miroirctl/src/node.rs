@@ -107,14 +107,31 @@ pub async fn add(
             let message = format!(
                 "node `{id}` added (state up): new indexes are placed on it; the rebalancer moves existing copies onto it (`miroirctl plan` shows which)"
             );
+            let warnings = same_url(&ctl.topology.current(), id, url);
             Ok(NodeOutcome {
                 changed: true,
                 node,
                 message,
-                warnings: Vec::new(),
+                warnings,
             })
         }
     }
+}
+
+/// Other nodes registered with the same URL: two ids for one Meilisearch would hold two copies
+/// of a shard on one disk.
+pub fn same_url(topo: &Topology, id: &str, url: &str) -> Vec<String> {
+    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+    topo.nodes
+        .values()
+        .filter(|n| n.id != id && n.state != NodeState::Removed && norm(&n.url) == norm(url))
+        .map(|n| {
+            format!(
+                "node `{}` has the same url {url}: two ids for one Meilisearch put two copies of a shard on one disk; remove one of them",
+                n.id
+            )
+        })
+        .collect()
 }
 
 async fn read_back(ctl: &Ctl, id: &str) -> Result<Option<NodeRecord>, CtlError> {

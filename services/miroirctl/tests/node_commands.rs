@@ -26,7 +26,7 @@ async fn add_drain_undrain() -> Result<()> {
     let nats = NatsServer::start().await?;
     let c = ctl(&nats).await?;
     let added = node::add(&c, "n1", "http://10.0.0.1:7700", Some("a"), false).await?;
-    assert!(added.changed);
+    assert!(added.changed && added.warnings.is_empty());
     assert_eq!(added.node.state, NodeState::Up);
     assert_eq!(added.node.zone.as_deref(), Some("a"));
 
@@ -40,6 +40,13 @@ async fn add_drain_undrain() -> Result<()> {
     assert!(msg.contains("[A-Za-z0-9_-]"), "{msg}");
     let msg = refusal(node::add(&c, "n2", "10.0.0.2:7700", None, false).await);
     assert!(msg.contains("http://"), "{msg}");
+    let twin = node::add(&c, "twin", "http://10.0.0.1:7700/", None, false).await?;
+    assert!(
+        twin.warnings[0].contains("node `n1` has the same url"),
+        "{:?}",
+        twin.warnings
+    );
+    node::remove(&ctl(&nats).await?, "twin").await?;
 
     // The health-checker's finding survives an operator's update.
     c.topology
