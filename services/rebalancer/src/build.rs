@@ -105,7 +105,11 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
 
     // 1. An empty target.
     match ctx.nodes.send(&target, Method::DELETE, &format!("/indexes/{name}"), None).await {
-        Ok((_, body)) => wait_task(&ctx, &step.node, &target, &body).await?,
+        // A node enqueues the deletion of an index it does not have, and fails that task.
+        Ok((_, body)) => match wait_task(&ctx, &step.node, &target, &body).await {
+            Err(BuildError::Task { error, .. }) if error.contains("index_not_found") => {}
+            other => other?,
+        },
         Err(NodeError::Meili(e)) if e.code == "index_not_found" => {}
         Err(e) => return Err(node_err(&step.node)(e)),
     }
@@ -226,8 +230,11 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
         })
         .await
         .map_err(|e| BuildError::Topology(e.to_string()))?;
-    if handed.is_none() {
-        return Err(BuildError::Gone);
+    match handed {
+        None => return Err(BuildError::Gone),
+        Some((_, rev)) => {
+            ctx.topology.wait_for_revision(rev, Duration::from_secs(5)).await;
+        }
     }
     // Caught up when the replayer takes it out of `lagging`.
     let deadline = Instant::now() + Duration::from_secs(600);

@@ -77,7 +77,7 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let interval = Duration::from_millis(config.interval_ms);
     let ctx = Arc::new(Ctx { config, topology, migrations, handoff, nodes });
-    let mut rebalancer = Rebalancer { ctx: ctx.clone(), running: HashMap::new() };
+    let mut rebalancer = Rebalancer { ctx: ctx.clone(), running: HashMap::new(), backoff: HashMap::new() };
     let mut changes = ctx.topology.subscribe();
     describe_metrics();
     tracing::info!(%holder, "rebalancer started");
@@ -114,6 +114,8 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
 struct Rebalancer {
     ctx: Arc<Ctx>,
     running: HashMap<(String, u16, String), Running>,
+    /// Builds that failed: not tried again before the instant, with the failures so far.
+    backoff: HashMap<(String, u16, String), (tokio::time::Instant, u32)>,
 }
 
 impl Rebalancer {
@@ -129,8 +131,11 @@ impl Rebalancer {
         for step in &plan.drops {
             self.drop_copy(step).await;
         }
+        let now = tokio::time::Instant::now();
+        self.backoff.retain(|k, _| plan.rebuilds.iter().any(|s| key(s) == *k));
         for step in &plan.rebuilds {
-            if !self.running.contains_key(&key(step)) && self.room_for(step) {
+            let waiting = self.backoff.get(&key(step)).is_some_and(|(until, _)| *until > now);
+            if !waiting && !self.running.contains_key(&key(step)) && self.room_for(step) {
                 self.start(step.clone(), None);
             }
         }
@@ -166,11 +171,15 @@ impl Rebalancer {
             let Some(r) = self.running.remove(&k) else { continue };
             match r.task.await {
                 Ok(Ok(docs)) => {
+                    self.backoff.remove(&k);
                     metrics::counter!("miroir_rebalancer_moves_done_total").increment(1);
                     tracing::debug!(index = %k.0, shard = k.1, node = %k.2, docs, "rebalancer: build ended");
                 }
                 Ok(Err(e)) => {
                     metrics::counter!("miroir_rebalancer_moves_failed_total").increment(1);
+                    let failures = self.backoff.get(&k).map_or(0, |(_, n)| *n) + 1;
+                    let pause = Duration::from_millis(250 * 2u64.pow(failures.min(7)));
+                    self.backoff.insert(k.clone(), (tokio::time::Instant::now() + pause, failures));
                     tracing::warn!(index = %k.0, shard = k.1, node = %k.2, error = %e, "rebalancer: a copy could not be built; it will be tried again");
                     let failed = MigrationRecord {
                         index: k.0.clone(),

@@ -45,6 +45,10 @@ pub struct Load {
 
 /// Create the index (primary key `id`) and seed it with `seed` documents.
 pub async fn prepare(client: &MeiliClient, seed: u64) -> Arc<Tally> {
+    // `MIROIR_TEST_LOG=info` shows the services' logs while a scenario runs.
+    if let Ok(filter) = std::env::var("MIROIR_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_test_writer().try_init();
+    }
     let created = client.post("/indexes", &json!({"uid": INDEX, "primaryKey": "id"})).await.unwrap();
     client.wait_succeeded(&created).await.unwrap();
     let tally = Arc::new(Tally::default());

@@ -17,6 +17,11 @@ async fn a_new_node_receives_its_share_live() {
     let url = sc.cluster.nodes.last().unwrap().url();
     with_node.nodes.insert(id.clone(), miroir_proto::topology::NodeRecord::new(id.clone(), url));
     let planned = miroir_cluster::plan::plan(&with_node, time::OffsetDateTime::now_utc(), Duration::from_secs(300)).adds.len();
+    miroir_testkit::wait::until("the new node in the topology", Duration::from_secs(10), || async {
+        Ok(if sc.topology.current().nodes.contains_key(&id) { miroir_testkit::wait::Attempt::Ready(()) } else { miroir_testkit::wait::Attempt::Retry("not yet".into()) })
+    })
+    .await
+    .unwrap();
     sc.settled(Duration::from_secs(120)).await;
     let took = started.elapsed();
     let after = sc.copies();

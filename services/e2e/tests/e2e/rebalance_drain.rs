@@ -17,7 +17,14 @@ async fn a_drained_node_is_emptied_live() {
         n.state = NodeState::Draining;
     }
     let planned = miroir_cluster::plan::plan(&snapshot, time::OffsetDateTime::now_utc(), Duration::from_secs(300)).adds.len();
-    sc.topology.modify_node("n1", |n| { n.state = NodeState::Draining; true }).await.unwrap();
+    let written = sc.topology.modify_node("n1", |n| { n.state = NodeState::Draining; true }).await.unwrap();
+    assert!(written.is_some());
+    miroir_testkit::wait::until("the drain in the topology", Duration::from_secs(10), || async {
+        let draining = sc.topology.current().nodes.get("n1").is_some_and(|n| n.state == NodeState::Draining);
+        Ok(if draining { miroir_testkit::wait::Attempt::Ready(()) } else { miroir_testkit::wait::Attempt::Retry("not yet".into()) })
+    })
+    .await
+    .unwrap();
     let started = Instant::now();
     sc.settled(Duration::from_secs(120)).await;
     let after = sc.copies();
