@@ -1,43 +1,75 @@
-//! `miroir-merger`: load the config, start telemetry, join NATS, serve the read path until
-//! SIGTERM or Ctrl-C, then drain.
+//! `miroir-merger`: parses its flags, loads the configuration (file < `MIROIR_MERGER_*`
+//! environment < flags), validates it, starts telemetry, joins NATS and serves the read path
+//! until SIGTERM or Ctrl-C, then drains.
 
-use miroir_cluster::{bus, config};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use miroir_cluster::{bus, config, shutdown};
 use miroir_merger::Config;
-use tokio_util::sync::CancellationToken;
+
+/// Miroir's read path: scatter a search to one live copy of every shard, gather, merge exactly.
+///
+/// Every flag is also a key of the config file and a MIROIR_MERGER_<KEY> environment variable:
+/// a flag wins over the environment, which wins over the file. Unknown keys are refused.
+#[derive(Parser, serde::Serialize)]
+#[command(name = "miroir-merger", version)]
+struct Flags {
+    /// A TOML file with any of the keys below (see services/merger/config.example.toml).
+    #[arg(long, env = "MIROIR_MERGER_CONFIG", value_name = "PATH")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// NATS server(s), comma-separated [default: nats://127.0.0.1:4222]
+    #[arg(long, env = "MIROIR_MERGER_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
+    /// The Meilisearch nodes' master key (never shown to a client)
+    #[arg(long, env = "MIROIR_MERGER_NODE_API_KEY", value_name = "KEY", hide_env_values = true)]
+    node_api_key: Option<String>,
+    /// Longest wait for one HTTP request to one node, in milliseconds [default: 5000]
+    #[arg(long, env = "MIROIR_MERGER_NODE_TIMEOUT_MS", value_name = "MS")]
+    node_timeout_ms: Option<u64>,
+    /// Longest wait before a second copy is asked (a hedge), in milliseconds; 0 disables
+    /// hedging [default: 50]
+    #[arg(long, env = "MIROIR_MERGER_HEDGE_AFTER_MS", value_name = "MS")]
+    hedge_after_ms: Option<u64>,
+    /// Shortest wait before a hedge, in milliseconds [default: 10]
+    #[arg(long, env = "MIROIR_MERGER_HEDGE_MIN_MS", value_name = "MS")]
+    hedge_min_ms: Option<u64>,
+    /// At most this share (percent) of shard reads may add a hedge [default: 10]
+    #[arg(long, env = "MIROIR_MERGER_HEDGE_BUDGET_PERCENT", value_name = "PERCENT")]
+    hedge_budget_percent: Option<u32>,
+    /// How long an index's merge-relevant settings are reused, in milliseconds [default: 1000]
+    #[arg(long, env = "MIROIR_MERGER_SETTINGS_TTL_MS", value_name = "MS")]
+    settings_ttl_ms: Option<u64>,
+    /// Where Prometheus scrapes `/metrics` [default: none]
+    #[arg(long, env = "MIROIR_MERGER_METRICS_ADDR", value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
+    /// On shutdown, how long requests in flight get to finish, in milliseconds [default: 10000]
+    #[arg(long, env = "MIROIR_MERGER_SHUTDOWN_GRACE_MS", value_name = "MS")]
+    shutdown_grace_ms: Option<u64>,
+    /// The deadline of a request that carries none, in milliseconds [default: 5000]
+    #[arg(long, env = "MIROIR_MERGER_DEFAULT_DEADLINE_MS", value_name = "MS")]
+    default_deadline_ms: Option<u64>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config: Config = config::load("MIROIR_MERGER_", std::env::args().skip(1), std::env::vars())?;
+    let flags = Flags::parse();
+    let config: Config = config::load_with_flags("MIROIR_MERGER_", flags.config.as_deref(), &flags)?;
     config.validate()?;
     config::init_telemetry(config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-merger").await?;
-    let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        trigger.cancel();
-    });
-    miroir_merger::run(config, nats, shutdown).await
+    miroir_merger::run(config, nats, shutdown::on_signal("merger")).await
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_consistent() {
+        use clap::CommandFactory;
+        Flags::command().debug_assert();
     }
 }
