@@ -351,3 +351,109 @@ pub fn health_name(h: NodeHealth) -> &'static str {
         NodeHealth::Down => "down",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use miroir_proto::topology::{IndexRecord, IndexState, LagReason, ShardPlacement};
+
+    const PLACEMENTS: [&[&str]; 6] = [
+        &["a"],
+        &["b"],
+        &["c"],
+        &["a", "b"],
+        &["b", "c"],
+        &["c", "a"],
+    ];
+
+    /// Every topology of three nodes (up or draining, healthy or down) and one index of two
+    /// shards placed over them, with or without the first copy of shard 0 lagging.
+    fn topologies() -> impl Iterator<Item = Topology> {
+        (0..64u32).flat_map(|nodes| {
+            (0..36usize).flat_map(move |placed| {
+                [false, true].into_iter().map(move |lagging| {
+                    let mut t = Topology::default();
+                    for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+                        let bits = nodes >> (2 * i);
+                        let mut n = NodeRecord::new(id, format!("http://{id}"));
+                        if bits & 1 == 1 {
+                            n.state = NodeState::Draining;
+                        }
+                        if bits & 2 == 2 {
+                            n.health = NodeHealth::Down;
+                        }
+                        t.nodes.insert(id.into(), n);
+                    }
+                    let shard =
+                        |p: &[&str]| ShardPlacement::new(p.iter().map(|n| n.to_string()).collect());
+                    let mut shards =
+                        vec![shard(PLACEMENTS[placed / 6]), shard(PLACEMENTS[placed % 6])];
+                    if lagging {
+                        let first = shards[0].nodes[0].clone();
+                        shards[0].mark_lagging(&first, LagReason::MissedWrites, 1);
+                    }
+                    let record = IndexRecord {
+                        uid: "books".into(),
+                        primary_key: None,
+                        shard_count: 2,
+                        replication_factor: 2,
+                        created_at: String::new(),
+                        updated_at: String::new(),
+                        shards,
+                        state: IndexState::Ready,
+                        storage_uid: None,
+                    };
+                    t.indexes.insert("books".into(), (record, 1));
+                    t
+                })
+            })
+        })
+    }
+
+    #[test]
+    fn a_removal_is_allowed_exactly_when_nothing_readable_is_lost() {
+        let mut allowed = 0;
+        for t in topologies() {
+            for id in ["a", "b", "c"] {
+                let node = &t.nodes[id];
+                let holds = !copies_of(&t, id).is_empty();
+                let every_shard_kept = t.indexes["books"]
+                    .0
+                    .shards
+                    .iter()
+                    .filter(|p| p.nodes.iter().any(|n| n == id))
+                    .all(|p| live_full_copies(&t, p).iter().any(|n| *n != id));
+                let expected = !holds || (node.health == NodeHealth::Down && every_shard_kept);
+                let got = check_remove(&t, id);
+                assert_eq!(
+                    got.is_ok(),
+                    expected,
+                    "{id} in {:?}: {got:?}",
+                    t.indexes["books"].0.shards
+                );
+                if got.is_ok() {
+                    allowed += 1;
+                    // After the removal every shard that was readable still is.
+                    let mut after = t.clone();
+                    after.nodes.get_mut(id).unwrap().state = NodeState::Removed;
+                    for (before, now) in t.indexes["books"]
+                        .0
+                        .shards
+                        .iter()
+                        .zip(&after.indexes["books"].0.shards)
+                    {
+                        assert!(
+                            live_full_copies(&t, before).is_empty()
+                                || !live_full_copies(&after, now).is_empty()
+                        );
+                    }
+                }
+            }
+        }
+        assert!(allowed > 1000, "the law is not vacuous: {allowed}");
+        assert!(
+            matches!(check_remove(&Topology::default(), "a"), Err(CtlError::Refused(m)) if m.contains("unknown node"))
+        );
+    }
+}
