@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `just demo`: a whole Miroir on this machine. Builds the binaries, starts NATS with JetStream,
 # three Meilisearch nodes (stand-ins, or real Meilisearch when MEILI_BIN is set), the router, two
-# mergers and the gateway; then, through the gateway only, as any Meilisearch client would: creates
+# mergers, the gateway, the health-checker and the rebalancer; then, through the gateway only, as any Meilisearch client would: creates
 # the index `npm`, sets its settings, uploads the 10k-document npm corpus, runs a few searches and
 # shows where the shards live. Stays up until Ctrl-C, or exits when DEMO_EXIT=1.
 #
@@ -142,12 +142,12 @@ wait_task() { # wait_task WHAT ENQUEUED_JSON: polls the cluster task until it en
 
 # --- the pieces -------------------------------------------------------------------------------
 node_url() { echo "http://127.0.0.1:$((NODE_PORT0 + $1))"; }
-metrics_port() { echo $((METRICS_PORT0 + $1)); } # 0 gateway, 1 router, 2.. mergers
+metrics_port() { echo $((METRICS_PORT0 + $1)); } # 0 gateway, 1 router, 2.. mergers, then health-checker, rebalancer
 
 check_ports() {
     local port ports=("$GATEWAY_PORT" "$NATS_PORT" "$NATS_MONITOR") i
-    for ((i = 0; i < NODES; i++)); do ports+=($((NODE_PORT0 + i))); done
-    for ((i = 0; i < MERGERS + 2; i++)); do ports+=("$(metrics_port "$i")"); done
+    for ((i = 0; i <= NODES; i++)); do ports+=($((NODE_PORT0 + i))); done # one more for the node the demo adds
+    for ((i = 0; i < MERGERS + 4; i++)); do ports+=("$(metrics_port "$i")"); done
     for port in "${ports[@]}"; do
         port_free "$port" || die "port $port is in use (is another demo, nats-server or Meilisearch running?)"
     done
@@ -157,7 +157,7 @@ check_ports() {
 # `just build` compile too, so the demo reuses their artifacts, and from scratch it builds faster
 # than release on a small machine; 10k documents do not need optimised binaries.
 build() {
-    local packages=(miroir-router miroir-merger miroir-gateway) flags=() target
+    local packages=(miroir-router miroir-merger miroir-gateway miroir-health-checker miroir-rebalancer miroirctl) flags=() target
     [ -n "${MEILI_BIN:-}" ] || packages+=(miroir-standin)
     case $PROFILE in
         debug) ;;
@@ -176,20 +176,22 @@ start_nats() {
     wait_until "nats-server with JetStream" 20 curl -sf --max-time 2 --noproxy '*' "http://127.0.0.1:$NATS_MONITOR/healthz?js-enabled-only=true"
 }
 
+start_node() { # start_node I: node I on port NODE_PORT0 + I
+    local i=$1 port=$((NODE_PORT0 + $1))
+    if [ -n "${MEILI_BIN:-}" ]; then
+        mkdir -p "$RUN/node-$i"
+        start "node-$i" "$MEILI_BIN" --http-addr "127.0.0.1:$port" --master-key "$NODE_KEY" \
+            --db-path "$RUN/node-$i/data.ms" --dump-dir "$RUN/node-$i/dumps" \
+            --snapshot-dir "$RUN/node-$i/snapshots" --no-analytics --env development
+    else
+        start "node-$i" "$BIN/miroir-standin" --http-addr "127.0.0.1:$port" --master-key "$NODE_KEY"
+    fi
+}
+
 start_nodes() {
-    local i port
+    local i
     [ -z "${MEILI_BIN:-}" ] || [ -x "$MEILI_BIN" ] || die "MEILI_BIN=$MEILI_BIN is not an executable"
-    for ((i = 0; i < NODES; i++)); do
-        port=$((NODE_PORT0 + i))
-        if [ -n "${MEILI_BIN:-}" ]; then
-            mkdir -p "$RUN/node-$i"
-            start "node-$i" "$MEILI_BIN" --http-addr "127.0.0.1:$port" --master-key "$NODE_KEY" \
-                --db-path "$RUN/node-$i/data.ms" --dump-dir "$RUN/node-$i/dumps" \
-                --snapshot-dir "$RUN/node-$i/snapshots" --no-analytics --env development
-        else
-            start "node-$i" "$BIN/miroir-standin" --http-addr "127.0.0.1:$port" --master-key "$NODE_KEY"
-        fi
-    done
+    for ((i = 0; i < NODES; i++)); do start_node "$i"; done
     for ((i = 0; i < NODES; i++)); do
         wait_until "node $i at $(node_url "$i")" 60 curl -sf --max-time 2 --noproxy '*' "$(node_url "$i")/health"
     done
@@ -213,7 +215,13 @@ start_services() {
         --master-key "$MASTER_KEY" --metrics-addr "127.0.0.1:$(metrics_port 0)"
     wait_until "the gateway at $GATEWAY/health" 60 curl -sf --max-time 2 --noproxy '*' "$GATEWAY/health"
     wait_until "the gateway (\$SRV.PING.miroir-gateway)" 10 serving miroir-gateway 1
-    say "demo: NATS, $NODES nodes, router, $MERGERS mergers and gateway are up"
+    start health-checker "$BIN/miroir-health-checker" --nats-url "$NATS_URL" --node-api-key "$NODE_KEY" \
+        --metrics-addr "127.0.0.1:$(metrics_port $((MERGERS + 2)))"
+    wait_until "the health-checker (\$SRV.PING.miroir-health-checker)" 60 serving miroir-health-checker 1
+    start rebalancer "$BIN/miroir-rebalancer" --nats-url "$NATS_URL" --node-api-key "$NODE_KEY" --drop-grace-ms 1000 \
+        --metrics-addr "127.0.0.1:$(metrics_port $((MERGERS + 3)))"
+    wait_until "the rebalancer (\$SRV.PING.miroir-rebalancer)" 60 serving miroir-rebalancer 1
+    say "demo: NATS, $NODES nodes, router, $MERGERS mergers, gateway, health-checker and rebalancer are up"
 }
 
 # --- what a client does, through the gateway -------------------------------------------------
@@ -273,7 +281,7 @@ placement() {
     say "placement (KV miroir-topology, key indexes.npm): $(jq -r '"\(.shardCount) shards x \(.replicationFactor) copies"' <<<"$record")"
     jq -r '(.storageUid // .uid) as $base | .shards | to_entries[] | "  \($base)__s\(.key) on \(.value.nodes | join(", "))"' <<<"$record"
     say "what each node holds (GET /indexes/<shard>/stats with the nodes' key):"
-    for ((i = 0; i < NODES; i++)); do
+    for ((i = 0; i < ${1:-$NODES}; i++)); do
         line="  n$((i + 1)) $(node_url "$i"):"
         for uid in $(node_api "$i" "/indexes?limit=1000" | jq -r '.results[].uid | select(startswith("npm__s"))' | sort); do
             docs=$(node_api "$i" "/indexes/$uid/stats" | jq -r .numberOfDocuments)
@@ -283,6 +291,40 @@ placement() {
         say "$line"
     done
     [ "$total" -eq $((expected * RF)) ] || die "the nodes hold $total document copies, not $((expected * RF))"
+}
+
+copies_are() { # copies_are N TOTAL: the first N nodes hold TOTAL document copies of npm
+    local i uid sum=0
+    for ((i = 0; i < $1; i++)); do
+        for uid in $(node_api "$i" "/indexes?limit=1000" | jq -r '.results[].uid | select(startswith("npm__s"))'); do
+            sum=$((sum + $(node_api "$i" "/indexes/$uid/stats" | jq -r .numberOfDocuments)))
+        done
+    done
+    [ "$sum" -eq "$2" ]
+}
+
+# --- an operator adds a node; the rebalancer moves its share of the copies live -------------------
+grow() {
+    local i=$NODES id plan_json pending
+    say ""
+    say "adding a node with miroirctl (the rebalancer moves copies onto it while the index serves):"
+    start_node "$i"
+    wait_until "node $i at $(node_url "$i")" 60 curl -sf --max-time 2 --noproxy '*' "$(node_url "$i")/health"
+    id="n$((i + 1))"
+    "$BIN/miroirctl" --nats-url "$NATS_URL" node add "$id" "$(node_url "$i")" || die "miroirctl node add failed"
+    plan_json=$("$BIN/miroirctl" --nats-url "$NATS_URL" plan --json) || die "miroirctl plan failed"
+    say "  miroirctl plan: $(jq -c '{adds: [.adds[] | "\(.index)/\(.shard) -> \(.node)"], waitingDrops: [.waitingDrops[] | "\(.index)/\(.shard) on \(.node)"]}' <<<"$plan_json")"
+    settled() {
+        pending=$("$BIN/miroirctl" --nats-url "$NATS_URL" plan --json | jq '[.adds, .rebuilds, .drops, .waitingDrops] | map(length) | add') &&
+            [ "$pending" = 0 ]
+    }
+    wait_until "the rebalance onto $id" 120 settled
+    # A search while and after the move answers over every document.
+    search "after the rebalance" '{"q": "", "limit": 0}' '"  \(.estimatedTotalHits) documents"'
+    "$BIN/miroirctl" --nats-url "$NATS_URL" status | sed 's/^/  /'
+    "$BIN/miroirctl" --nats-url "$NATS_URL" migrations | sed 's/^/  /'
+    wait_until "the retired copies deleted from their nodes (drop grace)" 60 copies_are "$((NODES + 1))" "$(($(wc -l <"$CORPUS") * RF))"
+    placement $((NODES + 1))
 }
 
 # --- main -------------------------------------------------------------------------------------
@@ -298,6 +340,7 @@ start_services
 load
 searches
 placement
+grow
 
 say ""
 say "Miroir is up. Point any Meilisearch SDK at it:"
@@ -305,7 +348,8 @@ say "  url         $GATEWAY"
 say "  master key  $MASTER_KEY"
 say "  try         curl -H 'Authorization: Bearer $MASTER_KEY' '$GATEWAY/indexes/npm/search?q=vue'"
 say "NATS $NATS_URL (monitoring http://127.0.0.1:$NATS_MONITOR), nodes $(node_url 0)..$((NODE_PORT0 + NODES - 1)) (key $NODE_KEY)"
-say "metrics http://127.0.0.1:$(metrics_port 0)/metrics (gateway), :$(metrics_port 1) (router), :$(metrics_port 2).. (mergers)"
+say "metrics http://127.0.0.1:$(metrics_port 0)/metrics (gateway), :$(metrics_port 1) (router), :$(metrics_port 2).. (mergers), :$(metrics_port $((MERGERS + 2))) (health-checker), :$(metrics_port $((MERGERS + 3))) (rebalancer)"
+say "operate   $BIN/miroirctl --nats-url $NATS_URL status | plan | migrations --follow | node add/drain/remove"
 say "logs $LOGS/"
 if [ "${DEMO_EXIT:-}" = 1 ]; then exit 0; fi
 say "running; Ctrl-C stops everything (a node may be stopped to watch reads go to the other copy)"
