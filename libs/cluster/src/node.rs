@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +25,8 @@ impl NodeError {
     pub fn into_meili(self) -> MeiliError {
         match self {
             NodeError::Meili(e) => e,
-            NodeError::Unreachable { url, reason } => MeiliError::legacy(
-                503,
-                "node_unavailable",
-                miroir_proto::ErrorType::System,
+            NodeError::Unreachable { url, reason } => MeiliError::new(
+                ErrorCode::NodeUnavailable,
                 format!("A Meilisearch node of the cluster ({url}) is unreachable: {reason}"),
             ),
         }

@@ -2,7 +2,7 @@
 //! Meilisearch's own defaults, clamping and error messages. Every other parameter is passed to
 //! the shards untouched.
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value};
 
 /// Meilisearch's default `limit` and `hitsPerPage`.
@@ -61,10 +61,10 @@ pub(crate) fn read(request: &Value) -> Result<ClientParams, MeiliError> {
             found(request)
         )));
     };
-    let offset = uint(obj, "offset", "invalid_search_offset")?;
-    let limit = uint(obj, "limit", "invalid_search_limit")?;
-    let page = uint(obj, "page", "invalid_search_page")?;
-    let hits_per_page = uint(obj, "hitsPerPage", "invalid_search_hits_per_page")?;
+    let offset = uint(obj, "offset", ErrorCode::InvalidSearchOffset)?;
+    let limit = uint(obj, "limit", ErrorCode::InvalidSearchLimit)?;
+    let page = uint(obj, "page", ErrorCode::InvalidSearchPage)?;
+    let hits_per_page = uint(obj, "hitsPerPage", ErrorCode::InvalidSearchHitsPerPage)?;
     let pagination = if page.is_some() || hits_per_page.is_some() {
         Pagination::Pages {
             page: page.unwrap_or(1),
@@ -79,15 +79,22 @@ pub(crate) fn read(request: &Value) -> Result<ClientParams, MeiliError> {
     let query = match obj.get("q") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(q)) => q.clone(),
-        Some(other) => return Err(type_error("q", "a string", other, "invalid_search_q")),
+        Some(other) => {
+            return Err(type_error(
+                "q",
+                "a string",
+                other,
+                ErrorCode::InvalidSearchQ,
+            ));
+        }
     };
     let threshold = match obj.get("rankingScoreThreshold") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_f64() {
             Some(t) if (0.0..=1.0).contains(&t) => Some(t),
             _ => {
-                return Err(MeiliError::legacy_invalid(
-                    "invalid_search_ranking_score_threshold",
+                return Err(MeiliError::new(
+                    ErrorCode::InvalidSearchRankingScoreThreshold,
                     "Invalid value at `.rankingScoreThreshold`: the value of `rankingScoreThreshold` is invalid, expected a float between `0.0` and `1.0`.",
                 ));
             }
@@ -97,7 +104,7 @@ pub(crate) fn read(request: &Value) -> Result<ClientParams, MeiliError> {
                 "rankingScoreThreshold",
                 "a number",
                 other,
-                "invalid_search_ranking_score_threshold",
+                ErrorCode::InvalidSearchRankingScoreThreshold,
             ));
         }
     };
@@ -109,14 +116,14 @@ pub(crate) fn read(request: &Value) -> Result<ClientParams, MeiliError> {
                 "distinct",
                 "a string",
                 other,
-                "invalid_search_distinct",
+                ErrorCode::InvalidSearchDistinct,
             ));
         }
     };
     let attributes_to_retrieve = match strings(
         obj,
         "attributesToRetrieve",
-        "invalid_search_attributes_to_retrieve",
+        ErrorCode::InvalidSearchAttributesToRetrieve,
     )? {
         Some(list) if !list.iter().any(|a| a == "*") => Some(list),
         _ => None,
@@ -125,9 +132,9 @@ pub(crate) fn read(request: &Value) -> Result<ClientParams, MeiliError> {
     for (key, code) in [
         (
             "attributesToHighlight",
-            "invalid_search_attributes_to_highlight",
+            ErrorCode::InvalidSearchAttributesToHighlight,
         ),
-        ("attributesToCrop", "invalid_search_attributes_to_crop"),
+        ("attributesToCrop", ErrorCode::InvalidSearchAttributesToCrop),
     ] {
         // A crop spec may carry a length (`summary:5`); the attribute is what precedes it.
         for a in strings(obj, key, code)?.unwrap_or_default() {
@@ -138,11 +145,15 @@ pub(crate) fn read(request: &Value) -> Result<ClientParams, MeiliError> {
     Ok(ClientParams {
         pagination,
         query,
-        show_score: boolean(obj, "showRankingScore", "invalid_search_show_ranking_score")?,
+        show_score: boolean(
+            obj,
+            "showRankingScore",
+            ErrorCode::InvalidSearchShowRankingScore,
+        )?,
         show_details: boolean(
             obj,
             "showRankingScoreDetails",
-            "invalid_search_show_ranking_score_details",
+            ErrorCode::InvalidSearchShowRankingScoreDetails,
         )?,
         threshold,
         distinct,
@@ -152,7 +163,7 @@ pub(crate) fn read(request: &Value) -> Result<ClientParams, MeiliError> {
 }
 
 /// A non-negative integer parameter; `null` counts as absent.
-fn uint(obj: &Map<String, Value>, key: &str, code: &str) -> Result<Option<u64>, MeiliError> {
+fn uint(obj: &Map<String, Value>, key: &str, code: ErrorCode) -> Result<Option<u64>, MeiliError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
@@ -162,7 +173,7 @@ fn uint(obj: &Map<String, Value>, key: &str, code: &str) -> Result<Option<u64>, 
     }
 }
 
-fn boolean(obj: &Map<String, Value>, key: &str, code: &str) -> Result<bool, MeiliError> {
+fn boolean(obj: &Map<String, Value>, key: &str, code: ErrorCode) -> Result<bool, MeiliError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
@@ -173,7 +184,7 @@ fn boolean(obj: &Map<String, Value>, key: &str, code: &str) -> Result<bool, Meil
 fn strings(
     obj: &Map<String, Value>,
     key: &str,
-    code: &str,
+    code: ErrorCode,
 ) -> Result<Option<Vec<String>>, MeiliError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -191,8 +202,8 @@ fn strings(
 }
 
 /// deserr's wording, which Meilisearch returns verbatim.
-fn type_error(key: &str, expected: &str, got: &Value, code: &str) -> MeiliError {
-    MeiliError::legacy_invalid(
+fn type_error(key: &str, expected: &str, got: &Value, code: ErrorCode) -> MeiliError {
+    MeiliError::new(
         code,
         format!(
             "Invalid value type at `.{key}`: expected {expected}, but found {}",

@@ -41,14 +41,12 @@ pub const DOCUMENT_SHARD_SEED: u64 = u64::from_be_bytes(*b"miroir:d");
 /// Longest valid string document id, in bytes.
 pub const MAX_DOCUMENT_ID_BYTES: usize = 511;
 
-/// The Meilisearch error code for a bad document id.
-pub const INVALID_DOCUMENT_ID_CODE: &str = "invalid_document_id";
-
 /// A primary key value that Meilisearch would accept, in its canonical string form.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PrimaryKeyValue(String);
 
-/// A document id that Meilisearch would refuse with `invalid_document_id`.
+/// A document id that Meilisearch would refuse with `invalid_document_id` (the router answers
+/// it with `miroir_proto::ErrorCode::InvalidDocumentId`; codes live in that one table).
 ///
 /// `Display` is Meilisearch 1.50's exact message, with the offending value rendered as JSON
 /// (a string shows its quotes), so the router can return it verbatim.
@@ -61,13 +59,6 @@ pub struct PrimaryKeyValue(String);
 pub struct InvalidDocumentId {
     /// The value as the client sent it.
     pub document_id: Value,
-}
-
-impl InvalidDocumentId {
-    /// Meilisearch's error code, [`INVALID_DOCUMENT_ID_CODE`].
-    pub fn code(&self) -> &'static str {
-        INVALID_DOCUMENT_ID_CODE
-    }
 }
 
 fn is_valid_string_id(id: &str) -> bool {

@@ -52,7 +52,6 @@ pub use index_name::{
     parse_shard_index_name, shard_index_name,
 };
 pub use key::{
-    DOCUMENT_SHARD_SEED, INVALID_DOCUMENT_ID_CODE, InvalidDocumentId, MAX_DOCUMENT_ID_BYTES,
-    PrimaryKeyValue, shard_for_key,
+    DOCUMENT_SHARD_SEED, InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, PrimaryKeyValue, shard_for_key,
 };
 pub use plan::{CopyRef, Move, PlacementDiff, diff, plan_moves};

@@ -6,28 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::error_code::{Code, ErrorCode};
-
-/// Meilisearch's `type` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorType {
-    InvalidRequest,
-    Auth,
-    Internal,
-    System,
-}
-
-impl ErrorType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorType::InvalidRequest => "invalid_request",
-            ErrorType::Auth => "auth",
-            ErrorType::Internal => "internal",
-            ErrorType::System => "system",
-        }
-    }
-}
+pub use crate::error_code::{Code, ErrorCode, ErrorType};
 
 /// A Meilisearch-shaped error with its HTTP status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -71,16 +50,6 @@ impl MeiliError {
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = message.into();
         self
-    }
-
-    /// Transitional: the old constructor with an explicit status, type and string code.
-    pub fn legacy(status: u16, code: &str, error_type: ErrorType, message: impl Into<String>) -> Self {
-        MeiliError { status, code: Code::from_wire(code), error_type, message: message.into() }
-    }
-
-    /// Transitional: the old 400 `invalid_request` constructor.
-    pub fn legacy_invalid(code: &str, message: impl Into<String>) -> Self {
-        Self::legacy(400, code, ErrorType::InvalidRequest, message)
     }
 
     pub fn link(&self) -> String {

@@ -11,7 +11,26 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::ErrorType;
+/// Meilisearch's `type` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    InvalidRequest,
+    Auth,
+    Internal,
+    System,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => "invalid_request",
+            ErrorType::Auth => "auth",
+            ErrorType::Internal => "internal",
+            ErrorType::System => "system",
+        }
+    }
+}
 
 macro_rules! error_codes {
     ($($variant:ident => $wire:literal, $status:literal, $ty:ident;)*) => {
@@ -127,6 +146,7 @@ error_codes! {
     InvalidSearchHybridQuery               => "invalid_search_hybrid_query",                   400, InvalidRequest;
     InvalidSearchLimit                     => "invalid_search_limit",                          400, InvalidRequest;
     InvalidSearchLocales                   => "invalid_search_locales",                        400, InvalidRequest;
+    InvalidSearchMedia                     => "invalid_search_media",                          400, InvalidRequest;
     InvalidSearchMatchingStrategy          => "invalid_search_matching_strategy",              400, InvalidRequest;
     InvalidSearchOffset                    => "invalid_search_offset",                         400, InvalidRequest;
     InvalidSearchPage                      => "invalid_search_page",                           400, InvalidRequest;
@@ -156,6 +176,7 @@ error_codes! {
     InvalidSettingsProximityPrecision      => "invalid_settings_proximity_precision",          400, InvalidRequest;
     InvalidSettingsRankingRules            => "invalid_settings_ranking_rules",                400, InvalidRequest;
     InvalidSettingsSearchableAttributes    => "invalid_settings_searchable_attributes",        400, InvalidRequest;
+    InvalidSettingsSearchCutoffMs          => "invalid_settings_search_cutoff_ms",            400, InvalidRequest;
     InvalidSettingsSeparatorTokens         => "invalid_settings_separator_tokens",             400, InvalidRequest;
     InvalidSettingsSortableAttributes      => "invalid_settings_sortable_attributes",          400, InvalidRequest;
     InvalidSettingsStopWords               => "invalid_settings_stop_words",                   400, InvalidRequest;

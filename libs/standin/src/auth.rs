@@ -3,7 +3,7 @@
 //! `actions` on its `indexes`. Tenant tokens are not implemented: a JWT is an invalid key here.
 
 use hmac::{Hmac, Mac};
-use miroir_proto::error::{ErrorType, MeiliError};
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use time::OffsetDateTime;
@@ -111,10 +111,8 @@ impl Access {
             .flatten()
             .map(|s| format!("{s:?}"))
             .collect();
-        MeiliError::legacy(
-            403,
-            "invalid_api_key",
-            ErrorType::Auth,
+        MeiliError::new(
+            ErrorCode::InvalidApiKey,
             format!(
                 "The API key cannot acces the index `{uid}`, authorized indexes are [{}].",
                 allowed.join(", ")
@@ -148,10 +146,8 @@ fn is_keys_action(action: &str) -> bool {
 }
 
 pub fn missing_master_key() -> MeiliError {
-    MeiliError::legacy(
-        401,
-        "missing_master_key",
-        ErrorType::Auth,
+    MeiliError::new(
+        ErrorCode::MissingMasterKey,
         "Meilisearch is running without a master key. To access this API endpoint, you must have set a master key at launch.",
     )
 }
@@ -306,10 +302,8 @@ impl Keys {
 
     pub fn insert(&mut self, key: Key) -> Result<(), MeiliError> {
         if self.keys.iter().any(|k| k.uid == key.uid) {
-            return Err(MeiliError::legacy(
-                409,
-                "api_key_already_exists",
-                ErrorType::InvalidRequest,
+            return Err(MeiliError::new(
+                ErrorCode::ApiKeyAlreadyExists,
                 format!("`{}` already exists.", key.uid),
             ));
         }
@@ -328,10 +322,8 @@ impl Keys {
 }
 
 pub fn key_not_found(uid_or_key: &str) -> MeiliError {
-    MeiliError::legacy(
-        404,
-        "api_key_not_found",
-        ErrorType::InvalidRequest,
+    MeiliError::new(
+        ErrorCode::ApiKeyNotFound,
         format!("API key `{uid_or_key}` not found."),
     )
 }
@@ -362,27 +354,29 @@ pub fn parse_create(body: &Value) -> Result<Key, MeiliError> {
     ];
     let map = body
         .as_object()
-        .ok_or_else(|| deserr::invalid_type("bad_request", "", "an object", body))?;
+        .ok_or_else(|| deserr::invalid_type(ErrorCode::BadRequest, "", "an object", body))?;
     let (mut description, mut name, mut uid) = (None, None, None);
     let (mut actions, mut indexes, mut expires_at) = (None, None, None);
     for (k, v) in map {
         let loc = format!(".{k}");
         match k.as_str() {
-            "description" => description = optional_string("invalid_api_key_description", &loc, v)?,
-            "name" => name = optional_string("invalid_api_key_name", &loc, v)?,
+            "description" => {
+                description = optional_string(ErrorCode::InvalidApiKeyDescription, &loc, v)?
+            }
+            "name" => name = optional_string(ErrorCode::InvalidApiKeyName, &loc, v)?,
             "uid" => {
-                let s = deserr::json_string("invalid_api_key_uid", &loc, v)?;
-                uid = Some(
-                    Uuid::parse_str(&s)
-                        .map_err(|e| deserr::invalid_value("invalid_api_key_uid", &loc, e))?,
-                );
+                let s = deserr::json_string(ErrorCode::InvalidApiKeyUid, &loc, v)?;
+                uid =
+                    Some(Uuid::parse_str(&s).map_err(|e| {
+                        deserr::invalid_value(ErrorCode::InvalidApiKeyUid, &loc, e)
+                    })?);
             }
             "actions" => {
-                let list = deserr::json_strings("invalid_api_key_actions", &loc, v)?;
+                let list = deserr::json_strings(ErrorCode::InvalidApiKeyActions, &loc, v)?;
                 for (i, a) in list.iter().enumerate() {
                     if !ACTIONS.contains(&a.as_str()) {
                         return Err(deserr::unknown_value(
-                            "invalid_api_key_actions",
+                            ErrorCode::InvalidApiKeyActions,
                             &format!("{loc}[{i}]"),
                             a,
                             ACTIONS,
@@ -392,11 +386,11 @@ pub fn parse_create(body: &Value) -> Result<Key, MeiliError> {
                 actions = Some(list);
             }
             "indexes" => {
-                let list = deserr::json_strings("invalid_api_key_indexes", &loc, v)?;
+                let list = deserr::json_strings(ErrorCode::InvalidApiKeyIndexes, &loc, v)?;
                 for (i, p) in list.iter().enumerate() {
                     if !valid_index_pattern(p) {
                         return Err(deserr::invalid_value(
-                            "invalid_api_key_indexes",
+                            ErrorCode::InvalidApiKeyIndexes,
                             &format!("{loc}[{i}]"),
                             format!(
                                 "`{p}` is not a valid index uid pattern. Index uid patterns can be an integer or a string containing only alphanumeric characters, hyphens (-), underscores (_), and optionally end with a star (*)."
@@ -407,15 +401,22 @@ pub fn parse_create(body: &Value) -> Result<Key, MeiliError> {
                 indexes = Some(list);
             }
             "expiresAt" => expires_at = Some(parse_expiration(&loc, v)?),
-            other => return Err(deserr::unknown_field("bad_request", "", other, FIELDS)),
+            other => {
+                return Err(deserr::unknown_field(
+                    ErrorCode::BadRequest,
+                    "",
+                    other,
+                    FIELDS,
+                ));
+            }
         }
     }
-    let actions =
-        actions.ok_or_else(|| deserr::missing_field("missing_api_key_actions", "", "actions"))?;
-    let indexes =
-        indexes.ok_or_else(|| deserr::missing_field("missing_api_key_indexes", "", "indexes"))?;
+    let actions = actions
+        .ok_or_else(|| deserr::missing_field(ErrorCode::MissingApiKeyActions, "", "actions"))?;
+    let indexes = indexes
+        .ok_or_else(|| deserr::missing_field(ErrorCode::MissingApiKeyIndexes, "", "indexes"))?;
     let expires_at = expires_at
-        .ok_or_else(|| deserr::missing_field("missing_api_key_expires_at", "", "expiresAt"))?;
+        .ok_or_else(|| deserr::missing_field(ErrorCode::MissingApiKeyExpiresAt, "", "expiresAt"))?;
     let at = now();
     Ok(Key {
         uid: uid.unwrap_or_else(Uuid::new_v4),
@@ -434,26 +435,30 @@ pub fn apply_patch(key: &mut Key, body: &Value) -> Result<(), MeiliError> {
     const FIELDS: &[&str] = &["description", "name"];
     let map = body
         .as_object()
-        .ok_or_else(|| deserr::invalid_type("bad_request", "", "an object", body))?;
+        .ok_or_else(|| deserr::invalid_type(ErrorCode::BadRequest, "", "an object", body))?;
     let (mut description, mut name) = (None, None);
     for (k, v) in map {
         let loc = format!(".{k}");
         match k.as_str() {
             "description" => {
-                description = Some(optional_string("invalid_api_key_description", &loc, v)?)
+                description = Some(optional_string(
+                    ErrorCode::InvalidApiKeyDescription,
+                    &loc,
+                    v,
+                )?)
             }
-            "name" => name = Some(optional_string("invalid_api_key_name", &loc, v)?),
+            "name" => name = Some(optional_string(ErrorCode::InvalidApiKeyName, &loc, v)?),
             immutable @ ("uid" | "actions" | "indexes" | "expiresAt" | "createdAt"
             | "updatedAt") => {
                 let code = match immutable {
-                    "uid" => "immutable_api_key_uid",
-                    "actions" => "immutable_api_key_actions",
-                    "indexes" => "immutable_api_key_indexes",
-                    "expiresAt" => "immutable_api_key_expires_at",
-                    "createdAt" => "immutable_api_key_created_at",
-                    _ => "immutable_api_key_updated_at",
+                    "uid" => ErrorCode::ImmutableApiKeyUid,
+                    "actions" => ErrorCode::ImmutableApiKeyActions,
+                    "indexes" => ErrorCode::ImmutableApiKeyIndexes,
+                    "expiresAt" => ErrorCode::ImmutableApiKeyExpiresAt,
+                    "createdAt" => ErrorCode::ImmutableApiKeyCreatedAt,
+                    _ => ErrorCode::ImmutableApiKeyUpdatedAt,
                 };
-                return Err(MeiliError::legacy_invalid(
+                return Err(MeiliError::new(
                     code,
                     format!(
                         "Immutable field `{immutable}`: expected one of {}",
@@ -461,7 +466,14 @@ pub fn apply_patch(key: &mut Key, body: &Value) -> Result<(), MeiliError> {
                     ),
                 ));
             }
-            other => return Err(deserr::unknown_field("bad_request", "", other, FIELDS)),
+            other => {
+                return Err(deserr::unknown_field(
+                    ErrorCode::BadRequest,
+                    "",
+                    other,
+                    FIELDS,
+                ));
+            }
         }
     }
     if let Some(d) = description {
@@ -474,7 +486,7 @@ pub fn apply_patch(key: &mut Key, body: &Value) -> Result<(), MeiliError> {
     Ok(())
 }
 
-fn optional_string(code: &str, loc: &str, v: &Value) -> Result<Option<String>, MeiliError> {
+fn optional_string(code: ErrorCode, loc: &str, v: &Value) -> Result<Option<String>, MeiliError> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
@@ -499,7 +511,7 @@ fn parse_expiration(loc: &str, v: &Value) -> Result<Option<OffsetDateTime>, Meil
         Value::String(s) => s,
         other => {
             return Err(deserr::invalid_type(
-                "invalid_api_key_expires_at",
+                ErrorCode::InvalidApiKeyExpiresAt,
                 loc,
                 "null or a string",
                 other,
@@ -532,7 +544,7 @@ fn parse_expiration(loc: &str, v: &Value) -> Result<Option<OffsetDateTime>, Meil
     match parsed {
         Some(t) if t > now() => Ok(Some(t)),
         _ => Err(deserr::invalid_value(
-            "invalid_api_key_expires_at",
+            ErrorCode::InvalidApiKeyExpiresAt,
             loc,
             format!(
                 "`{s}` is not a valid date. It should follow the RFC 3339 format to represents a date or datetime in the future or specified as a null value. e.g. 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'.\n"

@@ -4,7 +4,7 @@
 //! the way its query-parameter extractor does.
 
 use indexmap::IndexMap;
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::Value;
 
 /// `"a positive integer"`, `"a string"`... as deserr names the kind of a JSON value.
@@ -38,8 +38,8 @@ fn at(loc: &str, article: &str) -> String {
 }
 
 /// `Invalid value type at `.loc`: expected {expected}, but found {value}`.
-pub fn invalid_type(code: &str, loc: &str, expected: &str, v: &Value) -> MeiliError {
-    MeiliError::legacy_invalid(
+pub fn invalid_type(code: ErrorCode, loc: &str, expected: &str, v: &Value) -> MeiliError {
+    MeiliError::new(
         code,
         format!(
             "Invalid value type{}: expected {expected}, but found {}",
@@ -50,13 +50,13 @@ pub fn invalid_type(code: &str, loc: &str, expected: &str, v: &Value) -> MeiliEr
 }
 
 /// `Invalid value at `.loc`: {msg}`.
-pub fn invalid_value(code: &str, loc: &str, msg: impl std::fmt::Display) -> MeiliError {
-    MeiliError::legacy_invalid(code, format!("Invalid value{}: {msg}", at(loc, "at")))
+pub fn invalid_value(code: ErrorCode, loc: &str, msg: impl std::fmt::Display) -> MeiliError {
+    MeiliError::new(code, format!("Invalid value{}: {msg}", at(loc, "at")))
 }
 
 /// `Unknown field `key` inside `.loc`: did you mean ...? expected one of ...`.
-pub fn unknown_field(code: &str, loc: &str, key: &str, accepted: &[&str]) -> MeiliError {
-    MeiliError::legacy_invalid(
+pub fn unknown_field(code: ErrorCode, loc: &str, key: &str, accepted: &[&str]) -> MeiliError {
+    MeiliError::new(
         code,
         format!(
             "Unknown field `{key}`{}: {}expected one of {}",
@@ -68,8 +68,8 @@ pub fn unknown_field(code: &str, loc: &str, key: &str, accepted: &[&str]) -> Mei
 }
 
 /// `Unknown value `v` at `.loc`: expected one of ...`.
-pub fn unknown_value(code: &str, loc: &str, value: &str, accepted: &[&str]) -> MeiliError {
-    MeiliError::legacy_invalid(
+pub fn unknown_value(code: ErrorCode, loc: &str, value: &str, accepted: &[&str]) -> MeiliError {
+    MeiliError::new(
         code,
         format!(
             "Unknown value `{value}`{}: {}expected one of {}",
@@ -81,8 +81,8 @@ pub fn unknown_value(code: &str, loc: &str, value: &str, accepted: &[&str]) -> M
 }
 
 /// `Missing field `field` inside `.loc``.
-pub fn missing_field(code: &str, loc: &str, field: &str) -> MeiliError {
-    MeiliError::legacy_invalid(
+pub fn missing_field(code: ErrorCode, loc: &str, field: &str) -> MeiliError {
+    MeiliError::new(
         code,
         format!("Missing field `{field}`{}", at(loc, "inside")),
     )
@@ -187,7 +187,7 @@ impl QueryParams {
     /// gets. `codes` maps accepted names to their error codes; an unknown name is `bad_request`.
     pub fn entries<'a>(
         &'a self,
-        accepted: &[(&str, &str)],
+        accepted: &[(&str, ErrorCode)],
     ) -> Result<Vec<(&'a str, &'a str)>, MeiliError> {
         let names: Vec<&str> = accepted.iter().map(|(n, _)| *n).collect();
         let mut out = Vec::with_capacity(self.pairs.len());
@@ -202,7 +202,7 @@ impl QueryParams {
             match values.as_slice() {
                 [one] => out.push((key.as_str(), one.as_str())),
                 _ => {
-                    return Err(MeiliError::legacy_invalid(
+                    return Err(MeiliError::new(
                         *code,
                         format!(
                             "Invalid value type for parameter `{key}`: expected a string, but found multiple values"
@@ -216,11 +216,11 @@ impl QueryParams {
 }
 
 /// `Invalid value in parameter `name`: {msg}`.
-pub fn invalid_param(code: &str, name: &str, msg: impl std::fmt::Display) -> MeiliError {
-    MeiliError::legacy_invalid(code, format!("Invalid value in parameter `{name}`: {msg}"))
+pub fn invalid_param(code: ErrorCode, name: &str, msg: impl std::fmt::Display) -> MeiliError {
+    MeiliError::new(code, format!("Invalid value in parameter `{name}`: {msg}"))
 }
 
-pub fn param_usize(code: &str, name: &str, v: &str) -> Result<usize, MeiliError> {
+pub fn param_usize(code: ErrorCode, name: &str, v: &str) -> Result<usize, MeiliError> {
     v.parse::<usize>().map_err(|_| {
         invalid_param(
             code,
@@ -230,7 +230,7 @@ pub fn param_usize(code: &str, name: &str, v: &str) -> Result<usize, MeiliError>
     })
 }
 
-pub fn param_u32(code: &str, name: &str, v: &str) -> Result<u32, MeiliError> {
+pub fn param_u32(code: ErrorCode, name: &str, v: &str) -> Result<u32, MeiliError> {
     v.parse::<u32>().map_err(|_| {
         invalid_param(
             code,
@@ -240,7 +240,7 @@ pub fn param_u32(code: &str, name: &str, v: &str) -> Result<u32, MeiliError> {
     })
 }
 
-pub fn param_bool(code: &str, name: &str, v: &str) -> Result<bool, MeiliError> {
+pub fn param_bool(code: ErrorCode, name: &str, v: &str) -> Result<bool, MeiliError> {
     v.parse::<bool>().map_err(|_| {
         invalid_param(
             code,
@@ -261,26 +261,26 @@ pub fn star_or_list(v: &str) -> Option<Vec<String>> {
 }
 
 /// A JSON value expected to be a non-negative integer that fits a `usize`.
-pub fn json_usize(code: &str, loc: &str, v: &Value) -> Result<usize, MeiliError> {
+pub fn json_usize(code: ErrorCode, loc: &str, v: &Value) -> Result<usize, MeiliError> {
     match v.as_u64() {
         Some(n) => usize::try_from(n).map_err(|_| invalid_type(code, loc, "a positive integer", v)),
         None => Err(invalid_type(code, loc, "a positive integer", v)),
     }
 }
 
-pub fn json_bool(code: &str, loc: &str, v: &Value) -> Result<bool, MeiliError> {
+pub fn json_bool(code: ErrorCode, loc: &str, v: &Value) -> Result<bool, MeiliError> {
     v.as_bool()
         .ok_or_else(|| invalid_type(code, loc, "a boolean", v))
 }
 
-pub fn json_string(code: &str, loc: &str, v: &Value) -> Result<String, MeiliError> {
+pub fn json_string(code: ErrorCode, loc: &str, v: &Value) -> Result<String, MeiliError> {
     v.as_str()
         .map(str::to_string)
         .ok_or_else(|| invalid_type(code, loc, "a string", v))
 }
 
 /// An array of strings; `loc` is the array's location, elements are `loc[i]`.
-pub fn json_strings(code: &str, loc: &str, v: &Value) -> Result<Vec<String>, MeiliError> {
+pub fn json_strings(code: ErrorCode, loc: &str, v: &Value) -> Result<Vec<String>, MeiliError> {
     let Value::Array(items) = v else {
         return Err(invalid_type(code, loc, "an array", v));
     };
@@ -292,7 +292,7 @@ pub fn json_strings(code: &str, loc: &str, v: &Value) -> Result<Vec<String>, Mei
 }
 
 pub fn json_object<'a>(
-    code: &str,
+    code: ErrorCode,
     loc: &str,
     v: &'a Value,
 ) -> Result<&'a serde_json::Map<String, Value>, MeiliError> {
@@ -307,7 +307,7 @@ mod tests {
     #[test]
     fn messages_match_deserr() {
         let e = invalid_type(
-            "invalid_search_limit",
+            ErrorCode::InvalidSearchLimit,
             ".limit",
             "a positive integer",
             &serde_json::json!(-1),
@@ -316,12 +316,17 @@ mod tests {
             e.message,
             "Invalid value type at `.limit`: expected a positive integer, but found a negative integer: `-1`"
         );
-        let e = unknown_field("bad_request", "", "filler", &["q", "filter", "sort"]);
+        let e = unknown_field(
+            ErrorCode::BadRequest,
+            "",
+            "filler",
+            &["q", "filter", "sort"],
+        );
         assert_eq!(
             e.message,
             "Unknown field `filler`: did you mean `filter`? expected one of `q`, `filter`, `sort`"
         );
-        let e = unknown_field("bad_request", "", "nope", &["q", "filter"]);
+        let e = unknown_field(ErrorCode::BadRequest, "", "nope", &["q", "filter"]);
         assert_eq!(
             e.message,
             "Unknown field `nope`: expected one of `q`, `filter`"
@@ -342,15 +347,15 @@ mod tests {
     fn query_params_keep_order_and_reject_repeats() {
         let q = QueryParams::parse(Some("limit=1&from=2&limit=3"));
         let e = q.entries(&[
-            ("limit", "invalid_task_limit"),
-            ("from", "invalid_task_from"),
+            ("limit", ErrorCode::InvalidTaskLimit),
+            ("from", ErrorCode::InvalidTaskFrom),
         ]);
         assert_eq!(
             e.err().map(|e| e.code.to_string()),
             Some("invalid_task_limit".to_string())
         );
         let q = QueryParams::parse(Some("nope=1"));
-        let e = q.entries(&[("limit", "invalid_task_limit")]).err();
+        let e = q.entries(&[("limit", ErrorCode::InvalidTaskLimit)]).err();
         assert_eq!(
             e.map(|e| e.message),
             Some("Unknown parameter `nope`: expected one of `limit`".to_string())

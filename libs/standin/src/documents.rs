@@ -2,7 +2,7 @@
 //! NDJSON, CSV with typed headers), primary-key inference, document-id validation, and the
 //! `fields` selection of the documents routes. Messages are Meilisearch 1.50's.
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value};
 
 use crate::engine::Document;
@@ -60,10 +60,8 @@ pub fn payload_format(
         ("text/csv", delimiter) => Ok(PayloadFormat::Csv {
             delimiter: delimiter.unwrap_or(b','),
         }),
-        ("application/json" | "application/x-ndjson", Some(_)) => Err(MeiliError::legacy(
-            415,
-            "invalid_content_type",
-            miroir_proto::error::ErrorType::InvalidRequest,
+        ("application/json" | "application/x-ndjson", Some(_)) => Err(MeiliError::new(
+            ErrorCode::InvalidContentType,
             format!(
                 "The Content-Type `{media}` does not support the use of a csv delimiter. The csv delimiter can only be used with the Content-Type `text/csv`."
             ),
@@ -78,8 +76,8 @@ pub fn payload_format(
 /// Reads a payload into documents, or the 400 Meilisearch answers before enqueuing anything.
 pub fn parse_payload(format: PayloadFormat, bytes: &[u8]) -> Result<Vec<Document>, MeiliError> {
     if bytes.is_empty() {
-        return Err(MeiliError::legacy_invalid(
-            "missing_payload",
+        return Err(MeiliError::new(
+            ErrorCode::MissingPayload,
             format!("A {} payload is missing.", format.name()),
         ));
     }
@@ -99,8 +97,8 @@ fn malformed_json(format: PayloadFormat, detail: &str) -> MeiliError {
         let end = floor_char_boundary(&message, message.len() - suffix);
         message.replace_range(start..end, "...");
     }
-    MeiliError::legacy_invalid(
-        "malformed_payload",
+    MeiliError::new(
+        ErrorCode::MalformedPayload,
         format!(
             "The `{}` payload provided is malformed. `Couldn't serialize document value: {message}`.",
             format.name()
@@ -161,8 +159,8 @@ enum CsvType {
 
 fn parse_csv(bytes: &[u8], delimiter: u8) -> Result<Vec<Document>, MeiliError> {
     let malformed = |detail: String| {
-        MeiliError::legacy_invalid(
-            "malformed_payload",
+        MeiliError::new(
+            ErrorCode::MalformedPayload,
             format!("The `csv` payload provided is malformed: `{detail}`."),
         )
     };
@@ -252,8 +250,8 @@ pub fn primary_key_value<'a>(doc: &'a Document, primary_key: &str) -> Option<&'a
 pub fn document_id(doc: &Document, primary_key: &str) -> Result<String, MeiliError> {
     let Some(value) = primary_key_value(doc, primary_key) else {
         let shown = serde_json::to_string(doc).unwrap_or_default();
-        return Err(MeiliError::legacy_invalid(
-            "missing_document_id",
+        return Err(MeiliError::new(
+            ErrorCode::MissingDocumentId,
             format!("Document doesn't have a `{primary_key}` attribute: `{shown}`."),
         ));
     };
@@ -276,8 +274,8 @@ pub fn valid_id_str(s: &str) -> bool {
 }
 
 pub fn invalid_document_id(value: &Value) -> MeiliError {
-    MeiliError::legacy_invalid(
-        "invalid_document_id",
+    MeiliError::new(
+        ErrorCode::InvalidDocumentId,
         format!(
             "Document identifier `{value}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes."
         ),
@@ -293,13 +291,13 @@ pub fn infer_primary_key(first: &Document) -> Result<String, MeiliError> {
         .collect();
     candidates.sort_unstable();
     match candidates.as_slice() {
-        [] => Err(MeiliError::legacy_invalid(
-            "index_primary_key_no_candidate_found",
+        [] => Err(MeiliError::new(
+            ErrorCode::IndexPrimaryKeyNoCandidateFound,
             "The primary key inference failed as the engine did not find any field ending with `id` in its name. Please specify the primary key manually using the `primaryKey` query parameter.",
         )),
         [one] => Ok(one.to_string()),
-        [a, b, ..] => Err(MeiliError::legacy_invalid(
-            "index_primary_key_multiple_candidates_found",
+        [a, b, ..] => Err(MeiliError::new(
+            ErrorCode::IndexPrimaryKeyMultipleCandidatesFound,
             format!(
                 "The primary key inference failed as the engine found {} fields ending with `id` in their names: '{a}' and '{b}'. Please specify the primary key manually using the `primaryKey` query parameter.",
                 candidates.len()

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 
 use crate::deserr;
@@ -289,11 +289,11 @@ impl SettingsPatch {
     pub fn parse(body: &Value) -> Result<Self, MeiliError> {
         let map = body
             .as_object()
-            .ok_or_else(|| deserr::invalid_type("bad_request", "", "an object", body))?;
+            .ok_or_else(|| deserr::invalid_type(ErrorCode::BadRequest, "", "an object", body))?;
         let mut patch = SettingsPatch::default();
         for (k, v) in map {
             if !FIELDS.contains(&k.as_str()) {
-                return Err(deserr::unknown_field("bad_request", "", k, FIELDS));
+                return Err(deserr::unknown_field(ErrorCode::BadRequest, "", k, FIELDS));
             }
             patch.parse_field(k, &format!(".{k}"), v)?;
         }
@@ -390,7 +390,14 @@ impl SettingsPatch {
                     "chatCompletions",
                 ));
             }
-            other => return Err(deserr::unknown_field("bad_request", "", other, FIELDS)),
+            other => {
+                return Err(deserr::unknown_field(
+                    ErrorCode::BadRequest,
+                    "",
+                    other,
+                    FIELDS,
+                ));
+            }
         }
         Ok(())
     }
@@ -619,8 +626,8 @@ impl SettingsPatch {
             Clone::clone,
         );
         if s.one_typo > s.two_typos {
-            return Err(MeiliError::legacy_invalid(
-                "invalid_settings_typo_tolerance",
+            return Err(MeiliError::new(
+                ErrorCode::InvalidSettingsTypoTolerance,
                 format!(
                     "`minWordSizeForTypos` setting is invalid. `oneTypo` and `twoTypos` fields should be between `0` and `255`, and `twoTypos` should be greater or equals to `oneTypo` but found `oneTypo: {}` and twoTypos: {}`.",
                     s.one_typo, s.two_typos
@@ -695,35 +702,35 @@ fn faceting_details(f: &FacetingPatch) -> Value {
     Value::Object(m)
 }
 
-fn code_for(field: &str) -> &'static str {
+fn code_for(field: &str) -> ErrorCode {
     match field {
-        "displayedAttributes" => "invalid_settings_displayed_attributes",
-        "searchableAttributes" => "invalid_settings_searchable_attributes",
-        "filterableAttributes" => "invalid_settings_filterable_attributes",
-        "sortableAttributes" => "invalid_settings_sortable_attributes",
-        "rankingRules" => "invalid_settings_ranking_rules",
-        "stopWords" => "invalid_settings_stop_words",
-        "nonSeparatorTokens" => "invalid_settings_non_separator_tokens",
-        "separatorTokens" => "invalid_settings_separator_tokens",
-        "dictionary" => "invalid_settings_dictionary",
-        "synonyms" => "invalid_settings_synonyms",
-        "distinctAttribute" => "invalid_settings_distinct_attribute",
-        "proximityPrecision" => "invalid_settings_proximity_precision",
-        "typoTolerance" => "invalid_settings_typo_tolerance",
-        "faceting" => "invalid_settings_faceting",
-        "pagination" => "invalid_settings_pagination",
-        "embedders" => "invalid_settings_embedders",
-        "searchCutoffMs" => "invalid_settings_search_cutoff_ms",
-        "localizedAttributes" => "invalid_settings_localized_attributes",
-        "facetSearch" => "invalid_settings_facet_search",
-        "prefixSearch" => "invalid_settings_prefix_search",
-        _ => "bad_request",
+        "displayedAttributes" => ErrorCode::InvalidSettingsDisplayedAttributes,
+        "searchableAttributes" => ErrorCode::InvalidSettingsSearchableAttributes,
+        "filterableAttributes" => ErrorCode::InvalidSettingsFilterableAttributes,
+        "sortableAttributes" => ErrorCode::InvalidSettingsSortableAttributes,
+        "rankingRules" => ErrorCode::InvalidSettingsRankingRules,
+        "stopWords" => ErrorCode::InvalidSettingsStopWords,
+        "nonSeparatorTokens" => ErrorCode::InvalidSettingsNonSeparatorTokens,
+        "separatorTokens" => ErrorCode::InvalidSettingsSeparatorTokens,
+        "dictionary" => ErrorCode::InvalidSettingsDictionary,
+        "synonyms" => ErrorCode::InvalidSettingsSynonyms,
+        "distinctAttribute" => ErrorCode::InvalidSettingsDistinctAttribute,
+        "proximityPrecision" => ErrorCode::InvalidSettingsProximityPrecision,
+        "typoTolerance" => ErrorCode::InvalidSettingsTypoTolerance,
+        "faceting" => ErrorCode::InvalidSettingsFaceting,
+        "pagination" => ErrorCode::InvalidSettingsPagination,
+        "embedders" => ErrorCode::InvalidSettingsEmbedders,
+        "searchCutoffMs" => ErrorCode::InvalidSettingsSearchCutoffMs,
+        "localizedAttributes" => ErrorCode::InvalidSettingsLocalizedAttributes,
+        "facetSearch" => ErrorCode::InvalidSettingsFacetSearch,
+        "prefixSearch" => ErrorCode::InvalidSettingsPrefixSearch,
+        _ => ErrorCode::BadRequest,
     }
 }
 
 fn feature_not_enabled(action: &str, feature: &str) -> MeiliError {
-    MeiliError::legacy_invalid(
-        "feature_not_enabled",
+    MeiliError::new(
+        ErrorCode::FeatureNotEnabled,
         format!(
             "{action} requires enabling the `{feature}` experimental feature. See https://github.com/orgs/meilisearch/discussions"
         ),
@@ -741,11 +748,11 @@ fn nullable<T>(
     }
 }
 
-fn string_set(code: &str, loc: &str, v: &Value) -> Result<BTreeSet<String>, MeiliError> {
+fn string_set(code: ErrorCode, loc: &str, v: &Value) -> Result<BTreeSet<String>, MeiliError> {
     Ok(deserr::json_strings(code, loc, v)?.into_iter().collect())
 }
 
-fn one_of(code: &str, loc: &str, v: &Value, accepted: &[&str]) -> Result<String, MeiliError> {
+fn one_of(code: ErrorCode, loc: &str, v: &Value, accepted: &[&str]) -> Result<String, MeiliError> {
     let s = deserr::json_string(code, loc, v)?;
     if accepted.contains(&s.as_str()) {
         Ok(s)
@@ -754,7 +761,7 @@ fn one_of(code: &str, loc: &str, v: &Value, accepted: &[&str]) -> Result<String,
     }
 }
 
-fn small_int(code: &str, loc: &str, v: &Value) -> Result<u8, MeiliError> {
+fn small_int(code: ErrorCode, loc: &str, v: &Value) -> Result<u8, MeiliError> {
     let n = v
         .as_u64()
         .ok_or_else(|| deserr::invalid_type(code, loc, "a positive integer", v))?;
@@ -769,7 +776,7 @@ fn small_int(code: &str, loc: &str, v: &Value) -> Result<u8, MeiliError> {
     })
 }
 
-fn parse_ranking_rules(code: &str, loc: &str, v: &Value) -> Result<Vec<String>, MeiliError> {
+fn parse_ranking_rules(code: ErrorCode, loc: &str, v: &Value) -> Result<Vec<String>, MeiliError> {
     let rules = deserr::json_strings(code, loc, v)?;
     for (i, rule) in rules.iter().enumerate() {
         if let Err(msg) = check_ranking_rule(rule) {
@@ -831,7 +838,7 @@ fn check_ranking_rule(rule: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_filterable(code: &str, loc: &str, v: &Value) -> Result<Vec<Value>, MeiliError> {
+fn parse_filterable(code: ErrorCode, loc: &str, v: &Value) -> Result<Vec<Value>, MeiliError> {
     let Value::Array(items) = v else {
         return Err(deserr::invalid_type(code, loc, "an array", v));
     };
@@ -872,7 +879,7 @@ fn parse_filterable(code: &str, loc: &str, v: &Value) -> Result<Vec<Value>, Meil
     Ok(out)
 }
 
-fn check_features(code: &str, loc: &str, v: &Value) -> Result<(), MeiliError> {
+fn check_features(code: ErrorCode, loc: &str, v: &Value) -> Result<(), MeiliError> {
     const FEATURES: &[&str] = &["facetSearch", "filter"];
     const FILTER: &[&str] = &["equality", "comparison"];
     for (k, val) in deserr::json_object(code, loc, v)? {
@@ -896,7 +903,7 @@ fn check_features(code: &str, loc: &str, v: &Value) -> Result<(), MeiliError> {
 }
 
 fn parse_synonyms(
-    code: &str,
+    code: ErrorCode,
     loc: &str,
     v: &Value,
 ) -> Result<BTreeMap<String, Vec<String>>, MeiliError> {
@@ -910,7 +917,7 @@ fn parse_synonyms(
     Ok(out)
 }
 
-fn parse_typo(code: &str, loc: &str, v: &Value) -> Result<TypoPatch, MeiliError> {
+fn parse_typo(code: ErrorCode, loc: &str, v: &Value) -> Result<TypoPatch, MeiliError> {
     const TYPO: &[&str] = &[
         "enabled",
         "minWordSizeForTypos",
@@ -964,7 +971,7 @@ fn parse_typo(code: &str, loc: &str, v: &Value) -> Result<TypoPatch, MeiliError>
     Ok(t)
 }
 
-fn parse_faceting(code: &str, loc: &str, v: &Value) -> Result<FacetingPatch, MeiliError> {
+fn parse_faceting(code: ErrorCode, loc: &str, v: &Value) -> Result<FacetingPatch, MeiliError> {
     const FACETING: &[&str] = &["maxValuesPerFacet", "sortFacetValuesBy"];
     let mut f = FacetingPatch::default();
     for (k, val) in deserr::json_object(code, loc, v)? {
@@ -991,7 +998,7 @@ fn parse_faceting(code: &str, loc: &str, v: &Value) -> Result<FacetingPatch, Mei
     Ok(f)
 }
 
-fn parse_pagination(code: &str, loc: &str, v: &Value) -> Result<Setting<usize>, MeiliError> {
+fn parse_pagination(code: ErrorCode, loc: &str, v: &Value) -> Result<Setting<usize>, MeiliError> {
     let mut max = Setting::NotSet;
     for (k, val) in deserr::json_object(code, loc, v)? {
         let inner = format!("{loc}.{k}");
@@ -1003,20 +1010,22 @@ fn parse_pagination(code: &str, loc: &str, v: &Value) -> Result<Setting<usize>, 
     Ok(max)
 }
 
-fn parse_embedders(code: &str, loc: &str, v: &Value) -> Result<Map<String, Value>, MeiliError> {
+fn parse_embedders(
+    code: ErrorCode,
+    loc: &str,
+    v: &Value,
+) -> Result<Map<String, Value>, MeiliError> {
     let map = deserr::json_object(code, loc, v)?;
     if let Some(name) = map.iter().find(|(_, e)| !e.is_null()).map(|(k, _)| k) {
-        return Err(MeiliError::legacy(
-            501,
-            "not_implemented",
-            miroir_proto::error::ErrorType::InvalidRequest,
+        return Err(MeiliError::new(
+            ErrorCode::NotImplemented,
             format!("The Miroir stand-in node does not implement embedders (embedder `{name}`)."),
         ));
     }
     Ok(map.clone())
 }
 
-fn parse_localized(code: &str, loc: &str, v: &Value) -> Result<Vec<Value>, MeiliError> {
+fn parse_localized(code: ErrorCode, loc: &str, v: &Value) -> Result<Vec<Value>, MeiliError> {
     const RULE: &[&str] = &["attributePatterns", "locales"];
     let Value::Array(items) = v else {
         return Err(deserr::invalid_type(code, loc, "an array", v));

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use indexmap::IndexSet;
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -35,8 +35,8 @@ pub fn check_path_uid(uid: &str) -> Result<(), MeiliError> {
     if valid_index_uid(uid) {
         Ok(())
     } else {
-        Err(MeiliError::legacy_invalid(
-            "invalid_index_uid",
+        Err(MeiliError::new(
+            ErrorCode::InvalidIndexUid,
             invalid_index_uid_message(uid),
         ))
     }
@@ -147,8 +147,8 @@ impl Index {
     ) -> Result<u64, MeiliError> {
         let pk = match (&self.primary_key, primary_key) {
             (Some(current), Some(asked)) if current != asked => {
-                return Err(MeiliError::legacy_invalid(
-                    "index_primary_key_already_exists",
+                return Err(MeiliError::new(
+                    ErrorCode::IndexPrimaryKeyAlreadyExists,
                     format!("Index already has a primary key: `{current}`."),
                 ));
             }
@@ -339,10 +339,8 @@ impl Store {
             [one] => return Err(MeiliError::index_not_found(one)),
             many => {
                 let list: Vec<String> = many.iter().map(|m| format!("`{m}`")).collect();
-                return Err(MeiliError::legacy(
-                    404,
-                    "index_not_found",
-                    miroir_proto::error::ErrorType::InvalidRequest,
+                return Err(MeiliError::new(
+                    ErrorCode::IndexNotFound,
                     format!("Indexes {} not found.", list.join(", ")),
                 ));
             }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -695,13 +695,13 @@ pub enum FilterRoute {
     CancelOrDelete,
 }
 
-const DATE_PARAMS: &[(&str, &str)] = &[
-    ("afterEnqueuedAt", "invalid_task_after_enqueued_at"),
-    ("beforeEnqueuedAt", "invalid_task_before_enqueued_at"),
-    ("afterStartedAt", "invalid_task_after_started_at"),
-    ("beforeStartedAt", "invalid_task_before_started_at"),
-    ("afterFinishedAt", "invalid_task_after_finished_at"),
-    ("beforeFinishedAt", "invalid_task_before_finished_at"),
+const DATE_PARAMS: &[(&str, ErrorCode)] = &[
+    ("afterEnqueuedAt", ErrorCode::InvalidTaskAfterEnqueuedAt),
+    ("beforeEnqueuedAt", ErrorCode::InvalidTaskBeforeEnqueuedAt),
+    ("afterStartedAt", ErrorCode::InvalidTaskAfterStartedAt),
+    ("beforeStartedAt", ErrorCode::InvalidTaskBeforeStartedAt),
+    ("afterFinishedAt", ErrorCode::InvalidTaskAfterFinishedAt),
+    ("beforeFinishedAt", ErrorCode::InvalidTaskBeforeFinishedAt),
 ];
 
 /// Parses the query string of a task route. `Ok(None)` for the page when the route has none.
@@ -709,21 +709,21 @@ pub fn parse_filter(
     params: &QueryParams,
     route: FilterRoute,
 ) -> Result<(TaskFilter, Page), MeiliError> {
-    let mut accepted: Vec<(&str, &str)> = Vec::new();
+    let mut accepted: Vec<(&str, ErrorCode)> = Vec::new();
     if route == FilterRoute::List {
         accepted.extend([
-            ("limit", "invalid_task_limit"),
-            ("from", "invalid_task_from"),
-            ("reverse", "invalid_task_reverse"),
+            ("limit", ErrorCode::InvalidTaskLimit),
+            ("from", ErrorCode::InvalidTaskFrom),
+            ("reverse", ErrorCode::InvalidTaskReverse),
         ]);
     }
     accepted.extend([
-        ("batchUids", "invalid_batch_uids"),
-        ("uids", "invalid_task_uids"),
-        ("canceledBy", "invalid_task_canceled_by"),
-        ("types", "invalid_task_types"),
-        ("statuses", "invalid_task_statuses"),
-        ("indexUids", "invalid_index_uid"),
+        ("batchUids", ErrorCode::InvalidBatchUids),
+        ("uids", ErrorCode::InvalidTaskUids),
+        ("canceledBy", ErrorCode::InvalidTaskCanceledBy),
+        ("types", ErrorCode::InvalidTaskTypes),
+        ("statuses", ErrorCode::InvalidTaskStatuses),
+        ("indexUids", ErrorCode::InvalidIndexUid),
     ]);
     accepted.extend_from_slice(DATE_PARAMS);
     let mut filter = TaskFilter::default();
@@ -736,7 +736,7 @@ pub fn parse_filter(
         let code = accepted
             .iter()
             .find(|(n, _)| *n == name)
-            .map_or("bad_request", |(_, c)| *c);
+            .map_or(ErrorCode::BadRequest, |(_, c)| *c);
         match name {
             "limit" => page.limit = deserr::param_u32(code, name, value)?,
             "from" => page.from = Some(deserr::param_u32(code, name, value)?),
@@ -811,7 +811,7 @@ pub fn parse_filter(
     Ok((filter, page))
 }
 
-fn uid_list(code: &str, name: &str, value: &str) -> Result<Option<Vec<u32>>, MeiliError> {
+fn uid_list(code: ErrorCode, name: &str, value: &str) -> Result<Option<Vec<u32>>, MeiliError> {
     match deserr::star_or_list(value) {
         None => Ok(None),
         Some(items) => items

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -126,7 +126,7 @@ fn apply(
         TaskContent::DocumentDeletionByFilter { filter } => {
             let mut store = node.store_mut();
             let index = store.index_mut(index_uid)?;
-            let code = "invalid_document_filter";
+            let code = ErrorCode::InvalidDocumentFilter;
             let parsed = engine::filter::parse(&filter, code)?;
             parsed.check_filterable(&index.engine_settings.filterable, Some(index_uid), code)?;
             let n = index.delete_where(|d| parsed.matches(d));
@@ -175,8 +175,8 @@ fn apply(
             if let Some(pk) = primary_key {
                 match &index.primary_key {
                     Some(current) if *current != pk && index.has_documents() => {
-                        return Err(MeiliError::legacy_invalid(
-                            "index_primary_key_already_exists",
+                        return Err(MeiliError::new(
+                            ErrorCode::IndexPrimaryKeyAlreadyExists,
                             format!(
                                 "Index `{index_uid}`: Index already has a primary key: `{current}`."
                             ),

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::Value;
 
 /// The essence of a `Content-Type` value, lowercased: `type/subtype`, and the `+suffix` of the
@@ -98,7 +98,7 @@ pub async fn read_limited(
 }
 
 pub fn missing_json_payload() -> MeiliError {
-    MeiliError::legacy_invalid("missing_payload", "A json payload is missing.")
+    MeiliError::new(ErrorCode::MissingPayload, "A json payload is missing.")
 }
 
 /// Parse bytes as JSON with the messages of Meilisearch's JSON extractor.
@@ -107,8 +107,8 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, MeiliError> {
         return Err(missing_json_payload());
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        MeiliError::legacy_invalid(
-            "malformed_payload",
+        MeiliError::new(
+            ErrorCode::MalformedPayload,
             format!("The json payload provided is malformed. `{e}`."),
         )
     })

@@ -3,7 +3,7 @@
 //! routes (search, documents fetch), with Meilisearch's types.
 
 use miroir_placement::MAX_LOGICAL_INDEX_UID_BYTES;
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{Map, Value};
 
 const UID_RULES: &str = "Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 bytes.";
@@ -29,7 +29,7 @@ pub fn index_uid_problem(uid: &str) -> Option<String> {
 /// An index uid taken from the path.
 pub fn check_index_uid(uid: &str) -> Result<(), MeiliError> {
     match index_uid_problem(uid) {
-        Some(message) => Err(MeiliError::legacy_invalid("invalid_index_uid", message)),
+        Some(message) => Err(MeiliError::new(ErrorCode::InvalidIndexUid, message)),
         None => Ok(()),
     }
 }
@@ -49,8 +49,8 @@ pub fn quoted(items: &[&str]) -> String {
         .join(", ")
 }
 
-pub fn invalid_param(code: &str, name: &str, msg: impl std::fmt::Display) -> MeiliError {
-    MeiliError::legacy_invalid(code, format!("Invalid value in parameter `{name}`: {msg}"))
+pub fn invalid_param(code: ErrorCode, name: &str, msg: impl std::fmt::Display) -> MeiliError {
+    MeiliError::new(code, format!("Invalid value in parameter `{name}`: {msg}"))
 }
 
 impl QueryParams {
@@ -69,7 +69,7 @@ impl QueryParams {
     /// repeated ones (the parameter's own code). `accepted` pairs names with error codes.
     pub fn entries<'a>(
         &'a self,
-        accepted: &[(&str, &str)],
+        accepted: &[(&str, ErrorCode)],
     ) -> Result<Vec<(&'a str, &'a str)>, MeiliError> {
         let names: Vec<&str> = accepted.iter().map(|(n, _)| *n).collect();
         let mut out = Vec::with_capacity(self.pairs.len());
@@ -83,7 +83,7 @@ impl QueryParams {
             match values.as_slice() {
                 [one] => out.push((key.as_str(), one.as_str())),
                 _ => {
-                    return Err(MeiliError::legacy_invalid(
+                    return Err(MeiliError::new(
                         *code,
                         format!(
                             "Invalid value type for parameter `{key}`: expected a string, but found multiple values"
@@ -154,8 +154,13 @@ pub fn unknown_field(key: &str, accepted: &[&str]) -> MeiliError {
 }
 
 /// deserr's error for a JSON value of the wrong type at `loc` (`.uid`).
-pub fn invalid_type(code: &str, loc: &str, expected: &str, v: &serde_json::Value) -> MeiliError {
-    MeiliError::legacy_invalid(
+pub fn invalid_type(
+    code: ErrorCode,
+    loc: &str,
+    expected: &str,
+    v: &serde_json::Value,
+) -> MeiliError {
+    MeiliError::new(
         code,
         format!(
             "Invalid value type at `{loc}`: expected {expected}, but found {}",
@@ -164,7 +169,7 @@ pub fn invalid_type(code: &str, loc: &str, expected: &str, v: &serde_json::Value
     )
 }
 
-pub fn param_usize(code: &str, name: &str, v: &str) -> Result<usize, MeiliError> {
+pub fn param_usize(code: ErrorCode, name: &str, v: &str) -> Result<usize, MeiliError> {
     v.parse::<usize>().map_err(|_| {
         invalid_param(
             code,
@@ -174,7 +179,7 @@ pub fn param_usize(code: &str, name: &str, v: &str) -> Result<usize, MeiliError>
     })
 }
 
-pub fn param_bool(code: &str, name: &str, v: &str) -> Result<bool, MeiliError> {
+pub fn param_bool(code: ErrorCode, name: &str, v: &str) -> Result<bool, MeiliError> {
     v.parse::<bool>().map_err(|_| {
         invalid_param(
             code,
@@ -184,7 +189,7 @@ pub fn param_bool(code: &str, name: &str, v: &str) -> Result<bool, MeiliError> {
     })
 }
 
-fn param_f64(code: &str, name: &str, v: &str) -> Result<Value, MeiliError> {
+fn param_f64(code: ErrorCode, name: &str, v: &str) -> Result<Value, MeiliError> {
     let f = v
         .trim()
         .parse::<f64>()
@@ -243,7 +248,7 @@ enum Kind {
     Sort,
 }
 
-fn convert(kind: Kind, code: &str, name: &str, v: &str) -> Result<Option<Value>, MeiliError> {
+fn convert(kind: Kind, code: ErrorCode, name: &str, v: &str) -> Result<Option<Value>, MeiliError> {
     Ok(Some(match kind {
         Kind::Str => Value::String(v.to_string()),
         Kind::Usize => Value::from(param_usize(code, name, v)?),
@@ -267,100 +272,112 @@ fn convert(kind: Kind, code: &str, name: &str, v: &str) -> Result<Option<Value>,
     }))
 }
 
-const SEARCH_PARAMS: &[(&str, Kind, &str)] = &[
-    ("q", Kind::Str, "invalid_search_q"),
-    ("vector", Kind::FloatList, "invalid_search_vector"),
-    ("offset", Kind::Usize, "invalid_search_offset"),
-    ("limit", Kind::Usize, "invalid_search_limit"),
-    ("page", Kind::Usize, "invalid_search_page"),
-    ("hitsPerPage", Kind::Usize, "invalid_search_hits_per_page"),
+const SEARCH_PARAMS: &[(&str, Kind, ErrorCode)] = &[
+    ("q", Kind::Str, ErrorCode::InvalidSearchQ),
+    ("vector", Kind::FloatList, ErrorCode::InvalidSearchVector),
+    ("offset", Kind::Usize, ErrorCode::InvalidSearchOffset),
+    ("limit", Kind::Usize, ErrorCode::InvalidSearchLimit),
+    ("page", Kind::Usize, ErrorCode::InvalidSearchPage),
+    (
+        "hitsPerPage",
+        Kind::Usize,
+        ErrorCode::InvalidSearchHitsPerPage,
+    ),
     (
         "attributesToRetrieve",
         Kind::List,
-        "invalid_search_attributes_to_retrieve",
+        ErrorCode::InvalidSearchAttributesToRetrieve,
     ),
     (
         "retrieveVectors",
         Kind::Bool,
-        "invalid_search_retrieve_vectors",
+        ErrorCode::InvalidSearchRetrieveVectors,
     ),
     (
         "attributesToCrop",
         Kind::List,
-        "invalid_search_attributes_to_crop",
+        ErrorCode::InvalidSearchAttributesToCrop,
     ),
-    ("cropLength", Kind::Usize, "invalid_search_crop_length"),
+    (
+        "cropLength",
+        Kind::Usize,
+        ErrorCode::InvalidSearchCropLength,
+    ),
     (
         "attributesToHighlight",
         Kind::List,
-        "invalid_search_attributes_to_highlight",
+        ErrorCode::InvalidSearchAttributesToHighlight,
     ),
-    ("filter", Kind::Filter, "invalid_search_filter"),
-    ("sort", Kind::Sort, "invalid_search_sort"),
-    ("distinct", Kind::Str, "invalid_search_distinct"),
+    ("filter", Kind::Filter, ErrorCode::InvalidSearchFilter),
+    ("sort", Kind::Sort, ErrorCode::InvalidSearchSort),
+    ("distinct", Kind::Str, ErrorCode::InvalidSearchDistinct),
     (
         "showMatchesPosition",
         Kind::Bool,
-        "invalid_search_show_matches_position",
+        ErrorCode::InvalidSearchShowMatchesPosition,
     ),
     (
         "showRankingScore",
         Kind::Bool,
-        "invalid_search_show_ranking_score",
+        ErrorCode::InvalidSearchShowRankingScore,
     ),
     (
         "showRankingScoreDetails",
         Kind::Bool,
-        "invalid_search_show_ranking_score_details",
+        ErrorCode::InvalidSearchShowRankingScoreDetails,
     ),
-    ("facets", Kind::List, "invalid_search_facets"),
+    ("facets", Kind::List, ErrorCode::InvalidSearchFacets),
     (
         "highlightPreTag",
         Kind::Str,
-        "invalid_search_highlight_pre_tag",
+        ErrorCode::InvalidSearchHighlightPreTag,
     ),
     (
         "highlightPostTag",
         Kind::Str,
-        "invalid_search_highlight_post_tag",
+        ErrorCode::InvalidSearchHighlightPostTag,
     ),
-    ("cropMarker", Kind::Str, "invalid_search_crop_marker"),
+    ("cropMarker", Kind::Str, ErrorCode::InvalidSearchCropMarker),
     (
         "matchingStrategy",
         Kind::Str,
-        "invalid_search_matching_strategy",
+        ErrorCode::InvalidSearchMatchingStrategy,
     ),
     (
         "attributesToSearchOn",
         Kind::List,
-        "invalid_search_attributes_to_search_on",
+        ErrorCode::InvalidSearchAttributesToSearchOn,
     ),
-    ("hybridEmbedder", Kind::Str, "invalid_search_embedder"),
+    (
+        "hybridEmbedder",
+        Kind::Str,
+        ErrorCode::InvalidSearchEmbedder,
+    ),
     (
         "hybridSemanticRatio",
         Kind::Float,
-        "invalid_search_semantic_ratio",
+        ErrorCode::InvalidSearchSemanticRatio,
     ),
     (
         "rankingScoreThreshold",
         Kind::Float,
-        "invalid_search_ranking_score_threshold",
+        ErrorCode::InvalidSearchRankingScoreThreshold,
     ),
-    ("locales", Kind::List, "invalid_search_locales"),
+    ("locales", Kind::List, ErrorCode::InvalidSearchLocales),
 ];
 
 fn convert_all(
     raw: Option<&str>,
-    table: &[(&str, Kind, &str)],
+    table: &[(&str, Kind, ErrorCode)],
 ) -> Result<Map<String, Value>, MeiliError> {
     let params = QueryParams::parse(raw);
-    let accepted: Vec<(&str, &str)> = table.iter().map(|(n, _, c)| (*n, *c)).collect();
+    let accepted: Vec<(&str, ErrorCode)> = table.iter().map(|(n, _, c)| (*n, *c)).collect();
     let mut body = Map::new();
     for (name, value) in params.entries(&accepted)? {
         let Some((_, kind, code)) = table.iter().find(|(n, _, _)| *n == name) else {
             continue;
         };
-        if let Some(v) = convert(*kind, code, name, value)? {
+        if let Some(v) = convert(*kind, *code, name, value)? {
             body.insert(name.to_string(), v);
         }
     }
@@ -375,8 +392,8 @@ pub fn search_body(raw: Option<&str>) -> Result<Value, MeiliError> {
     match (embedder, ratio) {
         (None, None) => {}
         (None, Some(_)) => {
-            return Err(MeiliError::legacy_invalid(
-                "invalid_search_hybrid_query",
+            return Err(MeiliError::new(
+                ErrorCode::InvalidSearchHybridQuery,
                 "`hybridEmbedder` is mandatory when `hybridSemanticRatio` is present",
             ));
         }
@@ -390,26 +407,26 @@ pub fn search_body(raw: Option<&str>) -> Result<Value, MeiliError> {
         }
     }
     if body.contains_key("vector") && !body.contains_key("hybrid") {
-        return Err(MeiliError::legacy_invalid(
-            "missing_search_hybrid",
+        return Err(MeiliError::new(
+            ErrorCode::MissingSearchHybrid,
             "`hybridEmbedder` is mandatory when `vector` is present",
         ));
     }
     Ok(Value::Object(body))
 }
 
-const DOCUMENTS_PARAMS: &[(&str, Kind, &str)] = &[
-    ("offset", Kind::Usize, "invalid_document_offset"),
-    ("limit", Kind::Usize, "invalid_document_limit"),
-    ("fields", Kind::StarList, "invalid_document_fields"),
+const DOCUMENTS_PARAMS: &[(&str, Kind, ErrorCode)] = &[
+    ("offset", Kind::Usize, ErrorCode::InvalidDocumentOffset),
+    ("limit", Kind::Usize, ErrorCode::InvalidDocumentLimit),
+    ("fields", Kind::StarList, ErrorCode::InvalidDocumentFields),
     (
         "retrieveVectors",
         Kind::Bool,
-        "invalid_document_retrieve_vectors",
+        ErrorCode::InvalidDocumentRetrieveVectors,
     ),
-    ("ids", Kind::List, "invalid_document_ids"),
-    ("filter", Kind::Filter, "invalid_document_filter"),
-    ("sort", Kind::Sort, "invalid_document_sort"),
+    ("ids", Kind::List, ErrorCode::InvalidDocumentIds),
+    ("filter", Kind::Filter, ErrorCode::InvalidDocumentFilter),
+    ("sort", Kind::Sort, ErrorCode::InvalidDocumentSort),
 ];
 
 /// `GET /indexes/{uid}/documents?...` as the JSON body of `POST .../documents/fetch`.
@@ -422,12 +439,12 @@ pub fn index_page(raw: Option<&str>) -> Result<(usize, usize), MeiliError> {
     let params = QueryParams::parse(raw);
     let (mut offset, mut limit) = (0, 20);
     for (name, value) in params.entries(&[
-        ("offset", "invalid_index_offset"),
-        ("limit", "invalid_index_limit"),
+        ("offset", ErrorCode::InvalidIndexOffset),
+        ("limit", ErrorCode::InvalidIndexLimit),
     ])? {
         match name {
-            "offset" => offset = param_usize("invalid_index_offset", name, value)?,
-            _ => limit = param_usize("invalid_index_limit", name, value)?,
+            "offset" => offset = param_usize(ErrorCode::InvalidIndexOffset, name, value)?,
+            _ => limit = param_usize(ErrorCode::InvalidIndexLimit, name, value)?,
         }
     }
     Ok((offset, limit))

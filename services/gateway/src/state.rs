@@ -13,7 +13,6 @@ use miroir_proto::{MeiliError, Rpc};
 
 use crate::auth::Keyring;
 use crate::config::Config;
-use crate::errors::{rewrite_shard_names, rewrite_storage_names};
 
 /// How long a listing waits for the topology mirror to catch up with the bucket.
 const FRESHNESS_WAIT: Duration = Duration::from_secs(1);
@@ -144,10 +143,10 @@ impl AppState {
             .await
             .map_err(|e| match index_uid {
                 Some(uid) => {
-                    let e = rewrite_shard_names(e, uid);
+                    let e = miroir_cluster::rewrite_shard_names(e, uid, uid);
                     match self.inner.topology.current().index(uid) {
                         Some(record) if record.storage_base() != uid => {
-                            rewrite_storage_names(e, record.storage_base(), uid)
+                            miroir_cluster::rewrite_shard_names(e, record.storage_base(), uid)
                         }
                         _ => e,
                     }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use miroir_gateway::Config;
-use miroir_proto::MeiliError;
 use miroir_proto::rpc::{JsonBody, Search};
 use miroir_proto::subjects::Service;
+use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -42,7 +42,7 @@ async fn searches_pass_through_and_failures_are_explicit() {
                     .as_str()
                     .unwrap()
                     .replace("Index `npm`", "Index `npm__s1`");
-                return Err(MeiliError::legacy_invalid("invalid_search_filter", message));
+                return Err(MeiliError::new(ErrorCode::InvalidSearchFilter, message));
             }
             Ok(JsonBody { body: echo(&req) })
         })

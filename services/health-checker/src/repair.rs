@@ -34,7 +34,7 @@ use miroir_cluster::topology::TopologyStore;
 use miroir_placement::{shard_for_key, PrimaryKeyValue, ShardCount, ShardId};
 use miroir_proto::handoff::{Hint, HintBody};
 use miroir_proto::topology::{Availability, LagReason};
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
@@ -326,7 +326,7 @@ impl Repairer {
     async fn index_exists(&self, url: &str, shard_index: &str) -> Result<bool, ReplayError> {
         match self.ctx.nodes.send(url, Method::GET, &format!("/indexes/{shard_index}"), None).await {
             Ok(_) => Ok(true),
-            Err(NodeError::Meili(e)) if e.code == "index_not_found" => Ok(false),
+            Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound => Ok(false),
             Err(NodeError::Unreachable { reason, .. }) => Err(ReplayError::Unreachable(reason)),
             Err(NodeError::Meili(e)) => Err(ReplayError::Unreachable(format!("HTTP {} {}", e.status, e.code))),
         }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use miroir_cluster::node::{NodeClient, NodeError};
 use miroir_placement::ShardId;
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use tokio::time::Instant;
 
@@ -52,16 +52,18 @@ pub enum ShardFailure {
 }
 
 impl ShardFailure {
-    /// The error the client gets, naming the index and the shard.
+    /// The error the client gets, naming the index and the shard. `storage_base` is the base
+    /// of the shards' node-local names (the record's `storage_base()`).
     pub fn into_error(
         self,
         index_uid: &str,
+        storage_base: &str,
         shard: ShardId,
         deadline_ms: u64,
         op: &'static str,
     ) -> MeiliError {
         match self {
-            ShardFailure::Client(e) => errors::from_node(e, index_uid),
+            ShardFailure::Client(e) => miroir_cluster::rewrite_shard_names(e, storage_base, index_uid),
             ShardFailure::Unavailable { tried } => {
                 metrics::shard_unavailable(op);
                 let detail = if tried.is_empty() {
@@ -86,7 +88,7 @@ fn copy_fault(error: &NodeError) -> Option<String> {
         NodeError::Meili(e) if e.status >= 500 || e.status == 401 || e.status == 403 => {
             Some(format!("HTTP {} {}: {}", e.status, e.code, e.message))
         }
-        NodeError::Meili(e) if e.code == "index_not_found" => {
+        NodeError::Meili(e) if e.code == ErrorCode::IndexNotFound => {
             Some("the copy's index is missing".to_owned())
         }
         NodeError::Meili(_) => None,
@@ -270,15 +272,15 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miroir_proto::ErrorType;
+    use miroir_proto::{Code, ErrorType};
 
     fn meili(status: u16, code: &str) -> NodeError {
-        NodeError::Meili(MeiliError::legacy(
+        NodeError::Meili(MeiliError {
             status,
-            code,
-            ErrorType::InvalidRequest,
-            "m",
-        ))
+            code: Code::from_wire(code),
+            error_type: ErrorType::InvalidRequest,
+            message: "m".to_string(),
+        })
     }
 
     #[test]

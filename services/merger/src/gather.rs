@@ -91,15 +91,15 @@ pub async fn first_shard_verdict(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use miroir_proto::ErrorType;
+    use miroir_proto::{Code, ErrorType};
 
     fn err(status: u16, code: &str) -> Result<Bytes, MeiliError> {
-        Err(MeiliError::legacy(
+        Err(MeiliError {
             status,
-            code,
-            ErrorType::InvalidRequest,
-            code,
-        ))
+            code: Code::from_wire(code),
+            error_type: ErrorType::InvalidRequest,
+            message: code.to_string(),
+        })
     }
 
     #[test]

@@ -21,9 +21,9 @@ use futures::stream::{self, StreamExt};
 use miroir_cluster::topology::Topology;
 use miroir_merge::IndexMergeContext;
 use miroir_merge::federation::{self, QueryAnswer};
-use miroir_proto::MeiliError;
 use miroir_proto::rpc::{JsonBody, Search};
 use miroir_proto::rpc_search::{Federation, MultiSearch, MultiSearchQuery};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
@@ -255,7 +255,7 @@ fn check_query_failures(
             }
         }
         let is_facet_error = |i: usize, e: &MeiliError| {
-            e.code == "invalid_search_facets" && prepared.get(i).is_some_and(|p| p.2)
+            e.code == ErrorCode::InvalidSearchFacets && prepared.get(i).is_some_and(|p| p.2)
         };
         let own = failures
             .iter()

@@ -119,7 +119,7 @@ impl Merger {
         self.reader
             .read(replicas, call, deadline.at)
             .await
-            .map_err(|failure| failure.into_error(&record.uid, shard, deadline.millis, call.op))
+            .map_err(|failure| failure.into_error(&record.uid, record.storage_base(), shard, deadline.millis, call.op))
     }
 
     /// The shards of an index, refusing a record whose shard count is not a valid one.

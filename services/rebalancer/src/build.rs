@@ -29,6 +29,7 @@ use bytes::Bytes;
 use miroir_cluster::node::NodeError;
 use miroir_cluster::plan::CopyStep;
 use miroir_placement::ShardId;
+use miroir_proto::ErrorCode;
 use miroir_proto::migrations::{MigrationPhase, MigrationRecord};
 use miroir_proto::topology::{Availability, LagReason};
 use reqwest::Method;
@@ -107,10 +108,10 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     match ctx.nodes.send(&target, Method::DELETE, &format!("/indexes/{name}"), None).await {
         // A node enqueues the deletion of an index it does not have, and fails that task.
         Ok((_, body)) => match wait_task(&ctx, &step.node, &target, &body).await {
-            Err(BuildError::Task { error, .. }) if error.contains("index_not_found") => {}
+            Err(BuildError::Task { error, .. }) if error.contains(ErrorCode::IndexNotFound.as_str()) => {}
             other => other?,
         },
-        Err(NodeError::Meili(e)) if e.code == "index_not_found" => {}
+        Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound => {}
         Err(e) => return Err(node_err(&step.node)(e)),
     }
     let created = ctx

@@ -13,7 +13,7 @@ use miroir_cluster::wal;
 use miroir_placement::{shard_for_key, PrimaryKeyValue, ShardCount, ShardId};
 use miroir_proto::rpc::{DeleteSelector, DocumentsCommit, DocumentsDelete, EnqueuedTask, WriteMethod};
 use miroir_proto::topology::IndexRecord;
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
@@ -41,7 +41,7 @@ impl Router {
             Some((r, _)) => (r, false),
             None => match self.create_index_record(&req.index_uid, req.primary_key.clone()).await {
                 Ok(r) => (r, true),
-                Err(e) if e.code == "index_already_exists" => match self.topology.read_index(&req.index_uid).await {
+                Err(e) if e.code == ErrorCode::IndexAlreadyExists => match self.topology.read_index(&req.index_uid).await {
                     Ok(Some((r, _))) => (r, false),
                     _ => return Err(MeiliError::internal("the index vanished while documents were added, retry")),
                 },
@@ -134,8 +134,8 @@ impl Router {
     /// document, with Meilisearch's errors.
     async fn resolve_primary_key(&self, record: &IndexRecord, req: &DocumentsCommit) -> Result<Option<String>, MeiliError> {
         match (&record.primary_key, &req.primary_key) {
-            (Some(existing), Some(asked)) if existing != asked => Err(MeiliError::legacy_invalid(
-                "index_primary_key_already_exists",
+            (Some(existing), Some(asked)) if existing != asked => Err(MeiliError::new(
+                ErrorCode::IndexPrimaryKeyAlreadyExists,
                 format!("Index `{}` already has a primary key: `{existing}`.", record.uid),
             )),
             (Some(existing), _) => Ok(Some(existing.clone())),
@@ -173,15 +173,15 @@ impl Router {
                 };
                 match doc.get(pk) {
                     None => {
-                        result = Err(MeiliError::legacy_invalid(
-                            "missing_document_id",
+                        result = Err(MeiliError::new(
+                            ErrorCode::MissingDocumentId,
                             format!("Document doesn't have a `{pk}` attribute: `{}`.", Value::Object(doc.clone())),
                         ));
                         break;
                     }
                     Some(id) => {
                         if let Err(e) = PrimaryKeyValue::from_json(id) {
-                            result = Err(MeiliError::legacy_invalid(e.code(), e.to_string()));
+                            result = Err(MeiliError::new(ErrorCode::InvalidDocumentId, e.to_string()));
                             break;
                         }
                     }
@@ -203,8 +203,8 @@ impl Router {
             };
             if let Some(existing) = &current.primary_key {
                 if existing != pk {
-                    return Err(MeiliError::legacy_invalid(
-                        "index_primary_key_already_exists",
+                    return Err(MeiliError::new(
+                        ErrorCode::IndexPrimaryKeyAlreadyExists,
                         format!("Index `{}` already has a primary key: `{existing}`.", record.uid),
                     ));
                 }
@@ -316,8 +316,8 @@ pub(crate) fn infer_primary_key(doc: &Map<String, Value>) -> Result<String, Meil
     let candidates: Vec<&String> = doc.keys().filter(|k| k.to_ascii_lowercase().ends_with("id")).collect();
     match candidates.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(MeiliError::legacy_invalid(
-            "index_primary_key_no_candidate_found",
+        [] => Err(MeiliError::new(
+            ErrorCode::IndexPrimaryKeyNoCandidateFound,
             "The primary key inference failed as the engine did not find any field ending with `id` in its name. Please specify the primary key manually using the `primaryKey` query parameter.",
         )),
         many => {
@@ -326,8 +326,8 @@ pub(crate) fn infer_primary_key(doc: &Map<String, Value>) -> Result<String, Meil
                 Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
                 _ => quoted.join(""),
             };
-            Err(MeiliError::legacy_invalid(
-                "index_primary_key_multiple_candidates_found",
+            Err(MeiliError::new(
+                ErrorCode::IndexPrimaryKeyMultipleCandidatesFound,
                 format!(
                     "The primary key inference failed as the engine found {} fields ending with `id` in their names: {listed}. Please specify the primary key manually using the `primaryKey` query parameter.",
                     many.len()

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use miroir_proto::handoff::{Hint, HintBody};
 use miroir_proto::topology::{Availability, IndexRecord, IndexState, LagReason, ShardPlacement};
-use miroir_proto::{rpc::EnqueuedTask, MeiliError};
+use miroir_proto::{ErrorCode, MeiliError, rpc::EnqueuedTask};
 use reqwest::Method;
 
 use crate::Router;
@@ -135,10 +135,8 @@ impl Router {
             // target, behind until it caught up) does not raise the quorum.
             let quorum = self.write_quorum(usize::from(record.replication_factor).min(placement.nodes.len()));
             if writable < quorum {
-                return Err(MeiliError::legacy(
-                    503,
-                    "shard_unavailable",
-                    miroir_proto::ErrorType::System,
+                return Err(MeiliError::new(
+                    ErrorCode::ShardUnavailable,
                     format!(
                         "Shard {s} of index `{}` has {writable} writable cop{} ({} needed): its other copies are down or catching up. Nothing was written; retry once a node is back.",
                         record.uid,
@@ -160,7 +158,7 @@ impl Router {
         let rf = ReplicationFactor::new(defaults.replication_factor).ok_or_else(|| MeiliError::internal("the cluster's replication factor is invalid"))?;
         let nodes = self.placeable_nodes();
         if nodes.is_empty() {
-            return Err(MeiliError::legacy(503, "no_node_available", miroir_proto::ErrorType::System, "No Meilisearch node of the cluster is up: the index cannot be placed."));
+            return Err(MeiliError::new(ErrorCode::NoNodeAvailable, "No Meilisearch node of the cluster is up: the index cannot be placed."));
         }
         let placement = miroir_placement::place_index(uid, shards, &nodes, rf);
         let now = miroir_cluster::now_rfc3339();
@@ -339,7 +337,7 @@ impl Router {
         let shard_index = shard_index_of(&call.path).unwrap_or_default();
         self.handoff.append(&hint, shard_index).await.map_err(|e| {
             tracing::error!(node = %call.node, error = %e, "cannot queue a write for a copy that missed it");
-            MeiliError::legacy(503, "handoff_unavailable", miroir_proto::ErrorType::System, format!("A copy missed this write and it could not be queued for it: {e}. Retry the write."))
+            MeiliError::new(ErrorCode::HandoffUnavailable, format!("A copy missed this write and it could not be queued for it: {e}. Retry the write."))
         })
     }
 
@@ -384,7 +382,7 @@ impl Router {
     pub(crate) async fn copy_exists(&self, url: &str, name: &str) -> bool {
         match self.nodes.send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None).await {
             Ok(_) | Err(NodeError::Unreachable { .. }) => true,
-            Err(NodeError::Meili(e)) if e.code == "index_not_found" => {
+            Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound => {
                 let path = format!("/tasks?indexUids={name}&types=indexCreation&statuses=enqueued,processing&limit=1");
                 let pending = match self.nodes.json(url, reqwest::Method::GET, &path, None).await {
                     Ok(v) => v["results"].as_array().is_some_and(|r| !r.is_empty()),
@@ -393,7 +391,7 @@ impl Router {
                 // The creation may have finished between the two looks: look at the index again.
                 pending || !matches!(
                     self.nodes.send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None).await,
-                    Err(NodeError::Meili(ref e)) if e.code == "index_not_found"
+                    Err(NodeError::Meili(ref e)) if e.code == ErrorCode::IndexNotFound
                 )
             }
             Err(_) => true,

@@ -2,7 +2,7 @@
 
 use miroir_proto::rpc::{EnqueuedTask, IndexCreate, IndexDelete, IndexUpdate};
 use miroir_proto::topology::IndexState;
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use serde_json::json;
 
@@ -35,8 +35,8 @@ impl Router {
                         return self
                             .fail(
                                 task,
-                                MeiliError::legacy_invalid(
-                                    "index_primary_key_already_exists",
+                                MeiliError::new(
+                                    ErrorCode::IndexPrimaryKeyAlreadyExists,
                                     format!("Index `{}` already has a primary key: `{old}`.", record.uid),
                                 ),
                             )

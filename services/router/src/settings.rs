@@ -5,7 +5,7 @@
 //! client's error and reaches it synchronously, as with Meilisearch, before any other shard moves.
 
 use miroir_proto::rpc::{EnqueuedTask, HttpMethod, SettingsUpdate};
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -35,7 +35,7 @@ impl Router {
                 // Meilisearch creates a missing index on a settings change.
                 let r = match self.create_index_record(&req.index_uid, None).await {
                     Ok(r) => r,
-                    Err(e) if e.code == "index_already_exists" => self
+                    Err(e) if e.code == ErrorCode::IndexAlreadyExists => self
                         .topology
                         .read_index(&req.index_uid)
                         .await
@@ -85,7 +85,7 @@ impl Router {
         }
         let first = calls.remove(probe_at.unwrap_or(0));
         let url = topo.node_url(&first.node).map(str::to_string).unwrap_or_default();
-        let refused = |e: miroir_proto::MeiliError| crate::tasks::rewrite_names(e, record.storage_base(), &record.uid, record.shard_count);
+        let refused = |e: miroir_proto::MeiliError| miroir_cluster::rewrite_shard_names(e, record.storage_base(), &record.uid);
         let mut probed = None;
         if creation.is_none() {
             match self.nodes.send(&url, first.method.clone(), &first.path, first.body.clone()).await {

@@ -25,7 +25,7 @@ use miroir_proto::rpc::EnqueuedTask;
 use miroir_proto::rpc_tasks::{IndexSwap, SwapPair};
 use miroir_proto::subjects::{index_key, TOPOLOGY_BUCKET};
 use miroir_proto::topology::{IndexRecord, IndexState};
-use miroir_proto::{ErrorType, MeiliError};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{json, Value};
 
 use crate::kv_batch::{self, KvBatchError, KvWrite};
@@ -95,7 +95,7 @@ impl Router {
                 Err(e) => return Err(internal(&e)),
             }
         }
-        Err(MeiliError::legacy(503, "swap_conflict", ErrorType::System, "The indexes kept changing while they were swapped; retry the swap."))
+        Err(MeiliError::new(ErrorCode::SwapConflict, "The indexes kept changing while they were swapped; retry the swap."))
     }
 
     /// Tasks enqueued before the swap now name the index that holds their data.
@@ -181,17 +181,15 @@ pub fn plan(swaps: &[SwapPair], slots: &std::collections::BTreeMap<String, Slot>
         return Err(MeiliError::index_not_found(one));
     }
     if !missing.is_empty() {
-        return Err(MeiliError::legacy(404, "index_not_found", ErrorType::InvalidRequest, format!("Indexes {} not found.", quoted(&missing))));
+        return Err(MeiliError::new(ErrorCode::IndexNotFound, format!("Indexes {} not found.", quoted(&missing))));
     }
     if let Some((lhs, rhs)) = taken.iter().next().filter(|_| taken.len() == 1) {
-        return Err(MeiliError::legacy(409, "index_already_exists", ErrorType::InvalidRequest, format!("Cannot rename `{lhs}` to `{rhs}` as the index already exists")));
+        return Err(MeiliError::new(ErrorCode::IndexAlreadyExists, format!("Cannot rename `{lhs}` to `{rhs}` as the index already exists")));
     }
     if !taken.is_empty() {
         let targets: BTreeSet<&str> = taken.iter().map(|(_, r)| *r).collect();
-        return Err(MeiliError::legacy(
-            409,
-            "index_already_exists",
-            ErrorType::InvalidRequest,
+        return Err(MeiliError::new(
+            ErrorCode::IndexAlreadyExists,
             format!("Cannot rename indexes as the indexes {} already exist", quoted(&targets)),
         ));
     }

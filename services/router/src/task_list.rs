@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use miroir_proto::rpc::JsonBody;
 use miroir_proto::rpc_tasks::{BatchGet, BatchList, TaskIndexUids, TaskPage, TaskSearch};
-use miroir_proto::{ErrorType, MeiliError};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{json, Map, Value};
 
 use crate::task_filter::{classify, page, Candidate, Dynamic, Filter};
@@ -105,7 +105,7 @@ impl Router {
         let view = self.view_of(req.uid).await.filter(|v| v.get("status").and_then(Value::as_str) != Some("enqueued"));
         match view {
             Some(v) => Ok(json_body(&batch_view(&v))),
-            None => Err(MeiliError::legacy(404, "batch_not_found", ErrorType::InvalidRequest, format!("Batch `{}` not found.", req.uid))),
+            None => Err(MeiliError::new(ErrorCode::BatchNotFound, format!("Batch `{}` not found.", req.uid))),
         }
     }
 }

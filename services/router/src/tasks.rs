@@ -185,7 +185,7 @@ fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>,
                 .and_then(|e| serde_json::from_value::<MeiliErrorBody>(e.clone()).ok())
                 .map(|b| {
                     let e = MeiliError { status: 400, code: b.code, error_type: b.error_type, message: b.message };
-                    rewrite_names(e, storage.unwrap_or(&index_uid), &index_uid, shard_count).body()
+                    miroir_cluster::rewrite_shard_names(e, storage.unwrap_or(&index_uid), &index_uid).body()
                 });
             ("failed", err)
         }
@@ -196,21 +196,6 @@ fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>,
     let details = merge_details(task, &known, status != "succeeded");
     let now = miroir_cluster::now_rfc3339();
     (status.into(), details, error, Some(started.unwrap_or_else(|| now.clone())), Some(finished.unwrap_or(now)))
-}
-
-/// Node error messages name shards (`books__s2`, or `a__s2` for index `b` after a swap): the
-/// client sees its own index uid.
-pub(crate) fn rewrite_names(mut err: MeiliError, storage: &str, index_uid: &str, shard_count: u16) -> MeiliError {
-    // Longest names first, so `books__s12` is not half-rewritten by `books__s1`.
-    for s in (0..shard_count).rev() {
-        if let Some(shard) = miroir_placement::ShardId::new(s) {
-            let name = miroir_placement::shard_index_name(storage, shard);
-            if err.message.contains(&name) {
-                err.message = err.message.replace(&name, index_uid);
-            }
-        }
-    }
-    err
 }
 
 /// Counts are summed over the first replica of each shard, for the node tasks of the cluster
@@ -273,6 +258,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use miroir_proto::tasks::NodeTaskRef;
+    use miroir_proto::ErrorCode;
 
     fn task(kind: &str, details: Value) -> ClusterTask {
         ClusterTask {
@@ -338,7 +324,7 @@ mod tests {
             task_type: "documentAdditionOrUpdate".into(),
             details: json!({"receivedDocuments": indexed, "indexedDocuments": indexed}),
             error: (status == "failed").then(|| {
-                MeiliError::legacy_invalid("invalid_document_filter", "Index `movies__s1`: Attribute `title` is not filterable.").to_json()
+                MeiliError::new(ErrorCode::InvalidDocumentFilter, "Index `movies__s1`: Attribute `title` is not filterable.").to_json()
             }),
             started_at: Some(format!("2026-11-21T05:01:17.{}Z", 3 + shard)),
             finished_at: Some(format!("2026-11-21T05:01:18.{}Z", 1 + shard)),
@@ -379,12 +365,12 @@ mod tests {
 
     #[test]
     fn swapped_shard_names_become_the_clients_index() {
-        let e = MeiliError::legacy_invalid("invalid_document_filter", "Index `a__s1`: Attribute `title` is not filterable.");
-        assert_eq!(rewrite_names(e, "a", "b", 2).message, "Index `b`: Attribute `title` is not filterable.");
+        let e = MeiliError::new(ErrorCode::InvalidDocumentFilter, "Index `a__s1`: Attribute `title` is not filterable.");
+        assert_eq!(miroir_cluster::rewrite_shard_names(e, "a", "b").message, "Index `b`: Attribute `title` is not filterable.");
         let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
         let mut v = view(1, 0, "failed", 0);
         if let Some(v) = v.as_mut() {
-            v.error = Some(MeiliError::legacy_invalid("invalid_document_filter", "Index `old__s1`: Attribute `title` is not filterable.").to_json());
+            v.error = Some(MeiliError::new(ErrorCode::InvalidDocumentFilter, "Index `old__s1`: Attribute `title` is not filterable.").to_json());
         }
         let views = vec![view(0, 0, "succeeded", 2), v];
         let (_, _, error, _, _) = derive(&t, &views, Some("old"), &writes());

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use miroir_proto::rpc_search::MergeFacets;
 use serde_json::{Map, Value, json};
 
@@ -44,7 +44,7 @@ pub fn check_facet_order<'a>(
                     order_name(first_order),
                     order_name(by_count)
                 );
-                let error = MeiliError::legacy_invalid("invalid_multi_search_facet_order", message);
+                let error = MeiliError::new(ErrorCode::InvalidMultiSearchFacetOrder, message);
                 return Err((uid.to_owned(), error));
             }
         }

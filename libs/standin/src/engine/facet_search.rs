@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Value, json};
 
 use super::fields::matches_any;
@@ -34,7 +34,12 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
     use crate::deserr as de;
     let started = Instant::now();
     let Value::Object(map) = body else {
-        return Err(de::invalid_type("bad_request", "", "an object", body));
+        return Err(de::invalid_type(
+            ErrorCode::BadRequest,
+            "",
+            "an object",
+            body,
+        ));
     };
     let mut facet_name: Option<String> = None;
     let mut facet_query: Option<String> = None;
@@ -47,14 +52,18 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
         let loc = format!(".{key}");
         match key.as_str() {
             "facetName" => {
-                facet_name = Some(de::json_string("invalid_facet_search_facet_name", &loc, v)?)
+                facet_name = Some(de::json_string(
+                    ErrorCode::InvalidFacetSearchFacetName,
+                    &loc,
+                    v,
+                )?)
             }
             "facetQuery" => {
                 facet_query = if v.is_null() {
                     None
                 } else {
                     Some(de::json_string(
-                        "invalid_facet_search_facet_query",
+                        ErrorCode::InvalidFacetSearchFacetQuery,
                         &loc,
                         v,
                     )?)
@@ -64,19 +73,19 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
                 q = if v.is_null() {
                     String::new()
                 } else {
-                    de::json_string("invalid_search_q", &loc, v)?
+                    de::json_string(ErrorCode::InvalidSearchQ, &loc, v)?
                 }
             }
             "filter" => filter_value = if v.is_null() { None } else { Some(v.clone()) },
             "matchingStrategy" => {
-                let s = de::json_string("invalid_search_matching_strategy", &loc, v)?;
+                let s = de::json_string(ErrorCode::InvalidSearchMatchingStrategy, &loc, v)?;
                 strategy = match s.as_str() {
                     "last" => MatchingStrategy::Last,
                     "all" => MatchingStrategy::All,
                     "frequency" => MatchingStrategy::Frequency,
                     other => {
                         return Err(de::unknown_value(
-                            "invalid_search_matching_strategy",
+                            ErrorCode::InvalidSearchMatchingStrategy,
                             &loc,
                             other,
                             &["last", "all", "frequency"],
@@ -89,7 +98,7 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
                     None
                 } else {
                     Some(de::json_strings(
-                        "invalid_search_attributes_to_search_on",
+                        ErrorCode::InvalidSearchAttributesToSearchOn,
                         &loc,
                         v,
                     )?)
@@ -101,7 +110,7 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
                 } else {
                     let f = v.as_f64().ok_or_else(|| {
                         de::invalid_type(
-                            "invalid_search_ranking_score_threshold",
+                            ErrorCode::InvalidSearchRankingScoreThreshold,
                             &loc,
                             "a number",
                             v,
@@ -112,13 +121,13 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
             }
             "exhaustiveFacetCount" => {
                 if !v.is_null() {
-                    de::json_bool("invalid_facet_search_exhaustive_facet_count", &loc, v)?;
+                    de::json_bool(ErrorCode::InvalidFacetSearchExhaustiveFacetCount, &loc, v)?;
                 }
             }
             "locales" | "vector" | "hybrid" => {}
             other => {
                 return Err(de::unknown_field(
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "",
                     other,
                     FACET_SEARCH_FIELDS,
@@ -128,15 +137,15 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
     }
     let Some(facet_name) = facet_name else {
         return Err(de::missing_field(
-            "invalid_facet_search_facet_name",
+            ErrorCode::InvalidFacetSearchFacetName,
             "",
             "facetName",
         ));
     };
     let settings = view.settings;
     if !settings.facet_search {
-        return Err(MeiliError::legacy_invalid(
-            "facet_search_disabled",
+        return Err(MeiliError::new(
+            ErrorCode::FacetSearchDisabled,
             "The facet search is disabled for this index",
         ));
     }
@@ -148,8 +157,8 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(MeiliError::legacy_invalid(
-            "invalid_facet_search_facet_name",
+        return Err(MeiliError::new(
+            ErrorCode::InvalidFacetSearchFacetName,
             format!(
                 "Attribute `{facet_name}` is not facet-searchable. Available facet-searchable attributes patterns are: `{list}`. To make it facet-searchable add it to the `filterableAttributes` index settings."
             ),
@@ -157,11 +166,11 @@ pub fn facet_search(view: &IndexView, body: &Value) -> Result<Value, MeiliError>
     }
     let filter = match &filter_value {
         Some(f) => {
-            let parsed = filter::parse(f, "invalid_search_filter")?.requoted();
+            let parsed = filter::parse(f, ErrorCode::InvalidSearchFilter)?.requoted();
             parsed.check_filterable(
                 &settings.filterable,
                 Some(view.uid),
-                "invalid_search_filter",
+                ErrorCode::InvalidSearchFilter,
             )?;
             Some(parsed)
         }

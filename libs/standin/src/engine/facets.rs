@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use indexmap::IndexMap;
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 
 use super::docset::DocSet;
@@ -44,8 +44,8 @@ pub fn check_facets(facets: &[String], filterable: &[String]) -> Result<(), Meil
                     .join(", ")
             )
         };
-        return Err(MeiliError::legacy_invalid(
-            "invalid_search_facets",
+        return Err(MeiliError::new(
+            ErrorCode::InvalidSearchFacets,
             format!("Invalid facet distribution: Pattern `{f}` is not filterable. {tail}"),
         ));
     }

@@ -1,7 +1,7 @@
 //! Search parameters from a POST body or a GET query string, validated with Meilisearch's
 //! (deserr's) error codes and messages.
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value};
 
 use super::ranking::MatchingStrategy;
@@ -48,57 +48,57 @@ pub const SEARCH_FIELDS: &[&str] = &[
 ];
 
 /// The query-string parameters of `GET /indexes/{uid}/search`.
-const GET_FIELDS: &[(&str, &str)] = &[
-    ("q", "invalid_search_q"),
-    ("vector", "invalid_search_vector"),
-    ("offset", "invalid_search_offset"),
-    ("limit", "invalid_search_limit"),
-    ("page", "invalid_search_page"),
-    ("hitsPerPage", "invalid_search_hits_per_page"),
+const GET_FIELDS: &[(&str, ErrorCode)] = &[
+    ("q", ErrorCode::InvalidSearchQ),
+    ("vector", ErrorCode::InvalidSearchVector),
+    ("offset", ErrorCode::InvalidSearchOffset),
+    ("limit", ErrorCode::InvalidSearchLimit),
+    ("page", ErrorCode::InvalidSearchPage),
+    ("hitsPerPage", ErrorCode::InvalidSearchHitsPerPage),
     (
         "attributesToRetrieve",
-        "invalid_search_attributes_to_retrieve",
+        ErrorCode::InvalidSearchAttributesToRetrieve,
     ),
-    ("retrieveVectors", "invalid_search_retrieve_vectors"),
-    ("attributesToCrop", "invalid_search_attributes_to_crop"),
-    ("cropLength", "invalid_search_crop_length"),
+    ("retrieveVectors", ErrorCode::InvalidSearchRetrieveVectors),
+    ("attributesToCrop", ErrorCode::InvalidSearchAttributesToCrop),
+    ("cropLength", ErrorCode::InvalidSearchCropLength),
     (
         "attributesToHighlight",
-        "invalid_search_attributes_to_highlight",
+        ErrorCode::InvalidSearchAttributesToHighlight,
     ),
-    ("filter", "invalid_search_filter"),
-    ("sort", "invalid_search_sort"),
-    ("distinct", "invalid_search_distinct"),
+    ("filter", ErrorCode::InvalidSearchFilter),
+    ("sort", ErrorCode::InvalidSearchSort),
+    ("distinct", ErrorCode::InvalidSearchDistinct),
     (
         "showMatchesPosition",
-        "invalid_search_show_matches_position",
+        ErrorCode::InvalidSearchShowMatchesPosition,
     ),
-    ("showRankingScore", "invalid_search_show_ranking_score"),
+    ("showRankingScore", ErrorCode::InvalidSearchShowRankingScore),
     (
         "showRankingScoreDetails",
-        "invalid_search_show_ranking_score_details",
+        ErrorCode::InvalidSearchShowRankingScoreDetails,
     ),
     (
         "showPerformanceDetails",
-        "invalid_search_show_performance_details",
+        ErrorCode::InvalidSearchShowPerformanceDetails,
     ),
-    ("facets", "invalid_search_facets"),
-    ("highlightPreTag", "invalid_search_highlight_pre_tag"),
-    ("highlightPostTag", "invalid_search_highlight_post_tag"),
-    ("cropMarker", "invalid_search_crop_marker"),
-    ("matchingStrategy", "invalid_search_matching_strategy"),
+    ("facets", ErrorCode::InvalidSearchFacets),
+    ("highlightPreTag", ErrorCode::InvalidSearchHighlightPreTag),
+    ("highlightPostTag", ErrorCode::InvalidSearchHighlightPostTag),
+    ("cropMarker", ErrorCode::InvalidSearchCropMarker),
+    ("matchingStrategy", ErrorCode::InvalidSearchMatchingStrategy),
     (
         "attributesToSearchOn",
-        "invalid_search_attributes_to_search_on",
+        ErrorCode::InvalidSearchAttributesToSearchOn,
     ),
-    ("hybridEmbedder", "invalid_search_hybrid_query"),
-    ("hybridSemanticRatio", "invalid_search_semantic_ratio"),
+    ("hybridEmbedder", ErrorCode::InvalidSearchHybridQuery),
+    ("hybridSemanticRatio", ErrorCode::InvalidSearchSemanticRatio),
     (
         "rankingScoreThreshold",
-        "invalid_search_ranking_score_threshold",
+        ErrorCode::InvalidSearchRankingScoreThreshold,
     ),
-    ("locales", "invalid_search_locales"),
-    ("useNetwork", "invalid_search_use_network"),
+    ("locales", ErrorCode::InvalidSearchLocales),
+    ("useNetwork", ErrorCode::InvalidSearchUseNetwork),
 ];
 
 /// A parsed search request.
@@ -173,23 +173,44 @@ impl SearchQuery {
     }
 }
 
-fn code_of(field: &str) -> String {
-    let mut code = String::from("invalid_search_");
-    for c in field.chars() {
-        if c.is_ascii_uppercase() {
-            code.push('_');
-            code.push(c.to_ascii_lowercase());
-        } else {
-            code.push(c);
-        }
-    }
+/// The code of a bad value in search field `field` (Meilisearch's `invalid_search_<field>`).
+fn code_of(field: &str) -> ErrorCode {
     match field {
-        "hybrid" => "invalid_search_hybrid_query".to_string(),
-        _ => code,
+        "q" => ErrorCode::InvalidSearchQ,
+        "offset" => ErrorCode::InvalidSearchOffset,
+        "limit" => ErrorCode::InvalidSearchLimit,
+        "page" => ErrorCode::InvalidSearchPage,
+        "hitsPerPage" => ErrorCode::InvalidSearchHitsPerPage,
+        "attributesToRetrieve" => ErrorCode::InvalidSearchAttributesToRetrieve,
+        "attributesToCrop" => ErrorCode::InvalidSearchAttributesToCrop,
+        "cropLength" => ErrorCode::InvalidSearchCropLength,
+        "cropMarker" => ErrorCode::InvalidSearchCropMarker,
+        "attributesToHighlight" => ErrorCode::InvalidSearchAttributesToHighlight,
+        "highlightPreTag" => ErrorCode::InvalidSearchHighlightPreTag,
+        "highlightPostTag" => ErrorCode::InvalidSearchHighlightPostTag,
+        "showMatchesPosition" => ErrorCode::InvalidSearchShowMatchesPosition,
+        "filter" => ErrorCode::InvalidSearchFilter,
+        "sort" => ErrorCode::InvalidSearchSort,
+        "distinct" => ErrorCode::InvalidSearchDistinct,
+        "facets" => ErrorCode::InvalidSearchFacets,
+        "matchingStrategy" => ErrorCode::InvalidSearchMatchingStrategy,
+        "attributesToSearchOn" => ErrorCode::InvalidSearchAttributesToSearchOn,
+        "rankingScoreThreshold" => ErrorCode::InvalidSearchRankingScoreThreshold,
+        "locales" => ErrorCode::InvalidSearchLocales,
+        "hybrid" => ErrorCode::InvalidSearchHybridQuery,
+        "vector" => ErrorCode::InvalidSearchVector,
+        "retrieveVectors" => ErrorCode::InvalidSearchRetrieveVectors,
+        "media" => ErrorCode::InvalidSearchMedia,
+        "personalize" => ErrorCode::InvalidSearchPersonalize,
+        "useNetwork" => ErrorCode::InvalidSearchUseNetwork,
+        "showRankingScore" => ErrorCode::InvalidSearchShowRankingScore,
+        "showRankingScoreDetails" => ErrorCode::InvalidSearchShowRankingScoreDetails,
+        "showPerformanceDetails" => ErrorCode::InvalidSearchShowPerformanceDetails,
+        _ => ErrorCode::BadRequest,
     }
 }
 
-fn opt_strings(code: &str, loc: &str, v: &Value) -> Result<Option<Vec<String>>, MeiliError> {
+fn opt_strings(code: ErrorCode, loc: &str, v: &Value) -> Result<Option<Vec<String>>, MeiliError> {
     if v.is_null() {
         Ok(None)
     } else {
@@ -210,7 +231,12 @@ pub fn parse_search_body_with(
     extra: &[&str],
 ) -> Result<(SearchQuery, Map<String, Value>), MeiliError> {
     let Value::Object(map) = body else {
-        return Err(de::invalid_type("bad_request", "", "an object", body));
+        return Err(de::invalid_type(
+            ErrorCode::BadRequest,
+            "",
+            "an object",
+            body,
+        ));
     };
     let mut q = SearchQuery::default();
     let mut extras = Map::new();
@@ -222,10 +248,9 @@ pub fn parse_search_body_with(
         if !SEARCH_FIELDS.contains(&key.as_str()) {
             let mut accepted: Vec<&str> = extra.to_vec();
             accepted.extend_from_slice(SEARCH_FIELDS);
-            return Err(de::unknown_field("bad_request", "", key, &accepted));
+            return Err(de::unknown_field(ErrorCode::BadRequest, "", key, &accepted));
         }
         let code = code_of(key);
-        let code = code.as_str();
         let loc = format!(".{key}");
         let loc = loc.as_str();
         match key.as_str() {
@@ -299,12 +324,12 @@ pub fn parse_search_body_with(
 /// This node has no embedders: any semantic parameter is refused.
 fn no_embedders(key: &str) -> MeiliError {
     match key {
-        "personalize" => MeiliError::legacy_invalid(
-            "invalid_search_personalize",
+        "personalize" => MeiliError::new(
+            ErrorCode::InvalidSearchPersonalize,
             "Search personalization is not enabled on this instance.",
         ),
-        _ => MeiliError::legacy_invalid(
-            &code_of(key),
+        _ => MeiliError::new(
+            code_of(key),
             format!(
                 "Invalid request: `{key}` needs an embedder, and this index has no embedder configured."
             ),
@@ -313,7 +338,7 @@ fn no_embedders(key: &str) -> MeiliError {
 }
 
 fn matching_strategy_json(
-    code: &str,
+    code: ErrorCode,
     loc: &str,
     v: &Value,
 ) -> Result<MatchingStrategy, MeiliError> {
@@ -331,7 +356,7 @@ fn matching_strategy_str(s: &str) -> Option<MatchingStrategy> {
     }
 }
 
-fn threshold_invalid(code: &str, loc: &str) -> MeiliError {
+fn threshold_invalid(code: ErrorCode, loc: &str) -> MeiliError {
     de::invalid_value(
         code,
         loc,
@@ -339,7 +364,7 @@ fn threshold_invalid(code: &str, loc: &str) -> MeiliError {
     )
 }
 
-fn threshold_json(code: &str, loc: &str, v: &Value) -> Result<Option<f64>, MeiliError> {
+fn threshold_json(code: ErrorCode, loc: &str, v: &Value) -> Result<Option<f64>, MeiliError> {
     if v.is_null() {
         return Ok(None);
     }
@@ -368,7 +393,7 @@ pub fn parse_search_params(query_string: &str) -> Result<SearchQuery, MeiliError
             .iter()
             .find(|(n, _)| *n == key)
             .map(|(_, c)| *c)
-            .unwrap_or("bad_request");
+            .unwrap_or(ErrorCode::BadRequest);
         match key {
             "q" => q.q = Some(v.to_string()),
             "offset" => q.offset = Some(de::param_usize(code, key, v)?),
@@ -393,9 +418,7 @@ pub fn parse_search_params(query_string: &str) -> Result<SearchQuery, MeiliError
             "cropMarker" => q.crop_marker = v.to_string(),
             "matchingStrategy" => {
                 q.matching_strategy = matching_strategy_str(v).ok_or_else(|| {
-                    MeiliError::legacy_invalid(
-                        code,
-                        format!("Unknown value `{v}` for parameter `{key}`: expected one of `last`, `all`, `frequency`"),
+                    MeiliError::new(code, format!("Unknown value `{v}` for parameter `{key}`: expected one of `last`, `all`, `frequency`"),
                     )
                 })?
             }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 
 use super::facet_index::patterns_of;
@@ -36,9 +36,7 @@ pub fn parse_sort(sort: &[String]) -> Result<Vec<SortSpec>, MeiliError> {
             } else if let Some(f) = s.strip_suffix(":desc") {
                 Ok(SortSpec { field: f.to_string(), asc: false })
             } else {
-                Err(MeiliError::legacy_invalid(
-                    "invalid_search_sort",
-                    format!("Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`."),
+                Err(MeiliError::new(ErrorCode::InvalidSearchSort, format!("Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`."),
                 ))
             }
         })
@@ -67,8 +65,8 @@ fn check_sortable(specs: &[SortSpec], sortable: &[String], uid: &str) -> Result<
                     .join(", ")
             )
         };
-        return Err(MeiliError::legacy_invalid(
-            "invalid_search_sort",
+        return Err(MeiliError::new(
+            ErrorCode::InvalidSearchSort,
             format!(
                 "Index `{uid}`: Attribute `{}` is not sortable. {tail}",
                 s.field
@@ -96,8 +94,8 @@ fn check_distinct(field: &str, filterable: &[String], uid: &str) -> Result<(), M
                 .join(", ")
         )
     };
-    Err(MeiliError::legacy_invalid(
-        "invalid_search_distinct",
+    Err(MeiliError::new(
+        ErrorCode::InvalidSearchDistinct,
         format!(
             "Index `{uid}`: Attribute `{field}` is not filterable and thus, cannot be used as distinct attribute. {tail}"
         ),
@@ -121,8 +119,8 @@ pub(crate) fn search_on_mask(
                     .iter()
                     .any(|s| match_legacy(s, a) == PatternMatch::Parent)
             {
-                return Err(MeiliError::legacy_invalid(
-                    "invalid_search_attributes_to_search_on",
+                return Err(MeiliError::new(
+                    ErrorCode::InvalidSearchAttributesToSearchOn,
                     format!(
                         "Attribute `{a}` is not searchable. Available searchable attributes are: `{}`.",
                         searchable.join(", ")
@@ -345,7 +343,7 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
     };
     let filter = match &query.filter {
         Some(f) => {
-            let parsed = filter::parse(f, "invalid_search_filter")?;
+            let parsed = filter::parse(f, ErrorCode::InvalidSearchFilter)?;
             Some(parsed.requoted())
         }
         None => None,
@@ -365,7 +363,7 @@ pub fn search(view: &IndexView, query: &SearchQuery) -> Result<Value, MeiliError
         f.check_filterable(
             &settings.filterable,
             Some(view.uid),
-            "invalid_search_filter",
+            ErrorCode::InvalidSearchFilter,
         )?;
     }
     check_sortable(&sort, &settings.sortable, view.uid)?;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use miroir_proto::ErrorCode;
 use serde_json::{Value, json};
 
 use super::*;
@@ -313,7 +314,7 @@ fn filters_answered_by_the_facet_index_match_the_documents() {
         json!("missing = 1 OR missing != 2"),
     ];
     for f in filters {
-        let parsed = filter::parse(&f, "invalid_search_filter").unwrap();
+        let parsed = filter::parse(&f, ErrorCode::InvalidSearchFilter).unwrap();
         let set = parsed
             .doc_set(&npm.index, &npm.settings)
             .expect("the facet index covers the settings");

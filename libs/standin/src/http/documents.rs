@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 
 use super::{HttpResult, Shared, accepted, auth, check_uid, json_body, ok, read_body};
@@ -17,7 +17,7 @@ use crate::engine::{DocId, Document, filter};
 use crate::store::Index;
 use crate::tasks::TaskContent;
 
-const FILTER_CODE: &str = "invalid_document_filter";
+const FILTER_CODE: ErrorCode = ErrorCode::InvalidDocumentFilter;
 
 async fn add(
     node: Shared,
@@ -31,8 +31,8 @@ async fn add(
     let params = QueryParams::parse(raw.as_deref());
     let (mut primary_key, mut delimiter) = (None, None);
     let accepted_params = [
-        ("primaryKey", "invalid_index_primary_key"),
-        ("csvDelimiter", "invalid_document_csv_delimiter"),
+        ("primaryKey", ErrorCode::InvalidIndexPrimaryKey),
+        ("csvDelimiter", ErrorCode::InvalidDocumentCsvDelimiter),
     ];
     for (name, value) in params.entries(&accepted_params)? {
         match name {
@@ -42,14 +42,14 @@ async fn add(
                 match (chars.next(), chars.next()) {
                     (Some(c), None) if c.is_ascii() => delimiter = Some(c as u8),
                     (Some(c), None) => {
-                        return Err(MeiliError::legacy_invalid(
-                            "invalid_document_csv_delimiter",
+                        return Err(MeiliError::new(
+                            ErrorCode::InvalidDocumentCsvDelimiter,
                             format!("csv delimiter must be an ascii character. Found: `{c}`"),
                         ));
                     }
                     _ => {
                         return Err(deserr::invalid_param(
-                            "invalid_document_csv_delimiter",
+                            ErrorCode::InvalidDocumentCsvDelimiter,
                             name,
                             format!(
                                 "expected a string of one character, but found the following string of {} characters: `{value}`",
@@ -118,22 +118,22 @@ const BROWSE_FIELDS: &[&str] = &[
     "sort",
 ];
 
-fn code_of(field: &str) -> &'static str {
+fn code_of(field: &str) -> ErrorCode {
     match field {
-        "offset" => "invalid_document_offset",
-        "limit" => "invalid_document_limit",
-        "fields" => "invalid_document_fields",
-        "retrieveVectors" => "invalid_document_retrieve_vectors",
-        "ids" => "invalid_document_ids",
+        "offset" => ErrorCode::InvalidDocumentOffset,
+        "limit" => ErrorCode::InvalidDocumentLimit,
+        "fields" => ErrorCode::InvalidDocumentFields,
+        "retrieveVectors" => ErrorCode::InvalidDocumentRetrieveVectors,
+        "ids" => ErrorCode::InvalidDocumentIds,
         "filter" => FILTER_CODE,
-        "sort" => "invalid_document_sort",
-        _ => "bad_request",
+        "sort" => ErrorCode::InvalidDocumentSort,
+        _ => ErrorCode::BadRequest,
     }
 }
 
 fn browse_from_params(raw: Option<&str>) -> Result<Browse, MeiliError> {
     let params = QueryParams::parse(raw);
-    let accepted: Vec<(&str, &str)> = BROWSE_FIELDS.iter().map(|f| (*f, code_of(f))).collect();
+    let accepted: Vec<(&str, ErrorCode)> = BROWSE_FIELDS.iter().map(|f| (*f, code_of(f))).collect();
     let mut b = Browse {
         limit: 20,
         ..Browse::default()
@@ -160,7 +160,7 @@ fn browse_from_params(raw: Option<&str>) -> Result<Browse, MeiliError> {
 }
 
 fn browse_from_body(body: &Value) -> Result<Browse, MeiliError> {
-    let map = deserr::json_object("bad_request", "", body)?;
+    let map = deserr::json_object(ErrorCode::BadRequest, "", body)?;
     let mut b = Browse {
         limit: 20,
         ..Browse::default()
@@ -189,10 +189,7 @@ fn browse_from_body(body: &Value) -> Result<Browse, MeiliError> {
                             .map(|(i, id)| {
                                 docs::canonical_id(id).ok_or_else(|| {
                                     let e = docs::invalid_document_id(id);
-                                    MeiliError::legacy_invalid(
-                                        code,
-                                        format!("In `.ids[{i}]`: {}", e.message),
-                                    )
+                                    MeiliError::new(code, format!("In `.ids[{i}]`: {}", e.message))
                                 })
                             })
                             .collect::<Result<_, _>>()?,
@@ -210,7 +207,7 @@ fn browse_from_body(body: &Value) -> Result<Browse, MeiliError> {
             }
             other => {
                 return Err(deserr::unknown_field(
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "",
                     other,
                     BROWSE_FIELDS,
@@ -267,8 +264,8 @@ fn parse_sort(index: &Index, sort: &[String]) -> Result<Vec<(String, bool)>, Mei
             .rsplit_once(':')
             .filter(|(f, o)| !f.is_empty() && (*o == "asc" || *o == "desc"))
         else {
-            return Err(MeiliError::legacy_invalid(
-                "invalid_document_sort",
+            return Err(MeiliError::new(
+                ErrorCode::InvalidDocumentSort,
                 format!(
                     "Invalid syntax for the sort parameter: expected expression ending by `:asc` or `:desc`, found `{s}`."
                 ),
@@ -276,8 +273,8 @@ fn parse_sort(index: &Index, sort: &[String]) -> Result<Vec<(String, bool)>, Mei
         };
         if !index.settings.sortable.contains(field) {
             let available: Vec<&str> = index.settings.sortable.iter().map(String::as_str).collect();
-            return Err(MeiliError::legacy_invalid(
-                "invalid_document_sort",
+            return Err(MeiliError::new(
+                ErrorCode::InvalidDocumentSort,
                 format!(
                     "Attribute `{field}` is not sortable. Available sortable attributes are: `{}`.",
                     available.join(", ")
@@ -381,12 +378,15 @@ pub(super) async fn get_one(
     let params = QueryParams::parse(q.as_deref());
     let (mut fields, mut vectors) = (None, false);
     for (name, value) in params.entries(&[
-        ("fields", "invalid_document_fields"),
-        ("retrieveVectors", "invalid_document_retrieve_vectors"),
+        ("fields", ErrorCode::InvalidDocumentFields),
+        ("retrieveVectors", ErrorCode::InvalidDocumentRetrieveVectors),
     ])? {
         match name {
             "fields" => fields = deserr::star_or_list(value),
-            _ => vectors = deserr::param_bool("invalid_document_retrieve_vectors", name, value)?,
+            _ => {
+                vectors =
+                    deserr::param_bool(ErrorCode::InvalidDocumentRetrieveVectors, name, value)?
+            }
         }
     }
     check_uid(&uid)?;
@@ -440,16 +440,23 @@ pub(super) async fn delete_by_filter(
 ) -> HttpResult {
     auth(&node, &headers, "documents.delete", Some(&uid))?;
     let body = json_body(&node, &headers, body).await?;
-    let map = deserr::json_object("bad_request", "", &body)?;
+    let map = deserr::json_object(ErrorCode::BadRequest, "", &body)?;
     let mut filter_expr = None;
     for (k, v) in map {
         match k.as_str() {
             "filter" => filter_expr = Some(v.clone()),
-            other => return Err(deserr::unknown_field("bad_request", "", other, &["filter"])),
+            other => {
+                return Err(deserr::unknown_field(
+                    ErrorCode::BadRequest,
+                    "",
+                    other,
+                    &["filter"],
+                ));
+            }
         }
     }
     let filter_expr = filter_expr
-        .ok_or_else(|| deserr::missing_field("missing_document_filter", "", "filter"))?;
+        .ok_or_else(|| deserr::missing_field(ErrorCode::MissingDocumentFilter, "", "filter"))?;
     if !matches!(
         filter_expr,
         Value::String(_) | Value::Array(_) | Value::Null
@@ -462,7 +469,7 @@ pub(super) async fn delete_by_filter(
         ));
     }
     if is_empty_filter(&filter_expr) {
-        return Err(MeiliError::legacy_invalid(
+        return Err(MeiliError::new(
             FILTER_CODE,
             "Sending an empty filter is forbidden.",
         ));
@@ -493,8 +500,8 @@ pub(super) async fn edit(node: Shared, headers: HeaderMap, Path(uid): Path<Strin
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if !enabled {
-        return Err(MeiliError::legacy_invalid(
-            "feature_not_enabled",
+        return Err(MeiliError::new(
+            ErrorCode::FeatureNotEnabled,
             "Using the documents edit route requires enabling the `editDocumentsByFunction` experimental feature. See https://github.com/orgs/meilisearch/discussions/762",
         ));
     }

@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::extract::{Path, RawQuery};
 use axum::http::HeaderMap;
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Value, json};
 
 use super::{HttpResult, Shared, accepted, auth, check_uid, json_body, ok};
@@ -14,8 +14,8 @@ use crate::tasks::TaskContent;
 /// `offset` and `limit` of a listing, with the route's error codes.
 pub(super) fn offset_limit(
     raw: Option<&str>,
-    offset_code: &str,
-    limit_code: &str,
+    offset_code: ErrorCode,
+    limit_code: ErrorCode,
 ) -> Result<(usize, usize), MeiliError> {
     let params = QueryParams::parse(raw);
     let (mut offset, mut limit) = (0, 20);
@@ -30,8 +30,11 @@ pub(super) fn offset_limit(
 
 pub(super) async fn list(node: Shared, headers: HeaderMap, RawQuery(q): RawQuery) -> HttpResult {
     let access = auth(&node, &headers, "indexes.get", None)?;
-    let (offset, limit) =
-        offset_limit(q.as_deref(), "invalid_index_offset", "invalid_index_limit")?;
+    let (offset, limit) = offset_limit(
+        q.as_deref(),
+        ErrorCode::InvalidIndexOffset,
+        ErrorCode::InvalidIndexLimit,
+    )?;
     let store = node.store();
     let visible: Vec<Value> = store
         .indexes
@@ -49,7 +52,7 @@ fn optional_primary_key(loc: &str, v: &Value) -> Result<Option<String>, MeiliErr
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
         other => Err(deserr::invalid_type(
-            "invalid_index_primary_key",
+            ErrorCode::InvalidIndexPrimaryKey,
             loc,
             "a string",
             other,
@@ -58,12 +61,12 @@ fn optional_primary_key(loc: &str, v: &Value) -> Result<Option<String>, MeiliErr
 }
 
 fn body_uid(loc: &str, v: &Value) -> Result<String, MeiliError> {
-    let uid = deserr::json_string("invalid_index_uid", loc, v)?;
+    let uid = deserr::json_string(ErrorCode::InvalidIndexUid, loc, v)?;
     if valid_index_uid(&uid) {
         Ok(uid)
     } else {
         Err(deserr::invalid_value(
-            "invalid_index_uid",
+            ErrorCode::InvalidIndexUid,
             loc,
             invalid_index_uid_message(&uid),
         ))
@@ -73,7 +76,7 @@ fn body_uid(loc: &str, v: &Value) -> Result<String, MeiliError> {
 pub(super) async fn create(node: Shared, headers: HeaderMap, body: Body) -> HttpResult {
     let access = auth(&node, &headers, "indexes.create", None)?;
     let body = json_body(&node, &headers, body).await?;
-    let map = deserr::json_object("bad_request", "", &body)?;
+    let map = deserr::json_object(ErrorCode::BadRequest, "", &body)?;
     let (mut uid, mut primary_key) = (None, None);
     for (k, v) in map {
         match k.as_str() {
@@ -81,7 +84,7 @@ pub(super) async fn create(node: Shared, headers: HeaderMap, body: Body) -> Http
             "primaryKey" => primary_key = optional_primary_key(".primaryKey", v)?,
             other => {
                 return Err(deserr::unknown_field(
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "",
                     other,
                     &["uid", "primaryKey"],
@@ -89,7 +92,7 @@ pub(super) async fn create(node: Shared, headers: HeaderMap, body: Body) -> Http
             }
         }
     }
-    let uid = uid.ok_or_else(|| deserr::missing_field("missing_index_uid", "", "uid"))?;
+    let uid = uid.ok_or_else(|| deserr::missing_field(ErrorCode::MissingIndexUid, "", "uid"))?;
     if !access.allows_index(&uid) {
         return Err(MeiliError::invalid_api_key());
     }
@@ -114,7 +117,7 @@ pub(super) async fn update(
 ) -> HttpResult {
     auth(&node, &headers, "indexes.update", Some(&uid))?;
     let body = json_body(&node, &headers, body).await?;
-    let map = deserr::json_object("bad_request", "", &body)?;
+    let map = deserr::json_object(ErrorCode::BadRequest, "", &body)?;
     let (mut primary_key, mut new_uid) = (None, None);
     for (k, v) in map {
         match k.as_str() {
@@ -122,7 +125,7 @@ pub(super) async fn update(
             "uid" => new_uid = Some(body_uid(".uid", v)?),
             other => {
                 return Err(deserr::unknown_field(
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "",
                     other,
                     &["primaryKey", "uid"],
@@ -161,12 +164,17 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
     let access = auth(&node, &headers, "indexes.swap", None)?;
     let body = json_body(&node, &headers, body).await?;
     let Value::Array(items) = &body else {
-        return Err(deserr::invalid_type("bad_request", "", "an array", &body));
+        return Err(deserr::invalid_type(
+            ErrorCode::BadRequest,
+            "",
+            "an array",
+            &body,
+        ));
     };
     let mut swaps = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let loc = format!("[{i}]");
-        let map = deserr::json_object("bad_request", &loc, item)?;
+        let map = deserr::json_object(ErrorCode::BadRequest, &loc, item)?;
         let (mut pair, mut rename) = (None, false);
         for (k, v) in map {
             let at = format!("{loc}.{k}");
@@ -174,7 +182,7 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
                 "indexes" => {
                     let Value::Array(uids) = v else {
                         return Err(deserr::invalid_type(
-                            "invalid_swap_indexes",
+                            ErrorCode::InvalidSwapIndexes,
                             &at,
                             "an array",
                             v,
@@ -187,8 +195,8 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
                     if names.len() != 2 {
                         let listed: Vec<String> =
                             names.iter().map(|n| format!("\"{n}\"")).collect();
-                        return Err(MeiliError::legacy_invalid(
-                            "invalid_swap_indexes",
+                        return Err(MeiliError::new(
+                            ErrorCode::InvalidSwapIndexes,
                             format!(
                                 "Two indexes must be given for each swap. The list `[{}]` contains {} indexes.",
                                 listed.join(", "),
@@ -198,10 +206,10 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
                     }
                     pair = Some((names[0].clone(), names[1].clone()));
                 }
-                "rename" => rename = deserr::json_bool("invalid_swap_rename", &at, v)?,
+                "rename" => rename = deserr::json_bool(ErrorCode::InvalidSwapRename, &at, v)?,
                 other => {
                     return Err(deserr::unknown_field(
-                        "bad_request",
+                        ErrorCode::BadRequest,
                         &loc,
                         other,
                         &["indexes", "rename"],
@@ -209,8 +217,8 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
                 }
             }
         }
-        let (a, b) =
-            pair.ok_or_else(|| deserr::missing_field("missing_swap_indexes", &loc, "indexes"))?;
+        let (a, b) = pair
+            .ok_or_else(|| deserr::missing_field(ErrorCode::MissingSwapIndexes, &loc, "indexes"))?;
         swaps.push((a, b, rename));
     }
     let mut seen: Vec<&str> = Vec::new();
@@ -229,8 +237,8 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
     match duplicates.as_slice() {
         [] => {}
         [one] => {
-            return Err(MeiliError::legacy_invalid(
-                "invalid_swap_duplicate_index_found",
+            return Err(MeiliError::new(
+                ErrorCode::InvalidSwapDuplicateIndexFound,
                 format!(
                     "Indexes must be declared only once during a swap. `{one}` was specified several times."
                 ),
@@ -238,8 +246,8 @@ pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpRe
         }
         many => {
             let listed: Vec<String> = many.iter().map(|m| format!("`{m}`")).collect();
-            return Err(MeiliError::legacy_invalid(
-                "invalid_swap_duplicate_index_found",
+            return Err(MeiliError::new(
+                ErrorCode::InvalidSwapDuplicateIndexFound,
                 format!(
                     "Indexes must be declared only once during a swap. {} were specified several times.",
                     listed.join(", ")

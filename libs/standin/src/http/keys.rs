@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 use super::indexes::offset_limit;
 use super::{HttpResult, Shared, auth, json, json_body, ok};
 use crate::auth::{apply_patch, key_not_found, parse_create};
+use miroir_proto::ErrorCode;
 
 pub(super) async fn list(node: Shared, headers: HeaderMap, RawQuery(q): RawQuery) -> HttpResult {
     auth(&node, &headers, "keys.get", None)?;
     let (offset, limit) = offset_limit(
         q.as_deref(),
-        "invalid_api_key_offset",
-        "invalid_api_key_limit",
+        ErrorCode::InvalidApiKeyOffset,
+        ErrorCode::InvalidApiKeyLimit,
     )?;
     let keys = node.keys();
     let all = keys.list();

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Value, json};
 
 use super::{HttpResult, Shared, accepted, auth, json_body, not_implemented, ok, route_not_found};
@@ -60,18 +60,22 @@ pub(super) async fn features_get(node: Shared, headers: HeaderMap) -> HttpResult
 pub(super) async fn features_patch(node: Shared, headers: HeaderMap, body: Body) -> HttpResult {
     auth(&node, &headers, "experimental.update", None)?;
     let body = json_body(&node, &headers, body).await?;
-    let map = deserr::json_object("bad_request", "", &body)?;
+    let map = deserr::json_object(ErrorCode::BadRequest, "", &body)?;
     let mut features = node.features().clone();
     let names: Vec<String> = features.keys().cloned().collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     for (k, v) in map {
         if !names.contains(&k.as_str()) {
-            return Err(deserr::unknown_field("bad_request", "", k, &names));
+            return Err(deserr::unknown_field(ErrorCode::BadRequest, "", k, &names));
         }
         if !v.is_null() {
             features.insert(
                 k.clone(),
-                json!(deserr::json_bool("bad_request", &format!(".{k}"), v)?),
+                json!(deserr::json_bool(
+                    ErrorCode::BadRequest,
+                    &format!(".{k}"),
+                    v
+                )?),
             );
         }
     }
@@ -87,8 +91,8 @@ fn feature_enabled(node: &crate::node::Node, feature: &str) -> bool {
 }
 
 fn feature_not_enabled(action: &str, feature: &str, link: &str) -> MeiliError {
-    MeiliError::legacy_invalid(
-        "feature_not_enabled",
+    MeiliError::new(
+        ErrorCode::FeatureNotEnabled,
         format!("{action} requires enabling the `{feature}` experimental feature. See {link}"),
     )
 }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use miroir_proto::error::{ErrorType, MeiliError};
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::Value;
 
 use crate::auth::Access;
@@ -207,10 +207,8 @@ async fn shaped(
     let text = String::from_utf8_lossy(&text).trim().to_string();
     let error = match status {
         StatusCode::NOT_FOUND => route_not_found(method.as_str(), path),
-        StatusCode::METHOD_NOT_ALLOWED => MeiliError::legacy(
-            405,
-            "method_not_allowed",
-            ErrorType::InvalidRequest,
+        StatusCode::METHOD_NOT_ALLOWED => MeiliError::new(
+            ErrorCode::MethodNotAllowed,
             format!("The method `{method}` is not allowed on `{path}`."),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => {
@@ -231,19 +229,15 @@ async fn shaped(
 }
 
 pub(crate) fn route_not_found(method: &str, path: &str) -> MeiliError {
-    MeiliError::legacy(
-        404,
-        "not_found",
-        ErrorType::InvalidRequest,
+    MeiliError::new(
+        ErrorCode::NotFound,
         format!("The route `{method} {path}` does not exist."),
     )
 }
 
 pub(crate) fn not_implemented(what: &str) -> MeiliError {
-    MeiliError::legacy(
-        501,
-        "not_implemented",
-        ErrorType::InvalidRequest,
+    MeiliError::new(
+        ErrorCode::NotImplemented,
         format!("The Miroir stand-in node does not implement `{what}`."),
     )
 }
@@ -329,12 +323,12 @@ pub(crate) async fn json_body(
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, MeiliError> {
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() && e.line() == 1 && e.column() == 0 {
-            MeiliError::legacy_invalid("missing_payload", "A json payload is missing.")
+            MeiliError::new(ErrorCode::MissingPayload, "A json payload is missing.")
         } else if e.is_data() {
             MeiliError::bad_request(format!("Json deserialize error: {e}"))
         } else {
-            MeiliError::legacy_invalid(
-                "malformed_payload",
+            MeiliError::new(
+                ErrorCode::MalformedPayload,
                 format!("The json payload provided is malformed. `{e}`."),
             )
         }

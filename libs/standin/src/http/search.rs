@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery};
 use axum::http::HeaderMap;
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::{Map, Value, json};
 
 use super::{HttpResult, Shared, auth, check_uid, json_body, ok};
@@ -101,7 +101,7 @@ fn similar(
             "id" => {
                 if crate::documents::canonical_id(v).is_none() {
                     return Err(deserr::invalid_value(
-                        "invalid_similar_id",
+                        ErrorCode::InvalidSimilarId,
                         ".id",
                         "the value of `id` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes.",
                     ));
@@ -110,7 +110,7 @@ fn similar(
             }
             "embedder" => {
                 embedder = Some(deserr::json_string(
-                    "invalid_similar_embedder",
+                    ErrorCode::InvalidSimilarEmbedder,
                     ".embedder",
                     v,
                 )?)
@@ -126,8 +126,8 @@ fn similar(
     };
     check_uid(uid)?;
     node.store().index(uid)?;
-    Err(MeiliError::legacy_invalid(
-        "invalid_similar_embedder",
+    Err(MeiliError::new(
+        ErrorCode::InvalidSimilarEmbedder,
         format!("Cannot find embedder with name `{embedder}`."),
     ))
 }
@@ -140,16 +140,21 @@ pub(super) async fn similar_post(
 ) -> HttpResult {
     auth(&node, &headers, "search", Some(&uid))?;
     let body = json_body(&node, &headers, body).await?;
-    let map = deserr::json_object("bad_request", "", &body)?;
+    let map = deserr::json_object(ErrorCode::BadRequest, "", &body)?;
     let mut fields = Vec::new();
     for (k, v) in map {
         if !SIMILAR_FIELDS.contains(&k.as_str()) {
-            return Err(deserr::unknown_field("bad_request", "", k, SIMILAR_FIELDS));
+            return Err(deserr::unknown_field(
+                ErrorCode::BadRequest,
+                "",
+                k,
+                SIMILAR_FIELDS,
+            ));
         }
         fields.push((k.clone(), v.clone()));
     }
     similar(&node, &uid, fields, |f| {
-        deserr::missing_field("bad_request", "", f)
+        deserr::missing_field(ErrorCode::BadRequest, "", f)
     })
 }
 
@@ -161,7 +166,10 @@ pub(super) async fn similar_get(
 ) -> HttpResult {
     auth(&node, &headers, "search", Some(&uid))?;
     let params = QueryParams::parse(q.as_deref());
-    let accepted: Vec<(&str, &str)> = SIMILAR_FIELDS.iter().map(|f| (*f, "bad_request")).collect();
+    let accepted: Vec<(&str, ErrorCode)> = SIMILAR_FIELDS
+        .iter()
+        .map(|f| (*f, ErrorCode::BadRequest))
+        .collect();
     let fields: Vec<(String, Value)> = params
         .entries(&accepted)?
         .into_iter()
@@ -204,7 +212,7 @@ struct Query {
 fn parse_queries(v: &Value, federated: bool) -> Result<Vec<Query>, MeiliError> {
     let Value::Array(items) = v else {
         return Err(deserr::invalid_type(
-            "bad_request",
+            ErrorCode::BadRequest,
             ".queries",
             "an array",
             v,
@@ -213,17 +221,17 @@ fn parse_queries(v: &Value, federated: bool) -> Result<Vec<Query>, MeiliError> {
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let loc = format!(".queries[{i}]");
-        let map = deserr::json_object("bad_request", &loc, item)?;
+        let map = deserr::json_object(ErrorCode::BadRequest, &loc, item)?;
         let mut body = Map::new();
         let (mut index_uid, mut weight) = (None, 1.0);
         for (k, v) in map {
             match k.as_str() {
                 "indexUid" => {
                     let at = format!("{loc}.indexUid");
-                    let uid = deserr::json_string("invalid_index_uid", &at, v)?;
+                    let uid = deserr::json_string(ErrorCode::InvalidIndexUid, &at, v)?;
                     if !valid_index_uid(&uid) {
                         return Err(deserr::invalid_value(
-                            "invalid_index_uid",
+                            ErrorCode::InvalidIndexUid,
                             &at,
                             invalid_index_uid_message(&uid),
                         ));
@@ -232,21 +240,21 @@ fn parse_queries(v: &Value, federated: bool) -> Result<Vec<Query>, MeiliError> {
                 }
                 "federationOptions" => {
                     if !federated {
-                        return Err(MeiliError::legacy_invalid(
-                            "invalid_multi_search_federation_options",
+                        return Err(MeiliError::new(
+                            ErrorCode::InvalidMultiSearchFederationOptions,
                             format!(
                                 "Using `federationOptions` is not allowed in a non-federated search.\n - Hint: remove `federationOptions` from query #{i} or add `federation` to the request."
                             ),
                         ));
                     }
-                    let code = "invalid_multi_search_federation_options";
+                    let code = ErrorCode::InvalidMultiSearchFederationOptions;
                     let at = format!("{loc}.federationOptions");
                     for (fk, fv) in deserr::json_object(code, &at, v)? {
                         match fk.as_str() {
                             "weight" => {
                                 weight = fv.as_f64().filter(|w| *w >= 0.0).ok_or_else(|| {
                                     deserr::invalid_value(
-                                        "invalid_multi_search_weight",
+                                        ErrorCode::InvalidMultiSearchWeight,
                                         &format!("{at}.weight"),
                                         "the value of `weight` is invalid, expected a positive float (>= 0.0).",
                                     )
@@ -270,12 +278,12 @@ fn parse_queries(v: &Value, federated: bool) -> Result<Vec<Query>, MeiliError> {
             }
         }
         let index_uid = index_uid
-            .ok_or_else(|| deserr::missing_field("missing_index_uid", &loc, "indexUid"))?;
+            .ok_or_else(|| deserr::missing_field(ErrorCode::MissingIndexUid, &loc, "indexUid"))?;
         if federated {
             for p in ["limit", "offset", "page", "hitsPerPage"] {
                 if body.contains_key(p) {
-                    return Err(MeiliError::legacy_invalid(
-                        "invalid_multi_search_query_pagination",
+                    return Err(MeiliError::new(
+                        ErrorCode::InvalidMultiSearchQueryPagination,
                         format!(
                             "Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{p}` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"
                         ),
@@ -283,8 +291,8 @@ fn parse_queries(v: &Value, federated: bool) -> Result<Vec<Query>, MeiliError> {
                 }
             }
             if let Some(facets) = body.get("facets") {
-                return Err(MeiliError::legacy_invalid(
-                    "invalid_multi_search_query_facets",
+                return Err(MeiliError::new(
+                    ErrorCode::InvalidMultiSearchQueryFacets,
                     format!(
                         "Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{index_uid}: {facets}` for facets in federated search"
                     ),
@@ -325,7 +333,7 @@ fn request_uid() -> String {
 pub(super) async fn multi_search(node: Shared, headers: HeaderMap, body: Body) -> HttpResult {
     let access = auth(&node, &headers, "search", None)?;
     let body = json_body(&node, &headers, body).await?;
-    let map = deserr::json_object("bad_request", "", &body)?;
+    let map = deserr::json_object(ErrorCode::BadRequest, "", &body)?;
     let (mut queries_v, mut federation) = (None, None);
     for (k, v) in map {
         match k.as_str() {
@@ -335,7 +343,7 @@ pub(super) async fn multi_search(node: Shared, headers: HeaderMap, body: Body) -
                     None
                 } else {
                     Some(deserr::json_object(
-                        "invalid_multi_search_federated",
+                        ErrorCode::InvalidMultiSearchFederated,
                         ".federation",
                         v,
                     )?)
@@ -343,7 +351,7 @@ pub(super) async fn multi_search(node: Shared, headers: HeaderMap, body: Body) -
             }
             other => {
                 return Err(deserr::unknown_field(
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "",
                     other,
                     &["federation", "queries"],
@@ -351,7 +359,8 @@ pub(super) async fn multi_search(node: Shared, headers: HeaderMap, body: Body) -
             }
         }
     }
-    let queries_v = queries_v.ok_or_else(|| deserr::missing_field("bad_request", "", "queries"))?;
+    let queries_v =
+        queries_v.ok_or_else(|| deserr::missing_field(ErrorCode::BadRequest, "", "queries"))?;
     let queries = parse_queries(queries_v, federation.is_some())?;
     let parsed: Vec<SearchQuery> = queries
         .iter()
@@ -393,20 +402,20 @@ fn federated(
     federation: &Map<String, Value>,
 ) -> Result<Value, MeiliError> {
     const FIELDS: &[&str] = &["limit", "offset", "facetsByIndex", "mergeFacets"];
-    let code = "invalid_multi_search_federated";
+    let code = ErrorCode::InvalidMultiSearchFederated;
     let (mut limit, mut offset, mut facets_by_index, mut merge_facets) =
         (20usize, 0usize, None, false);
     for (k, v) in federation {
         let at = format!(".federation.{k}");
         match k.as_str() {
-            "limit" => limit = deserr::json_usize("invalid_search_limit", &at, v)?,
-            "offset" => offset = deserr::json_usize("invalid_search_offset", &at, v)?,
+            "limit" => limit = deserr::json_usize(ErrorCode::InvalidSearchLimit, &at, v)?,
+            "offset" => offset = deserr::json_usize(ErrorCode::InvalidSearchOffset, &at, v)?,
             "facetsByIndex" => {
                 facets_by_index = if v.is_null() {
                     None
                 } else {
                     Some(
-                        deserr::json_object("invalid_multi_search_facets_by_index", &at, v)?
+                        deserr::json_object(ErrorCode::InvalidMultiSearchFacetsByIndex, &at, v)?
                             .clone(),
                     )
                 }

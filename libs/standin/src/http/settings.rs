@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use miroir_proto::error::{ErrorType, MeiliError};
+use miroir_proto::error::{ErrorCode, MeiliError};
 
 use super::{HttpResult, Shared, accepted, auth, check_uid, json_body, ok, route_not_found};
 use crate::settings::{SUB_ROUTES, SettingsPatch};
@@ -93,10 +93,8 @@ async fn update_one(
 ) -> HttpResult {
     let (field, expected_verb) = sub_route(verb, &uid, &name)?;
     if verb != expected_verb {
-        return Ok(MeiliError::legacy(
-            405,
-            "method_not_allowed",
-            ErrorType::InvalidRequest,
+        return Ok(MeiliError::new(
+            ErrorCode::MethodNotAllowed,
             format!("The method `{verb}` is not allowed on `/indexes/{uid}/settings/{name}`."),
         )
         .into_response());

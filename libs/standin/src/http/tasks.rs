@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, RawQuery};
 use axum::http::HeaderMap;
-use miroir_proto::error::{ErrorType, MeiliError};
+use miroir_proto::error::{ErrorCode, MeiliError};
 
 use super::{HttpResult, Shared, auth, ok};
 use crate::deserr::QueryParams;
@@ -21,8 +21,8 @@ pub(super) async fn get_one(
 ) -> HttpResult {
     let access = auth(&node, &headers, "tasks.get", None)?;
     let Ok(task_uid) = uid.parse::<u32>() else {
-        return Err(MeiliError::legacy_invalid(
-            "invalid_task_uids",
+        return Err(MeiliError::new(
+            ErrorCode::InvalidTaskUids,
             format!("Task uid `{uid}` is invalid. It should only contain numeric characters."),
         ));
     };
@@ -55,8 +55,8 @@ async fn cancel_or_delete(
     let (filter, _) = parse_filter(&params, FilterRoute::CancelOrDelete)?;
     if params.is_empty() {
         let what = if cancel { "cancel" } else { "delete" };
-        return Err(MeiliError::legacy_invalid(
-            "missing_task_filters",
+        return Err(MeiliError::new(
+            ErrorCode::MissingTaskFilters,
             format!(
                 "Query parameters to filter the tasks to {what} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`."
             ),
@@ -97,18 +97,16 @@ pub(super) async fn get_batch(
 ) -> HttpResult {
     auth(&node, &headers, "tasks.get", None)?;
     let Ok(batch_uid) = uid.parse::<u32>() else {
-        return Err(MeiliError::legacy_invalid(
-            "invalid_batch_uids",
+        return Err(MeiliError::new(
+            ErrorCode::InvalidBatchUids,
             format!("Batch uid `{uid}` is invalid. It should only contain numeric characters."),
         ));
     };
     let view = node.queue().batch_view(batch_uid);
     view.map_or_else(
         || {
-            Err(MeiliError::legacy(
-                404,
-                "batch_not_found",
-                ErrorType::InvalidRequest,
+            Err(MeiliError::new(
+                ErrorCode::BatchNotFound,
                 format!("Batch `{batch_uid}` not found."),
             ))
         },

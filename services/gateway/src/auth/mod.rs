@@ -23,7 +23,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use miroir_proto::{ErrorType, MeiliError};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -43,16 +43,14 @@ pub(crate) fn same_bytes(given: &[u8], expected: &[u8]) -> bool {
 }
 
 pub fn missing_master_key() -> MeiliError {
-    MeiliError::legacy(
-        401,
-        "missing_master_key",
-        ErrorType::Auth,
+    MeiliError::new(
+        ErrorCode::MissingMasterKey,
         "Meilisearch is running without a master key. To access this API endpoint, you must have set a master key at launch.",
     )
 }
 
 fn auth_error(message: impl Into<String>) -> MeiliError {
-    MeiliError::legacy(403, "invalid_api_key", ErrorType::Auth, message)
+    MeiliError::new(ErrorCode::InvalidApiKey, message)
 }
 
 /// What an authenticated request may see.

@@ -17,7 +17,7 @@ mod json;
 
 pub use chunker::{ChunkLimits, ChunkPacker};
 
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 
 /// The payload formats Meilisearch accepts for documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,12 +55,10 @@ impl ParseError {
     pub fn to_meili(&self) -> MeiliError {
         match self {
             ParseError::Malformed(message) => {
-                MeiliError::legacy_invalid("malformed_payload", message.clone())
+                MeiliError::new(ErrorCode::MalformedPayload, message.clone())
             }
-            ParseError::DocumentTooLarge { size, limit } => MeiliError::legacy(
-                413,
-                "payload_too_large",
-                miroir_proto::ErrorType::InvalidRequest,
+            ParseError::DocumentTooLarge { size, limit } => MeiliError::new(
+                ErrorCode::PayloadTooLarge,
                 format!(
                     "A document is too large: found one of at least {size} bytes, and the largest document the cluster can store is {limit} bytes."
                 ),

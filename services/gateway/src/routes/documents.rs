@@ -6,10 +6,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use miroir_proto::MeiliError;
 use miroir_proto::rpc::{
     DeleteSelector, DocumentGet, DocumentsDelete, DocumentsFetch, WriteMethod,
 };
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::Value;
 
 use super::PathParams;
@@ -174,14 +174,14 @@ pub async fn delete_by_filter(
         }
     }
     let Some(filter) = filter else {
-        return Err(MeiliError::legacy_invalid(
-            "missing_document_filter",
+        return Err(MeiliError::new(
+            ErrorCode::MissingDocumentFilter,
             "Missing field `filter`",
         ));
     };
     if is_empty_filter(&filter) {
-        return Err(MeiliError::legacy_invalid(
-            "invalid_document_filter",
+        return Err(MeiliError::new(
+            ErrorCode::InvalidDocumentFilter,
             "Sending an empty filter is forbidden.",
         ));
     }

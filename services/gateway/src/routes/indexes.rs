@@ -6,9 +6,9 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use miroir_proto::MeiliError;
 use miroir_proto::rpc::{IndexCreate, IndexDelete, IndexUpdate};
 use miroir_proto::topology::IndexRecord;
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{Value, json};
 
 use super::PathParams;
@@ -77,7 +77,7 @@ fn primary_key(v: &Value) -> Result<Option<String>, MeiliError> {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
         other => Err(invalid_type(
-            "invalid_index_primary_key",
+            ErrorCode::InvalidIndexPrimaryKey,
             ".primaryKey",
             "a string",
             other,
@@ -100,22 +100,29 @@ pub async fn create(
             "uid" => match v {
                 Value::String(s) => match index_uid_problem(s) {
                     Some(problem) => {
-                        return Err(MeiliError::legacy_invalid(
-                            "invalid_index_uid",
+                        return Err(MeiliError::new(
+                            ErrorCode::InvalidIndexUid,
                             format!("Invalid value at `.uid`: {problem}"),
                         ));
                     }
                     None => uid = Some(s.clone()),
                 },
-                other => return Err(invalid_type("invalid_index_uid", ".uid", "a string", other)),
+                other => {
+                    return Err(invalid_type(
+                        ErrorCode::InvalidIndexUid,
+                        ".uid",
+                        "a string",
+                        other,
+                    ));
+                }
             },
             "primaryKey" => pk = primary_key(v)?,
             other => return Err(unknown_field(other, &["uid", "primaryKey"])),
         }
     }
     let Some(uid) = uid else {
-        return Err(MeiliError::legacy_invalid(
-            "missing_index_uid",
+        return Err(MeiliError::new(
+            ErrorCode::MissingIndexUid,
             "Missing field `uid`",
         ));
     };
@@ -151,12 +158,12 @@ pub async fn update(
                 pk = primary_key(v)?;
                 continue;
             }
-            "uid" => "immutable_index_uid",
-            "createdAt" => "immutable_index_created_at",
-            "updatedAt" => "immutable_index_updated_at",
+            "uid" => ErrorCode::ImmutableIndexUid,
+            "createdAt" => ErrorCode::ImmutableIndexCreatedAt,
+            "updatedAt" => ErrorCode::ImmutableIndexUpdatedAt,
             other => return Err(unknown_field(other, &["primaryKey"])),
         };
-        return Err(MeiliError::legacy_invalid(
+        return Err(MeiliError::new(
             immutable,
             format!(
                 "Immutable field `{key}`: expected one of {}",

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use miroir_cluster::keys::ApiKeyRecord;
 use miroir_cluster::topology::StoreError;
-use miroir_proto::{ErrorType, MeiliError};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -28,10 +28,8 @@ use crate::state::AppState;
 const OWN_WRITE_WAIT: Duration = Duration::from_secs(2);
 
 fn not_found(uid_or_key: &str) -> MeiliError {
-    MeiliError::legacy(
-        404,
-        "api_key_not_found",
-        ErrorType::InvalidRequest,
+    MeiliError::new(
+        ErrorCode::ApiKeyNotFound,
         format!("API key `{uid_or_key}` not found."),
     )
 }
@@ -89,12 +87,12 @@ pub async fn list(
     let params = QueryParams::parse(query.as_deref());
     let (mut offset, mut limit) = (0usize, 20usize);
     for (name, value) in params.entries(&[
-        ("offset", "invalid_api_key_offset"),
-        ("limit", "invalid_api_key_limit"),
+        ("offset", ErrorCode::InvalidApiKeyOffset),
+        ("limit", ErrorCode::InvalidApiKeyLimit),
     ])? {
         match name {
-            "offset" => offset = param_usize("invalid_api_key_offset", name, value)?,
-            _ => limit = param_usize("invalid_api_key_limit", name, value)?,
+            "offset" => offset = param_usize(ErrorCode::InvalidApiKeyOffset, name, value)?,
+            _ => limit = param_usize(ErrorCode::InvalidApiKeyLimit, name, value)?,
         }
     }
     let keys = state.keys();
@@ -138,10 +136,8 @@ pub async fn create(
     let revision = match keys.store().create(&record).await {
         Ok(revision) => revision,
         Err(StoreError::Exists(_)) => {
-            return Err(MeiliError::legacy(
-                409,
-                "api_key_already_exists",
-                ErrorType::InvalidRequest,
+            return Err(MeiliError::new(
+                ErrorCode::ApiKeyAlreadyExists,
                 format!(
                     "`uid` field value `{}` is already an existing API key.",
                     record.uid

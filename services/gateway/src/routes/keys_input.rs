@@ -2,7 +2,7 @@
 //! them: fields in the order given, the first problem reported with its code and message,
 //! missing required fields (`actions`, `indexes`, `expiresAt`) checked last, in that order.
 
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -31,15 +31,15 @@ pub struct KeyPatch {
     pub description: Option<Option<String>>,
 }
 
-fn invalid_value(code: &str, loc: &str, msg: impl std::fmt::Display) -> MeiliError {
-    MeiliError::legacy_invalid(code, format!("Invalid value at `{loc}`: {msg}"))
+fn invalid_value(code: ErrorCode, loc: &str, msg: impl std::fmt::Display) -> MeiliError {
+    MeiliError::new(code, format!("Invalid value at `{loc}`: {msg}"))
 }
 
-fn missing(code: &str, field: &str) -> MeiliError {
-    MeiliError::legacy_invalid(code, format!("Missing field `{field}`"))
+fn missing(code: ErrorCode, field: &str) -> MeiliError {
+    MeiliError::new(code, format!("Missing field `{field}`"))
 }
 
-fn optional_string(code: &str, loc: &str, v: &Value) -> Result<Option<String>, MeiliError> {
+fn optional_string(code: ErrorCode, loc: &str, v: &Value) -> Result<Option<String>, MeiliError> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
@@ -47,7 +47,7 @@ fn optional_string(code: &str, loc: &str, v: &Value) -> Result<Option<String>, M
     }
 }
 
-fn strings<'a>(code: &str, loc: &str, v: &'a Value) -> Result<Vec<&'a str>, MeiliError> {
+fn strings<'a>(code: ErrorCode, loc: &str, v: &'a Value) -> Result<Vec<&'a str>, MeiliError> {
     let Value::Array(items) = v else {
         return Err(invalid_type(code, loc, "an array", v));
     };
@@ -62,11 +62,11 @@ fn strings<'a>(code: &str, loc: &str, v: &'a Value) -> Result<Vec<&'a str>, Meil
 }
 
 fn actions(v: &Value) -> Result<Vec<String>, MeiliError> {
-    const CODE: &str = "invalid_api_key_actions";
+    const CODE: ErrorCode = ErrorCode::InvalidApiKeyActions;
     let mut out = Vec::new();
     for (i, action) in strings(CODE, ".actions", v)?.into_iter().enumerate() {
         if !ACTIONS.contains(&action) {
-            return Err(MeiliError::legacy_invalid(
+            return Err(MeiliError::new(
                 CODE,
                 format!(
                     "Unknown value `{action}` at `.actions[{i}]`: {}expected one of {}",
@@ -100,7 +100,7 @@ fn pattern_problem(pattern: &str) -> Option<String> {
 }
 
 fn indexes(v: &Value) -> Result<Vec<String>, MeiliError> {
-    const CODE: &str = "invalid_api_key_indexes";
+    const CODE: ErrorCode = ErrorCode::InvalidApiKeyIndexes;
     let mut out = Vec::new();
     for (i, pattern) in strings(CODE, ".indexes", v)?.into_iter().enumerate() {
         if let Some(problem) = pattern_problem(pattern) {
@@ -113,7 +113,7 @@ fn indexes(v: &Value) -> Result<Vec<String>, MeiliError> {
 
 /// RFC 3339, `YYYY-MM-DDTHH:MM:SS`, `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD` (UTC), in the future.
 fn expiration(v: &Value, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, MeiliError> {
-    const CODE: &str = "invalid_api_key_expires_at";
+    const CODE: ErrorCode = ErrorCode::InvalidApiKeyExpiresAt;
     let s = match v {
         Value::Null => return Ok(None),
         Value::String(s) => s,
@@ -170,16 +170,22 @@ pub fn parse_create(body: &Value, now: OffsetDateTime) -> Result<NewKey, MeiliEr
     for (key, v) in fields {
         match key.as_str() {
             "description" => {
-                description = optional_string("invalid_api_key_description", ".description", v)?
+                description =
+                    optional_string(ErrorCode::InvalidApiKeyDescription, ".description", v)?
             }
-            "name" => name = optional_string("invalid_api_key_name", ".name", v)?,
+            "name" => name = optional_string(ErrorCode::InvalidApiKeyName, ".name", v)?,
             "uid" => {
                 let Value::String(s) = v else {
-                    return Err(invalid_type("invalid_api_key_uid", ".uid", "a string", v));
+                    return Err(invalid_type(
+                        ErrorCode::InvalidApiKeyUid,
+                        ".uid",
+                        "a string",
+                        v,
+                    ));
                 };
                 uid = Some(
                     Uuid::parse_str(s)
-                        .map_err(|e| invalid_value("invalid_api_key_uid", ".uid", e))?,
+                        .map_err(|e| invalid_value(ErrorCode::InvalidApiKeyUid, ".uid", e))?,
                 );
             }
             "actions" => acts = Some(actions(v)?),
@@ -188,9 +194,10 @@ pub fn parse_create(body: &Value, now: OffsetDateTime) -> Result<NewKey, MeiliEr
             other => return Err(unknown_field(other, FIELDS)),
         }
     }
-    let actions = acts.ok_or_else(|| missing("missing_api_key_actions", "actions"))?;
-    let indexes = idx.ok_or_else(|| missing("missing_api_key_indexes", "indexes"))?;
-    let expires_at = expires.ok_or_else(|| missing("missing_api_key_expires_at", "expiresAt"))?;
+    let actions = acts.ok_or_else(|| missing(ErrorCode::MissingApiKeyActions, "actions"))?;
+    let indexes = idx.ok_or_else(|| missing(ErrorCode::MissingApiKeyIndexes, "indexes"))?;
+    let expires_at =
+        expires.ok_or_else(|| missing(ErrorCode::MissingApiKeyExpiresAt, "expiresAt"))?;
     Ok(NewKey {
         uid: uid.unwrap_or_else(Uuid::new_v4),
         name,
@@ -210,25 +217,25 @@ pub fn parse_patch(body: &Value) -> Result<KeyPatch, MeiliError> {
         let immutable = match key.as_str() {
             "description" => {
                 patch.description = Some(optional_string(
-                    "invalid_api_key_description",
+                    ErrorCode::InvalidApiKeyDescription,
                     ".description",
                     v,
                 )?);
                 continue;
             }
             "name" => {
-                patch.name = Some(optional_string("invalid_api_key_name", ".name", v)?);
+                patch.name = Some(optional_string(ErrorCode::InvalidApiKeyName, ".name", v)?);
                 continue;
             }
-            "uid" => "immutable_api_key_uid",
-            "actions" => "immutable_api_key_actions",
-            "indexes" => "immutable_api_key_indexes",
-            "expiresAt" => "immutable_api_key_expires_at",
-            "createdAt" => "immutable_api_key_created_at",
-            "updatedAt" => "immutable_api_key_updated_at",
+            "uid" => ErrorCode::ImmutableApiKeyUid,
+            "actions" => ErrorCode::ImmutableApiKeyActions,
+            "indexes" => ErrorCode::ImmutableApiKeyIndexes,
+            "expiresAt" => ErrorCode::ImmutableApiKeyExpiresAt,
+            "createdAt" => ErrorCode::ImmutableApiKeyCreatedAt,
+            "updatedAt" => ErrorCode::ImmutableApiKeyUpdatedAt,
             other => return Err(unknown_field(other, FIELDS)),
         };
-        return Err(MeiliError::legacy_invalid(
+        return Err(MeiliError::new(
             immutable,
             format!(
                 "Immutable field `{key}`: expected one of {}",

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use miroir_proto::rpc_tasks::{IndexSwap, SwapPair};
 use serde_json::Value;
 
@@ -37,21 +37,21 @@ pub async fn swap(
     Ok(enqueued(task))
 }
 
-fn type_error(code: &str, loc: &str, expected: &str, v: &Value) -> MeiliError {
+fn type_error(code: ErrorCode, loc: &str, expected: &str, v: &Value) -> MeiliError {
     let at = if loc.is_empty() { String::new() } else { format!(" at `{loc}`") };
-    MeiliError::legacy_invalid(code, format!("Invalid value type{at}: expected {expected}, but found {}", described(v)))
+    MeiliError::new(code, format!("Invalid value type{at}: expected {expected}, but found {}", described(v)))
 }
 
 /// The swaps of a body, or the first error Meilisearch would give.
 pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
     let Value::Array(items) = value else {
-        return Err(type_error("bad_request", "", "an array", value));
+        return Err(type_error(ErrorCode::BadRequest, "", "an array", value));
     };
     let mut parsed: Vec<(Vec<String>, bool)> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let loc = format!("[{i}]");
         let Value::Object(fields) = item else {
-            return Err(type_error("bad_request", &loc, "an object", item));
+            return Err(type_error(ErrorCode::BadRequest, &loc, "an object", item));
         };
         let (mut indexes, mut rename) = (None, false);
         for (key, v) in fields {
@@ -59,23 +59,23 @@ pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
             match key.as_str() {
                 "indexes" => {
                     let Value::Array(uids) = v else {
-                        return Err(type_error("invalid_swap_indexes", &at, "an array", v));
+                        return Err(type_error(ErrorCode::InvalidSwapIndexes, &at, "an array", v));
                     };
                     let mut names = Vec::with_capacity(uids.len());
                     for (j, uid) in uids.iter().enumerate() {
                         let at = format!("{at}[{j}]");
                         let Value::String(uid) = uid else {
-                            return Err(type_error("invalid_swap_indexes", &at, "a string", uid));
+                            return Err(type_error(ErrorCode::InvalidSwapIndexes, &at, "a string", uid));
                         };
                         if let Some(problem) = index_uid_problem(uid) {
-                            return Err(MeiliError::legacy_invalid("invalid_swap_indexes", format!("Invalid value at `{at}`: {problem}")));
+                            return Err(MeiliError::new(ErrorCode::InvalidSwapIndexes, format!("Invalid value at `{at}`: {problem}")));
                         }
                         names.push(uid.clone());
                     }
                     indexes = Some(names);
                 }
                 "rename" => {
-                    rename = v.as_bool().ok_or_else(|| type_error("invalid_swap_rename", &at, "a boolean", v))?;
+                    rename = v.as_bool().ok_or_else(|| type_error(ErrorCode::InvalidSwapRename, &at, "a boolean", v))?;
                 }
                 other => {
                     return Err(MeiliError::bad_request(format!(
@@ -86,7 +86,7 @@ pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
             }
         }
         let Some(indexes) = indexes else {
-            return Err(MeiliError::legacy_invalid("missing_swap_indexes", format!("Missing field `indexes` inside `{loc}`")));
+            return Err(MeiliError::new(ErrorCode::MissingSwapIndexes, format!("Missing field `indexes` inside `{loc}`")));
         };
         parsed.push((indexes, rename));
     }
@@ -95,8 +95,8 @@ pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
         match indexes.as_slice() {
             [lhs, rhs] => swaps.push(SwapPair { lhs: lhs.clone(), rhs: rhs.clone(), rename }),
             _ => {
-                return Err(MeiliError::legacy_invalid(
-                    "invalid_swap_indexes",
+                return Err(MeiliError::new(
+                    ErrorCode::InvalidSwapIndexes,
                     format!("Two indexes must be given for each swap. The list `{indexes:?}` contains {} indexes.", indexes.len()),
                 ));
             }
@@ -119,12 +119,12 @@ pub fn check_duplicates(swaps: &[SwapPair]) -> Result<(), MeiliError> {
     let duplicates: Vec<&str> = duplicates.into_iter().collect();
     match duplicates.as_slice() {
         [] => Ok(()),
-        [one] => Err(MeiliError::legacy_invalid(
-            "invalid_swap_duplicate_index_found",
+        [one] => Err(MeiliError::new(
+            ErrorCode::InvalidSwapDuplicateIndexFound,
             format!("Indexes must be declared only once during a swap. `{one}` was specified several times."),
         )),
-        many => Err(MeiliError::legacy_invalid(
-            "invalid_swap_duplicate_index_found",
+        many => Err(MeiliError::new(
+            ErrorCode::InvalidSwapDuplicateIndexFound,
             format!("Indexes must be declared only once during a swap. {} were specified several times.", quoted(many)),
         )),
     }

@@ -3,7 +3,7 @@
 //! parameters in declaration order, each with its own error code, `*` meaning "no filter",
 //! bare dates moved to midnight (`before*`) or the next midnight (`after*`).
 
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use miroir_proto::rpc_tasks::{TaskFilter, TaskPage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -44,39 +44,39 @@ pub enum Route {
     Delete,
 }
 
-const PAGE_PARAMS: &[(&str, &str)] = &[
-    ("limit", "invalid_task_limit"),
-    ("from", "invalid_task_from"),
-    ("reverse", "invalid_task_reverse"),
+const PAGE_PARAMS: &[(&str, ErrorCode)] = &[
+    ("limit", ErrorCode::InvalidTaskLimit),
+    ("from", ErrorCode::InvalidTaskFrom),
+    ("reverse", ErrorCode::InvalidTaskReverse),
 ];
 
-const DATE_PARAMS: &[(&str, &str)] = &[
-    ("afterEnqueuedAt", "invalid_task_after_enqueued_at"),
-    ("beforeEnqueuedAt", "invalid_task_before_enqueued_at"),
-    ("afterStartedAt", "invalid_task_after_started_at"),
-    ("beforeStartedAt", "invalid_task_before_started_at"),
-    ("afterFinishedAt", "invalid_task_after_finished_at"),
-    ("beforeFinishedAt", "invalid_task_before_finished_at"),
+const DATE_PARAMS: &[(&str, ErrorCode)] = &[
+    ("afterEnqueuedAt", ErrorCode::InvalidTaskAfterEnqueuedAt),
+    ("beforeEnqueuedAt", ErrorCode::InvalidTaskBeforeEnqueuedAt),
+    ("afterStartedAt", ErrorCode::InvalidTaskAfterStartedAt),
+    ("beforeStartedAt", ErrorCode::InvalidTaskBeforeStartedAt),
+    ("afterFinishedAt", ErrorCode::InvalidTaskAfterFinishedAt),
+    ("beforeFinishedAt", ErrorCode::InvalidTaskBeforeFinishedAt),
 ];
 
 /// The accepted parameters of a route, in Meilisearch's declaration order (which its "expected
 /// one of" message follows).
-fn accepted(route: Route) -> Vec<(&'static str, &'static str)> {
+fn accepted(route: Route) -> Vec<(&'static str, ErrorCode)> {
     let mut out = Vec::new();
     match route {
         Route::List => {
             out.extend_from_slice(PAGE_PARAMS);
-            out.extend([("batchUids", "invalid_batch_uids"), ("uids", "invalid_task_uids")]);
+            out.extend([("batchUids", ErrorCode::InvalidBatchUids), ("uids", ErrorCode::InvalidTaskUids)]);
         }
         Route::Cancel | Route::Delete => {
-            out.extend([("uids", "invalid_task_uids"), ("batchUids", "invalid_batch_uids")]);
+            out.extend([("uids", ErrorCode::InvalidTaskUids), ("batchUids", ErrorCode::InvalidBatchUids)]);
         }
     }
     out.extend([
-        ("canceledBy", "invalid_task_canceled_by"),
-        ("types", "invalid_task_types"),
-        ("statuses", "invalid_task_statuses"),
-        ("indexUids", "invalid_index_uid"),
+        ("canceledBy", ErrorCode::InvalidTaskCanceledBy),
+        ("types", ErrorCode::InvalidTaskTypes),
+        ("statuses", ErrorCode::InvalidTaskStatuses),
+        ("indexUids", ErrorCode::InvalidIndexUid),
     ]);
     out.extend_from_slice(DATE_PARAMS);
     out
@@ -90,7 +90,7 @@ pub fn parse(raw: Option<&str>, route: Route) -> Result<(TaskFilter, TaskPage), 
     let mut page = TaskPage::default();
     let mut any_filter = false;
     for (name, value) in params.entries(&accepted)? {
-        let code = accepted.iter().find(|(n, _)| *n == name).map_or("bad_request", |(_, c)| *c);
+        let code = accepted.iter().find(|(n, _)| *n == name).map_or(ErrorCode::BadRequest, |(_, c)| *c);
         if !PAGE_PARAMS.iter().any(|(n, _)| *n == name) {
             any_filter = true;
         }
@@ -148,15 +148,15 @@ pub fn parse(raw: Option<&str>, route: Route) -> Result<(TaskFilter, TaskPage), 
 
 /// `missing_task_filters`, worded for the route (`cancel` or `delete`).
 fn missing_filters(what: &str) -> MeiliError {
-    MeiliError::legacy_invalid(
-        "missing_task_filters",
+    MeiliError::new(
+        ErrorCode::MissingTaskFilters,
         format!(
             "Query parameters to filter the tasks to {what} are missing. Available query parameters are: `uids`, `indexUids`, `statuses`, `types`, `canceledBy`, `beforeEnqueuedAt`, `afterEnqueuedAt`, `beforeStartedAt`, `afterStartedAt`, `beforeFinishedAt`, `afterFinishedAt`."
         ),
     )
 }
 
-fn param_u32(code: &str, name: &str, v: &str) -> Result<u32, MeiliError> {
+fn param_u32(code: ErrorCode, name: &str, v: &str) -> Result<u32, MeiliError> {
     v.parse::<u32>()
         .map_err(|_| invalid_param(code, name, format!("could not parse `{v}` as a positive integer")))
 }
@@ -167,7 +167,7 @@ fn star_or_list(v: &str) -> Option<Vec<String>> {
     if items.iter().any(|s| s == "*") { None } else { Some(items) }
 }
 
-fn uid_list(code: &str, name: &str, v: &str) -> Result<Option<Vec<u64>>, MeiliError> {
+fn uid_list(code: ErrorCode, name: &str, v: &str) -> Result<Option<Vec<u64>>, MeiliError> {
     match star_or_list(v) {
         None => Ok(None),
         Some(items) => items.iter().map(|i| param_u32(code, name, i).map(u64::from)).collect::<Result<Vec<_>, _>>().map(Some),
@@ -176,7 +176,7 @@ fn uid_list(code: &str, name: &str, v: &str) -> Result<Option<Vec<u64>>, MeiliEr
 
 /// Statuses or types: case-insensitive, given back in Meilisearch's spelling.
 fn named_list(
-    code: &str,
+    code: ErrorCode,
     name: &str,
     v: &str,
     known: &[&str],

@@ -6,7 +6,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use miroir_proto::MeiliError;
+use miroir_proto::{ErrorCode, MeiliError};
 use miroir_proto::rpc::{EnqueuedTask, JsonBody, TaskGet};
 use miroir_proto::rpc_tasks::{BatchGet, BatchList, TaskCancel, TaskDelete, TaskFilter, TaskIndexUids, TaskPage, TaskSearch};
 use serde_json::Value;
@@ -36,8 +36,8 @@ fn only_result(reply: &JsonBody) -> Option<Value> {
 /// Meilisearch's task uids are `u32`; anything else is refused before asking anyone.
 pub fn parse_task_uid(raw: &str) -> Result<u32, MeiliError> {
     raw.parse::<u32>().map_err(|_| {
-        MeiliError::legacy_invalid(
-            "invalid_task_uids",
+        MeiliError::new(
+            ErrorCode::InvalidTaskUids,
             format!("Task uid `{raw}` is invalid. It should only contain numeric characters."),
         )
     })
@@ -134,8 +134,8 @@ pub async fn get_batch(
     PathParams(raw): PathParams<String>,
 ) -> Result<Response, MeiliError> {
     let uid = u64::from(raw.parse::<u32>().map_err(|_| {
-        MeiliError::legacy_invalid(
-            "invalid_batch_uids",
+        MeiliError::new(
+            ErrorCode::InvalidBatchUids,
             format!("Batch uid `{raw}` is invalid. It should only contain numeric characters."),
         )
     })?);
@@ -144,7 +144,7 @@ pub async fn get_batch(
         let page = TaskPage { limit: 1, ..Default::default() };
         let reply = state.call(&BatchList { filter, page }, state.config().read_timeout(), None).await?;
         let batch = only_result(&reply).ok_or_else(|| {
-            MeiliError::legacy(404, "batch_not_found", miroir_proto::ErrorType::InvalidRequest, format!("Batch `{uid}` not found."))
+            MeiliError::new(ErrorCode::BatchNotFound, format!("Batch `{uid}` not found."))
         })?;
         return Ok(axum::Json(batch).into_response());
     }

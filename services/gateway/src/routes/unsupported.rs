@@ -9,29 +9,27 @@ use axum::Json;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use miroir_proto::{ErrorType, MeiliError};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::json;
 
 use crate::body::{expect_object, json_body};
 use crate::state::AppState;
 
 /// Miroir's code for a Meilisearch route it does not serve.
-pub const NOT_SUPPORTED: &str = "not_supported_by_miroir";
+pub const NOT_SUPPORTED: ErrorCode = ErrorCode::NotSupportedByMiroir;
 
 /// `not_supported_by_miroir`, 501, naming the route and the reason.
 pub fn not_supported(method: &str, path: &str, why: &str) -> MeiliError {
-    MeiliError::legacy(
-        501,
+    MeiliError::new(
         NOT_SUPPORTED,
-        ErrorType::InvalidRequest,
         format!("The route `{method} {path}` is not supported by Miroir: {why}"),
     )
 }
 
 /// Meilisearch's error for a route whose experimental feature is off.
 pub fn feature_not_enabled(action: &str, feature: &str, link: &str) -> MeiliError {
-    MeiliError::legacy_invalid(
-        "feature_not_enabled",
+    MeiliError::new(
+        ErrorCode::FeatureNotEnabled,
         format!("{action} requires enabling the `{feature}` experimental feature. See {link}"),
     )
 }

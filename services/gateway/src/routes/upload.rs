@@ -8,8 +8,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures::StreamExt;
 use miroir_cluster::wal;
-use miroir_proto::MeiliError;
 use miroir_proto::rpc::{DocumentsCommit, WriteMethod};
+use miroir_proto::{ErrorCode, MeiliError};
 
 use crate::body::{check_content_length, content_type, incomplete_payload, parse_mime};
 use crate::errors::enqueued;
@@ -29,14 +29,14 @@ struct UploadParams {
 }
 
 fn upload_params(raw_query: Option<&str>) -> Result<UploadParams, MeiliError> {
-    const CSV: &str = "invalid_document_csv_delimiter";
+    const CSV: ErrorCode = ErrorCode::InvalidDocumentCsvDelimiter;
     let params = QueryParams::parse(raw_query);
     let mut out = UploadParams {
         primary_key: None,
         csv_delimiter: None,
     };
     for (name, value) in params.entries(&[
-        ("primaryKey", "invalid_index_primary_key"),
+        ("primaryKey", ErrorCode::InvalidIndexPrimaryKey),
         ("csvDelimiter", CSV),
     ])? {
         if name == "primaryKey" {
@@ -69,10 +69,8 @@ fn upload_params(raw_query: Option<&str>) -> Result<UploadParams, MeiliError> {
 }
 
 fn csv_delimiter_refused(content_type: &str) -> MeiliError {
-    MeiliError::legacy(
-        415,
-        "invalid_content_type",
-        miroir_proto::ErrorType::InvalidRequest,
+    MeiliError::new(
+        ErrorCode::InvalidContentType,
         format!(
             "The Content-Type `{content_type}` does not support the use of a csv delimiter. The csv delimiter can only be used with the Content-Type `text/csv`."
         ),
@@ -141,8 +139,8 @@ async fn spool(
         }
     }
     if received == 0 {
-        return Err(MeiliError::legacy_invalid(
-            "missing_payload",
+        return Err(MeiliError::new(
+            ErrorCode::MissingPayload,
             format!("A {} payload is missing.", format.name()),
         ));
     }

@@ -76,17 +76,20 @@ pub fn in_facets_by_index(e: MeiliError, uid: &str, first_query: Option<usize>) 
         None => format!("\n - Note: index `{uid}` is not used in queries"),
     };
     let status = if e.status == 404 { 400 } else { e.status };
-    let message = format!("Inside `.federation.facetsByIndex.{uid}`: {}{note}", e.message);
+    let message = format!(
+        "Inside `.federation.facetsByIndex.{uid}`: {}{note}",
+        e.message
+    );
     e.with_status(status).with_message(message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miroir_proto::ErrorType;
+    use miroir_proto::ErrorCode;
 
     fn err(status: u16, message: &str) -> MeiliError {
-        MeiliError::legacy(status, "c", ErrorType::InvalidRequest, message)
+        MeiliError::new(ErrorCode::BadRequest, message).with_status(status)
     }
 
     #[test]
@@ -146,12 +149,7 @@ mod tests {
     #[test]
     fn other_errors_are_prefixed_and_not_found_is_a_bad_request() {
         let e = in_query(
-            MeiliError::legacy(
-                404,
-                "index_not_found",
-                ErrorType::InvalidRequest,
-                "Index `nope` not found.",
-            ),
+            MeiliError::new(ErrorCode::IndexNotFound, "Index `nope` not found."),
             1,
         );
         assert_eq!(e.status, 400);

@@ -106,9 +106,10 @@ mod tests {
     use serde_json::json;
 
     use crate::engine::filter::parse;
+    use miroir_proto::ErrorCode;
 
     fn check(filter: &str, doc: serde_json::Value) -> bool {
-        parse(&json!(filter), "c")
+        parse(&json!(filter), ErrorCode::BadRequest)
             .unwrap()
             .matches(doc.as_object().unwrap())
     }

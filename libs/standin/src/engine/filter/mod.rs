@@ -8,7 +8,7 @@ mod sets;
 
 use std::fmt;
 
-use miroir_proto::error::MeiliError;
+use miroir_proto::error::{ErrorCode, MeiliError};
 use serde_json::Value;
 
 use super::Document;
@@ -64,7 +64,7 @@ pub struct Filter {
 
 /// Meilisearch's filter syntax, string or array form. `code` is the error code to use
 /// (`invalid_search_filter`, `invalid_document_filter`, ...).
-pub fn parse(filter: &Value, code: &str) -> Result<Filter, MeiliError> {
+pub fn parse(filter: &Value, code: ErrorCode) -> Result<Filter, MeiliError> {
     let mut sources = Vec::new();
     let expr = match filter {
         Value::Null => None,
@@ -104,8 +104,8 @@ pub fn parse(filter: &Value, code: &str) -> Result<Filter, MeiliError> {
     Ok(Filter { expr, sources })
 }
 
-fn syntax_error(code: &str, expected: &str, found: &Value) -> MeiliError {
-    MeiliError::legacy_invalid(
+fn syntax_error(code: ErrorCode, expected: &str, found: &Value) -> MeiliError {
+    MeiliError::new(
         code,
         format!("Invalid syntax for the filter parameter: `expected {expected}, found: {found}`."),
     )
@@ -114,7 +114,7 @@ fn syntax_error(code: &str, expected: &str, found: &Value) -> MeiliError {
 fn parse_source(
     s: &str,
     sources: &mut Vec<String>,
-    code: &str,
+    code: ErrorCode,
 ) -> Result<Option<Expr>, MeiliError> {
     if s.trim().is_empty() {
         return Ok(None);
@@ -122,7 +122,7 @@ fn parse_source(
     let id = sources.len();
     sources.push(s.to_string());
     parser::Parser::new(s, id).parse().map(Some).map_err(|e| {
-        MeiliError::legacy_invalid(
+        MeiliError::new(
             code,
             format!(
                 "{}\n{}:{} {}",
@@ -162,7 +162,7 @@ impl Filter {
         &self,
         filterable: &[String],
         index_prefix: Option<&str>,
-        code: &str,
+        code: ErrorCode,
     ) -> Result<(), MeiliError> {
         let Some(expr) = &self.expr else {
             return Ok(());
@@ -193,7 +193,7 @@ impl Filter {
             let prefix = index_prefix
                 .map(|uid| format!("Index `{uid}`: "))
                 .unwrap_or_default();
-            return Err(MeiliError::legacy_invalid(
+            return Err(MeiliError::new(
                 code,
                 format!(
                     "{prefix}Attribute `{}` is not filterable. {tail}\n{}:{} {source}",
@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn recorded_syntax_error() {
-        let e = parse(&json!("major >"), "invalid_search_filter").unwrap_err();
+        let e = parse(&json!("major >"), ErrorCode::InvalidSearchFilter).unwrap_err();
         assert_eq!(
             e.message,
             "Was expecting a value but instead got nothing.\n8:8 major >"
@@ -398,12 +398,12 @@ mod tests {
 
     #[test]
     fn recorded_not_filterable_errors() {
-        let f = parse(&json!("title = Joker"), "invalid_document_filter").unwrap();
+        let f = parse(&json!("title = Joker"), ErrorCode::InvalidDocumentFilter).unwrap();
         let e = f
             .check_filterable(
                 &["year".into(), "genres".into()],
                 None,
-                "invalid_document_filter",
+                ErrorCode::InvalidDocumentFilter,
             )
             .unwrap_err();
         assert_eq!(
@@ -411,11 +411,11 @@ mod tests {
             "Attribute `title` is not filterable. Available filterable attribute patterns are: `genres`, `year`.\n1:6 title = Joker"
         );
         // The search route checks the re-quoted filter.
-        let f = parse(&json!("version = 1"), "invalid_search_filter")
+        let f = parse(&json!("version = 1"), ErrorCode::InvalidSearchFilter)
             .unwrap()
             .requoted();
         let e = f
-            .check_filterable(&filterable(), Some("npm"), "invalid_search_filter")
+            .check_filterable(&filterable(), Some("npm"), ErrorCode::InvalidSearchFilter)
             .unwrap_err();
         assert_eq!(
             e.message,
@@ -427,7 +427,7 @@ mod tests {
     fn array_form_is_and_of_ors() {
         let f = parse(
             &json!([["scope = types", "scope = babel"], "major > 5"]),
-            "c",
+            ErrorCode::BadRequest,
         )
         .unwrap();
         assert_eq!(
@@ -438,26 +438,34 @@ mod tests {
         assert!(f.matches(&doc(json!({"scope": "Types", "major": 7}))));
         assert!(!f.matches(&doc(json!({"scope": "types", "major": 5}))));
         assert!(!f.matches(&doc(json!({"scope": "other", "major": 7}))));
-        let e = parse(&json!([1]), "c").unwrap_err();
+        let e = parse(&json!([1]), ErrorCode::BadRequest).unwrap_err();
         assert_eq!(
             e.message,
             "Invalid syntax for the filter parameter: `expected String, Array, found: 1`."
         );
-        let e = parse(&json!([[["x"]]]), "c").unwrap_err();
+        let e = parse(&json!([[["x"]]]), ErrorCode::BadRequest).unwrap_err();
         assert_eq!(
             e.message,
             "Invalid syntax for the filter parameter: `expected String, found: [\"x\"]`."
         );
-        assert!(parse(&json!(""), "c").unwrap().is_empty());
-        assert!(parse(&json!([]), "c").unwrap().is_empty());
+        assert!(parse(&json!(""), ErrorCode::BadRequest).unwrap().is_empty());
+        assert!(parse(&json!([]), ErrorCode::BadRequest).unwrap().is_empty());
     }
 
     #[test]
     fn nested_attributes_are_filterable_through_their_parent() {
-        let f = parse(&json!("doggo.age > 2"), "c").unwrap();
-        assert!(f.check_filterable(&["doggo".into()], None, "c").is_ok());
-        assert!(f.check_filterable(&["dog".into()], None, "c").is_err());
-        let e = f.check_filterable(&[], None, "c").unwrap_err();
+        let f = parse(&json!("doggo.age > 2"), ErrorCode::BadRequest).unwrap();
+        assert!(
+            f.check_filterable(&["doggo".into()], None, ErrorCode::BadRequest)
+                .is_ok()
+        );
+        assert!(
+            f.check_filterable(&["dog".into()], None, ErrorCode::BadRequest)
+                .is_err()
+        );
+        let e = f
+            .check_filterable(&[], None, ErrorCode::BadRequest)
+            .unwrap_err();
         assert!(
             e.message
                 .contains("This index does not have configured filterable attributes.")

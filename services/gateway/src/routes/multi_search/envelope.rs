@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use miroir_proto::MeiliError;
 use miroir_proto::rpc_search::{Federation, MergeFacets};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{Map, Value};
 
 use crate::body::{described, expect_object};
@@ -41,26 +41,26 @@ const FEDERATION_FIELDS: &[&str] = &[
 ];
 
 /// deserr's unknown-field error at a location, with `code`.
-fn unknown_inside(code: &str, loc: &str, key: &str, accepted: &[&str]) -> MeiliError {
+fn unknown_inside(code: ErrorCode, loc: &str, key: &str, accepted: &[&str]) -> MeiliError {
     let plain = unknown_field(key, accepted).message;
     let located = plain.replacen(
         &format!("Unknown field `{key}`"),
         &format!("Unknown field `{key}` inside `{loc}`"),
         1,
     );
-    MeiliError::legacy_invalid(code, located)
+    MeiliError::new(code, located)
 }
 
-fn invalid_value(code: &str, loc: &str, message: impl std::fmt::Display) -> MeiliError {
-    MeiliError::legacy_invalid(code, format!("Invalid value at `{loc}`: {message}"))
+fn invalid_value(code: ErrorCode, loc: &str, message: impl std::fmt::Display) -> MeiliError {
+    MeiliError::new(code, format!("Invalid value at `{loc}`: {message}"))
 }
 
-fn uint(code: &str, loc: &str, v: &Value) -> Result<u64, MeiliError> {
+fn uint(code: ErrorCode, loc: &str, v: &Value) -> Result<u64, MeiliError> {
     v.as_u64()
         .ok_or_else(|| invalid_type(code, loc, "a positive integer", v))
 }
 
-fn optional_uint(code: &str, loc: &str, v: &Value) -> Result<Option<u64>, MeiliError> {
+fn optional_uint(code: ErrorCode, loc: &str, v: &Value) -> Result<Option<u64>, MeiliError> {
     match v {
         Value::Null => Ok(None),
         v => uint(code, loc, v).map(Some),
@@ -95,13 +95,18 @@ pub fn parse(body: &Value) -> Result<Envelope, MeiliError> {
 
 fn parse_queries(v: &Value) -> Result<Vec<Query>, MeiliError> {
     let Value::Array(items) = v else {
-        return Err(invalid_type("bad_request", ".queries", "an array", v));
+        return Err(invalid_type(
+            ErrorCode::BadRequest,
+            ".queries",
+            "an array",
+            v,
+        ));
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let loc = format!(".queries[{i}]");
         let Value::Object(fields) = item else {
-            return Err(invalid_type("bad_request", &loc, "an object", item));
+            return Err(invalid_type(ErrorCode::BadRequest, &loc, "an object", item));
         };
         let mut body = Map::new();
         let mut index_uid = None;
@@ -112,10 +117,10 @@ fn parse_queries(v: &Value) -> Result<Vec<Query>, MeiliError> {
                 "indexUid" => {
                     let at = format!("{loc}.indexUid");
                     let Value::String(uid) = v else {
-                        return Err(invalid_type("invalid_index_uid", &at, "a string", v));
+                        return Err(invalid_type(ErrorCode::InvalidIndexUid, &at, "a string", v));
                     };
                     if let Some(problem) = index_uid_problem(uid) {
-                        return Err(invalid_value("invalid_index_uid", &at, problem));
+                        return Err(invalid_value(ErrorCode::InvalidIndexUid, &at, problem));
                     }
                     index_uid = Some(uid.clone());
                 }
@@ -131,8 +136,8 @@ fn parse_queries(v: &Value) -> Result<Vec<Query>, MeiliError> {
             }
         }
         let Some(index_uid) = index_uid else {
-            return Err(MeiliError::legacy_invalid(
-                "missing_index_uid",
+            return Err(MeiliError::new(
+                ErrorCode::MissingIndexUid,
                 format!("Missing field `indexUid` inside `{loc}`"),
             ));
         };
@@ -148,7 +153,7 @@ fn parse_queries(v: &Value) -> Result<Vec<Query>, MeiliError> {
 
 /// `federationOptions`: its `weight` if given.
 fn parse_federation_options(loc: &str, v: &Value) -> Result<Option<f64>, MeiliError> {
-    const CODE: &str = "invalid_multi_search_federation_options";
+    const CODE: ErrorCode = ErrorCode::InvalidMultiSearchFederationOptions;
     const FIELDS: &[&str] = &["weight", "remote", "queryPosition"];
     let at = format!("{loc}.federationOptions");
     let options = match v {
@@ -163,7 +168,7 @@ fn parse_federation_options(loc: &str, v: &Value) -> Result<Option<f64>, MeiliEr
                 let w_at = format!("{at}.weight");
                 let Some(w) = v.as_f64() else {
                     return Err(invalid_type(
-                        "invalid_multi_search_weight",
+                        ErrorCode::InvalidMultiSearchWeight,
                         &w_at,
                         "a number",
                         v,
@@ -171,7 +176,7 @@ fn parse_federation_options(loc: &str, v: &Value) -> Result<Option<f64>, MeiliEr
                 };
                 if w < 0.0 {
                     return Err(invalid_value(
-                        "invalid_multi_search_weight",
+                        ErrorCode::InvalidMultiSearchWeight,
                         &w_at,
                         "the value of `weight` is invalid, expected a positive float (>= 0.0).",
                     ));
@@ -188,7 +193,7 @@ fn parse_federation_options(loc: &str, v: &Value) -> Result<Option<f64>, MeiliEr
 }
 
 fn parse_federation(v: &Value) -> Result<Federation, MeiliError> {
-    const CODE: &str = "invalid_multi_search_federated";
+    const CODE: ErrorCode = ErrorCode::InvalidMultiSearchFederated;
     let Value::Object(fields) = v else {
         return Err(invalid_type(CODE, ".federation", "an object", v));
     };
@@ -196,11 +201,12 @@ fn parse_federation(v: &Value) -> Result<Federation, MeiliError> {
     for (key, v) in fields {
         let at = format!(".federation.{key}");
         match key.as_str() {
-            "limit" => federation.limit = uint("invalid_search_limit", &at, v)?,
-            "offset" => federation.offset = uint("invalid_search_offset", &at, v)?,
-            "page" => federation.page = optional_uint("invalid_search_page", &at, v)?,
+            "limit" => federation.limit = uint(ErrorCode::InvalidSearchLimit, &at, v)?,
+            "offset" => federation.offset = uint(ErrorCode::InvalidSearchOffset, &at, v)?,
+            "page" => federation.page = optional_uint(ErrorCode::InvalidSearchPage, &at, v)?,
             "hitsPerPage" => {
-                federation.hits_per_page = optional_uint("invalid_search_hits_per_page", &at, v)?
+                federation.hits_per_page =
+                    optional_uint(ErrorCode::InvalidSearchHitsPerPage, &at, v)?
             }
             "facetsByIndex" => federation.facets_by_index = parse_facets_by_index(&at, v)?,
             "mergeFacets" => federation.merge_facets = parse_merge_facets(&at, v)?,
@@ -221,7 +227,7 @@ fn parse_facets_by_index(
     at: &str,
     v: &Value,
 ) -> Result<BTreeMap<String, Option<Vec<String>>>, MeiliError> {
-    const CODE: &str = "invalid_multi_search_facets_by_index";
+    const CODE: ErrorCode = ErrorCode::InvalidMultiSearchFacetsByIndex;
     let by_index = match v {
         Value::Null => return Ok(BTreeMap::new()),
         Value::Object(by_index) => by_index,
@@ -231,7 +237,7 @@ fn parse_facets_by_index(
     for (uid, facets) in by_index {
         let uid_at = format!("{at}.{uid}");
         if let Some(problem) = index_uid_problem(uid) {
-            return Err(invalid_value("invalid_index_uid", &uid_at, problem));
+            return Err(invalid_value(ErrorCode::InvalidIndexUid, &uid_at, problem));
         }
         let facets = match facets {
             Value::Null => None,
@@ -258,7 +264,7 @@ fn parse_facets_by_index(
 }
 
 fn parse_merge_facets(at: &str, v: &Value) -> Result<Option<MergeFacets>, MeiliError> {
-    const CODE: &str = "invalid_multi_search_merge_facets";
+    const CODE: ErrorCode = ErrorCode::InvalidMultiSearchMergeFacets;
     let fields = match v {
         Value::Null => return Ok(None),
         Value::Object(fields) => fields,
@@ -269,7 +275,7 @@ fn parse_merge_facets(at: &str, v: &Value) -> Result<Option<MergeFacets>, MeiliE
         match key.as_str() {
             "maxValuesPerFacet" => {
                 merge.max_values_per_facet = optional_uint(
-                    "invalid_multi_search_max_values_per_facet",
+                    ErrorCode::InvalidMultiSearchMaxValuesPerFacet,
                     &format!("{at}.maxValuesPerFacet"),
                     v,
                 )?
@@ -285,8 +291,8 @@ fn check_rules(queries: &[Query], federated: bool) -> Result<(), MeiliError> {
     for (i, q) in queries.iter().enumerate() {
         if !federated {
             if q.has_federation_options {
-                return Err(MeiliError::legacy_invalid(
-                    "invalid_multi_search_federation_options",
+                return Err(MeiliError::new(
+                    ErrorCode::InvalidMultiSearchFederationOptions,
                     format!(
                         "Using `federationOptions` is not allowed in a non-federated search.\n - Hint: remove `federationOptions` from query #{i} or add `federation` to the request."
                     ),
@@ -299,8 +305,8 @@ fn check_rules(queries: &[Query], federated: bool) -> Result<(), MeiliError> {
             .into_iter()
             .find(|p| present(p))
         {
-            return Err(MeiliError::legacy_invalid(
-                "invalid_multi_search_query_pagination",
+            return Err(MeiliError::new(
+                ErrorCode::InvalidMultiSearchQueryPagination,
                 format!(
                     "Inside `.queries[{i}]`: Using pagination options is not allowed in federated queries.\n - Hint: remove `{p}` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.limit` and `federation.offset` for pagination in federated search"
                 ),
@@ -317,8 +323,8 @@ fn check_rules(queries: &[Query], federated: bool) -> Result<(), MeiliError> {
                     other => described(other),
                 })
                 .collect();
-            return Err(MeiliError::legacy_invalid(
-                "invalid_multi_search_query_facets",
+            return Err(MeiliError::new(
+                ErrorCode::InvalidMultiSearchQueryFacets,
                 format!(
                     "Inside `.queries[{i}]`: Using facet options is not allowed in federated queries.\n - Hint: remove `facets` from query #{i} or remove `federation` from the request\n - Hint: pass `federation.facetsByIndex.{}: [{}]` for facets in federated search",
                     q.index_uid,
