@@ -16,6 +16,7 @@ pub mod rpc;
 pub mod rpc_search;
 pub mod rpc_tasks;
 pub mod subjects;
+pub mod suggest;
 pub mod tasks;
 pub mod topology;
 

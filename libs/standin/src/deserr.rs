@@ -5,6 +5,7 @@
 
 use indexmap::IndexMap;
 use miroir_proto::error::{ErrorCode, MeiliError};
+pub use miroir_proto::suggest::{did_you_mean, quoted};
 use serde_json::Value;
 
 /// `"a positive integer"`, `"a string"`... as deserr names the kind of a JSON value.
@@ -88,75 +89,7 @@ pub fn missing_field(code: ErrorCode, loc: &str, field: &str) -> MeiliError {
     )
 }
 
-pub fn quoted(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|a| format!("`{a}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
-/// deserr's suggestion: the closest accepted name within a typo budget that grows with length.
-pub fn did_you_mean(received: &str, accepted: &[&str]) -> String {
-    let budget = match received.len() {
-        0..=3 => return String::new(),
-        4..=7 => 1,
-        8..=12 => 2,
-        13..=17 => 3,
-        18..=24 => 4,
-        _ => 5,
-    };
-    accepted
-        .iter()
-        .map(|a| (a, damerau_levenshtein(received, a)))
-        .filter(|(_, d)| *d <= budget)
-        .min_by_key(|(_, d)| *d)
-        .map(|(a, _)| format!("did you mean `{a}`? "))
-        .unwrap_or_default()
-}
-
-/// The unrestricted Damerau-Levenshtein distance (what `strsim::damerau_levenshtein` computes),
-/// by the Lowrance-Wagner algorithm.
-fn damerau_levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let (n, m) = (a.len(), b.len());
-    let max = n + m;
-    let width = m + 2;
-    let mut d = vec![0usize; (n + 2) * width];
-    let at = |i: usize, j: usize| i * width + j;
-    d[at(0, 0)] = max;
-    for i in 0..=n {
-        d[at(i + 1, 0)] = max;
-        d[at(i + 1, 1)] = i;
-    }
-    for j in 0..=m {
-        d[at(0, j + 1)] = max;
-        d[at(1, j + 1)] = j;
-    }
-    // Last row of `a` where each character was seen.
-    let mut last_row: std::collections::HashMap<char, usize> = std::collections::HashMap::new();
-    for i in 1..=n {
-        let mut last_col = 0;
-        for j in 1..=m {
-            let k = last_row.get(&b[j - 1]).copied().unwrap_or(0);
-            let l = last_col;
-            let cost = if a[i - 1] == b[j - 1] {
-                last_col = j;
-                0
-            } else {
-                1
-            };
-            let substitution = d[at(i, j)] + cost;
-            let insertion = d[at(i + 1, j)] + 1;
-            let deletion = d[at(i, j + 1)] + 1;
-            let transposition = d[at(k, l)] + (i - k - 1) + 1 + (j - l - 1);
-            d[at(i + 1, j + 1)] = substitution.min(insertion).min(deletion).min(transposition);
-        }
-        last_row.insert(a[i - 1], i);
-    }
-    d[at(n + 1, m + 1)]
-}
 
 /// A query string as deserr's query-parameter extractor sees it: keys in order of first
 /// appearance, each with every value it was given.
@@ -331,16 +264,6 @@ mod tests {
             e.message,
             "Unknown field `nope`: expected one of `q`, `filter`"
         );
-    }
-
-    #[test]
-    fn distance_counts_transpositions_once() {
-        assert_eq!(damerau_levenshtein("sort", "sort"), 0);
-        assert_eq!(damerau_levenshtein("sart", "sort"), 1);
-        assert_eq!(damerau_levenshtein("ab", "ba"), 1);
-        assert_eq!(damerau_levenshtein("filler", "filter"), 1);
-        assert_eq!(damerau_levenshtein("ca", "abc"), 2);
-        assert_eq!(damerau_levenshtein("", "abc"), 3);
     }
 
     #[test]

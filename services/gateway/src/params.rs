@@ -4,6 +4,7 @@
 
 use miroir_placement::MAX_LOGICAL_INDEX_UID_BYTES;
 use miroir_proto::{ErrorCode, MeiliError};
+pub use miroir_proto::suggest::{did_you_mean, quoted};
 use serde_json::{Map, Value};
 
 const UID_RULES: &str = "Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 bytes.";
@@ -39,14 +40,6 @@ pub fn check_index_uid(uid: &str) -> Result<(), MeiliError> {
 #[derive(Debug, Default)]
 pub struct QueryParams {
     pairs: Vec<(String, Vec<String>)>,
-}
-
-pub fn quoted(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|a| format!("`{a}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub fn invalid_param(code: ErrorCode, name: &str, msg: impl std::fmt::Display) -> MeiliError {
@@ -94,54 +87,6 @@ impl QueryParams {
         }
         Ok(out)
     }
-}
-
-/// deserr's suggestion: the closest accepted name within a typo budget growing with length.
-pub fn did_you_mean(received: &str, accepted: &[&str]) -> String {
-    let budget = match received.len() {
-        0..=3 => return String::new(),
-        4..=7 => 1,
-        8..=12 => 2,
-        13..=17 => 3,
-        18..=24 => 4,
-        _ => 5,
-    };
-    accepted
-        .iter()
-        .map(|a| (a, edit_distance(received, a)))
-        .filter(|(_, d)| *d <= budget)
-        .min_by_key(|(_, d)| *d)
-        .map(|(a, _)| format!("did you mean `{a}`? "))
-        .unwrap_or_default()
-}
-
-/// Edit distance counting a swap of two neighbours as one edit (optimal string alignment).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for (i, row) in d.chunks_mut(width).enumerate() {
-        if let Some(first) = row.first_mut() {
-            *first = i;
-        }
-    }
-    for (j, cell) in d.iter_mut().take(width).enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a.get(i - 1) != b.get(j - 1));
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
 }
 
 /// deserr's error for an unknown key of a JSON body.
@@ -510,6 +455,5 @@ mod tests {
             unknown_field("nope", &["uid"]).message,
             "Unknown field `nope`: expected one of `uid`"
         );
-        assert_eq!(edit_distance("ab", "ba"), 1);
     }
 }
