@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod error_code;
 pub mod handoff;
+pub mod key_actions;
 pub mod migrations;
 pub mod rpc;
 pub mod rpc_search;

@@ -12,67 +12,7 @@ use uuid::Uuid;
 use crate::deserr;
 use crate::time_fmt::{now, rfc3339, rfc3339_value};
 
-/// Every action a key may be given, in the order Meilisearch 1.50 lists them.
-pub const ACTIONS: &[&str] = &[
-    "*",
-    "search",
-    "documents.*",
-    "documents.add",
-    "documents.get",
-    "documents.delete",
-    "indexes.*",
-    "indexes.create",
-    "indexes.get",
-    "indexes.update",
-    "indexes.delete",
-    "indexes.swap",
-    "tasks.*",
-    "tasks.cancel",
-    "tasks.delete",
-    "tasks.get",
-    "settings.*",
-    "settings.get",
-    "settings.update",
-    "stats.*",
-    "stats.get",
-    "metrics.*",
-    "metrics.get",
-    "dumps.*",
-    "dumps.create",
-    "snapshots.*",
-    "snapshots.create",
-    "version",
-    "keys.create",
-    "keys.get",
-    "keys.update",
-    "keys.delete",
-    "experimental.get",
-    "experimental.update",
-    "export",
-    "network.get",
-    "network.update",
-    "chatCompletions",
-    "chats.*",
-    "chats.get",
-    "chats.delete",
-    "chatsSettings.*",
-    "chatsSettings.get",
-    "chatsSettings.update",
-    "*.get",
-    "webhooks.get",
-    "webhooks.update",
-    "webhooks.delete",
-    "webhooks.create",
-    "webhooks.*",
-    "indexes.compact",
-    "fields.post",
-    "tasks.compact",
-    "dynamicSearchRules.get",
-    "dynamicSearchRules.create",
-    "dynamicSearchRules.update",
-    "dynamicSearchRules.delete",
-    "dynamicSearchRules.*",
-];
+pub use miroir_proto::key_actions::ACTIONS;
 
 /// One API key.
 #[derive(Clone, Debug)]
@@ -128,21 +68,14 @@ fn pattern_matches(pattern: &str, uid: &str) -> bool {
     }
 }
 
+/// Whether a key's actions open `action`, expanded as Meilisearch stores them (shared with the
+/// gateway, so `*.get` opens no `keys.get` and `documents.*` does not grant itself).
 fn action_allowed(granted: &[String], action: &str) -> bool {
-    granted.iter().any(|g| {
-        g == "*"
-            || g == action
-            || (g == "*.get" && action.ends_with(".get"))
-            || g.strip_suffix(".*").is_some_and(|family| {
-                action
-                    .strip_prefix(family)
-                    .is_some_and(|r| r.starts_with('.'))
-            })
-    })
+    miroir_proto::key_actions::expand(granted).contains(action)
 }
 
 fn is_keys_action(action: &str) -> bool {
-    action.starts_with("keys.")
+    miroir_proto::key_actions::is_keys_action(action)
 }
 
 pub fn missing_master_key() -> MeiliError {
