@@ -33,7 +33,7 @@ use miroir_proto::ErrorCode;
 use miroir_proto::migrations::{MigrationPhase, MigrationRecord};
 use miroir_proto::topology::{Availability, LagReason};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::Ctx;
@@ -47,7 +47,12 @@ pub enum BuildError {
     #[error("node {node}: {error}")]
     Node { node: String, error: String },
     #[error("task {uid} on {node} ended {status}: {error}")]
-    Task { node: String, uid: u64, status: String, error: String },
+    Task {
+        node: String,
+        uid: u64,
+        status: String,
+        error: String,
+    },
     #[error("verification failed: {0}")]
     Verify(String),
     #[error("topology: {0}")]
@@ -55,7 +60,10 @@ pub enum BuildError {
 }
 
 fn node_err(node: &str) -> impl Fn(NodeError) -> BuildError + '_ {
-    move |e| BuildError::Node { node: node.to_string(), error: e.to_string() }
+    move |e| BuildError::Node {
+        node: node.to_string(),
+        error: e.to_string(),
+    }
 }
 
 /// Build the copy `step` names; the number of documents copied.
@@ -65,11 +73,19 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     let s = usize::from(step.shard);
     let shard = ShardId::new(step.shard).ok_or(BuildError::Gone)?;
     let placement = record.shards.get(s).ok_or(BuildError::Gone)?;
-    if placement.lag_of(&step.node).is_none_or(|l| l.reason != LagReason::Lost) {
+    if placement
+        .lag_of(&step.node)
+        .is_none_or(|l| l.reason != LagReason::Lost)
+    {
         return Ok(0);
     }
     let name = miroir_cluster::shard_name(&record, shard);
-    let target = topo.nodes.get(&step.node).ok_or(BuildError::Gone)?.url.clone();
+    let target = topo
+        .nodes
+        .get(&step.node)
+        .ok_or(BuildError::Gone)?
+        .url
+        .clone();
     let (source_id, source) = placement
         .nodes
         .iter()
@@ -83,7 +99,12 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     let started = miroir_cluster::now_rfc3339();
     let total = ctx
         .nodes
-        .json(&source, Method::GET, &format!("/indexes/{name}/stats"), None)
+        .json(
+            &source,
+            Method::GET,
+            &format!("/indexes/{name}/stats"),
+            None,
+        )
         .await
         .map_err(node_err(&source_id))?
         .get("numberOfDocuments")
@@ -105,10 +126,15 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     tracing::info!(index = %step.index, shard = step.shard, node = %step.node, source = %source_id, total, "rebalancer: building a copy");
 
     // 1. An empty target.
-    match ctx.nodes.send(&target, Method::DELETE, &format!("/indexes/{name}"), None).await {
+    match ctx
+        .nodes
+        .send(&target, Method::DELETE, &format!("/indexes/{name}"), None)
+        .await
+    {
         // A node enqueues the deletion of an index it does not have, and fails that task.
         Ok((_, body)) => match wait_task(&ctx, &step.node, &target, &body).await {
-            Err(BuildError::Task { error, .. }) if error.contains(ErrorCode::IndexNotFound.as_str()) => {}
+            Err(BuildError::Task { error, .. })
+                if error.contains(ErrorCode::IndexNotFound.as_str()) => {}
             other => other?,
         },
         Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound => {}
@@ -116,13 +142,27 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     }
     let created = ctx
         .nodes
-        .json(&target, Method::POST, "/indexes", Some(&json!({"uid": name, "primaryKey": pk})))
+        .json(
+            &target,
+            Method::POST,
+            "/indexes",
+            Some(&json!({"uid": name, "primaryKey": pk})),
+        )
         .await
         .map_err(node_err(&step.node))?;
     wait_task_value(&ctx, &step.node, &target, &created).await?;
 
     // 2. Settings.
-    let mut settings = ctx.nodes.json(&source, Method::GET, &format!("/indexes/{name}/settings"), None).await.map_err(node_err(&source_id))?;
+    let mut settings = ctx
+        .nodes
+        .json(
+            &source,
+            Method::GET,
+            &format!("/indexes/{name}/settings"),
+            None,
+        )
+        .await
+        .map_err(node_err(&source_id))?;
     if let Some(map) = settings.as_object_mut() {
         // Nodes mask the secrets inside these: copying them would break the target's embedders.
         map.remove("embedders");
@@ -130,7 +170,12 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     }
     let patched = ctx
         .nodes
-        .json(&target, Method::PATCH, &format!("/indexes/{name}/settings"), Some(&settings))
+        .json(
+            &target,
+            Method::PATCH,
+            &format!("/indexes/{name}/settings"),
+            Some(&settings),
+        )
         .await
         .map_err(node_err(&step.node))?;
     wait_task_value(&ctx, &step.node, &target, &patched).await?;
@@ -150,10 +195,19 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     loop {
         let listing = ctx
             .nodes
-            .json(&source, Method::GET, &format!("/indexes/{name}/documents?offset={offset}&limit={page}"), None)
+            .json(
+                &source,
+                Method::GET,
+                &format!("/indexes/{name}/documents?offset={offset}&limit={page}"),
+                None,
+            )
             .await
             .map_err(node_err(&source_id))?;
-        let results = listing.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
+        let results = listing
+            .get("results")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if results.is_empty() {
             break;
         }
@@ -168,7 +222,12 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
         let body = Bytes::from(serde_json::to_vec(&Value::Array(results)).unwrap_or_default());
         let (_, answer) = ctx
             .nodes
-            .send(&target, Method::POST, &format!("/indexes/{name}/documents{query}"), Some(("application/json", body.clone())))
+            .send(
+                &target,
+                Method::POST,
+                &format!("/indexes/{name}/documents{query}"),
+                Some(("application/json", body.clone())),
+            )
             .await
             .map_err(node_err(&step.node))?;
         last_task = serde_json::from_slice(&answer).ok();
@@ -200,15 +259,26 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     // 4. Verify.
     let held = ctx
         .nodes
-        .json(&target, Method::GET, &format!("/indexes/{name}/stats"), None)
+        .json(
+            &target,
+            Method::GET,
+            &format!("/indexes/{name}/stats"),
+            None,
+        )
         .await
         .map_err(node_err(&step.node))?
         .get("numberOfDocuments")
         .and_then(Value::as_u64)
         .unwrap_or(0);
-    let expected = if pk.is_some() { ids.len() as u64 } else { copied };
+    let expected = if pk.is_some() {
+        ids.len() as u64
+    } else {
+        copied
+    };
     if held != expected {
-        return Err(BuildError::Verify(format!("the target holds {held} documents, {expected} distinct ones were copied")));
+        return Err(BuildError::Verify(format!(
+            "the target holds {held} documents, {expected} distinct ones were copied"
+        )));
     }
     progress.copied = copied;
     progress.phase = MigrationPhase::CatchingUp;
@@ -220,8 +290,14 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     let handed = ctx
         .topology
         .modify_index(&step.index, |r| {
-            let Some(p) = r.shards.get_mut(s) else { return false };
-            match p.lagging.iter_mut().find(|l| l.node == node && l.reason == LagReason::Lost) {
+            let Some(p) = r.shards.get_mut(s) else {
+                return false;
+            };
+            match p
+                .lagging
+                .iter_mut()
+                .find(|l| l.node == node && l.reason == LagReason::Lost)
+            {
                 Some(l) => {
                     l.reason = LagReason::MissedWrites;
                     true
@@ -234,29 +310,40 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     match handed {
         None => return Err(BuildError::Gone),
         Some((_, rev)) => {
-            ctx.topology.wait_for_revision(rev, Duration::from_secs(5)).await;
+            ctx.topology
+                .wait_for_revision(rev, Duration::from_secs(5))
+                .await;
         }
     }
-    // Caught up when the replayer takes it out of `lagging`.
+    // Caught up when the replayer takes it out of `lagging`: the build's slot is free from now
+    // on (the replay is the health-checker's work); a watcher reports the end.
+    let watched = ctx.clone();
+    tokio::spawn(async move { report_caught_up(watched, step, s, progress, copied).await });
+    Ok(copied)
+}
+
+/// Report the copy `done` once the replayer took it out of `lagging` (or give up after 10 min:
+/// the next pass sees it again if it fell back to `lost`).
+async fn report_caught_up(ctx: Arc<Ctx>, step: CopyStep, s: usize, mut progress: MigrationRecord, copied: u64) {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut rx = ctx.topology.subscribe();
     loop {
         let behind = rx.borrow().index(&step.index).and_then(|r| r.shards.get(s)).map(|p| p.lag_of(&step.node).cloned());
         match behind {
-            None => return Err(BuildError::Gone),
             Some(None) => break,
-            Some(Some(l)) if l.reason == LagReason::Lost => return Err(BuildError::Verify("the copy was marked lost while it caught up".into())),
-            Some(Some(_)) => {}
+            Some(Some(l)) if l.reason != LagReason::Lost => {}
+            // The index or the copy is gone, or it fell back to lost: the next pass sees it.
+            _ => return,
         }
         if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
-            return Err(BuildError::Verify("the copy did not catch up within 10 min".into()));
+            return;
         }
     }
     progress.phase = MigrationPhase::Done;
     progress.updated_at = miroir_cluster::now_rfc3339();
     report(&ctx, &progress).await;
+    metrics::counter!("miroir_rebalancer_moves_done_total").increment(1);
     tracing::info!(index = %step.index, shard = step.shard, node = %step.node, copied, "rebalancer: copy built and caught up");
-    Ok(copied)
 }
 
 fn form_query(pk: &str) -> String {
@@ -267,7 +354,13 @@ fn form_query(pk: &str) -> String {
 fn url_pair(k: &str, v: &str) -> String {
     let enc: String = v
         .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect();
     format!("{k}={enc}")
 }
@@ -284,21 +377,42 @@ async fn wait_task(ctx: &Ctx, node: &str, url: &str, enqueued: &Bytes) -> Result
 }
 
 /// Wait until the node task an enqueue answer names is final; an error unless it succeeded.
-async fn wait_task_value(ctx: &Ctx, node: &str, url: &str, enqueued: &Value) -> Result<(), BuildError> {
-    let Some(uid) = enqueued.get("taskUid").and_then(Value::as_u64) else { return Ok(()) };
+async fn wait_task_value(
+    ctx: &Ctx,
+    node: &str,
+    url: &str,
+    enqueued: &Value,
+) -> Result<(), BuildError> {
+    let Some(uid) = enqueued.get("taskUid").and_then(Value::as_u64) else {
+        return Ok(());
+    };
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut pause = Duration::from_millis(10);
     loop {
-        let task = ctx.nodes.json(url, Method::GET, &format!("/tasks/{uid}"), None).await.map_err(node_err(node))?;
+        let task = ctx
+            .nodes
+            .json(url, Method::GET, &format!("/tasks/{uid}"), None)
+            .await
+            .map_err(node_err(node))?;
         match task.get("status").and_then(Value::as_str) {
             Some("succeeded") => return Ok(()),
             Some(status @ ("failed" | "canceled")) => {
-                return Err(BuildError::Task { node: node.to_string(), uid, status: status.to_string(), error: task.get("error").map(Value::to_string).unwrap_or_default() });
+                return Err(BuildError::Task {
+                    node: node.to_string(),
+                    uid,
+                    status: status.to_string(),
+                    error: task.get("error").map(Value::to_string).unwrap_or_default(),
+                });
             }
             _ => {}
         }
         if Instant::now() > deadline {
-            return Err(BuildError::Task { node: node.to_string(), uid, status: "unfinished".into(), error: "not final after 10 min".into() });
+            return Err(BuildError::Task {
+                node: node.to_string(),
+                uid,
+                status: "unfinished".into(),
+                error: "not final after 10 min".into(),
+            });
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(200));

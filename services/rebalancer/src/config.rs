@@ -49,8 +49,8 @@ impl Default for Config {
             node_timeout_ms: 30_000,
             reallocate_after_ms: 300_000,
             interval_ms: 1_000,
-            max_moves: 2,
-            max_moves_per_node: 1,
+            max_moves: 4,
+            max_moves_per_node: 2,
             copy_page_size: 1_000,
             copy_docs_per_sec: 0,
             drop_grace_ms: 5_000,
@@ -68,7 +68,11 @@ impl Config {
         if self.nats_url.trim().is_empty() {
             return invalid("`nats_url` is empty");
         }
-        for (name, v) in [("node_timeout_ms", self.node_timeout_ms), ("interval_ms", self.interval_ms), ("lease_ttl_ms", self.lease_ttl_ms)] {
+        for (name, v) in [
+            ("node_timeout_ms", self.node_timeout_ms),
+            ("interval_ms", self.interval_ms),
+            ("lease_ttl_ms", self.lease_ttl_ms),
+        ] {
             if v == 0 {
                 return invalid(&format!("`{name}` must be positive"));
             }
@@ -97,9 +101,37 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_nonsense_is_refused() {
         assert!(Config::default().validate().is_ok());
-        assert!(Config { max_moves: 0, ..Default::default() }.validate().is_err());
-        assert!(Config { lease_ttl_ms: 1_500, ..Default::default() }.validate().is_err());
-        assert!(Config { copy_page_size: 0, ..Default::default() }.validate().is_err());
-        assert!(Config { nats_url: " ".into(), ..Default::default() }.validate().is_err());
+        assert!(
+            Config {
+                max_moves: 0,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Config {
+                lease_ttl_ms: 1_500,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Config {
+                copy_page_size: 0,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Config {
+                nats_url: " ".into(),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

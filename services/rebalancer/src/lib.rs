@@ -62,22 +62,52 @@ struct Running {
 
 /// Campaign for the lease and, while holding it, move copies until `shutdown`; then stop the
 /// builds in flight (they restart from scratch on the next active replica) and release the lease.
-pub async fn run(config: Config, nats: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    nats: async_nats::Client,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     config.validate()?;
     let js = async_nats::jetstream::new(nats.clone());
     let topology = TopologyStore::open(&js).await?;
     let migrations = MigrationStore::open(&js).await?;
     let handoff = HandoffQueues::open(&js).await?;
-    let nodes = NodeClient::new(config.node_api_key.clone(), Duration::from_millis(config.node_timeout_ms))?;
-    let mut service = ServiceRunner::start(&nats, Service::Rebalancer, env!("CARGO_PKG_VERSION"), "Miroir rebalancer: live shard moves").await?;
+    let nodes = NodeClient::new(
+        config.node_api_key.clone(),
+        Duration::from_millis(config.node_timeout_ms),
+    )?;
+    let mut service = ServiceRunner::start(
+        &nats,
+        Service::Rebalancer,
+        env!("CARGO_PKG_VERSION"),
+        "Miroir rebalancer: live shard moves",
+    )
+    .await?;
     service.ready().await?;
     let holder = format!("rebalancer-{}-{}", std::process::id(), uuid::Uuid::new_v4());
     let lease_stop = CancellationToken::new();
-    let mut active = Lease::new(&js, LEASE_NAME, &holder, Duration::from_millis(config.lease_ttl_ms)).await?.spawn(lease_stop.clone());
+    let mut active = Lease::new(
+        &js,
+        LEASE_NAME,
+        &holder,
+        Duration::from_millis(config.lease_ttl_ms),
+    )
+    .await?
+    .spawn(lease_stop.clone());
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let interval = Duration::from_millis(config.interval_ms);
-    let ctx = Arc::new(Ctx { config, topology, migrations, handoff, nodes });
-    let mut rebalancer = Rebalancer { ctx: ctx.clone(), running: HashMap::new(), backoff: HashMap::new() };
+    let ctx = Arc::new(Ctx {
+        config,
+        topology,
+        migrations,
+        handoff,
+        nodes,
+    });
+    let mut rebalancer = Rebalancer {
+        ctx: ctx.clone(),
+        running: HashMap::new(),
+        backoff: HashMap::new(),
+    };
     let mut changes = ctx.topology.subscribe();
     describe_metrics();
     tracing::info!(%holder, "rebalancer started");
@@ -125,16 +155,22 @@ impl Rebalancer {
         let topo = self.ctx.topology.current();
         let now = time::OffsetDateTime::now_utc();
         let plan = plan::plan(&topo, now, self.ctx.config.reallocate_after());
-        metrics::gauge!("miroir_rebalancer_moves_planned").set((plan.adds.len() + plan.rebuilds.len() + plan.drops.len()) as f64);
-        metrics::gauge!("miroir_rebalancer_under_replicated_shards").set(plan.under_replicated.len() as f64);
+        metrics::gauge!("miroir_rebalancer_moves_planned")
+            .set((plan.adds.len() + plan.rebuilds.len() + plan.drops.len()) as f64);
+        metrics::gauge!("miroir_rebalancer_under_replicated_shards")
+            .set(plan.under_replicated.len() as f64);
 
         for step in &plan.drops {
             self.drop_copy(step).await;
         }
         let now = tokio::time::Instant::now();
-        self.backoff.retain(|k, _| plan.rebuilds.iter().any(|s| key(s) == *k));
+        self.backoff
+            .retain(|k, _| plan.rebuilds.iter().any(|s| key(s) == *k));
         for step in &plan.rebuilds {
-            let waiting = self.backoff.get(&key(step)).is_some_and(|(until, _)| *until > now);
+            let waiting = self
+                .backoff
+                .get(&key(step))
+                .is_some_and(|(until, _)| *until > now);
             if !waiting && !self.running.contains_key(&key(step)) && self.room_for(step) {
                 self.start(step.clone(), None);
             }
@@ -153,7 +189,13 @@ impl Rebalancer {
         if self.running.len() >= cfg.max_moves {
             return false;
         }
-        let on_node = self.running.iter().filter(|((_, _, n), r)| *n == step.node || r.source.as_deref() == Some(step.node.as_str())).count();
+        let on_node = self
+            .running
+            .iter()
+            .filter(|((_, _, n), r)| {
+                *n == step.node || r.source.as_deref() == Some(step.node.as_str())
+            })
+            .count();
         on_node < cfg.max_moves_per_node
     }
 
@@ -166,20 +208,27 @@ impl Rebalancer {
 
     /// Collect the builds that ended.
     async fn reap(&mut self) {
-        let done: Vec<_> = self.running.iter().filter(|(_, r)| r.task.is_finished()).map(|(k, _)| k.clone()).collect();
+        let done: Vec<_> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.task.is_finished())
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in done {
-            let Some(r) = self.running.remove(&k) else { continue };
+            let Some(r) = self.running.remove(&k) else {
+                continue;
+            };
             match r.task.await {
                 Ok(Ok(docs)) => {
                     self.backoff.remove(&k);
-                    metrics::counter!("miroir_rebalancer_moves_done_total").increment(1);
-                    tracing::debug!(index = %k.0, shard = k.1, node = %k.2, docs, "rebalancer: build ended");
+                    tracing::debug!(index = %k.0, shard = k.1, node = %k.2, docs, "rebalancer: copied; the replayer catches it up");
                 }
                 Ok(Err(e)) => {
                     metrics::counter!("miroir_rebalancer_moves_failed_total").increment(1);
                     let failures = self.backoff.get(&k).map_or(0, |(_, n)| *n) + 1;
                     let pause = Duration::from_millis(250 * 2u64.pow(failures.min(7)));
-                    self.backoff.insert(k.clone(), (tokio::time::Instant::now() + pause, failures));
+                    self.backoff
+                        .insert(k.clone(), (tokio::time::Instant::now() + pause, failures));
                     tracing::warn!(index = %k.0, shard = k.1, node = %k.2, error = %e, "rebalancer: a copy could not be built; it will be tried again");
                     let failed = MigrationRecord {
                         index: k.0.clone(),
@@ -216,7 +265,9 @@ impl Rebalancer {
             .ctx
             .topology
             .modify_index(&step.index, |r| {
-                let Some(p) = r.shards.get_mut(s) else { return false };
+                let Some(p) = r.shards.get_mut(s) else {
+                    return false;
+                };
                 if p.nodes.iter().any(|n| *n == node) {
                     return false;
                 }
@@ -227,9 +278,15 @@ impl Rebalancer {
             .await;
         match written {
             Ok(Some((r, rev))) => {
-                let there = r.shards.get(s).is_some_and(|p| p.nodes.iter().any(|n| *n == node));
+                let there = r
+                    .shards
+                    .get(s)
+                    .is_some_and(|p| p.nodes.iter().any(|n| *n == node));
                 if there {
-                    self.ctx.topology.wait_for_revision(rev, Duration::from_secs(2)).await;
+                    self.ctx
+                        .topology
+                        .wait_for_revision(rev, Duration::from_secs(2))
+                        .await;
                     metrics::counter!("miroir_rebalancer_copies_added_total").increment(1);
                     tracing::info!(index = %step.index, shard = step.shard, node = %step.node, "rebalancer: new copy placed; building it");
                 }
@@ -253,7 +310,9 @@ impl Rebalancer {
             .ctx
             .topology
             .modify_index(&step.index, |r| {
-                let Some(p) = r.shards.get_mut(s) else { return false };
+                let Some(p) = r.shards.get_mut(s) else {
+                    return false;
+                };
                 if !p.nodes.iter().any(|n| *n == node) {
                     return false;
                 }
@@ -261,7 +320,11 @@ impl Rebalancer {
                     .nodes
                     .iter()
                     .filter(|n| **n != node && p.lag_of(n).is_none())
-                    .filter(|n| topo.nodes.get(n.as_str()).is_some_and(|rec| rec.availability() != Availability::Down))
+                    .filter(|n| {
+                        topo.nodes
+                            .get(n.as_str())
+                            .is_some_and(|rec| rec.availability() != Availability::Down)
+                    })
                     .count();
                 if others_full == 0 {
                     return false;
@@ -271,13 +334,21 @@ impl Rebalancer {
                 true
             })
             .await;
-        let Ok(Some((record, _))) = written else { return };
-        if record.shards.get(s).is_some_and(|p| p.nodes.iter().any(|n| *n == node)) {
+        let Ok(Some((record, _))) = written else {
+            return;
+        };
+        if record
+            .shards
+            .get(s)
+            .is_some_and(|p| p.nodes.iter().any(|n| *n == node))
+        {
             return;
         }
         metrics::counter!("miroir_rebalancer_copies_dropped_total").increment(1);
         tracing::info!(index = %step.index, shard = step.shard, node = %step.node, "rebalancer: copy left the placement");
-        let Some(shard) = ShardId::new(step.shard) else { return };
+        let Some(shard) = ShardId::new(step.shard) else {
+            return;
+        };
         let name = miroir_cluster::shard_name(&record, shard);
         let url = topo.node_url(&node).map(str::to_string);
         let ctx = self.ctx.clone();
@@ -289,7 +360,11 @@ impl Rebalancer {
             }
             if let Some(url) = url {
                 // A dead node keeps its stale index; it is never read (not in the placement).
-                if let Err(e) = ctx.nodes.send(&url, Method::DELETE, &format!("/indexes/{name}"), None).await {
+                if let Err(e) = ctx
+                    .nodes
+                    .send(&url, Method::DELETE, &format!("/indexes/{name}"), None)
+                    .await
+                {
                     tracing::info!(%node, index = %name, error = %e, "rebalancer: the dropped copy's index was not deleted");
                 }
             }
@@ -302,14 +377,32 @@ fn key(step: &CopyStep) -> (String, u16, String) {
 }
 
 fn describe_metrics() {
-    metrics::describe_gauge!("miroir_rebalancer_moves_planned", "Copies the plan wants added, rebuilt or dropped now");
+    metrics::describe_gauge!(
+        "miroir_rebalancer_moves_planned",
+        "Copies the plan wants added, rebuilt or dropped now"
+    );
     metrics::describe_gauge!("miroir_rebalancer_moves_in_flight", "Copies being built");
-    metrics::describe_gauge!("miroir_rebalancer_under_replicated_shards", "Shards that cannot reach their replication factor with the target nodes there are");
-    metrics::describe_counter!("miroir_rebalancer_moves_done_total", "Copies built and caught up");
-    metrics::describe_counter!("miroir_rebalancer_moves_failed_total", "Copy builds that failed (tried again)");
+    metrics::describe_gauge!(
+        "miroir_rebalancer_under_replicated_shards",
+        "Shards that cannot reach their replication factor with the target nodes there are"
+    );
+    metrics::describe_counter!(
+        "miroir_rebalancer_moves_done_total",
+        "Copies built and caught up"
+    );
+    metrics::describe_counter!(
+        "miroir_rebalancer_moves_failed_total",
+        "Copy builds that failed (tried again)"
+    );
     metrics::describe_counter!("miroir_rebalancer_copies_added_total", "New copies placed");
-    metrics::describe_counter!("miroir_rebalancer_copies_dropped_total", "Copies taken out of the placement");
-    metrics::describe_counter!("miroir_rebalancer_documents_copied_total", "Documents copied from source copies");
+    metrics::describe_counter!(
+        "miroir_rebalancer_copies_dropped_total",
+        "Copies taken out of the placement"
+    );
+    metrics::describe_counter!(
+        "miroir_rebalancer_documents_copied_total",
+        "Documents copied from source copies"
+    );
     metrics::describe_counter!(
         "miroir_rebalancer_bytes_copied_total",
         metrics::Unit::Bytes,

@@ -27,7 +27,12 @@ struct Flags {
     #[arg(long, env = "MIROIR_REBALANCER_NATS_URL", value_name = "URL")]
     nats_url: Option<String>,
     /// The Meilisearch nodes' master key
-    #[arg(long, env = "MIROIR_REBALANCER_NODE_API_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MIROIR_REBALANCER_NODE_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     node_api_key: Option<String>,
     /// Longest wait for one HTTP request to a node, in milliseconds [default: 30000]
     #[arg(long, env = "MIROIR_REBALANCER_NODE_TIMEOUT_MS", value_name = "MS")]
