@@ -11,13 +11,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::service::ServiceExt;
 use async_nats::Client;
+use async_nats::service::ServiceExt;
 use bytes::Bytes;
 use futures::StreamExt;
 use miroir_proto::rpc::ReplyChunk;
-use miroir_proto::subjects::{endpoint, Service, ACK_HEADER, REQUEST_ID_HEADER};
-use miroir_proto::{decode, decode_outcome, encode, encode_outcome, MeiliError, Outcome, Rpc};
+use miroir_proto::subjects::{ACK_HEADER, REQUEST_ID_HEADER, Service, endpoint};
+use miroir_proto::{MeiliError, Outcome, Rpc, decode, decode_outcome, encode, encode_outcome};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,7 +36,9 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
 }
 
 fn chunk_size(nats: &Client) -> usize {
-    (nats.server_info().max_payload).saturating_sub(CHUNK_OVERHEAD).max(4096)
+    (nats.server_info().max_payload)
+        .saturating_sub(CHUNK_OVERHEAD)
+        .max(4096)
 }
 
 /// Send `req` to its service's queue group and wait for the whole reply.
@@ -49,11 +51,17 @@ fn chunk_size(nats: &Client) -> usize {
 pub const ACK_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// Send `req` to its service's queue group and wait for the whole reply.
-pub async fn request<R: Rpc>(nats: &Client, req: &R, timeout: Duration) -> Result<R::Reply, MeiliError> {
+pub async fn request<R: Rpc>(
+    nats: &Client,
+    req: &R,
+    timeout: Duration,
+) -> Result<R::Reply, MeiliError> {
     let service = R::SERVICE.name();
     let payload = Bytes::from(encode(req).map_err(|e| MeiliError::internal(e.to_string()))?);
     if payload.len() > nats.server_info().max_payload {
-        return Err(MeiliError::payload_too_large(nats.server_info().max_payload as u64));
+        return Err(MeiliError::payload_too_large(
+            nats.server_info().max_payload as u64,
+        ));
     }
     let inbox = nats.new_inbox();
     let mut sub = nats
@@ -98,11 +106,16 @@ pub async fn request<R: Rpc>(nats: &Client, req: &R, timeout: Duration) -> Resul
             metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "no_responders").increment(1);
             return Err(MeiliError::service_unavailable(service));
         }
-        if msg.headers.as_ref().is_some_and(|h| h.get(ACK_HEADER).is_some()) {
+        if msg
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.get(ACK_HEADER).is_some())
+        {
             ack_deadline = None;
             continue;
         }
-        let chunk: ReplyChunk = decode(&msg.payload).map_err(|e| MeiliError::internal(format!("bad reply chunk from {service}: {e}")))?;
+        let chunk: ReplyChunk = decode(&msg.payload)
+            .map_err(|e| MeiliError::internal(format!("bad reply chunk from {service}: {e}")))?;
         if chunk.seq != expected_seq {
             return Err(MeiliError::internal(format!(
                 "reply chunks from {service} arrived out of order ({} after {})",
@@ -116,21 +129,32 @@ pub async fn request<R: Rpc>(nats: &Client, req: &R, timeout: Duration) -> Resul
         }
     }
     let _ = sub.unsubscribe().await;
-    metrics::histogram!("miroir_bus_request_seconds", "service" => service, "op" => R::OP).record(started.elapsed().as_secs_f64());
-    let outcome = decode_outcome::<R::Reply>(&assembled).map_err(|e| MeiliError::internal(format!("bad reply from {service}: {e}")))?;
+    metrics::histogram!("miroir_bus_request_seconds", "service" => service, "op" => R::OP)
+        .record(started.elapsed().as_secs_f64());
+    let outcome = decode_outcome::<R::Reply>(&assembled)
+        .map_err(|e| MeiliError::internal(format!("bad reply from {service}: {e}")))?;
     outcome.into()
 }
 
 /// Publish an encoded outcome to `reply` in chunks that fit the server's max payload.
-async fn send_chunked(nats: &Client, reply: async_nats::Subject, encoded: Vec<u8>) -> anyhow::Result<()> {
+async fn send_chunked(
+    nats: &Client,
+    reply: async_nats::Subject,
+    encoded: Vec<u8>,
+) -> anyhow::Result<()> {
     let size = chunk_size(nats);
     let total = encoded.len().div_ceil(size).max(1);
     let bytes = Bytes::from(encoded);
     for i in 0..total {
         let start = i * size;
         let end = ((i + 1) * size).min(bytes.len());
-        let chunk = ReplyChunk { seq: i as u32, last: i + 1 == total, data: bytes.slice(start..end) };
-        nats.publish(reply.clone(), Bytes::from(encode(&chunk)?)).await?;
+        let chunk = ReplyChunk {
+            seq: i as u32,
+            last: i + 1 == total,
+            data: bytes.slice(start..end),
+        };
+        nats.publish(reply.clone(), Bytes::from(encode(&chunk)?))
+            .await?;
     }
     nats.flush().await?;
     Ok(())
@@ -152,7 +176,12 @@ pub struct ServiceRunner {
 impl ServiceRunner {
     /// Prepare a service; add endpoints with [`serve`](Self::serve), then announce it with
     /// [`ready`](Self::ready).
-    pub async fn start(nats: &Client, kind: Service, version: &str, description: &str) -> anyhow::Result<Self> {
+    pub async fn start(
+        nats: &Client,
+        kind: Service,
+        version: &str,
+        description: &str,
+    ) -> anyhow::Result<Self> {
         Ok(ServiceRunner {
             service: None,
             version: version.to_string(),
@@ -170,9 +199,17 @@ impl ServiceRunner {
     /// answering `$SRV.PING` is a replica that serves. `$SRV.INFO` lists the endpoints' subjects
     /// in the `endpoints` metadata.
     pub async fn ready(&mut self) -> anyhow::Result<()> {
-        self.nats.flush().await.map_err(|e| anyhow::anyhow!("cannot flush subscriptions: {e}"))?;
-        let subjects: Vec<String> = self.endpoints.iter().map(|op| endpoint(self.kind, op)).collect();
-        let metadata = std::collections::HashMap::from([("endpoints".to_string(), subjects.join(","))]);
+        self.nats
+            .flush()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot flush subscriptions: {e}"))?;
+        let subjects: Vec<String> = self
+            .endpoints
+            .iter()
+            .map(|op| endpoint(self.kind, op))
+            .collect();
+        let metadata =
+            std::collections::HashMap::from([("endpoints".to_string(), subjects.join(","))]);
         let service = self
             .nats
             .service_builder()
@@ -227,18 +264,31 @@ impl ServiceRunner {
                 let handler = handler.clone();
                 let nats = nats.clone();
                 in_flight.spawn(async move {
-                    let Some(reply) = message.reply.clone() else { return };
+                    let Some(reply) = message.reply.clone() else {
+                        return;
+                    };
                     let mut ack = async_nats::HeaderMap::new();
                     ack.insert(ACK_HEADER, "1");
-                    let _ = nats.publish_with_headers(reply.clone(), ack, Bytes::new()).await;
-                    let request_id = message.headers.as_ref().and_then(|h| h.get(REQUEST_ID_HEADER)).map(|v| v.to_string());
+                    let _ = nats
+                        .publish_with_headers(reply.clone(), ack, Bytes::new())
+                        .await;
+                    let request_id = message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(REQUEST_ID_HEADER))
+                        .map(|v| v.to_string());
                     let outcome: Outcome<R::Reply> = match decode::<R>(&message.payload) {
                         Ok(req) => handler(req, request_id).await.into(),
-                        Err(e) => Outcome::Err(MeiliError::internal(format!("cannot decode request on {}: {e}", R::subject()))),
+                        Err(e) => Outcome::Err(MeiliError::internal(format!(
+                            "cannot decode request on {}: {e}",
+                            R::subject()
+                        ))),
                     };
                     let encoded = match encode_outcome(&outcome) {
                         Ok(b) => b,
-                        Err(e) => match encode_outcome::<R::Reply>(&Outcome::Err(MeiliError::internal(e.to_string()))) {
+                        Err(e) => match encode_outcome::<R::Reply>(&Outcome::Err(
+                            MeiliError::internal(e.to_string()),
+                        )) {
                             Ok(b) => b,
                             Err(_) => return,
                         },
@@ -268,4 +318,3 @@ impl ServiceRunner {
         let _ = tokio::time::timeout_at(deadline, self.nats.flush()).await;
     }
 }
-

@@ -12,7 +12,9 @@ use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use miroir_proto::handoff::Hint;
-use miroir_proto::subjects::{handoff_node_subjects, handoff_subject, handoff_subjects, HANDOFF_STREAM};
+use miroir_proto::subjects::{
+    HANDOFF_STREAM, handoff_node_subjects, handoff_subject, handoff_subjects,
+};
 use miroir_proto::{decode, encode};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +54,10 @@ impl HandoffQueues {
             })
             .await
             .map_err(|e| HandoffError::Open(e.to_string()))?;
-        Ok(HandoffQueues { js: js.clone(), stream })
+        Ok(HandoffQueues {
+            js: js.clone(),
+            stream,
+        })
     }
 
     /// Queue `hint` for its copy; returns its stream sequence once JetStream stored it.
@@ -60,7 +65,10 @@ impl HandoffQueues {
         let payload = encode(hint).map_err(|e| HandoffError::Append(e.to_string()))?;
         let ack = self
             .js
-            .publish(handoff_subject(&hint.node, shard_index), Bytes::from(payload))
+            .publish(
+                handoff_subject(&hint.node, shard_index),
+                Bytes::from(payload),
+            )
             .await
             .map_err(|e| HandoffError::Append(e.to_string()))?;
         let ack = tokio::time::timeout(Duration::from_secs(10), ack)
@@ -73,9 +81,17 @@ impl HandoffQueues {
     /// The queues of `node` that hold hints: node-local shard index -> number of hints.
     pub async fn pending(&self, node: &str) -> Result<Vec<(String, u64)>, HandoffError> {
         let prefix = handoff_subject(node, "");
-        let mut info = self.stream.info_with_subjects(handoff_node_subjects(node)).await.map_err(|e| HandoffError::Read(e.to_string()))?;
+        let mut info = self
+            .stream
+            .info_with_subjects(handoff_node_subjects(node))
+            .await
+            .map_err(|e| HandoffError::Read(e.to_string()))?;
         let mut out = Vec::new();
-        while let Some((subject, count)) = info.try_next().await.map_err(|e| HandoffError::Read(e.to_string()))? {
+        while let Some((subject, count)) = info
+            .try_next()
+            .await
+            .map_err(|e| HandoffError::Read(e.to_string()))?
+        {
             if let Some(index) = subject.strip_prefix(&prefix) {
                 out.push((index.to_string(), count as u64));
             }
@@ -86,12 +102,23 @@ impl HandoffQueues {
 
     /// Every queue of every node that holds hints: (node, shard index, hints).
     pub async fn all_pending(&self) -> Result<Vec<(String, String, u64)>, HandoffError> {
-        let mut info = self.stream.info_with_subjects(handoff_subjects()).await.map_err(|e| HandoffError::Read(e.to_string()))?;
+        let mut info = self
+            .stream
+            .info_with_subjects(handoff_subjects())
+            .await
+            .map_err(|e| HandoffError::Read(e.to_string()))?;
         let mut out = Vec::new();
         let root = handoff_subject("", "");
         let root = root.trim_end_matches('.');
-        while let Some((subject, count)) = info.try_next().await.map_err(|e| HandoffError::Read(e.to_string()))? {
-            let rest = subject.strip_prefix(root).map(|r| r.trim_start_matches('.')).unwrap_or_default();
+        while let Some((subject, count)) = info
+            .try_next()
+            .await
+            .map_err(|e| HandoffError::Read(e.to_string()))?
+        {
+            let rest = subject
+                .strip_prefix(root)
+                .map(|r| r.trim_start_matches('.'))
+                .unwrap_or_default();
             if let Some((node, index)) = rest.split_once('.') {
                 out.push((node.to_string(), index.to_string(), count as u64));
             }
@@ -101,10 +128,20 @@ impl HandoffQueues {
     }
 
     /// The first hint of a copy's queue at or after `from` (a stream sequence), with its sequence.
-    pub async fn next(&self, node: &str, shard_index: &str, from: Option<u64>) -> Result<Option<(u64, Hint)>, HandoffError> {
-        match self.stream.direct_get_next_for_subject(handoff_subject(node, shard_index), from).await {
+    pub async fn next(
+        &self,
+        node: &str,
+        shard_index: &str,
+        from: Option<u64>,
+    ) -> Result<Option<(u64, Hint)>, HandoffError> {
+        match self
+            .stream
+            .direct_get_next_for_subject(handoff_subject(node, shard_index), from)
+            .await
+        {
             Ok(msg) => {
-                let hint: Hint = decode(&msg.payload).map_err(|e| HandoffError::Decode(e.to_string()))?;
+                let hint: Hint =
+                    decode(&msg.payload).map_err(|e| HandoffError::Decode(e.to_string()))?;
                 Ok(Some((msg.sequence, hint)))
             }
             Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
@@ -113,7 +150,12 @@ impl HandoffQueues {
     }
 
     /// Forget a copy's hints up to and including `seq` (they were applied).
-    pub async fn ack_through(&self, node: &str, shard_index: &str, seq: u64) -> Result<(), HandoffError> {
+    pub async fn ack_through(
+        &self,
+        node: &str,
+        shard_index: &str,
+        seq: u64,
+    ) -> Result<(), HandoffError> {
         self.stream
             .purge()
             .filter(handoff_subject(node, shard_index))
@@ -125,6 +167,11 @@ impl HandoffQueues {
 
     /// Forget a whole queue (the copy is rebuilt from another copy instead).
     pub async fn drop_queue(&self, node: &str, shard_index: &str) -> Result<(), HandoffError> {
-        self.stream.purge().filter(handoff_subject(node, shard_index)).await.map(|_| ()).map_err(|e| HandoffError::Purge(e.to_string()))
+        self.stream
+            .purge()
+            .filter(handoff_subject(node, shard_index))
+            .await
+            .map(|_| ())
+            .map_err(|e| HandoffError::Purge(e.to_string()))
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
-use miroir_proto::subjects::{api_key_key, KEYS_BUCKET};
+use miroir_proto::subjects::{KEYS_BUCKET, api_key_key};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -49,7 +49,6 @@ impl Keys {
     pub fn get(&self, uid: &str) -> Option<&ApiKeyRecord> {
         self.keys.get(uid).map(|(r, _)| r)
     }
-
 }
 
 impl MirrorState for Keys {
@@ -64,7 +63,9 @@ impl MirrorState for Keys {
     fn apply(&mut self, key: &str, op: Operation, value: &[u8], revision: u64) {
         self.revision = self.revision.max(revision);
         let prefix = api_key_key("");
-        let Some(uid) = key.strip_prefix(prefix.as_str()) else { return };
+        let Some(uid) = key.strip_prefix(prefix.as_str()) else {
+            return;
+        };
         if !matches!(op, Operation::Put) {
             self.keys.remove(uid);
             return;
@@ -74,7 +75,9 @@ impl MirrorState for Keys {
                 self.keys.insert(uid.to_string(), (record, revision));
             }
             Ok(_) => tracing::error!(%key, "ignoring an API key record whose uid is not its key's"),
-            Err(e) => tracing::error!(%key, error = %e, "ignoring an API key record that does not parse"),
+            Err(e) => {
+                tracing::error!(%key, error = %e, "ignoring an API key record that does not parse")
+            }
         }
     }
 }
@@ -93,7 +96,8 @@ impl KeyStore {
             js,
             kv::Config {
                 bucket: KEYS_BUCKET.to_string(),
-                description: "Miroir API keys (JSON, one per uid; values derive from the master key)".into(),
+                description:
+                    "Miroir API keys (JSON, one per uid; values derive from the master key)".into(),
                 history: 5,
                 ..Default::default()
             },
@@ -115,7 +119,9 @@ impl KeyStore {
 
     /// The bucket's latest revision (its stream's last sequence), to wait for the mirror.
     pub async fn last_revision(&self) -> Result<u64, StoreError> {
-        kv_mirror::last_revision(&self.kv).await.map_err(|e| StoreError::Kv(e.to_string()))
+        kv_mirror::last_revision(&self.kv)
+            .await
+            .map_err(|e| StoreError::Kv(e.to_string()))
     }
 
     /// Wait until the mirror has applied `revision`, with a deadline.
@@ -149,4 +155,3 @@ impl KeyStore {
         kv_json::read(&self.kv, &api_key_key(uid)).await
     }
 }
-

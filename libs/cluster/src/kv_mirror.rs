@@ -25,12 +25,17 @@ pub trait MirrorState: Default + Clone + Send + Sync + 'static {
 }
 
 /// Open the bucket described by `config`, creating it if it does not exist.
-pub async fn open_bucket(js: &async_nats::jetstream::Context, config: kv::Config) -> anyhow::Result<kv::Store> {
+pub async fn open_bucket(
+    js: &async_nats::jetstream::Context,
+    config: kv::Config,
+) -> anyhow::Result<kv::Store> {
     match js.get_key_value(config.bucket.clone()).await {
         Ok(kv) => Ok(kv),
         Err(_) => {
             let bucket = config.bucket.clone();
-            js.create_key_value(config).await.map_err(|e| anyhow::anyhow!("cannot create KV bucket {bucket}: {e}"))
+            js.create_key_value(config)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create KV bucket {bucket}: {e}"))
         }
     }
 }
@@ -38,7 +43,10 @@ pub async fn open_bucket(js: &async_nats::jetstream::Context, config: kv::Config
 /// The bucket's latest revision (its stream's last sequence).
 pub async fn last_revision(kv: &kv::Store) -> anyhow::Result<u64> {
     let mut stream = kv.stream.clone();
-    let info = stream.info().await.map_err(|e| anyhow::anyhow!("cannot read a KV bucket's stream: {e}"))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read a KV bucket's stream: {e}"))?;
     Ok(info.state.last_sequence)
 }
 
@@ -48,13 +56,19 @@ pub async fn mirror<S: MirrorState>(kv: &kv::Store) -> anyhow::Result<watch::Rec
     let last = last_revision(kv).await?;
     let mut state = S::default();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut listed = kv.keys().await.map_err(|e| anyhow::anyhow!("cannot list a KV bucket: {e}"))?;
+    let mut listed = kv
+        .keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot list a KV bucket: {e}"))?;
     let mut names = Vec::new();
     while let Some(k) = listed.next().await {
         names.push(k.map_err(|e| anyhow::anyhow!("cannot list a KV bucket: {e}"))?);
     }
     for k in names {
-        let entry = kv.entry(&k).await.map_err(|e| anyhow::anyhow!("cannot read the KV key `{k}`: {e}"))?;
+        let entry = kv
+            .entry(&k)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the KV key `{k}`: {e}"))?;
         if let Some(entry) = entry {
             seen.insert(entry.key.clone(), entry.revision);
             state.apply(&entry.key, entry.operation, &entry.value, entry.revision);
@@ -73,7 +87,12 @@ pub async fn mirror<S: MirrorState>(kv: &kv::Store) -> anyhow::Result<watch::Rec
 /// Apply the bucket's changes as they come. A watch that fails or ends (NATS restarted, the
 /// consumer was lost) is logged and opened again from just after the last revision applied, with
 /// a growing pause, so the mirror never freezes silently; it stops only when nobody listens.
-async fn follow<S: MirrorState>(kv: kv::Store, mut watcher: kv::Watch, mut seen: HashMap<String, u64>, tx: watch::Sender<Arc<S>>) {
+async fn follow<S: MirrorState>(
+    kv: kv::Store,
+    mut watcher: kv::Watch,
+    mut seen: HashMap<String, u64>,
+    tx: watch::Sender<Arc<S>>,
+) {
     let bucket = kv.name.clone();
     let mut pause = Duration::from_millis(100);
     loop {
@@ -120,7 +139,11 @@ async fn follow<S: MirrorState>(kv: kv::Store, mut watcher: kv::Watch, mut seen:
 }
 
 /// Wait until the mirror has applied `revision` (after one of our own writes), with a deadline.
-pub async fn wait_for_revision<S: MirrorState>(rx: &watch::Receiver<Arc<S>>, revision: u64, timeout: Duration) -> bool {
+pub async fn wait_for_revision<S: MirrorState>(
+    rx: &watch::Receiver<Arc<S>>,
+    revision: u64,
+    timeout: Duration,
+) -> bool {
     let mut rx = rx.clone();
     tokio::time::timeout(timeout, async {
         loop {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_nats::header::{HeaderMap, NATS_EXPECTED_LAST_SUBJECT_SEQUENCE};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
-use miroir_proto::subjects::{kv_key_subject, LEASES_BUCKET};
+use miroir_proto::subjects::{LEASES_BUCKET, kv_key_subject};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -59,7 +59,8 @@ pub async fn open_bucket(js: &jetstream::Context) -> Result<kv::Store, LeaseErro
         js,
         kv::Config {
             bucket: LEASES_BUCKET.to_string(),
-            description: "Miroir leases: the one active replica of a service (JSON, per-key TTL)".into(),
+            description: "Miroir leases: the one active replica of a service (JSON, per-key TTL)"
+                .into(),
             history: 1,
             limit_markers: Some(Duration::from_secs(1)),
             ..Default::default()
@@ -71,12 +72,23 @@ pub async fn open_bucket(js: &jetstream::Context) -> Result<kv::Store, LeaseErro
 
 impl Lease {
     /// `name`: the lease key (`health-checker`); `holder`: this replica's id, unique per process.
-    pub async fn new(js: &jetstream::Context, name: &str, holder: &str, ttl: Duration) -> Result<Self, LeaseError> {
+    pub async fn new(
+        js: &jetstream::Context,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Self, LeaseError> {
         if ttl < Duration::from_secs(1) {
             return Err(LeaseError::Ttl(ttl));
         }
         let kv = open_bucket(js).await?;
-        Ok(Lease { kv, js: js.clone(), name: name.to_string(), holder: holder.to_string(), ttl })
+        Ok(Lease {
+            kv,
+            js: js.clone(),
+            name: name.to_string(),
+            holder: holder.to_string(),
+            ttl,
+        })
     }
 
     /// Campaign until `shutdown`: the receiver says whether this replica is the active one.
@@ -102,41 +114,55 @@ impl Lease {
                     }
                     Err(_) => None,
                 },
-                Some((rev, acquired_at, last_ok)) => match self.renew(rev, &acquired_at, &now).await {
-                    Ok(rev) => Some((rev, acquired_at, Instant::now())),
-                    Err(RenewError::Lost) => {
-                        tracing::warn!(lease = %self.name, holder = %self.holder, "lease taken over by another replica");
-                        None
+                Some((rev, acquired_at, last_ok)) => {
+                    match self.renew(rev, &acquired_at, &now).await {
+                        Ok(rev) => Some((rev, acquired_at, Instant::now())),
+                        Err(RenewError::Lost) => {
+                            tracing::warn!(lease = %self.name, holder = %self.holder, "lease taken over by another replica");
+                            None
+                        }
+                        Err(RenewError::Unreachable(e)) if last_ok.elapsed() < give_up_after => {
+                            tracing::warn!(lease = %self.name, error = %e, "cannot renew the lease; retrying");
+                            Some((rev, acquired_at, last_ok))
+                        }
+                        Err(RenewError::Unreachable(e)) => {
+                            tracing::warn!(lease = %self.name, error = %e, "lease not renewed in time: stepping down");
+                            None
+                        }
                     }
-                    Err(RenewError::Unreachable(e)) if last_ok.elapsed() < give_up_after => {
-                        tracing::warn!(lease = %self.name, error = %e, "cannot renew the lease; retrying");
-                        Some((rev, acquired_at, last_ok))
-                    }
-                    Err(RenewError::Unreachable(e)) => {
-                        tracing::warn!(lease = %self.name, error = %e, "lease not renewed in time: stepping down");
-                        None
-                    }
-                },
+                }
             };
             let active = held.is_some();
             if *tx.borrow() != active {
                 let _ = tx.send(active);
             }
-            metrics::gauge!("miroir_lease_held", "lease" => self.name.clone()).set(if active { 1.0 } else { 0.0 });
+            metrics::gauge!("miroir_lease_held", "lease" => self.name.clone()).set(if active {
+                1.0
+            } else {
+                0.0
+            });
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(step) => {}
             }
         }
         if let Some((rev, _, _)) = held {
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.kv.delete_expect_revision(&self.name, Some(rev))).await;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                self.kv.delete_expect_revision(&self.name, Some(rev)),
+            )
+            .await;
             tracing::info!(lease = %self.name, "lease released");
         }
         let _ = tx.send(false);
     }
 
     fn value(&self, acquired_at: &str, now: &str) -> Bytes {
-        let v = LeaseValue { holder: self.holder.clone(), acquired_at: acquired_at.to_string(), renewed_at: now.to_string() };
+        let v = LeaseValue {
+            holder: self.holder.clone(),
+            acquired_at: acquired_at.to_string(),
+            renewed_at: now.to_string(),
+        };
         Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
     }
 
@@ -158,11 +184,22 @@ impl Lease {
     }
 
     /// A compare-and-set put with a fresh TTL (the KV API has no public "update with TTL").
-    async fn put_expecting(&self, revision: u64, acquired_at: &str, now: &str) -> Result<u64, RenewError> {
+    async fn put_expecting(
+        &self,
+        revision: u64,
+        acquired_at: &str,
+        now: &str,
+    ) -> Result<u64, RenewError> {
         let mut headers = HeaderMap::new();
-        headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, revision.to_string().as_str());
+        headers.insert(
+            NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            revision.to_string().as_str(),
+        );
         // Whole seconds, rounded up: the key must not expire before the holder gives up on it.
-        headers.insert("Nats-TTL", format!("{}s", self.ttl.as_millis().div_ceil(1000)).as_str());
+        headers.insert(
+            "Nats-TTL",
+            format!("{}s", self.ttl.as_millis().div_ceil(1000)).as_str(),
+        );
         let subject = kv_key_subject(LEASES_BUCKET, &self.name);
         let ack = self
             .js
@@ -171,7 +208,9 @@ impl Lease {
             .map_err(|e| RenewError::Unreachable(e.to_string()))?;
         match tokio::time::timeout(self.ttl / 3, ack).await {
             Ok(Ok(ack)) => Ok(ack.sequence),
-            Ok(Err(e)) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => Err(RenewError::Lost),
+            Ok(Err(e)) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                Err(RenewError::Lost)
+            }
             Ok(Err(e)) => Err(RenewError::Unreachable(e.to_string())),
             Err(_) => Err(RenewError::Unreachable("no acknowledgement".into())),
         }

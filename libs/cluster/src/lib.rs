@@ -21,13 +21,17 @@ pub mod wal;
 /// Current time as Meilisearch prints it (RFC 3339, nanoseconds, `Z`).
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 /// The node-local index that holds `shard` of the index `record` (`books__s3`). Built from the
 /// record's storage base, not its uid: after a swap the two records trade places while their
 /// shards keep their names on the nodes. Every service builds shard names through this.
-pub fn shard_name(record: &miroir_proto::topology::IndexRecord, shard: miroir_placement::ShardId) -> String {
+pub fn shard_name(
+    record: &miroir_proto::topology::IndexRecord,
+    shard: miroir_placement::ShardId,
+) -> String {
     miroir_placement::shard_index_name(record.storage_base(), shard)
 }
 
@@ -42,7 +46,11 @@ pub fn shard_name(record: &miroir_proto::topology::IndexRecord, shard: miroir_pl
 /// `books__s1x` and other indexes' shards are left alone, and `books__s12` is never half-rewritten.
 ///
 /// [`storage_base`]: miroir_proto::topology::IndexRecord::storage_base
-pub fn rewrite_shard_names(mut err: miroir_proto::MeiliError, base: &str, uid: &str) -> miroir_proto::MeiliError {
+pub fn rewrite_shard_names(
+    mut err: miroir_proto::MeiliError,
+    base: &str,
+    uid: &str,
+) -> miroir_proto::MeiliError {
     err.message = rewrite_shard_names_in(&err.message, base, uid);
     err
 }
@@ -69,7 +77,9 @@ fn rewrite_shard_names_in(text: &str, base: &str, uid: &str) -> String {
         while bytes.get(end).copied().is_some_and(is_uid_byte) {
             end += 1;
         }
-        let Some(word) = text.get(start..end) else { continue };
+        let Some(word) = text.get(start..end) else {
+            continue;
+        };
         if matches!(miroir_placement::parse_shard_index_name(word), Some((b, _)) if b == base) {
             out.push_str(text.get(copied..start).unwrap_or_default());
             out.push_str(uid);
@@ -87,36 +97,68 @@ mod tests {
     use miroir_proto::{ErrorCode, MeiliError};
 
     fn rewrite(text: &str, base: &str, uid: &str) -> String {
-        rewrite_shard_names(MeiliError::new(ErrorCode::InvalidSearchFilter, text), base, uid).message
+        rewrite_shard_names(
+            MeiliError::new(ErrorCode::InvalidSearchFilter, text),
+            base,
+            uid,
+        )
+        .message
     }
 
     #[test]
     fn shard_names_become_the_client_uid() {
         assert_eq!(
-            rewrite("Index `npm__s2`: Attribute `version` is not filterable.\n2:9 \"version\" = \"1\"", "npm", "npm"),
+            rewrite(
+                "Index `npm__s2`: Attribute `version` is not filterable.\n2:9 \"version\" = \"1\"",
+                "npm",
+                "npm"
+            ),
             "Index `npm`: Attribute `version` is not filterable.\n2:9 \"version\" = \"1\""
         );
-        assert_eq!(rewrite("npm__s12 and npm__s3.", "npm", "npm"), "npm and npm.");
         assert_eq!(
-            rewrite("Index `npm__s2`: x (npm__s12, npm__s2x, xnpm__s1)", "npm", "npm"),
+            rewrite("npm__s12 and npm__s3.", "npm", "npm"),
+            "npm and npm."
+        );
+        assert_eq!(
+            rewrite(
+                "Index `npm__s2`: x (npm__s12, npm__s2x, xnpm__s1)",
+                "npm",
+                "npm"
+            ),
             "Index `npm`: x (npm, npm__s2x, xnpm__s1)"
         );
     }
 
     #[test]
     fn after_a_swap_the_storage_base_is_rewritten() {
-        assert_eq!(rewrite("Index `a__s1`: Attribute `title` is not filterable.", "a", "b"), "Index `b`: Attribute `title` is not filterable.");
+        assert_eq!(
+            rewrite(
+                "Index `a__s1`: Attribute `title` is not filterable.",
+                "a",
+                "b"
+            ),
+            "Index `b`: Attribute `title` is not filterable."
+        );
         assert_eq!(rewrite("Index `b__s1`", "a", "b"), "Index `b__s1`");
     }
 
     #[test]
     fn other_words_are_left_alone() {
         assert_eq!(rewrite("Index `npm` x", "npm", "npm"), "Index `npm` x");
-        assert_eq!(rewrite("`xnpm__s1` `npm__s1x` `npm__s01`", "npm", "npm"), "`xnpm__s1` `npm__s1x` `npm__s01`");
+        assert_eq!(
+            rewrite("`xnpm__s1` `npm__s1x` `npm__s01`", "npm", "npm"),
+            "`xnpm__s1` `npm__s1x` `npm__s01`"
+        );
         assert_eq!(rewrite("`books__s1`", "npm", "npm"), "`books__s1`");
         // A client uid that itself looks like a shard name.
-        assert_eq!(rewrite("`a__s1__s2` `a__s1`", "a__s1", "a__s1"), "`a__s1` `a__s1`");
+        assert_eq!(
+            rewrite("`a__s1__s2` `a__s1`", "a__s1", "a__s1"),
+            "`a__s1` `a__s1`"
+        );
         assert_eq!(rewrite("é npm__s0 ü", "npm", "npm"), "é npm ü");
-        assert_eq!(rewrite("Index `npm` not found.", "npm", "npm"), "Index `npm` not found.");
+        assert_eq!(
+            rewrite("Index `npm` not found.", "npm", "npm"),
+            "Index `npm` not found."
+        );
     }
 }

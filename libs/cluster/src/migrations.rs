@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use futures::StreamExt;
-use miroir_proto::migrations::{migration_key, MigrationRecord};
+use miroir_proto::migrations::{MigrationRecord, migration_key};
 use miroir_proto::subjects::MIGRATIONS_BUCKET;
 
 use crate::topology::StoreError;
@@ -22,7 +22,8 @@ impl MigrationStore {
             js,
             kv::Config {
                 bucket: MIGRATIONS_BUCKET.to_string(),
-                description: "Miroir: shard copies being built by the rebalancer (JSON progress)".into(),
+                description: "Miroir: shard copies being built by the rebalancer (JSON progress)"
+                    .into(),
                 history: 1,
                 max_age: Duration::from_secs(24 * 3600),
                 ..Default::default()
@@ -35,14 +36,21 @@ impl MigrationStore {
     pub async fn put(&self, record: &MigrationRecord) -> Result<u64, StoreError> {
         let value = serde_json::to_vec_pretty(record)?;
         self.kv
-            .put(migration_key(&record.index, record.shard, &record.node), value.into())
+            .put(
+                migration_key(&record.index, record.shard, &record.node),
+                value.into(),
+            )
             .await
             .map_err(|e| StoreError::Kv(e.to_string()))
     }
 
     /// Every record (values that do not parse are skipped with a log line).
     pub async fn list(&self) -> Result<Vec<MigrationRecord>, StoreError> {
-        let mut keys = self.kv.keys().await.map_err(|e| StoreError::Kv(e.to_string()))?;
+        let mut keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| StoreError::Kv(e.to_string()))?;
         let mut names = Vec::new();
         while let Some(k) = keys.next().await {
             names.push(k.map_err(|e| StoreError::Kv(e.to_string()))?);

@@ -48,7 +48,10 @@ impl NodeClient {
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| NodeError::Unreachable { url: String::new(), reason: format!("cannot build the HTTP client for nodes: {e}") })?;
+            .map_err(|e| NodeError::Unreachable {
+                url: String::new(),
+                reason: format!("cannot build the HTTP client for nodes: {e}"),
+            })?;
         Ok(NodeClient { http, api_key })
     }
 
@@ -66,21 +69,28 @@ impl NodeClient {
             req = req.bearer_auth(key);
         }
         if let Some((content_type, bytes)) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| NodeError::Unreachable { url: base_url.to_string(), reason: e.to_string() })?;
+        let resp = req.send().await.map_err(|e| NodeError::Unreachable {
+            url: base_url.to_string(),
+            reason: e.to_string(),
+        })?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| NodeError::Unreachable { url: base_url.to_string(), reason: e.to_string() })?;
+        let bytes = resp.bytes().await.map_err(|e| NodeError::Unreachable {
+            url: base_url.to_string(),
+            reason: e.to_string(),
+        })?;
         if (200..300).contains(&status) {
             Ok((status, bytes))
-        } else if status >= 500 && serde_json::from_slice::<miroir_proto::MeiliErrorBody>(&bytes).is_err() {
-            Err(NodeError::Unreachable { url: base_url.to_string(), reason: format!("HTTP {status}") })
+        } else if status >= 500
+            && serde_json::from_slice::<miroir_proto::MeiliErrorBody>(&bytes).is_err()
+        {
+            Err(NodeError::Unreachable {
+                url: base_url.to_string(),
+                reason: format!("HTTP {status}"),
+            })
         } else {
             Err(NodeError::Meili(MeiliError::from_node_body(status, &bytes)))
         }
@@ -94,7 +104,12 @@ impl NodeClient {
         path_and_query: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, NodeError> {
-        let body = body.map(|v| ("application/json", Bytes::from(serde_json::to_vec(v).unwrap_or_default())));
+        let body = body.map(|v| {
+            (
+                "application/json",
+                Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            )
+        });
         let (_, bytes) = self.send(base_url, method, path_and_query, body).await?;
         if bytes.is_empty() {
             return Ok(serde_json::Value::Null);

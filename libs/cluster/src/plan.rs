@@ -21,11 +21,15 @@
 
 use std::time::Duration;
 
-use miroir_placement::{place_index, NodeId, NodeInfo, ReplicationFactor, ShardCount, ShardId, Zone};
-use miroir_proto::topology::{Availability, IndexRecord, IndexState, LagReason, NodeHealth, NodeRecord, NodeState};
+use miroir_placement::{
+    NodeId, NodeInfo, ReplicationFactor, ShardCount, ShardId, Zone, place_index,
+};
+use miroir_proto::topology::{
+    Availability, IndexRecord, IndexState, LagReason, NodeHealth, NodeRecord, NodeState,
+};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::topology::Topology;
 
@@ -54,7 +58,10 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.adds.is_empty() && self.rebuilds.is_empty() && self.drops.is_empty() && self.waiting_drops.is_empty()
+        self.adds.is_empty()
+            && self.rebuilds.is_empty()
+            && self.drops.is_empty()
+            && self.waiting_drops.is_empty()
     }
 }
 
@@ -62,7 +69,10 @@ impl Plan {
 pub fn is_target(node: &NodeRecord, now: OffsetDateTime, delay: Duration) -> bool {
     // An operator's `down` is maintenance: the copies stay (hinted handoff catches them up);
     // `removed` is what re-creates them elsewhere.
-    if !matches!(node.state, NodeState::Up | NodeState::Suspect | NodeState::Down) {
+    if !matches!(
+        node.state,
+        NodeState::Up | NodeState::Suspect | NodeState::Down
+    ) {
         return false;
     }
     if node.health != NodeHealth::Down {
@@ -87,10 +97,12 @@ pub fn target_nodes(topo: &Topology, now: OffsetDateTime, delay: Duration) -> Ve
         .filter(|n| is_target(n, now, delay))
         .filter_map(|n| {
             let id = NodeId::new(n.id.clone()).ok()?;
-            Some(match n.zone.as_ref().and_then(|z| Zone::new(z.clone()).ok()) {
-                Some(z) => NodeInfo::in_zone(id, z),
-                None => NodeInfo::new(id),
-            })
+            Some(
+                match n.zone.as_ref().and_then(|z| Zone::new(z.clone()).ok()) {
+                    Some(z) => NodeInfo::in_zone(id, z),
+                    None => NodeInfo::new(id),
+                },
+            )
         })
         .collect()
 }
@@ -109,20 +121,41 @@ pub fn plan(topo: &Topology, now: OffsetDateTime, delay: Duration) -> Plan {
 }
 
 fn plan_index(topo: &Topology, record: &IndexRecord, targets: &[NodeInfo], out: &mut Plan) {
-    let (Some(shards), Some(rf)) = (ShardCount::new(record.shard_count), ReplicationFactor::new(record.replication_factor)) else { return };
+    let (Some(shards), Some(rf)) = (
+        ShardCount::new(record.shard_count),
+        ReplicationFactor::new(record.replication_factor),
+    ) else {
+        return;
+    };
     let wanted = place_index(record.storage_base(), shards, targets, rf);
     for (s, placement) in record.shards.iter().enumerate() {
-        let Some(shard) = ShardId::new(s as u16) else { continue };
+        let Some(shard) = ShardId::new(s as u16) else {
+            continue;
+        };
         let target: Vec<&str> = wanted.replicas(shard).iter().map(NodeId::as_str).collect();
-        let step = |node: &str| CopyStep { index: record.uid.clone(), shard: s as u16, node: node.to_string() };
+        let step = |node: &str| CopyStep {
+            index: record.uid.clone(),
+            shard: s as u16,
+            node: node.to_string(),
+        };
         if target.len() < usize::from(rf.get()) {
             out.under_replicated.push(step(""));
         }
-        for node in target.iter().filter(|t| !placement.nodes.iter().any(|n| n == *t)) {
+        for node in target
+            .iter()
+            .filter(|t| !placement.nodes.iter().any(|n| n == *t))
+        {
             out.adds.push(step(node));
         }
-        for lag in placement.lagging.iter().filter(|l| l.reason != LagReason::MissedWrites) {
-            let available = topo.nodes.get(&lag.node).is_some_and(|n| n.availability() != Availability::Down);
+        for lag in placement
+            .lagging
+            .iter()
+            .filter(|l| l.reason != LagReason::MissedWrites)
+        {
+            let available = topo
+                .nodes
+                .get(&lag.node)
+                .is_some_and(|n| n.availability() != Availability::Down);
             if available && target.contains(&lag.node.as_str()) {
                 out.rebuilds.push(step(&lag.node));
             }
@@ -133,10 +166,18 @@ fn plan_index(topo: &Topology, record: &IndexRecord, targets: &[NodeInfo], out: 
             .iter()
             .filter(|n| target.contains(&n.as_str()))
             .filter(|n| placement.lag_of(n).is_none())
-            .filter(|n| topo.nodes.get(n.as_str()).is_some_and(|r| r.availability() != Availability::Down))
+            .filter(|n| {
+                topo.nodes
+                    .get(n.as_str())
+                    .is_some_and(|r| r.availability() != Availability::Down)
+            })
             .count();
         let enough = full >= target.len().min(usize::from(rf.get())) && full > 0;
-        for node in placement.nodes.iter().filter(|n| !target.contains(&n.as_str())) {
+        for node in placement
+            .nodes
+            .iter()
+            .filter(|n| !target.contains(&n.as_str()))
+        {
             if enough {
                 out.drops.push(step(node));
             } else {
@@ -161,8 +202,16 @@ mod tests {
         for n in nodes {
             t.nodes.insert(n.id.clone(), n.clone());
         }
-        let infos: Vec<NodeInfo> = placed_over.iter().map(|n| NodeInfo::new(NodeId::new(*n).unwrap())).collect();
-        let p = place_index("books", ShardCount::new(shards).unwrap(), &infos, ReplicationFactor::new(2).unwrap());
+        let infos: Vec<NodeInfo> = placed_over
+            .iter()
+            .map(|n| NodeInfo::new(NodeId::new(*n).unwrap()))
+            .collect();
+        let p = place_index(
+            "books",
+            ShardCount::new(shards).unwrap(),
+            &infos,
+            ReplicationFactor::new(2).unwrap(),
+        );
         let record = IndexRecord {
             uid: "books".into(),
             primary_key: Some("id".into()),
@@ -170,7 +219,12 @@ mod tests {
             replication_factor: 2,
             created_at: String::new(),
             updated_at: String::new(),
-            shards: p.iter().map(|(_, ns)| ShardPlacement::new(ns.iter().map(|n| n.as_str().to_string()).collect())).collect(),
+            shards: p
+                .iter()
+                .map(|(_, ns)| {
+                    ShardPlacement::new(ns.iter().map(|n| n.as_str().to_string()).collect())
+                })
+                .collect(),
             state: IndexState::Ready,
             storage_uid: None,
         };
@@ -189,11 +243,18 @@ mod tests {
 
     #[test]
     fn a_new_node_only_receives_copies_and_each_replaces_one() {
-        let t = topo(&[node("a"), node("b"), node("c"), node("d")], &["a", "b", "c"], 64);
+        let t = topo(
+            &[node("a"), node("b"), node("c"), node("d")],
+            &["a", "b", "c"],
+            64,
+        );
         let p = plan(&t, NOW, DELAY);
         assert!(!p.adds.is_empty());
         assert!(p.adds.iter().all(|s| s.node == "d"), "{:?}", p.adds);
-        assert!(p.drops.is_empty(), "nothing is dropped before its replacement is built");
+        assert!(
+            p.drops.is_empty(),
+            "nothing is dropped before its replacement is built"
+        );
         assert_eq!(p.waiting_drops.len(), p.adds.len());
         // About RF * shards / N copies move: 2 * 64 / 4 = 32.
         assert!((20..=44).contains(&p.adds.len()), "{}", p.adds.len());
@@ -204,28 +265,55 @@ mod tests {
         let mut down = node("c");
         down.health = NodeHealth::Down;
         down.health_since = Some("2026-12-04T11:58:00Z".into());
-        let t = topo(&[node("a"), node("b"), down.clone(), node("d")], &["a", "b", "c", "d"], 16);
-        assert!(plan(&t, NOW, DELAY).is_empty(), "down 2 min of a 5 min delay: wait");
+        let t = topo(
+            &[node("a"), node("b"), down.clone(), node("d")],
+            &["a", "b", "c", "d"],
+            16,
+        );
+        assert!(
+            plan(&t, NOW, DELAY).is_empty(),
+            "down 2 min of a 5 min delay: wait"
+        );
         down.health_since = Some("2026-12-04T11:50:00Z".into());
-        let t = topo(&[node("a"), node("b"), down, node("d")], &["a", "b", "c", "d"], 16);
+        let t = topo(
+            &[node("a"), node("b"), down, node("d")],
+            &["a", "b", "c", "d"],
+            16,
+        );
         let p = plan(&t, NOW, DELAY);
         assert!(!p.adds.is_empty() && p.adds.iter().all(|s| s.node != "c"));
-        let on_c = t.index("books").unwrap().shards.iter().filter(|s| s.nodes.iter().any(|n| n == "c")).count();
-        assert_eq!(p.adds.len(), on_c, "one new copy per copy the dead node held");
+        let on_c = t
+            .index("books")
+            .unwrap()
+            .shards
+            .iter()
+            .filter(|s| s.nodes.iter().any(|n| n == "c"))
+            .count();
+        assert_eq!(
+            p.adds.len(),
+            on_c,
+            "one new copy per copy the dead node held"
+        );
     }
 
     #[test]
     fn a_draining_node_moves_out_and_its_copies_drop_once_replaced() {
         let mut drain = node("a");
         drain.state = NodeState::Draining;
-        let mut t = topo(&[drain, node("b"), node("c"), node("d")], &["a", "b", "c", "d"], 16);
+        let mut t = topo(
+            &[drain, node("b"), node("c"), node("d")],
+            &["a", "b", "c", "d"],
+            16,
+        );
         let p = plan(&t, NOW, DELAY);
         assert!(p.adds.iter().all(|s| s.node != "a"));
         assert!(p.drops.is_empty() && !p.waiting_drops.is_empty());
         // Pretend every add was built (present and caught up): the drops become due.
         let (record, _) = t.indexes.get_mut("books").unwrap();
         for add in &p.adds {
-            record.shards[usize::from(add.shard)].nodes.push(add.node.clone());
+            record.shards[usize::from(add.shard)]
+                .nodes
+                .push(add.node.clone());
         }
         let p2 = plan(&t, NOW, DELAY);
         assert!(p2.adds.is_empty());
@@ -237,7 +325,11 @@ mod tests {
         let new = p.adds[0].node.clone();
         record.shards[shard].mark_lagging(&new, LagReason::Lost, 0);
         let p3 = plan(&t, NOW, DELAY);
-        assert!(p3.waiting_drops.iter().any(|s| usize::from(s.shard) == shard));
+        assert!(
+            p3.waiting_drops
+                .iter()
+                .any(|s| usize::from(s.shard) == shard)
+        );
         assert!(p3.rebuilds.iter().any(|s| s.node == new));
     }
 
@@ -258,6 +350,9 @@ mod tests {
         drain.state = NodeState::Draining;
         let t = topo(&[drain, down_b], &["a", "b"], 4);
         let p = plan(&t, NOW, DELAY);
-        assert!(p.drops.is_empty(), "b is down: a's copies are the only live ones");
+        assert!(
+            p.drops.is_empty(),
+            "b is down: a's copies are the only live ones"
+        );
     }
 }

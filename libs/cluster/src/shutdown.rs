@@ -10,7 +10,10 @@ pub fn on_signal(service: &'static str) -> CancellationToken {
     let trigger = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!(service, "shutting down: no new work, finishing what is in flight");
+        tracing::info!(
+            service,
+            "shutting down: no new work, finishing what is in flight"
+        );
         trigger.cancel();
     });
     token
@@ -19,7 +22,7 @@ pub fn on_signal(service: &'static str) -> CancellationToken {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
@@ -28,7 +31,9 @@ async fn wait_for_signal() {
                 }
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops this process"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops this process")
+            }
         }
     }
     let _ = tokio::signal::ctrl_c().await;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use miroir_proto::subjects::{task_key, TASKS_BUCKET, TASK_KEY_PREFIX, TASK_SEQ_KEY};
+use miroir_proto::subjects::{TASK_KEY_PREFIX, TASK_SEQ_KEY, TASKS_BUCKET, task_key};
 use miroir_proto::tasks::ClusterTask;
 
 use crate::topology::StoreError;
@@ -33,10 +33,17 @@ impl TaskStore {
     /// Allocate the next task uid (0, 1, 2, ...), racing safely with other allocators.
     pub async fn next_uid(&self) -> Result<u64, StoreError> {
         for attempt in 0..64u32 {
-            let entry = self.kv.entry(TASK_SEQ_KEY).await.map_err(|e| StoreError::Kv(e.to_string()))?;
+            let entry = self
+                .kv
+                .entry(TASK_SEQ_KEY)
+                .await
+                .map_err(|e| StoreError::Kv(e.to_string()))?;
             let result = match entry {
                 Some(e) if matches!(e.operation, kv::Operation::Put) => {
-                    let last: u64 = std::str::from_utf8(&e.value).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+                    let last: u64 = std::str::from_utf8(&e.value)
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .unwrap_or(0);
                     let next = last + 1;
                     self.kv
                         .update(TASK_SEQ_KEY, next.to_string().into(), e.revision)
@@ -44,11 +51,18 @@ impl TaskStore {
                         .map(|_| next)
                         .map_err(|e| e.to_string())
                 }
-                _ => self.kv.create(TASK_SEQ_KEY, "0".into()).await.map(|_| 0).map_err(|e| e.to_string()),
+                _ => self
+                    .kv
+                    .create(TASK_SEQ_KEY, "0".into())
+                    .await
+                    .map(|_| 0)
+                    .map_err(|e| e.to_string()),
             };
             match result {
                 Ok(uid) => return Ok(uid),
-                Err(_) => tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)))).await,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(10)))).await
+                }
             }
         }
         Err(StoreError::Conflict(TASK_SEQ_KEY.to_string()))
@@ -57,7 +71,10 @@ impl TaskStore {
     /// Store a task record (its uid is its own: no other writer creates it).
     pub async fn put(&self, task: &ClusterTask) -> Result<u64, StoreError> {
         let value = serde_json::to_vec(task)?;
-        self.kv.put(task_key(task.uid), value.into()).await.map_err(|e| StoreError::Kv(e.to_string()))
+        self.kv
+            .put(task_key(task.uid), value.into())
+            .await
+            .map_err(|e| StoreError::Kv(e.to_string()))
     }
 
     /// Replace a task record read at `revision`.
@@ -71,15 +88,25 @@ impl TaskStore {
 
     /// The highest allocated uid, if any task exists.
     pub async fn last_uid(&self) -> Result<Option<u64>, StoreError> {
-        match self.kv.get(TASK_SEQ_KEY).await.map_err(|e| StoreError::Kv(e.to_string()))? {
-            Some(v) => Ok(std::str::from_utf8(&v).ok().and_then(|s| s.trim().parse().ok())),
+        match self
+            .kv
+            .get(TASK_SEQ_KEY)
+            .await
+            .map_err(|e| StoreError::Kv(e.to_string()))?
+        {
+            Some(v) => Ok(std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())),
             None => Ok(None),
         }
     }
 
     /// Delete a task record.
     pub async fn delete(&self, uid: u64) -> Result<(), StoreError> {
-        self.kv.delete(task_key(uid)).await.map_err(|e| StoreError::Kv(e.to_string()))
+        self.kv
+            .delete(task_key(uid))
+            .await
+            .map_err(|e| StoreError::Kv(e.to_string()))
     }
 
     pub fn key_prefix() -> &'static str {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
 use miroir_proto::subjects::{
-    index_key, node_key, CLUSTER_KEY, INDEX_KEY_PREFIX, NODE_KEY_PREFIX, TOPOLOGY_BUCKET,
+    CLUSTER_KEY, INDEX_KEY_PREFIX, NODE_KEY_PREFIX, TOPOLOGY_BUCKET, index_key, node_key,
 };
 use miroir_proto::topology::{ClusterDefaults, IndexRecord, NodeRecord};
 use tokio::sync::watch;
@@ -39,7 +39,6 @@ impl Topology {
     pub fn node_url(&self, id: &str) -> Option<&str> {
         self.nodes.get(id).map(|n| n.url.as_str())
     }
-
 }
 
 impl MirrorState for Topology {
@@ -55,8 +54,15 @@ impl MirrorState for Topology {
         self.revision = self.revision.max(revision);
         let deleted = !matches!(op, Operation::Put);
         if key == CLUSTER_KEY {
-            self.defaults = if deleted { ClusterDefaults::default() } else { parse_or_keep(key, value, self.defaults.clone()) };
-        } else if let Some(id) = key.strip_prefix(NODE_KEY_PREFIX).and_then(|k| k.strip_prefix('.')) {
+            self.defaults = if deleted {
+                ClusterDefaults::default()
+            } else {
+                parse_or_keep(key, value, self.defaults.clone())
+            };
+        } else if let Some(id) = key
+            .strip_prefix(NODE_KEY_PREFIX)
+            .and_then(|k| k.strip_prefix('.'))
+        {
             if deleted {
                 self.nodes.remove(id);
             } else if let Some(rec) = parse::<NodeRecord>(key, value) {
@@ -64,11 +70,16 @@ impl MirrorState for Topology {
                     Ok(()) if rec.id == id => {
                         self.nodes.insert(id.to_string(), rec);
                     }
-                    Ok(()) => tracing::error!(%key, id = %rec.id, "ignoring a node record whose id is not its key"),
+                    Ok(()) => {
+                        tracing::error!(%key, id = %rec.id, "ignoring a node record whose id is not its key")
+                    }
                     Err(e) => tracing::error!(%key, error = %e, "ignoring a node record"),
                 }
             }
-        } else if let Some(uid) = key.strip_prefix(INDEX_KEY_PREFIX).and_then(|k| k.strip_prefix('.')) {
+        } else if let Some(uid) = key
+            .strip_prefix(INDEX_KEY_PREFIX)
+            .and_then(|k| k.strip_prefix('.'))
+        {
             if deleted {
                 self.indexes.remove(uid);
             } else if let Some(rec) = parse::<IndexRecord>(key, value) {
@@ -158,7 +169,11 @@ impl TopologyStore {
         for _ in 0..CAS_ATTEMPTS {
             let written = match kv_json::read::<NodeRecord>(&self.kv, &key).await {
                 Ok(Some((stored, rev))) => {
-                    let merged = NodeRecord { health: stored.health, health_since: stored.health_since.clone(), ..node.clone() };
+                    let merged = NodeRecord {
+                        health: stored.health,
+                        health_since: stored.health_since.clone(),
+                        ..node.clone()
+                    };
                     kv_json::update(&self.kv, &key, &merged, rev).await
                 }
                 // A stored value that does not parse (a bad hand edit) is replaced, by revision.
@@ -182,10 +197,16 @@ impl TopologyStore {
     /// Change a node record with compare-and-set: `change` edits the record read from KV and says
     /// whether it changed anything; retried on conflict. `Ok(None)`: no such node (or its stored
     /// value does not parse, which is left for the operator to fix).
-    pub async fn modify_node(&self, id: &str, mut change: impl FnMut(&mut NodeRecord) -> bool) -> Result<Option<NodeRecord>, StoreError> {
+    pub async fn modify_node(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut NodeRecord) -> bool,
+    ) -> Result<Option<NodeRecord>, StoreError> {
         let key = node_key(id);
         for _ in 0..CAS_ATTEMPTS {
-            let Some((mut record, rev)) = kv_json::read::<NodeRecord>(&self.kv, &key).await? else { return Ok(None) };
+            let Some((mut record, rev)) = kv_json::read::<NodeRecord>(&self.kv, &key).await? else {
+                return Ok(None);
+            };
             if !change(&mut record) {
                 return Ok(Some(record));
             }
@@ -201,10 +222,17 @@ impl TopologyStore {
 
     /// Change an index record with compare-and-set, as [`modify_node`](Self::modify_node) does;
     /// returns the record written (or unchanged) and its revision.
-    pub async fn modify_index(&self, uid: &str, mut change: impl FnMut(&mut IndexRecord) -> bool) -> Result<Option<(IndexRecord, u64)>, StoreError> {
+    pub async fn modify_index(
+        &self,
+        uid: &str,
+        mut change: impl FnMut(&mut IndexRecord) -> bool,
+    ) -> Result<Option<(IndexRecord, u64)>, StoreError> {
         let key = index_key(uid);
         for _ in 0..CAS_ATTEMPTS {
-            let Some((mut record, rev)) = kv_json::read::<IndexRecord>(&self.kv, &key).await? else { return Ok(None) };
+            let Some((mut record, rev)) = kv_json::read::<IndexRecord>(&self.kv, &key).await?
+            else {
+                return Ok(None);
+            };
             if !change(&mut record) {
                 return Ok(Some((record, rev)));
             }
@@ -219,7 +247,10 @@ impl TopologyStore {
 
     pub async fn put_defaults(&self, defaults: &ClusterDefaults) -> Result<u64, StoreError> {
         let value = serde_json::to_vec_pretty(defaults)?;
-        self.kv.put(CLUSTER_KEY, value.into()).await.map_err(|e| StoreError::Kv(e.to_string()))
+        self.kv
+            .put(CLUSTER_KEY, value.into())
+            .await
+            .map_err(|e| StoreError::Kv(e.to_string()))
     }
 
     /// Write the defaults only if the `cluster` key does not exist yet (an operator's edit wins
@@ -242,7 +273,11 @@ impl TopologyStore {
     }
 
     /// Replace an index record read at `revision`; fails with [`StoreError::Conflict`] if it moved on.
-    pub async fn update_index(&self, index: &IndexRecord, revision: u64) -> Result<u64, StoreError> {
+    pub async fn update_index(
+        &self,
+        index: &IndexRecord,
+        revision: u64,
+    ) -> Result<u64, StoreError> {
         kv_json::update(&self.kv, &index_key(&index.uid), index, revision).await
     }
 

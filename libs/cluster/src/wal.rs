@@ -11,14 +11,16 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use miroir_proto::rpc::WalChunk;
-use miroir_proto::subjects::{wal_batch, wal_subjects, WAL_STREAM};
-use miroir_proto::{decode, encode, MeiliError};
+use miroir_proto::subjects::{WAL_STREAM, wal_batch, wal_subjects};
+use miroir_proto::{MeiliError, decode, encode};
 
 /// Open (creating if needed) the WAL stream.
 pub async fn open(js: &jetstream::Context) -> anyhow::Result<stream::Stream> {
     js.get_or_create_stream(stream::Config {
         name: WAL_STREAM.to_string(),
-        description: Some("Miroir: document batches spooled by the gateway until the router commits them".into()),
+        description: Some(
+            "Miroir: document batches spooled by the gateway until the router commits them".into(),
+        ),
         subjects: vec![wal_subjects()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
@@ -37,12 +39,19 @@ pub async fn publish_chunk(js: &jetstream::Context, chunk: &WalChunk) -> Result<
         .publish(wal_batch(&chunk.batch_id), Bytes::from(payload))
         .await
         .map_err(|e| MeiliError::internal(format!("cannot spool a document chunk: {e}")))?;
-    ack.await.map_err(|e| MeiliError::internal(format!("the WAL did not acknowledge a document chunk: {e}")))?;
+    ack.await.map_err(|e| {
+        MeiliError::internal(format!("the WAL did not acknowledge a document chunk: {e}"))
+    })?;
     Ok(())
 }
 
 /// Read the chunks of one batch in order, handing each to `f`.
-pub async fn read_batch<F, Fut>(wal: &stream::Stream, batch_id: &str, chunks: u32, mut f: F) -> Result<(), MeiliError>
+pub async fn read_batch<F, Fut>(
+    wal: &stream::Stream,
+    batch_id: &str,
+    chunks: u32,
+    mut f: F,
+) -> Result<(), MeiliError>
 where
     F: FnMut(WalChunk) -> Fut,
     Fut: std::future::Future<Output = Result<(), MeiliError>>,
@@ -53,11 +62,19 @@ where
         let msg = wal
             .direct_get_next_for_subject(subject.clone(), next_seq)
             .await
-            .map_err(|e| MeiliError::internal(format!("batch {batch_id}: chunk {expected} missing from the WAL: {e}")))?;
+            .map_err(|e| {
+                MeiliError::internal(format!(
+                    "batch {batch_id}: chunk {expected} missing from the WAL: {e}"
+                ))
+            })?;
         next_seq = Some(msg.sequence + 1);
-        let chunk: WalChunk = decode(&msg.payload).map_err(|e| MeiliError::internal(format!("batch {batch_id}: {e}")))?;
+        let chunk: WalChunk = decode(&msg.payload)
+            .map_err(|e| MeiliError::internal(format!("batch {batch_id}: {e}")))?;
         if chunk.seq != expected {
-            return Err(MeiliError::internal(format!("batch {batch_id}: chunk {} where {expected} was expected", chunk.seq)));
+            return Err(MeiliError::internal(format!(
+                "batch {batch_id}: chunk {} where {expected} was expected",
+                chunk.seq
+            )));
         }
         f(chunk).await?;
     }
@@ -84,7 +101,14 @@ pub struct BatchReader<'a> {
 
 impl<'a> BatchReader<'a> {
     pub fn new(wal: &'a stream::Stream, batch_id: &str, chunks: u32) -> Self {
-        BatchReader { wal, batch_id: batch_id.to_string(), subject: wal_batch(batch_id), chunks, next_chunk: 0, next_seq: None }
+        BatchReader {
+            wal,
+            batch_id: batch_id.to_string(),
+            subject: wal_batch(batch_id),
+            chunks,
+            next_chunk: 0,
+            next_seq: None,
+        }
     }
 
     pub async fn next(&mut self) -> Option<Result<WalChunk, MeiliError>> {
@@ -94,14 +118,25 @@ impl<'a> BatchReader<'a> {
         let expected = self.next_chunk;
         self.next_chunk += 1;
         let batch_id = &self.batch_id;
-        let msg = match self.wal.direct_get_next_for_subject(self.subject.clone(), self.next_seq).await {
+        let msg = match self
+            .wal
+            .direct_get_next_for_subject(self.subject.clone(), self.next_seq)
+            .await
+        {
             Ok(m) => m,
-            Err(e) => return Some(Err(MeiliError::internal(format!("batch {batch_id}: chunk {expected} missing from the WAL: {e}")))),
+            Err(e) => {
+                return Some(Err(MeiliError::internal(format!(
+                    "batch {batch_id}: chunk {expected} missing from the WAL: {e}"
+                ))));
+            }
         };
         self.next_seq = Some(msg.sequence + 1);
         Some(match decode::<WalChunk>(&msg.payload) {
             Ok(c) if c.seq == expected => Ok(c),
-            Ok(c) => Err(MeiliError::internal(format!("batch {batch_id}: chunk {} where {expected} was expected", c.seq))),
+            Ok(c) => Err(MeiliError::internal(format!(
+                "batch {batch_id}: chunk {} where {expected} was expected",
+                c.seq
+            ))),
             Err(e) => Err(MeiliError::internal(format!("batch {batch_id}: {e}"))),
         })
     }

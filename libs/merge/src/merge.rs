@@ -214,7 +214,9 @@ fn ranked_hits<'s, 'a>(
 /// the common case of documents inserted by increasing id, the primary key order is the same
 /// order, so even a placeholder search pages through the documents as one index would.
 fn tie_break(ctx: &IndexMergeContext, a: &ShardHit<'_>, b: &ShardHit<'_>) -> Ordering {
-    let Some(pk) = ctx.primary_key.as_deref() else { return Ordering::Equal };
+    let Some(pk) = ctx.primary_key.as_deref() else {
+        return Ordering::Equal;
+    };
     match (a.doc.get(pk), b.doc.get(pk)) {
         (Some(x), Some(y)) => compare_document_ids(x, y),
         _ => Ordering::Equal,
@@ -227,7 +229,10 @@ pub fn compare_document_ids(x: &Value, y: &Value) -> Ordering {
     match (x, y) {
         (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
             (Some(a), Some(b)) => a.cmp(&b),
-            _ => a.as_f64().partial_cmp(&b.as_f64()).unwrap_or(Ordering::Equal),
+            _ => a
+                .as_f64()
+                .partial_cmp(&b.as_f64())
+                .unwrap_or(Ordering::Equal),
         },
         (Value::Number(_), _) => Ordering::Less,
         (_, Value::Number(_)) => Ordering::Greater,

@@ -354,11 +354,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         (Some(_), Some(hpp)) => {
             let hpp = hpp.as_u64().unwrap();
             prop_assert_eq!(&answer["totalHits"], &json!(total));
-            let pages = if hpp == 0 {
-                0
-            } else {
-                total.div_ceil(hpp)
-            };
+            let pages = if hpp == 0 { 0 } else { total.div_ceil(hpp) };
             prop_assert_eq!(&answer["totalPages"], &json!(pages));
         }
         _ => prop_assert_eq!(&answer["estimatedTotalHits"], &json!(total)),

@@ -17,8 +17,14 @@ pub trait Message: Serialize + DeserializeOwned {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProtoError {
-    #[error("unsupported version {got} of message `{kind}` (this build speaks version {supported})")]
-    UnsupportedVersion { kind: String, got: u16, supported: u16 },
+    #[error(
+        "unsupported version {got} of message `{kind}` (this build speaks version {supported})"
+    )]
+    UnsupportedVersion {
+        kind: String,
+        got: u16,
+        supported: u16,
+    },
     #[error("expected message `{expected}`, got `{got}`")]
     WrongKind { expected: &'static str, got: String },
     #[error("cannot decode message: {0}")]
@@ -47,19 +53,32 @@ struct EnvelopeIn<T> {
 
 /// Encode a message in its envelope (MessagePack, named fields).
 pub fn encode<T: Message>(msg: &T) -> Result<Vec<u8>, ProtoError> {
-    rmp_serde::to_vec_named(&EnvelopeOut { v: T::VERSION, kind: T::KIND, body: msg })
-        .map_err(|e| ProtoError::Encode(e.to_string()))
+    rmp_serde::to_vec_named(&EnvelopeOut {
+        v: T::VERSION,
+        kind: T::KIND,
+        body: msg,
+    })
+    .map_err(|e| ProtoError::Encode(e.to_string()))
 }
 
 /// Decode a message, refusing an unknown version or a different kind with a typed error.
 pub fn decode<T: Message>(bytes: &[u8]) -> Result<T, ProtoError> {
-    let header: Header = rmp_serde::from_slice(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
+    let header: Header =
+        rmp_serde::from_slice(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
     if header.kind != T::KIND {
-        return Err(ProtoError::WrongKind { expected: T::KIND, got: header.kind });
+        return Err(ProtoError::WrongKind {
+            expected: T::KIND,
+            got: header.kind,
+        });
     }
     if header.v != T::VERSION {
-        return Err(ProtoError::UnsupportedVersion { kind: header.kind, got: header.v, supported: T::VERSION });
+        return Err(ProtoError::UnsupportedVersion {
+            kind: header.kind,
+            got: header.v,
+            supported: T::VERSION,
+        });
     }
-    let env: EnvelopeIn<T> = rmp_serde::from_slice(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
+    let env: EnvelopeIn<T> =
+        rmp_serde::from_slice(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
     Ok(env.body)
 }

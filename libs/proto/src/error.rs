@@ -36,7 +36,12 @@ pub const ERROR_LINK_BASE: &str = "https://docs.meilisearch.com/errors#";
 impl MeiliError {
     /// An error with `code`'s status and type.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        MeiliError { status: code.status(), code: Code::Known(code), error_type: code.error_type(), message: message.into() }
+        MeiliError {
+            status: code.status(),
+            code: Code::Known(code),
+            error_type: code.error_type(),
+            message: message.into(),
+        }
     }
 
     /// The same error answered with another status. Meilisearch does this in a few places (an
@@ -79,7 +84,12 @@ impl MeiliError {
     /// A body that is not Meilisearch-shaped becomes an internal error that quotes it.
     pub fn from_node_body(status: u16, body: &[u8]) -> Self {
         match serde_json::from_slice::<MeiliErrorBody>(body) {
-            Ok(b) => MeiliError { status, code: b.code, error_type: b.error_type, message: b.message },
+            Ok(b) => MeiliError {
+                status,
+                code: b.code,
+                error_type: b.error_type,
+                message: b.message,
+            },
             Err(_) => Self::internal(format!(
                 "a node answered {status} with a body that is not a Meilisearch error: {}",
                 String::from_utf8_lossy(&body[..body.len().min(200)])
@@ -101,15 +111,24 @@ impl MeiliError {
     }
 
     pub fn index_not_found(uid: &str) -> Self {
-        Self::new(ErrorCode::IndexNotFound, format!("Index `{uid}` not found."))
+        Self::new(
+            ErrorCode::IndexNotFound,
+            format!("Index `{uid}` not found."),
+        )
     }
 
     pub fn index_already_exists(uid: &str) -> Self {
-        Self::new(ErrorCode::IndexAlreadyExists, format!("Index `{uid}` already exists."))
+        Self::new(
+            ErrorCode::IndexAlreadyExists,
+            format!("Index `{uid}` already exists."),
+        )
     }
 
     pub fn document_not_found(id: &str) -> Self {
-        Self::new(ErrorCode::DocumentNotFound, format!("Document `{id}` not found."))
+        Self::new(
+            ErrorCode::DocumentNotFound,
+            format!("Document `{id}` not found."),
+        )
     }
 
     pub fn task_not_found(uid: u64) -> Self {
@@ -152,7 +171,10 @@ impl MeiliError {
     pub fn payload_too_large(limit_bytes: u64) -> Self {
         Self::new(
             ErrorCode::PayloadTooLarge,
-            format!("The provided payload reached the size limit. The maximum accepted payload size is {}.", human_bytes(limit_bytes)),
+            format!(
+                "The provided payload reached the size limit. The maximum accepted payload size is {}.",
+                human_bytes(limit_bytes)
+            ),
         )
     }
 
@@ -164,7 +186,9 @@ impl MeiliError {
     pub fn service_unavailable(service: &str) -> Self {
         Self::new(
             ErrorCode::ServiceUnavailable,
-            format!("The Miroir `{service}` service is not available: no replica answered. Retry later."),
+            format!(
+                "The Miroir `{service}` service is not available: no replica answered. Retry later."
+            ),
         )
     }
 
@@ -179,7 +203,11 @@ impl MeiliError {
 
 fn human_bytes(b: u64) -> String {
     const MB: u64 = 1_000_000;
-    if b >= MB && b.is_multiple_of(MB) { format!("{} MB", b / MB) } else { format!("{b} B") }
+    if b >= MB && b.is_multiple_of(MB) {
+        format!("{} MB", b / MB)
+    } else {
+        format!("{b} B")
+    }
 }
 
 #[cfg(feature = "axum")]

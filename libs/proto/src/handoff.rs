@@ -20,7 +20,12 @@ pub enum HintBody {
     Inline { content_type: String, bytes: Bytes },
     /// The documents of `shard` in the WAL batch `batch_id`, as NDJSON: the replayer reads the
     /// batch, keeps the lines whose primary key hashes to `shard` of `shard_count`.
-    WalShard { batch_id: String, chunks: u32, shard_count: u16, primary_key: String },
+    WalShard {
+        batch_id: String,
+        chunks: u32,
+        shard_count: u16,
+        primary_key: String,
+    },
 }
 
 /// One write a copy missed.

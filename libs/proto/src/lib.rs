@@ -21,7 +21,7 @@ pub mod suggest;
 pub mod tasks;
 pub mod topology;
 
-pub use envelope::{decode, encode, Message, ProtoError};
+pub use envelope::{Message, ProtoError, decode, encode};
 pub use error::{ErrorType, MeiliError, MeiliErrorBody};
 pub use error_code::{Code, ErrorCode};
-pub use rpc::{decode_outcome, encode_outcome, Outcome, Rpc};
+pub use rpc::{Outcome, Rpc, decode_outcome, encode_outcome};

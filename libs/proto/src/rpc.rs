@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::{Message, ProtoError};
 use crate::error::MeiliError;
-use crate::subjects::{endpoint, Service};
+use crate::subjects::{Service, endpoint};
 
 /// A request with a known reply type, served by one service's queue group.
 pub trait Rpc: Message {
@@ -69,20 +69,33 @@ struct Header {
 
 /// Encode a reply (or its error) in the reply type's envelope.
 pub fn encode_outcome<T: Message>(outcome: &Outcome<T>) -> Result<Vec<u8>, ProtoError> {
-    rmp_serde::to_vec_named(&OutcomeOut { v: T::VERSION, kind: T::KIND, body: outcome })
-        .map_err(|e| ProtoError::Encode(e.to_string()))
+    rmp_serde::to_vec_named(&OutcomeOut {
+        v: T::VERSION,
+        kind: T::KIND,
+        body: outcome,
+    })
+    .map_err(|e| ProtoError::Encode(e.to_string()))
 }
 
 /// Decode a reply (or its error), refusing unknown versions and kinds.
 pub fn decode_outcome<T: Message>(bytes: &[u8]) -> Result<Outcome<T>, ProtoError> {
-    let header: Header = rmp_serde::from_slice(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
+    let header: Header =
+        rmp_serde::from_slice(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
     if header.kind != T::KIND {
-        return Err(ProtoError::WrongKind { expected: T::KIND, got: header.kind });
+        return Err(ProtoError::WrongKind {
+            expected: T::KIND,
+            got: header.kind,
+        });
     }
     if header.v != T::VERSION {
-        return Err(ProtoError::UnsupportedVersion { kind: header.kind, got: header.v, supported: T::VERSION });
+        return Err(ProtoError::UnsupportedVersion {
+            kind: header.kind,
+            got: header.v,
+            supported: T::VERSION,
+        });
     }
-    let env: OutcomeIn<T> = rmp_serde::from_slice(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
+    let env: OutcomeIn<T> =
+        rmp_serde::from_slice(bytes).map_err(|e| ProtoError::Decode(e.to_string()))?;
     Ok(env.body)
 }
 

@@ -44,7 +44,11 @@ pub struct TaskPage {
 
 impl Default for TaskPage {
     fn default() -> Self {
-        TaskPage { limit: 20, from: None, reverse: false }
+        TaskPage {
+            limit: 20,
+            from: None,
+            reverse: false,
+        }
     }
 }
 
@@ -130,7 +134,13 @@ mod tests {
     /// The encoded bytes are pinned: a change here is a wire change and needs a version bump.
     #[test]
     fn bytes_are_pinned() {
-        let swap = IndexSwap { swaps: vec![SwapPair { lhs: "a".into(), rhs: "b".into(), rename: false }] };
+        let swap = IndexSwap {
+            swaps: vec![SwapPair {
+                lhs: "a".into(),
+                rhs: "b".into(),
+                rename: false,
+            }],
+        };
         let bytes = encode(&swap).unwrap();
         assert_eq!(
             hex(&bytes),
@@ -139,11 +149,23 @@ mod tests {
         );
         assert_eq!(decode::<IndexSwap>(&bytes).unwrap(), swap);
         let cancel = TaskCancel {
-            filter: TaskFilter { statuses: Some(vec!["enqueued".into()]), ..Default::default() },
+            filter: TaskFilter {
+                statuses: Some(vec!["enqueued".into()]),
+                ..Default::default()
+            },
             original_filter: "?statuses=enqueued".into(),
         };
-        assert_eq!(decode::<TaskCancel>(&encode(&cancel).unwrap()).unwrap(), cancel);
-        let search = TaskSearch { filter: TaskFilter { uids: Some(vec![3]), ..Default::default() }, page: TaskPage::default() };
+        assert_eq!(
+            decode::<TaskCancel>(&encode(&cancel).unwrap()).unwrap(),
+            cancel
+        );
+        let search = TaskSearch {
+            filter: TaskFilter {
+                uids: Some(vec![3]),
+                ..Default::default()
+            },
+            page: TaskPage::default(),
+        };
         let bytes = encode(&search).unwrap();
         assert_eq!(
             hex(&bytes),

@@ -100,7 +100,9 @@ pub fn task_key(task_uid: u64) -> String {
 }
 
 /// `keys.<uid>` (keys bucket): one API key record.
-pub fn api_key_key(uid: &str) -> String { ["keys", uid].join(".") }
+pub fn api_key_key(uid: &str) -> String {
+    ["keys", uid].join(".")
+}
 
 /// The JetStream stream behind a KV bucket: `KV_<bucket>`.
 pub fn kv_stream_name(bucket: &str) -> String {

@@ -25,7 +25,11 @@ pub fn did_you_mean(received: &str, accepted: &[&str]) -> String {
 
 /// `a`, `b` -> "`a`, `b`", as deserr lists accepted names.
 pub fn quoted(items: &[&str]) -> String {
-    items.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The unrestricted Damerau-Levenshtein distance, by the Lowrance-Wagner algorithm. Unlike the
@@ -89,7 +93,10 @@ mod tests {
 
     #[test]
     fn suggestion_within_the_budget() {
-        assert_eq!(did_you_mean("primaryKy", &["uid", "primaryKey"]), "did you mean `primaryKey`? ");
+        assert_eq!(
+            did_you_mean("primaryKy", &["uid", "primaryKey"]),
+            "did you mean `primaryKey`? "
+        );
         assert_eq!(did_you_mean("nope", &["uid"]), "");
         assert_eq!(did_you_mean("lim", &["limit"]), "");
         assert_eq!(quoted(&["a", "b"]), "`a`, `b`");

@@ -75,7 +75,14 @@ pub struct NodeRecord {
 impl NodeRecord {
     /// A node in service and healthy, with no zone.
     pub fn new(id: impl Into<String>, url: impl Into<String>) -> Self {
-        NodeRecord { id: id.into(), url: url.into(), zone: None, state: NodeState::Up, health: NodeHealth::Up, health_since: None }
+        NodeRecord {
+            id: id.into(),
+            url: url.into(),
+            zone: None,
+            state: NodeState::Up,
+            health: NodeHealth::Up,
+            health_since: None,
+        }
     }
 
     /// How reads and writes treat the node.
@@ -97,14 +104,32 @@ impl NodeRecord {
     pub fn validate(&self) -> Result<(), String> {
         let id_ok = !self.id.is_empty()
             && self.id.len() <= 64
-            && self.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !id_ok {
-            return Err(format!("node id `{}` must be 1-64 characters of [A-Za-z0-9_-]", self.id));
+            return Err(format!(
+                "node id `{}` must be 1-64 characters of [A-Za-z0-9_-]",
+                self.id
+            ));
         }
-        let rest = self.url.strip_prefix("http://").or_else(|| self.url.strip_prefix("https://"));
+        let rest = self
+            .url
+            .strip_prefix("http://")
+            .or_else(|| self.url.strip_prefix("https://"));
         match rest {
-            Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains(char::is_whitespace) => Ok(()),
-            _ => Err(format!("node `{}`: url `{}` must be an absolute http:// or https:// URL", self.id, self.url)),
+            Some(host)
+                if !host.is_empty()
+                    && !host.starts_with('/')
+                    && !host.contains(char::is_whitespace) =>
+            {
+                Ok(())
+            }
+            _ => Err(format!(
+                "node `{}`: url `{}` must be an absolute http:// or https:// URL",
+                self.id, self.url
+            )),
         }
     }
 }
@@ -150,7 +175,11 @@ pub struct ShardPlacement {
 
 impl ShardPlacement {
     pub fn new(nodes: Vec<String>) -> Self {
-        ShardPlacement { nodes, incoming: Vec::new(), lagging: Vec::new() }
+        ShardPlacement {
+            nodes,
+            incoming: Vec::new(),
+            lagging: Vec::new(),
+        }
     }
 
     /// The lag entry of `node`'s copy, if it is behind.
@@ -174,7 +203,11 @@ impl ShardPlacement {
                 changed
             }
             None => {
-                self.lagging.push(LaggingCopy { node: node.to_string(), reason, hint_seq });
+                self.lagging.push(LaggingCopy {
+                    node: node.to_string(),
+                    reason,
+                    hint_seq,
+                });
                 true
             }
         }
@@ -230,7 +263,10 @@ pub struct ClusterDefaults {
 
 impl Default for ClusterDefaults {
     fn default() -> Self {
-        ClusterDefaults { shard_count: 4, replication_factor: 2 }
+        ClusterDefaults {
+            shard_count: 4,
+            replication_factor: 2,
+        }
     }
 }
 
@@ -241,11 +277,21 @@ mod tests {
 
     #[test]
     fn a_record_written_before_health_existed_still_reads() {
-        let old: NodeRecord = serde_json::from_str(r#"{"id":"n1","url":"http://10.0.0.1:7700","state":"down"}"#).unwrap();
+        let old: NodeRecord =
+            serde_json::from_str(r#"{"id":"n1","url":"http://10.0.0.1:7700","state":"down"}"#)
+                .unwrap();
         assert_eq!(old.health, NodeHealth::Up);
         assert_eq!(old.availability(), Availability::Down);
-        assert!(serde_json::from_str::<NodeRecord>(r#"{"id":"n1","url":"http://x","state":"sleeping"}"#).is_err());
-        assert!(serde_json::from_str::<NodeRecord>(r#"{"id":"n1","url":"http://x","helth":"up"}"#).is_err());
+        assert!(
+            serde_json::from_str::<NodeRecord>(
+                r#"{"id":"n1","url":"http://x","state":"sleeping"}"#
+            )
+            .is_err()
+        );
+        assert!(
+            serde_json::from_str::<NodeRecord>(r#"{"id":"n1","url":"http://x","helth":"up"}"#)
+                .is_err()
+        );
     }
 
     #[test]
@@ -268,8 +314,19 @@ mod tests {
 
     #[test]
     fn bad_ids_and_urls_are_refused() {
-        assert!(NodeRecord::new("n-1_a", "https://node.example:7700").validate().is_ok());
-        for (id, url) in [("", "http://x"), ("a.b", "http://x"), ("n1", "ftp://x"), ("n1", "http://"), ("n1", "127.0.0.1:7700"), ("n1", "http://a b")] {
+        assert!(
+            NodeRecord::new("n-1_a", "https://node.example:7700")
+                .validate()
+                .is_ok()
+        );
+        for (id, url) in [
+            ("", "http://x"),
+            ("a.b", "http://x"),
+            ("n1", "ftp://x"),
+            ("n1", "http://"),
+            ("n1", "127.0.0.1:7700"),
+            ("n1", "http://a b"),
+        ] {
             assert!(NodeRecord::new(id, url).validate().is_err(), "{id} {url}");
         }
     }
@@ -281,12 +338,23 @@ mod tests {
         assert!(!p.mark_lagging("n2", LagReason::MissedWrites, 3));
         assert_eq!(p.lag_of("n2").unwrap().hint_seq, 5);
         assert!(p.mark_lagging("n2", LagReason::Lost, 0));
-        assert!(!p.mark_lagging("n2", LagReason::MissedWrites, 0), "lost stays lost");
+        assert!(
+            !p.mark_lagging("n2", LagReason::MissedWrites, 0),
+            "lost stays lost"
+        );
         assert_eq!(p.lag_of("n2").unwrap().reason, LagReason::Lost);
         let json = serde_json::to_value(&p).unwrap();
-        assert_eq!(json["lagging"][0], serde_json::json!({"node": "n2", "reason": "lost", "hintSeq": 5}));
+        assert_eq!(
+            json["lagging"][0],
+            serde_json::json!({"node": "n2", "reason": "lost", "hintSeq": 5})
+        );
         let back: ShardPlacement = serde_json::from_value(json).unwrap();
         assert_eq!(back, p);
-        assert!(serde_json::to_value(ShardPlacement::new(vec!["n1".into()])).unwrap().get("lagging").is_none());
+        assert!(
+            serde_json::to_value(ShardPlacement::new(vec!["n1".into()]))
+                .unwrap()
+                .get("lagging")
+                .is_none()
+        );
     }
 }

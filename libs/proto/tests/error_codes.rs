@@ -22,7 +22,8 @@ fn recorded_errors() -> Vec<(String, Option<u16>, Value)> {
         if !name.ends_with(".json") || name.starts_with("10-") {
             continue;
         }
-        let exchanges: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let exchanges: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for ex in exchanges.as_array().unwrap() {
             let status = ex["response"]["status"].as_u64().unwrap() as u16;
             let at = format!("{name}: {}", ex["name"]);
@@ -53,13 +54,25 @@ fn statuses_and_types_are_the_recorded_ones() {
     assert!(errors.len() > 20, "the recordings hold errors");
     for (at, status, body) in errors {
         let wire = body["code"].as_str().unwrap();
-        let code = ErrorCode::from_wire(wire).unwrap_or_else(|| panic!("{at}: `{wire}` is not in the table"));
-        assert_eq!(body["type"], code.error_type().as_str(), "{at}: type of `{wire}`");
-        assert_eq!(body["link"], MeiliError::new(code, "").link(), "{at}: link of `{wire}`");
+        let code = ErrorCode::from_wire(wire)
+            .unwrap_or_else(|| panic!("{at}: `{wire}` is not in the table"));
+        assert_eq!(
+            body["type"],
+            code.error_type().as_str(),
+            "{at}: type of `{wire}`"
+        );
+        assert_eq!(
+            body["link"],
+            MeiliError::new(code, "").link(),
+            "{at}: link of `{wire}`"
+        );
         let Some(status) = status else { continue };
         // Meilisearch answers an error inside a multi-search query with 400 whatever its code;
         // the multi-search wrappers (`in_query` in the merger and the stand-in) do the same.
-        let inside_query = body["message"].as_str().unwrap().starts_with("Inside `.queries[");
+        let inside_query = body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Inside `.queries[");
         if !inside_query {
             assert_eq!(status, code.status(), "{at}: status of `{wire}`");
         }
@@ -68,14 +81,18 @@ fn statuses_and_types_are_the_recorded_ones() {
 
 #[test]
 fn a_node_error_with_an_unknown_code_decodes_and_passes_through() {
-    let body = br#"{"message":"m","code":"a_code_from_the_future","type":"invalid_request","link":"x"}"#;
+    let body =
+        br#"{"message":"m","code":"a_code_from_the_future","type":"invalid_request","link":"x"}"#;
     let e = MeiliError::from_node_body(418, body);
     assert_eq!(e.status, 418);
     assert_eq!(e.code, Code::from_wire("a_code_from_the_future"));
     assert_eq!(e.code.known(), None);
     assert_eq!(e.to_json()["code"], "a_code_from_the_future");
     let back = miroir_proto::decode_outcome::<miroir_proto::rpc::JsonBody>(
-        &miroir_proto::encode_outcome::<miroir_proto::rpc::JsonBody>(&miroir_proto::Outcome::Err(e.clone())).unwrap(),
+        &miroir_proto::encode_outcome::<miroir_proto::rpc::JsonBody>(&miroir_proto::Outcome::Err(
+            e.clone(),
+        ))
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(back, miroir_proto::Outcome::Err(e));
@@ -96,7 +113,9 @@ fn non_test_source(path: &Path) -> String {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -116,7 +135,10 @@ fn no_code_is_spelled_outside_the_table() {
             rust_files(&krate.unwrap().path().join("src"), &mut files);
         }
     }
-    let table = root.join("libs/proto/src/error_code.rs").canonicalize().unwrap();
+    let table = root
+        .join("libs/proto/src/error_code.rs")
+        .canonicalize()
+        .unwrap();
     let mut found = Vec::new();
     for path in files {
         if path.canonicalize().unwrap() == table {
@@ -132,5 +154,9 @@ fn no_code_is_spelled_outside_the_table() {
             }
         }
     }
-    assert!(found.is_empty(), "error codes spelled outside libs/proto/src/error_code.rs:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "error codes spelled outside libs/proto/src/error_code.rs:\n{}",
+        found.join("\n")
+    );
 }

@@ -245,7 +245,11 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn measure(settings: &EngineSettings, docs: &BTreeMap<DocId, Document>, index: &SearchIndex) -> anyhow::Result<()> {
+fn measure(
+    settings: &EngineSettings,
+    docs: &BTreeMap<DocId, Document>,
+    index: &SearchIndex,
+) -> anyhow::Result<()> {
     let view = IndexView {
         uid: "npm",
         primary_key: Some("id"),

@@ -89,8 +89,6 @@ pub fn missing_field(code: ErrorCode, loc: &str, field: &str) -> MeiliError {
     )
 }
 
-
-
 /// A query string as deserr's query-parameter extractor sees it: keys in order of first
 /// appearance, each with every value it was given.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@ mod common;
 
 use common::{Exchange, Server, load_recordings, npm_corpus_path};
 use miroir_standin::Config;
-use miroir_testkit::conformance::{compare_exchange, short, Cmp, Mode};
+use miroir_testkit::conformance::{Cmp, Mode, compare_exchange, short};
 use serde_json::Value;
 
 const MASTER_KEY: &str = "replay-master-key-0123456789abcdef";
@@ -138,7 +138,13 @@ async fn recorded_exchanges_replay_against_the_standin() {
                 skipped += 1;
             } else {
                 in_scope += 1;
-                let diffs = compare_exchange(&ex.request.path, ex.response.status, &ex.response.body, status, &body);
+                let diffs = compare_exchange(
+                    &ex.request.path,
+                    ex.response.status,
+                    &ex.response.body,
+                    status,
+                    &body,
+                );
                 if !diffs.is_empty() {
                     failures.push(format!(
                         "{file} / {}: {} {}\n{}\n  expected: {}\n  actual:   {}",

@@ -226,14 +226,27 @@ fn same_scalar(e: &Value, a: &Value) -> bool {
     }
 }
 
-
 /// Compare one exchange: the differences, empty when the answer conforms.
-pub fn compare_exchange(path: &str, expected_status: u16, expected: &Value, status: u16, actual: &Value) -> Vec<String> {
-    let is_search = ["/search", "/multi-search", "/facet-search"].iter().any(|p| path.contains(p));
-    let mode = if is_search && expected_status == 200 { Mode::Shape } else { Mode::Exact };
+pub fn compare_exchange(
+    path: &str,
+    expected_status: u16,
+    expected: &Value,
+    status: u16,
+    actual: &Value,
+) -> Vec<String> {
+    let is_search = ["/search", "/multi-search", "/facet-search"]
+        .iter()
+        .any(|p| path.contains(p));
+    let mode = if is_search && expected_status == 200 {
+        Mode::Shape
+    } else {
+        Mode::Exact
+    };
     let mut cmp = Cmp { diffs: Vec::new() };
     if status != expected_status {
-        cmp.diffs.push(format!("  status: expected {expected_status}, got {status}"));
+        cmp.diffs.push(format!(
+            "  status: expected {expected_status}, got {status}"
+        ));
     }
     cmp.compare(expected, actual, "", "", mode);
     cmp.diffs

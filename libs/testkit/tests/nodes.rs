@@ -124,15 +124,33 @@ async fn start_nodes_gives_distinct_healthy_nodes() {
 async fn a_restart_keeps_the_data_and_an_empty_restart_loses_it() {
     let mut node = start_node(NodeOptions::default()).await.unwrap();
     let c = node.client();
-    let reply = c.post("/indexes", &serde_json::json!({"uid": "kept", "primaryKey": "id"})).await.unwrap();
+    let reply = c
+        .post(
+            "/indexes",
+            &serde_json::json!({"uid": "kept", "primaryKey": "id"}),
+        )
+        .await
+        .unwrap();
     c.wait_succeeded(&reply).await.unwrap();
-    let reply = c.post("/indexes/kept/documents", &serde_json::json!([{"id": 1}, {"id": 2}])).await.unwrap();
+    let reply = c
+        .post(
+            "/indexes/kept/documents",
+            &serde_json::json!([{"id": 1}, {"id": 2}]),
+        )
+        .await
+        .unwrap();
     c.wait_succeeded(&reply).await.unwrap();
 
     node.restart().await.unwrap();
     let stats = node.client().get("/indexes/kept/stats").await.unwrap();
-    assert_eq!((stats.status, stats.body["numberOfDocuments"].clone()), (200, serde_json::json!(2)));
+    assert_eq!(
+        (stats.status, stats.body["numberOfDocuments"].clone()),
+        (200, serde_json::json!(2))
+    );
 
     node.restart_empty().await.unwrap();
-    assert_eq!(node.client().get("/indexes/kept").await.unwrap().status, 404);
+    assert_eq!(
+        node.client().get("/indexes/kept").await.unwrap().status,
+        404
+    );
 }

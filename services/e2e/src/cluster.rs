@@ -139,7 +139,9 @@ impl TestCluster {
         let id = format!("n{}", self.nodes.len());
         let client = self.nats.connect().await?;
         let topology = TopologyStore::open(&async_nats::jetstream::new(client)).await?;
-        topology.put_node(&NodeRecord::new(id.clone(), node.url())).await?;
+        topology
+            .put_node(&NodeRecord::new(id.clone(), node.url()))
+            .await?;
         self.nodes.push(node);
         Ok(id)
     }

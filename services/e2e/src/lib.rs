@@ -21,6 +21,6 @@
 pub mod cluster;
 mod services;
 
-pub use services::HEALTH_CHECKER_LEASE_TTL_MS;
 pub use cluster::{ClusterOptions, GATEWAY_MASTER_KEY, NODE_MASTER_KEY, TestCluster};
 pub use miroir_proto::subjects::Service;
+pub use services::HEALTH_CHECKER_LEASE_TTL_MS;

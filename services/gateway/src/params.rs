@@ -3,8 +3,8 @@
 //! routes (search, documents fetch), with Meilisearch's types.
 
 use miroir_placement::MAX_LOGICAL_INDEX_UID_BYTES;
-use miroir_proto::{ErrorCode, MeiliError};
 pub use miroir_proto::suggest::{did_you_mean, quoted};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{Map, Value};
 
 const UID_RULES: &str = "Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 bytes.";

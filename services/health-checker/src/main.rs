@@ -27,16 +27,29 @@ struct Flags {
     #[arg(long, env = "MIROIR_HEALTH_CHECKER_NATS_URL", value_name = "URL")]
     nats_url: Option<String>,
     /// The Meilisearch nodes' master key, sent with the authenticated probe
-    #[arg(long, env = "MIROIR_HEALTH_CHECKER_NODE_API_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MIROIR_HEALTH_CHECKER_NODE_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     node_api_key: Option<String>,
     /// Time between two probes of a node, in milliseconds [default: 1000]
-    #[arg(long, env = "MIROIR_HEALTH_CHECKER_PROBE_INTERVAL_MS", value_name = "MS")]
+    #[arg(
+        long,
+        env = "MIROIR_HEALTH_CHECKER_PROBE_INTERVAL_MS",
+        value_name = "MS"
+    )]
     probe_interval_ms: Option<u64>,
     /// Up to this much is added at random to each interval, in milliseconds [default: 200]
     #[arg(long, env = "MIROIR_HEALTH_CHECKER_PROBE_JITTER_MS", value_name = "MS")]
     probe_jitter_ms: Option<u64>,
     /// Longest wait for one probe, in milliseconds [default: 1000]
-    #[arg(long, env = "MIROIR_HEALTH_CHECKER_PROBE_TIMEOUT_MS", value_name = "MS")]
+    #[arg(
+        long,
+        env = "MIROIR_HEALTH_CHECKER_PROBE_TIMEOUT_MS",
+        value_name = "MS"
+    )]
     probe_timeout_ms: Option<u64>,
     /// Failed probes in a row that make an `up` node `suspect` [default: 2]
     #[arg(long, env = "MIROIR_HEALTH_CHECKER_SUSPECT_AFTER", value_name = "N")]
@@ -51,21 +64,37 @@ struct Flags {
     #[arg(long, env = "MIROIR_HEALTH_CHECKER_LEASE_TTL_MS", value_name = "MS")]
     lease_ttl_ms: Option<u64>,
     /// A handoff queue holding more hints goes to re-replication [default: 100000]
-    #[arg(long, env = "MIROIR_HEALTH_CHECKER_HANDOFF_MAX_HINTS", value_name = "N")]
+    #[arg(
+        long,
+        env = "MIROIR_HEALTH_CHECKER_HANDOFF_MAX_HINTS",
+        value_name = "N"
+    )]
     handoff_max_hints: Option<u64>,
     /// A handoff queue whose oldest hint is older goes to re-replication, in milliseconds
     /// [default: 3600000]
-    #[arg(long, env = "MIROIR_HEALTH_CHECKER_HANDOFF_MAX_AGE_MS", value_name = "MS")]
+    #[arg(
+        long,
+        env = "MIROIR_HEALTH_CHECKER_HANDOFF_MAX_AGE_MS",
+        value_name = "MS"
+    )]
     handoff_max_age_ms: Option<u64>,
     /// How often the replayer looks for handoff work, in milliseconds [default: 500]
-    #[arg(long, env = "MIROIR_HEALTH_CHECKER_REPAIR_INTERVAL_MS", value_name = "MS")]
+    #[arg(
+        long,
+        env = "MIROIR_HEALTH_CHECKER_REPAIR_INTERVAL_MS",
+        value_name = "MS"
+    )]
     repair_interval_ms: Option<u64>,
     /// Where Prometheus scrapes `/metrics` [default: none]
     #[arg(long, env = "MIROIR_HEALTH_CHECKER_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
     /// On shutdown, how long the lease release and the replayer get, in milliseconds
     /// [default: 5000]
-    #[arg(long, env = "MIROIR_HEALTH_CHECKER_SHUTDOWN_GRACE_MS", value_name = "MS")]
+    #[arg(
+        long,
+        env = "MIROIR_HEALTH_CHECKER_SHUTDOWN_GRACE_MS",
+        value_name = "MS"
+    )]
     shutdown_grace_ms: Option<u64>,
 }
 

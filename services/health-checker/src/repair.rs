@@ -31,14 +31,14 @@ use bytes::Bytes;
 use miroir_cluster::handoff::HandoffQueues;
 use miroir_cluster::node::{NodeClient, NodeError};
 use miroir_cluster::topology::TopologyStore;
-use miroir_placement::{shard_for_key, PrimaryKeyValue, ShardCount, ShardId};
+use miroir_placement::{PrimaryKeyValue, ShardCount, ShardId, shard_for_key};
 use miroir_proto::handoff::{Hint, HintBody};
 use miroir_proto::topology::{Availability, LagReason};
 use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +55,11 @@ pub struct RepairConfig {
 
 impl Default for RepairConfig {
     fn default() -> Self {
-        RepairConfig { max_queue_hints: 100_000, max_queue_age: Duration::from_secs(3600), interval: Duration::from_millis(500) }
+        RepairConfig {
+            max_queue_hints: 100_000,
+            max_queue_age: Duration::from_secs(3600),
+            interval: Duration::from_millis(500),
+        }
     }
 }
 
@@ -84,7 +88,11 @@ enum ReplayError {
 
 /// Replay the handoff queues of copies whose node is back, while `active` is true (this replica
 /// holds the lease), until `shutdown`.
-pub async fn run(ctx: Arc<RepairContext>, mut active: watch::Receiver<bool>, shutdown: CancellationToken) {
+pub async fn run(
+    ctx: Arc<RepairContext>,
+    mut active: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) {
     let queues = loop {
         match HandoffQueues::open(&ctx.js).await {
             Ok(q) => break q,
@@ -174,7 +182,8 @@ impl Repairer {
             *per_node.entry(node.clone()).or_default() += count;
         }
         for (node, hints) in &per_node {
-            metrics::gauge!("miroir_handoff_queue_hints", "node" => node.clone()).set(*hints as f64);
+            metrics::gauge!("miroir_handoff_queue_hints", "node" => node.clone())
+                .set(*hints as f64);
         }
         // Nodes whose queues emptied since the last pass read zero.
         for node in topo.nodes.keys().filter(|n| !per_node.contains_key(*n)) {
@@ -183,7 +192,9 @@ impl Repairer {
 
         let lost: HashSet<(String, String)> = lost_copies(&topo);
         for (node, shard_index, count) in pending {
-            let Some(record) = topo.nodes.get(&node) else { continue };
+            let Some(record) = topo.nodes.get(&node) else {
+                continue;
+            };
             if self.over_bound(&node, &shard_index, count).await {
                 continue;
             }
@@ -197,7 +208,9 @@ impl Repairer {
             match self.replay(&node, &record.url, &shard_index).await {
                 Ok(()) => {}
                 Err(ReplayError::Lost) => self.mark_lost(&node, &shard_index).await,
-                Err(e) => tracing::info!(%node, index = %shard_index, error = %e, "repair: replay paused"),
+                Err(e) => {
+                    tracing::info!(%node, index = %shard_index, error = %e, "repair: replay paused")
+                }
             }
         }
 
@@ -206,13 +219,18 @@ impl Repairer {
         for (record, _) in topo.indexes.values() {
             for (s, placement) in record.shards.iter().enumerate() {
                 for lag in &placement.lagging {
-                    let Some(node) = topo.nodes.get(&lag.node) else { continue };
+                    let Some(node) = topo.nodes.get(&lag.node) else {
+                        continue;
+                    };
                     if node.availability() == Availability::Down || lag.reason == LagReason::Lost {
                         continue;
                     }
-                    let Some(shard) = ShardId::new(s as u16) else { continue };
+                    let Some(shard) = ShardId::new(s as u16) else {
+                        continue;
+                    };
                     let name = miroir_cluster::shard_name(record, shard);
-                    self.try_clear(&record.uid, s, &lag.node, &node.url, &name, lag.hint_seq).await;
+                    self.try_clear(&record.uid, s, &lag.node, &node.url, &name, lag.hint_seq)
+                        .await;
                 }
             }
         }
@@ -229,10 +247,15 @@ impl Repairer {
             && let Some(age) = age_of(&oldest.deferred_at)
             && age > cfg.max_queue_age
         {
-            why = Some(format!("oldest hint {} s old (bound {} s)", age.as_secs(), cfg.max_queue_age.as_secs()));
+            why = Some(format!(
+                "oldest hint {} s old (bound {} s)",
+                age.as_secs(),
+                cfg.max_queue_age.as_secs()
+            ));
         }
         let Some(why) = why else { return false };
-        metrics::counter!("miroir_handoff_queue_over_bound_total", "node" => node.to_string()).increment(1);
+        metrics::counter!("miroir_handoff_queue_over_bound_total", "node" => node.to_string())
+            .increment(1);
         tracing::error!(%node, index = %shard_index, %why, "repair: handoff queue past its bound; the copy is handed to re-replication");
         self.mark_lost(node, shard_index).await;
         if let Err(e) = self.queues.drop_queue(node, shard_index).await {
@@ -245,7 +268,12 @@ impl Repairer {
     async fn replay(&self, node: &str, url: &str, shard_index: &str) -> Result<(), ReplayError> {
         let mut from = None;
         let mut checked_exists = false;
-        while let Some((seq, hint)) = self.queues.next(node, shard_index, from).await.map_err(|e| ReplayError::Queue(e.to_string()))? {
+        while let Some((seq, hint)) = self
+            .queues
+            .next(node, shard_index, from)
+            .await
+            .map_err(|e| ReplayError::Queue(e.to_string()))?
+        {
             let creates_index = hint.method == "POST" && hint.path == "/indexes";
             if !creates_index && !checked_exists {
                 // A node back empty would re-create the shard from this write alone and then look
@@ -256,8 +284,12 @@ impl Repairer {
                 checked_exists = true;
             }
             let documents = self.apply(url, &hint).await?;
-            self.queues.ack_through(node, shard_index, seq).await.map_err(|e| ReplayError::Queue(e.to_string()))?;
-            metrics::counter!("miroir_handoff_replayed_total", "node" => node.to_string()).increment(1);
+            self.queues
+                .ack_through(node, shard_index, seq)
+                .await
+                .map_err(|e| ReplayError::Queue(e.to_string()))?;
+            metrics::counter!("miroir_handoff_replayed_total", "node" => node.to_string())
+                .increment(1);
             metrics::counter!("miroir_handoff_replayed_documents_total", "node" => node.to_string()).increment(documents);
             tracing::debug!(%node, index = %shard_index, seq, task = ?hint.task_uid, "repair: hint replayed");
             from = Some(seq + 1);
@@ -267,15 +299,31 @@ impl Repairer {
 
     /// Send one hint; how many documents it carried.
     async fn apply(&self, url: &str, hint: &Hint) -> Result<u64, ReplayError> {
-        let method = Method::from_bytes(hint.method.as_bytes()).map_err(|e| ReplayError::Queue(format!("bad method in a hint: {e}")))?;
+        let method = Method::from_bytes(hint.method.as_bytes())
+            .map_err(|e| ReplayError::Queue(format!("bad method in a hint: {e}")))?;
         match &hint.body {
             HintBody::Empty => self.send(url, method, &hint.path, None).await.map(|()| 0),
-            HintBody::Inline { content_type, bytes } => {
-                let content_type: &'static str = if content_type.contains("ndjson") { "application/x-ndjson" } else { "application/json" };
-                self.send(url, method, &hint.path, Some((content_type, bytes.clone()))).await.map(|()| 0)
+            HintBody::Inline {
+                content_type,
+                bytes,
+            } => {
+                let content_type: &'static str = if content_type.contains("ndjson") {
+                    "application/x-ndjson"
+                } else {
+                    "application/json"
+                };
+                self.send(url, method, &hint.path, Some((content_type, bytes.clone())))
+                    .await
+                    .map(|()| 0)
             }
-            HintBody::WalShard { batch_id, chunks, shard_count, primary_key } => {
-                let shards = ShardCount::new(*shard_count).ok_or_else(|| ReplayError::Queue("bad shard count in a hint".into()))?;
+            HintBody::WalShard {
+                batch_id,
+                chunks,
+                shard_count,
+                primary_key,
+            } => {
+                let shards = ShardCount::new(*shard_count)
+                    .ok_or_else(|| ReplayError::Queue("bad shard count in a hint".into()))?;
                 let mut part: Vec<u8> = Vec::new();
                 let mut parts: Vec<Bytes> = Vec::new();
                 let mut documents = 0u64;
@@ -302,7 +350,13 @@ impl Repairer {
                     parts.push(Bytes::from(part));
                 }
                 for body in parts {
-                    self.send(url, method.clone(), &hint.path, Some(("application/x-ndjson", body))).await?;
+                    self.send(
+                        url,
+                        method.clone(),
+                        &hint.path,
+                        Some(("application/x-ndjson", body)),
+                    )
+                    .await?;
                 }
                 Ok(documents)
             }
@@ -311,11 +365,20 @@ impl Repairer {
 
     /// One node call. A refusal (4xx) is logged and passed over: the copies that applied the
     /// write live were sent the same call, and the node decides the same way for all of them.
-    async fn send(&self, url: &str, method: Method, path: &str, body: Option<(&'static str, Bytes)>) -> Result<(), ReplayError> {
+    async fn send(
+        &self,
+        url: &str,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Bytes)>,
+    ) -> Result<(), ReplayError> {
         match self.ctx.nodes.send(url, method, path, body).await {
             Ok(_) => Ok(()),
             Err(NodeError::Unreachable { reason, .. }) => Err(ReplayError::Unreachable(reason)),
-            Err(NodeError::Meili(e)) if e.status >= 500 => Err(ReplayError::Unreachable(format!("HTTP {} {}", e.status, e.code))),
+            Err(NodeError::Meili(e)) if e.status >= 500 => Err(ReplayError::Unreachable(format!(
+                "HTTP {} {}",
+                e.status, e.code
+            ))),
             Err(NodeError::Meili(e)) => {
                 tracing::warn!(%path, code = %e.code, message = %e.message, "repair: a node refused a replayed write");
                 Ok(())
@@ -324,16 +387,32 @@ impl Repairer {
     }
 
     async fn index_exists(&self, url: &str, shard_index: &str) -> Result<bool, ReplayError> {
-        match self.ctx.nodes.send(url, Method::GET, &format!("/indexes/{shard_index}"), None).await {
+        match self
+            .ctx
+            .nodes
+            .send(url, Method::GET, &format!("/indexes/{shard_index}"), None)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound => Ok(false),
             Err(NodeError::Unreachable { reason, .. }) => Err(ReplayError::Unreachable(reason)),
-            Err(NodeError::Meili(e)) => Err(ReplayError::Unreachable(format!("HTTP {} {}", e.status, e.code))),
+            Err(NodeError::Meili(e)) => Err(ReplayError::Unreachable(format!(
+                "HTTP {} {}",
+                e.status, e.code
+            ))),
         }
     }
 
     /// Take a behind copy out of `lagging` if it has caught up (see the module doc).
-    async fn try_clear(&self, uid: &str, shard: usize, node: &str, url: &str, shard_index: &str, hint_seq: u64) {
+    async fn try_clear(
+        &self,
+        uid: &str,
+        shard: usize,
+        node: &str,
+        url: &str,
+        shard_index: &str,
+        hint_seq: u64,
+    ) {
         match self.queues.next(node, shard_index, None).await {
             Ok(None) => {}
             Ok(Some(_)) => return,
@@ -352,27 +431,44 @@ impl Repairer {
         }
         let busy = format!("/tasks?indexUids={shard_index}&statuses=enqueued,processing&limit=1");
         match self.ctx.nodes.json(url, Method::GET, &busy, None).await {
-            Ok(v) if v.get("results").and_then(Value::as_array).is_some_and(Vec::is_empty) => {}
+            Ok(v)
+                if v.get("results")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty) => {}
             _ => return,
         }
         let cleared = self
             .ctx
             .topology
             .modify_index(uid, |record| {
-                let Some(p) = record.shards.get_mut(shard) else { return false };
+                let Some(p) = record.shards.get_mut(shard) else {
+                    return false;
+                };
                 let before = p.lagging.len();
                 // Only the entry we checked: a hint queued since raised `hintSeq`.
-                p.lagging.retain(|l| !(l.node == node && l.hint_seq == hint_seq && l.reason == LagReason::MissedWrites));
+                p.lagging.retain(|l| {
+                    !(l.node == node
+                        && l.hint_seq == hint_seq
+                        && l.reason == LagReason::MissedWrites)
+                });
                 p.lagging.len() != before
             })
             .await;
         match cleared {
-            Ok(Some((record, _))) if record.shards.get(shard).is_some_and(|p| p.lag_of(node).is_none()) => {
-                metrics::counter!("miroir_handoff_caught_up_total", "node" => node.to_string()).increment(1);
+            Ok(Some((record, _)))
+                if record
+                    .shards
+                    .get(shard)
+                    .is_some_and(|p| p.lag_of(node).is_none()) =>
+            {
+                metrics::counter!("miroir_handoff_caught_up_total", "node" => node.to_string())
+                    .increment(1);
                 tracing::info!(%node, index = %uid, shard, "repair: copy caught up; it serves reads again");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(%node, index = %uid, error = %e, "repair: cannot mark a copy caught up"),
+            Err(e) => {
+                tracing::warn!(%node, index = %uid, error = %e, "repair: cannot mark a copy caught up")
+            }
         }
     }
 
@@ -381,11 +477,23 @@ impl Repairer {
         let topo = self.ctx.topology.current();
         for (record, _) in topo.indexes.values() {
             for s in 0..record.shards.len() {
-                let Some(shard) = ShardId::new(s as u16) else { continue };
-                if miroir_cluster::shard_name(record, shard) != shard_index || !record.shards[s].nodes.iter().any(|n| n == node) {
+                let Some(shard) = ShardId::new(s as u16) else {
+                    continue;
+                };
+                if miroir_cluster::shard_name(record, shard) != shard_index
+                    || !record.shards[s].nodes.iter().any(|n| n == node)
+                {
                     continue;
                 }
-                let result = self.ctx.topology.modify_index(&record.uid, |r| r.shards.get_mut(s).is_some_and(|p| p.mark_lagging(node, LagReason::Lost, 0))).await;
+                let result = self
+                    .ctx
+                    .topology
+                    .modify_index(&record.uid, |r| {
+                        r.shards
+                            .get_mut(s)
+                            .is_some_and(|p| p.mark_lagging(node, LagReason::Lost, 0))
+                    })
+                    .await;
                 match result {
                     Ok(_) => {
                         metrics::counter!("miroir_handoff_lost_copies_total", "node" => node.to_string()).increment(1);
@@ -403,7 +511,9 @@ fn lost_copies(topo: &miroir_cluster::topology::Topology) -> HashSet<(String, St
     let mut out = HashSet::new();
     for (record, _) in topo.indexes.values() {
         for (s, p) in record.shards.iter().enumerate() {
-            let Some(shard) = ShardId::new(s as u16) else { continue };
+            let Some(shard) = ShardId::new(s as u16) else {
+                continue;
+            };
             for l in p.lagging.iter().filter(|l| l.reason == LagReason::Lost) {
                 out.insert((l.node.clone(), miroir_cluster::shard_name(record, shard)));
             }

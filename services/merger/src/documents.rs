@@ -249,7 +249,9 @@ fn concatenate(
     loop {
         let mut best: Option<(usize, &Value)> = None;
         for (s, list) in lists.iter().enumerate() {
-            let Some(doc) = heads.get(s).and_then(|h| list.get(*h)) else { continue };
+            let Some(doc) = heads.get(s).and_then(|h| list.get(*h)) else {
+                continue;
+            };
             let better = best.is_none_or(|(_, b)| match (id(doc), id(b)) {
                 (Some(x), Some(y)) => miroir_merge::compare_document_ids(&x, &y).is_lt(),
                 _ => false,

@@ -63,7 +63,9 @@ impl ShardFailure {
         op: &'static str,
     ) -> MeiliError {
         match self {
-            ShardFailure::Client(e) => miroir_cluster::rewrite_shard_names(e, storage_base, index_uid),
+            ShardFailure::Client(e) => {
+                miroir_cluster::rewrite_shard_names(e, storage_base, index_uid)
+            }
             ShardFailure::Unavailable { tried } => {
                 metrics::shard_unavailable(op);
                 let detail = if tried.is_empty() {

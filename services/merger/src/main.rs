@@ -24,7 +24,12 @@ struct Flags {
     #[arg(long, env = "MIROIR_MERGER_NATS_URL", value_name = "URL")]
     nats_url: Option<String>,
     /// The Meilisearch nodes' master key (never shown to a client)
-    #[arg(long, env = "MIROIR_MERGER_NODE_API_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MIROIR_MERGER_NODE_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     node_api_key: Option<String>,
     /// Longest wait for one HTTP request to one node, in milliseconds [default: 5000]
     #[arg(long, env = "MIROIR_MERGER_NODE_TIMEOUT_MS", value_name = "MS")]
@@ -37,7 +42,11 @@ struct Flags {
     #[arg(long, env = "MIROIR_MERGER_HEDGE_MIN_MS", value_name = "MS")]
     hedge_min_ms: Option<u64>,
     /// At most this share (percent) of shard reads may add a hedge [default: 10]
-    #[arg(long, env = "MIROIR_MERGER_HEDGE_BUDGET_PERCENT", value_name = "PERCENT")]
+    #[arg(
+        long,
+        env = "MIROIR_MERGER_HEDGE_BUDGET_PERCENT",
+        value_name = "PERCENT"
+    )]
     hedge_budget_percent: Option<u32>,
     /// How long an index's merge-relevant settings are reused, in milliseconds [default: 1000]
     #[arg(long, env = "MIROIR_MERGER_SETTINGS_TTL_MS", value_name = "MS")]
@@ -56,7 +65,8 @@ struct Flags {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
-    let config: Config = config::load_with_flags("MIROIR_MERGER_", flags.config.as_deref(), &flags)?;
+    let config: Config =
+        config::load_with_flags("MIROIR_MERGER_", flags.config.as_deref(), &flags)?;
     config.validate()?;
     config::init_telemetry(config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-merger").await?;

@@ -37,7 +37,10 @@ pub struct Merger {
 }
 
 impl Merger {
-    pub fn new(config: Config, topology: TopologyStore) -> Result<Self, miroir_cluster::node::NodeError> {
+    pub fn new(
+        config: Config,
+        topology: TopologyStore,
+    ) -> Result<Self, miroir_cluster::node::NodeError> {
         let nodes = NodeClient::new(config.node_api_key.clone(), config.node_timeout())?;
         let reader = Reader::new(nodes.clone(), config.hedging());
         let contexts = ContextCache::new(config.settings_ttl());
@@ -119,7 +122,15 @@ impl Merger {
         self.reader
             .read(replicas, call, deadline.at)
             .await
-            .map_err(|failure| failure.into_error(&record.uid, record.storage_base(), shard, deadline.millis, call.op))
+            .map_err(|failure| {
+                failure.into_error(
+                    &record.uid,
+                    record.storage_base(),
+                    shard,
+                    deadline.millis,
+                    call.op,
+                )
+            })
     }
 
     /// The shards of an index, refusing a record whose shard count is not a valid one.

@@ -92,14 +92,23 @@ impl Default for Config {
 impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         if let Some(s) = self.default_shards {
-            anyhow::ensure!((1..=1024).contains(&s), "default_shards must be in 1..=1024, got {s}");
+            anyhow::ensure!(
+                (1..=1024).contains(&s),
+                "default_shards must be in 1..=1024, got {s}"
+            );
         }
         if let Some(rf) = self.default_replication_factor {
             anyhow::ensure!(rf >= 1, "default_replication_factor must be at least 1");
         }
         anyhow::ensure!(self.node_timeout_ms > 0, "node_timeout_ms must be positive");
-        anyhow::ensure!(self.task_settle_interval_ms > 0, "task_settle_interval_ms must be positive");
-        anyhow::ensure!(self.write_quorum != Some(0), "write_quorum must be at least 1");
+        anyhow::ensure!(
+            self.task_settle_interval_ms > 0,
+            "task_settle_interval_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.write_quorum != Some(0),
+            "write_quorum must be at least 1"
+        );
         for n in &self.bootstrap_nodes {
             parse_bootstrap_node(n)?;
         }
@@ -109,14 +118,27 @@ impl Config {
 
 /// `id=url` or `id=url@zone`.
 pub fn parse_bootstrap_node(spec: &str) -> anyhow::Result<miroir_proto::topology::NodeRecord> {
-    let (id, rest) = spec.split_once('=').ok_or_else(|| anyhow::anyhow!("bootstrap node `{spec}` is not `id=url[@zone]`"))?;
-    miroir_placement::NodeId::new(id).map_err(|e| anyhow::anyhow!("bootstrap node `{spec}`: {e}"))?;
+    let (id, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("bootstrap node `{spec}` is not `id=url[@zone]`"))?;
+    miroir_placement::NodeId::new(id)
+        .map_err(|e| anyhow::anyhow!("bootstrap node `{spec}`: {e}"))?;
     let (url, zone) = match rest.rsplit_once('@') {
         Some((u, z)) => (u, Some(z.to_string())),
         None => (rest, None),
     };
-    anyhow::ensure!(url.starts_with("http://") || url.starts_with("https://"), "bootstrap node `{spec}`: url must be http(s)");
-    Ok(miroir_proto::topology::NodeRecord { id: id.to_string(), url: url.to_string(), zone, state: Default::default(), health: Default::default(), health_since: None })
+    anyhow::ensure!(
+        url.starts_with("http://") || url.starts_with("https://"),
+        "bootstrap node `{spec}`: url must be http(s)"
+    );
+    Ok(miroir_proto::topology::NodeRecord {
+        id: id.to_string(),
+        url: url.to_string(),
+        zone,
+        state: Default::default(),
+        health: Default::default(),
+        health_since: None,
+    })
 }
 
 #[cfg(test)]
@@ -127,19 +149,47 @@ mod tests {
     #[test]
     fn the_example_loads_and_unknown_keys_are_refused() {
         let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
-        let c: Config = miroir_cluster::config::load("T_NONE_", vec!["--config".into(), example.display().to_string()], vec![]).unwrap();
+        let c: Config = miroir_cluster::config::load(
+            "T_NONE_",
+            vec!["--config".into(), example.display().to_string()],
+            vec![],
+        )
+        .unwrap();
         c.validate().unwrap();
-        assert_eq!((c.shutdown_grace_ms, c.shard_flush_bytes), (30_000, 4 * 1024 * 1024));
+        assert_eq!(
+            (c.shutdown_grace_ms, c.shard_flush_bytes),
+            (30_000, 4 * 1024 * 1024)
+        );
         let c: Config = miroir_cluster::config::load(
             "T_",
             vec!["--shutdown-grace-ms".into(), "500".into()],
-            vec![("T_NODE_API_KEY".into(), "0123".into()), ("T_BOOTSTRAP_NODES".into(), "[\"n1=http://a:7700@z1\"]".into())],
+            vec![
+                ("T_NODE_API_KEY".into(), "0123".into()),
+                (
+                    "T_BOOTSTRAP_NODES".into(),
+                    "[\"n1=http://a:7700@z1\"]".into(),
+                ),
+            ],
         )
         .unwrap();
         assert_eq!(c.shutdown_grace_ms, 500);
         assert_eq!(c.node_api_key.as_deref(), Some("0123"));
         assert_eq!(c.bootstrap_nodes, vec!["n1=http://a:7700@z1".to_string()]);
-        assert!(miroir_cluster::config::load::<Config>("T_", vec!["--shutdown-grace".into(), "1".into()], vec![]).is_err());
-        assert!(Config { write_quorum: Some(0), ..Config::default() }.validate().is_err());
+        assert!(
+            miroir_cluster::config::load::<Config>(
+                "T_",
+                vec!["--shutdown-grace".into(), "1".into()],
+                vec![]
+            )
+            .is_err()
+        );
+        assert!(
+            Config {
+                write_quorum: Some(0),
+                ..Config::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

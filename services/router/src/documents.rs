@@ -10,18 +10,23 @@ use std::collections::{BTreeMap, HashSet};
 use bytes::Bytes;
 use futures::StreamExt;
 use miroir_cluster::wal;
-use miroir_placement::{shard_for_key, PrimaryKeyValue, ShardCount, ShardId};
-use miroir_proto::rpc::{DeleteSelector, DocumentsCommit, DocumentsDelete, EnqueuedTask, WriteMethod};
+use miroir_placement::{PrimaryKeyValue, ShardCount, ShardId, shard_for_key};
+use miroir_proto::rpc::{
+    DeleteSelector, DocumentsCommit, DocumentsDelete, EnqueuedTask, WriteMethod,
+};
 use miroir_proto::topology::IndexRecord;
 use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::fanout::{copies, json_body, Call, WalRef};
 use crate::Router;
+use crate::fanout::{Call, WalRef, copies, json_body};
 
 impl Router {
-    pub(crate) async fn documents_commit(&self, req: DocumentsCommit) -> Result<EnqueuedTask, MeiliError> {
+    pub(crate) async fn documents_commit(
+        &self,
+        req: DocumentsCommit,
+    ) -> Result<EnqueuedTask, MeiliError> {
         let mut hinted = HashSet::new();
         let result = self.commit_batch(&req, &mut hinted).await;
         // A copy that missed the batch replays it from the WAL: keep the batch until the WAL's max
@@ -32,19 +37,41 @@ impl Router {
         result
     }
 
-    async fn commit_batch(&self, req: &DocumentsCommit, hinted: &mut HashSet<(String, u16)>) -> Result<EnqueuedTask, MeiliError> {
+    async fn commit_batch(
+        &self,
+        req: &DocumentsCommit,
+        hinted: &mut HashSet<(String, u16)>,
+    ) -> Result<EnqueuedTask, MeiliError> {
         let task = self
-            .new_task(Some(&req.index_uid), "documentAdditionOrUpdate", json!({ "receivedDocuments": req.documents, "indexedDocuments": null }))
+            .new_task(
+                Some(&req.index_uid),
+                "documentAdditionOrUpdate",
+                json!({ "receivedDocuments": req.documents, "indexedDocuments": null }),
+            )
             .await?;
         let failed_details = json!({ "receivedDocuments": req.documents, "indexedDocuments": 0 });
-        let (record, created) = match self.topology.read_index(&req.index_uid).await.map_err(|e| MeiliError::internal(e.to_string()))? {
+        let (record, created) = match self
+            .topology
+            .read_index(&req.index_uid)
+            .await
+            .map_err(|e| MeiliError::internal(e.to_string()))?
+        {
             Some((r, _)) => (r, false),
-            None => match self.create_index_record(&req.index_uid, req.primary_key.clone()).await {
+            None => match self
+                .create_index_record(&req.index_uid, req.primary_key.clone())
+                .await
+            {
                 Ok(r) => (r, true),
-                Err(e) if e.code == ErrorCode::IndexAlreadyExists => match self.topology.read_index(&req.index_uid).await {
-                    Ok(Some((r, _))) => (r, false),
-                    _ => return Err(MeiliError::internal("the index vanished while documents were added, retry")),
-                },
+                Err(e) if e.code == ErrorCode::IndexAlreadyExists => {
+                    match self.topology.read_index(&req.index_uid).await {
+                        Ok(Some((r, _))) => (r, false),
+                        _ => {
+                            return Err(MeiliError::internal(
+                                "the index vanished while documents were added, retry",
+                            ));
+                        }
+                    }
+                }
                 Err(e) => return Err(e),
             },
         };
@@ -77,7 +104,8 @@ impl Router {
         let record = self.remember_primary_key(record, &primary_key).await?;
 
         // Pass 2: split per shard and write every copy.
-        let shards = ShardCount::new(record.shard_count).ok_or_else(|| MeiliError::internal("invalid shard count in the index record"))?;
+        let shards = ShardCount::new(record.shard_count)
+            .ok_or_else(|| MeiliError::internal("invalid shard count in the index record"))?;
         let mut buffers: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
         let flush_at = self.config.shard_flush_bytes;
         let method = match req.method {
@@ -89,7 +117,12 @@ impl Router {
         // document must land after an earlier one).
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut busy: std::collections::HashSet<u16> = std::collections::HashSet::new();
-        let wal_ref = WalRef { batch_id: req.batch_id.clone(), chunks: req.chunks, shard_count: record.shard_count, primary_key: primary_key.clone() };
+        let wal_ref = WalRef {
+            batch_id: req.batch_id.clone(),
+            chunks: req.chunks,
+            shard_count: record.shard_count,
+            primary_key: primary_key.clone(),
+        };
         let mut reader = wal::BatchReader::new(&self.wal, &req.batch_id, req.chunks);
         let mut finished = false;
         while !finished {
@@ -97,8 +130,14 @@ impl Router {
             match reader.next().await {
                 Some(chunk) => {
                     let chunk = chunk?;
-                    for line in chunk.ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                        let shard = shard_of_line(line, &primary_key, shards).map(|s| s.get()).unwrap_or(0);
+                    for line in chunk
+                        .ndjson
+                        .split(|b| *b == b'\n')
+                        .filter(|l| !l.is_empty())
+                    {
+                        let shard = shard_of_line(line, &primary_key, shards)
+                            .map(|s| s.get())
+                            .unwrap_or(0);
                         let buf = buffers.entry(shard).or_default();
                         buf.extend_from_slice(line);
                         buf.push(b'\n');
@@ -109,7 +148,12 @@ impl Router {
                 }
                 None => {
                     finished = true;
-                    ready.extend(std::mem::take(&mut buffers).into_iter().filter(|(_, b)| !b.is_empty()).map(|(s, b)| (s, Bytes::from(b))));
+                    ready.extend(
+                        std::mem::take(&mut buffers)
+                            .into_iter()
+                            .filter(|(_, b)| !b.is_empty())
+                            .map(|(s, b)| (s, Bytes::from(b))),
+                    );
                 }
             }
             for (shard, body) in ready {
@@ -119,7 +163,8 @@ impl Router {
                         self.book(&mut task, results, hinted).await?;
                     }
                 }
-                let calls = document_calls(&record, shard, &method, &primary_key, body, wal_ref.clone());
+                let calls =
+                    document_calls(&record, shard, &method, &primary_key, body, wal_ref.clone());
                 busy.insert(shard);
                 in_flight.push(async move { (shard, self.send_calls(calls, true).await) });
             }
@@ -132,11 +177,18 @@ impl Router {
 
     /// The index's primary key, the one the client gave, or the one inferred from the first
     /// document, with Meilisearch's errors.
-    async fn resolve_primary_key(&self, record: &IndexRecord, req: &DocumentsCommit) -> Result<Option<String>, MeiliError> {
+    async fn resolve_primary_key(
+        &self,
+        record: &IndexRecord,
+        req: &DocumentsCommit,
+    ) -> Result<Option<String>, MeiliError> {
         match (&record.primary_key, &req.primary_key) {
             (Some(existing), Some(asked)) if existing != asked => Err(MeiliError::new(
                 ErrorCode::IndexPrimaryKeyAlreadyExists,
-                format!("Index `{}` already has a primary key: `{existing}`.", record.uid),
+                format!(
+                    "Index `{}` already has a primary key: `{existing}`.",
+                    record.uid
+                ),
             )),
             (Some(existing), _) => Ok(Some(existing.clone())),
             (None, Some(asked)) => Ok(Some(asked.clone())),
@@ -146,24 +198,35 @@ impl Router {
                 }
                 let mut first: Option<Map<String, Value>> = None;
                 wal::read_batch(&self.wal, &req.batch_id, 1, |chunk| {
-                    if let Some(line) = chunk.ndjson.split(|b| *b == b'\n').find(|l| !l.is_empty()) {
+                    if let Some(line) = chunk.ndjson.split(|b| *b == b'\n').find(|l| !l.is_empty())
+                    {
                         first = serde_json::from_slice(line).ok();
                     }
                     async { Ok(()) }
                 })
                 .await?;
-                let doc = first.ok_or_else(|| MeiliError::internal("the first document of the batch is unreadable"))?;
+                let doc = first.ok_or_else(|| {
+                    MeiliError::internal("the first document of the batch is unreadable")
+                })?;
                 infer_primary_key(&doc).map(Some)
             }
         }
     }
 
     /// Every document must carry a valid id, or the whole batch fails before any write.
-    async fn check_ids(&self, req: &DocumentsCommit, primary_key: Option<&str>) -> Result<(), MeiliError> {
+    async fn check_ids(
+        &self,
+        req: &DocumentsCommit,
+        primary_key: Option<&str>,
+    ) -> Result<(), MeiliError> {
         let Some(pk) = primary_key else { return Ok(()) };
         wal::read_batch(&self.wal, &req.batch_id, req.chunks, |chunk| {
             let mut result = Ok(());
-            for line in chunk.ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            for line in chunk
+                .ndjson
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+            {
                 let doc: Map<String, Value> = match serde_json::from_slice(line) {
                     Ok(d) => d,
                     Err(e) => {
@@ -175,13 +238,17 @@ impl Router {
                     None => {
                         result = Err(MeiliError::new(
                             ErrorCode::MissingDocumentId,
-                            format!("Document doesn't have a `{pk}` attribute: `{}`.", Value::Object(doc.clone())),
+                            format!(
+                                "Document doesn't have a `{pk}` attribute: `{}`.",
+                                Value::Object(doc.clone())
+                            ),
                         ));
                         break;
                     }
                     Some(id) => {
                         if let Err(e) = PrimaryKeyValue::from_json(id) {
-                            result = Err(MeiliError::new(ErrorCode::InvalidDocumentId, e.to_string()));
+                            result =
+                                Err(MeiliError::new(ErrorCode::InvalidDocumentId, e.to_string()));
                             break;
                         }
                     }
@@ -193,19 +260,31 @@ impl Router {
     }
 
     /// Store a newly resolved primary key in the index record (compare-and-set, retried).
-    async fn remember_primary_key(&self, record: IndexRecord, pk: &str) -> Result<IndexRecord, MeiliError> {
+    async fn remember_primary_key(
+        &self,
+        record: IndexRecord,
+        pk: &str,
+    ) -> Result<IndexRecord, MeiliError> {
         if record.primary_key.as_deref() == Some(pk) {
             return Ok(record);
         }
         for _ in 0..16 {
-            let Some((mut current, rev)) = self.topology.read_index(&record.uid).await.map_err(|e| MeiliError::internal(e.to_string()))? else {
+            let Some((mut current, rev)) = self
+                .topology
+                .read_index(&record.uid)
+                .await
+                .map_err(|e| MeiliError::internal(e.to_string()))?
+            else {
                 return Err(MeiliError::index_not_found(&record.uid));
             };
             if let Some(existing) = &current.primary_key {
                 if existing != pk {
                     return Err(MeiliError::new(
                         ErrorCode::IndexPrimaryKeyAlreadyExists,
-                        format!("Index `{}` already has a primary key: `{existing}`.", record.uid),
+                        format!(
+                            "Index `{}` already has a primary key: `{existing}`.",
+                            record.uid
+                        ),
                     ));
                 }
                 return Ok(current);
@@ -213,41 +292,68 @@ impl Router {
             current.primary_key = Some(pk.to_string());
             current.updated_at = miroir_cluster::now_rfc3339();
             if let Ok(rev) = self.topology.update_index(&current, rev).await {
-                self.topology.wait_for_revision(rev, std::time::Duration::from_secs(2)).await;
+                self.topology
+                    .wait_for_revision(rev, std::time::Duration::from_secs(2))
+                    .await;
                 return Ok(current);
             }
         }
-        Err(MeiliError::internal("could not record the primary key: too many concurrent changes"))
+        Err(MeiliError::internal(
+            "could not record the primary key: too many concurrent changes",
+        ))
     }
 
-    pub(crate) async fn documents_delete(&self, req: DocumentsDelete) -> Result<EnqueuedTask, MeiliError> {
-        let record = self.topology.read_index(&req.index_uid).await.map_err(|e| MeiliError::internal(e.to_string()))?;
-        let (details, make_calls): (Value, Box<dyn Fn(&IndexRecord) -> Vec<Call> + Send + Sync>) = match &req.selector {
-            DeleteSelector::All => (
-                json!({ "deletedDocuments": null }),
-                Box::new(|r: &IndexRecord| self.for_every_copy(r, |n| (Method::DELETE, format!("/indexes/{n}/documents"), None))),
-            ),
-            DeleteSelector::Filter(filter) => {
-                let filter_value: Value = serde_json::from_str(filter).unwrap_or(Value::String(filter.clone()));
-                let body = json!({ "filter": filter_value });
-                (
-                    json!({ "providedIds": 0, "deletedDocuments": null, "originalFilter": filter }),
-                    Box::new(move |r: &IndexRecord| {
-                        self.for_every_copy(r, |n| (Method::POST, format!("/indexes/{n}/documents/delete"), Some(json_body(&body))))
+    pub(crate) async fn documents_delete(
+        &self,
+        req: DocumentsDelete,
+    ) -> Result<EnqueuedTask, MeiliError> {
+        let record = self
+            .topology
+            .read_index(&req.index_uid)
+            .await
+            .map_err(|e| MeiliError::internal(e.to_string()))?;
+        let (details, make_calls): (Value, Box<dyn Fn(&IndexRecord) -> Vec<Call> + Send + Sync>) =
+            match &req.selector {
+                DeleteSelector::All => (
+                    json!({ "deletedDocuments": null }),
+                    Box::new(|r: &IndexRecord| {
+                        self.for_every_copy(r, |n| {
+                            (Method::DELETE, format!("/indexes/{n}/documents"), None)
+                        })
                     }),
-                )
-            }
-            DeleteSelector::Ids(ids) => {
-                let ids = ids.clone();
-                (
-                    json!({ "providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null }),
-                    Box::new(move |r: &IndexRecord| delete_ids_calls(r, &ids)),
-                )
-            }
-        };
-        let task = self.new_task(Some(&req.index_uid), "documentDeletion", details).await?;
+                ),
+                DeleteSelector::Filter(filter) => {
+                    let filter_value: Value =
+                        serde_json::from_str(filter).unwrap_or(Value::String(filter.clone()));
+                    let body = json!({ "filter": filter_value });
+                    (
+                        json!({ "providedIds": 0, "deletedDocuments": null, "originalFilter": filter }),
+                        Box::new(move |r: &IndexRecord| {
+                            self.for_every_copy(r, |n| {
+                                (
+                                    Method::POST,
+                                    format!("/indexes/{n}/documents/delete"),
+                                    Some(json_body(&body)),
+                                )
+                            })
+                        }),
+                    )
+                }
+                DeleteSelector::Ids(ids) => {
+                    let ids = ids.clone();
+                    (
+                        json!({ "providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null }),
+                        Box::new(move |r: &IndexRecord| delete_ids_calls(r, &ids)),
+                    )
+                }
+            };
+        let task = self
+            .new_task(Some(&req.index_uid), "documentDeletion", details)
+            .await?;
         let Some((record, _)) = record else {
-            return self.fail(task, MeiliError::index_not_found(&req.index_uid)).await;
+            return self
+                .fail(task, MeiliError::index_not_found(&req.index_uid))
+                .await;
         };
         let mut task = task;
         if let Err(e) = self.check_quorum(&record) {
@@ -265,11 +371,24 @@ fn shard_of_line(line: &[u8], primary_key: &str, shards: ShardCount) -> Option<S
     Some(shard_for_key(&id, shards))
 }
 
-fn document_calls(record: &IndexRecord, shard: u16, method: &Method, primary_key: &str, body: Bytes, wal: WalRef) -> Vec<Call> {
-    let Some(shard_id) = ShardId::new(shard) else { return Vec::new() };
-    let Some(placement) = record.shards.get(usize::from(shard)) else { return Vec::new() };
+fn document_calls(
+    record: &IndexRecord,
+    shard: u16,
+    method: &Method,
+    primary_key: &str,
+    body: Bytes,
+    wal: WalRef,
+) -> Vec<Call> {
+    let Some(shard_id) = ShardId::new(shard) else {
+        return Vec::new();
+    };
+    let Some(placement) = record.shards.get(usize::from(shard)) else {
+        return Vec::new();
+    };
     let name = miroir_cluster::shard_name(record, shard_id);
-    let query: String = form_urlencoded::Serializer::new(String::new()).append_pair("primaryKey", primary_key).finish();
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("primaryKey", primary_key)
+        .finish();
     copies(placement)
         .map(|(node, replica)| Call {
             node: node.to_string(),
@@ -284,16 +403,24 @@ fn document_calls(record: &IndexRecord, shard: u16, method: &Method, primary_key
 }
 
 fn delete_ids_calls(record: &IndexRecord, ids: &[String]) -> Vec<Call> {
-    let Some(shards) = ShardCount::new(record.shard_count) else { return Vec::new() };
+    let Some(shards) = ShardCount::new(record.shard_count) else {
+        return Vec::new();
+    };
     let mut per_shard: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
     for id in ids {
         // An id Meilisearch would refuse cannot be stored anywhere: let shard 0's node word the error.
-        let shard = PrimaryKeyValue::from_str_id(id).map(|k| shard_for_key(&k, shards).get()).unwrap_or(0);
+        let shard = PrimaryKeyValue::from_str_id(id)
+            .map(|k| shard_for_key(&k, shards).get())
+            .unwrap_or(0);
         per_shard.entry(shard).or_default().push(id);
     }
     let mut calls = Vec::new();
     for (shard, ids) in per_shard {
-        let (Some(shard_id), Some(placement)) = (ShardId::new(shard), record.shards.get(usize::from(shard))) else { continue };
+        let (Some(shard_id), Some(placement)) =
+            (ShardId::new(shard), record.shards.get(usize::from(shard)))
+        else {
+            continue;
+        };
         let name = miroir_cluster::shard_name(record, shard_id);
         let body = json_body(&json!(ids));
         for (node, replica) in copies(placement) {
@@ -313,7 +440,10 @@ fn delete_ids_calls(record: &IndexRecord, ids: &[String]) -> Vec<Call> {
 
 /// Meilisearch's inference: the one field whose name ends with `id`.
 pub(crate) fn infer_primary_key(doc: &Map<String, Value>) -> Result<String, MeiliError> {
-    let candidates: Vec<&String> = doc.keys().filter(|k| k.to_ascii_lowercase().ends_with("id")).collect();
+    let candidates: Vec<&String> = doc
+        .keys()
+        .filter(|k| k.to_ascii_lowercase().ends_with("id"))
+        .collect();
     match candidates.as_slice() {
         [one] => Ok((*one).clone()),
         [] => Err(MeiliError::new(
@@ -348,7 +478,10 @@ mod tests {
 
     #[test]
     fn inference_matches_the_recordings() {
-        assert_eq!(infer_primary_key(&doc(json!({"id": 1, "title": "x"}))).unwrap(), "id");
+        assert_eq!(
+            infer_primary_key(&doc(json!({"id": 1, "title": "x"}))).unwrap(),
+            "id"
+        );
         let e = infer_primary_key(&doc(json!({"name": "x"}))).unwrap_err();
         assert_eq!(e.code, "index_primary_key_no_candidate_found");
         let e = infer_primary_key(&doc(json!({"id": 1, "uid": 2, "name": "x"}))).unwrap_err();

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use miroir_placement::ShardId;
-use miroir_proto::topology::{IndexRecord, IndexState, Availability};
+use miroir_proto::topology::{Availability, IndexRecord, IndexState};
 use reqwest::Method;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -64,14 +64,21 @@ pub fn majority(values: &[Value]) -> Option<(&Value, Vec<usize>)> {
     if leaders.next().is_some() {
         return None;
     }
-    let drifted = values.iter().enumerate().filter(|(_, v)| v != reference).map(|(i, _)| i).collect();
+    let drifted = values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v != reference)
+        .map(|(i, _)| i)
+        .collect();
     Some((reference, drifted))
 }
 
 /// The `PATCH` that brings `current` to `reference`: the top-level settings that differ, except
 /// those never re-applied. `None` when nothing can be patched.
 pub fn patch(reference: &Value, current: &Value) -> Option<Value> {
-    let (Value::Object(r), Value::Object(c)) = (reference, current) else { return None };
+    let (Value::Object(r), Value::Object(c)) = (reference, current) else {
+        return None;
+    };
     let body: Map<String, Value> = r
         .iter()
         .filter(|(k, v)| !NOT_REPAIRED.contains(&k.as_str()) && c.get(*k) != Some(*v))
@@ -132,7 +139,14 @@ pub(crate) async fn run(router: Arc<Router>, shutdown: CancellationToken) {
 }
 
 fn up_nodes(router: &Router) -> BTreeSet<String> {
-    router.topology.current().nodes.values().filter(|n| n.availability() == Availability::Up).map(|n| n.id.clone()).collect()
+    router
+        .topology
+        .current()
+        .nodes
+        .values()
+        .filter(|n| n.availability() == Availability::Up)
+        .map(|n| n.id.clone())
+        .collect()
 }
 
 impl Router {
@@ -147,14 +161,22 @@ impl Router {
             .filter(|n| n.availability() != Availability::Down)
             .map(|n| (n.id.clone(), n.url.clone()))
             .collect();
-        let busy = futures::future::join_all(nodes.iter().map(|(id, url)| async move { (id.clone(), self.busy_indexes(url).await) })).await;
+        let busy = futures::future::join_all(
+            nodes
+                .iter()
+                .map(|(id, url)| async move { (id.clone(), self.busy_indexes(url).await) }),
+        )
+        .await;
         let busy: BTreeMap<String, Option<HashSet<String>>> = busy.into_iter().collect();
         for (record, _) in topology.indexes.values() {
             if record.state != IndexState::Ready {
                 continue;
             }
             let copies = copies(record, &topology);
-            let blocked = copies.iter().any(|c| busy.get(&c.node).is_none_or(|b| b.as_ref().is_none_or(|set| set.contains(&c.index))));
+            let blocked = copies.iter().any(|c| {
+                busy.get(&c.node)
+                    .is_none_or(|b| b.as_ref().is_none_or(|set| set.contains(&c.index)))
+            });
             if blocked {
                 outcome.incomplete = true;
                 continue;
@@ -175,7 +197,12 @@ impl Router {
         if answer.get("total").and_then(Value::as_u64).unwrap_or(0) > LIMIT as u64 {
             return None;
         }
-        Some(results.iter().filter_map(|t| t.get("indexUid")?.as_str().map(str::to_string)).collect())
+        Some(
+            results
+                .iter()
+                .filter_map(|t| t.get("indexUid")?.as_str().map(str::to_string))
+                .collect(),
+        )
     }
 
     async fn converge(&self, record: &IndexRecord, copies: &[Copy]) -> Outcome {
@@ -205,16 +232,25 @@ impl Router {
             return outcome;
         };
         for i in drifted {
-            let Some((copy, current)) = seen.get(i) else { continue };
+            let Some((copy, current)) = seen.get(i) else {
+                continue;
+            };
             metrics::counter!("miroir_router_settings_drift_total").increment(1);
             let Some(body) = patch(reference, current) else {
                 tracing::error!(index = %record.uid, node = %copy.node, shard = %copy.index, "settings drifted in what cannot be re-applied (embedders or chat)");
                 continue;
             };
-            let keys: Vec<&String> = body.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+            let keys: Vec<&String> = body
+                .as_object()
+                .map(|o| o.keys().collect())
+                .unwrap_or_default();
             tracing::warn!(index = %record.uid, node = %copy.node, shard = %copy.index, settings = ?keys, "shard settings drifted: re-applying the majority's");
             let path = format!("/indexes/{}/settings", copy.index);
-            match self.nodes.json(&copy.url, Method::PATCH, &path, Some(&body)).await {
+            match self
+                .nodes
+                .json(&copy.url, Method::PATCH, &path, Some(&body))
+                .await
+            {
                 Ok(_) => outcome.repaired += 1,
                 Err(e) => {
                     tracing::warn!(node = %copy.node, shard = %copy.index, error = %e, "cannot repair the settings of a shard copy");
@@ -234,14 +270,26 @@ impl Router {
 fn copies(record: &IndexRecord, topology: &miroir_cluster::topology::Topology) -> Vec<Copy> {
     let mut out = Vec::new();
     for (s, placement) in record.shards.iter().enumerate() {
-        let Some(shard) = u16::try_from(s).ok().and_then(ShardId::new) else { continue };
+        let Some(shard) = u16::try_from(s).ok().and_then(ShardId::new) else {
+            continue;
+        };
         let index = miroir_cluster::shard_name(record, shard);
         for node in &placement.nodes {
             if placement.lag_of(node).is_some() {
                 continue;
             }
-            let Some(n) = topology.nodes.get(node).filter(|n| n.availability() != Availability::Down) else { continue };
-            out.push(Copy { node: node.clone(), url: n.url.clone(), index: index.clone() });
+            let Some(n) = topology
+                .nodes
+                .get(node)
+                .filter(|n| n.availability() != Availability::Down)
+            else {
+                continue;
+            };
+            out.push(Copy {
+                node: node.clone(),
+                url: n.url.clone(),
+                index: index.clone(),
+            });
         }
     }
     out
@@ -262,15 +310,23 @@ mod tests {
         assert_eq!(reference, &a);
         assert_eq!(drifted, vec![2]);
         assert!(majority(&[a.clone(), b.clone()]).is_none());
-        assert_eq!(majority(&[a.clone(), a.clone()]).unwrap().1, Vec::<usize>::new());
+        assert_eq!(
+            majority(&[a.clone(), a.clone()]).unwrap().1,
+            Vec::<usize>::new()
+        );
     }
 
     #[test]
     fn the_patch_holds_only_what_differs_and_can_be_reapplied() {
         let reference = json!({"filterableAttributes": ["year"], "rankingRules": ["words"], "embedders": {"e": {"apiKey": "XXX..."}}});
-        let current = json!({"filterableAttributes": [], "rankingRules": ["words"], "embedders": {}});
-        assert_eq!(patch(&reference, &current), Some(json!({"filterableAttributes": ["year"]})));
-        let only_embedders = json!({"filterableAttributes": ["year"], "rankingRules": ["words"], "embedders": {}});
+        let current =
+            json!({"filterableAttributes": [], "rankingRules": ["words"], "embedders": {}});
+        assert_eq!(
+            patch(&reference, &current),
+            Some(json!({"filterableAttributes": ["year"]}))
+        );
+        let only_embedders =
+            json!({"filterableAttributes": ["year"], "rankingRules": ["words"], "embedders": {}});
         assert_eq!(patch(&reference, &only_embedders), None);
     }
 }

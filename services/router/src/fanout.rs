@@ -51,8 +51,17 @@ pub enum Sent {
 
 impl Router {
     /// A fresh task record, enqueued now.
-    pub(crate) async fn new_task(&self, index_uid: Option<&str>, task_type: &str, details: serde_json::Value) -> Result<ClusterTask, MeiliError> {
-        let uid = self.tasks.next_uid().await.map_err(|e| MeiliError::internal(e.to_string()))?;
+    pub(crate) async fn new_task(
+        &self,
+        index_uid: Option<&str>,
+        task_type: &str,
+        details: serde_json::Value,
+    ) -> Result<ClusterTask, MeiliError> {
+        let uid = self
+            .tasks
+            .next_uid()
+            .await
+            .map_err(|e| MeiliError::internal(e.to_string()))?;
         Ok(ClusterTask {
             uid,
             index_uid: index_uid.map(str::to_string),
@@ -69,8 +78,12 @@ impl Router {
 
     /// Store the task and answer the client's 202.
     pub(crate) async fn enqueued(&self, task: &ClusterTask) -> Result<EnqueuedTask, MeiliError> {
-        self.tasks.put(task).await.map_err(|e| MeiliError::internal(e.to_string()))?;
-        metrics::counter!("miroir_router_tasks_total", "type" => task.task_type.clone()).increment(1);
+        self.tasks
+            .put(task)
+            .await
+            .map_err(|e| MeiliError::internal(e.to_string()))?;
+        metrics::counter!("miroir_router_tasks_total", "type" => task.task_type.clone())
+            .increment(1);
         Ok(EnqueuedTask {
             task_uid: task.uid,
             index_uid: task.index_uid.clone(),
@@ -81,7 +94,11 @@ impl Router {
     }
 
     /// Settle a task as failed without touching any node, the way Meilisearch fails a task.
-    pub(crate) async fn fail(&self, mut task: ClusterTask, error: MeiliError) -> Result<EnqueuedTask, MeiliError> {
+    pub(crate) async fn fail(
+        &self,
+        mut task: ClusterTask,
+        error: MeiliError,
+    ) -> Result<EnqueuedTask, MeiliError> {
         let now = miroir_cluster::now_rfc3339();
         task.finished = Some(FinishedTask {
             status: "failed".into(),
@@ -101,10 +118,12 @@ impl Router {
             .filter(|n| n.placeable())
             .filter_map(|n| {
                 let id = NodeId::new(n.id.clone()).ok()?;
-                Some(match n.zone.as_ref().and_then(|z| Zone::new(z.clone()).ok()) {
-                    Some(z) => NodeInfo::in_zone(id, z),
-                    None => NodeInfo::new(id),
-                })
+                Some(
+                    match n.zone.as_ref().and_then(|z| Zone::new(z.clone()).ok()) {
+                        Some(z) => NodeInfo::in_zone(id, z),
+                        None => NodeInfo::new(id),
+                    },
+                )
             })
             .collect()
     }
@@ -129,11 +148,16 @@ impl Router {
                 .nodes
                 .iter()
                 .filter(|n| placement.lag_of(n).is_none())
-                .filter(|n| topo.nodes.get(n.as_str()).is_some_and(|r| r.availability() != Availability::Down))
+                .filter(|n| {
+                    topo.nodes
+                        .get(n.as_str())
+                        .is_some_and(|r| r.availability() != Availability::Down)
+                })
                 .count();
             // The replication factor, not the copy count: a copy being built (a migration
             // target, behind until it caught up) does not raise the quorum.
-            let quorum = self.write_quorum(usize::from(record.replication_factor).min(placement.nodes.len()));
+            let quorum = self
+                .write_quorum(usize::from(record.replication_factor).min(placement.nodes.len()));
             if writable < quorum {
                 return Err(MeiliError::new(
                     ErrorCode::ShardUnavailable,
@@ -151,14 +175,23 @@ impl Router {
 
     /// Place a new index over the live nodes and record it in KV. `Err(Exists)` maps to
     /// Meilisearch's `index_already_exists`.
-    pub(crate) async fn create_index_record(&self, uid: &str, primary_key: Option<String>) -> Result<IndexRecord, MeiliError> {
+    pub(crate) async fn create_index_record(
+        &self,
+        uid: &str,
+        primary_key: Option<String>,
+    ) -> Result<IndexRecord, MeiliError> {
         let topo = self.topology.current();
         let defaults = topo.defaults.clone();
-        let shards = ShardCount::new(defaults.shard_count).ok_or_else(|| MeiliError::internal("the cluster's default shard count is invalid"))?;
-        let rf = ReplicationFactor::new(defaults.replication_factor).ok_or_else(|| MeiliError::internal("the cluster's replication factor is invalid"))?;
+        let shards = ShardCount::new(defaults.shard_count)
+            .ok_or_else(|| MeiliError::internal("the cluster's default shard count is invalid"))?;
+        let rf = ReplicationFactor::new(defaults.replication_factor)
+            .ok_or_else(|| MeiliError::internal("the cluster's replication factor is invalid"))?;
         let nodes = self.placeable_nodes();
         if nodes.is_empty() {
-            return Err(MeiliError::new(ErrorCode::NoNodeAvailable, "No Meilisearch node of the cluster is up: the index cannot be placed."));
+            return Err(MeiliError::new(
+                ErrorCode::NoNodeAvailable,
+                "No Meilisearch node of the cluster is up: the index cannot be placed.",
+            ));
         }
         let placement = miroir_placement::place_index(uid, shards, &nodes, rf);
         let now = miroir_cluster::now_rfc3339();
@@ -171,17 +204,25 @@ impl Router {
             updated_at: now,
             shards: placement
                 .iter()
-                .map(|(_, nodes)| ShardPlacement { nodes: nodes.iter().map(|n| n.as_str().to_string()).collect(), incoming: Vec::new(), lagging: Vec::new() })
+                .map(|(_, nodes)| ShardPlacement {
+                    nodes: nodes.iter().map(|n| n.as_str().to_string()).collect(),
+                    incoming: Vec::new(),
+                    lagging: Vec::new(),
+                })
                 .collect(),
             state: IndexState::Ready,
             storage_uid: None,
         };
         match self.topology.create_index(&record).await {
             Ok(rev) => {
-                self.topology.wait_for_revision(rev, std::time::Duration::from_secs(2)).await;
+                self.topology
+                    .wait_for_revision(rev, std::time::Duration::from_secs(2))
+                    .await;
                 Ok(record)
             }
-            Err(miroir_cluster::topology::StoreError::Exists(_)) => Err(MeiliError::index_already_exists(uid)),
+            Err(miroir_cluster::topology::StoreError::Exists(_)) => {
+                Err(MeiliError::index_already_exists(uid))
+            }
             Err(e) => Err(MeiliError::internal(e.to_string())),
         }
     }
@@ -202,11 +243,21 @@ impl Router {
     ) -> Vec<Call> {
         let mut calls = Vec::new();
         for (s, placement) in record.shards.iter().enumerate() {
-            let Some(shard) = ShardId::new(s as u16) else { continue };
+            let Some(shard) = ShardId::new(s as u16) else {
+                continue;
+            };
             let name = miroir_cluster::shard_name(record, shard);
             for (node, replica) in copies(placement) {
                 let (method, path, body) = make(&name);
-                calls.push(Call { node: node.to_string(), shard: s as u16, replica, method, path, body, wal: None });
+                calls.push(Call {
+                    node: node.to_string(),
+                    shard: s as u16,
+                    replica,
+                    method,
+                    path,
+                    body,
+                    wal: None,
+                });
             }
         }
         calls
@@ -215,7 +266,11 @@ impl Router {
     /// Send every call in parallel and book the outcome in the task: node task uids, deferred
     /// copies (queued in their handoff queue, and marked behind in the index record before this
     /// returns), and the first refusal.
-    pub(crate) async fn fan_out(&self, task: &mut ClusterTask, calls: Vec<Call>) -> Result<(), MeiliError> {
+    pub(crate) async fn fan_out(
+        &self,
+        task: &mut ClusterTask,
+        calls: Vec<Call>,
+    ) -> Result<(), MeiliError> {
         let results = self.send_calls(calls, false).await;
         self.book(task, results, &mut HashSet::new()).await
     }
@@ -225,7 +280,11 @@ impl Router {
     /// shard (a node back from a crash with an empty disk) is not given a partial shard, which
     /// reads would then take for a whole one: it is marked lost (to be rebuilt) and the write
     /// is queued for it.
-    pub(crate) async fn fan_out_to_existing(&self, task: &mut ClusterTask, calls: Vec<Call>) -> Result<(), MeiliError> {
+    pub(crate) async fn fan_out_to_existing(
+        &self,
+        task: &mut ClusterTask,
+        calls: Vec<Call>,
+    ) -> Result<(), MeiliError> {
         let results = self.send_calls(calls, true).await;
         self.book(task, results, &mut HashSet::new()).await
     }
@@ -233,33 +292,83 @@ impl Router {
     /// Send every call in parallel, except to copies that cannot take it now (node down or
     /// unknown, copy behind: those are deferred without a try, so that a copy's queue keeps its
     /// writes in order).
-    pub(crate) async fn send_calls(&self, calls: Vec<Call>, existing_only: bool) -> Vec<(Call, Sent)> {
+    pub(crate) async fn send_calls(
+        &self,
+        calls: Vec<Call>,
+        existing_only: bool,
+    ) -> Vec<(Call, Sent)> {
         let topo = self.topology.current();
         let futures = calls.into_iter().map(|call| {
             let node = topo.nodes.get(&call.node).cloned();
             let behind = call_is_behind(&topo, &call);
             async move {
                 let Some(node) = node else {
-                    return (call, Sent::Deferred { lost: false, reason: "node is not in the topology".into() });
+                    return (
+                        call,
+                        Sent::Deferred {
+                            lost: false,
+                            reason: "node is not in the topology".into(),
+                        },
+                    );
                 };
                 if node.availability() == Availability::Down {
-                    return (call, Sent::Deferred { lost: false, reason: "node is down".into() });
+                    return (
+                        call,
+                        Sent::Deferred {
+                            lost: false,
+                            reason: "node is down".into(),
+                        },
+                    );
                 }
                 if behind {
-                    return (call, Sent::Deferred { lost: false, reason: "copy is catching up".into() });
+                    return (
+                        call,
+                        Sent::Deferred {
+                            lost: false,
+                            reason: "copy is catching up".into(),
+                        },
+                    );
                 }
                 if existing_only {
                     if let Some(name) = shard_index_of(&call.path) {
                         if !self.copy_exists(&node.url, name).await {
                             metrics::counter!("miroir_router_missing_copies_total").increment(1);
-                            return (call, Sent::Deferred { lost: true, reason: "the node no longer holds the shard".into() });
+                            return (
+                                call,
+                                Sent::Deferred {
+                                    lost: true,
+                                    reason: "the node no longer holds the shard".into(),
+                                },
+                            );
                         }
                     }
                 }
-                match self.nodes.send(&node.url, call.method.clone(), &call.path, call.body.clone()).await.and_then(|(_, body)| task_uid_of(&body)) {
+                match self
+                    .nodes
+                    .send(
+                        &node.url,
+                        call.method.clone(),
+                        &call.path,
+                        call.body.clone(),
+                    )
+                    .await
+                    .and_then(|(_, body)| task_uid_of(&body))
+                {
                     Ok(uid) => (call, Sent::Task(uid)),
-                    Err(NodeError::Unreachable { reason, .. }) => (call, Sent::Deferred { lost: false, reason }),
-                    Err(NodeError::Meili(e)) if e.status >= 500 => (call, Sent::Deferred { lost: false, reason: format!("HTTP {} {}", e.status, e.code) }),
+                    Err(NodeError::Unreachable { reason, .. }) => (
+                        call,
+                        Sent::Deferred {
+                            lost: false,
+                            reason,
+                        },
+                    ),
+                    Err(NodeError::Meili(e)) if e.status >= 500 => (
+                        call,
+                        Sent::Deferred {
+                            lost: false,
+                            reason: format!("HTTP {} {}", e.status, e.code),
+                        },
+                    ),
                     Err(e) => (call, Sent::Refused(e)),
                 }
             }
@@ -272,7 +381,12 @@ impl Router {
     /// index record, both before this returns, so that the write is acknowledged to the client
     /// only once no stale copy can be read without it. `hinted`: copies already given a hint for
     /// this task's WAL batch (a batch's later parts need no hint of their own).
-    pub(crate) async fn book(&self, task: &mut ClusterTask, results: Vec<(Call, Sent)>, hinted: &mut HashSet<(String, u16)>) -> Result<(), MeiliError> {
+    pub(crate) async fn book(
+        &self,
+        task: &mut ClusterTask,
+        results: Vec<(Call, Sent)>,
+        hinted: &mut HashSet<(String, u16)>,
+    ) -> Result<(), MeiliError> {
         let mut marks: Vec<(u16, String, bool, u64)> = Vec::new();
         for (call, sent) in results {
             match sent {
@@ -298,7 +412,10 @@ impl Router {
                     hinted.insert(key);
                     metrics::counter!("miroir_router_deferred_writes_total", "node" => call.node.clone()).increment(1);
                     tracing::info!(node = %call.node, shard = call.shard, task = task.uid, %reason, "write deferred to the copy's handoff queue");
-                    let copy = miroir_proto::tasks::DeferredCopy { node: call.node.clone(), shard: call.shard };
+                    let copy = miroir_proto::tasks::DeferredCopy {
+                        node: call.node.clone(),
+                        shard: call.shard,
+                    };
                     if !task.deferred.contains(&copy) {
                         task.deferred.push(copy);
                     }
@@ -319,8 +436,16 @@ impl Router {
     /// Queue one deferred call in its copy's handoff queue; its stream sequence.
     async fn queue_hint(&self, task: &ClusterTask, call: &Call) -> Result<u64, MeiliError> {
         let body = match (&call.wal, &call.body) {
-            (Some(w), _) => HintBody::WalShard { batch_id: w.batch_id.clone(), chunks: w.chunks, shard_count: w.shard_count, primary_key: w.primary_key.clone() },
-            (None, Some((content_type, bytes))) => HintBody::Inline { content_type: (*content_type).to_string(), bytes: bytes.clone() },
+            (Some(w), _) => HintBody::WalShard {
+                batch_id: w.batch_id.clone(),
+                chunks: w.chunks,
+                shard_count: w.shard_count,
+                primary_key: w.primary_key.clone(),
+            },
+            (None, Some((content_type, bytes))) => HintBody::Inline {
+                content_type: (*content_type).to_string(),
+                bytes: bytes.clone(),
+            },
             (None, None) => HintBody::Empty,
         };
         let hint = Hint {
@@ -343,7 +468,11 @@ impl Router {
 
     /// Mark copies behind in the index record (compare-and-set), raising their queue watermark,
     /// and wait until this router's mirror shows it.
-    async fn mark_behind(&self, uid: &str, marks: &[(u16, String, bool, u64)]) -> Result<(), MeiliError> {
+    async fn mark_behind(
+        &self,
+        uid: &str,
+        marks: &[(u16, String, bool, u64)],
+    ) -> Result<(), MeiliError> {
         let written = self
             .topology
             .modify_index(uid, |record| {
@@ -351,7 +480,11 @@ impl Router {
                 for (shard, node, lost, seq) in marks {
                     if let Some(p) = record.shards.get_mut(usize::from(*shard)) {
                         if p.nodes.iter().any(|n| n == node) {
-                            let reason = if *lost { LagReason::Lost } else { LagReason::MissedWrites };
+                            let reason = if *lost {
+                                LagReason::Lost
+                            } else {
+                                LagReason::MissedWrites
+                            };
                             changed |= p.mark_lagging(node, reason, *seq);
                         }
                     }
@@ -359,9 +492,13 @@ impl Router {
                 changed
             })
             .await
-            .map_err(|e| MeiliError::internal(format!("cannot mark copies that missed a write: {e}")))?;
+            .map_err(|e| {
+                MeiliError::internal(format!("cannot mark copies that missed a write: {e}"))
+            })?;
         if let Some((_, rev)) = written {
-            self.topology.wait_for_revision(rev, std::time::Duration::from_secs(2)).await;
+            self.topology
+                .wait_for_revision(rev, std::time::Duration::from_secs(2))
+                .await;
         }
         Ok(())
     }
@@ -369,9 +506,13 @@ impl Router {
 
 /// Whether the call's copy is behind in the current topology (its writes go through its queue).
 fn call_is_behind(topo: &miroir_cluster::topology::Topology, call: &Call) -> bool {
-    let Some(name) = shard_index_of(&call.path) else { return false };
+    let Some(name) = shard_index_of(&call.path) else {
+        return false;
+    };
     topo.indexes.values().any(|(r, _)| {
-        r.shards.get(usize::from(call.shard)).is_some_and(|p| p.lag_of(&call.node).is_some())
+        r.shards
+            .get(usize::from(call.shard))
+            .is_some_and(|p| p.lag_of(&call.node).is_some())
             && ShardId::new(call.shard).is_some_and(|s| miroir_cluster::shard_name(r, s) == name)
     })
 }
@@ -380,19 +521,30 @@ impl Router {
     /// Whether the node still holds the shard index `name`, or has its creation queued.
     /// Unreachable nodes count as holding it: the write itself will report them.
     pub(crate) async fn copy_exists(&self, url: &str, name: &str) -> bool {
-        match self.nodes.send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None).await {
+        match self
+            .nodes
+            .send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None)
+            .await
+        {
             Ok(_) | Err(NodeError::Unreachable { .. }) => true,
             Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound => {
-                let path = format!("/tasks?indexUids={name}&types=indexCreation&statuses=enqueued,processing&limit=1");
-                let pending = match self.nodes.json(url, reqwest::Method::GET, &path, None).await {
+                let path = format!(
+                    "/tasks?indexUids={name}&types=indexCreation&statuses=enqueued,processing&limit=1"
+                );
+                let pending = match self
+                    .nodes
+                    .json(url, reqwest::Method::GET, &path, None)
+                    .await
+                {
                     Ok(v) => v["results"].as_array().is_some_and(|r| !r.is_empty()),
                     Err(_) => true,
                 };
                 // The creation may have finished between the two looks: look at the index again.
-                pending || !matches!(
-                    self.nodes.send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None).await,
-                    Err(NodeError::Meili(ref e)) if e.code == ErrorCode::IndexNotFound
-                )
+                pending
+                    || !matches!(
+                        self.nodes.send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None).await,
+                        Err(NodeError::Meili(ref e)) if e.code == ErrorCode::IndexNotFound
+                    )
             }
             Err(_) => true,
         }
@@ -413,18 +565,31 @@ pub(crate) fn copies(placement: &ShardPlacement) -> impl Iterator<Item = (&str, 
         .iter()
         .enumerate()
         .map(|(i, n)| (n.as_str(), i.min(usize::from(INCOMING_REPLICA - 1)) as u8))
-        .chain(placement.incoming.iter().map(|n| (n.as_str(), INCOMING_REPLICA)))
+        .chain(
+            placement
+                .incoming
+                .iter()
+                .map(|n| (n.as_str(), INCOMING_REPLICA)),
+        )
 }
 
 pub(crate) fn json_body(v: &serde_json::Value) -> (&'static str, Bytes) {
-    ("application/json", Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
+    (
+        "application/json",
+        Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+    )
 }
 
 pub(crate) fn task_uid_of(body: &[u8]) -> Result<u64, NodeError> {
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| NodeError::Unreachable { url: String::new(), reason: format!("enqueue answer is not JSON: {e}") })?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| NodeError::Unreachable {
+            url: String::new(),
+            reason: format!("enqueue answer is not JSON: {e}"),
+        })?;
     v.get("taskUid")
         .and_then(|u| u.as_u64())
-        .ok_or_else(|| NodeError::Unreachable { url: String::new(), reason: "enqueue answer has no taskUid".into() })
+        .ok_or_else(|| NodeError::Unreachable {
+            url: String::new(),
+            reason: "enqueue answer has no taskUid".into(),
+        })
 }
-

@@ -6,13 +6,22 @@ use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::fanout::json_body;
 use crate::Router;
+use crate::fanout::json_body;
 
 impl Router {
     pub(crate) async fn index_create(&self, req: IndexCreate) -> Result<EnqueuedTask, MeiliError> {
-        let mut task = self.new_task(Some(&req.uid), "indexCreation", json!({ "primaryKey": req.primary_key })).await?;
-        let record = match self.create_index_record(&req.uid, req.primary_key.clone()).await {
+        let mut task = self
+            .new_task(
+                Some(&req.uid),
+                "indexCreation",
+                json!({ "primaryKey": req.primary_key }),
+            )
+            .await?;
+        let record = match self
+            .create_index_record(&req.uid, req.primary_key.clone())
+            .await
+        {
             Ok(r) => r,
             Err(e) if e.status < 500 => return self.fail(task, e).await,
             Err(e) => return Err(e),
@@ -23,8 +32,19 @@ impl Router {
     }
 
     pub(crate) async fn index_update(&self, req: IndexUpdate) -> Result<EnqueuedTask, MeiliError> {
-        let task = self.new_task(Some(&req.uid), "indexUpdate", json!({ "primaryKey": req.primary_key })).await?;
-        let Some((mut record, revision)) = self.topology.read_index(&req.uid).await.map_err(|e| MeiliError::internal(e.to_string()))? else {
+        let task = self
+            .new_task(
+                Some(&req.uid),
+                "indexUpdate",
+                json!({ "primaryKey": req.primary_key }),
+            )
+            .await?;
+        let Some((mut record, revision)) = self
+            .topology
+            .read_index(&req.uid)
+            .await
+            .map_err(|e| MeiliError::internal(e.to_string()))?
+        else {
             return self.fail(task, MeiliError::index_not_found(&req.uid)).await;
         };
         let mut task = task;
@@ -37,7 +57,10 @@ impl Router {
                                 task,
                                 MeiliError::new(
                                     ErrorCode::IndexPrimaryKeyAlreadyExists,
-                                    format!("Index `{}` already has a primary key: `{old}`.", record.uid),
+                                    format!(
+                                        "Index `{}` already has a primary key: `{old}`.",
+                                        record.uid
+                                    ),
                                 ),
                             )
                             .await;
@@ -49,19 +72,42 @@ impl Router {
         record.updated_at = miroir_cluster::now_rfc3339();
         match self.topology.update_index(&record, revision).await {
             Ok(rev) => {
-                self.topology.wait_for_revision(rev, std::time::Duration::from_secs(2)).await;
+                self.topology
+                    .wait_for_revision(rev, std::time::Duration::from_secs(2))
+                    .await;
             }
-            Err(e) => return Err(MeiliError::internal(format!("the index changed while it was updated, retry: {e}"))),
+            Err(e) => {
+                return Err(MeiliError::internal(format!(
+                    "the index changed while it was updated, retry: {e}"
+                )));
+            }
         }
         let body = json!({ "primaryKey": req.primary_key });
-        let calls = self.for_every_copy(&record, |name| (Method::PATCH, format!("/indexes/{name}"), Some(json_body(&body))));
+        let calls = self.for_every_copy(&record, |name| {
+            (
+                Method::PATCH,
+                format!("/indexes/{name}"),
+                Some(json_body(&body)),
+            )
+        });
         self.fan_out(&mut task, calls).await?;
         self.enqueued(&task).await
     }
 
     pub(crate) async fn index_delete(&self, req: IndexDelete) -> Result<EnqueuedTask, MeiliError> {
-        let task = self.new_task(Some(&req.uid), "indexDeletion", json!({ "deletedDocuments": 0 })).await?;
-        let Some((mut record, revision)) = self.topology.read_index(&req.uid).await.map_err(|e| MeiliError::internal(e.to_string()))? else {
+        let task = self
+            .new_task(
+                Some(&req.uid),
+                "indexDeletion",
+                json!({ "deletedDocuments": 0 }),
+            )
+            .await?;
+        let Some((mut record, revision)) = self
+            .topology
+            .read_index(&req.uid)
+            .await
+            .map_err(|e| MeiliError::internal(e.to_string()))?
+        else {
             return self.fail(task, MeiliError::index_not_found(&req.uid)).await;
         };
         let mut task = task;
@@ -71,8 +117,14 @@ impl Router {
             .topology
             .update_index(&record, revision)
             .await
-            .map_err(|e| MeiliError::internal(format!("the index changed while it was deleted, retry: {e}")))?;
-        let calls = self.for_every_copy(&record, |name| (Method::DELETE, format!("/indexes/{name}"), None));
+            .map_err(|e| {
+                MeiliError::internal(format!(
+                    "the index changed while it was deleted, retry: {e}"
+                ))
+            })?;
+        let calls = self.for_every_copy(&record, |name| {
+            (Method::DELETE, format!("/indexes/{name}"), None)
+        });
         self.fan_out(&mut task, calls).await?;
         if let Err(e) = self.topology.delete_index(&record.uid, revision).await {
             tracing::warn!(index = %record.uid, error = %e, "cannot remove the index record");
@@ -81,15 +133,31 @@ impl Router {
     }
 
     /// Whether any shard of the index holds a document (asks one copy of each shard).
-    pub(crate) async fn index_has_documents(&self, record: &miroir_proto::topology::IndexRecord) -> Result<bool, MeiliError> {
+    pub(crate) async fn index_has_documents(
+        &self,
+        record: &miroir_proto::topology::IndexRecord,
+    ) -> Result<bool, MeiliError> {
         let topo = self.topology.current();
         for (s, placement) in record.shards.iter().enumerate() {
-            let Some(shard) = miroir_placement::ShardId::new(s as u16) else { continue };
+            let Some(shard) = miroir_placement::ShardId::new(s as u16) else {
+                continue;
+            };
             let name = miroir_cluster::shard_name(record, shard);
             for node in &placement.nodes {
-                let Some(url) = topo.node_url(node) else { continue };
-                if let Ok(stats) = self.nodes.json(url, Method::GET, &format!("/indexes/{name}/stats"), None).await {
-                    if stats.get("numberOfDocuments").and_then(|n| n.as_u64()).unwrap_or(0) > 0 {
+                let Some(url) = topo.node_url(node) else {
+                    continue;
+                };
+                if let Ok(stats) = self
+                    .nodes
+                    .json(url, Method::GET, &format!("/indexes/{name}/stats"), None)
+                    .await
+                {
+                    if stats
+                        .get("numberOfDocuments")
+                        .and_then(|n| n.as_u64())
+                        .unwrap_or(0)
+                        > 0
+                    {
                         return Ok(true);
                     }
                     break;

@@ -14,7 +14,11 @@ use miroir_proto::subjects::{kv_key_subject, kv_stream_name};
 pub enum KvWrite {
     /// Put `value` under `key`, which must be at `revision` (`0`: must have never existed, or be
     /// deleted at `revision`).
-    Put { key: String, value: Bytes, revision: u64 },
+    Put {
+        key: String,
+        value: Bytes,
+        revision: u64,
+    },
     /// Delete `key`, which must be at `revision`.
     Delete { key: String, revision: u64 },
 }
@@ -25,7 +29,9 @@ pub enum KvBatchError {
     #[error("a key changed since it was read: {0}")]
     Conflict(String),
     /// The server cannot publish atomic batches (older than 2.12, or the stream refuses).
-    #[error("the NATS server cannot write atomic batches (nats-server 2.12 or later is needed): {0}")]
+    #[error(
+        "the NATS server cannot write atomic batches (nats-server 2.12 or later is needed): {0}"
+    )]
     Unsupported(String),
     #[error("atomic batch to the KV bucket failed: {0}")]
     Nats(String),
@@ -33,14 +39,22 @@ pub enum KvBatchError {
 
 /// Let the bucket's stream take atomic batches (idempotent; a stream setting since 2.12).
 pub async fn enable(js: &async_nats::jetstream::Context, bucket: &str) -> Result<(), KvBatchError> {
-    let mut stream = js.get_stream(kv_stream_name(bucket)).await.map_err(|e| KvBatchError::Nats(e.to_string()))?;
-    let info = stream.info().await.map_err(|e| KvBatchError::Nats(e.to_string()))?;
+    let mut stream = js
+        .get_stream(kv_stream_name(bucket))
+        .await
+        .map_err(|e| KvBatchError::Nats(e.to_string()))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| KvBatchError::Nats(e.to_string()))?;
     if info.config.allow_atomic_publish {
         return Ok(());
     }
     let mut config = info.config.clone();
     config.allow_atomic_publish = true;
-    js.update_stream(config).await.map_err(|e| KvBatchError::Unsupported(e.to_string()))?;
+    js.update_stream(config)
+        .await
+        .map_err(|e| KvBatchError::Unsupported(e.to_string()))?;
     Ok(())
 }
 
@@ -48,7 +62,9 @@ fn classify(description: &str) -> KvBatchError {
     let d = description.to_ascii_lowercase();
     if d.contains("wrong last sequence") || d.contains("last sequence mismatch") {
         KvBatchError::Conflict(description.to_string())
-    } else if d.contains("atomic") && (d.contains("disabled") || d.contains("not enabled") || d.contains("not supported")) {
+    } else if d.contains("atomic")
+        && (d.contains("disabled") || d.contains("not enabled") || d.contains("not supported"))
+    {
         KvBatchError::Unsupported(description.to_string())
     } else {
         KvBatchError::Nats(description.to_string())
@@ -60,9 +76,13 @@ fn check(answer: &[u8]) -> Result<Option<serde_json::Value>, KvBatchError> {
     if answer.is_empty() {
         return Ok(None);
     }
-    let v: serde_json::Value = serde_json::from_slice(answer).map_err(|e| KvBatchError::Nats(format!("unreadable answer: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(answer)
+        .map_err(|e| KvBatchError::Nats(format!("unreadable answer: {e}")))?;
     if let Some(err) = v.get("error") {
-        let description = err.get("description").and_then(|d| d.as_str()).unwrap_or("unknown error");
+        let description = err
+            .get("description")
+            .and_then(|d| d.as_str())
+            .unwrap_or("unknown error");
         return Err(classify(description));
     }
     Ok(Some(v))
@@ -70,7 +90,12 @@ fn check(answer: &[u8]) -> Result<Option<serde_json::Value>, KvBatchError> {
 
 /// Write every change of `writes` to `bucket` in one atomic batch named `batch_id` (at most 64
 /// characters, unique per batch).
-pub async fn write_all(client: &async_nats::Client, bucket: &str, batch_id: &str, writes: &[KvWrite]) -> Result<(), KvBatchError> {
+pub async fn write_all(
+    client: &async_nats::Client,
+    bucket: &str,
+    batch_id: &str,
+    writes: &[KvWrite],
+) -> Result<(), KvBatchError> {
     let count = writes.len();
     for (i, write) in writes.iter().enumerate() {
         let seq = i + 1;
@@ -78,13 +103,20 @@ pub async fn write_all(client: &async_nats::Client, bucket: &str, batch_id: &str
         headers.insert("Nats-Batch-Id", batch_id);
         headers.insert("Nats-Batch-Sequence", seq.to_string().as_str());
         let (key, revision, payload) = match write {
-            KvWrite::Put { key, value, revision } => (key, revision, value.clone()),
+            KvWrite::Put {
+                key,
+                value,
+                revision,
+            } => (key, revision, value.clone()),
             KvWrite::Delete { key, revision } => {
                 headers.insert("KV-Operation", "DEL");
                 (key, revision, Bytes::new())
             }
         };
-        headers.insert("Nats-Expected-Last-Subject-Sequence", revision.to_string().as_str());
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            revision.to_string().as_str(),
+        );
         let subject = kv_key_subject(bucket, key);
         let last = seq == count;
         if last {
@@ -98,9 +130,14 @@ pub async fn write_all(client: &async_nats::Client, bucket: &str, batch_id: &str
                 .map_err(|e| KvBatchError::Nats(e.to_string()))?;
             let ack = check(&answer.payload)?;
             if last {
-                let committed = ack.as_ref().and_then(|a| a.get("count")).and_then(|c| c.as_u64());
+                let committed = ack
+                    .as_ref()
+                    .and_then(|a| a.get("count"))
+                    .and_then(|c| c.as_u64());
                 if committed != Some(count as u64) {
-                    return Err(KvBatchError::Nats(format!("the batch was not committed whole: {ack:?}")));
+                    return Err(KvBatchError::Nats(format!(
+                        "the batch was not committed whole: {ack:?}"
+                    )));
                 }
             }
         } else {
@@ -120,7 +157,10 @@ mod tests {
     #[test]
     fn server_errors_are_classified() {
         assert!(matches!(check(br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 5"}}"#), Err(KvBatchError::Conflict(_))));
-        assert!(matches!(check(br#"{"error":{"code":400,"description":"atomic publish is disabled"}}"#), Err(KvBatchError::Unsupported(_))));
+        assert!(matches!(
+            check(br#"{"error":{"code":400,"description":"atomic publish is disabled"}}"#),
+            Err(KvBatchError::Unsupported(_))
+        ));
         assert!(matches!(check(b""), Ok(None)));
         assert!(check(br#"{"stream":"KV_x","seq":7,"batch":"b","count":2}"#).is_ok());
     }

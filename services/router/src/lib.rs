@@ -34,11 +34,13 @@ use miroir_cluster::node::NodeClient;
 use miroir_cluster::tasks::TaskStore;
 use miroir_cluster::topology::TopologyStore;
 use miroir_proto::rpc::*;
-use miroir_proto::rpc_tasks::{BatchGet, BatchList, IndexSwap, TaskCancel, TaskDelete, TaskIndexUids, TaskSearch};
+use miroir_proto::rpc_tasks::{
+    BatchGet, BatchList, IndexSwap, TaskCancel, TaskDelete, TaskIndexUids, TaskSearch,
+};
 use miroir_proto::subjects::Service;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{parse_bootstrap_node, Config};
+pub use config::{Config, parse_bootstrap_node};
 
 /// Everything a request handler needs.
 pub struct Router {
@@ -56,7 +58,11 @@ pub struct Router {
 }
 
 /// Serve until `shutdown` is cancelled, then drain.
-pub async fn run(config: Config, nats: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    nats: async_nats::Client,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     config.validate()?;
     let js = async_nats::jetstream::new(nats.clone());
     let topology = TopologyStore::open(&js).await?;
@@ -64,16 +70,35 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     let wal = miroir_cluster::wal::open(&js).await?;
     let handoff = miroir_cluster::handoff::HandoffQueues::open(&js).await?;
     bootstrap(&config, &topology).await?;
-    let nodes = NodeClient::new(config.node_api_key.clone(), Duration::from_millis(config.node_timeout_ms))?;
+    let nodes = NodeClient::new(
+        config.node_api_key.clone(),
+        Duration::from_millis(config.node_timeout_ms),
+    )?;
     // Background loops stop when `run` returns, after the drain (requests in flight use them).
     let background = CancellationToken::new();
     let _stop_background = background.clone().drop_guard();
     let task_index = task_index::TaskIndex::open(&js, background.clone()).await?;
-    let router = Arc::new(Router { config, topology, tasks, nodes, wal, handoff, js, task_index, drift: tokio::sync::Notify::new() });
+    let router = Arc::new(Router {
+        config,
+        topology,
+        tasks,
+        nodes,
+        wal,
+        handoff,
+        js,
+        task_index,
+        drift: tokio::sync::Notify::new(),
+    });
     tokio::spawn(drift::run(router.clone(), background.clone()));
     tokio::spawn(settler::run(router.clone(), background.clone()));
 
-    let mut service = ServiceRunner::start(&nats, Service::Router, env!("CARGO_PKG_VERSION"), "Miroir write path").await?;
+    let mut service = ServiceRunner::start(
+        &nats,
+        Service::Router,
+        env!("CARGO_PKG_VERSION"),
+        "Miroir write path",
+    )
+    .await?;
     macro_rules! serve {
         ($req:ty, $method:ident) => {{
             let r = router.clone();
@@ -102,7 +127,9 @@ pub async fn run(config: Config, nats: async_nats::Client, shutdown: Cancellatio
     service.ready().await?;
     tracing::info!("router serving");
     shutdown.cancelled().await;
-    service.shutdown(Duration::from_millis(router.config.shutdown_grace_ms)).await;
+    service
+        .shutdown(Duration::from_millis(router.config.shutdown_grace_ms))
+        .await;
     Ok(())
 }
 

@@ -7,14 +7,19 @@
 use miroir_proto::rpc::{EnqueuedTask, HttpMethod, SettingsUpdate};
 use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::Router;
 
 impl Router {
-    pub(crate) async fn settings_update(&self, req: SettingsUpdate) -> Result<EnqueuedTask, MeiliError> {
+    pub(crate) async fn settings_update(
+        &self,
+        req: SettingsUpdate,
+    ) -> Result<EnqueuedTask, MeiliError> {
         let body: Option<Value> = match &req.body {
-            Some(b) => Some(serde_json::from_slice(b).map_err(|e| MeiliError::malformed_payload("json", e))?),
+            Some(b) => Some(
+                serde_json::from_slice(b).map_err(|e| MeiliError::malformed_payload("json", e))?,
+            ),
             None => None,
         };
         let method = match req.method {
@@ -27,7 +32,11 @@ impl Router {
             None => "/settings".to_string(),
         };
 
-        let existing = self.topology.read_index(&req.index_uid).await.map_err(|e| MeiliError::internal(e.to_string()))?;
+        let existing = self
+            .topology
+            .read_index(&req.index_uid)
+            .await
+            .map_err(|e| MeiliError::internal(e.to_string()))?;
         let mut creation = None;
         let record = match existing {
             Some((r, _)) => r,
@@ -42,7 +51,11 @@ impl Router {
                         .ok()
                         .flatten()
                         .map(|(r, _)| r)
-                        .ok_or_else(|| MeiliError::internal("the index vanished during a settings change, retry"))?,
+                        .ok_or_else(|| {
+                            MeiliError::internal(
+                                "the index vanished during a settings change, retry",
+                            )
+                        })?,
                     Err(e) => return Err(e),
                 };
                 creation = Some(r.clone());
@@ -50,9 +63,17 @@ impl Router {
             }
         };
         let payload = body.as_ref().map(crate::fanout::json_body);
-        let mut calls = self.for_every_copy(&record, |name| (method.clone(), format!("/indexes/{name}{suffix}"), payload.clone()));
+        let mut calls = self.for_every_copy(&record, |name| {
+            (
+                method.clone(),
+                format!("/indexes/{name}{suffix}"),
+                payload.clone(),
+            )
+        });
         if calls.is_empty() {
-            return Err(MeiliError::internal("the index has no shard copy to change"));
+            return Err(MeiliError::internal(
+                "the index has no shard copy to change",
+            ));
         }
 
         let details = match (&req.sub_route, &body) {
@@ -72,39 +93,71 @@ impl Router {
         // and still holds its shard (a settings write would create it).
         let mut probe_at = None;
         for (i, call) in calls.iter().enumerate() {
-            let Some(node) = topo.nodes.get(&call.node) else { continue };
-            let behind = record.shards.get(usize::from(call.shard)).is_some_and(|p| p.lag_of(&call.node).is_some());
-            if behind || node.availability() == miroir_proto::topology::Availability::Down || call.replica == crate::fanout::INCOMING_REPLICA {
+            let Some(node) = topo.nodes.get(&call.node) else {
+                continue;
+            };
+            let behind = record
+                .shards
+                .get(usize::from(call.shard))
+                .is_some_and(|p| p.lag_of(&call.node).is_some());
+            if behind
+                || node.availability() == miroir_proto::topology::Availability::Down
+                || call.replica == crate::fanout::INCOMING_REPLICA
+            {
                 continue;
             }
-            let name = call.path.trim_start_matches("/indexes/").split('/').next().unwrap_or_default();
+            let name = call
+                .path
+                .trim_start_matches("/indexes/")
+                .split('/')
+                .next()
+                .unwrap_or_default();
             if self.copy_exists(&node.url, name).await {
                 probe_at = Some(i);
                 break;
             }
         }
         let first = calls.remove(probe_at.unwrap_or(0));
-        let url = topo.node_url(&first.node).map(str::to_string).unwrap_or_default();
-        let refused = |e: miroir_proto::MeiliError| miroir_cluster::rewrite_shard_names(e, record.storage_base(), &record.uid);
+        let url = topo
+            .node_url(&first.node)
+            .map(str::to_string)
+            .unwrap_or_default();
+        let refused = |e: miroir_proto::MeiliError| {
+            miroir_cluster::rewrite_shard_names(e, record.storage_base(), &record.uid)
+        };
         let mut probed = None;
         if creation.is_none() {
-            match self.nodes.send(&url, first.method.clone(), &first.path, first.body.clone()).await {
-                Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => return Err(refused(e)),
+            match self
+                .nodes
+                .send(&url, first.method.clone(), &first.path, first.body.clone())
+                .await
+            {
+                Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => {
+                    return Err(refused(e));
+                }
                 other => probed = Some(other),
             }
         }
-        let mut task = self.new_task(Some(&req.index_uid), "settingsUpdate", details).await?;
+        let mut task = self
+            .new_task(Some(&req.index_uid), "settingsUpdate", details)
+            .await?;
         if let Some(r) = &creation {
             let create = self.shard_creation_calls(r);
             self.fan_out(&mut task, create).await?;
         }
         let answer = match probed {
             Some(answer) => answer,
-            None => self.nodes.send(&url, first.method.clone(), &first.path, first.body.clone()).await,
+            None => {
+                self.nodes
+                    .send(&url, first.method.clone(), &first.path, first.body.clone())
+                    .await
+            }
         };
         match answer {
             Ok((_, answer)) => {
-                let uid = serde_json::from_slice::<Value>(&answer).ok().and_then(|v| v.get("taskUid").and_then(Value::as_u64));
+                let uid = serde_json::from_slice::<Value>(&answer)
+                    .ok()
+                    .and_then(|v| v.get("taskUid").and_then(Value::as_u64));
                 match uid {
                     Some(uid) => task.node_tasks.push(miroir_proto::tasks::NodeTaskRef {
                         node: first.node.clone(),
@@ -112,10 +165,19 @@ impl Router {
                         replica: first.replica,
                         task_uid: uid,
                     }),
-                    None => task.fanout_error = Some(MeiliError::internal("a node accepted a settings change without a task uid").body()),
+                    None => {
+                        task.fanout_error = Some(
+                            MeiliError::internal(
+                                "a node accepted a settings change without a task uid",
+                            )
+                            .body(),
+                        )
+                    }
                 }
             }
-            Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => return Err(refused(e)),
+            Err(miroir_cluster::node::NodeError::Meili(e)) if e.status < 500 => {
+                return Err(refused(e));
+            }
             // The probed copy is gone: it gets the change through its handoff queue.
             Err(_) => calls.push(first),
         }

@@ -14,15 +14,15 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use miroir_cluster::topology::StoreError;
+use miroir_proto::MeiliError;
 use miroir_proto::rpc::EnqueuedTask;
 use miroir_proto::rpc_tasks::{TaskCancel, TaskDelete};
 use miroir_proto::tasks::{ClusterTask, FinishedTask};
-use miroir_proto::MeiliError;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::task_filter::{Dynamic, Filter};
 use crate::Router;
+use crate::task_filter::{Dynamic, Filter};
 
 /// How long a cancelation waits for its nodes to settle the tasks it canceled.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
@@ -36,7 +36,12 @@ fn is_final(status: &str) -> bool {
 impl Router {
     pub(crate) async fn task_cancel(&self, req: TaskCancel) -> Result<EnqueuedTask, MeiliError> {
         let filter = Filter::new(req.filter)?;
-        let matched: Vec<u64> = self.matching(&filter, true).await.into_iter().map(|(u, _)| u).collect();
+        let matched: Vec<u64> = self
+            .matching(&filter, true)
+            .await
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect();
         let mut task = self
             .new_task(None, "taskCancelation", json!({"matchedTasks": matched.len(), "canceledTasks": null, "originalFilter": req.original_filter}))
             .await?;
@@ -52,8 +57,14 @@ impl Router {
                 targets.push(uid);
             }
         }
-        self.on_each_node(Method::POST, "/tasks/cancel", per_node).await;
-        let canceled = self.wait_final(&targets).await.iter().filter(|s| s.as_str() == "canceled").count();
+        self.on_each_node(Method::POST, "/tasks/cancel", per_node)
+            .await;
+        let canceled = self
+            .wait_final(&targets)
+            .await
+            .iter()
+            .filter(|s| s.as_str() == "canceled")
+            .count();
         metrics::counter!("miroir_router_tasks_canceled_total").increment(canceled as u64);
         task.details = json!({"matchedTasks": matched.len(), "canceledTasks": canceled, "originalFilter": task.details["originalFilter"]});
         self.settle(&mut task, started);
@@ -70,11 +81,15 @@ impl Router {
         let mut deleted = 0usize;
         let mut per_node: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         for (uid, view) in matched.iter() {
-            let Ok(Some((record, revision))) = self.tasks.get(*uid).await else { continue };
+            let Ok(Some((record, revision))) = self.tasks.get(*uid).await else {
+                continue;
+            };
             let status = match (&record.finished, view) {
                 (Some(f), _) => f.status.clone(),
                 (None, Some(v)) => Dynamic::of_view(v).status,
-                (None, None) => Dynamic::of_view(&self.task_view(record.clone(), revision).await).status,
+                (None, None) => {
+                    Dynamic::of_view(&self.task_view(record.clone(), revision).await).status
+                }
             };
             if !is_final(&status) {
                 continue;
@@ -138,7 +153,11 @@ impl Router {
             uids.chunks(UIDS_PER_REQUEST)
                 .map(|chunk| {
                     let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
-                    (node.clone(), url.clone(), format!("{path}?uids={}", list.join(",")))
+                    (
+                        node.clone(),
+                        url.clone(),
+                        format!("{path}?uids={}", list.join(",")),
+                    )
                 })
                 .collect::<Vec<_>>()
         });
@@ -166,7 +185,9 @@ impl Router {
                     None => "deleted".to_string(),
                 });
             }
-            if statuses.iter().all(|s| is_final(s) || s == "deleted") || tokio::time::Instant::now() >= deadline {
+            if statuses.iter().all(|s| is_final(s) || s == "deleted")
+                || tokio::time::Instant::now() >= deadline
+            {
                 return statuses;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -6,11 +6,11 @@
 //! and those that depend on how far it ran (status, batch, `canceledBy`, start and end dates),
 //! which for a task not yet known to be final need its nodes to be asked.
 
-use miroir_proto::rpc_tasks::TaskFilter;
 use miroir_proto::MeiliError;
+use miroir_proto::rpc_tasks::TaskFilter;
 use time::OffsetDateTime;
 
-use crate::task_index::{parse_time, Progress, TaskSummary};
+use crate::task_index::{Progress, TaskSummary, parse_time};
 
 /// How far a task ran, as its view shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +38,11 @@ impl Dynamic {
     pub fn of_view(view: &serde_json::Value) -> Self {
         let time = |k: &str| view.get(k).and_then(|v| v.as_str()).and_then(parse_time);
         Dynamic {
-            status: view.get("status").and_then(|s| s.as_str()).unwrap_or("processing").to_string(),
+            status: view
+                .get("status")
+                .and_then(|s| s.as_str())
+                .unwrap_or("processing")
+                .to_string(),
             batch_uid: view.get("batchUid").and_then(|v| v.as_u64()),
             canceled_by: view.get("canceledBy").and_then(|v| v.as_u64()),
             started_at: time("startedAt"),
@@ -68,7 +72,9 @@ pub struct Filter {
 fn date(v: &Option<String>) -> Result<Option<OffsetDateTime>, MeiliError> {
     match v {
         None => Ok(None),
-        Some(s) => parse_time(s).map(Some).ok_or_else(|| MeiliError::internal(format!("the gateway sent an unreadable date `{s}`"))),
+        Some(s) => parse_time(s).map(Some).ok_or_else(|| {
+            MeiliError::internal(format!("the gateway sent an unreadable date `{s}`"))
+        }),
     }
 }
 
@@ -116,10 +122,14 @@ impl Filter {
     /// The filters a task record always answers.
     pub fn matches_static(&self, t: &TaskSummary) -> bool {
         let r = &self.raw;
-        r.visible_indexes.as_ref().is_none_or(|v| !t.indexes.is_empty() && t.indexes.iter().all(|i| v.contains(i)))
+        r.visible_indexes
+            .as_ref()
+            .is_none_or(|v| !t.indexes.is_empty() && t.indexes.iter().all(|i| v.contains(i)))
             && r.uids.as_ref().is_none_or(|u| u.contains(&t.uid))
             && r.types.as_ref().is_none_or(|ty| ty.contains(&t.task_type))
-            && r.index_uids.as_ref().is_none_or(|ix| t.indexes.iter().any(|i| ix.contains(i)))
+            && r.index_uids
+                .as_ref()
+                .is_none_or(|ix| t.indexes.iter().any(|i| ix.contains(i)))
             && after(t.enqueued_at, self.after_enqueued)
             && before(t.enqueued_at, self.before_enqueued)
     }
@@ -129,8 +139,12 @@ impl Filter {
         let r = &self.raw;
         (!self.started_only || d.status != "enqueued")
             && r.statuses.as_ref().is_none_or(|s| s.contains(&d.status))
-            && r.batch_uids.as_ref().is_none_or(|b| d.batch_uid.is_some_and(|id| b.contains(&id)))
-            && r.canceled_by.as_ref().is_none_or(|c| d.canceled_by.is_some_and(|id| c.contains(&id)))
+            && r.batch_uids
+                .as_ref()
+                .is_none_or(|b| d.batch_uid.is_some_and(|id| b.contains(&id)))
+            && r.canceled_by
+                .as_ref()
+                .is_none_or(|c| d.canceled_by.is_some_and(|id| c.contains(&id)))
             && after(d.started_at, self.after_started)
             && before(d.started_at, self.before_started)
             && after(d.finished_at, self.after_finished)
@@ -161,7 +175,9 @@ pub fn classify(filter: &Filter, s: &TaskSummary) -> Option<Candidate> {
         return None;
     }
     match &s.done {
-        Some(done) => filter.matches_dynamic(&Dynamic::of_final(s, done)).then_some(Candidate::Match(s.uid)),
+        Some(done) => filter
+            .matches_dynamic(&Dynamic::of_final(s, done))
+            .then_some(Candidate::Match(s.uid)),
         None if filter.is_dynamic() => Some(Candidate::Unknown(s.uid)),
         None => Some(Candidate::Match(s.uid)),
     }
@@ -169,14 +185,34 @@ pub fn classify(filter: &Filter, s: &TaskSummary) -> Option<Candidate> {
 
 /// Meilisearch's page: `total` counts every match, `from` is the first uid shown (the `from`
 /// asked, or the first match in order), `next` the uid that starts the next page.
-pub fn page(matches: &[u64], from: Option<u64>, limit: usize, ascending: bool) -> (Vec<u64>, Option<u64>) {
+pub fn page(
+    matches: &[u64],
+    from: Option<u64>,
+    limit: usize,
+    ascending: bool,
+) -> (Vec<u64>, Option<u64>) {
     let start = match from {
-        Some(f) if ascending => matches.iter().position(|u| *u >= f).unwrap_or(matches.len()),
-        Some(f) => matches.iter().position(|u| *u <= f).unwrap_or(matches.len()),
+        Some(f) if ascending => matches
+            .iter()
+            .position(|u| *u >= f)
+            .unwrap_or(matches.len()),
+        Some(f) => matches
+            .iter()
+            .position(|u| *u <= f)
+            .unwrap_or(matches.len()),
         None => 0,
     };
-    let window: Vec<u64> = matches.iter().skip(start).take(limit.saturating_add(1)).copied().collect();
-    let next = if window.len() > limit { window.last().copied() } else { None };
+    let window: Vec<u64> = matches
+        .iter()
+        .skip(start)
+        .take(limit.saturating_add(1))
+        .copied()
+        .collect();
+    let next = if window.len() > limit {
+        window.last().copied()
+    } else {
+        None
+    };
     (window.into_iter().take(limit).collect(), next)
 }
 
@@ -202,21 +238,53 @@ mod tests {
 
     #[test]
     fn static_and_dynamic_filters() {
-        let f = Filter::new(TaskFilter { index_uids: Some(vec!["movies".into()]), statuses: Some(vec!["failed".into()]), ..Default::default() }).unwrap();
+        let f = Filter::new(TaskFilter {
+            index_uids: Some(vec!["movies".into()]),
+            statuses: Some(vec!["failed".into()]),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(f.is_dynamic());
         assert!(classify(&f, &summary(1, "books", Some("failed"))).is_none());
-        assert!(matches!(classify(&f, &summary(2, "movies", Some("failed"))), Some(Candidate::Match(2))));
+        assert!(matches!(
+            classify(&f, &summary(2, "movies", Some("failed"))),
+            Some(Candidate::Match(2))
+        ));
         assert!(classify(&f, &summary(3, "movies", Some("succeeded"))).is_none());
-        assert!(matches!(classify(&f, &summary(4, "movies", None)), Some(Candidate::Unknown(4))));
-        let f = Filter::new(TaskFilter { after_enqueued_at: Some("2026-11-21T05:01:17Z".into()), ..Default::default() }).unwrap();
+        assert!(matches!(
+            classify(&f, &summary(4, "movies", None)),
+            Some(Candidate::Unknown(4))
+        ));
+        let f = Filter::new(TaskFilter {
+            after_enqueued_at: Some("2026-11-21T05:01:17Z".into()),
+            ..Default::default()
+        })
+        .unwrap();
         // Strictly after.
         assert!(classify(&f, &summary(5, "movies", None)).is_none());
-        let f = Filter::new(TaskFilter { before_started_at: Some("2026-11-22T00:00:00Z".into()), ..Default::default() }).unwrap();
-        assert!(matches!(classify(&f, &summary(6, "movies", Some("succeeded"))), Some(Candidate::Match(6))));
-        let enqueued = Dynamic { status: "enqueued".into(), batch_uid: None, canceled_by: None, started_at: None, finished_at: None };
+        let f = Filter::new(TaskFilter {
+            before_started_at: Some("2026-11-22T00:00:00Z".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(matches!(
+            classify(&f, &summary(6, "movies", Some("succeeded"))),
+            Some(Candidate::Match(6))
+        ));
+        let enqueued = Dynamic {
+            status: "enqueued".into(),
+            batch_uid: None,
+            canceled_by: None,
+            started_at: None,
+            finished_at: None,
+        };
         assert!(!f.matches_dynamic(&enqueued));
         // A key restricted to some indexes sees only the tasks of those.
-        let f = Filter::new(TaskFilter { visible_indexes: Some(vec!["movies".into()]), ..Default::default() }).unwrap();
+        let f = Filter::new(TaskFilter {
+            visible_indexes: Some(vec!["movies".into()]),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(classify(&f, &summary(7, "movies", None)).is_some());
         assert!(classify(&f, &summary(8, "books", None)).is_none());
         let mut cancel = summary(9, "movies", None);

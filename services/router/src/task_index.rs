@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
 use futures::StreamExt;
-use miroir_proto::subjects::{kv_stream_name, TASKS_BUCKET, TASK_KEY_PREFIX};
+use miroir_proto::subjects::{TASK_KEY_PREFIX, TASKS_BUCKET, kv_stream_name};
 use miroir_proto::tasks::ClusterTask;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -101,13 +101,22 @@ pub struct TaskIndex {
 
 impl TaskIndex {
     /// Start following the tasks bucket (which must exist), until `shutdown`.
-    pub async fn open(js: &async_nats::jetstream::Context, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let store = js.get_key_value(TASKS_BUCKET).await.map_err(|e| anyhow::anyhow!("cannot open KV bucket {TASKS_BUCKET}: {e}"))?;
+    pub async fn open(
+        js: &async_nats::jetstream::Context,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let store = js
+            .get_key_value(TASKS_BUCKET)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open KV bucket {TASKS_BUCKET}: {e}"))?;
         let stream = js
             .get_stream(kv_stream_name(TASKS_BUCKET))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the stream of the tasks bucket: {e}"))?;
-        let mut watch = store.watch_all().await.map_err(|e| anyhow::anyhow!("cannot watch the tasks bucket: {e}"))?;
+        let mut watch = store
+            .watch_all()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot watch the tasks bucket: {e}"))?;
         let state = Arc::new(RwLock::new(State::default()));
         let (tx, applied) = watch::channel(0u64);
         let writer = state.clone();
@@ -123,7 +132,11 @@ impl TaskIndex {
                 tx.send_modify(|r| *r = (*r).max(entry.revision));
             }
         });
-        Ok(TaskIndex { state, applied, stream })
+        Ok(TaskIndex {
+            state,
+            applied,
+            stream,
+        })
     }
 
     /// Wait (at most `timeout`) until every write made to the bucket before this call is applied.
@@ -153,8 +166,14 @@ impl TaskIndex {
     }
 
     /// The summaries `keep` selects, in uid order (descending unless `ascending`).
-    pub fn select<T>(&self, ascending: bool, mut keep: impl FnMut(&TaskSummary) -> Option<T>) -> Vec<T> {
-        let Ok(state) = self.state.read() else { return Vec::new() };
+    pub fn select<T>(
+        &self,
+        ascending: bool,
+        mut keep: impl FnMut(&TaskSummary) -> Option<T>,
+    ) -> Vec<T> {
+        let Ok(state) = self.state.read() else {
+            return Vec::new();
+        };
         if ascending {
             state.tasks.values().filter_map(&mut keep).collect()
         } else {
@@ -183,7 +202,9 @@ fn apply(state: &RwLock<State>, entry: &kv::Entry) {
             Ok(task) => {
                 state.tasks.insert(uid, TaskSummary::of(&task));
             }
-            Err(e) => tracing::error!(key = %entry.key, error = %e, "ignoring a task record that does not parse"),
+            Err(e) => {
+                tracing::error!(key = %entry.key, error = %e, "ignoring a task record that does not parse")
+            }
         },
         Operation::Delete | Operation::Purge => {
             state.tasks.remove(&uid);

@@ -12,10 +12,10 @@ use futures::StreamExt;
 use miroir_proto::rpc::JsonBody;
 use miroir_proto::rpc_tasks::{BatchGet, BatchList, TaskIndexUids, TaskPage, TaskSearch};
 use miroir_proto::{ErrorCode, MeiliError};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::task_filter::{classify, page, Candidate, Dynamic, Filter};
 use crate::Router;
+use crate::task_filter::{Candidate, Dynamic, Filter, classify, page};
 
 /// How long a listing waits for the task index to catch up with the bucket.
 const FRESHNESS_WAIT: Duration = Duration::from_secs(2);
@@ -23,7 +23,9 @@ const FRESHNESS_WAIT: Duration = Duration::from_secs(2);
 const VIEW_CONCURRENCY: usize = 16;
 
 fn json_body(v: &Value) -> JsonBody {
-    JsonBody { body: serde_json::to_vec(v).unwrap_or_default().into() }
+    JsonBody {
+        body: serde_json::to_vec(v).unwrap_or_default().into(),
+    }
 }
 
 impl Router {
@@ -41,12 +43,20 @@ impl Router {
 
     /// Every task matching `filter`, in uid order (descending unless `ascending`), with the view
     /// of those whose nodes had to be asked (so that a page can reuse it).
-    pub(crate) async fn matching(&self, filter: &Filter, ascending: bool) -> Vec<(u64, Option<Value>)> {
+    pub(crate) async fn matching(
+        &self,
+        filter: &Filter,
+        ascending: bool,
+    ) -> Vec<(u64, Option<Value>)> {
         if !self.task_index.catch_up(FRESHNESS_WAIT).await {
             tracing::warn!("the task index is behind the tasks bucket; listing from it anyway");
         }
         let candidates = self.task_index.select(ascending, |s| classify(filter, s));
-        let unknown: Vec<u64> = candidates.iter().filter(|c| matches!(c, Candidate::Unknown(_))).map(Candidate::uid).collect();
+        let unknown: Vec<u64> = candidates
+            .iter()
+            .filter(|c| matches!(c, Candidate::Unknown(_)))
+            .map(Candidate::uid)
+            .collect();
         let mut resolved: HashMap<u64, Value> = futures::stream::iter(unknown)
             .map(|uid| async move { (uid, self.view_of(uid).await) })
             .buffer_unordered(VIEW_CONCURRENCY)
@@ -59,19 +69,33 @@ impl Router {
                 Candidate::Match(uid) => Some((uid, None)),
                 Candidate::Unknown(uid) => {
                     let view = resolved.remove(&uid)?;
-                    filter.matches_dynamic(&Dynamic::of_view(&view)).then_some((uid, Some(view)))
+                    filter
+                        .matches_dynamic(&Dynamic::of_view(&view))
+                        .then_some((uid, Some(view)))
                 }
             })
             .collect()
     }
 
     /// One page of the tasks matching `filter`, each shown through `show`.
-    async fn listing(&self, filter: Filter, page_asked: TaskPage, show: fn(&Value) -> Value) -> JsonBody {
-        let TaskPage { limit, from, reverse } = page_asked;
+    async fn listing(
+        &self,
+        filter: Filter,
+        page_asked: TaskPage,
+        show: fn(&Value) -> Value,
+    ) -> JsonBody {
+        let TaskPage {
+            limit,
+            from,
+            reverse,
+        } = page_asked;
         let matches = self.matching(&filter, reverse).await;
         let uids: Vec<u64> = matches.iter().map(|(u, _)| *u).collect();
         let (shown, next) = page(&uids, from, limit as usize, reverse);
-        let mut known: HashMap<u64, Value> = matches.into_iter().filter_map(|(u, v)| v.map(|v| (u, v))).collect();
+        let mut known: HashMap<u64, Value> = matches
+            .into_iter()
+            .filter_map(|(u, v)| v.map(|v| (u, v)))
+            .collect();
         let mut results = Vec::with_capacity(shown.len());
         for uid in &shown {
             let view = match known.remove(uid) {
@@ -81,31 +105,58 @@ impl Router {
             // A task deleted between the scan and now is simply not shown.
             results.extend(view.as_ref().map(show));
         }
-        let from = results.first().and_then(|v| v.get("uid").cloned()).unwrap_or(Value::Null);
-        json_body(&json!({ "results": results, "total": uids.len(), "limit": limit, "from": from, "next": next }))
+        let from = results
+            .first()
+            .and_then(|v| v.get("uid").cloned())
+            .unwrap_or(Value::Null);
+        json_body(
+            &json!({ "results": results, "total": uids.len(), "limit": limit, "from": from, "next": next }),
+        )
     }
 
     pub(crate) async fn task_search(&self, req: TaskSearch) -> Result<JsonBody, MeiliError> {
-        Ok(self.listing(Filter::new(req.filter)?, req.page, Value::clone).await)
+        Ok(self
+            .listing(Filter::new(req.filter)?, req.page, Value::clone)
+            .await)
     }
 
     pub(crate) async fn batch_list(&self, req: BatchList) -> Result<JsonBody, MeiliError> {
-        Ok(self.listing(Filter::new(req.filter)?.started_only(), req.page, batch_view).await)
+        Ok(self
+            .listing(
+                Filter::new(req.filter)?.started_only(),
+                req.page,
+                batch_view,
+            )
+            .await)
     }
 
-    pub(crate) async fn task_index_uids(&self, _req: TaskIndexUids) -> Result<JsonBody, MeiliError> {
+    pub(crate) async fn task_index_uids(
+        &self,
+        _req: TaskIndexUids,
+    ) -> Result<JsonBody, MeiliError> {
         self.task_index.catch_up(FRESHNESS_WAIT).await;
-        let mut uids: Vec<String> = self.task_index.select(true, |s| Some(s.indexes.clone())).into_iter().flatten().collect();
+        let mut uids: Vec<String> = self
+            .task_index
+            .select(true, |s| Some(s.indexes.clone()))
+            .into_iter()
+            .flatten()
+            .collect();
         uids.sort_unstable();
         uids.dedup();
         Ok(json_body(&json!(uids)))
     }
 
     pub(crate) async fn batch_get(&self, req: BatchGet) -> Result<JsonBody, MeiliError> {
-        let view = self.view_of(req.uid).await.filter(|v| v.get("status").and_then(Value::as_str) != Some("enqueued"));
+        let view = self
+            .view_of(req.uid)
+            .await
+            .filter(|v| v.get("status").and_then(Value::as_str) != Some("enqueued"));
         match view {
             Some(v) => Ok(json_body(&batch_view(&v))),
-            None => Err(MeiliError::new(ErrorCode::BatchNotFound, format!("Batch `{}` not found.", req.uid))),
+            None => Err(MeiliError::new(
+                ErrorCode::BatchNotFound,
+                format!("Batch `{}` not found.", req.uid),
+            )),
         }
     }
 }
@@ -120,7 +171,10 @@ fn one(key: &str) -> Value {
 /// progress trace to show: the work happened on the nodes.
 pub(crate) fn batch_view(task: &Value) -> Value {
     let get = |k: &str| task.get(k).cloned().unwrap_or(Value::Null);
-    let status = task.get("status").and_then(Value::as_str).unwrap_or_default();
+    let status = task
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let kind = task.get("type").and_then(Value::as_str).unwrap_or_default();
     let index_uids = match task.get("indexUid").and_then(Value::as_str) {
         Some(uid) => one(uid),
@@ -153,14 +207,20 @@ pub(crate) fn batch_view(task: &Value) -> Value {
 fn batch_strategy(kind: &str, uid: u64, index: Option<&str>) -> String {
     match kind {
         "indexCreation" | "indexUpdate" => {
-            format!("created batch containing only task with id {uid} of type `{kind}` that cannot be batched with any other task.")
+            format!(
+                "created batch containing only task with id {uid} of type `{kind}` that cannot be batched with any other task."
+            )
         }
         "indexDeletion" => format!("stopped after task with id {uid} because it deletes the index"),
-        "documentAdditionOrUpdate" | "documentDeletion" | "documentEdition" | "settingsUpdate" => match index {
-            Some(i) => format!("batched all enqueued tasks for index `{i}`"),
-            None => "batched all enqueued tasks".to_string(),
-        },
-        _ => format!("stopped after the last task of type `{kind}` because they cannot be batched with tasks of any other type."),
+        "documentAdditionOrUpdate" | "documentDeletion" | "documentEdition" | "settingsUpdate" => {
+            match index {
+                Some(i) => format!("batched all enqueued tasks for index `{i}`"),
+                None => "batched all enqueued tasks".to_string(),
+            }
+        }
+        _ => format!(
+            "stopped after the last task of type `{kind}` because they cannot be batched with tasks of any other type."
+        ),
     }
 }
 
@@ -176,12 +236,26 @@ mod tests {
             "enqueuedAt": "2026-11-21T05:01:24.940423319Z", "startedAt": "2026-11-21T05:01:24.94101358Z", "finishedAt": "2026-11-21T05:01:24.942894269Z"});
         let b = batch_view(&task);
         let keys: Vec<&str> = b.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["uid", "progress", "details", "stats", "duration", "startedAt", "finishedAt", "batchStrategy"]);
+        assert_eq!(
+            keys,
+            [
+                "uid",
+                "progress",
+                "details",
+                "stats",
+                "duration",
+                "startedAt",
+                "finishedAt",
+                "batchStrategy"
+            ]
+        );
         assert_eq!(b["stats"]["types"], json!({"taskDeletion": 1}));
         assert_eq!(b["stats"]["indexUids"], json!({}));
         assert_eq!(
             b["batchStrategy"],
-            json!("stopped after the last task of type `taskDeletion` because they cannot be batched with tasks of any other type.")
+            json!(
+                "stopped after the last task of type `taskDeletion` because they cannot be batched with tasks of any other type."
+            )
         );
     }
 }

@@ -10,9 +10,9 @@ use miroir_proto::rpc::{JsonBody, TaskGet};
 use miroir_proto::tasks::{ClusterTask, FinishedTask};
 use miroir_proto::{MeiliError, MeiliErrorBody};
 use reqwest::Method;
-use serde_json::{json, Map, Value};
-use time::format_description::well_known::Rfc3339;
+use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::Router;
 
@@ -38,13 +38,22 @@ impl Router {
             .map_err(|e| MeiliError::internal(e.to_string()))?
             .ok_or_else(|| MeiliError::task_not_found(req.uid))?;
         let view = self.task_view(task, revision).await;
-        Ok(JsonBody { body: serde_json::to_vec(&view).unwrap_or_default().into() })
+        Ok(JsonBody {
+            body: serde_json::to_vec(&view).unwrap_or_default().into(),
+        })
     }
 
     /// The Meilisearch view of a cluster task, asking its nodes if it is not final yet.
     pub async fn task_view(&self, mut task: ClusterTask, revision: u64) -> Value {
         if let Some(f) = &task.finished {
-            return render(&task, &f.status, &f.details, f.error.as_ref(), Some(&f.started_at), Some(&f.finished_at));
+            return render(
+                &task,
+                &f.status,
+                &f.details,
+                f.error.as_ref(),
+                Some(&f.started_at),
+                Some(&f.finished_at),
+            );
         }
         let views = self.node_views(&task).await;
         let topo = self.topology.current();
@@ -53,16 +62,38 @@ impl Router {
         let rf = record.map(|r| usize::from(r.replication_factor));
         let writes = Writes {
             behind: record
-                .map(|r| r.shards.iter().enumerate().flat_map(|(s, p)| p.lagging.iter().map(move |l| (l.node.clone(), s as u16))).collect())
+                .map(|r| {
+                    r.shards
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(s, p)| {
+                            p.lagging.iter().map(move |l| (l.node.clone(), s as u16))
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
             quorum: &|copies| self.write_quorum(rf.map_or(copies, |rf| rf.min(copies))),
         };
-        let (status, details, error, started, finished) = derive(&task, &views, storage.as_deref(), &writes);
+        let (status, details, error, started, finished) =
+            derive(&task, &views, storage.as_deref(), &writes);
         if matches!(status.as_str(), "succeeded" | "failed" | "canceled") {
             let (Some(s), Some(f)) = (started.clone(), finished.clone()) else {
-                return render(&task, &status, &details, error.as_ref(), started.as_deref(), finished.as_deref());
+                return render(
+                    &task,
+                    &status,
+                    &details,
+                    error.as_ref(),
+                    started.as_deref(),
+                    finished.as_deref(),
+                );
             };
-            task.finished = Some(FinishedTask { status: status.clone(), details: details.clone(), error: error.clone(), started_at: s, finished_at: f });
+            task.finished = Some(FinishedTask {
+                status: status.clone(),
+                details: details.clone(),
+                error: error.clone(),
+                started_at: s,
+                finished_at: f,
+            });
             // Cache the final view; a concurrent cache by another router is as good.
             let _ = self.tasks.update(&task, revision).await;
             if status == "failed" && task.task_type == "settingsUpdate" {
@@ -70,7 +101,14 @@ impl Router {
                 self.drift.notify_one();
             }
         }
-        render(&task, &status, &details, error.as_ref(), started.as_deref(), finished.as_deref())
+        render(
+            &task,
+            &status,
+            &details,
+            error.as_ref(),
+            started.as_deref(),
+            finished.as_deref(),
+        )
     }
 
     async fn node_views(&self, task: &ClusterTask) -> Vec<Option<NodeView>> {
@@ -88,12 +126,21 @@ impl Router {
                 let answer = self.nodes.json(&url, Method::GET, &path, None).await.ok();
                 let by_uid: Option<BTreeMap<u64, Value>> = answer.and_then(|a| {
                     let results = a.get("results")?.as_array()?.clone();
-                    Some(results.into_iter().filter_map(|t| Some((t.get("uid")?.as_u64()?, t))).collect())
+                    Some(
+                        results
+                            .into_iter()
+                            .filter_map(|t| Some((t.get("uid")?.as_u64()?, t)))
+                            .collect(),
+                    )
                 });
                 (node, by_uid)
             }
         });
-        let answers: BTreeMap<&str, Option<BTreeMap<u64, Value>>> = futures::future::join_all(lookups).await.into_iter().collect();
+        let answers: BTreeMap<&str, Option<BTreeMap<u64, Value>>> =
+            futures::future::join_all(lookups)
+                .await
+                .into_iter()
+                .collect();
         task.node_tasks
             .iter()
             .map(|t| {
@@ -106,7 +153,13 @@ impl Router {
                         status: "failed".into(),
                         task_type: task.task_type.clone(),
                         details: Value::Null,
-                        error: Some(MeiliError::internal(format!("node {} lost task {}", t.node, t.task_uid)).to_json()),
+                        error: Some(
+                            MeiliError::internal(format!(
+                                "node {} lost task {}",
+                                t.node, t.task_uid
+                            ))
+                            .to_json(),
+                        ),
                         started_at: None,
                         finished_at: None,
                     });
@@ -114,19 +167,39 @@ impl Router {
                 Some(NodeView {
                     shard: t.shard,
                     replica: t.replica,
-                    status: v.get("status").and_then(Value::as_str).unwrap_or("processing").to_string(),
-                    task_type: v.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    status: v
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or("processing")
+                        .to_string(),
+                    task_type: v
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     details: v.get("details").cloned().unwrap_or(Value::Null),
                     error: v.get("error").filter(|e| !e.is_null()).cloned(),
-                    started_at: v.get("startedAt").and_then(Value::as_str).map(str::to_string),
-                    finished_at: v.get("finishedAt").and_then(Value::as_str).map(str::to_string),
+                    started_at: v
+                        .get("startedAt")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    finished_at: v
+                        .get("finishedAt")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
                 })
             })
             .collect()
     }
 }
 
-type Derived = (String, Value, Option<MeiliErrorBody>, Option<String>, Option<String>);
+type Derived = (
+    String,
+    Value,
+    Option<MeiliErrorBody>,
+    Option<String>,
+    Option<String>,
+);
 
 /// What the derivation needs to know of the index's copies now.
 pub(crate) struct Writes<'a> {
@@ -143,9 +216,20 @@ pub(crate) struct Writes<'a> {
 /// longer behind (its queue was replayed past the write); a node task on a node that does not
 /// answer does not hold the task back when its copy is behind (it will be checked when the copy
 /// catches up). The task succeeds once every shard has `quorum` copies that applied it.
-fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>, writes: &Writes<'_>) -> Derived {
+fn derive(
+    task: &ClusterTask,
+    views: &[Option<NodeView>],
+    storage: Option<&str>,
+    writes: &Writes<'_>,
+) -> Derived {
     let index_uid = task.index_uid.clone().unwrap_or_default();
-    let shard_count = views.iter().flatten().map(|v| v.shard + 1).chain(task.deferred.iter().map(|d| d.shard + 1)).max().unwrap_or(0);
+    let shard_count = views
+        .iter()
+        .flatten()
+        .map(|v| v.shard + 1)
+        .chain(task.deferred.iter().map(|d| d.shard + 1))
+        .max()
+        .unwrap_or(0);
     let unknown = views
         .iter()
         .zip(&task.node_tasks)
@@ -157,22 +241,54 @@ fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>,
             .iter()
             .filter(|t| t.shard == s && t.replica != crate::fanout::INCOMING_REPLICA)
             .map(|t| t.node.as_str())
-            .chain(task.deferred.iter().filter(|d| d.shard == s).map(|d| d.node.as_str()))
+            .chain(
+                task.deferred
+                    .iter()
+                    .filter(|d| d.shard == s)
+                    .map(|d| d.node.as_str()),
+            )
             .collect();
         if copies.is_empty() {
             return false;
         }
-        let applied = known.iter().filter(|v| v.shard == s && v.replica != crate::fanout::INCOMING_REPLICA && v.status == "succeeded").count()
-            + task.deferred.iter().filter(|d| d.shard == s && !writes.behind.contains(&(d.node.clone(), d.shard))).count();
+        let applied = known
+            .iter()
+            .filter(|v| {
+                v.shard == s
+                    && v.replica != crate::fanout::INCOMING_REPLICA
+                    && v.status == "succeeded"
+            })
+            .count()
+            + task
+                .deferred
+                .iter()
+                .filter(|d| d.shard == s && !writes.behind.contains(&(d.node.clone(), d.shard)))
+                .count();
         applied < (writes.quorum)(copies.len())
     });
-    let running = known.iter().filter(|v| matches!(v.status.as_str(), "enqueued" | "processing")).count();
+    let running = known
+        .iter()
+        .filter(|v| matches!(v.status.as_str(), "enqueued" | "processing"))
+        .count();
     let started = known.iter().filter_map(|v| v.started_at.clone()).min();
-    let failed_now = known.iter().any(|v| matches!(v.status.as_str(), "failed" | "canceled"));
+    let failed_now = known
+        .iter()
+        .any(|v| matches!(v.status.as_str(), "failed" | "canceled"));
     if unknown || running > 0 || (short_of_quorum && !failed_now && task.fanout_error.is_none()) {
-        let all_enqueued = !unknown && !known.is_empty() && known.iter().all(|v| v.status == "enqueued");
-        let status = if all_enqueued { "enqueued" } else { "processing" };
-        return (status.into(), task.details.clone(), None, if all_enqueued { None } else { started }, None);
+        let all_enqueued =
+            !unknown && !known.is_empty() && known.iter().all(|v| v.status == "enqueued");
+        let status = if all_enqueued {
+            "enqueued"
+        } else {
+            "processing"
+        };
+        return (
+            status.into(),
+            task.details.clone(),
+            None,
+            if all_enqueued { None } else { started },
+            None,
+        );
     }
     let finished = known.iter().filter_map(|v| v.finished_at.clone()).max();
     let failed = known.iter().find(|v| v.status == "failed");
@@ -184,8 +300,18 @@ fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>,
                 .as_ref()
                 .and_then(|e| serde_json::from_value::<MeiliErrorBody>(e.clone()).ok())
                 .map(|b| {
-                    let e = MeiliError { status: 400, code: b.code, error_type: b.error_type, message: b.message };
-                    miroir_cluster::rewrite_shard_names(e, storage.unwrap_or(&index_uid), &index_uid).body()
+                    let e = MeiliError {
+                        status: 400,
+                        code: b.code,
+                        error_type: b.error_type,
+                        message: b.message,
+                    };
+                    miroir_cluster::rewrite_shard_names(
+                        e,
+                        storage.unwrap_or(&index_uid),
+                        &index_uid,
+                    )
+                    .body()
                 });
             ("failed", err)
         }
@@ -195,7 +321,13 @@ fn derive(task: &ClusterTask, views: &[Option<NodeView>], storage: Option<&str>,
     };
     let details = merge_details(task, &known, status != "succeeded");
     let now = miroir_cluster::now_rfc3339();
-    (status.into(), details, error, Some(started.unwrap_or_else(|| now.clone())), Some(finished.unwrap_or(now)))
+    (
+        status.into(),
+        details,
+        error,
+        Some(started.unwrap_or_else(|| now.clone())),
+        Some(finished.unwrap_or(now)),
+    )
 }
 
 /// Counts are summed over the first replica of each shard, for the node tasks of the cluster
@@ -206,10 +338,19 @@ fn merge_details(task: &ClusterTask, views: &[&NodeView], failed: bool) -> Value
         Value::Object(m) => m.clone(),
         _ => Map::new(),
     };
-    let own: Vec<&&NodeView> = views.iter().filter(|v| v.task_type == task.task_type && v.replica == 0).collect();
+    let own: Vec<&&NodeView> = views
+        .iter()
+        .filter(|v| v.task_type == task.task_type && v.replica == 0)
+        .collect();
     for key in ["indexedDocuments", "deletedDocuments"] {
         if details.contains_key(key) {
-            let sum: u64 = if failed { 0 } else { own.iter().filter_map(|v| v.details.get(key)?.as_u64()).sum() };
+            let sum: u64 = if failed {
+                0
+            } else {
+                own.iter()
+                    .filter_map(|v| v.details.get(key)?.as_u64())
+                    .sum()
+            };
             details.insert(key.into(), json!(sum));
         }
     }
@@ -221,13 +362,24 @@ fn merge_details(task: &ClusterTask, views: &[&NodeView], failed: bool) -> Value
     Value::Object(details)
 }
 
-pub(crate) fn render(task: &ClusterTask, status: &str, details: &Value, error: Option<&MeiliErrorBody>, started: Option<&str>, finished: Option<&str>) -> Value {
+pub(crate) fn render(
+    task: &ClusterTask,
+    status: &str,
+    details: &Value,
+    error: Option<&MeiliErrorBody>,
+    started: Option<&str>,
+    finished: Option<&str>,
+) -> Value {
     let duration = match (started, finished) {
         (Some(s), Some(f)) => iso_duration(s, f).map(Value::String).unwrap_or(Value::Null),
         _ => Value::Null,
     };
     // One batch per cluster task, numbered as the task.
-    let batch_uid = if status == "enqueued" { Value::Null } else { json!(task.uid) };
+    let batch_uid = if status == "enqueued" {
+        Value::Null
+    } else {
+        json!(task.uid)
+    };
     let canceled_by = task.canceled_by.filter(|_| status == "canceled");
     json!({
         "uid": task.uid,
@@ -250,15 +402,19 @@ pub(crate) fn iso_duration(start: &str, end: &str) -> Option<String> {
     let s = OffsetDateTime::parse(start, &Rfc3339).ok()?;
     let e = OffsetDateTime::parse(end, &Rfc3339).ok()?;
     let d = (e - s).max(time::Duration::ZERO);
-    Some(format!("PT{}.{:09}S", d.whole_seconds(), d.subsec_nanoseconds()))
+    Some(format!(
+        "PT{}.{:09}S",
+        d.whole_seconds(),
+        d.subsec_nanoseconds()
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use miroir_proto::tasks::NodeTaskRef;
     use miroir_proto::ErrorCode;
+    use miroir_proto::tasks::NodeTaskRef;
 
     fn task(kind: &str, details: Value) -> ClusterTask {
         ClusterTask {
@@ -267,7 +423,14 @@ mod tests {
             task_type: kind.into(),
             enqueued_at: "2026-11-21T05:01:17.2Z".into(),
             details,
-            node_tasks: (0..4).map(|i| NodeTaskRef { node: format!("n{i}"), shard: i / 2, replica: (i % 2) as u8, task_uid: 1 }).collect(),
+            node_tasks: (0..4)
+                .map(|i| NodeTaskRef {
+                    node: format!("n{i}"),
+                    shard: i / 2,
+                    replica: (i % 2) as u8,
+                    task_uid: 1,
+                })
+                .collect(),
             finished: None,
             fanout_error: None,
             canceled_by: None,
@@ -276,27 +439,61 @@ mod tests {
     }
 
     fn writes() -> Writes<'static> {
-        Writes { behind: HashSet::new(), quorum: &|_| 1 }
+        Writes {
+            behind: HashSet::new(),
+            quorum: &|_| 1,
+        }
     }
 
     #[test]
     fn a_deferred_copy_counts_once_caught_up_and_all_deferred_waits() {
-        let mut t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        let mut t = task(
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": 5, "indexedDocuments": null}),
+        );
         // Shard 1's second copy (n3) was down: deferred, no node task.
         t.node_tasks.retain(|n| n.node != "n3");
-        t.deferred.push(miroir_proto::tasks::DeferredCopy { node: "n3".into(), shard: 1 });
-        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "succeeded", 3)];
+        t.deferred.push(miroir_proto::tasks::DeferredCopy {
+            node: "n3".into(),
+            shard: 1,
+        });
+        let views = vec![
+            view(0, 0, "succeeded", 2),
+            view(0, 1, "succeeded", 2),
+            view(1, 0, "succeeded", 3),
+        ];
         let mut w = writes();
         w.behind.insert(("n3".into(), 1));
-        assert_eq!(derive(&t, &views, None, &w).0, "succeeded", "quorum 1 met by n2 while n3 catches up");
+        assert_eq!(
+            derive(&t, &views, None, &w).0,
+            "succeeded",
+            "quorum 1 met by n2 while n3 catches up"
+        );
         let all = |_: usize| 2;
-        let strict = Writes { behind: w.behind.clone(), quorum: &all };
-        assert_eq!(derive(&t, &views, None, &strict).0, "processing", "quorum 2 waits for n3");
-        let caught_up = Writes { behind: HashSet::new(), quorum: &all };
-        assert_eq!(derive(&t, &views, None, &caught_up).0, "succeeded", "n3 caught up");
+        let strict = Writes {
+            behind: w.behind.clone(),
+            quorum: &all,
+        };
+        assert_eq!(
+            derive(&t, &views, None, &strict).0,
+            "processing",
+            "quorum 2 waits for n3"
+        );
+        let caught_up = Writes {
+            behind: HashSet::new(),
+            quorum: &all,
+        };
+        assert_eq!(
+            derive(&t, &views, None, &caught_up).0,
+            "succeeded",
+            "n3 caught up"
+        );
         // Shard 1 entirely deferred: not final until one copy catches up; nothing is reported failed.
         t.node_tasks.retain(|n| n.shard != 1);
-        t.deferred.push(miroir_proto::tasks::DeferredCopy { node: "n2".into(), shard: 1 });
+        t.deferred.push(miroir_proto::tasks::DeferredCopy {
+            node: "n2".into(),
+            shard: 1,
+        });
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2)];
         let mut both = writes();
         both.behind.insert(("n3".into(), 1));
@@ -308,8 +505,16 @@ mod tests {
 
     #[test]
     fn an_unanswering_node_holds_the_task_only_while_its_copy_is_read() {
-        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
-        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "succeeded", 3), None];
+        let t = task(
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": 5, "indexedDocuments": null}),
+        );
+        let views = vec![
+            view(0, 0, "succeeded", 2),
+            view(0, 1, "succeeded", 2),
+            view(1, 0, "succeeded", 3),
+            None,
+        ];
         assert_eq!(derive(&t, &views, None, &writes()).0, "processing");
         let mut w = writes();
         w.behind.insert(("n3".into(), 1));
@@ -324,7 +529,11 @@ mod tests {
             task_type: "documentAdditionOrUpdate".into(),
             details: json!({"receivedDocuments": indexed, "indexedDocuments": indexed}),
             error: (status == "failed").then(|| {
-                MeiliError::new(ErrorCode::InvalidDocumentFilter, "Index `movies__s1`: Attribute `title` is not filterable.").to_json()
+                MeiliError::new(
+                    ErrorCode::InvalidDocumentFilter,
+                    "Index `movies__s1`: Attribute `title` is not filterable.",
+                )
+                .to_json()
             }),
             started_at: Some(format!("2026-11-21T05:01:17.{}Z", 3 + shard)),
             finished_at: Some(format!("2026-11-21T05:01:18.{}Z", 1 + shard)),
@@ -333,62 +542,140 @@ mod tests {
 
     #[test]
     fn succeeded_counts_one_copy_per_shard() {
-        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
-        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "succeeded", 3), view(1, 1, "succeeded", 3)];
+        let t = task(
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": 5, "indexedDocuments": null}),
+        );
+        let views = vec![
+            view(0, 0, "succeeded", 2),
+            view(0, 1, "succeeded", 2),
+            view(1, 0, "succeeded", 3),
+            view(1, 1, "succeeded", 3),
+        ];
         let (status, details, error, started, finished) = derive(&t, &views, None, &writes());
         assert_eq!(status, "succeeded");
-        assert_eq!(details, json!({"receivedDocuments": 5, "indexedDocuments": 5}));
+        assert_eq!(
+            details,
+            json!({"receivedDocuments": 5, "indexedDocuments": 5})
+        );
         assert!(error.is_none());
         assert_eq!(started.as_deref(), Some("2026-11-21T05:01:17.3Z"));
         assert_eq!(finished.as_deref(), Some("2026-11-21T05:01:18.2Z"));
-        assert_eq!(iso_duration("2026-11-21T05:01:17.3Z", "2026-11-21T05:01:18.2Z").unwrap(), "PT0.900000000S");
+        assert_eq!(
+            iso_duration("2026-11-21T05:01:17.3Z", "2026-11-21T05:01:18.2Z").unwrap(),
+            "PT0.900000000S"
+        );
     }
 
     #[test]
     fn one_failure_fails_the_task_with_the_clients_index_name() {
-        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
-        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "failed", 0), view(1, 1, "failed", 0)];
+        let t = task(
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": 5, "indexedDocuments": null}),
+        );
+        let views = vec![
+            view(0, 0, "succeeded", 2),
+            view(0, 1, "succeeded", 2),
+            view(1, 0, "failed", 0),
+            view(1, 1, "failed", 0),
+        ];
         let (status, details, error, _, _) = derive(&t, &views, None, &writes());
         assert_eq!(status, "failed");
         assert_eq!(details["indexedDocuments"], json!(0));
-        assert_eq!(error.unwrap().message, "Index `movies`: Attribute `title` is not filterable.");
+        assert_eq!(
+            error.unwrap().message,
+            "Index `movies`: Attribute `title` is not filterable."
+        );
     }
 
     #[test]
     fn running_or_unreachable_is_not_final() {
-        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
-        let views = vec![view(0, 0, "enqueued", 0), view(0, 1, "enqueued", 0), view(1, 0, "enqueued", 0), view(1, 1, "enqueued", 0)];
+        let t = task(
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": 5, "indexedDocuments": null}),
+        );
+        let views = vec![
+            view(0, 0, "enqueued", 0),
+            view(0, 1, "enqueued", 0),
+            view(1, 0, "enqueued", 0),
+            view(1, 1, "enqueued", 0),
+        ];
         assert_eq!(derive(&t, &views, None, &writes()).0, "enqueued");
-        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "processing", 0), view(1, 0, "enqueued", 0), None];
+        let views = vec![
+            view(0, 0, "succeeded", 2),
+            view(0, 1, "processing", 0),
+            view(1, 0, "enqueued", 0),
+            None,
+        ];
         assert_eq!(derive(&t, &views, None, &writes()).0, "processing");
     }
 
     #[test]
     fn swapped_shard_names_become_the_clients_index() {
-        let e = MeiliError::new(ErrorCode::InvalidDocumentFilter, "Index `a__s1`: Attribute `title` is not filterable.");
-        assert_eq!(miroir_cluster::rewrite_shard_names(e, "a", "b").message, "Index `b`: Attribute `title` is not filterable.");
-        let t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        let e = MeiliError::new(
+            ErrorCode::InvalidDocumentFilter,
+            "Index `a__s1`: Attribute `title` is not filterable.",
+        );
+        assert_eq!(
+            miroir_cluster::rewrite_shard_names(e, "a", "b").message,
+            "Index `b`: Attribute `title` is not filterable."
+        );
+        let t = task(
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": 5, "indexedDocuments": null}),
+        );
         let mut v = view(1, 0, "failed", 0);
         if let Some(v) = v.as_mut() {
-            v.error = Some(MeiliError::new(ErrorCode::InvalidDocumentFilter, "Index `old__s1`: Attribute `title` is not filterable.").to_json());
+            v.error = Some(
+                MeiliError::new(
+                    ErrorCode::InvalidDocumentFilter,
+                    "Index `old__s1`: Attribute `title` is not filterable.",
+                )
+                .to_json(),
+            );
         }
         let views = vec![view(0, 0, "succeeded", 2), v];
         let (_, _, error, _, _) = derive(&t, &views, Some("old"), &writes());
-        assert_eq!(error.unwrap().message, "Index `movies`: Attribute `title` is not filterable.");
+        assert_eq!(
+            error.unwrap().message,
+            "Index `movies`: Attribute `title` is not filterable."
+        );
     }
 
     #[test]
     fn a_canceled_task_counts_nothing_and_names_its_canceler() {
-        let mut t = task("documentAdditionOrUpdate", json!({"receivedDocuments": 5, "indexedDocuments": null}));
+        let mut t = task(
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": 5, "indexedDocuments": null}),
+        );
         t.canceled_by = Some(9);
-        let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2), view(1, 0, "canceled", 0), view(1, 1, "canceled", 0)];
+        let views = vec![
+            view(0, 0, "succeeded", 2),
+            view(0, 1, "succeeded", 2),
+            view(1, 0, "canceled", 0),
+            view(1, 1, "canceled", 0),
+        ];
         let (status, details, _, started, finished) = derive(&t, &views, None, &writes());
         assert_eq!(status, "canceled");
         assert_eq!(details["indexedDocuments"], json!(0));
-        let v = render(&t, &status, &details, None, started.as_deref(), finished.as_deref());
+        let v = render(
+            &t,
+            &status,
+            &details,
+            None,
+            started.as_deref(),
+            finished.as_deref(),
+        );
         assert_eq!(v["canceledBy"], json!(9));
         assert_eq!(v["batchUid"], json!(7));
-        let v = render(&t, "succeeded", &details, None, started.as_deref(), finished.as_deref());
+        let v = render(
+            &t,
+            "succeeded",
+            &details,
+            None,
+            started.as_deref(),
+            finished.as_deref(),
+        );
         assert_eq!(v["canceledBy"], Value::Null);
     }
 }

@@ -209,7 +209,10 @@ impl Node {
             config.task_delay = delay;
         }
         let name = format!("standin-{}", self.port);
-        let data = self.data.get_or_insert_with(|| miroir_standin::NodeData::new(config)).clone();
+        let data = self
+            .data
+            .get_or_insert_with(|| miroir_standin::NodeData::new(config))
+            .clone();
         self.running = Some(Running::Standin(standin::StandinThread::spawn(
             data, listener, name,
         )?));

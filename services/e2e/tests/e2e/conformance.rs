@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use miroir_e2e::{ClusterOptions, GATEWAY_MASTER_KEY, TestCluster};
 use miroir_testkit::conformance::{compare_exchange, short};
-use miroir_e2e::{ClusterOptions, TestCluster, GATEWAY_MASTER_KEY};
-use miroir_testkit::{load_recordings, npm_corpus_path, Exchange};
+use miroir_testkit::{Exchange, load_recordings, npm_corpus_path};
 use serde_json::Value;
 
 const FILES: &[&str] = &[
@@ -26,10 +26,26 @@ const FILES: &[&str] = &[
 
 /// Exchanges that cannot apply to a sharded cluster, with why. Everything else is compared.
 const OUT_OF_SCOPE: &[(&str, &str, &str)] = &[
-    ("03-documents.json", "get documents page", "one index lists documents in insertion order; shards cannot know it and list by primary key (integers, then strings), which differs only here, where the string id `three` was inserted between integers"),
-    ("03-documents.json", "get documents fields", "same as `get documents page`: the string id `three` sorts after the integers"),
-    ("09-misc.json", "create dump", "a dump is a node-local file; a cluster's backup is its nodes' dumps plus NATS (answered with an explicit error)"),
-    ("09-misc.json", "create dump -> task", "follows the dump above"),
+    (
+        "03-documents.json",
+        "get documents page",
+        "one index lists documents in insertion order; shards cannot know it and list by primary key (integers, then strings), which differs only here, where the string id `three` was inserted between integers",
+    ),
+    (
+        "03-documents.json",
+        "get documents fields",
+        "same as `get documents page`: the string id `three` sorts after the integers",
+    ),
+    (
+        "09-misc.json",
+        "create dump",
+        "a dump is a node-local file; a cluster's backup is its nodes' dumps plus NATS (answered with an explicit error)",
+    ),
+    (
+        "09-misc.json",
+        "create dump -> task",
+        "follows the dump above",
+    ),
 ];
 
 struct Replay {
@@ -40,7 +56,13 @@ struct Replay {
 }
 
 impl Replay {
-    async fn send(&self, method: &str, path: &str, headers: &[(String, String)], body: Option<Vec<u8>>) -> (u16, Value) {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         for (k, v) in headers {
@@ -52,20 +74,33 @@ impl Replay {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        let body = if bytes.is_empty() { Value::String(String::new()) } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let body = if bytes.is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, body)
     }
 
     fn auth(&self) -> Vec<(String, String)> {
-        vec![("Authorization".into(), format!("Bearer {GATEWAY_MASTER_KEY}"))]
+        vec![(
+            "Authorization".into(),
+            format!("Bearer {GATEWAY_MASTER_KEY}"),
+        )]
     }
 
     async fn wait_task(&self, uid: u64) -> (u16, Value) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let mut pause = Duration::from_millis(5);
         loop {
-            let (status, body) = self.send("GET", &format!("/tasks/{uid}"), &self.auth(), None).await;
-            let done = matches!(body["status"].as_str(), Some("succeeded" | "failed" | "canceled"));
+            let (status, body) = self
+                .send("GET", &format!("/tasks/{uid}"), &self.auth(), None)
+                .await;
+            let done = matches!(
+                body["status"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            );
             if status != 200 || done || std::time::Instant::now() > deadline {
                 return (status, body);
             }
@@ -89,7 +124,11 @@ impl Replay {
             let v = if v.contains("<key>") {
                 let key = match ex.name.as_str() {
                     "version with wrong key" => "not-the-master-key".to_string(),
-                    n if n.contains("with search key") => self.search_key.as_ref().map(|(k, _)| k.clone()).unwrap_or_default(),
+                    n if n.contains("with search key") => self
+                        .search_key
+                        .as_ref()
+                        .map(|(k, _)| k.clone())
+                        .unwrap_or_default(),
                     _ => GATEWAY_MASTER_KEY.to_string(),
                 };
                 v.replace("<key>", &key)
@@ -118,9 +157,13 @@ impl Replay {
         let corpus = std::fs::read(npm_corpus_path()).unwrap();
         let mut headers = self.auth();
         headers.push(("Content-Type".into(), "application/x-ndjson".into()));
-        let (status, body) = self.send("POST", "/indexes/npm/documents", &headers, Some(corpus)).await;
+        let (status, body) = self
+            .send("POST", "/indexes/npm/documents", &headers, Some(corpus))
+            .await;
         if status != 202 || body["taskUid"] != 27 {
-            return Some(format!("loading the npm corpus: expected 202 and task 27 as in the recording, got {status} {body}"));
+            return Some(format!(
+                "loading the npm corpus: expected 202 and task 27 as in the recording, got {status} {body}"
+            ));
         }
         let (_, task) = self.wait_task(27).await;
         (task["status"] != "succeeded").then(|| format!("loading the npm corpus: {task}"))
@@ -130,17 +173,30 @@ impl Replay {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorded_exchanges_replay_through_the_cluster() {
     let cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
-    let mut replay = Replay { http: reqwest::Client::new(), base: cluster.gateway_url().to_string(), search_key: None, recorded_key_uid: None };
+    let mut replay = Replay {
+        http: reqwest::Client::new(),
+        base: cluster.gateway_url().to_string(),
+        search_key: None,
+        recorded_key_uid: None,
+    };
     let (mut in_scope, mut skipped, mut failures) = (0, 0, Vec::new());
     for file in FILES {
         for ex in load_recordings(file).unwrap() {
-            let skip = OUT_OF_SCOPE.iter().any(|(f, n, _)| f == file && *n == ex.name);
+            let skip = OUT_OF_SCOPE
+                .iter()
+                .any(|(f, n, _)| f == file && *n == ex.name);
             let (status, body) = replay.run(file, &ex).await;
             if skip {
                 skipped += 1;
             } else {
                 in_scope += 1;
-                let diffs = compare_exchange(&ex.request.path, ex.response.status, &ex.response.body, status, &body);
+                let diffs = compare_exchange(
+                    &ex.request.path,
+                    ex.response.status,
+                    &ex.response.body,
+                    status,
+                    &body,
+                );
                 if !diffs.is_empty() {
                     failures.push(format!(
                         "{file} / {}: {} {}\n{}\n  expected: {}\n  actual:   {}",
@@ -158,14 +214,28 @@ async fn recorded_exchanges_replay_through_the_cluster() {
             }
         }
     }
-    println!("replayed {in_scope} in-scope exchanges through the cluster ({skipped} out of scope), {} differ", failures.len());
-    assert!(failures.is_empty(), "{} of {in_scope} exchanges differ from the recording:\n\n{}", failures.len(), failures.join("\n\n"));
+    println!(
+        "replayed {in_scope} in-scope exchanges through the cluster ({skipped} out of scope), {} differ",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {in_scope} exchanges differ from the recording:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
 fn out_of_scope_list_names_recorded_exchanges() {
     for (file, name, reason) in OUT_OF_SCOPE {
         assert!(!reason.is_empty());
-        assert!(load_recordings(file).unwrap().iter().any(|e| e.name == *name), "{file} has no exchange named {name}");
+        assert!(
+            load_recordings(file)
+                .unwrap()
+                .iter()
+                .any(|e| e.name == *name),
+            "{file} has no exchange named {name}"
+        );
     }
 }

@@ -4,22 +4,30 @@
 //! silently partial result.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use miroir_e2e::{ClusterOptions, TestCluster};
-use miroir_testkit::{MeiliClient};
-use serde_json::{json, Value};
+use miroir_testkit::MeiliClient;
+use serde_json::{Value, json};
 
 async fn load(client: &MeiliClient) {
     let docs: Vec<Value> = (0..400).map(|i| json!({"id": i, "title": format!("title {} {}", ["alpha", "beta", "gamma"][i % 3], i)})).collect();
-    let r = client.post("/indexes/docs/documents?primaryKey=id", &json!(docs)).await.unwrap();
+    let r = client
+        .post("/indexes/docs/documents?primaryKey=id", &json!(docs))
+        .await
+        .unwrap();
     client.wait_succeeded(&r).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_a_merger_mid_load_fails_no_search() {
-    let mut cluster = TestCluster::start(ClusterOptions { mergers: 2, ..ClusterOptions::default() }).await.unwrap();
+    let mut cluster = TestCluster::start(ClusterOptions {
+        mergers: 2,
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
     let client = cluster.client();
     load(&client).await;
 
@@ -31,8 +39,13 @@ async fn stopping_a_merger_mid_load_fails_no_search() {
             let mut failures = Vec::new();
             for i in 0..400 {
                 let q = ["alpha", "beta", "gamma"][i % 3];
-                let r = client.post("/indexes/docs/search", &json!({"q": q, "limit": 10})).await.unwrap();
-                if r.status != 200 || r.body["estimatedTotalHits"] != json!(134 - (i % 3 != 0) as u64) {
+                let r = client
+                    .post("/indexes/docs/search", &json!({"q": q, "limit": 10}))
+                    .await
+                    .unwrap();
+                if r.status != 200
+                    || r.body["estimatedTotalHits"] != json!(134 - (i % 3 != 0) as u64)
+                {
                     failures.push(format!("search {i}: {} {}", r.status, r.body));
                 }
                 done.fetch_add(1, Ordering::SeqCst);
@@ -46,7 +59,12 @@ async fn stopping_a_merger_mid_load_fails_no_search() {
     cluster.stop_merger(0).await.unwrap();
     assert_eq!(cluster.merger_count(), 1);
     let failures = load_task.await.unwrap();
-    assert!(failures.is_empty(), "{} searches failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} searches failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,23 +76,50 @@ async fn a_dead_node_is_skipped_and_a_lost_shard_is_explicit() {
     // RF 2 over 3 nodes: any one node can die.
     cluster.nodes[1].stop();
     for q in ["alpha", "beta", "gamma"] {
-        let r = client.post("/indexes/docs/search", &json!({"q": q})).await.unwrap();
+        let r = client
+            .post("/indexes/docs/search", &json!({"q": q}))
+            .await
+            .unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(r.body["estimatedTotalHits"], json!(if q == "alpha" { 134 } else { 133 }), "{}", r.body);
+        assert_eq!(
+            r.body["estimatedTotalHits"],
+            json!(if q == "alpha" { 134 } else { 133 }),
+            "{}",
+            r.body
+        );
     }
     // Two dead nodes of three: complete if every shard kept a copy on the last node, else a 503.
     cluster.nodes[2].stop();
-    let r = client.post("/indexes/docs/search", &json!({"q": "alpha"})).await.unwrap();
+    let r = client
+        .post("/indexes/docs/search", &json!({"q": "alpha"}))
+        .await
+        .unwrap();
     match r.status {
-        200 => assert_eq!(r.body["estimatedTotalHits"], json!(134), "a partial answer: {}", r.body),
+        200 => assert_eq!(
+            r.body["estimatedTotalHits"],
+            json!(134),
+            "a partial answer: {}",
+            r.body
+        ),
         503 => {}
         other => panic!("unexpected {other}: {}", r.body),
     }
     // Every node dead: every shard is lost, and the answer says so.
     cluster.nodes[0].stop();
-    let r = client.post("/indexes/docs/search", &json!({"q": "alpha"})).await.unwrap();
-    assert_eq!(r.status, 503, "a search with a lost shard must not answer partially: {}", r.body);
-    assert!(r.body["message"].as_str().unwrap().contains("docs"), "{}", r.body);
+    let r = client
+        .post("/indexes/docs/search", &json!({"q": "alpha"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status, 503,
+        "a search with a lost shard must not answer partially: {}",
+        r.body
+    );
+    assert!(
+        r.body["message"].as_str().unwrap().contains("docs"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,25 +131,52 @@ async fn a_node_back_empty_gets_no_partial_shard_and_reads_stay_complete() {
     // A node back from a crash with an empty disk: the write succeeds on the other copies (write
     // quorum 1), and the empty copy is marked lost instead of being given a partial shard.
     cluster.nodes[1].restart_empty().await.unwrap();
-    let more: Vec<Value> = (400..460).map(|i| json!({"id": i, "title": format!("title alpha {i}")})).collect();
-    let r = client.post("/indexes/docs/documents", &json!(more)).await.unwrap();
+    let more: Vec<Value> = (400..460)
+        .map(|i| json!({"id": i, "title": format!("title alpha {i}")}))
+        .collect();
+    let r = client
+        .post("/indexes/docs/documents", &json!(more))
+        .await
+        .unwrap();
     let task = client.wait_task(r.task_uid().unwrap()).await.unwrap();
     assert_eq!(task["status"], json!("succeeded"), "{task}");
     let nats = cluster.nats.connect().await.unwrap();
-    let topology = miroir_cluster::topology::TopologyStore::open(&async_nats::jetstream::new(nats)).await.unwrap();
+    let topology = miroir_cluster::topology::TopologyStore::open(&async_nats::jetstream::new(nats))
+        .await
+        .unwrap();
     let (record, _) = topology.read_index("docs").await.unwrap().unwrap();
-    let lost: Vec<_> = record.shards.iter().flat_map(|p| p.lagging.iter()).filter(|l| l.node == "n1").collect();
-    assert!(!lost.is_empty() && lost.iter().all(|l| l.reason == miroir_proto::topology::LagReason::Lost), "{:?}", record.shards);
+    let lost: Vec<_> = record
+        .shards
+        .iter()
+        .flat_map(|p| p.lagging.iter())
+        .filter(|l| l.node == "n1")
+        .collect();
+    assert!(
+        !lost.is_empty()
+            && lost
+                .iter()
+                .all(|l| l.reason == miroir_proto::topology::LagReason::Lost),
+        "{:?}",
+        record.shards
+    );
 
     // The empty node was given no partial shard...
     let indexes = cluster.nodes[1].client().get("/indexes").await.unwrap();
     assert_eq!(indexes.body["total"], json!(0), "{}", indexes.body);
     // ...so every read is answered from complete copies.
     for _ in 0..6 {
-        let r = client.post("/indexes/docs/search", &json!({"q": "alpha", "limit": 0})).await.unwrap();
+        let r = client
+            .post("/indexes/docs/search", &json!({"q": "alpha", "limit": 0}))
+            .await
+            .unwrap();
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["estimatedTotalHits"], json!(134 + 60), "{}", r.body);
     }
     let stats = client.get("/indexes/docs/stats").await.unwrap();
-    assert_eq!(stats.body["numberOfDocuments"], json!(460), "{}", stats.body);
+    assert_eq!(
+        stats.body["numberOfDocuments"],
+        json!(460),
+        "{}",
+        stats.body
+    );
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use meilisearch_sdk::client::Client;
 use meilisearch_sdk::key::{Action, KeyBuilder, KeyUpdater};
-use miroir_testkit::wait::{Attempt, until};
 use miroir_e2e::{ClusterOptions, GATEWAY_MASTER_KEY, NODE_MASTER_KEY, TestCluster};
+use miroir_testkit::wait::{Attempt, until};
 use miroir_testkit::{Exchange, MeiliClient, Reply, load_recordings};
 use serde_json::{Value, json};
 use time::OffsetDateTime;

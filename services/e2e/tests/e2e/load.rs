@@ -47,13 +47,22 @@ pub struct Load {
 pub async fn prepare(client: &MeiliClient, seed: u64) -> Arc<Tally> {
     // `MIROIR_TEST_LOG=info` shows the services' logs while a scenario runs.
     if let Ok(filter) = std::env::var("MIROIR_TEST_LOG") {
-        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
     }
-    let created = client.post("/indexes", &json!({"uid": INDEX, "primaryKey": "id"})).await.unwrap();
+    let created = client
+        .post("/indexes", &json!({"uid": INDEX, "primaryKey": "id"}))
+        .await
+        .unwrap();
     client.wait_succeeded(&created).await.unwrap();
     let tally = Arc::new(Tally::default());
     let docs: Vec<Value> = (0..seed).map(doc).collect();
-    let reply = client.post(&format!("/indexes/{INDEX}/documents"), &Value::Array(docs)).await.unwrap();
+    let reply = client
+        .post(&format!("/indexes/{INDEX}/documents"), &Value::Array(docs))
+        .await
+        .unwrap();
     client.wait_succeeded(&reply).await.unwrap();
     tally.acked.lock().unwrap().extend(0..seed);
     tally
@@ -65,7 +74,13 @@ fn doc(id: u64) -> Value {
 
 impl Load {
     /// Start one writer (batches of `batch` new ids from `first_id`) and `searchers` searchers.
-    pub fn start(client: MeiliClient, tally: Arc<Tally>, first_id: u64, batch: u64, searchers: usize) -> Load {
+    pub fn start(
+        client: MeiliClient,
+        tally: Arc<Tally>,
+        first_id: u64,
+        batch: u64,
+        searchers: usize,
+    ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         {
@@ -104,7 +119,10 @@ async fn write(client: &MeiliClient, tally: &Tally, ids: Vec<u64>) {
     let docs: Vec<Value> = ids.iter().copied().map(doc).collect();
     let degraded = DEGRADED.load(Ordering::SeqCst);
     let started = Instant::now();
-    let reply = match client.post(&format!("/indexes/{INDEX}/documents"), &Value::Array(docs)).await {
+    let reply = match client
+        .post(&format!("/indexes/{INDEX}/documents"), &Value::Array(docs))
+        .await
+    {
         Ok(r) if r.status == 202 => r,
         Ok(r) => {
             tally.write_errors.fetch_add(1, Ordering::SeqCst);
@@ -122,7 +140,11 @@ async fn write(client: &MeiliClient, tally: &Tally, ids: Vec<u64>) {
     let Ok(uid) = reply.task_uid() else { return };
     match client.wait_task(uid).await {
         Ok(task) if task["status"] == "succeeded" => {
-            tally.write_ms.lock().unwrap().push((started.elapsed().as_secs_f64() * 1000.0, degraded));
+            tally
+                .write_ms
+                .lock()
+                .unwrap()
+                .push((started.elapsed().as_secs_f64() * 1000.0, degraded));
             tally.acked.lock().unwrap().extend(ids);
         }
         Ok(task) => {
@@ -141,12 +163,16 @@ async fn search(client: &MeiliClient, tally: &Tally) {
     let floor = tally.acked.lock().unwrap().len() as u64;
     tally.searches.fetch_add(1, Ordering::SeqCst);
     let body = json!({"q": "", "hitsPerPage": 1, "page": 1});
-    match client.post(&format!("/indexes/{INDEX}/search"), &body).await {
+    match client
+        .post(&format!("/indexes/{INDEX}/search"), &body)
+        .await
+    {
         Ok(r) if r.status == 200 => {
             let total = r.body["totalHits"].as_u64().unwrap_or(0);
             if total < floor {
                 tally.stale.fetch_add(1, Ordering::SeqCst);
-                *tally.last_error.lock().unwrap() = format!("stale answer: {total} documents, {floor} acknowledged before");
+                *tally.last_error.lock().unwrap() =
+                    format!("stale answer: {total} documents, {floor} acknowledged before");
             }
         }
         Ok(r) => {
@@ -164,14 +190,19 @@ async fn search(client: &MeiliClient, tally: &Tally) {
 /// lost are left out (they are out of reads until rebuilt).
 pub async fn copies(cluster: &TestCluster) -> BTreeMap<usize, BTreeMap<String, BTreeSet<u64>>> {
     let nats = cluster.nats.connect().await.unwrap();
-    let topology = TopologyStore::open(&async_nats::jetstream::new(nats)).await.unwrap();
+    let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
+        .await
+        .unwrap();
     let (record, _) = topology.read_index(INDEX).await.unwrap().unwrap();
     let topo = topology.current();
     let mut out = BTreeMap::new();
     for (s, placement) in record.shards.iter().enumerate() {
         let mut per_node = BTreeMap::new();
         for node in &placement.nodes {
-            if placement.lag_of(node).is_some_and(|l| l.reason == miroir_proto::topology::LagReason::Lost) {
+            if placement
+                .lag_of(node)
+                .is_some_and(|l| l.reason == miroir_proto::topology::LagReason::Lost)
+            {
                 continue;
             }
             let url = topo.node_url(node).unwrap().to_string();
@@ -179,8 +210,17 @@ pub async fn copies(cluster: &TestCluster) -> BTreeMap<usize, BTreeMap<String, B
             let mut ids = BTreeSet::new();
             let mut offset = 0;
             loop {
-                let page = c.get(&format!("/indexes/{INDEX}__s{s}/documents?fields=id&limit=1000&offset={offset}")).await.unwrap();
-                assert_eq!(page.status, 200, "copy of shard {s} on {node}: {}", page.body);
+                let page = c
+                    .get(&format!(
+                        "/indexes/{INDEX}__s{s}/documents?fields=id&limit=1000&offset={offset}"
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    page.status, 200,
+                    "copy of shard {s} on {node}: {}",
+                    page.body
+                );
                 let results = page.body["results"].as_array().unwrap().clone();
                 ids.extend(results.iter().map(|d| d["id"].as_u64().unwrap()));
                 offset += results.len();
@@ -210,7 +250,10 @@ pub async fn assert_nothing_lost(cluster: &TestCluster, tally: &Tally) -> usize 
             compared += 1;
             if let Some((n0, ids0)) = first {
                 let only_here: Vec<_> = ids.symmetric_difference(ids0).take(5).collect();
-                assert!(only_here.is_empty(), "copies of shard {s} on {n0} and {node} differ, e.g. {only_here:?}");
+                assert!(
+                    only_here.is_empty(),
+                    "copies of shard {s} on {n0} and {node} differ, e.g. {only_here:?}"
+                );
             } else {
                 first = Some((node, ids));
             }
@@ -218,7 +261,11 @@ pub async fn assert_nothing_lost(cluster: &TestCluster, tally: &Tally) -> usize 
         }
     }
     let lost: Vec<_> = acked.difference(&stored).take(10).collect();
-    assert!(lost.is_empty(), "{} acknowledged documents are missing, e.g. {lost:?}", acked.difference(&stored).count());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged documents are missing, e.g. {lost:?}",
+        acked.difference(&stored).count()
+    );
     // Documents stored but not acknowledged are allowed: a write whose answer was lost (504,
     // NATS away) may still have been applied, as with Meilisearch itself.
     let _ = maybe;
@@ -235,8 +282,22 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
 }
 
 pub fn report(name: &str, tally: &Tally) {
-    let mut up: Vec<f64> = tally.write_ms.lock().unwrap().iter().filter(|(_, d)| !d).map(|(m, _)| *m).collect();
-    let mut down: Vec<f64> = tally.write_ms.lock().unwrap().iter().filter(|(_, d)| *d).map(|(m, _)| *m).collect();
+    let mut up: Vec<f64> = tally
+        .write_ms
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, d)| !d)
+        .map(|(m, _)| *m)
+        .collect();
+    let mut down: Vec<f64> = tally
+        .write_ms
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, d)| *d)
+        .map(|(m, _)| *m)
+        .collect();
     eprintln!(
         "[{name}] acknowledged docs {}, write errors {}, searches {}, search errors {}, stale answers {}; write latency (202 -> succeeded) all up p50 {:.1} ms p99 {:.1} ms (n={}), one copy down p50 {:.1} ms p99 {:.1} ms (n={}); last error: {}",
         tally.acked.lock().unwrap().len(),

@@ -17,7 +17,9 @@ async fn a_node_back_empty_is_never_read_and_nothing_is_lost() {
     let mut cluster = TestCluster::start(options()).await.unwrap();
     let client = cluster.client();
     let nats = cluster.nats.connect().await.unwrap();
-    let topology = TopologyStore::open(&async_nats::jetstream::new(nats)).await.unwrap();
+    let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
+        .await
+        .unwrap();
     let tally = load::prepare(&client, 300).await;
     let load = Load::start(client.clone(), tally.clone(), 1_000, 20, 2);
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -26,21 +28,39 @@ async fn a_node_back_empty_is_never_read_and_nothing_is_lost() {
     cluster.nodes[2].stop();
     wait_health(&topology, victim, NodeHealth::Down, Duration::from_secs(20)).await;
     let acked = tally.acked.lock().unwrap().len();
-    until("writes while the node is down", Duration::from_secs(30), || async {
-        let n = tally.acked.lock().unwrap().len();
-        Ok(if n >= acked + 200 { Attempt::Ready(()) } else { Attempt::Retry(format!("{n}")) })
-    })
+    until(
+        "writes while the node is down",
+        Duration::from_secs(30),
+        || async {
+            let n = tally.acked.lock().unwrap().len();
+            Ok(if n >= acked + 200 {
+                Attempt::Ready(())
+            } else {
+                Attempt::Retry(format!("{n}"))
+            })
+        },
+    )
     .await
     .unwrap();
 
     // Back with nothing: the replayer finds its shard indexes gone and marks its copies lost.
     cluster.nodes[2].start_again_empty().await.unwrap();
     wait_health(&topology, victim, NodeHealth::Up, Duration::from_secs(20)).await;
-    until("the emptied node's copies are marked lost", Duration::from_secs(30), || async {
-        let b = behind(&topology);
-        let mine: Vec<_> = b.iter().filter(|(_, n, _)| n == victim).collect();
-        Ok(if !mine.is_empty() && mine.iter().all(|(_, _, r)| r == "Lost") { Attempt::Ready(()) } else { Attempt::Retry(format!("{b:?}")) })
-    })
+    until(
+        "the emptied node's copies are marked lost",
+        Duration::from_secs(30),
+        || async {
+            let b = behind(&topology);
+            let mine: Vec<_> = b.iter().filter(|(_, n, _)| n == victim).collect();
+            Ok(
+                if !mine.is_empty() && mine.iter().all(|(_, _, r)| r == "Lost") {
+                    Attempt::Ready(())
+                } else {
+                    Attempt::Retry(format!("{b:?}"))
+                },
+            )
+        },
+    )
     .await
     .unwrap();
     // Keep the load on a while with the node up and empty: reads must keep avoiding it.
@@ -48,13 +68,35 @@ async fn a_node_back_empty_is_never_read_and_nothing_is_lost() {
     let tally = load.stop().await;
     load::report("node_back_empty", &tally);
 
-    assert_eq!(tally.search_errors.load(Ordering::SeqCst), 0, "searches failed: {}", tally.last_error.lock().unwrap());
-    assert_eq!(tally.stale.load(Ordering::SeqCst), 0, "stale answers: {}", tally.last_error.lock().unwrap());
-    assert_eq!(tally.write_errors.load(Ordering::SeqCst), 0, "writes failed: {}", tally.last_error.lock().unwrap());
+    assert_eq!(
+        tally.search_errors.load(Ordering::SeqCst),
+        0,
+        "searches failed: {}",
+        tally.last_error.lock().unwrap()
+    );
+    assert_eq!(
+        tally.stale.load(Ordering::SeqCst),
+        0,
+        "stale answers: {}",
+        tally.last_error.lock().unwrap()
+    );
+    assert_eq!(
+        tally.write_errors.load(Ordering::SeqCst),
+        0,
+        "writes failed: {}",
+        tally.last_error.lock().unwrap()
+    );
     // Still out of reads (no rebuild yet: re-copying is the rebalancer's), and the other copies
     // hold every acknowledged document.
-    let lost = behind(&topology).iter().filter(|(_, n, r)| n == victim && r == "Lost").count();
+    let lost = behind(&topology)
+        .iter()
+        .filter(|(_, n, r)| n == victim && r == "Lost")
+        .count();
     assert!(lost > 0);
     let compared = load::assert_nothing_lost(&cluster, &tally).await;
-    assert_eq!(compared, 8 - lost, "the {lost} lost copies are left out, the others compared");
+    assert_eq!(
+        compared,
+        8 - lost,
+        "the {lost} lost copies are left out, the others compared"
+    );
 }

@@ -13,15 +13,29 @@ use miroir_testkit::wait::{Attempt, until};
 use super::load::{self, DEGRADED, INDEX, Load};
 
 pub(crate) fn options() -> ClusterOptions {
-    ClusterOptions { nodes: 4, shards: 4, replication_factor: 2, ..Default::default() }
+    ClusterOptions {
+        nodes: 4,
+        shards: 4,
+        replication_factor: 2,
+        ..Default::default()
+    }
 }
 
 /// Waits until `node`'s health in KV is `health`; how long it took.
-pub(crate) async fn wait_health(topology: &TopologyStore, node: &str, health: NodeHealth, within: Duration) -> Duration {
+pub(crate) async fn wait_health(
+    topology: &TopologyStore,
+    node: &str,
+    health: NodeHealth,
+    within: Duration,
+) -> Duration {
     let started = Instant::now();
     until(&format!("{node} {health:?}"), within, || async {
         let seen = topology.current().nodes.get(node).map(|n| n.health);
-        Ok(if seen == Some(health) { Attempt::Ready(()) } else { Attempt::Retry(format!("{seen:?}")) })
+        Ok(if seen == Some(health) {
+            Attempt::Ready(())
+        } else {
+            Attempt::Retry(format!("{seen:?}"))
+        })
     })
     .await
     .unwrap();
@@ -31,12 +45,18 @@ pub(crate) async fn wait_health(topology: &TopologyStore, node: &str, health: No
 /// Copies of the index that are behind, as (shard, node, reason).
 pub(crate) fn behind(topology: &TopologyStore) -> Vec<(usize, String, String)> {
     let topo = topology.current();
-    let Some(record) = topo.index(INDEX) else { return Vec::new() };
+    let Some(record) = topo.index(INDEX) else {
+        return Vec::new();
+    };
     record
         .shards
         .iter()
         .enumerate()
-        .flat_map(|(s, p)| p.lagging.iter().map(move |l| (s, l.node.clone(), format!("{:?}", l.reason))))
+        .flat_map(|(s, p)| {
+            p.lagging
+                .iter()
+                .map(move |l| (s, l.node.clone(), format!("{:?}", l.reason)))
+        })
         .collect()
 }
 
@@ -45,7 +65,9 @@ async fn a_dead_node_loses_nothing_and_is_read_again_only_once_caught_up() {
     let mut cluster = TestCluster::start(options()).await.unwrap();
     let client = cluster.client();
     let nats = cluster.nats.connect().await.unwrap();
-    let topology = TopologyStore::open(&async_nats::jetstream::new(nats)).await.unwrap();
+    let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
+        .await
+        .unwrap();
     let tally = load::prepare(&client, 200).await;
     let load = Load::start(client.clone(), tally.clone(), 1_000, 20, 2);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -57,10 +79,18 @@ async fn a_dead_node_loses_nothing_and_is_read_again_only_once_caught_up() {
     DEGRADED.store(true, Ordering::SeqCst);
     let failover = wait_health(&topology, victim, NodeHealth::Down, Duration::from_secs(20)).await;
     let acked_at_down = tally.acked.lock().unwrap().len();
-    until("writes while the node is down", Duration::from_secs(30), || async {
-        let n = tally.acked.lock().unwrap().len();
-        Ok(if n >= acked_at_down + 300 { Attempt::Ready(()) } else { Attempt::Retry(format!("{n} acknowledged")) })
-    })
+    until(
+        "writes while the node is down",
+        Duration::from_secs(30),
+        || async {
+            let n = tally.acked.lock().unwrap().len();
+            Ok(if n >= acked_at_down + 300 {
+                Attempt::Ready(())
+            } else {
+                Attempt::Retry(format!("{n} acknowledged"))
+            })
+        },
+    )
     .await
     .unwrap();
     assert!(
@@ -71,8 +101,17 @@ async fn a_dead_node_loses_nothing_and_is_read_again_only_once_caught_up() {
     // A bulk load while it is down, so that the replay has a backlog worth measuring.
     for b in 0..10u64 {
         let ids: Vec<u64> = (0..2_000).map(|i| 10_000_000 + b * 2_000 + i).collect();
-        let docs: Vec<serde_json::Value> = ids.iter().map(|id| serde_json::json!({"id": id, "title": format!("bulk {id}"), "group": id % 7})).collect();
-        let reply = client.post(&format!("/indexes/{INDEX}/documents"), &serde_json::Value::Array(docs)).await.unwrap();
+        let docs: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "title": format!("bulk {id}"), "group": id % 7}))
+            .collect();
+        let reply = client
+            .post(
+                &format!("/indexes/{INDEX}/documents"),
+                &serde_json::Value::Array(docs),
+            )
+            .await
+            .unwrap();
         client.wait_succeeded(&reply).await.unwrap();
         tally.acked.lock().unwrap().extend(ids);
     }
@@ -84,10 +123,18 @@ async fn a_dead_node_loses_nothing_and_is_read_again_only_once_caught_up() {
     DEGRADED.store(false, Ordering::SeqCst);
     wait_health(&topology, victim, NodeHealth::Up, Duration::from_secs(20)).await;
     let marked_up = returned_at.elapsed();
-    until("the returned node's copies caught up", Duration::from_secs(60), || async {
-        let b = behind(&topology);
-        Ok(if b.is_empty() { Attempt::Ready(()) } else { Attempt::Retry(format!("{b:?}")) })
-    })
+    until(
+        "the returned node's copies caught up",
+        Duration::from_secs(60),
+        || async {
+            let b = behind(&topology);
+            Ok(if b.is_empty() {
+                Attempt::Ready(())
+            } else {
+                Attempt::Retry(format!("{b:?}"))
+            })
+        },
+    )
     .await
     .unwrap();
     let catch_up = returned_at.elapsed() - marked_up;
@@ -103,9 +150,27 @@ async fn a_dead_node_loses_nothing_and_is_read_again_only_once_caught_up() {
         killed_at.elapsed().as_secs_f64()
     );
 
-    assert_eq!(tally.search_errors.load(Ordering::SeqCst), 0, "searches failed: {}", tally.last_error.lock().unwrap());
-    assert_eq!(tally.stale.load(Ordering::SeqCst), 0, "stale answers: {}", tally.last_error.lock().unwrap());
-    assert_eq!(tally.write_errors.load(Ordering::SeqCst), 0, "writes failed: {}", tally.last_error.lock().unwrap());
+    assert_eq!(
+        tally.search_errors.load(Ordering::SeqCst),
+        0,
+        "searches failed: {}",
+        tally.last_error.lock().unwrap()
+    );
+    assert_eq!(
+        tally.stale.load(Ordering::SeqCst),
+        0,
+        "stale answers: {}",
+        tally.last_error.lock().unwrap()
+    );
+    assert_eq!(
+        tally.write_errors.load(Ordering::SeqCst),
+        0,
+        "writes failed: {}",
+        tally.last_error.lock().unwrap()
+    );
     let compared = load::assert_nothing_lost(&cluster, &tally).await;
-    assert_eq!(compared, 8, "every copy of every shard is compared (4 shards x 2)");
+    assert_eq!(
+        compared, 8,
+        "every copy of every shard is compared (4 shards x 2)"
+    );
 }

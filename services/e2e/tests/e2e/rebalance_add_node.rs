@@ -15,18 +15,38 @@ async fn a_new_node_receives_its_share_live() {
     // What the plan names for the topology as it was plus the new node.
     let mut with_node = snapshot;
     let url = sc.cluster.nodes.last().unwrap().url();
-    with_node.nodes.insert(id.clone(), miroir_proto::topology::NodeRecord::new(id.clone(), url));
-    let planned = miroir_cluster::plan::plan(&with_node, time::OffsetDateTime::now_utc(), Duration::from_secs(300)).adds.len();
-    miroir_testkit::wait::until("the new node in the topology", Duration::from_secs(10), || async {
-        Ok(if sc.topology.current().nodes.contains_key(&id) { miroir_testkit::wait::Attempt::Ready(()) } else { miroir_testkit::wait::Attempt::Retry("not yet".into()) })
-    })
+    with_node.nodes.insert(
+        id.clone(),
+        miroir_proto::topology::NodeRecord::new(id.clone(), url),
+    );
+    let planned = miroir_cluster::plan::plan(
+        &with_node,
+        time::OffsetDateTime::now_utc(),
+        Duration::from_secs(300),
+    )
+    .adds
+    .len();
+    miroir_testkit::wait::until(
+        "the new node in the topology",
+        Duration::from_secs(10),
+        || async {
+            Ok(if sc.topology.current().nodes.contains_key(&id) {
+                miroir_testkit::wait::Attempt::Ready(())
+            } else {
+                miroir_testkit::wait::Attempt::Retry("not yet".into())
+            })
+        },
+    )
     .await
     .unwrap();
     sc.settled(Duration::from_secs(120)).await;
     let took = started.elapsed();
     let after = sc.copies();
     let moved: Vec<_> = after.difference(&before).collect();
-    assert!(moved.iter().all(|(_, n)| *n == id), "copies only move onto the new node: {moved:?}");
+    assert!(
+        moved.iter().all(|(_, n)| *n == id),
+        "copies only move onto the new node: {moved:?}"
+    );
     let ideal = 16.0 / 5.0;
     eprintln!(
         "[rebalance_add_node] copies moved {} (plan said {planned}; HRW ideal {ideal:.1} = {:.1}% vs {:.1}% moved); settled in {:.2} s",

@@ -11,7 +11,13 @@ use miroir_testkit::wait::{Attempt, until};
 use super::load::{self, INDEX, Load, Tally};
 
 pub fn options() -> ClusterOptions {
-    ClusterOptions { nodes: 4, shards: 8, replication_factor: 2, rebalancers: 1, ..Default::default() }
+    ClusterOptions {
+        nodes: 4,
+        shards: 8,
+        replication_factor: 2,
+        rebalancers: 1,
+        ..Default::default()
+    }
 }
 
 pub struct Scenario {
@@ -27,22 +33,40 @@ impl Scenario {
         let cluster = TestCluster::start(options).await.unwrap();
         let client = cluster.client();
         let nats = cluster.nats.connect().await.unwrap();
-        let topology = TopologyStore::open(&async_nats::jetstream::new(nats)).await.unwrap();
+        let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
+            .await
+            .unwrap();
         let tally = load::prepare(&client, seed).await;
         let load = Load::start(client, tally.clone(), 1_000_000, 20, 2);
-        Scenario { cluster, topology, load: Some(load), tally }
+        Scenario {
+            cluster,
+            topology,
+            load: Some(load),
+            tally,
+        }
     }
 
     /// Every (shard, node) copy in the placement.
     pub fn copies(&self) -> BTreeSet<(usize, String)> {
         let topo = self.topology.current();
         let record = topo.index(INDEX).unwrap();
-        record.shards.iter().enumerate().flat_map(|(s, p)| p.nodes.iter().map(move |n| (s, n.clone()))).collect()
+        record
+            .shards
+            .iter()
+            .enumerate()
+            .flat_map(|(s, p)| p.nodes.iter().map(move |n| (s, n.clone())))
+            .collect()
     }
 
     /// The rebalancer's plan now (adds), with no delay for a node down.
     pub fn planned_adds(&self, delay: Duration) -> usize {
-        miroir_cluster::plan::plan(&self.topology.current(), time::OffsetDateTime::now_utc(), delay).adds.len()
+        miroir_cluster::plan::plan(
+            &self.topology.current(),
+            time::OffsetDateTime::now_utc(),
+            delay,
+        )
+        .adds
+        .len()
     }
 
     /// Waits until the placement is at its target: the plan is empty, every shard has RF copies
@@ -53,7 +77,13 @@ impl Scenario {
             let topo = self.topology.current();
             let record = topo.index(INDEX).unwrap();
             let plan = miroir_cluster::plan::plan(&topo, time::OffsetDateTime::now_utc(), delay);
-            let short: Vec<usize> = record.shards.iter().enumerate().filter(|(_, p)| p.nodes.len() != 2 || !p.lagging.is_empty()).map(|(s, _)| s).collect();
+            let short: Vec<usize> = record
+                .shards
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.nodes.len() != 2 || !p.lagging.is_empty())
+                .map(|(s, _)| s)
+                .collect();
             Ok(if plan.is_empty() && short.is_empty() {
                 Attempt::Ready(())
             } else {
@@ -71,8 +101,18 @@ impl Scenario {
         let tally = self.load.take().unwrap().stop().await;
         load::report(name, &tally);
         use std::sync::atomic::Ordering;
-        assert_eq!(tally.search_errors.load(Ordering::SeqCst), 0, "searches failed: {}", tally.last_error.lock().unwrap());
-        assert_eq!(tally.stale.load(Ordering::SeqCst), 0, "incomplete answers: {}", tally.last_error.lock().unwrap());
+        assert_eq!(
+            tally.search_errors.load(Ordering::SeqCst),
+            0,
+            "searches failed: {}",
+            tally.last_error.lock().unwrap()
+        );
+        assert_eq!(
+            tally.stale.load(Ordering::SeqCst),
+            0,
+            "incomplete answers: {}",
+            tally.last_error.lock().unwrap()
+        );
         let compared = load::assert_nothing_lost(&self.cluster, &tally).await;
         assert_eq!(compared, 16, "8 shards x RF 2 full copies compared");
     }

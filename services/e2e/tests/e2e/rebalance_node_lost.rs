@@ -16,7 +16,13 @@ async fn a_lost_node_is_re_replicated_after_the_delay() {
     let held = before.iter().filter(|(_, n)| n == "n3").count();
     sc.cluster.nodes[3].stop();
     let killed = Instant::now();
-    wait_health(&sc.topology, "n3", NodeHealth::Down, Duration::from_secs(20)).await;
+    wait_health(
+        &sc.topology,
+        "n3",
+        NodeHealth::Down,
+        Duration::from_secs(20),
+    )
+    .await;
     let down_after = killed.elapsed();
     sc.settled(Duration::from_secs(120)).await;
     let after = sc.copies();

@@ -13,17 +13,35 @@ use super::rebalance_common::{Scenario, options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_copy_whose_source_dies_is_built_from_another() {
-    let mut sc = Scenario::start(ClusterOptions { copy_docs_per_sec: 300, ..options() }, 8_000).await;
+    let mut sc = Scenario::start(
+        ClusterOptions {
+            copy_docs_per_sec: 300,
+            ..options()
+        },
+        8_000,
+    )
+    .await;
     let nats = sc.cluster.nats.connect().await.unwrap();
-    let migrations = MigrationStore::open(&async_nats::jetstream::new(nats)).await.unwrap();
+    let migrations = MigrationStore::open(&async_nats::jetstream::new(nats))
+        .await
+        .unwrap();
     sc.cluster.add_node().await.unwrap();
-    let source = until("a copy in the middle of its build", Duration::from_secs(30), || async {
-        let m = migrations.list().await?;
-        Ok(match m.iter().find(|r| r.phase == MigrationPhase::Copying && r.copied > 0) {
-            Some(r) => Attempt::Ready(r.source.clone()),
-            None => Attempt::Retry(format!("{m:?}")),
-        })
-    })
+    let source = until(
+        "a copy in the middle of its build",
+        Duration::from_secs(30),
+        || async {
+            let m = migrations.list().await?;
+            Ok(
+                match m
+                    .iter()
+                    .find(|r| r.phase == MigrationPhase::Copying && r.copied > 0)
+                {
+                    Some(r) => Attempt::Ready(r.source.clone()),
+                    None => Attempt::Retry(format!("{m:?}")),
+                },
+            )
+        },
+    )
     .await
     .unwrap();
     let i: usize = source.trim_start_matches('n').parse().unwrap();

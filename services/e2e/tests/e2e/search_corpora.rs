@@ -30,7 +30,11 @@ impl Setup {
     pub async fn both(&self, path: &str, body: &Value) -> (Value, Value) {
         let a = self.cluster().post(path, body).await.unwrap();
         let b = self.whole().post(path, body).await.unwrap();
-        assert_eq!(a.status, b.status, "{path} {body}:\ncluster {}\nwhole {}", a.body, b.body);
+        assert_eq!(
+            a.status, b.status,
+            "{path} {body}:\ncluster {}\nwhole {}",
+            a.body, b.body
+        );
         (a.body, b.body)
     }
 }
@@ -43,7 +47,9 @@ pub fn npm_settings() -> Value {
     })
 }
 
-const WORDS: &[&str] = &["carol", "react", "vue", "night", "wonder", "the", "router", "moana", "joker", "parser"];
+const WORDS: &[&str] = &[
+    "carol", "react", "vue", "night", "wonder", "the", "router", "moana", "joker", "parser",
+];
 const GENRES: &[&str] = &["drama", "comedy", "action", "horror"];
 const TAGS: &[&str] = &["react", "components", "cli", "vue", "parser", "webpack"];
 
@@ -78,11 +84,20 @@ pub fn movies_settings() -> Value {
 }
 
 pub async fn load(client: &MeiliClient, uid: &str, settings: &Value, docs: &[Value]) {
-    let r = client.post("/indexes", &json!({"uid": uid, "primaryKey": "id"})).await.unwrap();
+    let r = client
+        .post("/indexes", &json!({"uid": uid, "primaryKey": "id"}))
+        .await
+        .unwrap();
     client.wait_succeeded(&r).await.unwrap();
-    let r = client.patch(&format!("/indexes/{uid}/settings"), settings).await.unwrap();
+    let r = client
+        .patch(&format!("/indexes/{uid}/settings"), settings)
+        .await
+        .unwrap();
     client.wait_succeeded(&r).await.unwrap();
-    let r = client.post(&format!("/indexes/{uid}/documents"), &json!(docs)).await.unwrap();
+    let r = client
+        .post(&format!("/indexes/{uid}/documents"), &json!(docs))
+        .await
+        .unwrap();
     client.wait_succeeded(&r).await.unwrap();
 }
 
@@ -119,7 +134,13 @@ pub fn same_ranking(
     }
     for (x, y) in a.iter().zip(b) {
         if (score(x) - score(y)).abs() > 1e-9 {
-            return Err(format!("scores differ: {} {} vs {} {}", key(x), score(x), key(y), score(y)));
+            return Err(format!(
+                "scores differ: {} {} vs {} {}",
+                key(x),
+                score(x),
+                key(y),
+                score(y)
+            ));
         }
     }
     let mut start = 0;
@@ -147,6 +168,13 @@ pub fn hits(v: &Value) -> &[Value] {
 
 pub fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["code"], json!(code), "{body}");
-    assert_eq!(body["link"], json!(format!("https://docs.meilisearch.com/errors#{code}")), "{body}");
-    assert!(!body.to_string().contains("__s"), "a shard name leaked: {body}");
+    assert_eq!(
+        body["link"],
+        json!(format!("https://docs.meilisearch.com/errors#{code}")),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("__s"),
+        "a shard name leaked: {body}"
+    );
 }

@@ -7,15 +7,35 @@
 use std::collections::BTreeSet;
 
 use miroir_e2e::{ClusterOptions, TestCluster};
-use miroir_testkit::{start_node, MeiliClient, NodeOptions};
+use miroir_testkit::{MeiliClient, NodeOptions, start_node};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const VOCAB: &[&str] = &[
-    "react", "router", "vue", "component", "library", "plugin", "webpack", "loader", "eslint", "config", "parser",
-    "markdown", "server", "client", "http", "stream", "types", "cli", "test", "runner", "async", "cache",
+    "react",
+    "router",
+    "vue",
+    "component",
+    "library",
+    "plugin",
+    "webpack",
+    "loader",
+    "eslint",
+    "config",
+    "parser",
+    "markdown",
+    "server",
+    "client",
+    "http",
+    "stream",
+    "types",
+    "cli",
+    "test",
+    "runner",
+    "async",
+    "cache",
 ];
 const CATS: &[&str] = &["tools", "web", "data", "infra", "misc"];
 
@@ -57,7 +77,14 @@ fn typo(word: &str, kind: u8) -> String {
 }
 
 fn query() -> impl Strategy<Value = Value> {
-    let words = prop::collection::vec((prop::sample::select(VOCAB), prop::bool::weighted(0.2), any::<u8>()), 0..3);
+    let words = prop::collection::vec(
+        (
+            prop::sample::select(VOCAB),
+            prop::bool::weighted(0.2),
+            any::<u8>(),
+        ),
+        0..3,
+    );
     let filter = prop::option::weighted(
         0.4,
         prop_oneof![
@@ -68,15 +95,26 @@ fn query() -> impl Strategy<Value = Value> {
             Just(json!("price IS NULL OR cat IN [tools, data]")),
         ],
     );
-    let sort = prop::option::weighted(0.35, prop::sample::select(vec![json!(["price:asc"]), json!(["price:desc"]), json!(["title:asc"])]));
+    let sort = prop::option::weighted(
+        0.35,
+        prop::sample::select(vec![
+            json!(["price:asc"]),
+            json!(["price:desc"]),
+            json!(["title:asc"]),
+        ]),
+    );
     let facets = prop::bool::weighted(0.4);
     let paging = prop_oneof![
         (0usize..30, 0usize..25).prop_map(|(o, l)| json!({"offset": o, "limit": l})),
         (1usize..5, 1usize..12).prop_map(|(p, h)| json!({"page": p, "hitsPerPage": h})),
     ];
     (words, filter, sort, facets, paging).prop_map(|(words, filter, sort, facets, paging)| {
-        let q: Vec<String> = words.into_iter().map(|(w, t, k)| if t { typo(w, k) } else { w.to_string() }).collect();
-        let mut body = json!({"q": q.join(" "), "showRankingScore": true, "showRankingScoreDetails": true});
+        let q: Vec<String> = words
+            .into_iter()
+            .map(|(w, t, k)| if t { typo(w, k) } else { w.to_string() })
+            .collect();
+        let mut body =
+            json!({"q": q.join(" "), "showRankingScore": true, "showRankingScoreDetails": true});
         let obj = body.as_object_mut().unwrap();
         if let Some(f) = filter {
             obj.insert("filter".into(), f);
@@ -95,16 +133,25 @@ fn query() -> impl Strategy<Value = Value> {
 }
 
 async fn load(client: &MeiliClient, uid: &str, docs: &[Value]) {
-    let r = client.post("/indexes", &json!({"uid": uid, "primaryKey": "id"})).await.unwrap();
+    let r = client
+        .post("/indexes", &json!({"uid": uid, "primaryKey": "id"}))
+        .await
+        .unwrap();
     client.wait_succeeded(&r).await.unwrap();
     let settings = json!({
         "searchableAttributes": ["title", "tags"],
         "filterableAttributes": ["cat", "price", "tags"],
         "sortableAttributes": ["price", "title"],
     });
-    let r = client.patch(&format!("/indexes/{uid}/settings"), &settings).await.unwrap();
+    let r = client
+        .patch(&format!("/indexes/{uid}/settings"), &settings)
+        .await
+        .unwrap();
     client.wait_succeeded(&r).await.unwrap();
-    let r = client.post(&format!("/indexes/{uid}/documents"), &json!(docs)).await.unwrap();
+    let r = client
+        .post(&format!("/indexes/{uid}/documents"), &json!(docs))
+        .await
+        .unwrap();
     client.wait_succeeded(&r).await.unwrap();
 }
 
@@ -114,9 +161,24 @@ fn id_of(hit: &Value) -> String {
 
 /// Compare one answer of the cluster with the single node's.
 fn same_answer(query: &Value, cluster: &Value, whole: &Value) -> Result<(), String> {
-    for key in ["estimatedTotalHits", "totalHits", "totalPages", "page", "hitsPerPage", "offset", "limit", "facetDistribution", "facetStats", "query"] {
+    for key in [
+        "estimatedTotalHits",
+        "totalHits",
+        "totalPages",
+        "page",
+        "hitsPerPage",
+        "offset",
+        "limit",
+        "facetDistribution",
+        "facetStats",
+        "query",
+    ] {
         if cluster.get(key) != whole.get(key) {
-            return Err(format!("`{key}` differs: cluster {:?} whole {:?}", cluster.get(key), whole.get(key)));
+            return Err(format!(
+                "`{key}` differs: cluster {:?} whole {:?}",
+                cluster.get(key),
+                whole.get(key)
+            ));
         }
     }
     let (Some(a), Some(b)) = (cluster["hits"].as_array(), whole["hits"].as_array()) else {
@@ -127,9 +189,17 @@ fn same_answer(query: &Value, cluster: &Value, whole: &Value) -> Result<(), Stri
     }
     for (x, y) in a.iter().zip(b) {
         if x["_rankingScoreDetails"] != y["_rankingScoreDetails"] {
-            return Err(format!("details differ at {}: {} vs {}", id_of(x), x["_rankingScoreDetails"], y["_rankingScoreDetails"]));
+            return Err(format!(
+                "details differ at {}: {} vs {}",
+                id_of(x),
+                x["_rankingScoreDetails"],
+                y["_rankingScoreDetails"]
+            ));
         }
-        let (sx, sy) = (x["_rankingScore"].as_f64().unwrap_or(-1.0), y["_rankingScore"].as_f64().unwrap_or(-2.0));
+        let (sx, sy) = (
+            x["_rankingScore"].as_f64().unwrap_or(-1.0),
+            y["_rankingScore"].as_f64().unwrap_or(-2.0),
+        );
         if (sx - sy).abs() > 1e-12 {
             return Err(format!("scores differ: {sx} vs {sy}"));
         }
@@ -163,7 +233,11 @@ async fn sharded_search_equals_one_big_index() {
     let single = start_node(NodeOptions::default()).await.unwrap();
     let whole = single.client();
 
-    let mut runner = TestRunner::new(Config { cases: 8, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 8,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let mut checked = 0;
     let (mut with_hits, mut with_facets, mut with_ties_moved) = (0, 0, 0);
     let mut failures = Vec::new();
@@ -182,7 +256,10 @@ async fn sharded_search_equals_one_big_index() {
                 if a.body["hits"].as_array().is_some_and(|h| !h.is_empty()) {
                     with_hits += 1;
                 }
-                if a.body["facetDistribution"].as_object().is_some_and(|f| !f.is_empty()) {
+                if a.body["facetDistribution"]
+                    .as_object()
+                    .is_some_and(|f| !f.is_empty())
+                {
                     with_facets += 1;
                 }
                 if a.body["hits"] != b.body["hits"] {
@@ -195,9 +272,22 @@ async fn sharded_search_equals_one_big_index() {
             checked += 1;
         }
     }
-    assert!(failures.is_empty(), "{} of {checked} queries differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} queries differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // The generated queries must exercise the merge, not pass vacuously.
-    assert!(with_hits * 2 > checked, "only {with_hits} of {checked} queries found anything");
-    assert!(with_facets * 5 > checked, "only {with_facets} of {checked} queries asked for facets");
-    eprintln!("{checked} queries: {with_hits} with hits, {with_facets} with facets, {with_ties_moved} with tied documents in another order");
+    assert!(
+        with_hits * 2 > checked,
+        "only {with_hits} of {checked} queries found anything"
+    );
+    assert!(
+        with_facets * 5 > checked,
+        "only {with_facets} of {checked} queries asked for facets"
+    );
+    eprintln!(
+        "{checked} queries: {with_hits} with hits, {with_facets} with facets, {with_ties_moved} with tied documents in another order"
+    );
 }

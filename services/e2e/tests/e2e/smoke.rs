@@ -11,18 +11,29 @@ async fn create_load_search() {
     let cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
     let client = cluster.client();
 
-    let created = client.post("/indexes", &json!({"uid": "movies", "primaryKey": "id"})).await.unwrap();
+    let created = client
+        .post("/indexes", &json!({"uid": "movies", "primaryKey": "id"}))
+        .await
+        .unwrap();
     assert_eq!(created.status, 202, "{}", created.body);
     client.wait_succeeded(&created).await.unwrap();
 
-    let docs: Vec<_> = (0..200).map(|i| json!({"id": i, "title": format!("movie number {i}"), "year": 1900 + i % 100})).collect();
-    let added = client.post("/indexes/movies/documents", &json!(docs)).await.unwrap();
+    let docs: Vec<_> = (0..200)
+        .map(|i| json!({"id": i, "title": format!("movie number {i}"), "year": 1900 + i % 100}))
+        .collect();
+    let added = client
+        .post("/indexes/movies/documents", &json!(docs))
+        .await
+        .unwrap();
     assert_eq!(added.status, 202, "{}", added.body);
     let task = client.wait_succeeded(&added).await.unwrap();
     assert_eq!(task["details"]["receivedDocuments"], json!(200));
     assert_eq!(task["details"]["indexedDocuments"], json!(200), "{task}");
 
-    let found = client.post("/indexes/movies/search", &json!({"q": "movie", "limit": 5})).await.unwrap();
+    let found = client
+        .post("/indexes/movies/search", &json!({"q": "movie", "limit": 5}))
+        .await
+        .unwrap();
     assert_eq!(found.status, 200, "{}", found.body);
     assert_eq!(found.body["estimatedTotalHits"], json!(200));
     assert_eq!(found.body["hits"].as_array().unwrap().len(), 5);
@@ -42,5 +53,10 @@ async fn create_load_search() {
     assert_eq!(copies, 400);
 
     let stats = client.get("/indexes/movies/stats").await.unwrap();
-    assert_eq!(stats.body["numberOfDocuments"], json!(200), "{}", stats.body);
+    assert_eq!(
+        stats.body["numberOfDocuments"],
+        json!(200),
+        "{}",
+        stats.body
+    );
 }

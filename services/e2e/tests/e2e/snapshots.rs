@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use miroir_e2e::{ClusterOptions, TestCluster};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Dates, durations, timings and uids vary from run to run.
 fn redact(v: &Value) -> Value {
@@ -14,10 +14,28 @@ fn redact(v: &Value) -> Value {
                 .map(|(k, v)| {
                     let volatile = matches!(
                         k.as_str(),
-                        "enqueuedAt" | "startedAt" | "finishedAt" | "createdAt" | "updatedAt" | "duration" | "processingTimeMs"
-                            | "requestUid" | "lastUpdate" | "databaseSize" | "usedDatabaseSize" | "rawDocumentDbSize" | "avgDocumentSize"
+                        "enqueuedAt"
+                            | "startedAt"
+                            | "finishedAt"
+                            | "createdAt"
+                            | "updatedAt"
+                            | "duration"
+                            | "processingTimeMs"
+                            | "requestUid"
+                            | "lastUpdate"
+                            | "databaseSize"
+                            | "usedDatabaseSize"
+                            | "rawDocumentDbSize"
+                            | "avgDocumentSize"
                     );
-                    (k.clone(), if volatile && !v.is_null() { json!("[redacted]") } else { redact(v) })
+                    (
+                        k.clone(),
+                        if volatile && !v.is_null() {
+                            json!("[redacted]")
+                        } else {
+                            redact(v)
+                        },
+                    )
                 })
                 .collect(),
         ),
@@ -32,10 +50,16 @@ async fn route_families_keep_their_shape() {
     let c = cluster.client();
     let mut answers = serde_json::Map::new();
     let mut keep = |name: &str, status: u16, body: &Value| {
-        answers.insert(name.to_string(), json!({"status": status, "body": redact(body)}));
+        answers.insert(
+            name.to_string(),
+            json!({"status": status, "body": redact(body)}),
+        );
     };
 
-    let r = c.post("/indexes", &json!({"uid": "books", "primaryKey": "id"})).await.unwrap();
+    let r = c
+        .post("/indexes", &json!({"uid": "books", "primaryKey": "id"}))
+        .await
+        .unwrap();
     keep("indexes.create", r.status, &r.body);
     let t = c.wait_task(r.task_uid().unwrap()).await.unwrap();
     keep("tasks.get (indexCreation)", 200, &t);
@@ -44,13 +68,22 @@ async fn route_families_keep_their_shape() {
     let r = c.get("/indexes?limit=5").await.unwrap();
     keep("indexes.list", r.status, &r.body);
 
-    let r = c.patch("/indexes/books/settings", &json!({"filterableAttributes": ["genre", "year"], "sortableAttributes": ["year"]})).await.unwrap();
+    let r = c
+        .patch(
+            "/indexes/books/settings",
+            &json!({"filterableAttributes": ["genre", "year"], "sortableAttributes": ["year"]}),
+        )
+        .await
+        .unwrap();
     keep("settings.update", r.status, &r.body);
     let t = c.wait_task(r.task_uid().unwrap()).await.unwrap();
     keep("tasks.get (settingsUpdate)", 200, &t);
     let r = c.get("/indexes/books/settings").await.unwrap();
     keep("settings.get", r.status, &r.body);
-    let r = c.get("/indexes/books/settings/filterable-attributes").await.unwrap();
+    let r = c
+        .get("/indexes/books/settings/filterable-attributes")
+        .await
+        .unwrap();
     keep("settings.get sub-route", r.status, &r.body);
 
     let docs: Vec<Value> = (0..12)
@@ -59,24 +92,51 @@ async fn route_families_keep_their_shape() {
             json!({"id": i, "title": format!("book {i} of the {place}"), "genre": genre, "year": 1990 + i})
         })
         .collect();
-    let r = c.post("/indexes/books/documents", &json!(docs)).await.unwrap();
+    let r = c
+        .post("/indexes/books/documents", &json!(docs))
+        .await
+        .unwrap();
     keep("documents.add", r.status, &r.body);
     let t = c.wait_task(r.task_uid().unwrap()).await.unwrap();
     keep("tasks.get (documentAdditionOrUpdate)", 200, &t);
     let r = c.get("/indexes/books/documents/3").await.unwrap();
     keep("documents.get", r.status, &r.body);
-    let r = c.get("/indexes/books/documents?limit=3&offset=2&fields=id,title").await.unwrap();
+    let r = c
+        .get("/indexes/books/documents?limit=3&offset=2&fields=id,title")
+        .await
+        .unwrap();
     keep("documents.list", r.status, &r.body);
-    let r = c.post("/indexes/books/documents/fetch", &json!({"filter": "year > 1998", "fields": ["id", "year"]})).await.unwrap();
+    let r = c
+        .post(
+            "/indexes/books/documents/fetch",
+            &json!({"filter": "year > 1998", "fields": ["id", "year"]}),
+        )
+        .await
+        .unwrap();
     keep("documents.fetch", r.status, &r.body);
 
     let r = c.post("/indexes/books/search", &json!({"q": "sea", "facets": ["genre", "year"], "sort": ["year:desc"], "limit": 3, "showRankingScore": true})).await.unwrap();
     keep("search.post", r.status, &r.body);
-    let r = c.get("/indexes/books/search?q=sky&hitsPerPage=2&page=2").await.unwrap();
+    let r = c
+        .get("/indexes/books/search?q=sky&hitsPerPage=2&page=2")
+        .await
+        .unwrap();
     keep("search.get (pages)", r.status, &r.body);
-    let r = c.post("/indexes/books/facet-search", &json!({"facetName": "genre", "facetQuery": "nov"})).await.unwrap();
+    let r = c
+        .post(
+            "/indexes/books/facet-search",
+            &json!({"facetName": "genre", "facetQuery": "nov"}),
+        )
+        .await
+        .unwrap();
     keep("facet-search", r.status, &r.body);
-    let r = c.post("/multi-search", &json!({"queries": [{"indexUid": "books", "q": "land", "limit": 2}]})).await.unwrap();
+    let r = c
+        .post(
+            "/multi-search",
+            &json!({"queries": [{"indexUid": "books", "q": "land", "limit": 2}]}),
+        )
+        .await
+        .unwrap();
     keep("multi-search", r.status, &r.body);
 
     let r = c.get("/indexes/books/stats").await.unwrap();
@@ -84,12 +144,21 @@ async fn route_families_keep_their_shape() {
     let r = c.get("/stats").await.unwrap();
     keep("stats.global", r.status, &r.body);
 
-    let r = c.post("/indexes/books/documents/delete-batch", &json!([1, 2])).await.unwrap();
+    let r = c
+        .post("/indexes/books/documents/delete-batch", &json!([1, 2]))
+        .await
+        .unwrap();
     let t = c.wait_task(r.task_uid().unwrap()).await.unwrap();
     keep("tasks.get (documentDeletion)", 200, &t);
 
     // Errors, one per family.
-    let r = c.post("/indexes/books/search", &json!({"q": "x", "filter": "title = x"})).await.unwrap();
+    let r = c
+        .post(
+            "/indexes/books/search",
+            &json!({"q": "x", "filter": "title = x"}),
+        )
+        .await
+        .unwrap();
     keep("error.search filter", r.status, &r.body);
     let r = c.get("/indexes/nope").await.unwrap();
     keep("error.index not found", r.status, &r.body);

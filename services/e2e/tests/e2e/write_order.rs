@@ -4,16 +4,26 @@
 #![allow(clippy::unwrap_used)]
 
 use miroir_e2e::{ClusterOptions, TestCluster};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_later_version_wins_on_every_copy() {
-    let cluster = TestCluster::start(ClusterOptions { shard_flush_bytes: Some(2048), ..ClusterOptions::default() }).await.unwrap();
+    let cluster = TestCluster::start(ClusterOptions {
+        shard_flush_bytes: Some(2048),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
     let client = cluster.client();
     // Each id twice: version 1 in the first half of the batch, version 2 in the second.
-    let mut docs: Vec<Value> = (0..600).map(|i| json!({"id": i, "version": 1, "pad": "x".repeat(40)})).collect();
+    let mut docs: Vec<Value> = (0..600)
+        .map(|i| json!({"id": i, "version": 1, "pad": "x".repeat(40)}))
+        .collect();
     docs.extend((0..600).map(|i| json!({"id": i, "version": 2, "pad": "y".repeat(40)})));
-    let r = client.post("/indexes/ordered/documents?primaryKey=id", &json!(docs)).await.unwrap();
+    let r = client
+        .post("/indexes/ordered/documents?primaryKey=id", &json!(docs))
+        .await
+        .unwrap();
     let task = client.wait_succeeded(&r).await.unwrap();
     assert_eq!(task["details"]["indexedDocuments"], json!(1200), "{task}");
 
@@ -23,9 +33,20 @@ async fn the_later_version_wins_on_every_copy() {
         let list = node.client().get("/indexes?limit=100").await.unwrap();
         for idx in list.body["results"].as_array().unwrap() {
             let uid = idx["uid"].as_str().unwrap();
-            let docs = node.client().get(&format!("/indexes/{uid}/documents?limit=1000&fields=id,version")).await.unwrap();
+            let docs = node
+                .client()
+                .get(&format!(
+                    "/indexes/{uid}/documents?limit=1000&fields=id,version"
+                ))
+                .await
+                .unwrap();
             for d in docs.body["results"].as_array().unwrap() {
-                assert_eq!(d["version"], json!(2), "{uid} on {} kept an older version: {d}", node.url());
+                assert_eq!(
+                    d["version"],
+                    json!(2),
+                    "{uid} on {} kept an older version: {d}",
+                    node.url()
+                );
                 copies += 1;
             }
         }

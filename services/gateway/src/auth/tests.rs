@@ -62,7 +62,8 @@ fn header_and_master_key_rules() {
     let upper = format!("Bearer {}", r.keys[0].value.to_ascii_uppercase());
     assert!(check(Some(MASTER), &r, Some(&upper), "search", None).is_ok());
     let code = |res: Result<AuthContext, MeiliError>| {
-        res.map(|_| "ok".to_string()).unwrap_or_else(|e| e.code.to_string())
+        res.map(|_| "ok".to_string())
+            .unwrap_or_else(|e| e.code.to_string())
     };
     assert_eq!(
         code(check(Some(MASTER), &r, None, "search", None)),

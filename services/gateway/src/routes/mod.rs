@@ -127,11 +127,20 @@ pub fn router(state: AppState) -> Router {
         .route("/dumps", post(unsupported::dumps))
         .route("/snapshots", post(unsupported::snapshots))
         .route("/export", post(unsupported::export))
-        .route("/network", get(unsupported::network).patch(unsupported::network))
+        .route(
+            "/network",
+            get(unsupported::network).patch(unsupported::network),
+        )
         .route("/metrics", get(unsupported::metrics))
-        .route("/logs/stream", post(unsupported::logs).delete(unsupported::logs))
+        .route(
+            "/logs/stream",
+            post(unsupported::logs).delete(unsupported::logs),
+        )
         .route("/logs/stderr", post(unsupported::logs))
-        .route("/webhooks", get(unsupported::webhooks).post(unsupported::webhooks))
+        .route(
+            "/webhooks",
+            get(unsupported::webhooks).post(unsupported::webhooks),
+        )
         .route(
             "/webhooks/{id}",
             get(unsupported::webhooks)
@@ -146,7 +155,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/indexes/{uid}/compact", post(unsupported::compact))
         .route("/indexes/{uid}/fields", post(unsupported::fields))
-        .route("/indexes/{uid}/documents/edit", post(unsupported::edit_documents))
+        .route(
+            "/indexes/{uid}/documents/edit",
+            post(unsupported::edit_documents),
+        )
         .route("/keys", get(keys::list).post(keys::create))
         .route(
             "/keys/{key}",

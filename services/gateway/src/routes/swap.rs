@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use miroir_proto::{ErrorCode, MeiliError};
 use miroir_proto::rpc_tasks::{IndexSwap, SwapPair};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::Value;
 
 use crate::auth::AuthContext;
@@ -27,7 +27,10 @@ pub async fn swap(
     let (_, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
     let swaps = parse_swaps(&value)?;
     // Meilisearch's answer when the key does not open every index of the swap.
-    if swaps.iter().any(|p| !ctx.is_index_authorized(&p.lhs) || !ctx.is_index_authorized(&p.rhs)) {
+    if swaps
+        .iter()
+        .any(|p| !ctx.is_index_authorized(&p.lhs) || !ctx.is_index_authorized(&p.rhs))
+    {
         return Err(MeiliError::invalid_api_key());
     }
     check_duplicates(&swaps)?;
@@ -38,8 +41,18 @@ pub async fn swap(
 }
 
 fn type_error(code: ErrorCode, loc: &str, expected: &str, v: &Value) -> MeiliError {
-    let at = if loc.is_empty() { String::new() } else { format!(" at `{loc}`") };
-    MeiliError::new(code, format!("Invalid value type{at}: expected {expected}, but found {}", described(v)))
+    let at = if loc.is_empty() {
+        String::new()
+    } else {
+        format!(" at `{loc}`")
+    };
+    MeiliError::new(
+        code,
+        format!(
+            "Invalid value type{at}: expected {expected}, but found {}",
+            described(v)
+        ),
+    )
 }
 
 /// The swaps of a body, or the first error Meilisearch would give.
@@ -59,23 +72,38 @@ pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
             match key.as_str() {
                 "indexes" => {
                     let Value::Array(uids) = v else {
-                        return Err(type_error(ErrorCode::InvalidSwapIndexes, &at, "an array", v));
+                        return Err(type_error(
+                            ErrorCode::InvalidSwapIndexes,
+                            &at,
+                            "an array",
+                            v,
+                        ));
                     };
                     let mut names = Vec::with_capacity(uids.len());
                     for (j, uid) in uids.iter().enumerate() {
                         let at = format!("{at}[{j}]");
                         let Value::String(uid) = uid else {
-                            return Err(type_error(ErrorCode::InvalidSwapIndexes, &at, "a string", uid));
+                            return Err(type_error(
+                                ErrorCode::InvalidSwapIndexes,
+                                &at,
+                                "a string",
+                                uid,
+                            ));
                         };
                         if let Some(problem) = index_uid_problem(uid) {
-                            return Err(MeiliError::new(ErrorCode::InvalidSwapIndexes, format!("Invalid value at `{at}`: {problem}")));
+                            return Err(MeiliError::new(
+                                ErrorCode::InvalidSwapIndexes,
+                                format!("Invalid value at `{at}`: {problem}"),
+                            ));
                         }
                         names.push(uid.clone());
                     }
                     indexes = Some(names);
                 }
                 "rename" => {
-                    rename = v.as_bool().ok_or_else(|| type_error(ErrorCode::InvalidSwapRename, &at, "a boolean", v))?;
+                    rename = v.as_bool().ok_or_else(|| {
+                        type_error(ErrorCode::InvalidSwapRename, &at, "a boolean", v)
+                    })?;
                 }
                 other => {
                     return Err(MeiliError::bad_request(format!(
@@ -86,18 +114,28 @@ pub fn parse_swaps(value: &Value) -> Result<Vec<SwapPair>, MeiliError> {
             }
         }
         let Some(indexes) = indexes else {
-            return Err(MeiliError::new(ErrorCode::MissingSwapIndexes, format!("Missing field `indexes` inside `{loc}`")));
+            return Err(MeiliError::new(
+                ErrorCode::MissingSwapIndexes,
+                format!("Missing field `indexes` inside `{loc}`"),
+            ));
         };
         parsed.push((indexes, rename));
     }
     let mut swaps = Vec::with_capacity(parsed.len());
     for (indexes, rename) in parsed {
         match indexes.as_slice() {
-            [lhs, rhs] => swaps.push(SwapPair { lhs: lhs.clone(), rhs: rhs.clone(), rename }),
+            [lhs, rhs] => swaps.push(SwapPair {
+                lhs: lhs.clone(),
+                rhs: rhs.clone(),
+                rename,
+            }),
             _ => {
                 return Err(MeiliError::new(
                     ErrorCode::InvalidSwapIndexes,
-                    format!("Two indexes must be given for each swap. The list `{indexes:?}` contains {} indexes.", indexes.len()),
+                    format!(
+                        "Two indexes must be given for each swap. The list `{indexes:?}` contains {} indexes.",
+                        indexes.len()
+                    ),
                 ));
             }
         }
@@ -121,11 +159,16 @@ pub fn check_duplicates(swaps: &[SwapPair]) -> Result<(), MeiliError> {
         [] => Ok(()),
         [one] => Err(MeiliError::new(
             ErrorCode::InvalidSwapDuplicateIndexFound,
-            format!("Indexes must be declared only once during a swap. `{one}` was specified several times."),
+            format!(
+                "Indexes must be declared only once during a swap. `{one}` was specified several times."
+            ),
         )),
         many => Err(MeiliError::new(
             ErrorCode::InvalidSwapDuplicateIndexFound,
-            format!("Indexes must be declared only once during a swap. {} were specified several times.", quoted(many)),
+            format!(
+                "Indexes must be declared only once during a swap. {} were specified several times.",
+                quoted(many)
+            ),
         )),
     }
 }
@@ -137,7 +180,9 @@ mod tests {
     use serde_json::json;
 
     fn message(v: Value) -> (String, String) {
-        let e = parse_swaps(&v).and_then(|s| check_duplicates(&s)).unwrap_err();
+        let e = parse_swaps(&v)
+            .and_then(|s| check_duplicates(&s))
+            .unwrap_err();
         (e.code.to_string(), e.message)
     }
 
@@ -145,11 +190,18 @@ mod tests {
     fn errors_are_meilisearchs() {
         assert_eq!(
             message(json!("doggo")),
-            ("bad_request".into(), "Invalid value type: expected an array, but found a string: `\"doggo\"`".into())
+            (
+                "bad_request".into(),
+                "Invalid value type: expected an array, but found a string: `\"doggo\"`".into()
+            )
         );
         assert_eq!(
             message(json!(["doggo"])),
-            ("bad_request".into(), "Invalid value type at `[0]`: expected an object, but found a string: `\"doggo\"`".into())
+            (
+                "bad_request".into(),
+                "Invalid value type at `[0]`: expected an object, but found a string: `\"doggo\"`"
+                    .into()
+            )
         );
         assert_eq!(
             message(json!([{"indexes": "doggo"}])),
@@ -174,16 +226,40 @@ mod tests {
             message(json!([{"indexes": ["a", "b"]}, {"indexes": ["b", "a"]}])).1,
             "Indexes must be declared only once during a swap. `a`, `b` were specified several times."
         );
-        assert_eq!(message(json!([{"rename": true}])), ("missing_swap_indexes".into(), "Missing field `indexes` inside `[0]`".into()));
-        assert_eq!(message(json!([{"indexes": ["a", "b"], "rename": "yes"}])).0, "invalid_swap_rename");
-        assert_eq!(message(json!([{"indexes": ["a", "bad uid!"]}])).0, "invalid_swap_indexes");
-        assert_eq!(message(json!([{"indexes": ["a", "b"], "nope": 1}])).1, "Unknown field `nope` inside `[0]`: expected one of `indexes`, `rename`");
+        assert_eq!(
+            message(json!([{"rename": true}])),
+            (
+                "missing_swap_indexes".into(),
+                "Missing field `indexes` inside `[0]`".into()
+            )
+        );
+        assert_eq!(
+            message(json!([{"indexes": ["a", "b"], "rename": "yes"}])).0,
+            "invalid_swap_rename"
+        );
+        assert_eq!(
+            message(json!([{"indexes": ["a", "bad uid!"]}])).0,
+            "invalid_swap_indexes"
+        );
+        assert_eq!(
+            message(json!([{"indexes": ["a", "b"], "nope": 1}])).1,
+            "Unknown field `nope` inside `[0]`: expected one of `indexes`, `rename`"
+        );
     }
 
     #[test]
     fn pairs_keep_their_order_and_rename_flag() {
-        let swaps = parse_swaps(&json!([{"indexes": ["a", "b"]}, {"indexes": ["c", "d"], "rename": true}])).unwrap();
-        assert_eq!(swaps[1], SwapPair { lhs: "c".into(), rhs: "d".into(), rename: true });
+        let swaps =
+            parse_swaps(&json!([{"indexes": ["a", "b"]}, {"indexes": ["c", "d"], "rename": true}]))
+                .unwrap();
+        assert_eq!(
+            swaps[1],
+            SwapPair {
+                lhs: "c".into(),
+                rhs: "d".into(),
+                rename: true
+            }
+        );
         assert!(!swaps[0].rename);
         assert!(parse_swaps(&json!([])).unwrap().is_empty());
     }

@@ -3,8 +3,8 @@
 //! parameters in declaration order, each with its own error code, `*` meaning "no filter",
 //! bare dates moved to midnight (`before*`) or the next midnight (`after*`).
 
-use miroir_proto::{ErrorCode, MeiliError};
 use miroir_proto::rpc_tasks::{TaskFilter, TaskPage};
+use miroir_proto::{ErrorCode, MeiliError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -66,10 +66,16 @@ fn accepted(route: Route) -> Vec<(&'static str, ErrorCode)> {
     match route {
         Route::List => {
             out.extend_from_slice(PAGE_PARAMS);
-            out.extend([("batchUids", ErrorCode::InvalidBatchUids), ("uids", ErrorCode::InvalidTaskUids)]);
+            out.extend([
+                ("batchUids", ErrorCode::InvalidBatchUids),
+                ("uids", ErrorCode::InvalidTaskUids),
+            ]);
         }
         Route::Cancel | Route::Delete => {
-            out.extend([("uids", ErrorCode::InvalidTaskUids), ("batchUids", ErrorCode::InvalidBatchUids)]);
+            out.extend([
+                ("uids", ErrorCode::InvalidTaskUids),
+                ("batchUids", ErrorCode::InvalidBatchUids),
+            ]);
         }
     }
     out.extend([
@@ -90,7 +96,10 @@ pub fn parse(raw: Option<&str>, route: Route) -> Result<(TaskFilter, TaskPage), 
     let mut page = TaskPage::default();
     let mut any_filter = false;
     for (name, value) in params.entries(&accepted)? {
-        let code = accepted.iter().find(|(n, _)| *n == name).map_or(ErrorCode::BadRequest, |(_, c)| *c);
+        let code = accepted
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(ErrorCode::BadRequest, |(_, c)| *c);
         if !PAGE_PARAMS.iter().any(|(n, _)| *n == name) {
             any_filter = true;
         }
@@ -102,7 +111,10 @@ pub fn parse(raw: Option<&str>, route: Route) -> Result<(TaskFilter, TaskPage), 
             "uids" => filter.uids = uid_list(code, name, value)?,
             "canceledBy" => filter.canceled_by = uid_list(code, name, value)?,
             "types" => filter.types = named_list(code, name, value, TYPES, "task type", "types")?,
-            "statuses" => filter.statuses = named_list(code, name, value, STATUSES, "task status", "statuses")?,
+            "statuses" => {
+                filter.statuses =
+                    named_list(code, name, value, STATUSES, "task status", "statuses")?
+            }
             "indexUids" => {
                 filter.index_uids = match star_or_list(value) {
                     None => None,
@@ -125,7 +137,10 @@ pub fn parse(raw: Option<&str>, route: Route) -> Result<(TaskFilter, TaskPage), 
                             format!("`{value}` is an invalid date-time. It should follow the YYYY-MM-DD or RFC 3339 date-time format."),
                         )
                     })?;
-                    Some(at.format(&Rfc3339).map_err(|e| MeiliError::internal(e.to_string()))?)
+                    Some(
+                        at.format(&Rfc3339)
+                            .map_err(|e| MeiliError::internal(e.to_string()))?,
+                    )
                 };
                 match date {
                     "afterEnqueuedAt" => filter.after_enqueued_at = parsed,
@@ -157,20 +172,33 @@ fn missing_filters(what: &str) -> MeiliError {
 }
 
 fn param_u32(code: ErrorCode, name: &str, v: &str) -> Result<u32, MeiliError> {
-    v.parse::<u32>()
-        .map_err(|_| invalid_param(code, name, format!("could not parse `{v}` as a positive integer")))
+    v.parse::<u32>().map_err(|_| {
+        invalid_param(
+            code,
+            name,
+            format!("could not parse `{v}` as a positive integer"),
+        )
+    })
 }
 
 /// A comma-separated list where `*` anywhere means "no filter".
 fn star_or_list(v: &str) -> Option<Vec<String>> {
     let items: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
-    if items.iter().any(|s| s == "*") { None } else { Some(items) }
+    if items.iter().any(|s| s == "*") {
+        None
+    } else {
+        Some(items)
+    }
 }
 
 fn uid_list(code: ErrorCode, name: &str, v: &str) -> Result<Option<Vec<u64>>, MeiliError> {
     match star_or_list(v) {
         None => Ok(None),
-        Some(items) => items.iter().map(|i| param_u32(code, name, i).map(u64::from)).collect::<Result<Vec<_>, _>>().map(Some),
+        Some(items) => items
+            .iter()
+            .map(|i| param_u32(code, name, i).map(u64::from))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
     }
 }
 
@@ -183,7 +211,9 @@ fn named_list(
     what: &str,
     plural: &str,
 ) -> Result<Option<Vec<String>>, MeiliError> {
-    let Some(items) = star_or_list(v) else { return Ok(None) };
+    let Some(items) = star_or_list(v) else {
+        return Ok(None);
+    };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         match known.iter().find(|k| k.eq_ignore_ascii_case(&item)) {
@@ -192,7 +222,10 @@ fn named_list(
                 return Err(invalid_param(
                     code,
                     name,
-                    format!("`{item}` is not a valid {what}. Available {plural} are {}.", quoted(known)),
+                    format!(
+                        "`{item}` is not a valid {what}. Available {plural} are {}.",
+                        quoted(known)
+                    ),
                 ));
             }
         }
@@ -206,9 +239,19 @@ fn parse_date(value: &str, after: bool) -> Option<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
         return Some(t);
     }
-    let date = time::Date::parse(value, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    let date = time::Date::parse(
+        value,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
     let midnight = date.midnight().assume_utc();
-    Some(if after { midnight.checked_add(time::Duration::days(1)).unwrap_or(midnight) } else { midnight })
+    Some(if after {
+        midnight
+            .checked_add(time::Duration::days(1))
+            .unwrap_or(midnight)
+    } else {
+        midnight
+    })
 }
 
 #[cfg(test)]
@@ -231,22 +274,37 @@ mod tests {
         let e = err("types=doggo", Route::List);
         assert_eq!(e.code, "invalid_task_types");
         assert!(e.message.starts_with("Invalid value in parameter `types`: `doggo` is not a valid task type. Available types are `documentAdditionOrUpdate`, `documentEdition`,"));
-        assert!(e.message.ends_with("`indexCompaction`, `networkTopologyChange`."));
+        assert!(
+            e.message
+                .ends_with("`indexCompaction`, `networkTopologyChange`.")
+        );
         let e = err("afterEnqueuedAt=doggo", Route::List);
         assert_eq!(e.code, "invalid_task_after_enqueued_at");
         assert_eq!(
             e.message,
             "Invalid value in parameter `afterEnqueuedAt`: `doggo` is an invalid date-time. It should follow the YYYY-MM-DD or RFC 3339 date-time format."
         );
-        assert_eq!(err("beforeFinishedAt=2021", Route::Cancel).code, "invalid_task_before_finished_at");
+        assert_eq!(
+            err("beforeFinishedAt=2021", Route::Cancel).code,
+            "invalid_task_before_finished_at"
+        );
         let e = err("uids=a", Route::List);
-        assert_eq!(e.message, "Invalid value in parameter `uids`: could not parse `a` as a positive integer");
+        assert_eq!(
+            e.message,
+            "Invalid value in parameter `uids`: could not parse `a` as a positive integer"
+        );
         assert_eq!(err("limit=-1", Route::List).code, "invalid_task_limit");
         assert_eq!(err("from=x", Route::List).code, "invalid_task_from");
         assert_eq!(err("reverse=1", Route::List).code, "invalid_task_reverse");
-        assert_eq!(err("canceledBy=x", Route::List).code, "invalid_task_canceled_by");
+        assert_eq!(
+            err("canceledBy=x", Route::List).code,
+            "invalid_task_canceled_by"
+        );
         assert_eq!(err("batchUids=x", Route::List).code, "invalid_batch_uids");
-        assert_eq!(err("indexUids=bad%20uid", Route::List).code, "invalid_index_uid");
+        assert_eq!(
+            err("indexUids=bad%20uid", Route::List).code,
+            "invalid_index_uid"
+        );
         let e = err("from=12", Route::Delete);
         assert_eq!(e.code, "bad_request");
         assert_eq!(
@@ -255,20 +313,48 @@ mod tests {
         );
         let e = err("", Route::Cancel);
         assert_eq!(e.code, "missing_task_filters");
-        assert!(e.message.starts_with("Query parameters to filter the tasks to cancel are missing."));
-        assert!(err("", Route::Delete).message.contains("tasks to delete are"));
+        assert!(
+            e.message
+                .starts_with("Query parameters to filter the tasks to cancel are missing.")
+        );
+        assert!(
+            err("", Route::Delete)
+                .message
+                .contains("tasks to delete are")
+        );
     }
 
     #[test]
     fn filters_and_pages() {
-        let (f, p) = parse(Some("statuses=Failed,enqueued&types=*&limit=2&from=7&reverse=true&uids=1,2"), Route::List).unwrap();
-        assert_eq!(f.statuses, Some(vec!["failed".to_string(), "enqueued".to_string()]));
+        let (f, p) = parse(
+            Some("statuses=Failed,enqueued&types=*&limit=2&from=7&reverse=true&uids=1,2"),
+            Route::List,
+        )
+        .unwrap();
+        assert_eq!(
+            f.statuses,
+            Some(vec!["failed".to_string(), "enqueued".to_string()])
+        );
         assert_eq!(f.types, None);
         assert_eq!(f.uids, Some(vec![1, 2]));
-        assert_eq!(p, TaskPage { limit: 2, from: Some(7), reverse: true });
-        let (f, _) = parse(Some("afterEnqueuedAt=2026-11-21&beforeEnqueuedAt=2026-11-21"), Route::List).unwrap();
+        assert_eq!(
+            p,
+            TaskPage {
+                limit: 2,
+                from: Some(7),
+                reverse: true
+            }
+        );
+        let (f, _) = parse(
+            Some("afterEnqueuedAt=2026-11-21&beforeEnqueuedAt=2026-11-21"),
+            Route::List,
+        )
+        .unwrap();
         assert_eq!(f.after_enqueued_at.as_deref(), Some("2026-11-22T00:00:00Z"));
-        assert_eq!(f.before_enqueued_at.as_deref(), Some("2026-11-21T00:00:00Z"));
+        assert_eq!(
+            f.before_enqueued_at.as_deref(),
+            Some("2026-11-21T00:00:00Z")
+        );
         // A filter that is `*` still counts as a filter for cancel and delete, like Meilisearch.
         assert!(parse(Some("uids=*"), Route::Delete).is_ok());
     }

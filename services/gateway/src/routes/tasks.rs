@@ -6,9 +6,11 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use miroir_proto::{ErrorCode, MeiliError};
 use miroir_proto::rpc::{EnqueuedTask, JsonBody, TaskGet};
-use miroir_proto::rpc_tasks::{BatchGet, BatchList, TaskCancel, TaskDelete, TaskFilter, TaskIndexUids, TaskPage, TaskSearch};
+use miroir_proto::rpc_tasks::{
+    BatchGet, BatchList, TaskCancel, TaskDelete, TaskFilter, TaskIndexUids, TaskPage, TaskSearch,
+};
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::Value;
 
 use super::PathParams;
@@ -18,13 +20,23 @@ use crate::errors::raw_json;
 use crate::state::AppState;
 
 /// The indexes whose tasks the request may see, `None` for all.
-async fn visible_indexes(state: &AppState, ctx: &AuthContext) -> Result<Option<Vec<String>>, MeiliError> {
+async fn visible_indexes(
+    state: &AppState,
+    ctx: &AuthContext,
+) -> Result<Option<Vec<String>>, MeiliError> {
     if ctx.all_indexes_authorized() {
         return Ok(None);
     }
-    let reply = state.call(&TaskIndexUids {}, state.config().read_timeout(), None).await?;
-    let uids: Vec<String> = serde_json::from_slice(&reply.body).map_err(|e| MeiliError::internal(format!("unreadable index list: {e}")))?;
-    Ok(Some(uids.into_iter().filter(|uid| ctx.is_index_authorized(uid)).collect()))
+    let reply = state
+        .call(&TaskIndexUids {}, state.config().read_timeout(), None)
+        .await?;
+    let uids: Vec<String> = serde_json::from_slice(&reply.body)
+        .map_err(|e| MeiliError::internal(format!("unreadable index list: {e}")))?;
+    Ok(Some(
+        uids.into_iter()
+            .filter(|uid| ctx.is_index_authorized(uid))
+            .collect(),
+    ))
 }
 
 /// The only result of a one-uid listing of a restricted key, or `None`.
@@ -51,13 +63,28 @@ pub async fn get(
     let uid = u64::from(parse_task_uid(&raw)?);
     if let Some(visible) = visible_indexes(&state, &ctx).await? {
         // A task of an index the key does not open does not exist for it.
-        let filter = TaskFilter { uids: Some(vec![uid]), visible_indexes: Some(visible), ..Default::default() };
-        let page = TaskPage { limit: 1, ..Default::default() };
-        let reply = state.call(&TaskSearch { filter, page }, state.config().read_timeout(), None).await?;
+        let filter = TaskFilter {
+            uids: Some(vec![uid]),
+            visible_indexes: Some(visible),
+            ..Default::default()
+        };
+        let page = TaskPage {
+            limit: 1,
+            ..Default::default()
+        };
+        let reply = state
+            .call(
+                &TaskSearch { filter, page },
+                state.config().read_timeout(),
+                None,
+            )
+            .await?;
         let task = only_result(&reply).ok_or_else(|| MeiliError::task_not_found(uid))?;
         return Ok(axum::Json(task).into_response());
     }
-    let reply = state.call(&TaskGet { uid }, state.config().read_timeout(), None).await?;
+    let reply = state
+        .call(&TaskGet { uid }, state.config().read_timeout(), None)
+        .await?;
     Ok(raw_json(StatusCode::OK, reply.body))
 }
 
@@ -69,7 +96,11 @@ pub async fn list(
     let (mut filter, page) = parse(query.as_deref(), Route::List)?;
     filter.visible_indexes = visible_indexes(&state, &ctx).await?;
     let reply = state
-        .call(&TaskSearch { filter, page }, state.config().read_timeout(), None)
+        .call(
+            &TaskSearch { filter, page },
+            state.config().read_timeout(),
+            None,
+        )
         .await?;
     Ok(raw_json(StatusCode::OK, reply.body))
 }
@@ -98,8 +129,13 @@ pub async fn cancel(
 ) -> Result<Response, MeiliError> {
     let (mut filter, _) = parse(query.as_deref(), Route::Cancel)?;
     filter.visible_indexes = visible_indexes(&state, &ctx).await?;
-    let request = TaskCancel { filter, original_filter: original_filter(query.as_deref()) };
-    let task = state.call(&request, state.config().write_timeout(), None).await?;
+    let request = TaskCancel {
+        filter,
+        original_filter: original_filter(query.as_deref()),
+    };
+    let task = state
+        .call(&request, state.config().write_timeout(), None)
+        .await?;
     Ok(summary(task))
 }
 
@@ -110,8 +146,13 @@ pub async fn delete(
 ) -> Result<Response, MeiliError> {
     let (mut filter, _) = parse(query.as_deref(), Route::Delete)?;
     filter.visible_indexes = visible_indexes(&state, &ctx).await?;
-    let request = TaskDelete { filter, original_filter: original_filter(query.as_deref()) };
-    let task = state.call(&request, state.config().write_timeout(), None).await?;
+    let request = TaskDelete {
+        filter,
+        original_filter: original_filter(query.as_deref()),
+    };
+    let task = state
+        .call(&request, state.config().write_timeout(), None)
+        .await?;
     Ok(summary(task))
 }
 
@@ -123,7 +164,11 @@ pub async fn list_batches(
     let (mut filter, page) = parse(query.as_deref(), Route::List)?;
     filter.visible_indexes = visible_indexes(&state, &ctx).await?;
     let reply = state
-        .call(&BatchList { filter, page }, state.config().read_timeout(), None)
+        .call(
+            &BatchList { filter, page },
+            state.config().read_timeout(),
+            None,
+        )
         .await?;
     Ok(raw_json(StatusCode::OK, reply.body))
 }
@@ -140,14 +185,32 @@ pub async fn get_batch(
         )
     })?);
     if let Some(visible) = visible_indexes(&state, &ctx).await? {
-        let filter = TaskFilter { batch_uids: Some(vec![uid]), visible_indexes: Some(visible), ..Default::default() };
-        let page = TaskPage { limit: 1, ..Default::default() };
-        let reply = state.call(&BatchList { filter, page }, state.config().read_timeout(), None).await?;
+        let filter = TaskFilter {
+            batch_uids: Some(vec![uid]),
+            visible_indexes: Some(visible),
+            ..Default::default()
+        };
+        let page = TaskPage {
+            limit: 1,
+            ..Default::default()
+        };
+        let reply = state
+            .call(
+                &BatchList { filter, page },
+                state.config().read_timeout(),
+                None,
+            )
+            .await?;
         let batch = only_result(&reply).ok_or_else(|| {
-            MeiliError::new(ErrorCode::BatchNotFound, format!("Batch `{uid}` not found."))
+            MeiliError::new(
+                ErrorCode::BatchNotFound,
+                format!("Batch `{uid}` not found."),
+            )
         })?;
         return Ok(axum::Json(batch).into_response());
     }
-    let reply = state.call(&BatchGet { uid }, state.config().read_timeout(), None).await?;
+    let reply = state
+        .call(&BatchGet { uid }, state.config().read_timeout(), None)
+        .await?;
     Ok(raw_json(StatusCode::OK, reply.body))
 }

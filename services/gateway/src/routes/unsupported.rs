@@ -102,8 +102,7 @@ pub async fn chats(req: Request) -> Response {
     )
 }
 
-const SIMILAR: &str =
-    "similar documents are found with an index's embedders, and Miroir does not merge vector search over shards.";
+const SIMILAR: &str = "similar documents are found with an index's embedders, and Miroir does not merge vector search over shards.";
 
 /// `GET /indexes/{uid}/similar`: the query is checked first, as Meilisearch does (its recorded
 /// answer to a request without `embedder`), then refused.
@@ -116,7 +115,11 @@ pub async fn similar_get(RawQuery(query): RawQuery, req: Request) -> Response {
 }
 
 /// `POST /indexes/{uid}/similar`: the body is checked first, then the route is refused.
-pub async fn similar_post(State(state): State<AppState>, headers: HeaderMap, req: Request) -> Response {
+pub async fn similar_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let limit = state.config().max_payload_bytes;
     let value = match json_body(&headers, req.into_body(), limit).await {
@@ -125,7 +128,9 @@ pub async fn similar_post(State(state): State<AppState>, headers: HeaderMap, req
     };
     match expect_object(&value) {
         Err(e) => e.into_response(),
-        Ok(fields) if !fields.contains_key("embedder") => MeiliError::bad_request("Missing field `embedder`").into_response(),
+        Ok(fields) if !fields.contains_key("embedder") => {
+            MeiliError::bad_request("Missing field `embedder`").into_response()
+        }
         Ok(_) => not_supported(method.as_str(), &path, SIMILAR).into_response(),
     }
 }
