@@ -324,18 +324,31 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
 
 /// Report the copy `done` once the replayer took it out of `lagging` (or give up after 10 min:
 /// the next pass sees it again if it fell back to `lost`).
-async fn report_caught_up(ctx: Arc<Ctx>, step: CopyStep, s: usize, mut progress: MigrationRecord, copied: u64) {
+async fn report_caught_up(
+    ctx: Arc<Ctx>,
+    step: CopyStep,
+    s: usize,
+    mut progress: MigrationRecord,
+    copied: u64,
+) {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut rx = ctx.topology.subscribe();
     loop {
-        let behind = rx.borrow().index(&step.index).and_then(|r| r.shards.get(s)).map(|p| p.lag_of(&step.node).cloned());
+        let behind = rx
+            .borrow()
+            .index(&step.index)
+            .and_then(|r| r.shards.get(s))
+            .map(|p| p.lag_of(&step.node).cloned());
         match behind {
             Some(None) => break,
             Some(Some(l)) if l.reason != LagReason::Lost => {}
             // The index or the copy is gone, or it fell back to lost: the next pass sees it.
             _ => return,
         }
-        if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
             return;
         }
     }
