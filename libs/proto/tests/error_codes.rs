@@ -1,6 +1,6 @@
 //! Invariant: every error code has one status and one type, Meilisearch 1.50's where a recording
 //! shows that code, and no crate spells a code as a string outside the table in `error_code.rs`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 

@@ -83,7 +83,7 @@ impl Config {
         if !(1..=10_000).contains(&self.copy_page_size) {
             return invalid("`copy_page_size` must be in 1..=10000");
         }
-        if self.lease_ttl_ms < 1_000 || self.lease_ttl_ms % 1_000 != 0 {
+        if self.lease_ttl_ms < 1_000 || !self.lease_ttl_ms.is_multiple_of(1_000) {
             return invalid("`lease_ttl_ms` must be whole seconds, at least 1000");
         }
         Ok(())

@@ -268,7 +268,7 @@ impl Rebalancer {
                 let Some(p) = r.shards.get_mut(s) else {
                     return false;
                 };
-                if p.nodes.iter().any(|n| *n == node) {
+                if p.nodes.contains(&node) {
                     return false;
                 }
                 p.nodes.push(node.clone());
@@ -281,7 +281,7 @@ impl Rebalancer {
                 let there = r
                     .shards
                     .get(s)
-                    .is_some_and(|p| p.nodes.iter().any(|n| *n == node));
+                    .is_some_and(|p| p.nodes.contains(&node));
                 if there {
                     self.ctx
                         .topology
@@ -313,7 +313,7 @@ impl Rebalancer {
                 let Some(p) = r.shards.get_mut(s) else {
                     return false;
                 };
-                if !p.nodes.iter().any(|n| *n == node) {
+                if !p.nodes.contains(&node) {
                     return false;
                 }
                 let others_full = p
@@ -340,7 +340,7 @@ impl Rebalancer {
         if record
             .shards
             .get(s)
-            .is_some_and(|p| p.nodes.iter().any(|n| *n == node))
+            .is_some_and(|p| p.nodes.contains(&node))
         {
             return;
         }

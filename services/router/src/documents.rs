@@ -312,7 +312,7 @@ impl Router {
             .read_index(&req.index_uid)
             .await
             .map_err(|e| MeiliError::internal(e.to_string()))?;
-        let (details, make_calls): (Value, Box<dyn Fn(&IndexRecord) -> Vec<Call> + Send + Sync>) =
+        let (details, make_calls): (Value, CallMaker<'_>) =
             match &req.selector {
                 DeleteSelector::All => (
                     json!({ "deletedDocuments": null }),
@@ -364,6 +364,9 @@ impl Router {
         self.enqueued(&task).await
     }
 }
+
+/// Builds the node calls of a deletion for the index record read when it runs.
+type CallMaker<'a> = Box<dyn Fn(&IndexRecord) -> Vec<Call> + Send + Sync + 'a>;
 
 fn shard_of_line(line: &[u8], primary_key: &str, shards: ShardCount) -> Option<ShardId> {
     let doc: Map<String, Value> = serde_json::from_slice(line).ok()?;

@@ -329,9 +329,9 @@ impl Router {
                         },
                     );
                 }
-                if existing_only {
-                    if let Some(name) = shard_index_of(&call.path) {
-                        if !self.copy_exists(&node.url, name).await {
+                if existing_only
+                    && let Some(name) = shard_index_of(&call.path)
+                        && !self.copy_exists(&node.url, name).await {
                             metrics::counter!("miroir_router_missing_copies_total").increment(1);
                             return (
                                 call,
@@ -341,8 +341,6 @@ impl Router {
                                 },
                             );
                         }
-                    }
-                }
                 match self
                     .nodes
                     .send(
@@ -425,11 +423,10 @@ impl Router {
                 }
             }
         }
-        if !marks.is_empty() {
-            if let Some(uid) = task.index_uid.clone() {
+        if !marks.is_empty()
+            && let Some(uid) = task.index_uid.clone() {
                 self.mark_behind(&uid, &marks).await?;
             }
-        }
         Ok(())
     }
 
@@ -478,8 +475,8 @@ impl Router {
             .modify_index(uid, |record| {
                 let mut changed = false;
                 for (shard, node, lost, seq) in marks {
-                    if let Some(p) = record.shards.get_mut(usize::from(*shard)) {
-                        if p.nodes.iter().any(|n| n == node) {
+                    if let Some(p) = record.shards.get_mut(usize::from(*shard))
+                        && p.nodes.iter().any(|n| n == node) {
                             let reason = if *lost {
                                 LagReason::Lost
                             } else {
@@ -487,7 +484,6 @@ impl Router {
                             };
                             changed |= p.mark_lagging(node, reason, *seq);
                         }
-                    }
                 }
                 changed
             })

@@ -48,10 +48,10 @@ impl Router {
             return self.fail(task, MeiliError::index_not_found(&req.uid)).await;
         };
         let mut task = task;
-        if let Some(new_pk) = &req.primary_key {
-            if record.primary_key.as_deref() != Some(new_pk.as_str()) {
-                if let Some(old) = &record.primary_key {
-                    if self.index_has_documents(&record).await? {
+        if let Some(new_pk) = &req.primary_key
+            && record.primary_key.as_deref() != Some(new_pk.as_str()) {
+                if let Some(old) = &record.primary_key
+                    && self.index_has_documents(&record).await? {
                         return self
                             .fail(
                                 task,
@@ -65,10 +65,8 @@ impl Router {
                             )
                             .await;
                     }
-                }
                 record.primary_key = Some(new_pk.clone());
             }
-        }
         record.updated_at = miroir_cluster::now_rfc3339();
         match self.topology.update_index(&record, revision).await {
             Ok(rev) => {

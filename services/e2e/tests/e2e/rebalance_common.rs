@@ -8,7 +8,7 @@ use miroir_cluster::topology::TopologyStore;
 use miroir_e2e::{ClusterOptions, TestCluster};
 use miroir_testkit::wait::{Attempt, until};
 
-use super::load::{self, INDEX, Load, Tally};
+use super::load::{self, INDEX, Load};
 
 pub fn options() -> ClusterOptions {
     ClusterOptions {
@@ -24,7 +24,6 @@ pub struct Scenario {
     pub cluster: TestCluster,
     pub topology: TopologyStore,
     pub load: Option<Load>,
-    pub tally: std::sync::Arc<Tally>,
 }
 
 impl Scenario {
@@ -37,12 +36,11 @@ impl Scenario {
             .await
             .unwrap();
         let tally = load::prepare(&client, seed).await;
-        let load = Load::start(client, tally.clone(), 1_000_000, 20, 2);
+        let load = Load::start(client, tally, 1_000_000, 20, 2);
         Scenario {
             cluster,
             topology,
             load: Some(load),
-            tally,
         }
     }
 
@@ -56,17 +54,6 @@ impl Scenario {
             .enumerate()
             .flat_map(|(s, p)| p.nodes.iter().map(move |n| (s, n.clone())))
             .collect()
-    }
-
-    /// The rebalancer's plan now (adds), with no delay for a node down.
-    pub fn planned_adds(&self, delay: Duration) -> usize {
-        miroir_cluster::plan::plan(
-            &self.topology.current(),
-            time::OffsetDateTime::now_utc(),
-            delay,
-        )
-        .adds
-        .len()
     }
 
     /// Waits until the placement is at its target: the plan is empty, every shard has RF copies
