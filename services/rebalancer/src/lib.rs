@@ -278,10 +278,7 @@ impl Rebalancer {
             .await;
         match written {
             Ok(Some((r, rev))) => {
-                let there = r
-                    .shards
-                    .get(s)
-                    .is_some_and(|p| p.nodes.contains(&node));
+                let there = r.shards.get(s).is_some_and(|p| p.nodes.contains(&node));
                 if there {
                     self.ctx
                         .topology

@@ -312,41 +312,40 @@ impl Router {
             .read_index(&req.index_uid)
             .await
             .map_err(|e| MeiliError::internal(e.to_string()))?;
-        let (details, make_calls): (Value, CallMaker<'_>) =
-            match &req.selector {
-                DeleteSelector::All => (
-                    json!({ "deletedDocuments": null }),
-                    Box::new(|r: &IndexRecord| {
+        let (details, make_calls): (Value, CallMaker<'_>) = match &req.selector {
+            DeleteSelector::All => (
+                json!({ "deletedDocuments": null }),
+                Box::new(|r: &IndexRecord| {
+                    self.for_every_copy(r, |n| {
+                        (Method::DELETE, format!("/indexes/{n}/documents"), None)
+                    })
+                }),
+            ),
+            DeleteSelector::Filter(filter) => {
+                let filter_value: Value =
+                    serde_json::from_str(filter).unwrap_or(Value::String(filter.clone()));
+                let body = json!({ "filter": filter_value });
+                (
+                    json!({ "providedIds": 0, "deletedDocuments": null, "originalFilter": filter }),
+                    Box::new(move |r: &IndexRecord| {
                         self.for_every_copy(r, |n| {
-                            (Method::DELETE, format!("/indexes/{n}/documents"), None)
+                            (
+                                Method::POST,
+                                format!("/indexes/{n}/documents/delete"),
+                                Some(json_body(&body)),
+                            )
                         })
                     }),
-                ),
-                DeleteSelector::Filter(filter) => {
-                    let filter_value: Value =
-                        serde_json::from_str(filter).unwrap_or(Value::String(filter.clone()));
-                    let body = json!({ "filter": filter_value });
-                    (
-                        json!({ "providedIds": 0, "deletedDocuments": null, "originalFilter": filter }),
-                        Box::new(move |r: &IndexRecord| {
-                            self.for_every_copy(r, |n| {
-                                (
-                                    Method::POST,
-                                    format!("/indexes/{n}/documents/delete"),
-                                    Some(json_body(&body)),
-                                )
-                            })
-                        }),
-                    )
-                }
-                DeleteSelector::Ids(ids) => {
-                    let ids = ids.clone();
-                    (
-                        json!({ "providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null }),
-                        Box::new(move |r: &IndexRecord| delete_ids_calls(r, &ids)),
-                    )
-                }
-            };
+                )
+            }
+            DeleteSelector::Ids(ids) => {
+                let ids = ids.clone();
+                (
+                    json!({ "providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null }),
+                    Box::new(move |r: &IndexRecord| delete_ids_calls(r, &ids)),
+                )
+            }
+        };
         let task = self
             .new_task(Some(&req.index_uid), "documentDeletion", details)
             .await?;

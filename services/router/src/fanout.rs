@@ -331,16 +331,17 @@ impl Router {
                 }
                 if existing_only
                     && let Some(name) = shard_index_of(&call.path)
-                        && !self.copy_exists(&node.url, name).await {
-                            metrics::counter!("miroir_router_missing_copies_total").increment(1);
-                            return (
-                                call,
-                                Sent::Deferred {
-                                    lost: true,
-                                    reason: "the node no longer holds the shard".into(),
-                                },
-                            );
-                        }
+                    && !self.copy_exists(&node.url, name).await
+                {
+                    metrics::counter!("miroir_router_missing_copies_total").increment(1);
+                    return (
+                        call,
+                        Sent::Deferred {
+                            lost: true,
+                            reason: "the node no longer holds the shard".into(),
+                        },
+                    );
+                }
                 match self
                     .nodes
                     .send(
@@ -424,9 +425,10 @@ impl Router {
             }
         }
         if !marks.is_empty()
-            && let Some(uid) = task.index_uid.clone() {
-                self.mark_behind(&uid, &marks).await?;
-            }
+            && let Some(uid) = task.index_uid.clone()
+        {
+            self.mark_behind(&uid, &marks).await?;
+        }
         Ok(())
     }
 
@@ -476,14 +478,15 @@ impl Router {
                 let mut changed = false;
                 for (shard, node, lost, seq) in marks {
                     if let Some(p) = record.shards.get_mut(usize::from(*shard))
-                        && p.nodes.iter().any(|n| n == node) {
-                            let reason = if *lost {
-                                LagReason::Lost
-                            } else {
-                                LagReason::MissedWrites
-                            };
-                            changed |= p.mark_lagging(node, reason, *seq);
-                        }
+                        && p.nodes.iter().any(|n| n == node)
+                    {
+                        let reason = if *lost {
+                            LagReason::Lost
+                        } else {
+                            LagReason::MissedWrites
+                        };
+                        changed |= p.mark_lagging(node, reason, *seq);
+                    }
                 }
                 changed
             })

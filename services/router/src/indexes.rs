@@ -49,24 +49,23 @@ impl Router {
         };
         let mut task = task;
         if let Some(new_pk) = &req.primary_key
-            && record.primary_key.as_deref() != Some(new_pk.as_str()) {
-                if let Some(old) = &record.primary_key
-                    && self.index_has_documents(&record).await? {
-                        return self
-                            .fail(
-                                task,
-                                MeiliError::new(
-                                    ErrorCode::IndexPrimaryKeyAlreadyExists,
-                                    format!(
-                                        "Index `{}` already has a primary key: `{old}`.",
-                                        record.uid
-                                    ),
-                                ),
-                            )
-                            .await;
-                    }
-                record.primary_key = Some(new_pk.clone());
+            && record.primary_key.as_deref() != Some(new_pk.as_str())
+        {
+            if let Some(old) = &record.primary_key
+                && self.index_has_documents(&record).await?
+            {
+                return self
+                    .fail(
+                        task,
+                        MeiliError::new(
+                            ErrorCode::IndexPrimaryKeyAlreadyExists,
+                            format!("Index `{}` already has a primary key: `{old}`.", record.uid),
+                        ),
+                    )
+                    .await;
             }
+            record.primary_key = Some(new_pk.clone());
+        }
         record.updated_at = miroir_cluster::now_rfc3339();
         match self.topology.update_index(&record, revision).await {
             Ok(rev) => {
