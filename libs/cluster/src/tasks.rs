@@ -40,10 +40,17 @@ impl TaskStore {
                 .map_err(|e| StoreError::Kv(e.to_string()))?;
             let result = match entry {
                 Some(e) if matches!(e.operation, kv::Operation::Put) => {
-                    let last: u64 = std::str::from_utf8(&e.value)
+                    // A sequence that does not parse (a bad hand edit) must not restart the
+                    // uids at 1 and overwrite tasks: refuse to allocate until it is fixed.
+                    let Some(last) = std::str::from_utf8(&e.value)
                         .ok()
-                        .and_then(|s| s.trim().parse().ok())
-                        .unwrap_or(0);
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                    else {
+                        return Err(StoreError::Invalid(format!(
+                            "the task sequence `{TASK_SEQ_KEY}` holds `{}`, not a number: fix it with `nats kv put {TASKS_BUCKET} {TASK_SEQ_KEY} <last uid>`",
+                            String::from_utf8_lossy(&e.value)
+                        )));
+                    };
                     let next = last + 1;
                     self.kv
                         .update(TASK_SEQ_KEY, next.to_string().into(), e.revision)

@@ -135,9 +135,16 @@ impl Router {
                         .split(|b| *b == b'\n')
                         .filter(|l| !l.is_empty())
                     {
+                        // Pass 1 checked every id: a line without one now is a WAL that changed
+                        // under the batch, not something to route to shard 0.
                         let shard = shard_of_line(line, &primary_key, shards)
                             .map(|s| s.get())
-                            .unwrap_or(0);
+                            .ok_or_else(|| {
+                                MeiliError::internal(format!(
+                                    "batch {}: a document has no readable `{primary_key}` after the check",
+                                    req.batch_id
+                                ))
+                            })?;
                         let buf = buffers.entry(shard).or_default();
                         buf.extend_from_slice(line);
                         buf.push(b'\n');
