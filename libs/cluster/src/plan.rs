@@ -150,7 +150,7 @@ fn plan_index(topo: &Topology, record: &IndexRecord, targets: &[NodeInfo], out: 
         for lag in placement
             .lagging
             .iter()
-            .filter(|l| l.reason != LagReason::MissedWrites)
+            .filter(|l| l.reason == LagReason::Lost)
         {
             let available = topo
                 .nodes

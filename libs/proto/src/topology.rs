@@ -144,6 +144,10 @@ pub enum LagReason {
     MissedWrites,
     /// Its node came back without the shard (a lost disk): it must be rebuilt from a live copy.
     Lost,
+    /// Its queue is replayed and its node has applied it: it is written to directly again, and
+    /// still not read for a short grace, so that a write queued by a router whose view of the
+    /// topology lagged is replayed too before any reader can see the copy.
+    CaughtUp,
 }
 
 /// A copy that is behind: written to through its handoff queue, never read until it caught up.
@@ -187,6 +191,13 @@ impl ShardPlacement {
         self.lagging.iter().find(|l| l.node == node)
     }
 
+    /// Whether `node`'s copy takes writes directly (not through its queue): it is not behind, or
+    /// it has caught up and is in its grace before it is read again.
+    pub fn writes_directly(&self, node: &str) -> bool {
+        self.lag_of(node)
+            .is_none_or(|l| l.reason == LagReason::CaughtUp)
+    }
+
     /// Mark `node`'s copy behind (or raise its queue watermark); returns whether anything changed.
     pub fn mark_lagging(&mut self, node: &str, reason: LagReason, hint_seq: u64) -> bool {
         match self.lagging.iter_mut().find(|l| l.node == node) {
@@ -196,8 +207,15 @@ impl ShardPlacement {
                     l.hint_seq = hint_seq;
                     changed = true;
                 }
-                if reason == LagReason::Lost && l.reason != LagReason::Lost {
-                    l.reason = LagReason::Lost;
+                // Lost wins over everything; a copy caught up that misses a write again is back
+                // to being replayed.
+                let next = match (l.reason, reason) {
+                    (LagReason::Lost, _) | (_, LagReason::Lost) => LagReason::Lost,
+                    (LagReason::CaughtUp, LagReason::CaughtUp) => LagReason::CaughtUp,
+                    _ => LagReason::MissedWrites,
+                };
+                if next != l.reason {
+                    l.reason = next;
                     changed = true;
                 }
                 changed

@@ -23,7 +23,7 @@
 //! `lost`: rebuilt from a live copy instead of replayed). A document hint whose batch has left
 //! the WAL (kept 24 h) is handled the same way.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,7 +117,12 @@ pub async fn run(
             }
         }
     };
-    let repairer = Repairer { ctx, queues, wal };
+    let repairer = Repairer {
+        ctx,
+        queues,
+        wal,
+        caught_up: std::sync::Mutex::new(HashMap::new()),
+    };
     loop {
         if *active.borrow() {
             repairer.pass().await;
@@ -164,7 +169,15 @@ struct Repairer {
     ctx: Arc<RepairContext>,
     queues: HandoffQueues,
     wal: async_nats::jetstream::stream::Stream,
+    /// When each copy (index, shard, node) was seen caught up by this replica.
+    caught_up: std::sync::Mutex<HashMap<(String, usize, String), tokio::time::Instant>>,
 }
+
+/// How long a caught-up copy is written to directly before it is read again: a router whose
+/// view of the topology lags may still queue a write for it meanwhile, and that write is replayed
+/// (the copy goes back to `missedWrites`) before any reader can see the copy. Well above the
+/// time a KV change takes to reach every service.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 impl Repairer {
     /// One look at every queue and every behind copy.
@@ -229,8 +242,16 @@ impl Repairer {
                         continue;
                     };
                     let name = miroir_cluster::shard_name(record, shard);
-                    self.try_clear(&record.uid, s, &lag.node, &node.url, &name, lag.hint_seq)
-                        .await;
+                    self.try_clear(
+                        &record.uid,
+                        s,
+                        &lag.node,
+                        &node.url,
+                        &name,
+                        lag.hint_seq,
+                        lag.reason,
+                    )
+                    .await;
                 }
             }
         }
@@ -403,7 +424,10 @@ impl Repairer {
         }
     }
 
-    /// Take a behind copy out of `lagging` if it has caught up (see the module doc).
+    /// Take a behind copy out of `lagging` if it has caught up (see the module doc), in two
+    /// steps: `missedWrites` -> `caughtUp` (written to directly from then on, still not read),
+    /// then, once it stayed caught up for [`CLOSE_GRACE`], out of `lagging`.
+    #[allow(clippy::too_many_arguments)]
     async fn try_clear(
         &self,
         uid: &str,
@@ -412,7 +436,20 @@ impl Repairer {
         url: &str,
         shard_index: &str,
         hint_seq: u64,
+        reason: LagReason,
     ) {
+        let key = (uid.to_string(), shard, node.to_string());
+        if reason == LagReason::CaughtUp {
+            let since = *self
+                .caught_up
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(key.clone())
+                .or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() < CLOSE_GRACE {
+                return;
+            }
+        }
         match self.queues.next(node, shard_index, None).await {
             Ok(None) => {}
             Ok(Some(_)) => return,
@@ -437,23 +474,50 @@ impl Repairer {
                     .is_some_and(Vec::is_empty) => {}
             _ => return,
         }
-        let cleared = self
-            .ctx
-            .topology
-            .modify_index(uid, |record| {
-                let Some(p) = record.shards.get_mut(shard) else {
-                    return false;
-                };
-                let before = p.lagging.len();
-                // Only the entry we checked: a hint queued since raised `hintSeq`.
-                p.lagging.retain(|l| {
-                    !(l.node == node
-                        && l.hint_seq == hint_seq
-                        && l.reason == LagReason::MissedWrites)
-                });
-                p.lagging.len() != before
-            })
-            .await;
+        let cleared =
+            self.ctx
+                .topology
+                .modify_index(uid, |record| {
+                    let Some(p) = record.shards.get_mut(shard) else {
+                        return false;
+                    };
+                    // Only the entry we checked: a hint queued since raised `hintSeq` (and turned a
+                    // caught-up copy back into `missedWrites`).
+                    match p.lagging.iter().position(|l| {
+                        l.node == node && l.hint_seq == hint_seq && l.reason == reason
+                    }) {
+                        Some(i) if reason == LagReason::CaughtUp => {
+                            p.lagging.remove(i);
+                            true
+                        }
+                        Some(i) => {
+                            p.lagging[i].reason = LagReason::CaughtUp;
+                            true
+                        }
+                        None => false,
+                    }
+                })
+                .await;
+        if reason == LagReason::MissedWrites {
+            if let Ok(Some((record, _))) = &cleared
+                && record
+                    .shards
+                    .get(shard)
+                    .and_then(|p| p.lag_of(node))
+                    .is_some_and(|l| l.reason == LagReason::CaughtUp)
+            {
+                self.caught_up
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key, tokio::time::Instant::now());
+                tracing::debug!(%node, index = %uid, shard, "repair: copy caught up; written to directly, read after the grace");
+            }
+            return;
+        }
+        self.caught_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
         match cleared {
             Ok(Some((record, _)))
                 if record

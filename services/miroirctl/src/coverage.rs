@@ -86,6 +86,7 @@ pub fn describe_copy(topo: &Topology, placement: &ShardPlacement, node: &str) ->
         let reason = match lag.reason {
             miroir_proto::topology::LagReason::MissedWrites => "missed writes",
             miroir_proto::topology::LagReason::Lost => "lost",
+            miroir_proto::topology::LagReason::CaughtUp => "caught up",
         };
         notes.push(format!("lagging: {reason}"));
     }

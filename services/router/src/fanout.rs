@@ -147,7 +147,7 @@ impl Router {
             let writable = placement
                 .nodes
                 .iter()
-                .filter(|n| placement.lag_of(n).is_none())
+                .filter(|n| placement.writes_directly(n))
                 .filter(|n| {
                     topo.nodes
                         .get(n.as_str())
@@ -511,7 +511,7 @@ fn call_is_behind(topo: &miroir_cluster::topology::Topology, call: &Call) -> boo
     topo.indexes.values().any(|(r, _)| {
         r.shards
             .get(usize::from(call.shard))
-            .is_some_and(|p| p.lag_of(&call.node).is_some())
+            .is_some_and(|p| !p.writes_directly(&call.node))
             && ShardId::new(call.shard).is_some_and(|s| miroir_cluster::shard_name(r, s) == name)
     })
 }
