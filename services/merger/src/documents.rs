@@ -59,7 +59,13 @@ async fn get_one(merger: &Merger, request: &DocumentGet) -> Result<JsonBody, Mei
         suffix: &suffix,
         body: None,
     };
-    let replicas = merger.replicas(&topology, &record, shard, merger.next_turn());
+    let replicas = merger.replicas(
+        &topology,
+        &record,
+        shard,
+        &merger.latency(),
+        merger.next_turn(),
+    );
     let body = merger
         .read_shard(&replicas, &record, shard, &call, deadline)
         .await?;

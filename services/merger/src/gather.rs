@@ -22,8 +22,9 @@ pub async fn scatter(
     deadline: Deadline,
 ) -> Vec<Result<Bytes, MeiliError>> {
     let turn = merger.next_turn();
+    let latency = merger.latency();
     futures::future::join_all(requests.into_iter().map(|(shard, body)| {
-        let replicas = merger.replicas(topology, record, shard, turn);
+        let replicas = merger.replicas(topology, record, shard, &latency, turn);
         let call = ShardCall {
             body,
             ..template.clone()
@@ -77,7 +78,13 @@ pub async fn first_shard_verdict(
     let Some(&first) = shards.first() else {
         return own;
     };
-    let replicas = merger.replicas(topology, record, first, merger.next_turn());
+    let replicas = merger.replicas(
+        topology,
+        record,
+        first,
+        &merger.latency(),
+        merger.next_turn(),
+    );
     match merger
         .read_shard(&replicas, record, first, call, deadline)
         .await

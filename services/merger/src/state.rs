@@ -99,14 +99,22 @@ impl Merger {
 
     /// The copies of one shard in read order: by health, then by the latency this merger has
     /// measured.
+    /// The copies of `shard` in the order to try them, ranked on `latency`: take it once per
+    /// request with [`latency`](Self::latency), not once per shard.
     pub fn replicas(
         &self,
         topology: &Topology,
         record: &IndexRecord,
         shard: ShardId,
+        latency: &crate::latency::Snapshot,
         turn: usize,
     ) -> Vec<Replica> {
-        replicas::read_order(topology, record, shard, &self.reader.latency(), turn)
+        replicas::read_order(topology, record, shard, latency, turn)
+    }
+
+    /// The merger's latency figures now, for [`replicas`](Self::replicas).
+    pub fn latency(&self) -> crate::latency::Snapshot {
+        self.reader.latency()
     }
 
     /// Ask one copy of `shard` (retrying and hedging over the others). Errors are the client's:
@@ -159,11 +167,12 @@ impl Merger {
                 record.uid
             ))
         })?;
+        let latency = self.latency();
         Ok((
             first,
             shards
                 .into_iter()
-                .flat_map(|s| self.replicas(topology, record, s, turn))
+                .flat_map(|s| self.replicas(topology, record, s, &latency, turn))
                 .collect(),
         ))
     }

@@ -184,10 +184,11 @@ fn index_from_nodes(
     by_node: &BTreeMap<String, Value>,
 ) -> Result<Value, MeiliError> {
     let turn = merger.next_turn();
+    let latency = merger.latency();
     let mut parts = Vec::new();
     for shard in merger.shards(record)? {
         let part = merger
-            .replicas(topology, record, shard, turn)
+            .replicas(topology, record, shard, &latency, turn)
             .into_iter()
             .find_map(|r| {
                 by_node
