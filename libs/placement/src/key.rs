@@ -135,6 +135,15 @@ impl fmt::Display for PrimaryKeyValue {
     }
 }
 
+/// The shard of one document given as a line of NDJSON (the WAL's form), or `None` when the line
+/// is not a JSON object or its primary key is missing or invalid. The router splits batches with
+/// this, and the replayer finds a shard's part of a batch again with the same function.
+pub fn shard_of_json_line(line: &[u8], primary_key: &str, shards: ShardCount) -> Option<ShardId> {
+    let doc: serde_json::Map<String, Value> = serde_json::from_slice(line).ok()?;
+    let id = PrimaryKeyValue::from_json(doc.get(primary_key)?).ok()?;
+    Some(shard_for_key(&id, shards))
+}
+
 /// The shard that holds the document with primary key value `pk`.
 pub fn shard_for_key(pk: &PrimaryKeyValue, shards: ShardCount) -> ShardId {
     let shard = pk.hash() % u64::from(shards.get());

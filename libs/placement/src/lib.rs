@@ -53,5 +53,6 @@ pub use index_name::{
 };
 pub use key::{
     DOCUMENT_SHARD_SEED, InvalidDocumentId, MAX_DOCUMENT_ID_BYTES, PrimaryKeyValue, shard_for_key,
+    shard_of_json_line,
 };
 pub use plan::{CopyRef, Move, PlacementDiff, diff, plan_moves};

@@ -31,12 +31,12 @@ use bytes::Bytes;
 use miroir_cluster::handoff::HandoffQueues;
 use miroir_cluster::node::{NodeClient, NodeError};
 use miroir_cluster::topology::TopologyStore;
-use miroir_placement::{PrimaryKeyValue, ShardCount, ShardId, shard_for_key};
+use miroir_placement::{ShardCount, ShardId};
 use miroir_proto::handoff::{Hint, HintBody};
 use miroir_proto::topology::{Availability, LagReason};
 use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
@@ -350,7 +350,7 @@ impl Repairer {
                 let mut documents = 0u64;
                 miroir_cluster::wal::read_batch(&self.wal, batch_id, *chunks, |chunk| {
                     for line in chunk.ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                        if shard_of_line(line, primary_key, shards) == Some(hint.shard) {
+                        if miroir_placement::shard_of_json_line(line, primary_key, shards).map(ShardId::get) == Some(hint.shard) {
                             part.extend_from_slice(line);
                             part.push(b'\n');
                             documents += 1;
@@ -584,12 +584,6 @@ fn lost_copies(topo: &miroir_cluster::topology::Topology) -> HashSet<(String, St
         }
     }
     out
-}
-
-fn shard_of_line(line: &[u8], primary_key: &str, shards: ShardCount) -> Option<u16> {
-    let doc: Map<String, Value> = serde_json::from_slice(line).ok()?;
-    let id = PrimaryKeyValue::from_json(doc.get(primary_key)?).ok()?;
-    Some(shard_for_key(&id, shards).get())
 }
 
 fn age_of(rfc3339: &str) -> Option<Duration> {

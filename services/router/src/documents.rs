@@ -137,7 +137,7 @@ impl Router {
                     {
                         // Pass 1 checked every id: a line without one now is a WAL that changed
                         // under the batch, not something to route to shard 0.
-                        let shard = shard_of_line(line, &primary_key, shards)
+                        let shard = miroir_placement::shard_of_json_line(line, &primary_key, shards)
                             .map(|s| s.get())
                             .ok_or_else(|| {
                                 MeiliError::internal(format!(
@@ -173,7 +173,12 @@ impl Router {
                 let calls =
                     document_calls(&record, shard, &method, &primary_key, body, wal_ref.clone());
                 busy.insert(shard);
-                in_flight.push(async move { (shard, self.send_calls(calls, true).await) });
+                in_flight.push(async move {
+                    (
+                        shard,
+                        self.send_calls(Some(&req.index_uid), calls, true).await,
+                    )
+                });
             }
         }
         while let Some((_, results)) = in_flight.next().await {
@@ -373,12 +378,6 @@ impl Router {
 
 /// Builds the node calls of a deletion for the index record read when it runs.
 type CallMaker<'a> = Box<dyn Fn(&IndexRecord) -> Vec<Call> + Send + Sync + 'a>;
-
-fn shard_of_line(line: &[u8], primary_key: &str, shards: ShardCount) -> Option<ShardId> {
-    let doc: Map<String, Value> = serde_json::from_slice(line).ok()?;
-    let id = PrimaryKeyValue::from_json(doc.get(primary_key)?).ok()?;
-    Some(shard_for_key(&id, shards))
-}
 
 fn document_calls(
     record: &IndexRecord,

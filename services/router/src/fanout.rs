@@ -271,7 +271,9 @@ impl Router {
         task: &mut ClusterTask,
         calls: Vec<Call>,
     ) -> Result<(), MeiliError> {
-        let results = self.send_calls(calls, false).await;
+        let results = self
+            .send_calls(task.index_uid.as_deref(), calls, false)
+            .await;
         self.book(task, results, &mut HashSet::new()).await
     }
 
@@ -285,22 +287,29 @@ impl Router {
         task: &mut ClusterTask,
         calls: Vec<Call>,
     ) -> Result<(), MeiliError> {
-        let results = self.send_calls(calls, true).await;
+        let results = self
+            .send_calls(task.index_uid.as_deref(), calls, true)
+            .await;
         self.book(task, results, &mut HashSet::new()).await
     }
 
     /// Send every call in parallel, except to copies that cannot take it now (node down or
     /// unknown, copy behind: those are deferred without a try, so that a copy's queue keeps its
     /// writes in order).
+    /// `index_uid`: the index the calls write to, whose record says which copies are behind.
     pub(crate) async fn send_calls(
         &self,
+        index_uid: Option<&str>,
         calls: Vec<Call>,
         existing_only: bool,
     ) -> Vec<(Call, Sent)> {
         let topo = self.topology.current();
+        let record = index_uid.and_then(|uid| topo.index(uid));
         let futures = calls.into_iter().map(|call| {
             let node = topo.nodes.get(&call.node).cloned();
-            let behind = call_is_behind(&topo, &call);
+            let behind = record
+                .and_then(|r| r.shards.get(usize::from(call.shard)))
+                .is_some_and(|p| !p.writes_directly(&call.node));
             async move {
                 let Some(node) = node else {
                     return (
@@ -501,19 +510,6 @@ impl Router {
         }
         Ok(())
     }
-}
-
-/// Whether the call's copy is behind in the current topology (its writes go through its queue).
-fn call_is_behind(topo: &miroir_cluster::topology::Topology, call: &Call) -> bool {
-    let Some(name) = shard_index_of(&call.path) else {
-        return false;
-    };
-    topo.indexes.values().any(|(r, _)| {
-        r.shards
-            .get(usize::from(call.shard))
-            .is_some_and(|p| !p.writes_directly(&call.node))
-            && ShardId::new(call.shard).is_some_and(|s| miroir_cluster::shard_name(r, s) == name)
-    })
 }
 
 impl Router {
