@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use miroir_cluster::topology::TopologyStore;
 use miroir_e2e::{ClusterOptions, NODE_MASTER_KEY, TestCluster};
 use miroir_testkit::MeiliClient;
 use serde_json::{Value, json};
@@ -122,10 +121,7 @@ async fn main() {
     let mut idle = searches(&client, stop.clone(), 300).await;
 
     // The migration, with searches running.
-    let nats = cluster.nats.connect().await.unwrap();
-    let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
-        .await
-        .unwrap();
+    let topology = cluster.topology().await.unwrap();
     let before: usize = topology
         .current()
         .index("bench")

@@ -137,13 +137,19 @@ impl TestCluster {
         })
         .await?;
         let id = format!("n{}", self.nodes.len());
-        let client = self.nats.connect().await?;
-        let topology = TopologyStore::open(&async_nats::jetstream::new(client)).await?;
-        topology
+        self.topology()
+            .await?
             .put_node(&NodeRecord::new(id.clone(), node.url()))
             .await?;
         self.nodes.push(node);
         Ok(id)
+    }
+
+    /// The topology bucket and a live mirror of it, on a connection of its own (what an operator
+    /// or a test reads and edits).
+    pub async fn topology(&self) -> Result<TopologyStore> {
+        let client = self.nats.connect().await?;
+        TopologyStore::open(&async_nats::jetstream::new(client)).await
     }
 
     pub fn gateway_url(&self) -> &str {

@@ -140,10 +140,7 @@ async fn a_node_back_empty_gets_no_partial_shard_and_reads_stay_complete() {
         .unwrap();
     let task = client.wait_task(r.task_uid().unwrap()).await.unwrap();
     assert_eq!(task["status"], json!("succeeded"), "{task}");
-    let nats = cluster.nats.connect().await.unwrap();
-    let topology = miroir_cluster::topology::TopologyStore::open(&async_nats::jetstream::new(nats))
-        .await
-        .unwrap();
+    let topology = cluster.topology().await.unwrap();
     let (record, _) = topology.read_index("docs").await.unwrap().unwrap();
     let lost: Vec<_> = record
         .shards

@@ -43,6 +43,29 @@ pub struct Load {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// A cluster with `seed` documents in [`INDEX`] and the background load running (one writer of
+/// 20-document batches from id 1,000,000, two searchers).
+pub struct Loaded {
+    pub cluster: TestCluster,
+    pub client: MeiliClient,
+    pub topology: TopologyStore,
+    pub load: Load,
+}
+
+pub async fn start_loaded(options: miroir_e2e::ClusterOptions, seed: u64) -> Loaded {
+    let cluster = TestCluster::start(options).await.unwrap();
+    let client = cluster.client();
+    let topology = cluster.topology().await.unwrap();
+    let tally = prepare(&client, seed).await;
+    let load = Load::start(client.clone(), tally, 1_000_000, 20, 2);
+    Loaded {
+        cluster,
+        client,
+        topology,
+        load,
+    }
+}
+
 /// Create the index (primary key `id`) and seed it with `seed` documents.
 pub async fn prepare(client: &MeiliClient, seed: u64) -> Arc<Tally> {
     // `MIROIR_TEST_LOG=info` shows the services' logs while a scenario runs.
@@ -189,10 +212,7 @@ async fn search(client: &MeiliClient, tally: &Tally) {
 /// Every copy's document ids, read from the nodes directly: shard -> node -> ids. Copies marked
 /// lost are left out (they are out of reads until rebuilt).
 pub async fn copies(cluster: &TestCluster) -> BTreeMap<usize, BTreeMap<String, BTreeSet<u64>>> {
-    let nats = cluster.nats.connect().await.unwrap();
-    let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
-        .await
-        .unwrap();
+    let topology = cluster.topology().await.unwrap();
     let (record, _) = topology.read_index(INDEX).await.unwrap().unwrap();
     let topo = topology.current();
     let mut out = BTreeMap::new();

@@ -5,21 +5,23 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use miroir_cluster::topology::TopologyStore;
-use miroir_e2e::TestCluster;
 use miroir_proto::topology::NodeHealth;
 use miroir_testkit::wait::{Attempt, until};
 use serde_json::json;
 
-use super::load::{self, INDEX, Load};
+use super::load::{self, INDEX};
 use super::node_dies::{options, wait_health};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn services_reconnect_after_nats_restarts_and_nothing_acknowledged_is_lost() {
-    let mut cluster = TestCluster::start(options()).await.unwrap();
-    let client = cluster.client();
-    let tally = load::prepare(&client, 200).await;
-    let load = Load::start(client.clone(), tally.clone(), 1_000, 20, 2);
+    // The topology mirror is opened before NATS restarts: it must follow KV again after it.
+    let load::Loaded {
+        mut cluster,
+        client,
+        topology,
+        load,
+    } = load::start_loaded(options(), 200).await;
+    let tally = load.tally.clone();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = tally.acked.lock().unwrap().len();
 
@@ -71,10 +73,6 @@ async fn services_reconnect_after_nats_restarts_and_nothing_acknowledged_is_lost
 
     // The topology mirrors follow KV again: a node that dies now is marked down (health-checker
     // watch and lease) and reads avoid it.
-    let nats = cluster.nats.connect().await.unwrap();
-    let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
-        .await
-        .unwrap();
     cluster.nodes[3].stop();
     wait_health(&topology, "n3", NodeHealth::Down, Duration::from_secs(30)).await;
     let r = client

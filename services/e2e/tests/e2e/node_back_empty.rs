@@ -4,24 +4,21 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use miroir_cluster::topology::TopologyStore;
-use miroir_e2e::TestCluster;
 use miroir_proto::topology::NodeHealth;
 use miroir_testkit::wait::{Attempt, until};
 
-use super::load::{self, Load};
+use super::load::{self};
 use super::node_dies::{behind, options, wait_health};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_back_empty_is_never_read_and_nothing_is_lost() {
-    let mut cluster = TestCluster::start(options()).await.unwrap();
-    let client = cluster.client();
-    let nats = cluster.nats.connect().await.unwrap();
-    let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
-        .await
-        .unwrap();
-    let tally = load::prepare(&client, 300).await;
-    let load = Load::start(client.clone(), tally.clone(), 1_000, 20, 2);
+    let load::Loaded {
+        mut cluster,
+        client: _,
+        topology,
+        load,
+    } = load::start_loaded(options(), 300).await;
+    let tally = load.tally.clone();
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
     let victim = "n2";

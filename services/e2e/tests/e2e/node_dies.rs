@@ -6,11 +6,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use miroir_cluster::topology::TopologyStore;
-use miroir_e2e::{ClusterOptions, TestCluster};
+use miroir_e2e::ClusterOptions;
 use miroir_proto::topology::NodeHealth;
 use miroir_testkit::wait::{Attempt, until};
 
-use super::load::{self, DEGRADED, INDEX, Load};
+use super::load::{self, DEGRADED, INDEX};
 
 pub(crate) fn options() -> ClusterOptions {
     ClusterOptions {
@@ -62,14 +62,13 @@ pub(crate) fn behind(topology: &TopologyStore) -> Vec<(usize, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_node_loses_nothing_and_is_read_again_only_once_caught_up() {
-    let mut cluster = TestCluster::start(options()).await.unwrap();
-    let client = cluster.client();
-    let nats = cluster.nats.connect().await.unwrap();
-    let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
-        .await
-        .unwrap();
-    let tally = load::prepare(&client, 200).await;
-    let load = Load::start(client.clone(), tally.clone(), 1_000, 20, 2);
+    let load::Loaded {
+        mut cluster,
+        client,
+        topology,
+        load,
+    } = load::start_loaded(options(), 200).await;
+    let tally = load.tally.clone();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // kill -9 node 1 and keep writing.

@@ -29,14 +29,12 @@ pub struct Scenario {
 impl Scenario {
     /// A cluster with `seed` documents and the background load running.
     pub async fn start(options: ClusterOptions, seed: u64) -> Scenario {
-        let cluster = TestCluster::start(options).await.unwrap();
-        let client = cluster.client();
-        let nats = cluster.nats.connect().await.unwrap();
-        let topology = TopologyStore::open(&async_nats::jetstream::new(nats))
-            .await
-            .unwrap();
-        let tally = load::prepare(&client, seed).await;
-        let load = Load::start(client, tally, 1_000_000, 20, 2);
+        let load::Loaded {
+            cluster,
+            topology,
+            load,
+            ..
+        } = load::start_loaded(options, seed).await;
         Scenario {
             cluster,
             topology,
