@@ -161,16 +161,10 @@ fn plan_index(topo: &Topology, record: &IndexRecord, targets: &[NodeInfo], out: 
             }
         }
         // Full copies: caught up, on an available node, and staying.
-        let full = placement
-            .nodes
-            .iter()
-            .filter(|n| target.contains(&n.as_str()))
-            .filter(|n| placement.lag_of(n).is_none())
-            .filter(|n| {
-                topo.nodes
-                    .get(n.as_str())
-                    .is_some_and(|r| r.availability() != Availability::Down)
-            })
+        let full = topo
+            .live_full_copies(placement)
+            .into_iter()
+            .filter(|n| target.contains(n))
             .count();
         let enough = full >= target.len().min(usize::from(rf.get())) && full > 0;
         for node in placement

@@ -14,7 +14,9 @@ use async_nats::jetstream::kv::{self, Operation};
 use miroir_proto::subjects::{
     CLUSTER_KEY, INDEX_KEY_PREFIX, NODE_KEY_PREFIX, TOPOLOGY_BUCKET, index_key, node_key,
 };
-use miroir_proto::topology::{ClusterDefaults, IndexRecord, NodeRecord};
+use miroir_proto::topology::{
+    Availability, ClusterDefaults, IndexRecord, NodeRecord, ShardPlacement,
+};
 use tokio::sync::watch;
 
 use crate::kv_json;
@@ -38,6 +40,24 @@ impl Topology {
 
     pub fn node_url(&self, id: &str) -> Option<&str> {
         self.nodes.get(id).map(|n| n.url.as_str())
+    }
+
+    /// The nodes holding a *live full copy* of a shard: listed in its `nodes` (not `incoming`),
+    /// not behind (any `lagging` reason), on a node whose availability is not down. What a read
+    /// can be served from, what a copy can be built from, and what must remain when a copy is
+    /// dropped.
+    pub fn live_full_copies<'a>(&self, placement: &'a ShardPlacement) -> Vec<&'a str> {
+        placement
+            .nodes
+            .iter()
+            .filter(|n| placement.lag_of(n).is_none())
+            .filter(|n| {
+                self.nodes
+                    .get(n.as_str())
+                    .is_some_and(|r| r.availability() != Availability::Down)
+            })
+            .map(String::as_str)
+            .collect()
     }
 }
 

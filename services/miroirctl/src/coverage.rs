@@ -8,21 +8,6 @@
 use miroir_cluster::topology::Topology;
 use miroir_proto::topology::{Availability, IndexRecord, IndexState, ShardPlacement};
 
-/// The nodes holding a live full copy of `placement`.
-pub fn live_full_copies<'a>(topo: &Topology, placement: &'a ShardPlacement) -> Vec<&'a str> {
-    placement
-        .nodes
-        .iter()
-        .filter(|n| placement.lag_of(n).is_none())
-        .filter(|n| {
-            topo.nodes
-                .get(n.as_str())
-                .is_some_and(|r| r.availability() != Availability::Down)
-        })
-        .map(String::as_str)
-        .collect()
-}
-
 /// The ready indexes (an index being deleted needs no coverage).
 pub fn ready_indexes(topo: &Topology) -> impl Iterator<Item = &IndexRecord> {
     topo.indexes

@@ -17,7 +17,7 @@ use miroir_cluster::topology::Topology;
 use miroir_proto::topology::{NodeHealth, NodeRecord, NodeState};
 use serde::Serialize;
 
-use crate::coverage::{copies_of, describe_copy, live_full_copies, ready_indexes};
+use crate::coverage::{copies_of, describe_copy, ready_indexes};
 use crate::{Ctl, CtlError, Report};
 
 /// What a node command did.
@@ -271,7 +271,7 @@ pub fn check_remove(topo: &Topology, id: &str) -> Result<bool, CtlError> {
             if !p.nodes.iter().any(|n| n == id) {
                 continue;
             }
-            if live_full_copies(topo, p).iter().all(|n| *n == id) {
+            if topo.live_full_copies(p).iter().all(|n| *n == id) {
                 let others: Vec<String> = p
                     .nodes
                     .iter()
@@ -423,7 +423,7 @@ mod tests {
                     .shards
                     .iter()
                     .filter(|p| p.nodes.iter().any(|n| n == id))
-                    .all(|p| live_full_copies(&t, p).iter().any(|n| *n != id));
+                    .all(|p| t.live_full_copies(p).iter().any(|n| *n != id));
                 let expected = !holds || (node.health == NodeHealth::Down && every_shard_kept);
                 let got = check_remove(&t, id);
                 assert_eq!(
@@ -444,8 +444,8 @@ mod tests {
                         .zip(&after.indexes["books"].0.shards)
                     {
                         assert!(
-                            live_full_copies(&t, before).is_empty()
-                                || !live_full_copies(&after, now).is_empty()
+                            t.live_full_copies(before).is_empty()
+                                || !after.live_full_copies(now).is_empty()
                         );
                     }
                 }

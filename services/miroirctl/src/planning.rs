@@ -14,7 +14,7 @@ use miroir_proto::topology::NodeHealth;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::coverage::{describe_copy, live_full_copies, ready_indexes};
+use crate::coverage::{describe_copy, ready_indexes};
 use crate::{Ctl, CtlError, REBALANCER_LEASE, Report};
 
 pub const DOCUMENTS_NOTE: &str = "unknown: document counts live on the nodes and miroirctl reads only NATS; GET /indexes/{uid}/stats through a gateway gives an index's total";
@@ -81,7 +81,7 @@ pub fn build(
             ));
         }
         for (s, placement) in r.shards.iter().enumerate() {
-            if live_full_copies(topo, placement).is_empty() {
+            if topo.live_full_copies(placement).is_empty() {
                 let copies: Vec<String> = placement
                     .nodes
                     .iter()

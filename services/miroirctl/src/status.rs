@@ -24,7 +24,7 @@ use miroir_proto::topology::{NodeHealth, NodeState};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::coverage::{availability_name, live_full_copies, ready_indexes};
+use crate::coverage::{availability_name, ready_indexes};
 use crate::migrations::{self, MigrationProgress};
 use crate::node::{health_name, state_name};
 use crate::{Ctl, CtlError, HEALTH_CHECKER_LEASE, REBALANCER_LEASE, Report};
@@ -168,7 +168,7 @@ pub fn build(
             let live: Vec<usize> = r
                 .shards
                 .iter()
-                .map(|p| live_full_copies(topo, p).len())
+                .map(|p| topo.live_full_copies(p).len())
                 .collect();
             let rf = usize::from(r.replication_factor);
             let pick = |f: &dyn Fn(usize) -> bool| -> Vec<u16> {

@@ -31,7 +31,7 @@ use miroir_cluster::plan::CopyStep;
 use miroir_placement::ShardId;
 use miroir_proto::ErrorCode;
 use miroir_proto::migrations::{MigrationPhase, MigrationRecord};
-use miroir_proto::topology::{Availability, LagReason};
+use miroir_proto::topology::LagReason;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -86,14 +86,13 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
         .ok_or(BuildError::Gone)?
         .url
         .clone();
-    let (source_id, source) = placement
-        .nodes
-        .iter()
-        .filter(|n| **n != step.node && placement.lag_of(n).is_none())
+    let (source_id, source) = topo
+        .live_full_copies(placement)
+        .into_iter()
+        .filter(|n| *n != step.node)
         .filter_map(|n| topo.nodes.get(n).map(|r| (n, r)))
-        .filter(|(_, r)| r.availability() != Availability::Down)
         .min_by_key(|(_, r)| r.availability())
-        .map(|(n, r)| (n.clone(), r.url.clone()))
+        .map(|(n, r)| (n.to_string(), r.url.clone()))
         .ok_or(BuildError::NoSource)?;
     let pk = record.primary_key.clone();
     let started = miroir_cluster::now_rfc3339();

@@ -35,7 +35,7 @@ use miroir_cluster::topology::TopologyStore;
 use miroir_placement::ShardId;
 use miroir_proto::migrations::{MigrationPhase, MigrationRecord};
 use miroir_proto::subjects::Service;
-use miroir_proto::topology::{Availability, LagReason};
+use miroir_proto::topology::LagReason;
 use reqwest::Method;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -313,17 +313,7 @@ impl Rebalancer {
                 if !p.nodes.contains(&node) {
                     return false;
                 }
-                let others_full = p
-                    .nodes
-                    .iter()
-                    .filter(|n| **n != node && p.lag_of(n).is_none())
-                    .filter(|n| {
-                        topo.nodes
-                            .get(n.as_str())
-                            .is_some_and(|rec| rec.availability() != Availability::Down)
-                    })
-                    .count();
-                if others_full == 0 {
+                if topo.live_full_copies(p).iter().all(|n| *n == node) {
                     return false;
                 }
                 p.nodes.retain(|n| *n != node);
