@@ -182,7 +182,12 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     // 3. Documents, page by page.
     let page = ctx.config.copy_page_size;
     let query: String = match &pk {
-        Some(pk) => form_query(pk),
+        Some(pk) => format!(
+            "?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("primaryKey", pk)
+                .finish()
+        ),
         None => String::new(),
     };
     let mut offset = 0usize;
@@ -356,25 +361,6 @@ async fn report_caught_up(
     report(&ctx, &progress).await;
     metrics::counter!("miroir_rebalancer_moves_done_total").increment(1);
     tracing::info!(index = %step.index, shard = step.shard, node = %step.node, copied, "rebalancer: copy built and caught up");
-}
-
-fn form_query(pk: &str) -> String {
-    let q: String = url_pair("primaryKey", pk);
-    format!("?{q}")
-}
-
-fn url_pair(k: &str, v: &str) -> String {
-    let enc: String = v
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{k}={enc}")
 }
 
 pub(crate) async fn report(ctx: &Ctx, progress: &MigrationRecord) {
