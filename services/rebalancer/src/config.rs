@@ -24,7 +24,7 @@ pub struct Config {
     pub interval_ms: u64,
     /// Copies built at the same time in the whole cluster.
     pub max_moves: usize,
-    /// Copies built at the same time onto, or from, one node.
+    /// Copies built at the same time onto one node.
     pub max_moves_per_node: usize,
     /// Documents per page read from the source copy.
     pub copy_page_size: usize,

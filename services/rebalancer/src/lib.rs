@@ -54,12 +54,6 @@ pub struct Ctx {
     pub nodes: NodeClient,
 }
 
-/// A build in flight: the copy, the node it copies from, its task.
-struct Running {
-    source: Option<String>,
-    task: JoinHandle<Result<u64, build::BuildError>>,
-}
-
 /// Campaign for the lease and, while holding it, move copies until `shutdown`; then stop the
 /// builds in flight (they restart from scratch on the next active replica) and release the lease.
 pub async fn run(
@@ -143,7 +137,7 @@ pub async fn run(
 
 struct Rebalancer {
     ctx: Arc<Ctx>,
-    running: HashMap<(String, u16, String), Running>,
+    running: HashMap<(String, u16, String), JoinHandle<Result<u64, build::BuildError>>>,
     /// Builds that failed: not tried again before the instant, with the failures so far.
     backoff: HashMap<(String, u16, String), (tokio::time::Instant, u32)>,
 }
@@ -172,12 +166,12 @@ impl Rebalancer {
                 .get(&key(step))
                 .is_some_and(|(until, _)| *until > now);
             if !waiting && !self.running.contains_key(&key(step)) && self.room_for(step) {
-                self.start(step.clone(), None);
+                self.start(step.clone());
             }
         }
         for step in &plan.adds {
             if self.room_for(step) && self.add_copy(step).await {
-                self.start(step.clone(), None);
+                self.start(step.clone());
             }
         }
         metrics::gauge!("miroir_rebalancer_moves_in_flight").set(self.running.len() as f64);
@@ -189,21 +183,19 @@ impl Rebalancer {
         if self.running.len() >= cfg.max_moves {
             return false;
         }
-        let on_node = self
+        let onto_node = self
             .running
-            .iter()
-            .filter(|((_, _, n), r)| {
-                *n == step.node || r.source.as_deref() == Some(step.node.as_str())
-            })
+            .keys()
+            .filter(|(_, _, n)| *n == step.node)
             .count();
-        on_node < cfg.max_moves_per_node
+        onto_node < cfg.max_moves_per_node
     }
 
-    fn start(&mut self, step: CopyStep, source: Option<String>) {
+    fn start(&mut self, step: CopyStep) {
         let ctx = self.ctx.clone();
         let k = key(&step);
-        let task = tokio::spawn(build::build(ctx, step));
-        self.running.insert(k, Running { source, task });
+        self.running
+            .insert(k, tokio::spawn(build::build(ctx, step)));
     }
 
     /// Collect the builds that ended.
@@ -211,14 +203,14 @@ impl Rebalancer {
         let done: Vec<_> = self
             .running
             .iter()
-            .filter(|(_, r)| r.task.is_finished())
+            .filter(|(_, r)| r.is_finished())
             .map(|(k, _)| k.clone())
             .collect();
         for k in done {
             let Some(r) = self.running.remove(&k) else {
                 continue;
             };
-            match r.task.await {
+            match r.await {
                 Ok(Ok(docs)) => {
                     self.backoff.remove(&k);
                     tracing::debug!(index = %k.0, shard = k.1, node = %k.2, docs, "rebalancer: copied; the replayer catches it up");
@@ -252,7 +244,7 @@ impl Rebalancer {
     /// Stop every build (lease lost or shutdown): they restart from scratch on the next holder.
     fn stop_all(&mut self) {
         for (_, r) in self.running.drain() {
-            r.task.abort();
+            r.abort();
         }
     }
 

@@ -44,10 +44,10 @@ struct Flags {
     /// How often the plan is computed again when nothing changed, in milliseconds [default: 1000]
     #[arg(long, env = "MIROIR_REBALANCER_INTERVAL_MS", value_name = "MS")]
     interval_ms: Option<u64>,
-    /// Copies built at the same time in the whole cluster [default: 2]
+    /// Copies built at the same time in the whole cluster [default: 4]
     #[arg(long, env = "MIROIR_REBALANCER_MAX_MOVES", value_name = "N")]
     max_moves: Option<usize>,
-    /// Copies built at the same time onto, or from, one node [default: 1]
+    /// Copies built at the same time onto one node [default: 2]
     #[arg(long, env = "MIROIR_REBALANCER_MAX_MOVES_PER_NODE", value_name = "N")]
     max_moves_per_node: Option<usize>,
     /// Documents per page read from the source copy [default: 1000]
