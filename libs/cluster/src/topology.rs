@@ -42,6 +42,16 @@ impl Topology {
         self.nodes.get(id).map(|n| n.url.as_str())
     }
 
+    /// Whether `node`'s copy of a shard can take a write now, directly: its node is not down and
+    /// the copy is not behind (or has caught up). A write to any other copy goes to its queue.
+    pub fn takes_writes(&self, placement: &ShardPlacement, node: &str) -> bool {
+        placement.writes_directly(node)
+            && self
+                .nodes
+                .get(node)
+                .is_some_and(|r| r.availability() != Availability::Down)
+    }
+
     /// The nodes holding a *live full copy* of a shard: listed in its `nodes` (not `incoming`),
     /// not behind (any `lagging` reason), on a node whose availability is not down. What a read
     /// can be served from, what a copy can be built from, and what must remain when a copy is

@@ -147,12 +147,7 @@ impl Router {
             let writable = placement
                 .nodes
                 .iter()
-                .filter(|n| placement.writes_directly(n))
-                .filter(|n| {
-                    topo.nodes
-                        .get(n.as_str())
-                        .is_some_and(|r| r.availability() != Availability::Down)
-                })
+                .filter(|n| topo.takes_writes(placement, n))
                 .count();
             // The replication factor, not the copy count: a copy being built (a migration
             // target, behind until it caught up) does not raise the quorum.

@@ -93,25 +93,17 @@ impl Router {
         // and still holds its shard (a settings write would create it).
         let mut probe_at = None;
         for (i, call) in calls.iter().enumerate() {
-            let Some(node) = topo.nodes.get(&call.node) else {
-                continue;
-            };
-            let behind = record
+            let takes_writes = record
                 .shards
                 .get(usize::from(call.shard))
-                .is_some_and(|p| p.lag_of(&call.node).is_some());
-            if behind
-                || node.availability() == miroir_proto::topology::Availability::Down
-                || call.replica == crate::fanout::INCOMING_REPLICA
-            {
+                .is_some_and(|p| topo.takes_writes(p, &call.node));
+            let (Some(node), true) = (
+                topo.nodes.get(&call.node),
+                takes_writes && call.replica != crate::fanout::INCOMING_REPLICA,
+            ) else {
                 continue;
-            }
-            let name = call
-                .path
-                .trim_start_matches("/indexes/")
-                .split('/')
-                .next()
-                .unwrap_or_default();
+            };
+            let name = crate::fanout::shard_index_of(&call.path).unwrap_or_default();
             if self.copy_exists(&node.url, name).await {
                 probe_at = Some(i);
                 break;
