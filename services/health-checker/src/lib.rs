@@ -89,7 +89,8 @@ pub async fn run_as(
         .await?
         .spawn(local.clone());
     let ctx = Arc::new(RepairContext {
-        js,
+        queues: miroir_cluster::handoff::HandoffQueues::open(&js).await?,
+        wal: miroir_cluster::wal::open(&js).await?,
         topology: topology.clone(),
         nodes: NodeClient::new(config.node_api_key.clone(), REPAIR_NODE_TIMEOUT)?,
         config: config.repair(),

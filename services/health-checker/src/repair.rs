@@ -66,7 +66,9 @@ impl Default for RepairConfig {
 /// What the replayer works with.
 #[derive(Clone)]
 pub struct RepairContext {
-    pub js: async_nats::jetstream::Context,
+    pub queues: HandoffQueues,
+    /// The WAL, where document hints find their batches.
+    pub wal: async_nats::jetstream::stream::Stream,
     pub topology: TopologyStore,
     pub nodes: NodeClient,
     pub config: RepairConfig,
@@ -93,34 +95,8 @@ pub async fn run(
     mut active: watch::Receiver<bool>,
     shutdown: CancellationToken,
 ) {
-    let queues = loop {
-        match HandoffQueues::open(&ctx.js).await {
-            Ok(q) => break q,
-            Err(e) => {
-                tracing::warn!(error = %e, "repair: cannot open the handoff stream yet");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    };
-    let wal = loop {
-        match miroir_cluster::wal::open(&ctx.js).await {
-            Ok(w) => break w,
-            Err(e) => {
-                tracing::warn!(error = %e, "repair: cannot open the WAL yet");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    };
     let repairer = Repairer {
         ctx,
-        queues,
-        wal,
         caught_up: std::sync::Mutex::new(HashMap::new()),
     };
     loop {
@@ -167,8 +143,6 @@ pub async fn mark_node_lagging(topology: &TopologyStore, node: &str) -> anyhow::
 
 struct Repairer {
     ctx: Arc<RepairContext>,
-    queues: HandoffQueues,
-    wal: async_nats::jetstream::stream::Stream,
     /// When each copy (index, shard, node) was seen caught up by this replica.
     caught_up: std::sync::Mutex<HashMap<(String, usize, String), tokio::time::Instant>>,
 }
@@ -183,7 +157,7 @@ impl Repairer {
     /// One look at every queue and every behind copy.
     async fn pass(&self) {
         let topo = self.ctx.topology.current();
-        let pending = match self.queues.all_pending().await {
+        let pending = match self.ctx.queues.all_pending().await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "repair: cannot list the handoff queues");
@@ -264,7 +238,7 @@ impl Repairer {
         let mut why = None;
         if count > cfg.max_queue_hints {
             why = Some(format!("{count} hints (bound {})", cfg.max_queue_hints));
-        } else if let Ok(Some((_, oldest))) = self.queues.next(node, shard_index, None).await
+        } else if let Ok(Some((_, oldest))) = self.ctx.queues.next(node, shard_index, None).await
             && let Some(age) = age_of(&oldest.deferred_at)
             && age > cfg.max_queue_age
         {
@@ -279,7 +253,7 @@ impl Repairer {
             .increment(1);
         tracing::error!(%node, index = %shard_index, %why, "repair: handoff queue past its bound; the copy is handed to re-replication");
         self.mark_lost(node, shard_index).await;
-        if let Err(e) = self.queues.drop_queue(node, shard_index).await {
+        if let Err(e) = self.ctx.queues.drop_queue(node, shard_index).await {
             tracing::warn!(%node, index = %shard_index, error = %e, "repair: cannot drop an over-bound queue");
         }
         true
@@ -290,6 +264,7 @@ impl Repairer {
         let mut from = None;
         let mut checked_exists = false;
         while let Some((seq, hint)) = self
+            .ctx
             .queues
             .next(node, shard_index, from)
             .await
@@ -305,7 +280,8 @@ impl Repairer {
                 checked_exists = true;
             }
             let documents = self.apply(url, &hint).await?;
-            self.queues
+            self.ctx
+                .queues
                 .ack_through(node, shard_index, seq)
                 .await
                 .map_err(|e| ReplayError::Queue(e.to_string()))?;
@@ -348,7 +324,7 @@ impl Repairer {
                 let mut part: Vec<u8> = Vec::new();
                 let mut parts: Vec<Bytes> = Vec::new();
                 let mut documents = 0u64;
-                miroir_cluster::wal::read_batch(&self.wal, batch_id, *chunks, |chunk| {
+                miroir_cluster::wal::read_batch(&self.ctx.wal, batch_id, *chunks, |chunk| {
                     for line in chunk.ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                         if miroir_placement::shard_of_json_line(line, primary_key, shards).map(ShardId::get) == Some(hint.shard) {
                             part.extend_from_slice(line);
@@ -450,7 +426,7 @@ impl Repairer {
                 return;
             }
         }
-        match self.queues.next(node, shard_index, None).await {
+        match self.ctx.queues.next(node, shard_index, None).await {
             Ok(None) => {}
             Ok(Some(_)) => return,
             Err(e) => {
