@@ -239,6 +239,10 @@ pub async fn wait_registered(
             let mut ids = std::collections::BTreeSet::new();
             let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
             while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, replies.next()).await {
+                // "No responders" (nobody registered yet) is an empty status message: not yet.
+                if msg.status.is_some() {
+                    break;
+                }
                 let v: serde_json::Value =
                     serde_json::from_slice(&msg.payload).context("ping reply")?;
                 ids.insert(v["id"].to_string());
