@@ -119,4 +119,31 @@ impl NodeClient {
             reason: format!("answer is not JSON: {e}"),
         })
     }
+
+    /// Whether the node holds the index `name`, or has its creation enqueued or processing (a
+    /// replayed or just-sent creation that the node has not applied yet). `index_not_found`
+    /// with no creation pending is `Ok(false)`; other failures are returned, for the caller to
+    /// decide what an unreachable node means.
+    pub async fn index_present(&self, base_url: &str, name: &str) -> Result<bool, NodeError> {
+        let missing = |r: &Result<(u16, Bytes), NodeError>| matches!(r, Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound);
+        let index = format!("/indexes/{name}");
+        let first = self.send(base_url, Method::GET, &index, None).await;
+        if !missing(&first) {
+            return first.map(|_| true);
+        }
+        let pending = format!(
+            "/tasks?indexUids={name}&types=indexCreation&statuses=enqueued,processing&limit=1"
+        );
+        let tasks = self.json(base_url, Method::GET, &pending, None).await?;
+        if tasks["results"].as_array().is_some_and(|r| !r.is_empty()) {
+            return Ok(true);
+        }
+        // The creation may have finished between the two looks: look at the index again.
+        let again = self.send(base_url, Method::GET, &index, None).await;
+        if missing(&again) {
+            Ok(false)
+        } else {
+            again.map(|_| true)
+        }
+    }
 }

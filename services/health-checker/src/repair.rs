@@ -32,9 +32,9 @@ use miroir_cluster::handoff::HandoffQueues;
 use miroir_cluster::node::{NodeClient, NodeError};
 use miroir_cluster::topology::TopologyStore;
 use miroir_placement::{ShardCount, ShardId};
+use miroir_proto::MeiliError;
 use miroir_proto::handoff::{Hint, HintBody};
 use miroir_proto::topology::{Availability, LagReason};
-use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -383,21 +383,18 @@ impl Repairer {
         }
     }
 
+    /// Whether the node holds the shard index (or has its creation pending).
     async fn index_exists(&self, url: &str, shard_index: &str) -> Result<bool, ReplayError> {
-        match self
-            .ctx
+        self.ctx
             .nodes
-            .send(url, Method::GET, &format!("/indexes/{shard_index}"), None)
+            .index_present(url, shard_index)
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound => Ok(false),
-            Err(NodeError::Unreachable { reason, .. }) => Err(ReplayError::Unreachable(reason)),
-            Err(NodeError::Meili(e)) => Err(ReplayError::Unreachable(format!(
-                "HTTP {} {}",
-                e.status, e.code
-            ))),
-        }
+            .map_err(|e| match e {
+                NodeError::Unreachable { reason, .. } => ReplayError::Unreachable(reason),
+                NodeError::Meili(e) => {
+                    ReplayError::Unreachable(format!("HTTP {} {}", e.status, e.code))
+                }
+            })
     }
 
     /// Take a behind copy out of `lagging` if it has caught up (see the module doc), in two

@@ -511,33 +511,7 @@ impl Router {
     /// Whether the node still holds the shard index `name`, or has its creation queued.
     /// Unreachable nodes count as holding it: the write itself will report them.
     pub(crate) async fn copy_exists(&self, url: &str, name: &str) -> bool {
-        match self
-            .nodes
-            .send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None)
-            .await
-        {
-            Ok(_) | Err(NodeError::Unreachable { .. }) => true,
-            Err(NodeError::Meili(e)) if e.code == ErrorCode::IndexNotFound => {
-                let path = format!(
-                    "/tasks?indexUids={name}&types=indexCreation&statuses=enqueued,processing&limit=1"
-                );
-                let pending = match self
-                    .nodes
-                    .json(url, reqwest::Method::GET, &path, None)
-                    .await
-                {
-                    Ok(v) => v["results"].as_array().is_some_and(|r| !r.is_empty()),
-                    Err(_) => true,
-                };
-                // The creation may have finished between the two looks: look at the index again.
-                pending
-                    || !matches!(
-                        self.nodes.send(url, reqwest::Method::GET, &format!("/indexes/{name}"), None).await,
-                        Err(NodeError::Meili(ref e)) if e.code == ErrorCode::IndexNotFound
-                    )
-            }
-            Err(_) => true,
-        }
+        self.nodes.index_present(url, name).await.unwrap_or(true)
     }
 }
 
