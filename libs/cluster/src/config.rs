@@ -222,24 +222,6 @@ pub fn optional_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<St
     }))
 }
 
-/// Set up logs (`RUST_LOG`, default info) and, when `metrics_addr` is given, the Prometheus
-/// endpoint. Safe to call more than once (tests start several services in one process).
-pub fn init_telemetry(metrics_addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
-    if let Some(addr) = metrics_addr {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .map_err(|e| anyhow::anyhow!("cannot start the metrics endpoint on {addr}: {e}"))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::result_large_err)] // figment::Jail takes closures returning its error

@@ -15,6 +15,7 @@ pub mod node;
 pub mod plan;
 pub mod shutdown;
 pub mod tasks;
+pub mod telemetry;
 pub mod topology;
 pub mod wal;
 

@@ -30,6 +30,9 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// Where Prometheus scrapes the metrics (`/metrics`); unset: no metrics endpoint.
     pub metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: `text` (the default) or `json`, one object a line.
+    #[serde(default)]
+    pub log_format: miroir_cluster::telemetry::LogFormat,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             write_timeout_ms: 60_000,
             shutdown_grace_ms: 30_000,
             metrics_addr: None,
+            log_format: Default::default(),
         }
     }
 }

@@ -42,6 +42,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    metrics::describe();
     let grace = config.shutdown_grace();
     let state = AppState::new(config, nats.clone()).await?;
     // Registered with the NATS service API only so that `$SRV.PING` finds live gateways.

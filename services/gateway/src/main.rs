@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use miroir_cluster::{bus, config, shutdown};
+use miroir_cluster::{bus, config, shutdown, telemetry};
 use miroir_gateway::Config;
 
 /// Miroir's client-facing Meilisearch HTTP API: auth, validation, Meilisearch-shaped errors,
@@ -55,6 +55,9 @@ struct Flags {
     /// Where Prometheus scrapes the metrics (`/metrics`) [default: none]
     #[arg(long, env = "MIROIR_GATEWAY_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: text or json (one object a line) [default: text]
+    #[arg(long, env = "MIROIR_GATEWAY_LOG_FORMAT", value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 #[tokio::main]
@@ -63,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
     let config: Config =
         config::load_with_flags("MIROIR_GATEWAY_", flags.config.as_deref(), &flags)?;
     config.validate()?;
-    config::init_telemetry(config.metrics_addr)?;
+    telemetry::init(config.log_format, config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-gateway").await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await

@@ -8,6 +8,38 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::Unit;
+
+/// Describe every metric of the gateway (the exporter's `# HELP` lines), register the build, and
+/// start the NATS failure counters for the services it calls at 0.
+pub fn describe() {
+    miroir_cluster::telemetry::register("gateway", env!("CARGO_PKG_VERSION"));
+    miroir_cluster::telemetry::zero_bus_failures(&["router", "merger"]);
+    metrics::describe_counter!(
+        "miroir_gateway_requests_total",
+        "HTTP requests answered, by route family, method and status"
+    );
+    metrics::describe_histogram!(
+        "miroir_gateway_request_seconds",
+        Unit::Seconds,
+        "Wall time of each HTTP request, by route family and status"
+    );
+    metrics::describe_counter!(
+        "miroir_gateway_upload_bytes_total",
+        Unit::Bytes,
+        "Bytes of document uploads received"
+    );
+    metrics::describe_counter!(
+        "miroir_gateway_documents_total",
+        "Documents spooled to the WAL by accepted uploads"
+    );
+    metrics::describe_counter!(
+        "miroir_gateway_uploads_refused_total",
+        "Document uploads refused, by error code"
+    );
+    metrics::counter!("miroir_gateway_upload_bytes_total").increment(0);
+    metrics::counter!("miroir_gateway_documents_total").increment(0);
+}
 
 /// The family a matched route belongs to; unmatched paths are `unknown`.
 pub fn family(matched: Option<&str>) -> &'static str {

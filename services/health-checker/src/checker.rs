@@ -107,6 +107,7 @@ impl Checker {
     /// One probe of every node, then the KV writes the outcomes call for.
     async fn round(&mut self, active: &watch::Receiver<bool>) {
         let topology = self.topology.current();
+        metrics::copies(&topology);
         let targets: Vec<(String, String, NodeHealth)> = topology
             .nodes
             .values()

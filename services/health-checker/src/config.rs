@@ -43,6 +43,9 @@ pub struct Config {
     pub repair_interval_ms: u64,
     /// Where Prometheus scrapes `/metrics`; none by default.
     pub metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: `text` (the default) or `json`, one object a line.
+    #[serde(default)]
+    pub log_format: miroir_cluster::telemetry::LogFormat,
     /// On shutdown, how long the lease release and the replayer get to finish.
     pub shutdown_grace_ms: u64,
 }
@@ -63,6 +66,7 @@ impl Default for Config {
             handoff_max_age_ms: 3_600_000,
             repair_interval_ms: 500,
             metrics_addr: None,
+            log_format: Default::default(),
             shutdown_grace_ms: 5_000,
         }
     }
@@ -178,6 +182,7 @@ mod tests {
             "handoff_max_age_ms",
             "repair_interval_ms",
             "metrics_addr",
+            "log_format",
             "shutdown_grace_ms",
         ];
         for key in keys {

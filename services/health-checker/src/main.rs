@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use miroir_cluster::{bus, config, shutdown};
+use miroir_cluster::{bus, config, shutdown, telemetry};
 use miroir_health_checker::Config;
 
 /// Miroir's health-checker: probes every node, marks it up / suspect / down in KV, and replays
@@ -88,6 +88,9 @@ struct Flags {
     /// Where Prometheus scrapes `/metrics` [default: none]
     #[arg(long, env = "MIROIR_HEALTH_CHECKER_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: text or json (one object a line) [default: text]
+    #[arg(long, env = "MIROIR_HEALTH_CHECKER_LOG_FORMAT", value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
     /// On shutdown, how long the lease release and the replayer get, in milliseconds
     /// [default: 5000]
     #[arg(
@@ -104,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     let config: Config =
         config::load_with_flags("MIROIR_HEALTH_CHECKER_", flags.config.as_deref(), &flags)?;
     config.validate()?;
-    config::init_telemetry(config.metrics_addr)?;
+    telemetry::init(config.log_format, config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-health-checker").await?;
     miroir_health_checker::run(config, nats, shutdown::on_signal("health-checker")).await
 }

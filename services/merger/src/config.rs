@@ -37,6 +37,9 @@ pub struct Config {
     pub settings_ttl_ms: u64,
     /// Where Prometheus scrapes `/metrics`; none by default.
     pub metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: `text` (the default) or `json`, one object a line.
+    #[serde(default)]
+    pub log_format: miroir_cluster::telemetry::LogFormat,
     /// On shutdown, how long requests in flight get to finish.
     pub shutdown_grace_ms: u64,
     /// The deadline used when a request carries none (`deadline_ms: 0`).
@@ -54,6 +57,7 @@ impl Default for Config {
             hedge_budget_percent: 10,
             settings_ttl_ms: 1_000,
             metrics_addr: None,
+            log_format: Default::default(),
             shutdown_grace_ms: 10_000,
             default_deadline_ms: 5_000,
         }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use miroir_cluster::{bus, config, shutdown};
+use miroir_cluster::{bus, config, shutdown, telemetry};
 use miroir_merger::Config;
 
 /// Miroir's read path: scatter a search to one live copy of every shard, gather, merge exactly.
@@ -54,6 +54,9 @@ struct Flags {
     /// Where Prometheus scrapes `/metrics` [default: none]
     #[arg(long, env = "MIROIR_MERGER_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: text or json (one object a line) [default: text]
+    #[arg(long, env = "MIROIR_MERGER_LOG_FORMAT", value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
     /// On shutdown, how long requests in flight get to finish, in milliseconds [default: 10000]
     #[arg(long, env = "MIROIR_MERGER_SHUTDOWN_GRACE_MS", value_name = "MS")]
     shutdown_grace_ms: Option<u64>,
@@ -68,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let config: Config =
         config::load_with_flags("MIROIR_MERGER_", flags.config.as_deref(), &flags)?;
     config.validate()?;
-    config::init_telemetry(config.metrics_addr)?;
+    telemetry::init(config.log_format, config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-merger").await?;
     miroir_merger::run(config, nats, shutdown::on_signal("merger")).await
 }

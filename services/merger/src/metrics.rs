@@ -20,8 +20,20 @@ use std::time::Duration;
 use metrics::Unit;
 use miroir_proto::MeiliError;
 
-/// Describe every metric, for the exporter's `# HELP` lines.
+/// Describe every metric, for the exporter's `# HELP` lines; register the build; start the
+/// counters that only move on a fault at 0 (for searches), so that their series exist before
+/// the first fault.
 pub fn describe() {
+    miroir_cluster::telemetry::register("merger", env!("CARGO_PKG_VERSION"));
+    for name in [
+        "miroir_merger_retries_total",
+        "miroir_merger_hedges_total",
+        "miroir_merger_hedges_refused_total",
+        "miroir_merger_shard_unavailable_total",
+    ] {
+        metrics::counter!(name, "op" => "search").increment(0);
+    }
+    metrics::counter!("miroir_merger_facet_values_cut_total").increment(0);
     metrics::describe_counter!(
         "miroir_merger_requests_total",
         "Requests served, by op and outcome"

@@ -37,6 +37,9 @@ pub struct Config {
     pub lease_ttl_ms: u64,
     /// Where Prometheus scrapes `/metrics`; none by default.
     pub metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: `text` (the default) or `json`, one object a line.
+    #[serde(default)]
+    pub log_format: miroir_cluster::telemetry::LogFormat,
     /// On shutdown, how long the lease release gets.
     pub shutdown_grace_ms: u64,
 }
@@ -56,6 +59,7 @@ impl Default for Config {
             drop_grace_ms: 5_000,
             lease_ttl_ms: 5_000,
             metrics_addr: None,
+            log_format: Default::default(),
             shutdown_grace_ms: 5_000,
         }
     }

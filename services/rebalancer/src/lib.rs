@@ -20,6 +20,7 @@
 
 pub mod build;
 mod config;
+mod metrics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -103,7 +104,7 @@ pub async fn run(
         backoff: HashMap::new(),
     };
     let mut changes = ctx.topology.subscribe();
-    describe_metrics();
+    metrics::describe();
     tracing::info!(%holder, "rebalancer started");
     loop {
         if *active.borrow() {
@@ -149,9 +150,9 @@ impl Rebalancer {
         let topo = self.ctx.topology.current();
         let now = time::OffsetDateTime::now_utc();
         let plan = plan::plan(&topo, now, self.ctx.config.reallocate_after());
-        metrics::gauge!("miroir_rebalancer_moves_planned")
+        ::metrics::gauge!("miroir_rebalancer_moves_planned")
             .set((plan.adds.len() + plan.rebuilds.len() + plan.drops.len()) as f64);
-        metrics::gauge!("miroir_rebalancer_under_replicated_shards")
+        ::metrics::gauge!("miroir_rebalancer_under_replicated_shards")
             .set(plan.under_replicated.len() as f64);
 
         for step in &plan.drops {
@@ -174,7 +175,7 @@ impl Rebalancer {
                 self.start(step.clone());
             }
         }
-        metrics::gauge!("miroir_rebalancer_moves_in_flight").set(self.running.len() as f64);
+        ::metrics::gauge!("miroir_rebalancer_moves_in_flight").set(self.running.len() as f64);
     }
 
     /// Whether another build may start onto `step.node`.
@@ -216,7 +217,7 @@ impl Rebalancer {
                     tracing::debug!(index = %k.0, shard = k.1, node = %k.2, docs, "rebalancer: copied; the replayer catches it up");
                 }
                 Ok(Err(e)) => {
-                    metrics::counter!("miroir_rebalancer_moves_failed_total").increment(1);
+                    ::metrics::counter!("miroir_rebalancer_moves_failed_total").increment(1);
                     let failures = self.backoff.get(&k).map_or(0, |(_, n)| *n) + 1;
                     let pause = Duration::from_millis(250 * 2u64.pow(failures.min(7)));
                     self.backoff
@@ -276,7 +277,7 @@ impl Rebalancer {
                         .topology
                         .wait_for_revision(rev, Duration::from_secs(2))
                         .await;
-                    metrics::counter!("miroir_rebalancer_copies_added_total").increment(1);
+                    ::metrics::counter!("miroir_rebalancer_copies_added_total").increment(1);
                     tracing::info!(index = %step.index, shard = step.shard, node = %step.node, "rebalancer: new copy placed; building it");
                 }
                 there
@@ -323,7 +324,7 @@ impl Rebalancer {
         {
             return;
         }
-        metrics::counter!("miroir_rebalancer_copies_dropped_total").increment(1);
+        ::metrics::counter!("miroir_rebalancer_copies_dropped_total").increment(1);
         tracing::info!(index = %step.index, shard = step.shard, node = %step.node, "rebalancer: copy left the placement");
         let Some(shard) = ShardId::new(step.shard) else {
             return;
@@ -353,38 +354,4 @@ impl Rebalancer {
 
 fn key(step: &CopyStep) -> (String, u16, String) {
     (step.index.clone(), step.shard, step.node.clone())
-}
-
-fn describe_metrics() {
-    metrics::describe_gauge!(
-        "miroir_rebalancer_moves_planned",
-        "Copies the plan wants added, rebuilt or dropped now"
-    );
-    metrics::describe_gauge!("miroir_rebalancer_moves_in_flight", "Copies being built");
-    metrics::describe_gauge!(
-        "miroir_rebalancer_under_replicated_shards",
-        "Shards that cannot reach their replication factor with the target nodes there are"
-    );
-    metrics::describe_counter!(
-        "miroir_rebalancer_moves_done_total",
-        "Copies built and caught up"
-    );
-    metrics::describe_counter!(
-        "miroir_rebalancer_moves_failed_total",
-        "Copy builds that failed (tried again)"
-    );
-    metrics::describe_counter!("miroir_rebalancer_copies_added_total", "New copies placed");
-    metrics::describe_counter!(
-        "miroir_rebalancer_copies_dropped_total",
-        "Copies taken out of the placement"
-    );
-    metrics::describe_counter!(
-        "miroir_rebalancer_documents_copied_total",
-        "Documents copied from source copies"
-    );
-    metrics::describe_counter!(
-        "miroir_rebalancer_bytes_copied_total",
-        metrics::Unit::Bytes,
-        "Bytes of documents copied from source copies"
-    );
 }

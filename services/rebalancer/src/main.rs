@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use miroir_cluster::{bus, config, shutdown};
+use miroir_cluster::{bus, config, shutdown, telemetry};
 use miroir_rebalancer::Config;
 
 /// Miroir's rebalancer: keeps every index at its placement over the target nodes, building
@@ -66,6 +66,9 @@ struct Flags {
     /// Where Prometheus scrapes `/metrics` [default: none]
     #[arg(long, env = "MIROIR_REBALANCER_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: text or json (one object a line) [default: text]
+    #[arg(long, env = "MIROIR_REBALANCER_LOG_FORMAT", value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
     /// On shutdown, how long the lease release gets, in milliseconds [default: 5000]
     #[arg(long, env = "MIROIR_REBALANCER_SHUTDOWN_GRACE_MS", value_name = "MS")]
     shutdown_grace_ms: Option<u64>,
@@ -77,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let config: Config =
         config::load_with_flags("MIROIR_REBALANCER_", flags.config.as_deref(), &flags)?;
     config.validate()?;
-    config::init_telemetry(config.metrics_addr)?;
+    telemetry::init(config.log_format, config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-rebalancer").await?;
     miroir_rebalancer::run(config, nats, shutdown::on_signal("rebalancer")).await
 }

@@ -19,6 +19,9 @@ pub struct Config {
     /// Prometheus endpoint, e.g. `127.0.0.1:9101`.
     #[serde(default)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How log lines are written: `text` (the default) or `json`, one object a line.
+    #[serde(default)]
+    pub log_format: miroir_cluster::telemetry::LogFormat,
     /// Nodes to register on a fresh cluster (`id=url` or `id=url@zone`); ignored when the topology
     /// already has nodes.
     #[serde(default)]
@@ -77,6 +80,7 @@ impl Default for Config {
             node_api_key: None,
             node_timeout_ms: default_node_timeout_ms(),
             metrics_addr: None,
+            log_format: Default::default(),
             bootstrap_nodes: Vec::new(),
             default_shards: None,
             default_replication_factor: None,

@@ -152,7 +152,7 @@ fn up_nodes(router: &Router) -> BTreeSet<String> {
 impl Router {
     /// Compare the settings of every copy of every index, and repair the drifted ones.
     pub(crate) async fn check_settings(&self) -> Outcome {
-        metrics::counter!("miroir_router_settings_drift_checks_total").increment(1);
+        crate::metrics::drift_check();
         let topology = self.topology.current();
         let mut outcome = Outcome::default();
         let nodes: Vec<(String, String)> = topology
@@ -227,7 +227,7 @@ impl Router {
         }
         let values: Vec<Value> = seen.iter().map(|(_, v)| v.clone()).collect();
         let Some((reference, drifted)) = majority(&values) else {
-            metrics::counter!("miroir_router_settings_drift_unresolved_total").increment(1);
+            crate::metrics::drift_unresolved();
             tracing::error!(index = %record.uid, "the shard copies of an index hold different settings and no majority: an operator must choose");
             return outcome;
         };
@@ -235,7 +235,7 @@ impl Router {
             let Some((copy, current)) = seen.get(i) else {
                 continue;
             };
-            metrics::counter!("miroir_router_settings_drift_total").increment(1);
+            crate::metrics::drift_repaired();
             let Some(body) = patch(reference, current) else {
                 tracing::error!(index = %record.uid, node = %copy.node, shard = %copy.index, "settings drifted in what cannot be re-applied (embedders or chat)");
                 continue;

@@ -73,6 +73,7 @@ impl Router {
             fanout_error: None,
             canceled_by: None,
             deferred: Vec::new(),
+            custom_metadata: None,
         })
     }
 
@@ -82,14 +83,14 @@ impl Router {
             .put(task)
             .await
             .map_err(|e| MeiliError::internal(e.to_string()))?;
-        metrics::counter!("miroir_router_tasks_total", "type" => task.task_type.clone())
-            .increment(1);
+        crate::metrics::task_enqueued(&task.task_type);
         Ok(EnqueuedTask {
             task_uid: task.uid,
             index_uid: task.index_uid.clone(),
             status: "enqueued".into(),
             task_type: task.task_type.clone(),
             enqueued_at: task.enqueued_at.clone(),
+            custom_metadata: task.custom_metadata.clone(),
         })
     }
 
@@ -337,7 +338,7 @@ impl Router {
                     && let Some(name) = shard_index_of(&call.path)
                     && !self.copy_exists(&node.url, name).await
                 {
-                    metrics::counter!("miroir_router_missing_copies_total").increment(1);
+                    crate::metrics::missing_copy();
                     return (
                         call,
                         Sent::Deferred {
@@ -400,7 +401,7 @@ impl Router {
                     task_uid: uid,
                 }),
                 Sent::Refused(e) => {
-                    metrics::counter!("miroir_router_fanout_errors_total").increment(1);
+                    crate::metrics::fanout_error();
                     tracing::warn!(node = %call.node, shard = call.shard, error = %e, "write refused by a copy");
                     if task.fanout_error.is_none() {
                         task.fanout_error = Some(e.into_meili().body());
@@ -413,7 +414,7 @@ impl Router {
                     }
                     let seq = self.queue_hint(task, &call).await?;
                     hinted.insert(key);
-                    metrics::counter!("miroir_router_deferred_writes_total", "node" => call.node.clone()).increment(1);
+                    crate::metrics::deferred_write(&call.node);
                     tracing::info!(node = %call.node, shard = call.shard, task = task.uid, %reason, "write deferred to the copy's handoff queue");
                     let copy = miroir_proto::tasks::DeferredCopy {
                         node: call.node.clone(),

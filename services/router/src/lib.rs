@@ -11,14 +11,18 @@
 //! one atomic KV batch ([`swap`]); a background loop keeps every shard copy's settings equal
 //! ([`drift`]).
 
+mod compact;
 mod config;
 mod documents;
 pub mod drift;
 mod fanout;
+mod features;
 mod indexes;
 pub mod kv_batch;
+pub mod metrics;
 mod settings;
 mod settler;
+mod sizes;
 pub mod swap;
 mod task_admin;
 pub mod task_filter;
@@ -64,6 +68,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    metrics::describe();
     let js = async_nats::jetstream::new(nats.clone());
     let topology = TopologyStore::open(&js).await?;
     let tasks = TaskStore::open(&js).await?;
@@ -91,6 +96,7 @@ pub async fn run(
     });
     tokio::spawn(drift::run(router.clone(), background.clone()));
     tokio::spawn(settler::run(router.clone(), background.clone()));
+    tokio::spawn(features::run(router.clone(), background.clone()));
 
     let mut service = ServiceRunner::start(
         &nats,
@@ -124,6 +130,9 @@ pub async fn run(
     serve!(BatchGet, batch_get);
     serve!(IndexSwap, index_swap);
     serve!(TaskIndexUids, task_index_uids);
+    serve!(IndexCompact, index_compact);
+    serve!(FeaturesGet, features_get);
+    serve!(FeaturesUpdate, features_update);
     service.ready().await?;
     tracing::info!("router serving");
     shutdown.cancelled().await;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use miroir_cluster::{bus, config, shutdown};
+use miroir_cluster::{bus, config, shutdown, telemetry};
 use miroir_router::{Config, run};
 
 /// Miroir's write path: primary key -> shard -> replicas, batches split per shard, index and
@@ -37,6 +37,9 @@ struct Flags {
     /// Where Prometheus scrapes the metrics, e.g. 127.0.0.1:9102 [default: none]
     #[arg(long, env = "MIROIR_ROUTER_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: text or json (one object a line) [default: text]
+    #[arg(long, env = "MIROIR_ROUTER_LOG_FORMAT", value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
     /// Nodes registered on a fresh cluster (only while the topology has no node): `id=url[@zone]`,
     /// comma-separated or as a list, `["n1=http://a:7700@z1","n2=http://b:7700@z2"]`
     #[arg(long, env = "MIROIR_ROUTER_BOOTSTRAP_NODES", value_name = "NODES", value_parser = node_list)]
@@ -102,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let config: Config =
         config::load_with_flags("MIROIR_ROUTER_", flags.config.as_deref(), &flags)?;
     config.validate()?;
-    config::init_telemetry(config.metrics_addr)?;
+    telemetry::init(config.log_format, config.metrics_addr)?;
     let nats = bus::connect(&config.nats_url, "miroir-router").await?;
     run(config, nats, shutdown::on_signal("router")).await
 }

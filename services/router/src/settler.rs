@@ -23,6 +23,7 @@ pub(crate) async fn run(router: Arc<Router>, shutdown: CancellationToken) {
             _ = tokio::time::sleep(period) => {}
         }
         let unfinished = router.task_index.unfinished();
+        crate::metrics::tasks_unfinished(unfinished.len());
         if unfinished.is_empty() {
             continue;
         }

@@ -63,7 +63,7 @@ impl Router {
         self.enqueued(&task).await
     }
 
-    async fn swap_records(&self, swaps: &[SwapPair], task_uid: u64) -> Result<(), MeiliError> {
+    pub(crate) async fn swap_records(&self, swaps: &[SwapPair], task_uid: u64) -> Result<(), MeiliError> {
         let internal = |e: &dyn std::fmt::Display| {
             MeiliError::internal(format!("cannot swap the index records: {e}"))
         };
@@ -104,7 +104,7 @@ impl Router {
             match kv_batch::write_all(&self.js.client(), TOPOLOGY_BUCKET, &batch_id, &writes).await
             {
                 Ok(()) => {
-                    metrics::counter!("miroir_router_index_swaps_total").increment(1);
+                    crate::metrics::index_swapped();
                     // Let this router's own mirror see the new records before the task is done.
                     let mut stream = self
                         .js
@@ -134,7 +134,7 @@ impl Router {
     }
 
     /// Tasks enqueued before the swap now name the index that holds their data.
-    async fn rename_history(&self, swap_uid: u64, swaps: &[SwapPair]) {
+    pub(crate) async fn rename_history(&self, swap_uid: u64, swaps: &[SwapPair]) {
         let names: BTreeSet<&str> = swaps
             .iter()
             .flat_map(|p| [p.lhs.as_str(), p.rhs.as_str()])

@@ -65,7 +65,7 @@ impl Router {
             .iter()
             .filter(|s| s.as_str() == "canceled")
             .count();
-        metrics::counter!("miroir_router_tasks_canceled_total").increment(canceled as u64);
+        crate::metrics::tasks_canceled(canceled);
         task.details = json!({"matchedTasks": matched.len(), "canceledTasks": canceled, "originalFilter": task.details["originalFilter"]});
         self.settle(&mut task, started);
         self.enqueued(&task).await
