@@ -18,6 +18,8 @@ mod facet_search;
 mod failures;
 #[path = "e2e/health_checker_dies.rs"]
 mod health_checker_dies;
+#[path = "e2e/import.rs"]
+mod import;
 #[path = "e2e/keys.rs"]
 mod keys;
 #[path = "e2e/keys_replicas.rs"]

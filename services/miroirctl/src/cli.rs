@@ -36,6 +36,68 @@ pub enum Command {
     Plan(PlanArgs),
     /// Shard copies being built: progress, rate and ETA per copy
     Migrations(MigrationsArgs),
+    /// Copy the indexes (settings, documents) and API keys of an existing Meilisearch, live or
+    /// from a dump file, into the cluster through its gateway; resumable, with a count check
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_url", "dump"])))]
+pub struct ImportArgs {
+    /// The live Meilisearch to copy from, e.g. http://10.0.0.5:7700 (stop its writers first)
+    #[arg(long, value_name = "URL")]
+    pub from_url: Option<String>,
+    /// Its key (the master key, or one allowed to read indexes, documents, settings and keys)
+    #[arg(
+        long,
+        env = "MIROIR_IMPORT_FROM_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub from_key: Option<String>,
+    /// A dump file a Meilisearch 1.x wrote (`POST /dumps`), or one `POST /dumps` on the cluster wrote
+    #[arg(long, value_name = "FILE")]
+    pub dump: Option<std::path::PathBuf>,
+    /// The cluster's gateway
+    #[arg(
+        long,
+        env = "MIROIR_GATEWAY_URL",
+        default_value = "http://127.0.0.1:7700",
+        value_name = "URL"
+    )]
+    pub gateway: String,
+    /// The cluster's master key
+    #[arg(
+        long,
+        env = "MIROIR_MASTER_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
+    /// Copy only this index (repeat for several); every index by default
+    #[arg(long = "index", value_name = "UID")]
+    pub indexes: Vec<String>,
+    /// Documents per batch (one cluster task each)
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub batch_size: usize,
+    /// Batches sent and awaited at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub in_flight: usize,
+    /// Where the import records its progress; run the same command again to resume
+    #[arg(long, default_value = "miroir-import.state.json", value_name = "FILE")]
+    pub state: std::path::PathBuf,
+    /// Do not copy the API keys
+    #[arg(long)]
+    pub no_keys: bool,
+    /// How long to wait for one cluster task, in seconds
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub task_timeout_secs: u64,
+    /// Stop after this many acknowledged batches, as an interruption would (for tests)
+    #[arg(long, hide = true, value_name = "N")]
+    pub stop_after_batches: Option<u64>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

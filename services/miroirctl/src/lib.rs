@@ -1,6 +1,7 @@
 //! `miroirctl`: the operator's command line for a Miroir cluster.
 //!
-//! It talks only to NATS (`--nats-url`, or `MIROIR_NATS_URL`, default `nats://127.0.0.1:4222`):
+//! It talks only to NATS (except `import`, which talks HTTP to a Meilisearch and the gateway:
+//! [`import`]) (`--nats-url`, or `MIROIR_NATS_URL`, default `nats://127.0.0.1:4222`):
 //! every fact it shows is read from JetStream (the topology and migrations KV buckets, the
 //! handoff stream, the leases bucket), and every change it makes is a compare-and-set on a node
 //! record ([`TopologyStore::put_node`] / [`TopologyStore::modify_node`]), never a blind put. It
@@ -14,6 +15,7 @@
 //! miroirctl node remove ID                        retire a node (refused while it still holds data)
 //! miroirctl plan [--delay-secs 300] [--json]      what the rebalancer would do now
 //! miroirctl migrations [--follow] [--json]        copies being built: progress, rate, ETA
+//! miroirctl import --from-url URL | --dump FILE   copy a Meilisearch into the cluster (HTTP)
 //! ```
 //!
 //! Exit codes: 0 done, 2 refused (nothing was changed; the message says what to do), 1 failed
@@ -26,6 +28,10 @@
 
 pub mod cli;
 pub mod coverage;
+pub mod import;
+pub mod import_http;
+pub mod import_source;
+pub mod import_state;
 pub mod migrations;
 pub mod node;
 pub mod planning;
@@ -128,6 +134,9 @@ fn print(report: &impl Report, json: bool) -> Result<(), CtlError> {
 /// Run one command line to its end.
 pub async fn run(cli: Cli) -> Result<(), CtlError> {
     use cli::{Command, NodeCommand};
+    if let Command::Import(args) = &cli.command {
+        return run_import(args).await;
+    }
     let ctl = Ctl::connect(&cli.nats_url).await?;
     match cli.command {
         Command::Status(args) => {
@@ -156,6 +165,7 @@ pub async fn run(cli: Cli) -> Result<(), CtlError> {
                 print(&report, args.json)
             }
         }
+        Command::Import(args) => run_import(&args).await,
         Command::Node(node) => {
             let (outcome, json) = match node {
                 NodeCommand::Add(a) => (
@@ -168,5 +178,50 @@ pub async fn run(cli: Cli) -> Result<(), CtlError> {
             };
             print(&outcome, json)
         }
+    }
+}
+
+/// `miroirctl import`: talks HTTP to the source and the gateway, not NATS.
+async fn run_import(args: &cli::ImportArgs) -> Result<(), CtlError> {
+    let source = match (&args.from_url, &args.dump) {
+        (Some(url), _) => import::SourceSpec::Live {
+            url: url.clone(),
+            key: args.from_key.clone(),
+        },
+        (None, Some(path)) => import::SourceSpec::Dump { path: path.clone() },
+        (None, None) => {
+            return Err(CtlError::Refused(
+                "give --from-url (a live Meilisearch) or --dump (a dump file)".into(),
+            ));
+        }
+    };
+    let opts = import::ImportOptions {
+        source,
+        gateway_url: args.gateway.clone(),
+        master_key: args.master_key.clone(),
+        indexes: args.indexes.clone(),
+        batch_size: args.batch_size,
+        in_flight: args.in_flight,
+        state_path: args.state.clone(),
+        copy_keys: !args.no_keys,
+        task_timeout: Duration::from_secs(args.task_timeout_secs),
+        stop_after_batches: args.stop_after_batches,
+        progress: !args.json,
+    };
+    let report = import::import(&opts).await?;
+    print(&report, args.json)?;
+    let failed: Vec<&str> = report
+        .keys
+        .iter()
+        .filter(|k| k.outcome.starts_with("failed"))
+        .map(|k| k.uid.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CtlError::Failed(anyhow::anyhow!(
+            "import: the documents were copied, but these keys were not: {}",
+            failed.join(", ")
+        )))
     }
 }
