@@ -25,6 +25,16 @@ if [ "$#" -eq 0 ]; then
     cargo test --workspace --benches --no-run --quiet 2>&1 || { echo "benches do not compile"; status=1; }
 fi
 
+# The Helm chart's checks (helm/check/check_chart.py: Helm's own SDK renders it, Kubernetes'
+# schemas, structural asserts, then breakages of a copy it must catch). Its counts join the summary.
+chart_passed=0 chart_failed=0
+if [ "$#" -eq 0 ]; then
+    chart_out=$(python3 helm/check/check_chart.py --self-test 2>&1) || true
+    echo "$chart_out" | grep -v '^ok ' | tail -n 40
+    read -r chart_passed chart_failed < <(sed -n 's/^chart checks: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' <<<"$chart_out" | tail -n1)
+    [ -n "${chart_passed:-}" ] || { echo "the chart checks did not report (see above)"; chart_passed=0 chart_failed=1; }
+fi
+
 read -r passed failed ignored < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$log" \
     | awk '{p+=$1; f+=$2; i+=$3} END {print p+0, f+0, i+0}')
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
@@ -33,5 +43,6 @@ elif [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
     echo "the build or a test binary failed before reporting (see above)"
     failed=1
 fi
+passed=$((passed + chart_passed)) failed=$((failed + chart_failed))
 echo "summary: $passed passed, $failed failed, $ignored skipped"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
