@@ -184,6 +184,8 @@ error_codes! {
     InvalidSettingsTypoTolerance           => "invalid_settings_typo_tolerance",               400, InvalidRequest;
     InvalidSimilarEmbedder                 => "invalid_similar_embedder",                      400, InvalidRequest;
     InvalidSimilarId                       => "invalid_similar_id",                            400, InvalidRequest;
+    InvalidStatsShowInternalDatabaseSizes  => "invalid_stats_show_internal_database_sizes",    400, InvalidRequest;
+    InvalidStatsSizeFormat                 => "invalid_stats_size_format",                     400, InvalidRequest;
     InvalidSwapDuplicateIndexFound         => "invalid_swap_duplicate_index_found",            400, InvalidRequest;
     InvalidSwapIndexes                     => "invalid_swap_indexes",                          400, InvalidRequest;
     InvalidSwapRename                      => "invalid_swap_rename",                           400, InvalidRequest;
@@ -200,6 +202,7 @@ error_codes! {
     InvalidTaskStatuses                    => "invalid_task_statuses",                         400, InvalidRequest;
     InvalidTaskTypes                       => "invalid_task_types",                            400, InvalidRequest;
     InvalidTaskUids                        => "invalid_task_uids",                             400, InvalidRequest;
+    InvalidWebhookUrl                      => "invalid_webhook_url",                           400, InvalidRequest;
     MalformedPayload                       => "malformed_payload",                             400, InvalidRequest;
     MissingApiKeyActions                   => "missing_api_key_actions",                       400, InvalidRequest;
     MissingApiKeyExpiresAt                 => "missing_api_key_expires_at",                    400, InvalidRequest;
@@ -216,6 +219,7 @@ error_codes! {
     MissingTaskFilters                     => "missing_task_filters",                          400, InvalidRequest;
     PayloadTooLarge                        => "payload_too_large",                             413, InvalidRequest;
     TaskNotFound                           => "task_not_found",                                404, InvalidRequest;
+    WebhookNotFound                        => "webhook_not_found",                             404, InvalidRequest;
 
     // Miroir's own codes, and its answers for routes it does not serve.
     HandoffUnavailable                     => "handoff_unavailable",                           503, System;

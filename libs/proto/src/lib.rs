@@ -7,6 +7,7 @@
 //! older reader would misread; a reader refuses versions it does not know with
 //! [`ProtoError::UnsupportedVersion`]; adding an optional field with a default is compatible.
 
+pub mod byte_size;
 pub mod envelope;
 pub mod error;
 pub mod error_code;

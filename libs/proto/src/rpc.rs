@@ -279,9 +279,35 @@ rpc!(DocumentsFetch => JsonBody, Service::Merger, "docs.fetch");
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub index_uid: Option<String>,
+    /// `showInternalDatabaseSizes=true`: the shards' database sizes, summed per database.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal_sizes: bool,
+    /// `sizeFormat=human`: every size worded with its unit, from the summed bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub human_sizes: bool,
 }
 message!(Stats, "merger.stats", 1);
 rpc!(Stats => JsonBody, Service::Merger, "stats");
+
+/// `POST /indexes/{uid}/fields`: the index's fields with their settings, merged over shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldsList {
+    pub index_uid: String,
+    /// The client's JSON body (`offset`, `limit`, `filter`).
+    pub body: Bytes,
+}
+message!(FieldsList, "merger.fields", 1);
+rpc!(FieldsList => JsonBody, Service::Merger, "fields");
+
+/// `GET` (converted to a body by the gateway) and `POST /indexes/{uid}/similar`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Similar {
+    pub index_uid: String,
+    /// The client's JSON body (`id`, `embedder`, `offset`, `limit`, ...).
+    pub body: Bytes,
+}
+message!(Similar, "merger.similar", 1);
+rpc!(Similar => JsonBody, Service::Merger, "similar");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingsGet {

@@ -429,15 +429,23 @@ async fn routes_validate_then_reach_the_right_service() {
     );
     let r = client.get("/stats").await.unwrap();
     assert_eq!(r.status, 200);
-    let r = client.get("/indexes/authors/stats").await.unwrap();
+    let r = client
+        .get("/indexes/authors/stats?showInternalDatabaseSizes=true&sizeFormat=human")
+        .await
+        .unwrap();
     assert_eq!(r.status, 200);
+    let r = client.get("/stats?sizeFormat=nonsense").await.unwrap();
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (400, Some("invalid_stats_size_format"))
+    );
     assert_eq!(
         take(&log),
         vec![
             "TaskGet { uid: 12 }",
             r#"TaskSearch { filter: TaskFilter { uids: None, batch_uids: None, canceled_by: None, types: None, statuses: Some(["failed"]), index_uids: Some(["movies"]), after_enqueued_at: None, before_enqueued_at: None, after_started_at: None, before_started_at: None, after_finished_at: None, before_finished_at: None, visible_indexes: None }, page: TaskPage { limit: 2, from: None, reverse: false } }"#,
-            "Stats { index_uid: None }",
-            r#"Stats { index_uid: Some("authors") }"#,
+            "Stats { index_uid: None, internal_sizes: false, human_sizes: false }",
+            r#"Stats { index_uid: Some("authors"), internal_sizes: true, human_sizes: true }"#,
         ]
     );
     router.shutdown(Duration::from_secs(1)).await;

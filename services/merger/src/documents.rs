@@ -7,6 +7,12 @@
 //! key, integers by value before strings, which is one index's order whenever documents were
 //! inserted by increasing id. Each shard is asked for its first `offset + limit` documents, which
 //! is enough to cut the global `[offset, offset + limit)` from the merge.
+//!
+//! **With `sort`**, each shard sorts its own documents and the pages merge by the sort values
+//! ([`documents_sort`](crate::documents_sort)), ties by primary key, so that the page is the one
+//! index's exactly (up to documents the node itself leaves tied). The fields the merge reads
+//! (primary key, sort fields) are added to `fields` when the client left them out, and removed
+//! again. A field that is not sortable is refused by the shards in a node's words.
 
 use std::collections::HashSet;
 
@@ -18,6 +24,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use crate::documents_sort::{self, SortRule};
 use crate::fetch::ShardCall;
 use crate::gather::{first_shard_verdict, gather, scatter};
 use crate::metrics;
@@ -83,9 +90,11 @@ pub async fn fetch(merger: &Merger, request: DocumentsFetch) -> Result<JsonBody,
 struct FetchParams {
     offset: u64,
     limit: u64,
-    /// The primary key was added to `fields` and must be stripped from the results.
-    added_key: bool,
+    /// Fields added to `fields` for the merge (primary key, sort fields), stripped from the
+    /// results.
+    added: Vec<String>,
     ids: Option<Vec<Value>>,
+    sort: Option<Vec<SortRule>>,
 }
 
 fn uint(body: &Map<String, Value>, key: &str, default: u64) -> Result<u64, MeiliError> {
@@ -103,17 +112,31 @@ fn read_params(
 ) -> Result<FetchParams, MeiliError> {
     let offset = uint(body, "offset", 0)?;
     let limit = uint(body, "limit", DEFAULT_LIMIT)?;
-    let added_key = match (body.get("fields"), primary_key) {
-        (None | Some(Value::Null), _) | (_, None) => false,
-        (Some(Value::Array(fields)), Some(pk)) => {
+    let sort = documents_sort::rules(body.get("sort"))?;
+    let needed = primary_key
+        .into_iter()
+        .map(str::to_string)
+        .chain(sort.iter().flatten().map(|r| r.field.clone()));
+    let added = match body.get("fields") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(fields)) => {
             if fields.iter().any(|f| !f.is_string()) {
                 return Err(MeiliError::bad_request("`fields` is not a list of strings"));
             }
-            !fields
-                .iter()
-                .any(|f| f.as_str().is_some_and(|f| f == "*" || f == pk))
+            let asked = |name: &str| {
+                fields
+                    .iter()
+                    .any(|f| f.as_str().is_some_and(|f| f == "*" || f == name))
+            };
+            let mut added: Vec<String> = Vec::new();
+            for name in needed {
+                if !asked(&name) && !added.contains(&name) {
+                    added.push(name);
+                }
+            }
+            added
         }
-        (Some(_), Some(_)) => return Err(MeiliError::bad_request("`fields` is not a list")),
+        Some(_) => return Err(MeiliError::bad_request("`fields` is not a list")),
     };
     let ids = match body.get("ids") {
         None | Some(Value::Null) => None,
@@ -123,8 +146,9 @@ fn read_params(
     Ok(FetchParams {
         offset,
         limit,
-        added_key,
+        added,
         ids,
+        sort,
     })
 }
 
@@ -134,7 +158,6 @@ fn read_params(
 fn shard_requests(
     body: &Map<String, Value>,
     params: &FetchParams,
-    primary_key: Option<&str>,
     shards: &[ShardId],
     count: ShardCount,
 ) -> Result<Vec<(ShardId, Option<Bytes>)>, MeiliError> {
@@ -144,10 +167,8 @@ fn shard_requests(
         "limit".into(),
         Value::from(params.offset.saturating_add(params.limit)),
     );
-    if let (true, Some(pk), Some(Value::Array(fields))) =
-        (params.added_key, primary_key, base.get_mut("fields"))
-    {
-        fields.push(Value::from(pk));
+    if let Some(Value::Array(fields)) = base.get_mut("fields") {
+        fields.extend(params.added.iter().map(|f| Value::from(f.as_str())));
     }
     let encode = |b: &Map<String, Value>| {
         serde_json::to_vec(b)
@@ -201,7 +222,7 @@ async fn fetch_all(merger: &Merger, request: &DocumentsFetch) -> Result<JsonBody
         .ok_or_else(|| MeiliError::bad_request("the body is not a JSON object"))
         .and_then(|obj| {
             let params = read_params(obj, pk)?;
-            let requests = shard_requests(obj, &params, pk, &shards, count)?;
+            let requests = shard_requests(obj, &params, &shards, count)?;
             Ok((params, requests))
         });
     let (params, requests) = match parsed {
@@ -226,8 +247,8 @@ async fn fetch_all(merger: &Merger, request: &DocumentsFetch) -> Result<JsonBody
     })
 }
 
-/// The client's page from the shards' pages, merged by primary key (see the module docs), a
-/// document held by two shards (mid-migration) counted once.
+/// The client's page from the shards' pages, merged by the sort values then by primary key (see
+/// the module docs), a document held by two shards (mid-migration) counted once.
 fn concatenate(
     responses: &[Value],
     params: &FetchParams,
@@ -251,6 +272,7 @@ fn concatenate(
         lists.push(results);
     }
     let id = |doc: &Value| primary_key.and_then(|pk| doc.get(pk)).cloned();
+    let rules = params.sort.as_deref().unwrap_or_default();
     let mut heads = vec![0usize; lists.len()];
     loop {
         let mut best: Option<(usize, &Value)> = None;
@@ -258,9 +280,17 @@ fn concatenate(
             let Some(doc) = heads.get(s).and_then(|h| list.get(*h)) else {
                 continue;
             };
-            let better = best.is_none_or(|(_, b)| match (id(doc), id(b)) {
-                (Some(x), Some(y)) => miroir_merge::compare_document_ids(&x, &y).is_lt(),
-                _ => false,
+            let better = best.is_none_or(|(_, b)| {
+                let by_sort = match (doc.as_object(), b.as_object()) {
+                    (Some(x), Some(y)) => documents_sort::compare(rules, x, y),
+                    _ => std::cmp::Ordering::Equal,
+                };
+                by_sort
+                    .then_with(|| match (id(doc), id(b)) {
+                        (Some(x), Some(y)) => miroir_merge::compare_document_ids(&x, &y),
+                        _ => std::cmp::Ordering::Equal,
+                    })
+                    .is_lt()
             });
             if better {
                 best = Some((s, doc));
@@ -287,10 +317,10 @@ fn concatenate(
         .take(take)
         .map(|doc| {
             let mut doc = doc.clone();
-            if let (true, Some(pk), Some(obj)) =
-                (params.added_key, primary_key, doc.as_object_mut())
-            {
-                obj.shift_remove(pk);
+            if let Some(obj) = doc.as_object_mut() {
+                for field in &params.added {
+                    documents_sort::remove(obj, field);
+                }
             }
             doc
         })
@@ -320,10 +350,10 @@ mod tests {
     fn each_shard_is_asked_for_the_whole_prefix_with_the_key() {
         let body = obj(json!({"offset": 3, "limit": 2, "fields": ["title"], "filter": "a = 1"}));
         let p = read_params(&body, Some("id")).unwrap();
-        assert!(p.added_key);
+        assert_eq!(p.added, ["id"]);
         let count = ShardCount::try_from(2u16).unwrap();
         let shards: Vec<ShardId> = count.shards().collect();
-        let r = shard_requests(&body, &p, Some("id"), &shards, count).unwrap();
+        let r = shard_requests(&body, &p, &shards, count).unwrap();
         assert_eq!(r.len(), 2);
         let sent: Value = serde_json::from_slice(r[1].1.as_ref().unwrap()).unwrap();
         assert_eq!(
@@ -331,9 +361,10 @@ mod tests {
             json!({"offset": 0, "limit": 5, "fields": ["title", "id"], "filter": "a = 1"})
         );
         assert!(
-            !read_params(&obj(json!({"fields": ["*"]})), Some("id"))
+            read_params(&obj(json!({"fields": ["*"]})), Some("id"))
                 .unwrap()
-                .added_key
+                .added
+                .is_empty()
         );
         assert!(read_params(&obj(json!({"limit": -1})), Some("id")).is_err());
     }
@@ -345,7 +376,7 @@ mod tests {
         let key = |v: Value| shard_for_key(&PrimaryKeyValue::from_json(&v).unwrap(), count);
         let body = obj(json!({"ids": ["1", 2]}));
         let p = read_params(&body, Some("id")).unwrap();
-        let r = shard_requests(&body, &p, Some("id"), &shards, count).unwrap();
+        let r = shard_requests(&body, &p, &shards, count).unwrap();
         let mut expected: Vec<ShardId> = vec![key(json!("1")), key(json!(2))];
         expected.sort();
         expected.dedup();
@@ -353,7 +384,7 @@ mod tests {
         let empty = obj(json!({"ids": []}));
         let p = read_params(&empty, Some("id")).unwrap();
         assert_eq!(
-            shard_requests(&empty, &p, Some("id"), &shards, count)
+            shard_requests(&empty, &p, &shards, count)
                 .unwrap()
                 .len(),
             1
@@ -365,8 +396,9 @@ mod tests {
         let p = FetchParams {
             offset: 1,
             limit: 2,
-            added_key: true,
+            added: vec!["id".into()],
             ids: None,
+            sort: None,
         };
         let a = json!({"results": [{"id": 1, "t": "a"}, {"id": 3, "t": "c"}], "total": 2});
         let b = json!({"results": [{"id": "3", "t": "c"}, {"id": 2, "t": "b"}], "total": 2});
@@ -374,6 +406,37 @@ mod tests {
         assert_eq!(
             page,
             json!({"results": [{"t": "c"}, {"t": "b"}], "offset": 1, "limit": 2, "total": 3})
+        );
+    }
+
+    #[test]
+    fn sorted_pages_merge_by_sort_values_then_key_and_sort_fields_are_stripped() {
+        let body = obj(json!({"sort": ["rating:desc"], "fields": ["title"], "offset": 1, "limit": 3}));
+        let p = read_params(&body, Some("id")).unwrap();
+        assert_eq!(p.added, ["id", "rating"]);
+        let count = ShardCount::try_from(2u16).unwrap();
+        let shards: Vec<ShardId> = count.shards().collect();
+        let r = shard_requests(&body, &p, &shards, count).unwrap();
+        let sent: Value = serde_json::from_slice(r[0].1.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            json!({"sort": ["rating:desc"], "fields": ["title", "id", "rating"], "offset": 0, "limit": 4})
+        );
+        // Each shard's page is sorted; ties (8.0) go by primary key across shards.
+        let a = json!({"results": [
+            {"id": 1, "title": "a", "rating": 9.1},
+            {"id": 4, "title": "d", "rating": 8.0},
+            {"id": 5, "title": "e", "rating": 7.0},
+        ], "total": 3});
+        let b = json!({"results": [
+            {"id": 3, "title": "c", "rating": 8.5},
+            {"id": 2, "title": "b", "rating": 8.0},
+            {"id": 6, "title": "f"},
+        ], "total": 3});
+        let page = concatenate(&[a, b], &p, Some("id")).unwrap();
+        assert_eq!(
+            page,
+            json!({"results": [{"title": "c"}, {"title": "b"}, {"title": "d"}], "offset": 1, "limit": 3, "total": 6})
         );
     }
 }

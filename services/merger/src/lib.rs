@@ -16,6 +16,7 @@ pub mod budget;
 pub mod config;
 pub mod context;
 pub mod documents;
+pub mod documents_sort;
 pub mod errors;
 pub mod facet_search;
 pub mod fetch;

@@ -6,12 +6,18 @@
 //! answered (the disk the cluster uses, every copy included), `lastUpdate` the latest of theirs;
 //! each index's figures are its shards' entries in those answers, one copy per shard chosen in
 //! the usual read order. A shard that no answering node holds makes the answer an explicit 503.
+//!
+//! With `showInternalDatabaseSizes`, every shard is asked for its databases' sizes and each
+//! database's sizes are summed (a database only some shards have is still listed, in a node's
+//! order). With `sizeFormat=human`, every size is worded from the summed bytes, as a node words
+//! its own ([`miroir_proto::byte_size`]); the shards are always asked for bytes.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use miroir_cluster::topology::Topology;
 use miroir_proto::MeiliError;
+use miroir_proto::byte_size::SizeFormat;
 use miroir_proto::rpc::{JsonBody, Stats};
 use miroir_proto::topology::{Availability, IndexRecord, IndexState};
 use reqwest::Method;
@@ -27,9 +33,10 @@ use crate::state::{Deadline, Merger};
 pub async fn stats(merger: &Merger, request: Stats) -> Result<JsonBody, MeiliError> {
     let started = Instant::now();
     let deadline = merger.deadline(0);
+    let shape = Shape::of(&request);
     let result = match &request.index_uid {
-        Some(uid) => index_stats(merger, uid, deadline).await,
-        None => global_stats(merger, deadline).await,
+        Some(uid) => index_stats(merger, uid, shape, deadline).await,
+        None => global_stats(merger, shape, deadline).await,
     };
     let result = result.and_then(|v| {
         serde_json::to_vec(&v)
@@ -42,23 +49,104 @@ pub async fn stats(merger: &Merger, request: Stats) -> Result<JsonBody, MeiliErr
     result
 }
 
-async fn index_stats(merger: &Merger, uid: &str, deadline: Deadline) -> Result<Value, MeiliError> {
+/// What the client asked the answer to hold, and how its sizes are worded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Shape {
+    pub internal_sizes: bool,
+    pub format: SizeFormat,
+}
+
+impl Shape {
+    fn of(request: &Stats) -> Shape {
+        Shape {
+            internal_sizes: request.internal_sizes,
+            format: if request.human_sizes {
+                SizeFormat::Human
+            } else {
+                SizeFormat::Raw
+            },
+        }
+    }
+
+    /// The query a node's stats route is sent with.
+    fn query(self) -> &'static str {
+        if self.internal_sizes {
+            "?showInternalDatabaseSizes=true"
+        } else {
+            ""
+        }
+    }
+}
+
+/// A node's databases in the order it lists them; a name not here (a newer node) comes after.
+const DATABASES: &[&str] = &[
+    "main",
+    "externalDocumentsIds",
+    "wordDocids",
+    "exactWordDocids",
+    "wordPrefixDocids",
+    "exactWordPrefixDocids",
+    "wordPairProximityDocids",
+    "wordPositionDocids",
+    "wordPrefixPositionDocids",
+    "wordFidDocids",
+    "wordPrefixFidDocids",
+    "fieldIdWordCountDocids",
+    "facetIdF64Docids",
+    "facetIdStringDocids",
+    "facetIdNormalizedStringStrings",
+    "facetIdStringFst",
+    "facetIdExistsDocids",
+    "facetIdIsNullDocids",
+    "facetIdIsEmptyDocids",
+    "fieldIdDocidFacetF64S",
+    "fieldIdDocidFacetStrings",
+    "vectorEmbedderCategoryIds",
+    "documents",
+    "celluliteMetadata",
+];
+
+/// Each database's size summed over the shards' `internalDatabaseSizes`, in a node's order.
+fn sum_database_sizes<'a>(parts: impl Iterator<Item = &'a Value>) -> Vec<(String, u64)> {
+    let mut sums: Vec<(String, u64)> = Vec::new();
+    for sizes in parts.filter_map(|p| p.get("internalDatabaseSizes").and_then(Value::as_object)) {
+        for (name, size) in sizes {
+            let size = size.as_u64().unwrap_or(0);
+            match sums.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sum)) => *sum = sum.saturating_add(size),
+                None => sums.push((name.clone(), size)),
+            }
+        }
+    }
+    let rank = |name: &str| DATABASES.iter().position(|d| *d == name).unwrap_or(usize::MAX);
+    // Stable: names no node order knows keep the order they were met in.
+    sums.sort_by_key(|(name, _)| rank(name));
+    sums
+}
+
+async fn index_stats(
+    merger: &Merger,
+    uid: &str,
+    shape: Shape,
+    deadline: Deadline,
+) -> Result<Value, MeiliError> {
     let topology = merger.topology();
     let record = merger.index(&topology, uid)?;
     let shards = merger.shards(&record)?;
+    let suffix = format!("/stats{}", shape.query());
     let call = ShardCall {
         op: "stats",
         method: Method::GET,
-        suffix: "/stats",
+        suffix: &suffix,
         body: None,
     };
     let requests = shards.iter().map(|&s| (s, None)).collect();
     let parts = gather(scatter(merger, &topology, &record, &call, requests, deadline).await)?;
-    Ok(sum_index_stats(parts.iter()))
+    Ok(sum_index_stats(parts.iter(), shape))
 }
 
 /// One index's statistics from its shards', keys in Meilisearch's order.
-pub fn sum_index_stats<'a>(parts: impl Iterator<Item = &'a Value>) -> Value {
+pub fn sum_index_stats<'a>(parts: impl Iterator<Item = &'a Value> + Clone, shape: Shape) -> Value {
     let mut documents = 0u64;
     let mut raw_size = 0u64;
     let mut indexing = false;
@@ -66,7 +154,7 @@ pub fn sum_index_stats<'a>(parts: impl Iterator<Item = &'a Value>) -> Value {
     let mut embedded = 0u64;
     let mut fields: BTreeMap<String, u64> = BTreeMap::new();
     let count = |part: &Value, key: &str| part.get(key).and_then(Value::as_u64).unwrap_or(0);
-    for part in parts {
+    for part in parts.clone() {
         documents = documents.saturating_add(count(part, "numberOfDocuments"));
         raw_size = raw_size.saturating_add(count(part, "rawDocumentDbSize"));
         indexing |= part
@@ -85,15 +173,23 @@ pub fn sum_index_stats<'a>(parts: impl Iterator<Item = &'a Value>) -> Value {
             *slot = slot.saturating_add(n.as_u64().unwrap_or(0));
         }
     }
+    let size = |bytes: u64| shape.format.render(bytes);
     let mut out = Map::new();
     out.insert("numberOfDocuments".into(), Value::from(documents));
-    out.insert("rawDocumentDbSize".into(), Value::from(raw_size));
+    out.insert("rawDocumentDbSize".into(), size(raw_size));
     // Meilisearch's own figure: the integer mean, 0 for an empty index.
     out.insert(
         "avgDocumentSize".into(),
-        Value::from(raw_size.checked_div(documents).unwrap_or(0)),
+        size(raw_size.checked_div(documents).unwrap_or(0)),
     );
     out.insert("isIndexing".into(), Value::Bool(indexing));
+    if shape.internal_sizes {
+        let databases = sum_database_sizes(parts)
+            .into_iter()
+            .map(|(name, bytes)| (name, size(bytes)))
+            .collect();
+        out.insert("internalDatabaseSizes".into(), Value::Object(databases));
+    }
     out.insert("numberOfEmbeddings".into(), Value::from(embeddings));
     out.insert("numberOfEmbeddedDocuments".into(), Value::from(embedded));
     out.insert(
@@ -108,7 +204,11 @@ pub fn sum_index_stats<'a>(parts: impl Iterator<Item = &'a Value>) -> Value {
     Value::Object(out)
 }
 
-async fn global_stats(merger: &Merger, deadline: Deadline) -> Result<Value, MeiliError> {
+async fn global_stats(
+    merger: &Merger,
+    shape: Shape,
+    deadline: Deadline,
+) -> Result<Value, MeiliError> {
     let topology = merger.topology();
     let asked: Vec<(&String, &str)> = topology
         .nodes
@@ -116,10 +216,12 @@ async fn global_stats(merger: &Merger, deadline: Deadline) -> Result<Value, Meil
         .filter(|(_, n)| n.availability() != Availability::Down)
         .map(|(id, n)| (id, n.url.as_str()))
         .collect();
+    let path = format!("/stats{}", shape.query());
+    let path = path.as_str();
     let answers = futures::future::join_all(asked.iter().map(|(id, url)| async move {
         let answer = tokio::time::timeout_at(
             deadline.at,
-            merger.nodes().json(url, Method::GET, "/stats", None),
+            merger.nodes().json(url, Method::GET, path, None),
         )
         .await;
         match answer {
@@ -133,13 +235,14 @@ async fn global_stats(merger: &Merger, deadline: Deadline) -> Result<Value, Meil
     }))
     .await;
     let by_node: BTreeMap<String, Value> = answers.into_iter().flatten().collect();
-    global_from_nodes(merger, &topology, &by_node)
+    global_from_nodes(merger, &topology, &by_node, shape)
 }
 
 fn global_from_nodes(
     merger: &Merger,
     topology: &Topology,
     by_node: &BTreeMap<String, Value>,
+    shape: Shape,
 ) -> Result<Value, MeiliError> {
     let size = |key: &str| {
         by_node.values().fold(0u64, |acc, s| {
@@ -163,14 +266,17 @@ fn global_from_nodes(
         }
         indexes.insert(
             uid.clone(),
-            index_from_nodes(merger, topology, record, by_node)?,
+            index_from_nodes(merger, topology, record, by_node, shape)?,
         );
     }
     let mut out = Map::new();
-    out.insert("databaseSize".into(), Value::from(size("databaseSize")));
+    out.insert(
+        "databaseSize".into(),
+        shape.format.render(size("databaseSize")),
+    );
     out.insert(
         "usedDatabaseSize".into(),
-        Value::from(size("usedDatabaseSize")),
+        shape.format.render(size("usedDatabaseSize")),
     );
     out.insert("lastUpdate".into(), last_update.unwrap_or(Value::Null));
     out.insert("indexes".into(), Value::Object(indexes));
@@ -182,6 +288,7 @@ fn index_from_nodes(
     topology: &Topology,
     record: &IndexRecord,
     by_node: &BTreeMap<String, Value>,
+    shape: Shape,
 ) -> Result<Value, MeiliError> {
     let turn = merger.next_turn();
     let latency = merger.latency();
@@ -208,7 +315,7 @@ fn index_from_nodes(
             }
         }
     }
-    Ok(sum_index_stats(parts.into_iter()))
+    Ok(sum_index_stats(parts.into_iter(), shape))
 }
 
 #[cfg(test)]
@@ -222,12 +329,41 @@ mod tests {
             "numberOfEmbeddings": 0, "numberOfEmbeddedDocuments": 0, "fieldDistribution": {"id": 2, "title": 1}});
         let b = json!({"numberOfDocuments": 1, "rawDocumentDbSize": 201, "avgDocumentSize": 201, "isIndexing": true,
             "numberOfEmbeddings": 3, "numberOfEmbeddedDocuments": 1, "fieldDistribution": {"id": 1, "genre": 1}});
-        let sum = sum_index_stats([a, b].iter());
+        let sum = sum_index_stats([a, b].iter(), Shape::default());
         assert_eq!(
             serde_json::to_string(&sum).unwrap_or_default(),
             r#"{"numberOfDocuments":3,"rawDocumentDbSize":301,"avgDocumentSize":100,"isIndexing":true,"numberOfEmbeddings":3,"numberOfEmbeddedDocuments":1,"fieldDistribution":{"genre":1,"id":3,"title":1}}"#
         );
-        let empty = sum_index_stats(std::iter::empty());
+        let empty = sum_index_stats(std::iter::empty(), Shape::default());
         assert_eq!(empty["avgDocumentSize"], json!(0));
+    }
+
+    #[test]
+    fn database_sizes_sum_per_database_in_a_node_order_and_word_the_sums() {
+        let a = json!({"numberOfDocuments": 3, "rawDocumentDbSize": 2048, "isIndexing": false,
+            "internalDatabaseSizes": {"main": 4096, "documents": 4096, "celluliteMetadata": 4096}});
+        let b = json!({"numberOfDocuments": 0, "rawDocumentDbSize": 0, "isIndexing": false,
+            "internalDatabaseSizes": {"main": 4096, "celluliteMetadata": 4096, "brandNew": 1}});
+        let raw = Shape {
+            internal_sizes: true,
+            format: SizeFormat::Raw,
+        };
+        let sum = sum_index_stats([a.clone(), b.clone()].iter(), raw);
+        assert_eq!(
+            serde_json::to_string(&sum["internalDatabaseSizes"]).unwrap_or_default(),
+            r#"{"main":8192,"documents":4096,"celluliteMetadata":8192,"brandNew":1}"#
+        );
+        let keys: Vec<&String> = sum.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        assert_eq!(keys[3..5], ["isIndexing", "internalDatabaseSizes"]);
+        let human = Shape {
+            internal_sizes: true,
+            format: SizeFormat::Human,
+        };
+        let sum = sum_index_stats([a, b].iter(), human);
+        assert_eq!(sum["internalDatabaseSizes"]["main"], json!("8 KiB"));
+        assert_eq!(sum["rawDocumentDbSize"], json!("2 KiB"));
+        assert_eq!(sum["avgDocumentSize"], json!("682 B"));
+        let plain = sum_index_stats(std::iter::empty(), Shape::default());
+        assert!(plain.get("internalDatabaseSizes").is_none());
     }
 }

@@ -57,6 +57,8 @@ async fn stats(cluster: &Cluster, uid: Option<&str>) -> Value {
         cluster
             .request(&Stats {
                 index_uid: uid.map(str::to_owned),
+                internal_sizes: false,
+                human_sizes: false,
             })
             .await,
     )
@@ -222,6 +224,8 @@ async fn stats_are_the_shards_sums() {
         cluster
             .request(&Stats {
                 index_uid: Some("nope".into()),
+                internal_sizes: false,
+                human_sizes: false,
             })
             .await,
     )

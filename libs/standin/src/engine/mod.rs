@@ -25,7 +25,7 @@ mod docset;
 mod facet_index;
 mod facet_search;
 mod facets;
-mod fields;
+pub(crate) mod fields;
 mod format;
 mod index;
 mod levenshtein;

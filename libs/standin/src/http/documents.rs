@@ -227,9 +227,28 @@ fn is_empty_filter(f: &Value) -> bool {
     }
 }
 
+/// The value of a field holding several that a node's facet iterator meets first: numbers
+/// before strings, the smallest ascending, the largest descending.
+fn first_met(v: Option<&Value>, descending: bool) -> Option<&Value> {
+    match v {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter(|i| i.is_number() || i.is_string())
+            .reduce(|a, b| {
+                if compare(Some(a), Some(b), descending) == Ordering::Greater {
+                    b
+                } else {
+                    a
+                }
+            }),
+        other => other,
+    }
+}
+
 /// Meilisearch's sort order for documents: numbers before strings, documents without the
 /// field last whatever the direction.
 fn compare(a: Option<&Value>, b: Option<&Value>, descending: bool) -> Ordering {
+    let (a, b) = (first_met(a, descending), first_met(b, descending));
     let rank = |v: Option<&Value>| match v {
         Some(Value::Number(_)) => 0,
         Some(Value::String(_)) => 1,

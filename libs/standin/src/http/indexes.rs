@@ -153,11 +153,19 @@ pub(super) async fn delete(
     accepted(node.enqueue(Some(uid), TaskContent::IndexDeletion))
 }
 
-pub(super) async fn stats(node: Shared, headers: HeaderMap, Path(uid): Path<String>) -> HttpResult {
+pub(super) async fn stats(
+    node: Shared,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    RawQuery(q): RawQuery,
+) -> HttpResult {
     auth(&node, &headers, "stats.get", Some(&uid))?;
+    let query = super::stats::StatsQuery::parse(q.as_deref())?;
     check_uid(&uid)?;
     let indexing = node.queue().is_indexing(&uid);
-    ok(node.store().index(&uid)?.stats(indexing))
+    let store = node.store();
+    let index = store.index(&uid)?;
+    ok(query.index(index, index.stats(indexing)))
 }
 
 pub(super) async fn swap(node: Shared, headers: HeaderMap, body: Body) -> HttpResult {

@@ -3,7 +3,7 @@
 //! with a Meilisearch-shaped 501 where it does not implement them.
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{RawQuery, Request};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use miroir_proto::error::{ErrorCode, MeiliError};
@@ -34,8 +34,9 @@ pub(super) async fn version(node: Shared, headers: HeaderMap) -> HttpResult {
     }))
 }
 
-pub(super) async fn stats(node: Shared, headers: HeaderMap) -> HttpResult {
+pub(super) async fn stats(node: Shared, headers: HeaderMap, RawQuery(q): RawQuery) -> HttpResult {
     let access = auth(&node, &headers, "stats.get", None)?;
+    let query = super::stats::StatsQuery::parse(q.as_deref())?;
     let indexing: Vec<String> = {
         let queue = node.queue();
         node.store()
@@ -45,7 +46,9 @@ pub(super) async fn stats(node: Shared, headers: HeaderMap) -> HttpResult {
             .cloned()
             .collect()
     };
-    let mut stats = node.store().stats(&|uid| indexing.iter().any(|i| i == uid));
+    let store = node.store();
+    let stats = store.stats(&|uid| indexing.iter().any(|i| i == uid));
+    let mut stats = query.global(&store, stats);
     if let Some(Value::Object(indexes)) = stats.get_mut("indexes") {
         indexes.retain(|uid, _| access.allows_index(uid));
     }
@@ -203,7 +206,8 @@ pub(super) async fn compact(node: Shared, headers: HeaderMap, req: Request) -> H
         .unwrap_or_default()
         .to_string();
     auth(&node, &headers, "indexes.compact", Some(&uid))?;
-    Err(not_implemented(&format!("POST {}", req.uri().path())))
+    super::check_uid(&uid)?;
+    accepted(node.enqueue(Some(uid), TaskContent::IndexCompaction))
 }
 
 pub(super) async fn task_documents(node: Shared, headers: HeaderMap) -> HttpResult {

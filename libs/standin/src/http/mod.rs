@@ -24,6 +24,7 @@ mod keys;
 mod misc;
 mod search;
 mod settings;
+mod stats;
 mod tasks;
 
 pub(crate) type HttpResult = Result<Response, MeiliError>;

@@ -1,17 +1,18 @@
 //! `/`, `/health`, `/version` and the stats routes.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use miroir_proto::MeiliError;
+use miroir_proto::byte_size::SizeFormat;
 use miroir_proto::rpc::Stats;
+use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::json;
 
 use super::PathParams;
 use crate::auth::AuthContext;
 use crate::errors::raw_json;
-use crate::params::check_index_uid;
+use crate::params::{QueryParams, check_index_uid, param_bool};
 use crate::state::AppState;
 
 /// The Meilisearch version the gateway speaks, so that SDK version checks pass.
@@ -46,16 +47,43 @@ pub async fn version() -> Response {
     .into_response()
 }
 
+/// `showInternalDatabaseSizes` and `sizeFormat` of both stats routes, into a request.
+fn stats_request(index_uid: Option<String>, raw: Option<&str>) -> Result<Stats, MeiliError> {
+    let mut request = Stats {
+        index_uid,
+        internal_sizes: false,
+        human_sizes: false,
+    };
+    let params = QueryParams::parse(raw);
+    for (name, value) in params.entries(&[
+        (
+            "showInternalDatabaseSizes",
+            ErrorCode::InvalidStatsShowInternalDatabaseSizes,
+        ),
+        ("sizeFormat", ErrorCode::InvalidStatsSizeFormat),
+    ])? {
+        match name {
+            "sizeFormat" => request.human_sizes = SizeFormat::parse(value)? == SizeFormat::Human,
+            _ => {
+                request.internal_sizes = param_bool(
+                    ErrorCode::InvalidStatsShowInternalDatabaseSizes,
+                    name,
+                    value,
+                )?
+            }
+        }
+    }
+    Ok(request)
+}
+
 pub async fn stats(
     State(state): State<AppState>,
     auth: AuthContext,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
+    let request = stats_request(None, query.as_deref())?;
     let reply = state
-        .call(
-            &Stats { index_uid: None },
-            state.config().read_timeout(),
-            None,
-        )
+        .call(&request, state.config().read_timeout(), None)
         .await?;
     if auth.all_indexes_authorized() {
         return Ok(raw_json(StatusCode::OK, reply.body));
@@ -72,17 +100,13 @@ pub async fn stats(
 pub async fn index_stats(
     State(state): State<AppState>,
     PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
+    let request = stats_request(Some(uid.clone()), query.as_deref())?;
     check_index_uid(&uid)?;
     state.existing_index(&uid).await?;
     let reply = state
-        .call(
-            &Stats {
-                index_uid: Some(uid.clone()),
-            },
-            state.config().read_timeout(),
-            Some(&uid),
-        )
+        .call(&request, state.config().read_timeout(), Some(&uid))
         .await?;
     Ok(raw_json(StatusCode::OK, reply.body))
 }
