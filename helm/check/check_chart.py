@@ -24,12 +24,19 @@ failure. Run from anywhere: `python3 helm/check/check_chart.py` (-v lists every 
 
 from __future__ import annotations
 
+import http.server
 import json
+import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -450,6 +457,255 @@ def check_shared_files(objects: list[dict], chart_dir: Path, values: dict, opera
             f"{where}: a ServiceMonitor exactly when the operator's API is there and it is enabled")
 
 
+# --- the real programs: nats-server, the services, the node registration ----------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_nats_config(objects: list[dict], c: Checks, where: str) -> None:
+    """The rendered nats.conf, as the real nats-server reads it (`-t`: check and exit)."""
+    server = shutil.which("nats-server")
+    if not c.check(server is not None, f"{where}: nats-server is installed (bash .ci/bootstrap)"):
+        return
+    conf = [o for o in objects if o["kind"] == "ConfigMap" and "nats.conf" in (o.get("data") or {})]
+    if not c.check(len(conf) == 1, f"{where}: one ConfigMap with nats.conf"):
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write(conf[0]["data"]["nats.conf"])
+        f.flush()
+        run = subprocess.run([server, "-c", f.name, "-t"], capture_output=True, text=True, timeout=20,
+                             env={"SERVER_NAME": "miroir-nats-0", "PATH": os.environ.get("PATH", "")})
+    c.check(run.returncode == 0, f"{where}: nats-server -t accepts the rendered nats.conf",
+            (run.stderr or run.stdout).strip()[-400:])
+
+
+def check_services_start(objects: list[dict], bindir: Path, c: Checks, where: str) -> None:
+    """Each Deployment's container, run from its real binary with the environment the chart
+    gives it: a variable the service does not know, or a value it cannot parse, makes it exit at
+    once; accepted, it keeps trying to reach NATS. Addresses are moved to loopback (NATS to a
+    closed port), secrets get a dummy value; nothing else is changed."""
+    procs = []
+    for d in (o for o in objects if o["kind"] == "Deployment"):
+        ctr = d["spec"]["template"]["spec"]["containers"][0]
+        binary = bindir / ctr["command"][0]
+        if not c.check(binary.is_file(), f"{where}: {binary} is built"):
+            continue
+        env = {"PATH": os.environ.get("PATH", ""), "RUST_BACKTRACE": "0"}
+        for e in ctr.get("env", []):
+            value = e.get("value")
+            if "valueFrom" in e:
+                value = "k" * 32
+            if e["name"].endswith("_NATS_URL"):
+                value = "nats://127.0.0.1:1"
+            elif e["name"].endswith("_ADDR"):
+                value = "127.0.0.1:0"
+            env[e["name"]] = value
+        env["RUST_LOG"] = "error"
+        procs.append((d, subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True)))
+    time.sleep(1.5)
+    for d, p in procs:
+        alive = p.poll() is None
+        if alive:
+            p.kill()
+        err = p.communicate(timeout=10)[1]
+        c.check(alive, f"{where}: {name_of(d)} starts with the chart's environment", err.strip()[-500:])
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    """A node's /health, for the registration script."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(b'{"status":"available"}')
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def check_registration(objects: list[dict], bindir: Path, c: Checks, where: str) -> None:
+    """The Meilisearch pods' `register` script, run by sh with the real miroirctl against a real
+    nats-server with JetStream: the node is added with its URL and zone, and a second run (a pod
+    restart) leaves the record alone. Changed for the run: the node's port (a local /health
+    server) and the final `exec sleep infinity` (so the script ends)."""
+    sts = [o for o in objects if o["kind"] == "StatefulSet"
+           and o["metadata"]["labels"].get("app.kubernetes.io/component") == "meilisearch"]
+    ctl = bindir / "miroirctl"
+    server = shutil.which("nats-server")
+    if not (c.check(len(sts) == 1, f"{where}: the Meilisearch StatefulSet") and c.check(ctl.is_file(), f"{where}: {ctl} is built")
+            and c.check(server is not None, f"{where}: nats-server is installed")):
+        return
+    reg = next(x for x in sts[0]["spec"]["template"]["spec"]["containers"] if x["name"] == "register")
+    script = reg["args"][0]
+    c.check(reg["command"] == ["/bin/sh", "-c"] and "exec sleep infinity" in script and "127.0.0.1:7700" in script,
+            f"{where}: register runs a sh script that waits on 127.0.0.1:7700 and then sleeps")
+    health = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=health.serve_forever, daemon=True).start()
+    script = script.replace("127.0.0.1:7700", f"127.0.0.1:{health.server_address[1]}").replace("exec sleep infinity", "exit 0")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as store:
+        nats = subprocess.Popen([server, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", store],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.05)
+            env = {"PATH": f"{bindir}:{os.environ.get('PATH', '')}", "POD_NAME": "miroir-meilisearch-0",
+                   "POD_NAMESPACE": "search", "ZONE": "eu-west-1a", "MIROIR_NATS_URL": f"nats://127.0.0.1:{port}"}
+            for e in reg.get("env", []):  # NODE_URL, with Kubernetes' $(VAR) expansion
+                if e["name"] == "NODE_URL":
+                    env["NODE_URL"] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), ""), e["value"])
+            c.check("NODE_URL" in env and env["NODE_URL"].startswith("http://miroir-meilisearch-0."),
+                    f"{where}: NODE_URL is the pod's stable DNS name", env.get("NODE_URL", "unset"))
+            runs = [subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+                    for _ in range(2)]
+            status = subprocess.run([str(ctl), "status", "--json"], env=env, capture_output=True, text=True, timeout=30)
+        finally:
+            nats.kill()
+            nats.wait(timeout=10)
+            health.shutdown()
+    c.check(runs[0].returncode == 0, f"{where}: register adds the node", (runs[0].stderr + runs[0].stdout).strip()[-400:])
+    c.check(runs[1].returncode == 0 and "already in the topology" in runs[1].stdout,
+            f"{where}: register run again (a restart) leaves the registered node alone", (runs[1].stderr + runs[1].stdout).strip()[-400:])
+    try:
+        nodes = json.loads(status.stdout)["nodes"]
+    except (ValueError, KeyError, TypeError):
+        nodes = []
+    node = next((n for n in nodes if n.get("id") == "miroir-meilisearch-0"), None)
+    c.check(node is not None and node.get("url") == env.get("NODE_URL") and node.get("zone") == "eu-west-1a",
+            f"{where}: the topology holds the node with its URL and zone", (status.stdout or status.stderr)[:400])
+
+
+def wait_http(url: str, deadline_s: float, headers: dict | None = None) -> int:
+    """GET url until it answers (its status), or 0 at the deadline."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            req = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            time.sleep(0.1)
+    return 0
+
+
+def check_smoke(objects: list[dict], bindir: Path, c: Checks, where: str) -> None:
+    """The chart's cluster on loopback, from the real binaries with the chart's environment: NATS,
+    one node per Meilisearch pod (stand-ins, or Meilisearch under MEILI_BIN) each registered by
+    its pod's `register` script, the five services; then every liveness and readiness probe's
+    endpoint must answer 200, and the `helm test` Pod's script must pass against the gateway.
+    Changed for the run: addresses (loopback, free ports; NATS's URL), the keys (test values),
+    the register script's final sleep."""
+    server = shutil.which("nats-server")
+    node_bin = Path(os.environ["MEILI_BIN"]) if os.environ.get("MEILI_BIN") else bindir / "miroir-standin"
+    if not (c.check(server is not None, f"{where}: nats-server is installed")
+            and c.check(node_bin.is_file(), f"{where}: the node binary {node_bin} is there")):
+        return
+    sts = next(o for o in objects if o["kind"] == "StatefulSet"
+               and o["metadata"]["labels"].get("app.kubernetes.io/component") == "meilisearch")
+    reg = next(x for x in sts["spec"]["template"]["spec"]["containers"] if x["name"] == "register")
+    test_pod = next(o for o in objects if o["kind"] == "Pod"
+                    and (o["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test")
+    keys = {"master-key": "chart-smoke-master-key-0123456789", "node-key": "chart-smoke-node-key-0123456789"}
+    procs: list[subprocess.Popen] = []
+    logs = tempfile.TemporaryDirectory()
+
+    def start(name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        log = open(Path(logs.name) / f"{name}.log", "w")
+        p = subprocess.Popen(argv, env={"PATH": os.environ.get("PATH", ""), **env}, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(p)
+        return p
+
+    def tail(name: str) -> str:
+        path = Path(logs.name) / f"{name}.log"
+        return path.read_text()[-600:] if path.exists() else ""
+
+    try:
+        store = Path(logs.name) / "nats"
+        nats_port = free_port()
+        start("nats", [server, "-js", "-a", "127.0.0.1", "-p", str(nats_port), "-sd", str(store)], {})
+        nats_url = f"nats://127.0.0.1:{nats_port}"
+        if not c.check(wait_tcp(nats_port, 10), f"{where}: NATS starts", tail("nats")):
+            return
+        # The nodes, each registered by the register script of its pod.
+        for i in range(sts["spec"]["replicas"]):
+            pod = f"{name_of(sts)}-{i}"
+            port = free_port()
+            meili_env = {"MEILI_MASTER_KEY": keys["node-key"], "MEILI_HTTP_ADDR": f"127.0.0.1:{port}",
+                         "MEILI_DB_PATH": str(Path(logs.name) / f"{pod}.ms"), "MEILI_NO_ANALYTICS": "true"}
+            start(pod, [str(node_bin)], meili_env)
+            script = reg["args"][0].replace("127.0.0.1:7700", f"127.0.0.1:{port}").replace("exec sleep infinity", "exit 0")
+            run = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60,
+                                 env={"PATH": f"{bindir}:{os.environ.get('PATH', '')}", "POD_NAME": pod,
+                                      "ZONE": f"zone-{i % 2}", "NODE_URL": f"http://127.0.0.1:{port}",
+                                      "MIROIR_NATS_URL": nats_url})
+            c.check(run.returncode == 0, f"{where}: node {pod} registered by its pod's script",
+                    (run.stdout + run.stderr)[-400:] + tail(pod))
+        # The services, as their Deployments run them.
+        probes = []
+        for d in (o for o in objects if o["kind"] == "Deployment"):
+            ctr = d["spec"]["template"]["spec"]["containers"][0]
+            ports = {}
+            env = {"RUST_LOG": "warn"}
+            for e in ctr.get("env", []):
+                value = e.get("value")
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if ref:
+                    value = keys[ref["key"]]
+                if e["name"].endswith("_NATS_URL"):
+                    value = nats_url
+                elif e["name"].endswith("_METRICS_ADDR") or e["name"].endswith("_HTTP_ADDR"):
+                    port = free_port()
+                    ports["metrics" if e["name"].endswith("_METRICS_ADDR") else "http"] = port
+                    value = f"127.0.0.1:{port}"
+                env[e["name"]] = value
+            start(name_of(d), [str(bindir / ctr["command"][0])], env)
+            for kind in ("livenessProbe", "readinessProbe"):
+                get = ctr[kind]["httpGet"]
+                probes.append((name_of(d), kind, f"http://127.0.0.1:{ports[get['port']]}{get['path']}"))
+        for name, kind, url in probes:
+            c.check(wait_http(url, 20) == 200, f"{where}: {name}'s {kind} ({url.rsplit('/', 1)[1]}) answers 200", tail(name))
+        # The helm test Pod's script, against the gateway.
+        tctr = test_pod["spec"]["containers"][0]
+        gw = next(p for n, k, p in probes if "gateway" in n and k == "readinessProbe").rsplit("/", 1)[0]
+        env = {"PATH": os.environ.get("PATH", ""), "MASTER_KEY": keys["master-key"], "GATEWAY": gw,
+               "INDEX": next(e["value"] for e in tctr["env"] if e["name"] == "INDEX")}
+        run = subprocess.run(tctr["command"] + tctr["args"], env=env, capture_output=True, text=True, timeout=120)
+        c.check(run.returncode == 0 and "ok: searched through" in run.stdout,
+                f"{where}: the helm test Pod's script passes against the gateway",
+                (run.stdout + run.stderr)[-800:] + "".join(tail(n) for n in ("demo-miroir-router", "demo-miroir-gateway")))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+        logs.cleanup()
+
+
+def wait_tcp(port: int, deadline_s: float) -> bool:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -475,8 +731,9 @@ class Counts:
     files = good = bad = objects = validated = 0
 
 
-def check_chart(source: Path, files: list[Path], c: Checks, n: Counts) -> None:
-    """Every check, on the chart at `source` with the values files `files`."""
+def check_chart(source: Path, files: list[Path], c: Checks, n: Counts, bindir: Path | None = None) -> None:
+    """Every check, on the chart at `source` with the values files `files`; with `bindir` (the
+    built binaries), the services and the node registration are also run."""
     with tempfile.TemporaryDirectory() as tmp:
         chart_dir = prepare_chart(c, source, Path(tmp))
         chart = helm.Chart.load(str(chart_dir))
@@ -532,6 +789,13 @@ def check_chart(source: Path, files: list[Path], c: Checks, n: Counts) -> None:
                 check_structure(objects, merged, c, w)
                 check_bootstrap(objects, merged, c, w)
                 check_shared_files(objects, chart_dir, merged, operator, c, w)
+                if not operator:
+                    check_nats_config(objects, c, w)
+                    if bindir is not None:
+                        check_services_start(objects, bindir, c, w)
+                        if path.name == "default-values.yaml":
+                            check_registration(objects, bindir, c, w)
+                            check_smoke(objects, bindir, c, w)
         chart.close()
 
 
@@ -602,7 +866,10 @@ def main() -> int:
     n = Counts()
     files = sorted((CHART / "ci").glob("*-values.yaml"))
     c.check(len(files) >= 3, f"chart: example values files ({len(files)})")
-    check_chart(CHART, files, c, n)
+    bindir = None
+    if "--binaries" in args:
+        bindir = Path(args[args.index("--binaries") + 1]).resolve()
+    check_chart(CHART, files, c, n, bindir)
     if "--self-test" in args:
         self_test(c)
     took = time.monotonic() - started

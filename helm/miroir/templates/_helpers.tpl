@@ -47,6 +47,19 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) -}}
 {{- end -}}
 
+{{/* A value as an environment variable's text. YAML numbers reach templates as float64, which
+toString would write 2e+08: whole numbers are written as integers; lists as JSON (TOML's syntax
+for a list of strings and numbers, which the services read from the environment). */}}
+{{- define "miroir.envValue" -}}
+{{- if kindIs "slice" . -}}
+{{- toJson . -}}
+{{- else if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . | toString -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The Secret holding master-key and node-key. */}}
 {{- define "miroir.secretName" -}}
 {{- default (printf "%s-keys" (include "miroir.fullname" .)) .Values.auth.existingSecret -}}
