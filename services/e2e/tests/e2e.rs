@@ -32,6 +32,8 @@ mod nats_restarts;
 mod node_back_empty;
 #[path = "e2e/node_dies.rs"]
 mod node_dies;
+#[path = "e2e/prometheus.rs"]
+mod prometheus;
 #[path = "e2e/rebalance_add_node.rs"]
 mod rebalance_add_node;
 #[path = "e2e/rebalance_common.rs"]

@@ -16,6 +16,7 @@ mod cors;
 mod errors;
 mod metrics;
 mod params;
+pub mod request_id;
 mod routes;
 mod state;
 

@@ -92,9 +92,24 @@ pub fn describe() {
     );
 }
 
+/// The handoff counters by node, which only move when something happens to a node's copies.
+const HANDOFF_COUNTERS: [&str; 5] = [
+    "miroir_handoff_replayed_total",
+    "miroir_handoff_replayed_documents_total",
+    "miroir_handoff_caught_up_total",
+    "miroir_handoff_lost_copies_total",
+    "miroir_handoff_queue_over_bound_total",
+];
+
 /// The live and target copies of every shard of every index, from the topology the active
-/// replica probes against.
+/// replica probes against; and the handoff counters of every node started at 0, so that their
+/// series (and the alerts' rates over them) exist before the first event.
 pub fn copies(topology: &Topology) {
+    for node in topology.nodes.keys() {
+        for name in HANDOFF_COUNTERS {
+            metrics::counter!(name, "node" => node.clone()).increment(0);
+        }
+    }
     for (record, _) in topology.indexes.values() {
         for (shard, placement) in record.shards.iter().enumerate() {
             let labels = [("index", record.uid.clone()), ("shard", shard.to_string())];
