@@ -177,4 +177,5 @@ pub fn router(state: AppState) -> Router {
         .fallback_service(api)
         .layer(map_request(trim_trailing_slash))
         .layer(from_fn(cors::cors))
+        .layer(from_fn(crate::request_id::layer))
 }
