@@ -614,6 +614,7 @@ def check_smoke(objects: list[dict], bindir: Path, c: Checks, where: str) -> Non
     sts = next(o for o in objects if o["kind"] == "StatefulSet"
                and o["metadata"]["labels"].get("app.kubernetes.io/component") == "meilisearch")
     reg = next(x for x in sts["spec"]["template"]["spec"]["containers"] if x["name"] == "register")
+    meili = next(x for x in sts["spec"]["template"]["spec"]["containers"] if x["name"] == "meilisearch")
     test_pod = next(o for o in objects if o["kind"] == "Pod"
                     and (o["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test")
     keys = {"master-key": "chart-smoke-master-key-0123456789", "node-key": "chart-smoke-node-key-0123456789"}
@@ -641,8 +642,21 @@ def check_smoke(objects: list[dict], bindir: Path, c: Checks, where: str) -> Non
         for i in range(sts["spec"]["replicas"]):
             pod = f"{name_of(sts)}-{i}"
             port = free_port()
-            meili_env = {"MEILI_MASTER_KEY": keys["node-key"], "MEILI_HTTP_ADDR": f"127.0.0.1:{port}",
-                         "MEILI_DB_PATH": str(Path(logs.name) / f"{pod}.ms"), "MEILI_NO_ANALYTICS": "true"}
+            # The node container's own environment: its key from the Secret, its address on
+            # loopback, its paths (database, dumps, snapshots, TMPDIR) under a directory of its own.
+            meili_env = {}
+            for e in meili["env"]:
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                value = keys[ref["key"]] if ref else e.get("value", "")
+                if e["name"] == "MEILI_HTTP_ADDR":
+                    value = f"127.0.0.1:{port}"
+                elif value.startswith("/"):
+                    value = str(Path(logs.name) / pod / value.lstrip("/"))
+                    Path(value).parent.mkdir(parents=True, exist_ok=True)
+                    if e["name"] == "TMPDIR":
+                        Path(value).mkdir(parents=True, exist_ok=True)
+                meili_env[e["name"]] = value
+            c.check(meili_env.get("MEILI_MASTER_KEY") == keys["node-key"], f"{where}: node {pod} gets the node key")
             start(pod, [str(node_bin)], meili_env)
             script = reg["args"][0].replace("127.0.0.1:7700", f"127.0.0.1:{port}").replace("exec sleep infinity", "exit 0")
             run = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60,
@@ -815,13 +829,17 @@ MUTATIONS = [
     ("templates/components.yaml", "  {{- if not (and $v.autoscaling $v.autoscaling.enabled) }}\n  replicas",
      "  {{- if true }}\n  replicas", "leaves replicas to it"),
     ("templates/nats.yaml", "publishNotReadyAddresses: true", "publishNotReadyAddresses: yes-please", "valid for Kubernetes"),
+    ("values.schema.json", '"pattern": "^[1-9][0-9]*(\\\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)$"', '"pattern": ".*"',
+     "ci/bad-pvc-size-values.yaml: refused by values.schema.json"),
+    ("templates/_helpers.tpl", "{{- if gt (int $v.cluster.replicationFactor) (int $v.meilisearch.replicas) -}}",
+     "{{- if false -}}", "ci/bad-rf-above-nodes-values.yaml: refused by the templates"),
     ("Chart.yaml", "name: miroir", "name: miroir", None),  # no change: must pass
 ]
 
 
 def self_test(c: Checks) -> None:
     global KUBE_VERSIONS
-    files = [CHART / "ci" / "default-values.yaml"]
+    default = [CHART / "ci" / "default-values.yaml"]
     KUBE_VERSIONS = KUBE_VERSIONS[-1:]  # one schema version is enough to see a breakage
     with tempfile.TemporaryDirectory() as tmp:
         for i, (file, old, new, expect) in enumerate(MUTATIONS):
@@ -845,6 +863,8 @@ def self_test(c: Checks) -> None:
                 return True
 
             inner.check = record  # type: ignore[method-assign]
+            refused = re.match(r"(ci/bad-[a-z-]+\.yaml)", expect or "")
+            files = [copy / refused.group(1)] if refused else default
             try:
                 check_chart(copy, files, inner, Counts())
             except helm.HelmError as e:
