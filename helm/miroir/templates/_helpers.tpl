@@ -144,6 +144,16 @@ the reason. Included once, by templates/validate.yaml. */}}
 {{- if and $v.auth.existingSecret (or $v.auth.masterKey $v.auth.nodeKey) -}}
 {{- fail "auth.existingSecret and auth.masterKey/auth.nodeKey are exclusive: the keys come from the Secret" -}}
 {{- end -}}
+{{- /* Each service drains within its shutdown_grace_ms (its default in ms, from --help): the pod
+must be given longer before Kubernetes kills it. */ -}}
+{{- $graces := dict "gateway" 30000 "router" 30000 "merger" 10000 "rebalancer" 5000 "healthChecker" 5000 -}}
+{{- range $key, $fallback := $graces -}}
+{{- $c := index $v $key -}}
+{{- $ms := int64 (default $fallback (index ($c.config | default dict) "shutdown_grace_ms")) -}}
+{{- if ge $ms (mul (int64 $c.terminationGracePeriodSeconds) 1000) -}}
+{{- fail (printf "%s.config.shutdown_grace_ms (%d) must be below %s.terminationGracePeriodSeconds (%d s): Kubernetes would kill the service in the middle of its drain" $key $ms $key (int64 $c.terminationGracePeriodSeconds)) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.gateway.ingress.enabled (not $v.gateway.ingress.hosts) -}}
 {{- fail "gateway.ingress.enabled needs at least one gateway.ingress.hosts entry" -}}
 {{- end -}}
