@@ -483,6 +483,27 @@ def check_nats_config(objects: list[dict], c: Checks, where: str) -> None:
             (run.stderr or run.stdout).strip()[-400:])
 
 
+def check_grace_defaults(chart_dir: Path, bindir: Path, c: Checks) -> None:
+    """The shutdown_grace_ms defaults miroir.validate compares with the pods' termination grace
+    are the services' own (their --help)."""
+    helpers = (chart_dir / "templates" / "_helpers.tpl").read_text()
+    m = re.search(r'\$graces := dict ((?:"\w+" \d+ ?)+)', helpers)
+    if not c.check(m is not None, "chart: miroir.validate lists the shutdown grace defaults"):
+        return
+    pairs = re.findall(r'"(\w+)" (\d+)', m.group(1))
+    binaries = {"gateway": "miroir-gateway", "router": "miroir-router", "merger": "miroir-merger",
+                "rebalancer": "miroir-rebalancer", "healthChecker": "miroir-health-checker"}
+    for key, ms in pairs:
+        binary = bindir / binaries.get(key, "?")
+        if not c.check(binary.is_file(), f"chart: {binary} is built"):
+            continue
+        out = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=30).stdout
+        found = re.search(r"--shutdown-grace-ms <MS>\s+.*?\[default: (\d+)\]", out, re.S)
+        c.check(found is not None and found.group(1) == ms,
+                f"chart: {key}'s shutdown_grace_ms default {ms} is the one its --help gives",
+                found.group(1) if found else "not in --help")
+
+
 def check_services_start(objects: list[dict], bindir: Path, c: Checks, where: str) -> None:
     """Each Deployment's container, run from its real binary with the environment the chart
     gives it: a variable the service does not know, or a value it cannot parse, makes it exit at
@@ -791,6 +812,9 @@ def check_chart(source: Path, files: list[Path], c: Checks, n: Counts, bindir: P
                 continue
             n.good += 1
             c.check(expect is None, f"{where}: a good values file expects no refusal")
+            lint = helm.lint(str(chart_dir), user, strict=True, kube_version="v" + KUBE_VERSIONS[0])
+            problems = [m for m in lint.get("messages", []) if m.get("severity", 0) >= 2] + lint.get("errors", [])
+            c.check(not problems, f"{where}: helm lint --strict with these values finds nothing", json.dumps(problems)[:1000])
             if not c.check(not schema_error, f"{where}: passes values.schema.json", schema_error):
                 continue
             if not c.check(not render_error, f"{where}: renders", render_error):
@@ -810,6 +834,8 @@ def check_chart(source: Path, files: list[Path], c: Checks, n: Counts, bindir: P
                         if path.name == "default-values.yaml":
                             check_registration(objects, bindir, c, w)
                             check_smoke(objects, bindir, c, w)
+        if bindir is not None:
+            check_grace_defaults(chart_dir, bindir, c)
         chart.close()
 
 
