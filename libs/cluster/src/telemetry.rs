@@ -48,22 +48,9 @@ pub fn prometheus_builder() -> metrics_exporter_prometheus::PrometheusBuilder {
 /// Set up logs and, when `metrics_addr` is given, the Prometheus endpoint. Logs are set up once
 /// per process (later calls keep the first set-up: tests start several services in one process).
 pub fn init(log_format: LogFormat, metrics_addr: Option<SocketAddr>) -> anyhow::Result<()> {
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-    };
-    let _ = match log_format {
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter())
-            .try_init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter(filter())
-            .try_init(),
-    };
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Also forwards the `log` records of dependencies to it.
+    let _ = subscriber(log_format, std::io::stderr).try_init();
     if let Some(addr) = metrics_addr {
         prometheus_builder()
             .with_http_listener(addr)
@@ -71,6 +58,30 @@ pub fn init(log_format: LogFormat, metrics_addr: Option<SocketAddr>) -> anyhow::
             .map_err(|e| anyhow::anyhow!("cannot start the metrics endpoint on {addr}: {e}"))?;
     }
     Ok(())
+}
+
+/// The log subscriber [`init`] installs, writing to `writer`: `RUST_LOG` (default `info`), text
+/// or JSON lines.
+pub fn subscriber<W>(log_format: LogFormat, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match log_format {
+        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
+    }
 }
 
 /// What every service does when it starts: `miroir_build_info` for `service` at `version` (the
@@ -140,6 +151,48 @@ mod tests {
         let c: C = toml::from_str("f = \"text\"").unwrap();
         assert_eq!(c.f, LogFormat::Text);
         assert!(toml::from_str::<C>("f = \"yaml\"").is_err());
+    }
+
+    /// A writer into a shared buffer, for reading the log lines back.
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_logs_are_one_object_a_line_with_the_span_fields() {
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = subscriber(LogFormat::Json, move || out.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = "req-1");
+            let _in = span.enter();
+            tracing::info!(node = "n1", "node health changed");
+            tracing::debug!("filtered out unless RUST_LOG asks for it");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // RUST_LOG may let the debug line through; the info line is there either way.
+        let line = lines
+            .iter()
+            .find(|l| l["message"] == "node health changed")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "node health changed");
+        assert_eq!(line["node"], "n1");
+        assert_eq!(line["span"]["request_id"], "req-1");
+        assert!(line["timestamp"].is_string(), "{line}");
     }
 
     #[test]

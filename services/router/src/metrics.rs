@@ -11,7 +11,11 @@
 //! - `miroir_router_missing_copies_total`: writes to a copy whose index is gone from its node;
 //! - `miroir_router_settings_drift_checks_total`, `_drift_total`, `_drift_unresolved_total`:
 //!   settings drift checks, copies repaired, and indexes whose copies have no majority;
-//! - `miroir_router_index_swaps_total`: index swaps committed.
+//! - `miroir_router_index_swaps_total`: index swaps committed;
+//! - `miroir_router_index_renames_total`: index renames (`PATCH /indexes/{uid}` with a new uid);
+//! - `miroir_router_feature_syncs_total`: nodes given the cluster's experimental features;
+//! - `miroir_router_id_checks_skipped_total`: document batches whose ids the gateway already
+//!   checked under the same primary key (the router does not read them again).
 
 use metrics::{counter, describe_counter, describe_gauge, gauge};
 
@@ -25,6 +29,9 @@ pub const DRIFT_CHECKS_TOTAL: &str = "miroir_router_settings_drift_checks_total"
 pub const DRIFT_TOTAL: &str = "miroir_router_settings_drift_total";
 pub const DRIFT_UNRESOLVED_TOTAL: &str = "miroir_router_settings_drift_unresolved_total";
 pub const INDEX_SWAPS_TOTAL: &str = "miroir_router_index_swaps_total";
+pub const INDEX_RENAMES_TOTAL: &str = "miroir_router_index_renames_total";
+pub const FEATURE_SYNCS_TOTAL: &str = "miroir_router_feature_syncs_total";
+pub const ID_CHECKS_SKIPPED_TOTAL: &str = "miroir_router_id_checks_skipped_total";
 
 /// Describe every metric (the exporter's `# HELP` lines), register the build, and start the
 /// failure counters at 0 so that their series exist before the first failure.
@@ -55,6 +62,15 @@ pub fn describe() {
         "Indexes whose copies hold different settings with no majority (an operator must choose)"
     );
     describe_counter!(INDEX_SWAPS_TOTAL, "Index swaps committed");
+    describe_counter!(INDEX_RENAMES_TOTAL, "Index renames committed");
+    describe_counter!(
+        FEATURE_SYNCS_TOTAL,
+        "Nodes given the cluster's experimental features"
+    );
+    describe_counter!(
+        ID_CHECKS_SKIPPED_TOTAL,
+        "Document batches whose ids the gateway already checked under the same primary key"
+    );
     for name in [
         TASKS_CANCELED_TOTAL,
         FANOUT_ERRORS_TOTAL,
@@ -63,6 +79,9 @@ pub fn describe() {
         DRIFT_TOTAL,
         DRIFT_UNRESOLVED_TOTAL,
         INDEX_SWAPS_TOTAL,
+        INDEX_RENAMES_TOTAL,
+        FEATURE_SYNCS_TOTAL,
+        ID_CHECKS_SKIPPED_TOTAL,
     ] {
         counter!(name).increment(0);
     }
@@ -107,4 +126,16 @@ pub fn drift_unresolved() {
 
 pub fn index_swapped() {
     counter!(INDEX_SWAPS_TOTAL).increment(1);
+}
+
+pub fn index_renamed() {
+    counter!(INDEX_RENAMES_TOTAL).increment(1);
+}
+
+pub fn features_synced() {
+    counter!(FEATURE_SYNCS_TOTAL).increment(1);
+}
+
+pub fn id_check_skipped() {
+    counter!(ID_CHECKS_SKIPPED_TOTAL).increment(1);
 }

@@ -8,7 +8,8 @@
 //! and set operators (`==`, `<`, `and`, `or`, ...), numbers are dropped, `absent(x)` is replaced
 //! by `x`, and every operand left must return at least one series. Prometheus also loads
 //! alerts.yaml as its rule file, and every rule must evaluate without error; MiroirNodeDown must
-//! turn pending for the node the test stops.
+//! turn pending for the node the test stops. Every `miroir_*` metric scraped must have a help
+//! text (Prometheus' metadata), i.e. be described by its service.
 //!
 //! The services run in-process, so one Prometheus recorder (the binaries' own exporter set-up,
 //! `miroir_cluster::telemetry::prometheus_builder`) serves all of them on one ephemeral port;
@@ -454,9 +455,33 @@ async fn every_dashboard_and_alert_query_returns_data() {
             }
         }
     }
+    // Every metric Miroir exports is described: Prometheus has a help text and a type for it.
+    let names = prometheus.api("label/__name__/values", &[]).await.unwrap();
+    let metadata = prometheus.api("metadata", &[]).await.unwrap();
+    let mut described = 0;
+    for name in names
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !name.starts_with("miroir_") {
+            continue;
+        }
+        let base = ["_bucket", "_sum", "_count"]
+            .into_iter()
+            .find_map(|s| name.strip_suffix(s).filter(|b| metadata.get(*b).is_some()))
+            .unwrap_or(name);
+        let help = metadata[base][0]["help"].as_str().unwrap_or_default();
+        if help.is_empty() {
+            failures.push(format!("metric {name}: no help text (describe_* missing)"));
+        } else {
+            described += 1;
+        }
+    }
     load.stop().await;
     eprintln!(
-        "[prometheus] {} dashboard queries, {alerts} alert rules ({checked_operands} operands) checked; {} failed",
+        "[prometheus] {} dashboard queries, {alerts} alert rules ({checked_operands} operands), {described} miroir_* series names with help texts checked; {} failed",
         dashboard.len(),
         failures.len()
     );
