@@ -51,7 +51,8 @@ pub struct Index {
     pub docs: BTreeMap<DocId, Document>,
     ids: HashMap<String, DocId>,
     next_doc_id: DocId,
-    fields: IndexSet<String>,
+    /// Every top-level field documents have held, in the order first seen.
+    pub fields: IndexSet<String>,
     pub settings: Settings,
     pub engine_settings: EngineSettings,
     pub search: SearchIndex,

@@ -322,7 +322,10 @@ mod tests {
             mask_uuids("Webhook `2a74819f-2405-46c5-9faf-27939329bc24` not found."),
             "Webhook `<uuid>` not found."
         );
-        assert_eq!(mask_uuids("2a74819f-2405-46c5-9faf"), "2a74819f-2405-46c5-9faf");
+        assert_eq!(
+            mask_uuids("2a74819f-2405-46c5-9faf"),
+            "2a74819f-2405-46c5-9faf"
+        );
         let e = json!({"internalDatabaseSizes": {"main": "4 KiB", "documents": 4096}});
         let same_keys = json!({"internalDatabaseSizes": {"main": "16 KiB", "documents": 9}});
         assert!(compare_exchange("/stats", 200, &e, 200, &same_keys).is_empty());

@@ -383,12 +383,7 @@ mod tests {
         assert_eq!(r.iter().map(|(s, _)| *s).collect::<Vec<_>>(), expected);
         let empty = obj(json!({"ids": []}));
         let p = read_params(&empty, Some("id")).unwrap();
-        assert_eq!(
-            shard_requests(&empty, &p, &shards, count)
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(shard_requests(&empty, &p, &shards, count).unwrap().len(), 1);
     }
 
     #[test]
@@ -411,7 +406,8 @@ mod tests {
 
     #[test]
     fn sorted_pages_merge_by_sort_values_then_key_and_sort_fields_are_stripped() {
-        let body = obj(json!({"sort": ["rating:desc"], "fields": ["title"], "offset": 1, "limit": 3}));
+        let body =
+            obj(json!({"sort": ["rating:desc"], "fields": ["title"], "offset": 1, "limit": 3}));
         let p = read_params(&body, Some("id")).unwrap();
         assert_eq!(p.added, ["id", "rating"]);
         let count = ShardCount::try_from(2u16).unwrap();

@@ -221,7 +221,9 @@ mod tests {
 
     #[test]
     fn several_values_sort_by_the_first_met_and_rules_apply_in_turn() {
-        let rules = rules(Some(&json!(["tags:asc", "n.m:desc"]))).unwrap().unwrap();
+        let rules = rules(Some(&json!(["tags:asc", "n.m:desc"])))
+            .unwrap()
+            .unwrap();
         let x = doc(json!({"tags": [5, 1, "z"], "n": {"m": 1}}));
         let y = doc(json!({"tags": 1, "n": {"m": 2}}));
         let z = doc(json!({"tags": [2], "n.m": 9}));

@@ -20,6 +20,7 @@ pub mod documents_sort;
 pub mod errors;
 pub mod facet_search;
 pub mod fetch;
+pub mod fields;
 pub mod gather;
 pub mod latency;
 mod metrics;
@@ -108,6 +109,13 @@ pub async fn run(
         .serve::<miroir_proto::rpc_search::FacetSearch, _, _>(move |req, _| {
             let m = m.clone();
             async move { facet_search::facet_search(&m, req).await }
+        })
+        .await?;
+    let m = merger.clone();
+    runner
+        .serve::<miroir_proto::rpc::FieldsList, _, _>(move |req, _| {
+            let m = m.clone();
+            async move { fields::fields(&m, req).await }
         })
         .await?;
     runner.ready().await?;

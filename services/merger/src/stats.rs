@@ -118,7 +118,12 @@ fn sum_database_sizes<'a>(parts: impl Iterator<Item = &'a Value>) -> Vec<(String
             }
         }
     }
-    let rank = |name: &str| DATABASES.iter().position(|d| *d == name).unwrap_or(usize::MAX);
+    let rank = |name: &str| {
+        DATABASES
+            .iter()
+            .position(|d| *d == name)
+            .unwrap_or(usize::MAX)
+    };
     // Stable: names no node order knows keep the order they were met in.
     sums.sort_by_key(|(name, _)| rank(name));
     sums
@@ -353,7 +358,10 @@ mod tests {
             serde_json::to_string(&sum["internalDatabaseSizes"]).unwrap_or_default(),
             r#"{"main":8192,"documents":4096,"celluliteMetadata":8192,"brandNew":1}"#
         );
-        let keys: Vec<&String> = sum.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        let keys: Vec<&String> = sum
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
         assert_eq!(keys[3..5], ["isIndexing", "internalDatabaseSizes"]);
         let human = Shape {
             internal_sizes: true,

@@ -233,16 +233,3 @@ pub(super) async fn compact_tasks(node: Shared, headers: HeaderMap) -> HttpResul
     }
     Err(not_implemented("POST /tasks/compact"))
 }
-
-pub(super) async fn fields(node: Shared, headers: HeaderMap, req: Request) -> HttpResult {
-    let uid = req
-        .uri()
-        .path()
-        .trim_start_matches("/indexes/")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    auth(&node, &headers, "fields.post", Some(&uid))?;
-    Err(not_implemented(&format!("POST {}", req.uri().path())))
-}

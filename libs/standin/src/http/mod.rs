@@ -19,6 +19,7 @@ use crate::auth::Access;
 use crate::node::Node;
 
 mod documents;
+mod fields;
 mod indexes;
 mod keys;
 mod misc;
@@ -47,7 +48,7 @@ pub fn router(node: Arc<Node>) -> Router {
         ),
         ("/indexes/{uid}/stats", get(indexes::stats)),
         ("/indexes/{uid}/compact", post(misc::compact)),
-        ("/indexes/{uid}/fields", post(misc::fields)),
+        ("/indexes/{uid}/fields", post(fields::fields)),
         (
             "/indexes/{uid}/documents",
             get(documents::list)

@@ -158,11 +158,6 @@ async fn unsupported_routes_say_why() {
             "similar documents",
         ),
         (Method::POST, "/indexes/movies/compact", "compaction"),
-        (
-            Method::POST,
-            "/indexes/movies/fields",
-            "the fields of an index",
-        ),
     ];
     for (method, path, reason) in refused {
         let r = client

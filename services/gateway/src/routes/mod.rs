@@ -4,6 +4,7 @@
 
 mod documents;
 mod facet_search;
+mod fields;
 mod indexes;
 mod keys;
 mod keys_input;
@@ -154,7 +155,7 @@ pub fn router(state: AppState) -> Router {
             get(unsupported::similar_get).post(unsupported::similar_post),
         )
         .route("/indexes/{uid}/compact", post(unsupported::compact))
-        .route("/indexes/{uid}/fields", post(unsupported::fields))
+        .route("/indexes/{uid}/fields", post(fields::list))
         .route(
             "/indexes/{uid}/documents/edit",
             post(unsupported::edit_documents),

@@ -142,13 +142,6 @@ pub async fn compact(req: Request) -> Response {
     )
 }
 
-pub async fn fields(req: Request) -> Response {
-    refuse(
-        &req,
-        "the fields of an index are listed per node, and Miroir does not merge them over shards yet. `GET /indexes/{indexUid}/stats` gives the field distribution of the whole index.",
-    )
-}
-
 pub async fn network() -> Response {
     feature_not_enabled(
         "Using the /network route",
