@@ -137,7 +137,7 @@ pub fn zero_bus_failures(called: &[&'static str]) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]
