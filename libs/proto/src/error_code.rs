@@ -88,6 +88,9 @@ error_codes! {
     ImmutableIndexCreatedAt                => "immutable_index_created_at",                    400, InvalidRequest;
     ImmutableIndexUid                      => "immutable_index_uid",                           400, InvalidRequest;
     ImmutableIndexUpdatedAt                => "immutable_index_updated_at",                    400, InvalidRequest;
+    ImmutableWebhook                       => "immutable_webhook",                             400, InvalidRequest;
+    ImmutableWebhookIsEditable             => "immutable_webhook_is_editable",                 400, InvalidRequest;
+    ImmutableWebhookUuid                   => "immutable_webhook_uuid",                        400, InvalidRequest;
     IndexAlreadyExists                     => "index_already_exists",                          409, InvalidRequest;
     IndexNotFound                          => "index_not_found",                               404, InvalidRequest;
     IndexPrimaryKeyAlreadyExists           => "index_primary_key_already_exists",              400, InvalidRequest;
@@ -120,6 +123,7 @@ error_codes! {
     InvalidIndexLimit                      => "invalid_index_limit",                           400, InvalidRequest;
     InvalidIndexOffset                     => "invalid_index_offset",                          400, InvalidRequest;
     InvalidIndexPrimaryKey                 => "invalid_index_primary_key",                     400, InvalidRequest;
+    InvalidIndexCustomMetadata             => "invalid_index_custom_metadata",                 400, InvalidRequest;
     InvalidIndexUid                        => "invalid_index_uid",                             400, InvalidRequest;
     InvalidMultiSearchFacetOrder           => "invalid_multi_search_facet_order",              400, InvalidRequest;
     InvalidMultiSearchFacetsByIndex        => "invalid_multi_search_facets_by_index",          400, InvalidRequest;
@@ -183,6 +187,7 @@ error_codes! {
     InvalidSettingsSynonyms                => "invalid_settings_synonyms",                     400, InvalidRequest;
     InvalidSettingsTypoTolerance           => "invalid_settings_typo_tolerance",               400, InvalidRequest;
     InvalidSimilarEmbedder                 => "invalid_similar_embedder",                      400, InvalidRequest;
+    InvalidSimilarFilter                   => "invalid_similar_filter",                        400, InvalidRequest;
     InvalidSimilarId                       => "invalid_similar_id",                            400, InvalidRequest;
     InvalidStatsShowInternalDatabaseSizes  => "invalid_stats_show_internal_database_sizes",    400, InvalidRequest;
     InvalidStatsSizeFormat                 => "invalid_stats_size_format",                     400, InvalidRequest;

@@ -11,6 +11,7 @@ pub mod byte_size;
 pub mod envelope;
 pub mod error;
 pub mod error_code;
+pub mod features;
 pub mod handoff;
 pub mod key_actions;
 pub mod migrations;

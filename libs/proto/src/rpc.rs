@@ -131,6 +131,9 @@ pub struct EnqueuedTask {
     pub status: String,
     pub task_type: String,
     pub enqueued_at: String,
+    /// The client's `?customMetadata=`, echoed in the 202 as a node does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_metadata: Option<String>,
 }
 message!(EnqueuedTask, "enqueued-task", 1);
 
@@ -155,6 +158,9 @@ rpc!(IndexCreate => EnqueuedTask, Service::Router, "index.create");
 pub struct IndexUpdate {
     pub uid: String,
     pub primary_key: Option<String>,
+    /// `{"uid": "new"}`: rename the index (its record; the shards keep their node-local names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_uid: Option<String>,
 }
 message!(IndexUpdate, "router.index.update", 1);
 rpc!(IndexUpdate => EnqueuedTask, Service::Router, "index.update");
@@ -195,6 +201,12 @@ pub struct DocumentsCommit {
     /// The `?primaryKey=` the client gave, if any.
     pub primary_key: Option<String>,
     pub method: WriteMethod,
+    /// `?customMetadata=`: kept in the cluster task and shown with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_metadata: Option<String>,
+    /// `?skipCreation=true`: existing documents are updated, new ones are not created.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_creation: bool,
 }
 message!(DocumentsCommit, "router.docs.commit", 1);
 rpc!(DocumentsCommit => EnqueuedTask, Service::Router, "docs.commit");
@@ -212,6 +224,8 @@ pub enum DeleteSelector {
 pub struct DocumentsDelete {
     pub index_uid: String,
     pub selector: DeleteSelector,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_metadata: Option<String>,
 }
 message!(DocumentsDelete, "router.docs.delete", 1);
 rpc!(DocumentsDelete => EnqueuedTask, Service::Router, "docs.delete");
@@ -232,9 +246,34 @@ pub struct SettingsUpdate {
     pub method: HttpMethod,
     /// The JSON body (absent for DELETE).
     pub body: Option<Bytes>,
+    /// Accepted as a node accepts it (a node does not show it in settings tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_metadata: Option<String>,
 }
 message!(SettingsUpdate, "router.settings.update", 1);
 rpc!(SettingsUpdate => EnqueuedTask, Service::Router, "settings.update");
+
+/// `POST /indexes/{uid}/compact`: every copy of every shard compacts its files, as one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexCompact {
+    pub uid: String,
+}
+message!(IndexCompact, "router.index.compact", 1);
+rpc!(IndexCompact => EnqueuedTask, Service::Router, "index.compact");
+
+/// `GET /experimental-features`: the cluster's switches (kept in KV, applied to every node).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeaturesGet {}
+message!(FeaturesGet, "router.features.get", 1);
+rpc!(FeaturesGet => JsonBody, Service::Router, "features.get");
+
+/// `PATCH /experimental-features`: the client's JSON object, checked and applied by the router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeaturesUpdate {
+    pub body: Bytes,
+}
+message!(FeaturesUpdate, "router.features.update", 1);
+rpc!(FeaturesUpdate => JsonBody, Service::Router, "features.update");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskGet {

@@ -72,6 +72,9 @@ pub const MIGRATIONS_BUCKET: &str = "miroir-migrations";
 pub const LEASES_BUCKET: &str = "miroir-leases";
 /// JetStream KV bucket holding API keys (`keys.<uid>`, JSON), shared by every gateway.
 pub const KEYS_BUCKET: &str = "miroir-keys";
+/// JetStream KV bucket of the cluster's webhooks (`webhooks.<uuid>`, JSON) and their delivery
+/// claims (`delivered.<task uid>`).
+pub const WEBHOOKS_BUCKET: &str = "miroir-webhooks";
 
 /// KV key prefix of node records.
 pub const NODE_KEY_PREFIX: &str = "nodes";
@@ -79,6 +82,8 @@ pub const NODE_KEY_PREFIX: &str = "nodes";
 pub const INDEX_KEY_PREFIX: &str = "indexes";
 /// KV key of the cluster-wide defaults.
 pub const CLUSTER_KEY: &str = "cluster";
+/// KV key (topology bucket) of the cluster's experimental features, applied to every node.
+pub const FEATURES_KEY: &str = "experimental-features";
 /// KV key (tasks bucket) of the last allocated cluster task uid.
 pub const TASK_SEQ_KEY: &str = "seq";
 /// KV key prefix (tasks bucket) of cluster task records.

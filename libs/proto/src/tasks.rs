@@ -67,4 +67,7 @@ pub struct ClusterTask {
     /// Copies that were sent the write through their handoff queue instead of directly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<DeferredCopy>,
+    /// The client's `?customMetadata=`, shown with the task as a node shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_metadata: Option<String>,
 }

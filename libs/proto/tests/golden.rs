@@ -47,6 +47,9 @@ fn documents_commit_bytes_are_pinned() {
             documents: 10_000,
             primary_key: None,
             method: WriteMethod::Replace,
+            // Optional fields left out of the encoding when unset: the bytes stay those of v1.
+            custom_metadata: None,
+            skip_creation: false,
         },
         "83a17601a46b696e64b2726f757465722e646f63732e636f6d6d6974a4626f647986a9696e6465785f756964a36e706da862617463685f6964a26231a66368756e6b7303a9646f63756d656e7473cd2710ab7072696d6172795f6b6579c0a66d6574686f64a75265706c616365",
     );
@@ -83,6 +86,7 @@ fn delete_selector_bytes_are_pinned() {
         DocumentsDelete {
             index_uid: "movies".into(),
             selector: DeleteSelector::Ids(vec!["4".into(), "three".into()]),
+            custom_metadata: None,
         },
         "83a17601a46b696e64b2726f757465722e646f63732e64656c657465a4626f647982a9696e6465785f756964a66d6f76696573a873656c6563746f7281a349647392a134a57468726565",
     );
@@ -107,6 +111,7 @@ fn enqueued_outcome_round_trips() {
         status: "enqueued".into(),
         task_type: "documentAdditionOrUpdate".into(),
         enqueued_at: "2026-11-21T05:01:17.465778993Z".into(),
+        custom_metadata: Some("import-42".into()),
     });
     let bytes = encode_outcome(&outcome).unwrap();
     assert_eq!(decode_outcome::<EnqueuedTask>(&bytes).unwrap(), outcome);

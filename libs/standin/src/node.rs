@@ -74,8 +74,28 @@ impl Node {
 
     /// Enqueues a task; returns the 202 summary.
     pub fn enqueue(&self, index_uid: Option<String>, content: TaskContent) -> Value {
+        self.enqueue_with(index_uid, content, None)
+    }
+
+    /// [`enqueue`](Self::enqueue) with the client's `?customMetadata=`, kept with the task.
+    pub fn enqueue_with(
+        &self,
+        index_uid: Option<String>,
+        content: TaskContent,
+        custom_metadata: Option<String>,
+    ) -> Value {
         let is_cancel = matches!(content, TaskContent::TaskCancelation { .. });
-        let summary = self.queue().register(index_uid, content).summary();
+        let summary = {
+            let mut queue = self.queue();
+            let uid = queue.register(index_uid, content).uid;
+            match queue.tasks.get_mut(&uid) {
+                Some(task) => {
+                    task.custom_metadata = custom_metadata;
+                    task.summary()
+                }
+                None => Value::Null,
+            }
+        };
         self.wake.notify_one();
         if is_cancel {
             self.interrupt.notify_one();

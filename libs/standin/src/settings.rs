@@ -69,6 +69,7 @@ pub const SUB_ROUTES: &[(&str, &str, &str)] = &[
     ("search-cutoff-ms", "searchCutoffMs", "PUT"),
     ("facet-search", "facetSearch", "PUT"),
     ("prefix-search", "prefixSearch", "PUT"),
+    ("foreign-keys", "foreignKeys", "PUT"),
 ];
 
 const DEFAULT_RANKING_RULES: &[&str] = &[
@@ -195,6 +196,8 @@ impl Settings {
             "localizedAttributes" => json!(self.localized_attributes),
             "facetSearch" => json!(self.facet_search),
             "prefixSearch" => json!(self.prefix_search),
+            // Never set: the `foreignKeys` feature is off on the stand-in.
+            "foreignKeys" => json!([]),
             _ => return None,
         })
     }
@@ -282,6 +285,9 @@ pub struct SettingsPatch {
     localized_attributes: Setting<Vec<Value>>,
     facet_search: Setting<bool>,
     prefix_search: Setting<String>,
+    /// `foreignKeys` reset (`null`): the only change accepted while the `foreignKeys`
+    /// experimental feature is off, which it always is on the stand-in.
+    foreign_keys_reset: bool,
 }
 
 impl SettingsPatch {
@@ -379,9 +385,14 @@ impl SettingsPatch {
                     nullable(v, |v| one_of(code, loc, v, &["indexingTime", "disabled"]))?
             }
             "foreignKeys" => {
-                return Err(feature_not_enabled(
-                    "Using `foreignKeys` in the settings",
-                    "foreignKeys",
+                if v.is_null() {
+                    self.foreign_keys_reset = true;
+                    return Ok(());
+                }
+                check_foreign_keys(code, loc, v)?;
+                return Err(MeiliError::new(
+                    ErrorCode::FeatureNotEnabled,
+                    "setting `foreignKeys` in the index settings requires enabling the `foreign_keys` experimental feature. See https://github.com/orgs/meilisearch/discussions/873",
                 ));
             }
             "chat" => {
@@ -448,6 +459,9 @@ impl SettingsPatch {
         put("localizedAttributes", shown(&self.localized_attributes));
         put("facetSearch", shown(&self.facet_search));
         put("prefixSearch", shown(&self.prefix_search));
+        if self.foreign_keys_reset {
+            put("foreignKeys", Some(Value::Null));
+        }
         out
     }
 
@@ -724,8 +738,41 @@ fn code_for(field: &str) -> ErrorCode {
         "localizedAttributes" => ErrorCode::InvalidSettingsLocalizedAttributes,
         "facetSearch" => ErrorCode::InvalidSettingsFacetSearch,
         "prefixSearch" => ErrorCode::InvalidSettingsPrefixSearch,
+        "foreignKeys" => ErrorCode::InvalidSettingsForeignKeys,
         _ => ErrorCode::BadRequest,
     }
+}
+
+/// The shape of `foreignKeys`, checked before the feature is (as a node does): a list of
+/// `{"foreignIndexUid": string, "fieldName": string}`.
+fn check_foreign_keys(code: ErrorCode, loc: &str, v: &Value) -> Result<(), MeiliError> {
+    const KEYS: &[&str] = &["foreignIndexUid", "fieldName"];
+    let Value::Array(items) = v else {
+        return Err(deserr::invalid_type(code, loc, "an array", v));
+    };
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{loc}[{i}]");
+        let map = deserr::json_object(code, &at, item)?;
+        for (k, val) in map {
+            if !KEYS.contains(&k.as_str()) {
+                return Err(deserr::unknown_field(code, &at, k, KEYS));
+            }
+            if !val.is_string() {
+                return Err(deserr::invalid_type(
+                    code,
+                    &format!("{at}.{k}"),
+                    "a string",
+                    val,
+                ));
+            }
+        }
+        for k in KEYS {
+            if !map.contains_key(*k) {
+                return Err(deserr::missing_field(code, &at, k));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn feature_not_enabled(action: &str, feature: &str) -> MeiliError {

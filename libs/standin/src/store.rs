@@ -146,6 +146,19 @@ impl Index {
         primary_key: Option<&str>,
         merge: bool,
     ) -> Result<u64, MeiliError> {
+        self.add_documents_with(docs, primary_key, merge, false)
+    }
+
+    /// [`add_documents`](Self::add_documents) with `?skipCreation=`: documents the index does
+    /// not hold are skipped, yet counted as indexed (a real node reports them so), and the
+    /// primary key is still set.
+    pub fn add_documents_with(
+        &mut self,
+        docs: &[Document],
+        primary_key: Option<&str>,
+        merge: bool,
+        skip_creation: bool,
+    ) -> Result<u64, MeiliError> {
         let pk = match (&self.primary_key, primary_key) {
             (Some(current), Some(asked)) if current != asked => {
                 return Err(MeiliError::new(
@@ -167,6 +180,9 @@ impl Index {
         self.primary_key = Some(pk);
         for (doc, id) in docs.iter().zip(ids) {
             let existing = self.ids.get(&id).copied();
+            if skip_creation && existing.is_none() {
+                continue;
+            }
             let merged = match (merge, existing.and_then(|i| self.docs.get(&i))) {
                 (true, Some(old)) => {
                     let mut m = old.clone();

@@ -82,6 +82,8 @@ pub enum TaskContent {
         documents: Arc<Vec<Document>>,
         primary_key: Option<String>,
         merge: bool,
+        /// `?skipCreation=true`: only documents the index holds are updated.
+        skip_creation: bool,
     },
     DocumentDeletion {
         ids: Vec<String>,
@@ -113,6 +115,7 @@ pub enum TaskContent {
         tasks: Vec<u32>,
     },
     DumpCreation,
+    IndexCompaction,
 }
 
 impl TaskContent {
@@ -130,6 +133,7 @@ impl TaskContent {
             TaskContent::TaskCancelation { .. } => "taskCancelation",
             TaskContent::TaskDeletion { .. } => "taskDeletion",
             TaskContent::DumpCreation => "dumpCreation",
+            TaskContent::IndexCompaction => "indexCompaction",
         }
     }
 
@@ -171,6 +175,9 @@ impl TaskContent {
                 json!({"matchedTasks": tasks.len(), "deletedTasks": null, "originalFilter": query}),
             ),
             TaskContent::DumpCreation => m(json!({"dumpUid": null})),
+            TaskContent::IndexCompaction => {
+                m(json!({"preCompactionSize": null, "postCompactionSize": null}))
+            }
         }
     }
 
@@ -199,12 +206,21 @@ pub struct Task {
     pub enqueued_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
+    /// The client's `?customMetadata=`, shown last in the task and its 202.
+    pub custom_metadata: Option<String>,
 }
 
 impl Task {
+    fn with_custom_metadata(&self, mut v: Value) -> Value {
+        if let (Some(meta), Value::Object(map)) = (&self.custom_metadata, &mut v) {
+            map.insert("customMetadata".into(), json!(meta));
+        }
+        v
+    }
+
     /// `GET /tasks/{uid}`.
     pub fn view(&self) -> Value {
-        json!({
+        self.with_custom_metadata(json!({
             "uid": self.uid,
             "batchUid": self.batch_uid,
             "indexUid": self.index_uid,
@@ -217,18 +233,18 @@ impl Task {
             "enqueuedAt": rfc3339(self.enqueued_at),
             "startedAt": rfc3339_value(self.started_at),
             "finishedAt": rfc3339_value(self.finished_at),
-        })
+        }))
     }
 
     /// The 202 answer to the request that enqueued it.
     pub fn summary(&self) -> Value {
-        json!({
+        self.with_custom_metadata(json!({
             "taskUid": self.uid,
             "indexUid": self.index_uid,
             "status": self.status.as_str(),
             "type": self.content.type_name(),
             "enqueuedAt": rfc3339(self.enqueued_at),
-        })
+        }))
     }
 
     fn duration(&self) -> Option<String> {
@@ -365,18 +381,34 @@ impl Queue {
     pub fn register(&mut self, index_uid: Option<String>, content: TaskContent) -> &Task {
         let uid = self.next_task;
         self.next_task = self.next_task.saturating_add(1);
+        let mut details = content.initial_details();
+        if let (
+            TaskContent::IndexUpdate {
+                new_uid: Some(_), ..
+            },
+            Some(old),
+        ) = (&content, &index_uid)
+        {
+            // A rename names both uids, the old one first.
+            let new = details.remove("newIndexUid");
+            details.insert("oldIndexUid".into(), json!(old));
+            if let Some(new) = new {
+                details.insert("newIndexUid".into(), new);
+            }
+        }
         let task = Task {
             uid,
             batch_uid: None,
             index_uid,
             status: Status::Enqueued,
-            details: content.initial_details(),
+            details,
             content,
             error: None,
             canceled_by: None,
             enqueued_at: crate::time_fmt::now(),
             started_at: None,
             finished_at: None,
+            custom_metadata: None,
         };
         self.tasks.entry(uid).or_insert(task)
     }

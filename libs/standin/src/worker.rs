@@ -96,6 +96,7 @@ fn apply(
             documents,
             primary_key,
             merge,
+            skip_creation,
         } => {
             let mut store = node.store_mut();
             let created = !store.indexes.contains_key(index_uid);
@@ -104,10 +105,11 @@ fn apply(
                     .indexes
                     .insert(index_uid.to_string(), Index::new(index_uid, None));
             }
-            let result = store.index_mut(index_uid)?.add_documents(
+            let result = store.index_mut(index_uid)?.add_documents_with(
                 &documents,
                 primary_key.as_deref(),
                 merge,
+                skip_creation,
             );
             match result {
                 Ok(n) => Ok(details(json!({"indexedDocuments": n}))),
@@ -190,7 +192,11 @@ fn apply(
                 && let Some(mut moved) = store.indexes.remove(index_uid)
             {
                 moved.uid = new_uid.clone();
-                store.indexes.insert(new_uid, moved);
+                store.indexes.insert(new_uid.clone(), moved);
+                drop(store);
+                // Earlier tasks follow the data, as with a swap that renames.
+                let rename = [(index_uid.to_string(), new_uid, true)];
+                node.queue().rename_indexes(task_uid, &rename);
             }
             Ok(Map::new())
         }
@@ -217,6 +223,16 @@ fn apply(
         TaskContent::TaskDeletion { tasks, .. } => {
             let n = node.queue().delete(&tasks);
             Ok(details(json!({"deletedTasks": n})))
+        }
+        TaskContent::IndexCompaction => {
+            // The stand-in's index is its documents in memory, in 4 KiB pages plus one for its
+            // metadata; memory is never fragmented, so compaction reclaims nothing.
+            let store = node.store();
+            let size = 4096 * (1 + store.index(index_uid)?.raw_size().div_ceil(4096));
+            let human = miroir_proto::byte_size::human(size);
+            Ok(details(
+                json!({"preCompactionSize": human, "postCompactionSize": human}),
+            ))
         }
         TaskContent::DumpCreation => {
             // The stand-in keeps nothing on disk: the dump is named, as a node names it, and

@@ -66,5 +66,7 @@ mod tenant_tokens;
 mod topology_live;
 #[path = "e2e/unsupported.rs"]
 mod unsupported;
+#[path = "e2e/write_extras.rs"]
+mod write_extras;
 #[path = "e2e/write_order.rs"]
 mod write_order;

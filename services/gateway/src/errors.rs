@@ -78,13 +78,17 @@ pub async fn shape_errors(req: Request, next: Next) -> Response {
 
 /// Meilisearch's 202 answer to an asynchronous route.
 pub fn enqueued(task: EnqueuedTask) -> Response {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "taskUid": task.task_uid,
         "indexUid": task.index_uid,
         "status": task.status,
         "type": task.task_type,
         "enqueuedAt": task.enqueued_at,
     });
+    // Last, and only when the client gave one, as a node answers.
+    if let (Some(meta), Some(map)) = (task.custom_metadata, body.as_object_mut()) {
+        map.insert("customMetadata".into(), serde_json::Value::String(meta));
+    }
     (StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }
 

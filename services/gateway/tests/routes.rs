@@ -187,13 +187,22 @@ async fn routes_validate_then_reach_the_right_service() {
         .await
         .unwrap();
     assert_eq!(r.status, 202);
+    // Meilisearch 1.50 renames an index with `{"uid"}`.
     let r = client
         .patch("/indexes/books", &json!({"uid": "other"}))
         .await
         .unwrap();
     assert_eq!(
+        (r.status, r.body["type"].as_str()),
+        (202, Some("indexUpdate"))
+    );
+    let r = client
+        .patch("/indexes/books", &json!({"uid": "bad uid"}))
+        .await
+        .unwrap();
+    assert_eq!(
         (r.status, r.body["code"].as_str()),
-        (400, Some("immutable_index_uid"))
+        (400, Some("invalid_index_uid"))
     );
     let r = client.delete("/indexes/ghost").await.unwrap();
     assert_eq!(
@@ -204,7 +213,8 @@ async fn routes_validate_then_reach_the_right_service() {
         take(&log),
         vec![
             r#"IndexCreate { uid: "books", primary_key: Some("id") }"#,
-            r#"IndexUpdate { uid: "books", primary_key: Some("isbn") }"#,
+            r#"IndexUpdate { uid: "books", primary_key: Some("isbn"), new_uid: None }"#,
+            r#"IndexUpdate { uid: "books", primary_key: None, new_uid: Some("other") }"#,
             r#"IndexDelete { uid: "ghost" }"#,
         ]
     );
@@ -302,10 +312,10 @@ async fn routes_validate_then_reach_the_right_service() {
     assert_eq!(
         take(&log),
         vec![
-            r#"DocumentsDelete { index_uid: "books", selector: Ids(["7"]) }"#,
-            r#"DocumentsDelete { index_uid: "books", selector: Ids(["4", "three"]) }"#,
-            r#"DocumentsDelete { index_uid: "books", selector: Filter("\"year = 2016\"") }"#,
-            r#"DocumentsDelete { index_uid: "books", selector: All }"#,
+            r#"DocumentsDelete { index_uid: "books", selector: Ids(["7"]), custom_metadata: None }"#,
+            r#"DocumentsDelete { index_uid: "books", selector: Ids(["4", "three"]), custom_metadata: None }"#,
+            r#"DocumentsDelete { index_uid: "books", selector: Filter("\"year = 2016\""), custom_metadata: None }"#,
+            r#"DocumentsDelete { index_uid: "books", selector: All, custom_metadata: None }"#,
         ]
     );
 
@@ -406,11 +416,11 @@ async fn routes_validate_then_reach_the_right_service() {
     assert!(logged[4].contains(r#"sub_route: Some("typo-tolerance"), method: Patch"#));
     assert_eq!(
         logged[5],
-        r#"SettingsUpdate { index_uid: "books", sub_route: Some("stop-words"), method: Delete, body: None }"#
+        r#"SettingsUpdate { index_uid: "books", sub_route: Some("stop-words"), method: Delete, body: None, custom_metadata: None }"#
     );
     assert_eq!(
         logged[6],
-        r#"SettingsUpdate { index_uid: "books", sub_route: None, method: Delete, body: None }"#
+        r#"SettingsUpdate { index_uid: "books", sub_route: None, method: Delete, body: None, custom_metadata: None }"#
     );
 
     // Tasks and stats.

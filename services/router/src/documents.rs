@@ -49,6 +49,8 @@ impl Router {
                 json!({ "receivedDocuments": req.documents, "indexedDocuments": null }),
             )
             .await?;
+        let mut task = task;
+        task.custom_metadata.clone_from(&req.custom_metadata);
         let failed_details = json!({ "receivedDocuments": req.documents, "indexedDocuments": 0 });
         let (record, created) = match self
             .topology
@@ -75,7 +77,6 @@ impl Router {
                 Err(e) => return Err(e),
             },
         };
-        let mut task = task;
         if let Err(e) = self.check_quorum(&record) {
             task.details = failed_details;
             return self.fail(task, e).await;
@@ -170,8 +171,15 @@ impl Router {
                         self.book(&mut task, results, hinted).await?;
                     }
                 }
-                let calls =
-                    document_calls(&record, shard, &method, &primary_key, body, wal_ref.clone());
+                let calls = document_calls(
+                    &record,
+                    shard,
+                    &method,
+                    &primary_key,
+                    req.skip_creation,
+                    body,
+                    wal_ref.clone(),
+                );
                 busy.insert(shard);
                 in_flight.push(async move {
                     (
@@ -358,15 +366,15 @@ impl Router {
                 )
             }
         };
-        let task = self
+        let mut task = self
             .new_task(Some(&req.index_uid), "documentDeletion", details)
             .await?;
+        task.custom_metadata.clone_from(&req.custom_metadata);
         let Some((record, _)) = record else {
             return self
                 .fail(task, MeiliError::index_not_found(&req.index_uid))
                 .await;
         };
-        let mut task = task;
         if let Err(e) = self.check_quorum(&record) {
             return self.fail(task, e).await;
         }
@@ -384,6 +392,7 @@ fn document_calls(
     shard: u16,
     method: &Method,
     primary_key: &str,
+    skip_creation: bool,
     body: Bytes,
     wal: WalRef,
 ) -> Vec<Call> {
@@ -394,9 +403,13 @@ fn document_calls(
         return Vec::new();
     };
     let name = miroir_cluster::shard_name(record, shard_id);
-    let query: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("primaryKey", primary_key)
-        .finish();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("primaryKey", primary_key);
+    // Each copy skips the documents it does not hold: a document lives on one shard only.
+    if skip_creation {
+        query.append_pair("skipCreation", "true");
+    }
+    let query = query.finish();
     copies(placement)
         .map(|(node, replica)| Call {
             node: node.to_string(),

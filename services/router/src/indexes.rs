@@ -1,6 +1,12 @@
 //! Index creation, update and deletion: broadcast to every copy of every shard.
+//!
+//! A rename (`PATCH /indexes/{uid}` with `{"uid": "new"}`) touches no node: the index record
+//! moves to its new key in one atomic KV batch, keeping its storage base, so the shards keep their
+//! node-local names (see [`crate::swap`], whose rename it is). Tasks enqueued before it follow the
+//! data and name the new uid; the rename task itself keeps the old one, as on a node.
 
 use miroir_proto::rpc::{EnqueuedTask, IndexCreate, IndexDelete, IndexUpdate};
+use miroir_proto::rpc_tasks::SwapPair;
 use miroir_proto::topology::IndexState;
 use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
@@ -32,12 +38,14 @@ impl Router {
     }
 
     pub(crate) async fn index_update(&self, req: IndexUpdate) -> Result<EnqueuedTask, MeiliError> {
+        let details = match &req.new_uid {
+            Some(new) => {
+                json!({ "primaryKey": req.primary_key, "oldIndexUid": req.uid, "newIndexUid": new })
+            }
+            None => json!({ "primaryKey": req.primary_key }),
+        };
         let task = self
-            .new_task(
-                Some(&req.uid),
-                "indexUpdate",
-                json!({ "primaryKey": req.primary_key }),
-            )
+            .new_task(Some(&req.uid), "indexUpdate", details)
             .await?;
         let Some((mut record, revision)) = self
             .topology
@@ -66,6 +74,25 @@ impl Router {
             }
             record.primary_key = Some(new_pk.clone());
         }
+        let started = miroir_cluster::now_rfc3339();
+        if let Some(new_uid) = &req.new_uid
+            && *new_uid != req.uid
+        {
+            // Checked before the primary key is sent anywhere, so that a refused rename changes
+            // nothing; `swap_records` checks it again atomically.
+            if self
+                .topology
+                .read_index(new_uid)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                return self
+                    .fail(task, MeiliError::index_already_exists(new_uid))
+                    .await;
+            }
+        }
         record.updated_at = miroir_cluster::now_rfc3339();
         match self.topology.update_index(&record, revision).await {
             Ok(rev) => {
@@ -79,15 +106,52 @@ impl Router {
                 )));
             }
         }
-        let body = json!({ "primaryKey": req.primary_key });
-        let calls = self.for_every_copy(&record, |name| {
-            (
-                Method::PATCH,
-                format!("/indexes/{name}"),
-                Some(json_body(&body)),
-            )
-        });
-        self.fan_out(&mut task, calls).await?;
+        let Some(new_uid) = req.new_uid.filter(|n| *n != req.uid) else {
+            let body = json!({ "primaryKey": req.primary_key });
+            let calls = self.for_every_copy(&record, |name| {
+                (
+                    Method::PATCH,
+                    format!("/indexes/{name}"),
+                    Some(json_body(&body)),
+                )
+            });
+            self.fan_out(&mut task, calls).await?;
+            return self.enqueued(&task).await;
+        };
+        if req.primary_key.is_some() {
+            // The shards learn the primary key under their own names, which a rename keeps.
+            let body = json!({ "primaryKey": req.primary_key });
+            let calls = self.for_every_copy(&record, |name| {
+                (
+                    Method::PATCH,
+                    format!("/indexes/{name}"),
+                    Some(json_body(&body)),
+                )
+            });
+            self.fan_out(&mut task, calls).await?;
+        }
+        let pair = [SwapPair {
+            lhs: req.uid.clone(),
+            rhs: new_uid.clone(),
+            rename: true,
+        }];
+        if let Err(e) = self.swap_records(&pair, task.uid).await {
+            let e = if e.code == ErrorCode::IndexAlreadyExists {
+                MeiliError::index_already_exists(&new_uid)
+            } else {
+                e
+            };
+            return if e.status < 500 {
+                self.fail(task, e).await
+            } else {
+                Err(e)
+            };
+        }
+        self.rename_history(task.uid, &pair).await;
+        crate::metrics::index_renamed();
+        if task.node_tasks.is_empty() {
+            self.settle(&mut task, started);
+        }
         self.enqueued(&task).await
     }
 

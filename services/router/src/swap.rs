@@ -63,7 +63,11 @@ impl Router {
         self.enqueued(&task).await
     }
 
-    pub(crate) async fn swap_records(&self, swaps: &[SwapPair], task_uid: u64) -> Result<(), MeiliError> {
+    pub(crate) async fn swap_records(
+        &self,
+        swaps: &[SwapPair],
+        task_uid: u64,
+    ) -> Result<(), MeiliError> {
         let internal = |e: &dyn std::fmt::Display| {
             MeiliError::internal(format!("cannot swap the index records: {e}"))
         };

@@ -232,6 +232,7 @@ mod tests {
             fanout_error: None,
             canceled_by: None,
             deferred: Vec::new(),
+            custom_metadata: None,
         };
         let s = TaskSummary::of(&task);
         assert_eq!(s.indexes, vec!["a", "b", "c", "d"]);

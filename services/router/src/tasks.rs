@@ -359,6 +359,22 @@ fn merge_details(task: &ClusterTask, views: &[&NodeView], failed: bool) -> Value
     {
         details = first;
     }
+    if task.task_type == "indexCompaction" && !failed {
+        // Every copy compacted its own files: the cluster's sizes are the sums over all copies.
+        let copies: Vec<&&NodeView> = views
+            .iter()
+            .filter(|v| v.task_type == task.task_type)
+            .collect();
+        for key in ["preCompactionSize", "postCompactionSize"] {
+            let sizes: Option<Vec<u64>> = copies
+                .iter()
+                .map(|v| crate::sizes::parse(v.details.get(key)?))
+                .collect();
+            if let Some(sizes) = sizes.filter(|s| !s.is_empty()) {
+                details.insert(key.into(), json!(crate::sizes::human(sizes.iter().sum())));
+            }
+        }
+    }
     Value::Object(details)
 }
 
@@ -381,7 +397,7 @@ pub(crate) fn render(
         json!(task.uid)
     };
     let canceled_by = task.canceled_by.filter(|_| status == "canceled");
-    json!({
+    let mut view = json!({
         "uid": task.uid,
         "batchUid": batch_uid,
         "indexUid": task.index_uid,
@@ -394,7 +410,12 @@ pub(crate) fn render(
         "enqueuedAt": task.enqueued_at,
         "startedAt": started,
         "finishedAt": finished,
-    })
+    });
+    // Last, and only when the client gave one, as a node shows it.
+    if let (Some(meta), Value::Object(map)) = (&task.custom_metadata, &mut view) {
+        map.insert("customMetadata".into(), json!(meta));
+    }
+    view
 }
 
 /// `PT0.003621261S`, as Meilisearch prints durations.
@@ -435,6 +456,7 @@ mod tests {
             fanout_error: None,
             canceled_by: None,
             deferred: Vec::new(),
+            custom_metadata: None,
         }
     }
 
@@ -640,6 +662,56 @@ mod tests {
             error.unwrap().message,
             "Index `movies`: Attribute `title` is not filterable."
         );
+    }
+
+    #[test]
+    fn compaction_sums_the_sizes_of_every_copy_and_shows_custom_metadata() {
+        let mut t = task(
+            "indexCompaction",
+            json!({"preCompactionSize": null, "postCompactionSize": null}),
+        );
+        t.custom_metadata = Some("nightly".into());
+        let views: Vec<Option<NodeView>> = (0..4u16)
+            .map(|i| {
+                Some(NodeView {
+                    shard: i / 2,
+                    replica: (i % 2) as u8,
+                    status: "succeeded".into(),
+                    task_type: "indexCompaction".into(),
+                    details: json!({"preCompactionSize": "208 KiB", "postCompactionSize": "76 KiB"}),
+                    error: None,
+                    started_at: Some("2026-11-21T05:01:17.3Z".into()),
+                    finished_at: Some("2026-11-21T05:01:17.4Z".into()),
+                })
+            })
+            .collect();
+        let (status, details, _, started, finished) = derive(&t, &views, None, &writes());
+        assert_eq!(status, "succeeded");
+        assert_eq!(
+            details,
+            json!({"preCompactionSize": "832 KiB", "postCompactionSize": "304 KiB"})
+        );
+        let v = render(
+            &t,
+            &status,
+            &details,
+            None,
+            started.as_deref(),
+            finished.as_deref(),
+        );
+        assert_eq!(v["customMetadata"], json!("nightly"));
+        let last = v.as_object().and_then(|m| m.keys().next_back().cloned());
+        assert_eq!(last.as_deref(), Some("customMetadata"));
+        t.custom_metadata = None;
+        let v = render(
+            &t,
+            &status,
+            &details,
+            None,
+            started.as_deref(),
+            finished.as_deref(),
+        );
+        assert!(v.get("customMetadata").is_none());
     }
 
     #[test]

@@ -30,13 +30,30 @@ async fn add(
     auth(&node, &headers, "documents.add", Some(&uid))?;
     let params = QueryParams::parse(raw.as_deref());
     let (mut primary_key, mut delimiter) = (None, None);
+    let (mut custom_metadata, mut skip_creation) = (None, false);
     let accepted_params = [
         ("primaryKey", ErrorCode::InvalidIndexPrimaryKey),
         ("csvDelimiter", ErrorCode::InvalidDocumentCsvDelimiter),
+        ("customMetadata", ErrorCode::InvalidIndexCustomMetadata),
+        ("skipCreation", ErrorCode::InvalidSkipCreation),
     ];
     for (name, value) in params.entries(&accepted_params)? {
         match name {
             "primaryKey" => primary_key = Some(value.to_string()),
+            "customMetadata" => custom_metadata = Some(value.to_string()),
+            "skipCreation" => {
+                skip_creation = if value.eq_ignore_ascii_case("true") {
+                    true
+                } else if value.eq_ignore_ascii_case("false") {
+                    false
+                } else {
+                    return Err(deserr::invalid_param(
+                        ErrorCode::InvalidSkipCreation,
+                        name,
+                        format!("skipCreation must be either `true` or `false`. Found: `{value}`"),
+                    ));
+                }
+            }
             _ => {
                 let mut chars = value.chars();
                 match (chars.next(), chars.next()) {
@@ -72,8 +89,9 @@ async fn add(
         documents: Arc::new(documents),
         primary_key,
         merge,
+        skip_creation,
     };
-    accepted(node.enqueue(Some(uid), content))
+    accepted(node.enqueue_with(Some(uid), content, custom_metadata))
 }
 
 pub(super) async fn replace(
@@ -417,23 +435,41 @@ pub(super) async fn get_one(
     ok(shown(doc, fields.as_deref(), vectors))
 }
 
+/// `?customMetadata=` of a route that takes no other parameter.
+pub(super) fn custom_metadata(raw: Option<&str>) -> Result<Option<String>, MeiliError> {
+    let params = QueryParams::parse(raw);
+    Ok(params
+        .entries(&[("customMetadata", ErrorCode::InvalidIndexCustomMetadata)])?
+        .into_iter()
+        .next()
+        .map(|(_, v)| v.to_string()))
+}
+
 pub(super) async fn delete_one(
     node: Shared,
     headers: HeaderMap,
     Path((uid, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
 ) -> HttpResult {
     auth(&node, &headers, "documents.delete", Some(&uid))?;
+    let meta = custom_metadata(q.as_deref())?;
     check_uid(&uid)?;
-    accepted(node.enqueue(Some(uid), TaskContent::DocumentDeletion { ids: vec![id] }))
+    accepted(node.enqueue_with(
+        Some(uid),
+        TaskContent::DocumentDeletion { ids: vec![id] },
+        meta,
+    ))
 }
 
 pub(super) async fn delete_batch(
     node: Shared,
     headers: HeaderMap,
     Path(uid): Path<String>,
+    RawQuery(q): RawQuery,
     body: Body,
 ) -> HttpResult {
     auth(&node, &headers, "documents.delete", Some(&uid))?;
+    let meta = custom_metadata(q.as_deref())?;
     let body = json_body(&node, &headers, body).await?;
     let Value::Array(items) = &body else {
         return Err(MeiliError::bad_request(format!(
@@ -448,16 +484,18 @@ pub(super) async fn delete_batch(
         .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
         .collect();
     check_uid(&uid)?;
-    accepted(node.enqueue(Some(uid), TaskContent::DocumentDeletion { ids }))
+    accepted(node.enqueue_with(Some(uid), TaskContent::DocumentDeletion { ids }, meta))
 }
 
 pub(super) async fn delete_by_filter(
     node: Shared,
     headers: HeaderMap,
     Path(uid): Path<String>,
+    RawQuery(q): RawQuery,
     body: Body,
 ) -> HttpResult {
     auth(&node, &headers, "documents.delete", Some(&uid))?;
+    let meta = custom_metadata(q.as_deref())?;
     let body = json_body(&node, &headers, body).await?;
     let map = deserr::json_object(ErrorCode::BadRequest, "", &body)?;
     let mut filter_expr = None;
@@ -497,18 +535,25 @@ pub(super) async fn delete_by_filter(
     // the task runs, against the settings of that moment.
     filter::parse(&filter_expr, FILTER_CODE)?;
     check_uid(&uid)?;
-    accepted(node.enqueue(
+    accepted(node.enqueue_with(
         Some(uid),
         TaskContent::DocumentDeletionByFilter {
             filter: filter_expr,
         },
+        meta,
     ))
 }
 
-pub(super) async fn clear(node: Shared, headers: HeaderMap, Path(uid): Path<String>) -> HttpResult {
+pub(super) async fn clear(
+    node: Shared,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+    RawQuery(q): RawQuery,
+) -> HttpResult {
     auth(&node, &headers, "documents.delete", Some(&uid))?;
+    let meta = custom_metadata(q.as_deref())?;
     check_uid(&uid)?;
-    accepted(node.enqueue(Some(uid), TaskContent::DocumentClear))
+    accepted(node.enqueue_with(Some(uid), TaskContent::DocumentClear, meta))
 }
 
 pub(super) async fn edit(node: Shared, headers: HeaderMap, Path(uid): Path<String>) -> HttpResult {

@@ -128,11 +128,6 @@ async fn unsupported_routes_say_why() {
 
     // Routes Miroir cannot serve on a sharded index say so, and why.
     let refused: &[(Method, &str, &str)] = &[
-        (
-            Method::PATCH,
-            "/experimental-features",
-            "experimental features stay off",
-        ),
         (Method::POST, "/dumps", "a dump is the database of one node"),
         (
             Method::POST,
@@ -157,7 +152,6 @@ async fn unsupported_routes_say_why() {
             "/indexes/movies/similar?embedder=default&id=1",
             "similar documents",
         ),
-        (Method::POST, "/indexes/movies/compact", "compaction"),
     ];
     for (method, path, reason) in refused {
         let r = client

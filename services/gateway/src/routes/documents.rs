@@ -16,7 +16,7 @@ use super::PathParams;
 use super::upload::add_documents;
 use crate::body::{expect_object, json_body};
 use crate::errors::{enqueued, raw_json};
-use crate::params::{check_index_uid, documents_body, unknown_field};
+use crate::params::{QueryParams, check_index_uid, documents_body, unknown_field};
 use crate::state::AppState;
 
 pub async fn replace(
@@ -98,15 +98,28 @@ pub async fn fetch(
     fetch_documents(&state, uid, raw).await
 }
 
+/// `?customMetadata=` of a write route that takes no other parameter (Meilisearch's
+/// `CustomMetadataQuery`: any other parameter is refused, a repeated one too).
+pub(super) fn custom_metadata_param(raw_query: Option<&str>) -> Result<Option<String>, MeiliError> {
+    let params = QueryParams::parse(raw_query);
+    Ok(params
+        .entries(&[("customMetadata", ErrorCode::InvalidIndexCustomMetadata)])?
+        .into_iter()
+        .next()
+        .map(|(_, v)| v.to_string()))
+}
+
 async fn delete(
     state: &AppState,
     uid: String,
     selector: DeleteSelector,
+    custom_metadata: Option<String>,
 ) -> Result<Response, MeiliError> {
     check_index_uid(&uid)?;
     let request = DocumentsDelete {
         index_uid: uid.clone(),
         selector,
+        custom_metadata,
     };
     let task = state
         .call(&request, state.config().write_timeout(), Some(&uid))
@@ -117,23 +130,29 @@ async fn delete(
 pub async fn delete_one(
     State(state): State<AppState>,
     PathParams((uid, id)): PathParams<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
-    delete(&state, uid, DeleteSelector::Ids(vec![id])).await
+    let meta = custom_metadata_param(query.as_deref())?;
+    delete(&state, uid, DeleteSelector::Ids(vec![id]), meta).await
 }
 
 pub async fn delete_all(
     State(state): State<AppState>,
     PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
-    delete(&state, uid, DeleteSelector::All).await
+    let meta = custom_metadata_param(query.as_deref())?;
+    delete(&state, uid, DeleteSelector::All, meta).await
 }
 
 pub async fn delete_batch(
     State(state): State<AppState>,
     PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
+    let meta = custom_metadata_param(query.as_deref())?;
     let (raw, _) = json_body(&headers, body, state.config().max_payload_bytes).await?;
     // Meilisearch reads this body with serde (not deserr): its message is serde_json's.
     let ids: Vec<Value> = serde_json::from_slice(&raw)
@@ -146,7 +165,7 @@ pub async fn delete_batch(
                 .unwrap_or_else(|| v.to_string())
         })
         .collect();
-    delete(&state, uid, DeleteSelector::Ids(ids)).await
+    delete(&state, uid, DeleteSelector::Ids(ids), meta).await
 }
 
 /// A filter that selects nothing to delete: `null`, an empty string or an empty array.
@@ -162,9 +181,11 @@ fn is_empty_filter(filter: &Value) -> bool {
 pub async fn delete_by_filter(
     State(state): State<AppState>,
     PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
+    let meta = custom_metadata_param(query.as_deref())?;
     let (_, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
     let mut filter = None;
     for (key, v) in expect_object(&value)? {
@@ -185,5 +206,11 @@ pub async fn delete_by_filter(
             "Sending an empty filter is forbidden.",
         ));
     }
-    delete(&state, uid, DeleteSelector::Filter(filter.to_string())).await
+    delete(
+        &state,
+        uid,
+        DeleteSelector::Filter(filter.to_string()),
+        meta,
+    )
+    .await
 }

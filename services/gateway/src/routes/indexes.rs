@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use miroir_proto::rpc::{IndexCreate, IndexDelete, IndexUpdate};
+use miroir_proto::rpc::{IndexCompact, IndexCreate, IndexDelete, IndexUpdate};
 use miroir_proto::topology::IndexRecord;
 use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::{Value, json};
@@ -85,6 +85,25 @@ fn primary_key(v: &Value) -> Result<Option<String>, MeiliError> {
     }
 }
 
+/// `uid` of an index body: a string that is a valid index uid.
+fn body_uid(v: &Value) -> Result<String, MeiliError> {
+    match v {
+        Value::String(s) => match index_uid_problem(s) {
+            Some(problem) => Err(MeiliError::new(
+                ErrorCode::InvalidIndexUid,
+                format!("Invalid value at `.uid`: {problem}"),
+            )),
+            None => Ok(s.clone()),
+        },
+        other => Err(invalid_type(
+            ErrorCode::InvalidIndexUid,
+            ".uid",
+            "a string",
+            other,
+        )),
+    }
+}
+
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -97,25 +116,7 @@ pub async fn create(
     let mut pk = None;
     for (key, v) in fields {
         match key.as_str() {
-            "uid" => match v {
-                Value::String(s) => match index_uid_problem(s) {
-                    Some(problem) => {
-                        return Err(MeiliError::new(
-                            ErrorCode::InvalidIndexUid,
-                            format!("Invalid value at `.uid`: {problem}"),
-                        ));
-                    }
-                    None => uid = Some(s.clone()),
-                },
-                other => {
-                    return Err(invalid_type(
-                        ErrorCode::InvalidIndexUid,
-                        ".uid",
-                        "a string",
-                        other,
-                    ));
-                }
-            },
+            "uid" => uid = Some(body_uid(v)?),
             "primaryKey" => pk = primary_key(v)?,
             other => return Err(unknown_field(other, &["uid", "primaryKey"])),
         }
@@ -152,22 +153,28 @@ pub async fn update(
     let (_, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
     let fields = expect_object(&value)?;
     let mut pk = None;
+    // `{"uid": "new"}` renames the index (Meilisearch 1.50).
+    let mut new_uid = None;
+    const ACCEPTED: &[&str] = &["primaryKey", "uid"];
     for (key, v) in fields {
         let immutable = match key.as_str() {
             "primaryKey" => {
                 pk = primary_key(v)?;
                 continue;
             }
-            "uid" => ErrorCode::ImmutableIndexUid,
+            "uid" => {
+                new_uid = Some(body_uid(v)?);
+                continue;
+            }
             "createdAt" => ErrorCode::ImmutableIndexCreatedAt,
             "updatedAt" => ErrorCode::ImmutableIndexUpdatedAt,
-            other => return Err(unknown_field(other, &["primaryKey"])),
+            other => return Err(unknown_field(other, ACCEPTED)),
         };
         return Err(MeiliError::new(
             immutable,
             format!(
                 "Immutable field `{key}`: expected one of {}",
-                quoted(&["primaryKey"])
+                quoted(ACCEPTED)
             ),
         ));
     }
@@ -177,6 +184,7 @@ pub async fn update(
             &IndexUpdate {
                 uid: uid.clone(),
                 primary_key: pk,
+                new_uid,
             },
             state.config().write_timeout(),
             Some(&uid),
@@ -193,6 +201,22 @@ pub async fn delete(
     let task = state
         .call(
             &IndexDelete { uid: uid.clone() },
+            state.config().write_timeout(),
+            Some(&uid),
+        )
+        .await?;
+    Ok(enqueued(task))
+}
+
+/// `POST /indexes/{uid}/compact`: every copy of every shard compacts its files, as one task.
+pub async fn compact(
+    State(state): State<AppState>,
+    PathParams(uid): PathParams<String>,
+) -> Result<Response, MeiliError> {
+    check_index_uid(&uid)?;
+    let task = state
+        .call(
+            &IndexCompact { uid: uid.clone() },
             state.config().write_timeout(),
             Some(&uid),
         )

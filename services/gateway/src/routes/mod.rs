@@ -5,6 +5,7 @@
 mod documents;
 mod facet_search;
 mod fields;
+mod features;
 mod indexes;
 mod keys;
 mod keys_input;
@@ -123,7 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/swap-indexes", post(swap::swap))
         .route(
             "/experimental-features",
-            get(unsupported::features_get).patch(unsupported::features_patch),
+            get(features::get).patch(features::patch),
         )
         .route("/dumps", post(unsupported::dumps))
         .route("/snapshots", post(unsupported::snapshots))
@@ -154,7 +155,7 @@ pub fn router(state: AppState) -> Router {
             "/indexes/{uid}/similar",
             get(unsupported::similar_get).post(unsupported::similar_post),
         )
-        .route("/indexes/{uid}/compact", post(unsupported::compact))
+        .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/indexes/{uid}/fields", post(fields::list))
         .route(
             "/indexes/{uid}/documents/edit",

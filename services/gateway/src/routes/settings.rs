@@ -2,7 +2,7 @@
 //! router (which applies them to every shard).
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use miroir_proto::MeiliError;
@@ -36,6 +36,7 @@ const SUB_ROUTES: &[(&str, Method)] = &[
     ("search-cutoff-ms", Method::PUT),
     ("facet-search", Method::PUT),
     ("prefix-search", Method::PUT),
+    ("foreign-keys", Method::PUT),
 ];
 
 /// The sub-route, if Meilisearch has it and serves `method` on it.
@@ -76,8 +77,10 @@ async fn change(
     uid: String,
     sub_route: Option<String>,
     method: HttpMethod,
+    query: Option<String>,
     body: Option<(HeaderMap, Body)>,
 ) -> Result<Response, MeiliError> {
+    let custom_metadata = super::documents::custom_metadata_param(query.as_deref())?;
     let body = match body {
         Some((headers, body)) => {
             let (raw, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
@@ -95,6 +98,7 @@ async fn change(
         sub_route,
         method,
         body,
+        custom_metadata,
     };
     let task = state
         .call(&request, state.config().write_timeout(), Some(&uid))
@@ -112,17 +116,27 @@ pub async fn get_all(
 pub async fn update_all(
     State(state): State<AppState>,
     PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
-    change(&state, uid, None, HttpMethod::Patch, Some((headers, body))).await
+    change(
+        &state,
+        uid,
+        None,
+        HttpMethod::Patch,
+        query,
+        Some((headers, body)),
+    )
+    .await
 }
 
 pub async fn reset_all(
     State(state): State<AppState>,
     PathParams(uid): PathParams<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
-    change(&state, uid, None, HttpMethod::Delete, None).await
+    change(&state, uid, None, HttpMethod::Delete, query, None).await
 }
 
 pub async fn get_one(
@@ -136,6 +150,7 @@ pub async fn get_one(
 pub async fn put_one(
     State(state): State<AppState>,
     PathParams((uid, name)): PathParams<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
@@ -145,6 +160,7 @@ pub async fn put_one(
         uid,
         Some(name),
         HttpMethod::Put,
+        query,
         Some((headers, body)),
     )
     .await
@@ -153,6 +169,7 @@ pub async fn put_one(
 pub async fn patch_one(
     State(state): State<AppState>,
     PathParams((uid, name)): PathParams<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
@@ -162,6 +179,7 @@ pub async fn patch_one(
         uid,
         Some(name),
         HttpMethod::Patch,
+        query,
         Some((headers, body)),
     )
     .await
@@ -170,7 +188,8 @@ pub async fn patch_one(
 pub async fn reset_one(
     State(state): State<AppState>,
     PathParams((uid, name)): PathParams<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
     sub_route(&Method::DELETE, &uid, &name)?;
-    change(&state, uid, Some(name), HttpMethod::Delete, None).await
+    change(&state, uid, Some(name), HttpMethod::Delete, query, None).await
 }

@@ -2,15 +2,14 @@
 //! with Meilisearch's error shape and a reason instead of a bare 404.
 //!
 //! Routes gated by an experimental feature answer exactly as a Meilisearch node with that
-//! feature off does (`feature_not_enabled`, 400): Miroir reports every experimental feature off
-//! and refuses to turn one on. The others answer `not_supported_by_miroir` (501) and say why.
+//! feature off does (`feature_not_enabled`, 400): Miroir's gateway does not serve them, and the
+//! cluster refuses to turn their features on (see `routes/features.rs`). The others answer
+//! `not_supported_by_miroir` (501) and say why.
 
-use axum::Json;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use miroir_proto::{ErrorCode, MeiliError};
-use serde_json::json;
 
 use crate::body::{expect_object, json_body};
 use crate::state::AppState;
@@ -34,37 +33,8 @@ pub fn feature_not_enabled(action: &str, feature: &str, link: &str) -> MeiliErro
     )
 }
 
-/// `GET /experimental-features`: every feature off, as a fresh Community Edition node shows them.
-pub async fn features_get() -> Response {
-    Json(json!({
-        "metrics": false,
-        "logsRoute": false,
-        "editDocumentsByFunction": false,
-        "containsFilter": false,
-        "dynamicSearchRules": false,
-        "network": false,
-        "getTaskDocumentsRoute": false,
-        "taskQueueCompactionRoute": false,
-        "compositeEmbedders": false,
-        "chatCompletions": false,
-        "multimodal": false,
-        "foreignKeys": false,
-        "disableDocumentsFetchQueue": false,
-        "legacySearch": false,
-        "renderRoute": false
-    }))
-    .into_response()
-}
-
 fn refuse(req: &Request, why: &str) -> Response {
     not_supported(req.method().as_str(), req.uri().path(), why).into_response()
-}
-
-pub async fn features_patch(req: Request) -> Response {
-    refuse(
-        &req,
-        "experimental features stay off, because each one would have to be enabled on every node and be merged across shards, which Miroir does not do.",
-    )
 }
 
 pub async fn dumps(req: Request) -> Response {
@@ -133,13 +103,6 @@ pub async fn similar_post(
         }
         Ok(_) => not_supported(method.as_str(), &path, SIMILAR).into_response(),
     }
-}
-
-pub async fn compact(req: Request) -> Response {
-    refuse(
-        &req,
-        "compaction is done by each node on its own files; compact the shard indexes on the nodes directly.",
-    )
 }
 
 pub async fn network() -> Response {

@@ -26,6 +26,8 @@ const FEED_SLICE: usize = 64 * 1024;
 struct UploadParams {
     primary_key: Option<String>,
     csv_delimiter: Option<u8>,
+    custom_metadata: Option<String>,
+    skip_creation: bool,
 }
 
 fn upload_params(raw_query: Option<&str>) -> Result<UploadParams, MeiliError> {
@@ -34,14 +36,29 @@ fn upload_params(raw_query: Option<&str>) -> Result<UploadParams, MeiliError> {
     let mut out = UploadParams {
         primary_key: None,
         csv_delimiter: None,
+        custom_metadata: None,
+        skip_creation: false,
     };
     for (name, value) in params.entries(&[
         ("primaryKey", ErrorCode::InvalidIndexPrimaryKey),
         ("csvDelimiter", CSV),
+        ("customMetadata", ErrorCode::InvalidIndexCustomMetadata),
+        ("skipCreation", ErrorCode::InvalidSkipCreation),
     ])? {
-        if name == "primaryKey" {
-            out.primary_key = Some(value.to_string());
-            continue;
+        match name {
+            "primaryKey" => {
+                out.primary_key = Some(value.to_string());
+                continue;
+            }
+            "customMetadata" => {
+                out.custom_metadata = Some(value.to_string());
+                continue;
+            }
+            "skipCreation" => {
+                out.skip_creation = skip_creation(value)?;
+                continue;
+            }
+            _ => {}
         }
         let mut chars = value.chars();
         match (chars.next(), chars.next()) {
@@ -66,6 +83,21 @@ fn upload_params(raw_query: Option<&str>) -> Result<UploadParams, MeiliError> {
         }
     }
     Ok(out)
+}
+
+/// `?skipCreation=`: `true` or `false` in any case, as Meilisearch reads it.
+fn skip_creation(value: &str) -> Result<bool, MeiliError> {
+    if value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(invalid_param(
+            ErrorCode::InvalidSkipCreation,
+            "skipCreation",
+            format!("skipCreation must be either `true` or `false`. Found: `{value}`"),
+        ))
+    }
 }
 
 fn csv_delimiter_refused(content_type: &str) -> MeiliError {
@@ -191,6 +223,8 @@ pub async fn add_documents(
         documents: spooled.documents,
         primary_key: params.primary_key,
         method,
+        custom_metadata: params.custom_metadata,
+        skip_creation: params.skip_creation,
     };
     match state
         .call(&commit, state.config().write_timeout(), Some(&uid))
@@ -252,6 +286,24 @@ mod tests {
         assert_eq!(
             upload_params(Some("csvDelimiter=ab")).err().unwrap().code,
             "invalid_document_csv_delimiter"
+        );
+        let p = upload_params(Some("skipCreation=TRUE&customMetadata=fix%20titles")).unwrap();
+        assert!(p.skip_creation);
+        assert_eq!(p.custom_metadata.as_deref(), Some("fix titles"));
+        let e = upload_params(Some("skipCreation=yes")).err().unwrap();
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            (
+                "invalid_skip_creation",
+                "Invalid value in parameter `skipCreation`: skipCreation must be either `true` or `false`. Found: `yes`"
+            )
+        );
+        assert_eq!(
+            upload_params(Some("customMetadata=a&customMetadata=b"))
+                .err()
+                .unwrap()
+                .code,
+            "invalid_index_custom_metadata"
         );
         assert_eq!(
             upload_params(Some("primaryKey=pid"))

@@ -144,6 +144,7 @@ pub fn task(uid: u64, index_uid: &str, task_type: &str) -> EnqueuedTask {
         status: "enqueued".to_string(),
         task_type: task_type.to_string(),
         enqueued_at: "2026-11-21T05:01:17.465778993Z".to_string(),
+        custom_metadata: None,
     }
 }
 
