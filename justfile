@@ -24,6 +24,10 @@ lint:
 bench *ARGS:
     cargo bench --workspace --benches "$@"
 
+# Load the running demo (`just demo` in another terminal) with the scenarios of loadtest/scenarios.json, all or those named, and print p50/p95/p99, req/s, errors and thresholds; args go to miroir-load (--duration 10s, --summary-json PATH, --event-cmd add-node=CMD)
+load *ARGS:
+    MIROIR_KEY="${MIROIR_KEY:-miroir-demo-master-key}" cargo run --quiet --package miroir-loadgen --bin miroir-load -- "$@"
+
 # The whole cluster (NATS, 3 nodes, router, 2 mergers, gateway) loaded with npm data and searched; DEMO_EXIT=1 exits after
 demo:
     bash .ci/demo.sh

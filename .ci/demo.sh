@@ -10,6 +10,10 @@
 #   NODE_KEY       the nodes' master key; only the router and the mergers know it
 #   MEILI_BIN      path to a meilisearch binary: real nodes instead of stand-ins
 #   DEMO_EXIT=1    exit after the searches (the default when CI=true)
+#   DEMO_LOAD      after the tour, run the load scenarios of loadtest/scenarios.json with miroir-load
+#                  through the gateway: 1 for all of them, or a comma list (search,mixed,...); the
+#                  rebalance scenario starts one more node, which miroir-load adds at its event.
+#                  Fails the demo when a threshold fails; summaries in .miroir-run/load-summary.json
 #   DEMO_PROFILE   cargo profile of the binaries: debug (default) or release
 #   DEMO_NODES (3), DEMO_MERGERS (2)
 # Ports: gateway 7700, nodes 7701.., NATS 4222 (monitoring 8222), metrics: gateway 9100, router
@@ -147,6 +151,7 @@ metrics_port() { echo $((METRICS_PORT0 + $1)); } # 0 gateway, 1 router, 2.. merg
 check_ports() {
     local port ports=("$GATEWAY_PORT" "$NATS_PORT" "$NATS_MONITOR") i
     for ((i = 0; i <= NODES; i++)); do ports+=($((NODE_PORT0 + i))); done # one more for the node the demo adds
+    [ -z "${DEMO_LOAD:-}" ] || ports+=($((NODE_PORT0 + NODES + 1)))       # and one for the rebalance under load
     for ((i = 0; i < MERGERS + 4; i++)); do ports+=("$(metrics_port "$i")"); done
     for port in "${ports[@]}"; do
         port_free "$port" || die "port $port is in use (is another demo, nats-server or Meilisearch running?)"
@@ -159,6 +164,7 @@ check_ports() {
 build() {
     local packages=(miroir-router miroir-merger miroir-gateway miroir-health-checker miroir-rebalancer miroirctl) flags=() target
     [ -n "${MEILI_BIN:-}" ] || packages+=(miroir-standin)
+    [ -z "${DEMO_LOAD:-}" ] || packages+=(miroir-loadgen)
     case $PROFILE in
         debug) ;;
         release) flags=(--release) ;;
@@ -327,6 +333,26 @@ grow() {
     placement $((NODES + 1))
 }
 
+# --- load: the scenarios of loadtest/scenarios.json through the gateway (DEMO_LOAD) ---------------
+load_test() {
+    local scenarios=() i=$((NODES + 1)) args=() status=0
+    [ "$DEMO_LOAD" = 1 ] || IFS=, read -ra scenarios <<<"$DEMO_LOAD"
+    # The rebalance scenario adds a node while it loads: start it now, and let miroir-load
+    # register it with miroirctl when the scenario's add-node event is due.
+    if [ ${#scenarios[@]} -eq 0 ] || [[ " ${scenarios[*]} " == *" rebalance "* ]]; then
+        start_node "$i"
+        wait_until "node $i at $(node_url "$i")" 60 curl -sf --max-time 2 --noproxy '*' "$(node_url "$i")/health"
+        args+=(--event-cmd "add-node=$BIN/miroirctl --nats-url $NATS_URL node add n$((i + 1)) $(node_url "$i")")
+    fi
+    say ""
+    say "load: miroir-load ${scenarios[*]:-(every scenario)} against $GATEWAY (loadtest/scenarios.json)"
+    "$BIN/miroir-load" --url "$GATEWAY" --key "$MASTER_KEY" --quiet --summary-json "$RUN/load-summary.json" \
+        "${args[@]}" "${scenarios[@]}" || status=$?
+    all_alive
+    [ "$status" -eq 0 ] || die "the load test failed (exit $status; summaries in $RUN/load-summary.json)"
+    "$BIN/miroirctl" --nats-url "$NATS_URL" status | sed 's/^/  /'
+}
+
 # --- main -------------------------------------------------------------------------------------
 for tool in curl jq cargo; do command -v "$tool" >/dev/null || die "$tool is needed: run 'bash .ci/bootstrap'"; done
 [ "$NODES" -ge "$RF" ] || die "DEMO_NODES must be at least $RF (the replication factor)"
@@ -341,6 +367,7 @@ load
 searches
 placement
 grow
+[ -z "${DEMO_LOAD:-}" ] || load_test
 
 say ""
 say "Miroir is up. Point any Meilisearch SDK at it:"

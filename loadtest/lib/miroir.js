@@ -2,7 +2,8 @@
 // the iterations (a query of the query file, a batch of corpus documents) with their tags and
 // checks, the setup check and handleSummary. The local generator (services/loadgen, `just load`)
 // reads the same file and sends the same requests: iteration n of a workload takes query
-// n mod len, batch n takes corpus documents n*batchSize.. under ids idOffset + n*batchSize + i.
+// n mod len, batch n takes corpus documents n*batchSize.. under ids idOffset + k mod idSpace, k
+// = n*batchSize + i.
 //
 // The scripts call open() themselves (k6 resolves it from the script's directory) and hand the
 // text to these functions.
@@ -65,6 +66,7 @@ export function plan(config, name) {
     index: config.index,
     batchSize: config.documents.batchSize,
     idOffset: config.documents.idOffset || 0,
+    idSpace: config.documents.idSpace || 0,
     scenario,
     searches: execs.includes('search'),
     writes: execs.includes('write'),
@@ -130,6 +132,8 @@ export function setup(p) {
 
 function call(p, op, tag, body) {
   const spec = OPS[op];
+  // A federated multi-search answers one merged list of hits, not results.
+  const field = op === 'multi-search' && body.federation ? 'hits' : spec.field;
   const res = http.post(`${BASE_URL}${spec.path(p.index)}`, JSON.stringify(body), {
     headers: headers(),
     tags: { op, query: tag },
@@ -138,9 +142,9 @@ function call(p, op, tag, body) {
     res,
     {
       [`${op}: status ${spec.status}`]: (r) => r.status === spec.status,
-      [`${op}: has ${spec.field}`]: (r) => {
+      [`${op}: has ${field}`]: (r) => {
         try {
-          return r.json(spec.field) !== undefined;
+          return r.json(field) !== undefined;
         } catch (e) {
           return false;
         }
@@ -157,14 +161,15 @@ export function search(p, queries) {
   call(p, q.op, q.tag, q.body);
 }
 
-// One write: the next batch of the corpus, under fresh ids.
+// One write: the next batch of the corpus, under fresh ids (wrapping in idSpace when set).
 export function write(p, corpus) {
   const n = exec.scenario.iterationInTest;
   const first = n * p.batchSize;
   const docs = [];
   for (let i = 0; i < p.batchSize; i++) {
     const doc = Object.assign({}, corpus[(first + i) % corpus.length]);
-    doc.id = p.idOffset + first + i;
+    const k = first + i;
+    doc.id = p.idOffset + (p.idSpace ? k % p.idSpace : k);
     docs.push(doc);
   }
   call(p, 'write', 'batch', docs);

@@ -21,10 +21,13 @@ export function reset(respond) {
     iteration: 0,
     respond:
       respond ||
-      (({ method, url }) => {
+      (({ method, url, body }) => {
         if (method === 'GET') return { status: 200, body: { uid: 'npm' } };
         if (url.endsWith('/documents')) return { status: 202, body: { taskUid: 1 } };
-        if (url.endsWith('/multi-search')) return { status: 200, body: { results: [] } };
+        if (url.endsWith('/multi-search')) {
+          // Federated: one merged list of hits.
+          return { status: 200, body: JSON.parse(body).federation ? { hits: [] } : { results: [] } };
+        }
         if (url.endsWith('/facet-search')) return { status: 200, body: { facetHits: [] } };
         return { status: 200, body: { hits: [] } };
       }),

@@ -68,13 +68,13 @@ test('a failed answer fails the checks', async () => {
 
 test('write iterations send corpus batches under fresh ids', async () => {
   const sent = await requests('indexing', 'write', 2);
-  const { batchSize, idOffset } = config.documents;
+  const { batchSize, idOffset, idSpace } = config.documents;
   assert.equal(sent[1].path, '/indexes/npm/documents');
   assert.equal(sent[1].op, 'write');
   assert.equal(sent[1].body.length, batchSize);
   assert.deepEqual(
     sent[1].body.map((d) => d.id),
-    Array.from({ length: batchSize }, (_, i) => idOffset + batchSize + i),
+    Array.from({ length: batchSize }, (_, i) => idOffset + ((batchSize + i) % idSpace)),
   );
   const corpus = readFileSync(path.join(LOADTEST, config.documents.file), 'utf8').split('\n');
   const original = JSON.parse(corpus[batchSize]);

@@ -61,6 +61,27 @@ pub struct Config {
     pub quiet: bool,
 }
 
+impl Default for Config {
+    /// The defaults of every key: every scenario of `loadtest/scenarios.json` against the demo's
+    /// gateway, without a key.
+    fn default() -> Self {
+        Config {
+            scenarios: Vec::new(),
+            file: default_file(),
+            url: default_url(),
+            key: None,
+            duration: None,
+            max_duration_secs: default_max_duration_secs(),
+            request_timeout_ms: default_request_timeout_ms(),
+            settle_ms: default_settle_ms(),
+            allow_remote: false,
+            summary_json: None,
+            event_cmd: Vec::new(),
+            quiet: false,
+        }
+    }
+}
+
 fn default_file() -> PathBuf {
     PathBuf::from("loadtest/scenarios.json")
 }

@@ -111,6 +111,7 @@ pub async fn run(config: &Config) -> Result<Vec<Report>, LoadError> {
         corpus,
         batch_size: file.documents.batch_size,
         id_offset: file.documents.id_offset,
+        id_space: file.documents.id_space,
     });
     preflight(&target).await?;
     let mut reports = Vec::new();
@@ -286,4 +287,66 @@ fn progress_bar(quiet: bool, s: &Scenario) -> Option<indicatif::ProgressBar> {
     .ok()?;
     bar.set_style(style);
     Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn events_run_their_command_or_say_who_acts() {
+        let done = run_event(
+            "add-node".into(),
+            Duration::from_secs(1),
+            Some("echo added".into()),
+        )
+        .await;
+        assert!(done.ok, "{done:?}");
+        assert!(done.result.contains("added"), "{done:?}");
+        let failed = run_event(
+            "add-node".into(),
+            Duration::ZERO,
+            Some("echo no such node >&2; exit 3".into()),
+        )
+        .await;
+        assert!(!failed.ok);
+        assert!(failed.result.contains("no such node"), "{failed:?}");
+        let none = run_event("add-node".into(), Duration::ZERO, None).await;
+        assert!(none.ok && none.command.is_none());
+        assert!(none.result.contains("miroirctl node add"), "{none:?}");
+    }
+
+    #[tokio::test]
+    async fn a_run_refuses_remote_targets_unknown_scenarios_and_overlong_runs() {
+        let file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../loadtest/scenarios.json");
+        let config = Config {
+            file: file.clone(),
+            url: "http://10.1.2.3:7700".into(),
+            ..Config::default()
+        };
+        assert!(matches!(run(&config).await, Err(LoadError::Target(_))));
+        let config = Config {
+            file: file.clone(),
+            scenarios: vec!["soak".into()],
+            ..Config::default()
+        };
+        assert!(matches!(run(&config).await, Err(LoadError::Scenario(_))));
+        let config = Config {
+            file: file.clone(),
+            duration: Some("2h".into()),
+            ..Config::default()
+        };
+        assert!(matches!(run(&config).await, Err(LoadError::TooLong { .. })));
+        // Nothing listens on port 9 of loopback: the preflight says so before any load.
+        let config = Config {
+            file,
+            url: "http://127.0.0.1:9".into(),
+            duration: Some("1s".into()),
+            ..Config::default()
+        };
+        let e = run(&config).await.unwrap_err().to_string();
+        assert!(e.contains("cannot be reached"), "{e}");
+    }
 }

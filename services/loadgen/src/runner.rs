@@ -30,6 +30,7 @@ pub struct Target {
     pub corpus: Vec<serde_json::Map<String, Value>>,
     pub batch_size: usize,
     pub id_offset: u64,
+    pub id_space: u64,
 }
 
 impl Target {
@@ -58,7 +59,7 @@ impl Target {
         };
         let latency = started.elapsed();
         let json: Option<Value> = text.and_then(|b| serde_json::from_slice(&b).ok());
-        let (want_status, want_field) = op.expects();
+        let (want_status, want_field) = op.expects(body);
         let status_ok = status == want_status;
         let field_ok = json.as_ref().is_some_and(|j| j.get(want_field).is_some());
         let sample = Sample {
@@ -102,7 +103,13 @@ async fn iteration(target: &Target, shared: &Shared, workload: &str, exec: Exec)
         }
         Exec::Write => {
             let n = shared.next_batch.fetch_add(1, Ordering::Relaxed);
-            let docs = batch(&target.corpus, n, target.batch_size, target.id_offset);
+            let docs = batch(
+                &target.corpus,
+                n,
+                target.batch_size,
+                target.id_offset,
+                target.id_space,
+            );
             (Op::Write, "batch".to_string(), Value::Array(docs))
         }
     };
@@ -220,13 +227,17 @@ pub async fn run(target: Arc<Target>, shared: Arc<Shared>, scenario: &Scenario, 
 }
 
 /// What became of the write batches the cluster acknowledged.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TaskOutcome {
     pub enqueued: u64,
     pub succeeded: u64,
     pub failed: u64,
     /// Not finished when the settle time ran out, or could not be read.
     pub unfinished: u64,
+    /// How long after the load the last task ended (the backlog the load left), when all did.
+    pub drained_s: Option<f64>,
+    /// The first few distinct errors of failed tasks.
+    pub errors: Vec<String>,
 }
 
 impl TaskOutcome {
@@ -237,25 +248,32 @@ impl TaskOutcome {
 
 /// Waits, until `deadline`, for every acknowledged write's task to end.
 pub async fn settle(target: &Target, uids: &[u64], deadline: Instant) -> TaskOutcome {
+    let started = Instant::now();
     let mut out = TaskOutcome {
         enqueued: uids.len() as u64,
         ..Default::default()
     };
     for uid in uids {
         loop {
-            let status = async {
+            let task = async {
                 let r = target
                     .request(reqwest::Method::GET, &format!("/tasks/{uid}"))
                     .send()
                     .await
                     .ok()?;
-                let v: Value = r.json().await.ok()?;
-                v["status"].as_str().map(str::to_string)
+                r.json::<Value>().await.ok()
             }
-            .await;
-            match status.as_deref() {
+            .await
+            .unwrap_or_default();
+            match task["status"].as_str() {
                 Some("succeeded") => out.succeeded += 1,
-                Some("failed" | "canceled") => out.failed += 1,
+                Some("failed" | "canceled") => {
+                    out.failed += 1;
+                    let error = format!("task {uid}: {}", task["error"]);
+                    if out.errors.len() < 5 {
+                        out.errors.push(error);
+                    }
+                }
                 _ if Instant::now() >= deadline => out.unfinished += 1,
                 _ => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -264,6 +282,9 @@ pub async fn settle(target: &Target, uids: &[u64], deadline: Instant) -> TaskOut
             }
             break;
         }
+    }
+    if out.unfinished == 0 {
+        out.drained_s = Some(started.elapsed().as_secs_f64());
     }
     out
 }

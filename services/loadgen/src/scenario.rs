@@ -66,6 +66,8 @@ struct RawDocuments {
     batch_size: usize,
     #[serde(default)]
     id_offset: u64,
+    #[serde(default)]
+    id_space: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,9 +273,11 @@ impl Scenario {
 pub struct Documents {
     pub file: PathBuf,
     pub batch_size: usize,
-    /// Batch `n` writes corpus documents under ids `id_offset + n * batch_size + i`: new
-    /// documents that do not overwrite the corpus, and the same ids on every run.
+    /// Batch `n` writes corpus documents under ids `id_offset + (n * batch_size + i) mod
+    /// id_space`: new documents that do not overwrite the corpus, the same ids on every run, and
+    /// at most `id_space` of them (0: no bound), so the index stays the same size run after run.
     pub id_offset: u64,
+    pub id_space: u64,
 }
 
 /// The scenario file, read and checked.
@@ -322,6 +326,7 @@ impl ScenarioFile {
                 file: dir.join(raw.documents.file),
                 batch_size: raw.documents.batch_size,
                 id_offset: raw.documents.id_offset,
+                id_space: raw.documents.id_space,
             },
             scenarios,
         })
@@ -611,7 +616,10 @@ mod tests {
     fn the_repository_scenarios_parse() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../loadtest/scenarios.json");
         let f = ScenarioFile::read(&path).unwrap();
-        assert_eq!(f.names(), ["search", "indexing", "mixed", "rebalance"]);
+        assert_eq!(
+            f.names(),
+            ["search", "capacity", "indexing", "mixed", "rebalance"]
+        );
         assert!(f.queries.is_file(), "{}", f.queries.display());
         assert!(f.documents.file.is_file(), "{}", f.documents.file.display());
         for s in &f.scenarios {

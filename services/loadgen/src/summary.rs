@@ -195,9 +195,18 @@ pub fn text(r: &Report) -> String {
     if r.tasks.enqueued > 0 {
         let _ = writeln!(
             out,
-            "  write tasks: {} acknowledged, {} succeeded, {} failed, {} unfinished",
-            r.tasks.enqueued, r.tasks.succeeded, r.tasks.failed, r.tasks.unfinished
+            "  write tasks: {} acknowledged, {} succeeded, {} failed, {} unfinished{}",
+            r.tasks.enqueued,
+            r.tasks.succeeded,
+            r.tasks.failed,
+            r.tasks.unfinished,
+            r.tasks.drained_s.map_or_else(String::new, |s| format!(
+                "; the last ended {s:.1} s after the load"
+            ))
         );
+        for e in &r.tasks.errors {
+            let _ = writeln!(out, "    {e}");
+        }
     }
     for e in &r.events {
         let _ = writeln!(

@@ -61,10 +61,12 @@ impl Op {
     }
 
     /// The status a successful call answers, and the field its body must have: the checks each
-    /// iteration makes (the same as the k6 scripts' `check`s).
-    pub fn expects(self) -> (u16, &'static str) {
+    /// iteration makes (the same as the k6 scripts' `check`s). A federated multi-search answers
+    /// one merged list of `hits`, not `results`.
+    pub fn expects(self, body: &Value) -> (u16, &'static str) {
         match self {
             Op::Search => (200, "hits"),
+            Op::MultiSearch if body.get("federation").is_some() => (200, "hits"),
             Op::MultiSearch => (200, "results"),
             Op::FacetSearch => (200, "facetHits"),
             Op::Write => (202, "taskUid"),
@@ -128,13 +130,16 @@ pub fn read_documents(path: &Path) -> Result<Vec<serde_json::Map<String, Value>>
     Ok(docs)
 }
 
-/// Batch `n`: `size` corpus documents from `n * size` on (wrapping), each under the id
-/// `id_offset + n * size + i`. The k6 scripts build the same batches.
+/// Batch `n`: `size` corpus documents from `n * size` on (wrapping), the `k`-th written of the
+/// run (`k = n * size + i`) under the id `id_offset + k`, or `id_offset + k mod id_space` when
+/// `id_space` is not 0: past `id_space` documents, writes replace earlier ones, so that a long
+/// run does not grow the index without bound. The k6 scripts build the same batches.
 pub fn batch(
     corpus: &[serde_json::Map<String, Value>],
     n: u64,
     size: usize,
     id_offset: u64,
+    id_space: u64,
 ) -> Vec<Value> {
     let first = n.saturating_mul(size as u64);
     (0..size as u64)
@@ -144,7 +149,9 @@ pub fn batch(
                 .get(usize::try_from(at).unwrap_or_default())
                 .cloned()
                 .unwrap_or_default();
-            doc.insert("id".into(), Value::from(id_offset + first + i));
+            let k = first.wrapping_add(i);
+            let k = if id_space == 0 { k } else { k % id_space };
+            doc.insert("id".into(), Value::from(id_offset + k));
             Value::Object(doc)
         })
         .collect()
@@ -192,6 +199,21 @@ mod tests {
     }
 
     #[test]
+    fn a_federated_multi_search_answers_hits() {
+        assert_eq!(
+            Op::MultiSearch.expects(&json!({"queries": []})).1,
+            "results"
+        );
+        assert_eq!(
+            Op::MultiSearch
+                .expects(&json!({"federation": {}, "queries": []}))
+                .1,
+            "hits"
+        );
+        assert_eq!(Op::Write.expects(&json!([])), (202, "taskUid"));
+    }
+
+    #[test]
     fn bad_query_lines_name_their_line() {
         let e = parse_queries("{\"tag\": \"a\", \"op\": \"search\", \"body\": {}}\n{\"tag\": \"b\", \"op\": \"browse\", \"body\": {}}\n", "q.ndjson")
             .unwrap_err()
@@ -218,11 +240,14 @@ mod tests {
                     .clone()
             })
             .collect();
-        let b = batch(&corpus, 1, 3, 1000);
+        let b = batch(&corpus, 1, 3, 1000, 0);
         let ids: Vec<_> = b.iter().map(|d| d["id"].as_u64().unwrap()).collect();
         let names: Vec<_> = b.iter().map(|d| d["name"].as_str().unwrap()).collect();
         assert_eq!(ids, [1003, 1004, 1005]);
         assert_eq!(names, ["p3", "p4", "p0"], "wraps around the corpus");
+        let b = batch(&corpus, 1, 3, 1000, 4);
+        let ids: Vec<_> = b.iter().map(|d| d["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [1003, 1000, 1001], "ids wrap around the id space");
     }
 
     #[test]

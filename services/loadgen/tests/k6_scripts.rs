@@ -74,6 +74,7 @@ fn the_k6_scripts_send_what_the_generator_sends() {
             n as u64,
             file.documents.batch_size,
             file.documents.id_offset,
+            file.documents.id_space,
         );
         let want = json!({"op": "write", "query": "batch", "path": Op::Write.path(&file.index), "body": docs});
         assert_eq!(request, &want, "write iteration {n}");
