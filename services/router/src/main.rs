@@ -34,7 +34,7 @@ struct Flags {
     /// Timeout of one HTTP call to a node, in milliseconds [default: 30000]
     #[arg(long, env = "MIROIR_ROUTER_NODE_TIMEOUT_MS", value_name = "MS")]
     node_timeout_ms: Option<u64>,
-    /// Where Prometheus scrapes the metrics, e.g. 127.0.0.1:9102 [default: none]
+    /// Where Prometheus scrapes the metrics, e.g. 127.0.0.1:9101 [default: none]
     #[arg(long, env = "MIROIR_ROUTER_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
     /// How log lines are written: text or json (one object a line) [default: text]
