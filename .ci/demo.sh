@@ -14,6 +14,9 @@
 #                  through the gateway: 1 for all of them, or a comma list (search,mixed,...); the
 #                  rebalance scenario starts one more node, which miroir-load adds at its event.
 #                  Fails the demo when a threshold fails; summaries in .miroir-run/load-summary.json
+#   DEMO_PROMETHEUS=1  also start Prometheus (Debian's `prometheus`; .ci/bootstrap installs it)
+#                  scraping every service each 2 s with the alert rules of helm/miroir/files/alerts.yaml,
+#                  on http://127.0.0.1:$DEMO_PROMETHEUS_PORT (9090); data in .miroir-run/prometheus/
 #   DEMO_PROFILE   cargo profile of the binaries: debug (default) or release
 #   DEMO_NODES (3), DEMO_MERGERS (2)
 # Ports: gateway 7700, nodes 7701.., NATS 4222 (monitoring 8222), metrics: gateway 9100, router
@@ -33,6 +36,7 @@ MASTER_KEY=${MASTER_KEY:-miroir-demo-master-key}
 NODE_KEY=${NODE_KEY:-miroir-demo-node-key-0123456789}
 SHARDS=4 RF=2 # of the index npm, through the router's defaults
 GATEWAY_PORT=7700 NODE_PORT0=7701 NATS_PORT=4222 NATS_MONITOR=8222 METRICS_PORT0=9100
+PROMETHEUS_PORT=${DEMO_PROMETHEUS_PORT:-9090}
 GATEWAY=http://127.0.0.1:$GATEWAY_PORT
 NATS_URL=nats://127.0.0.1:$NATS_PORT
 CORPUS=libs/testkit/fixtures/npm-10k.ndjson
@@ -153,6 +157,7 @@ check_ports() {
     for ((i = 0; i <= NODES; i++)); do ports+=($((NODE_PORT0 + i))); done # one more for the node the demo adds
     [ -z "${DEMO_LOAD:-}" ] || ports+=($((NODE_PORT0 + NODES + 1)))       # and one for the rebalance under load
     for ((i = 0; i < MERGERS + 4; i++)); do ports+=("$(metrics_port "$i")"); done
+    [ -z "${DEMO_PROMETHEUS:-}" ] || ports+=("$PROMETHEUS_PORT")
     for port in "${ports[@]}"; do
         port_free "$port" || die "port $port is in use (is another demo, nats-server or Meilisearch running?)"
     done
@@ -228,6 +233,38 @@ start_services() {
         --metrics-addr "127.0.0.1:$(metrics_port $((MERGERS + 3)))"
     wait_until "the rebalancer (\$SRV.PING.miroir-rebalancer)" 60 serving miroir-rebalancer 1
     say "demo: NATS, $NODES nodes, router, $MERGERS mergers, gateway, health-checker and rebalancer are up"
+}
+
+# Prometheus scraping every service's metrics endpoint (DEMO_PROMETHEUS=1), with Miroir's alert
+# rules loaded: the dashboard's queries (helm/miroir/files/grafana-dashboard.json) run against it.
+start_prometheus() {
+    local dir=$RUN/prometheus i targets
+    command -v prometheus >/dev/null || die "prometheus not found: run 'bash .ci/bootstrap' (Debian's prometheus package)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp helm/miroir/files/alerts.yaml "$dir/alerts.yaml"
+    target() { printf "      - targets: ['127.0.0.1:%s']\n        labels: {component: %s}\n" "$(metrics_port "$1")" "$2"; }
+    targets=$(target 0 gateway; target 1 router
+        for ((i = 1; i <= MERGERS; i++)); do target $((i + 1)) merger; done
+        target $((MERGERS + 2)) health-checker; target $((MERGERS + 3)) rebalancer)
+    printf 'global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\nrule_files:\n  - alerts.yaml\nscrape_configs:\n  - job_name: miroir\n    static_configs:\n%s\n' "$targets" >"$dir/prometheus.yml"
+    start prometheus prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+        --web.listen-address="127.0.0.1:$PROMETHEUS_PORT"
+    wait_until "prometheus at http://127.0.0.1:$PROMETHEUS_PORT" 60 curl -sf --max-time 2 --noproxy '*' "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+    say "demo: prometheus http://127.0.0.1:$PROMETHEUS_PORT scrapes every service (alerts: /alerts)"
+}
+
+prometheus_targets_up() { # every scrape target up, and a service build seen on each
+    local targets
+    targets=$(curl -sf --max-time 2 --noproxy '*' "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/targets") || return 1
+    [ "$(jq '[.data.activeTargets[] | select(.health == "up")] | length' <<<"$targets")" = "$((MERGERS + 4))" ]
+}
+
+check_prometheus() {
+    wait_until "prometheus scraping all $((MERGERS + 4)) services" 30 prometheus_targets_up
+    say ""
+    say "prometheus: $((MERGERS + 4)) of $((MERGERS + 4)) services scraped; builds: $(curl -sf --max-time 5 --noproxy '*' \
+        "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/query" --data-urlencode 'query=count by (service) (miroir_build_info)' |
+        jq -r '[.data.result[].metric.service] | sort | join(", ")')"
 }
 
 # --- what a client does, through the gateway -------------------------------------------------
@@ -363,11 +400,13 @@ mkdir -p "$LOGS"
 start_nats
 start_nodes
 start_services
+[ -z "${DEMO_PROMETHEUS:-}" ] || start_prometheus
 load
 searches
 placement
 grow
 [ -z "${DEMO_LOAD:-}" ] || load_test
+[ -z "${DEMO_PROMETHEUS:-}" ] || check_prometheus
 
 say ""
 say "Miroir is up. Point any Meilisearch SDK at it:"
@@ -376,6 +415,7 @@ say "  master key  $MASTER_KEY"
 say "  try         curl -H 'Authorization: Bearer $MASTER_KEY' '$GATEWAY/indexes/npm/search?q=vue'"
 say "NATS $NATS_URL (monitoring http://127.0.0.1:$NATS_MONITOR), nodes $(node_url 0)..$((NODE_PORT0 + NODES - 1)) (key $NODE_KEY)"
 say "metrics http://127.0.0.1:$(metrics_port 0)/metrics (gateway), :$(metrics_port 1) (router), :$(metrics_port 2).. (mergers), :$(metrics_port $((MERGERS + 2))) (health-checker), :$(metrics_port $((MERGERS + 3))) (rebalancer)"
+[ -z "${DEMO_PROMETHEUS:-}" ] || say "prometheus http://127.0.0.1:$PROMETHEUS_PORT (rules from helm/miroir/files/alerts.yaml; import helm/miroir/files/grafana-dashboard.json in Grafana)"
 say "operate   $BIN/miroirctl --nats-url $NATS_URL status | plan | migrations --follow | node add/drain/remove"
 say "logs $LOGS/"
 if [ "${DEMO_EXIT:-}" = 1 ]; then exit 0; fi
