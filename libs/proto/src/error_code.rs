@@ -77,6 +77,7 @@ error_codes! {
     BadRequest                             => "bad_request",                                   400, InvalidRequest;
     BatchNotFound                          => "batch_not_found",                               404, InvalidRequest;
     DocumentNotFound                       => "document_not_found",                            404, InvalidRequest;
+    DumpProcessFailed                      => "dump_process_failed",                           500, Internal;
     FacetSearchDisabled                    => "facet_search_disabled",                         400, InvalidRequest;
     FeatureNotEnabled                      => "feature_not_enabled",                           400, InvalidRequest;
     ImmutableApiKeyActions                 => "immutable_api_key_actions",                     400, InvalidRequest;

@@ -16,6 +16,7 @@ pub mod handoff;
 pub mod key_actions;
 pub mod migrations;
 pub mod rpc;
+pub mod rpc_dumps;
 pub mod rpc_search;
 pub mod rpc_tasks;
 pub mod subjects;

@@ -39,6 +39,9 @@ pub struct ClusterOptions {
     pub zones: Option<usize>,
     /// The router sends documents to a shard in parts of about this many bytes.
     pub shard_flush_bytes: Option<usize>,
+    /// Where the routers write `POST /dumps` files; unset: a `dumps` directory beside the NATS
+    /// store, removed with the cluster (`TestCluster::start` fills it in).
+    pub dump_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -56,6 +59,7 @@ impl Default for ClusterOptions {
             master_key: Some(GATEWAY_MASTER_KEY.into()),
             zones: None,
             shard_flush_bytes: None,
+            dump_dir: None,
         }
     }
 }
@@ -80,8 +84,11 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
-    pub async fn start(options: ClusterOptions) -> Result<Self> {
+    pub async fn start(mut options: ClusterOptions) -> Result<Self> {
         let nats = NatsServer::start().await?;
+        if options.dump_dir.is_none() {
+            options.dump_dir = Some(nats.store_dir().with_file_name("dumps"));
+        }
         let mut nodes = Vec::new();
         for _ in 0..options.nodes {
             let node = start_node(NodeOptions {

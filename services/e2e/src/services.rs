@@ -53,6 +53,9 @@ fn router_config(c: &Ctx) -> miroir_router::Config {
     if let Some(bytes) = c.options.shard_flush_bytes {
         config.shard_flush_bytes = bytes;
     }
+    if let Some(dir) = &c.options.dump_dir {
+        config.dump_dir = dir.clone();
+    }
     config
 }
 

@@ -80,7 +80,7 @@ pub struct ImportArgs {
     /// Documents per batch (one cluster task each)
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub batch_size: usize,
-    /// Batches sent and awaited at once
+    /// Batches whose cluster tasks are awaited at once (they are sent one after the other)
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub in_flight: usize,
     /// Where the import records its progress; run the same command again to resume

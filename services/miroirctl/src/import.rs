@@ -5,8 +5,8 @@
 //! key, so placement, the WAL, write quorum and hinted handoff apply as to any client's write.
 //! Per index: the index is created with the source's primary key, the source's settings are
 //! applied (before the documents, so that they are indexed once), then the documents go in
-//! NDJSON batches (`--batch-size`, `--in-flight` at once), each waited for until its cluster
-//! task succeeded. The acknowledged prefix is recorded in the state file after every batch
+//! NDJSON batches (`--batch-size`; sent in the source's order, their tasks awaited
+//! `--in-flight` at once), each waited for until its cluster task succeeded. The acknowledged prefix is recorded in the state file after every batch
 //! ([`crate::import_state`]), so a re-run resumes there. At the end the cluster's
 //! `numberOfDocuments` must equal the source's count, else the import fails (exit 1) and says
 //! by how much. Then the API keys are copied (see [`copy_keys`]).
@@ -303,27 +303,39 @@ async fn import_index(
             query = format!("?primaryKey={}", index_path(pk));
         }
         let docs_path = format!("/indexes/{path}/documents{query}");
-        let batches = source.batches(uid, resumed_from, batch_size, opts.in_flight);
-        let mut acks = tokio_stream_of(batches)
-            .map(|batch| {
-                let cluster = cluster.clone();
-                let docs_path = docs_path.clone();
-                async move {
-                    let batch = batch?;
-                    let enqueued = cluster
-                        .post_ndjson(&docs_path, batch.body)
-                        .await
-                        .map_err(ImportError::Cluster)?;
-                    cluster
-                        .wait_succeeded(&enqueued)
-                        .await
-                        .map_err(ImportError::Cluster)?;
-                    Ok::<_, ImportError>((batch.start, batch.count))
+        let mut batches = source.batches(uid, resumed_from, batch_size, opts.in_flight);
+        // Batches are *sent* one after the other (the cluster answers once every copy has the
+        // batch enqueued), so every shard receives its documents in the source's order and its
+        // ties rank as on the source; their tasks are *awaited* `in_flight` at a time, in order,
+        // so the state records only a contiguous acknowledged prefix.
+        let mut pending = futures::stream::FuturesOrdered::new();
+        let mut exhausted = false;
+        loop {
+            if !exhausted && pending.len() < opts.in_flight {
+                match batches.recv().await {
+                    Some(batch) => {
+                        let batch = batch?;
+                        let enqueued = cluster
+                            .post_ndjson(&docs_path, batch.body)
+                            .await
+                            .map_err(ImportError::Cluster)?;
+                        let cluster = cluster.clone();
+                        let (start, count) = (batch.start, batch.count);
+                        pending.push_back(async move {
+                            cluster
+                                .wait_succeeded(&enqueued)
+                                .await
+                                .map(|_| (start, count))
+                                .map_err(ImportError::Cluster)
+                        });
+                        continue;
+                    }
+                    None => exhausted = true,
                 }
-            })
-            // In order: the state records only a contiguous acknowledged prefix.
-            .buffered(opts.in_flight);
-        while let Some(ack) = acks.next().await {
+            }
+            let Some(ack) = pending.next().await else {
+                break;
+            };
             let (start, count) = ack?;
             state.update(uid, |p| p.acknowledged = start + count)?;
             sent += count;
@@ -358,12 +370,6 @@ async fn import_index(
         seconds,
         docs_per_sec: rate(sent, seconds),
     })
-}
-
-fn tokio_stream_of<T: Send + 'static>(
-    mut rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Create the index with the source's primary key (or find it, on a resumed import, with the

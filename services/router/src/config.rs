@@ -52,6 +52,9 @@ pub struct Config {
     /// On shutdown, how long requests in flight may take to finish, in milliseconds.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// Where `POST /dumps` writes cluster dumps (`<dumpUid>.dump`), as Meilisearch's `--dump-dir`.
+    #[serde(default = "default_dump_dir")]
+    pub dump_dir: std::path::PathBuf,
 }
 
 fn default_nats_url() -> String {
@@ -72,6 +75,9 @@ fn default_settle_interval_ms() -> u64 {
 fn default_shutdown_grace_ms() -> u64 {
     30_000
 }
+fn default_dump_dir() -> std::path::PathBuf {
+    "dumps/".into()
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -89,6 +95,7 @@ impl Default for Config {
             task_settle_interval_ms: default_settle_interval_ms(),
             write_quorum: None,
             shutdown_grace_ms: default_shutdown_grace_ms(),
+            dump_dir: default_dump_dir(),
         }
     }
 }

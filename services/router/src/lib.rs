@@ -14,6 +14,7 @@
 mod compact;
 mod config;
 mod documents;
+mod dump;
 pub mod drift;
 mod fanout;
 mod features;
@@ -129,6 +130,7 @@ pub async fn run(
     serve!(BatchList, batch_list);
     serve!(BatchGet, batch_get);
     serve!(IndexSwap, index_swap);
+    serve!(miroir_proto::rpc_dumps::DumpCreate, dump_create);
     serve!(TaskIndexUids, task_index_uids);
     serve!(IndexCompact, index_compact);
     serve!(FeaturesGet, features_get);

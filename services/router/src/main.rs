@@ -76,6 +76,9 @@ struct Flags {
     /// [default: 30000]
     #[arg(long, env = "MIROIR_ROUTER_SHUTDOWN_GRACE_MS", value_name = "MS")]
     shutdown_grace_ms: Option<u64>,
+    /// Where `POST /dumps` writes cluster dumps [default: dumps/]
+    #[arg(long, env = "MIROIR_ROUTER_DUMP_DIR", value_name = "DIR")]
+    dump_dir: Option<std::path::PathBuf>,
 }
 
 /// The value of `--bootstrap-nodes`.

@@ -55,6 +55,10 @@ impl Router {
                 Some(&f.finished_at),
             );
         }
+        if task.task_type == crate::dump::TASK_TYPE {
+            // Written by the router that took it, which records its end (`dump.rs`).
+            return crate::dump::unfinished_view(&task);
+        }
         let views = self.node_views(&task).await;
         let topo = self.topology.current();
         let record = task.index_uid.as_deref().and_then(|uid| topo.index(uid));

@@ -38,16 +38,6 @@ const OUT_OF_SCOPE: &[(&str, &str, &str)] = &[
         "get documents fields",
         "same as `get documents page`: the string id `three` sorts after the integers",
     ),
-    (
-        "09-misc.json",
-        "create dump",
-        "a dump is a node-local file; a cluster's backup is its nodes' dumps plus NATS (answered with an explicit error)",
-    ),
-    (
-        "09-misc.json",
-        "create dump -> task",
-        "follows the dump above",
-    ),
 ];
 
 /// The 1.50 routes and parameters beyond 01..09, replayed in a cluster of their own (their task

@@ -368,3 +368,134 @@ async fn from_a_dump_written_by_meilisearch() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// Every document of an index, by primary key.
+async fn all_documents(c: &MeiliClient, index: &str, pk: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let r = c
+            .get(&format!(
+                "/indexes/{index}/documents?offset={}&limit=1000",
+                out.len()
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let page = r.body["results"].as_array().unwrap().clone();
+        let n = page.len();
+        out.extend(page);
+        if n < 1000 {
+            break;
+        }
+    }
+    out.sort_by_key(|d| d[pk].to_string());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_dump_imports_into_another_cluster() {
+    let a = TestCluster::start(ClusterOptions::default()).await.unwrap();
+    let ca = a.client();
+    let r = ca
+        .post("/indexes", &json!({"uid": "npm", "primaryKey": "id"}))
+        .await
+        .unwrap();
+    ca.wait_succeeded(&r).await.unwrap();
+    let r = ca
+        .patch(
+            "/indexes/npm/settings",
+            &json!({"searchableAttributes": ["name", "summary"], "filterableAttributes": ["major"],
+                    "sortableAttributes": ["downloads"], "synonyms": {"js": ["javascript"]}}),
+        )
+        .await
+        .unwrap();
+    ca.wait_succeeded(&r).await.unwrap();
+    let r = ca
+        .post(
+            "/indexes/npm/documents",
+            &json!(npm_documents(5_000).unwrap()),
+        )
+        .await
+        .unwrap();
+    ca.wait_succeeded(&r).await.unwrap();
+    let r = ca
+        .post(
+            "/indexes/movies/documents",
+            &json!([{"id": 1, "title": "Alien"}, {"id": "three", "title": "Up"}]),
+        )
+        .await
+        .unwrap();
+    ca.wait_succeeded(&r).await.unwrap();
+    let r = ca
+        .post(
+            "/keys",
+            &json!({"uid": KEY_UID, "name": "shop-search", "actions": ["search"],
+                    "indexes": ["npm"], "expiresAt": null}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // The dump, as a node answers it: a 202 for a `dumpCreation` task that succeeds with a uid.
+    let r = ca.post("/dumps", &json!(null)).await.unwrap();
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["type"], json!("dumpCreation"));
+    assert_eq!(r.body["indexUid"], json!(null));
+    let task = ca.wait_succeeded(&r).await.unwrap();
+    let dump_uid = task["details"]["dumpUid"].as_str().unwrap().to_string();
+    let path = a
+        .options
+        .dump_dir
+        .as_ref()
+        .unwrap()
+        .join(format!("{dump_uid}.dump"));
+    assert!(path.is_file(), "{}", path.display());
+    let listed = miroirctl::import_source::DumpFile::open(&path).unwrap();
+    assert_eq!(listed.dump_version, "V6");
+    let counts: Vec<(&str, u64, Option<&str>)> = listed
+        .indexes
+        .iter()
+        .map(|i| (i.uid.as_str(), i.count, i.primary_key.as_deref()))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("movies", 2, Some("id")), ("npm", 5_000, Some("id"))]
+    );
+
+    // Into a second cluster of another shape.
+    let b = TestCluster::start(ClusterOptions {
+        nodes: 2,
+        shards: 3,
+        replication_factor: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let cb = b.client();
+    let dir = tempfile::tempdir().unwrap();
+    let report = import(&options(
+        SourceSpec::Dump { path },
+        &b,
+        dir.path().join("state.json"),
+    ))
+    .await
+    .unwrap();
+    print_speed("a cluster dump", &report);
+    for (index, pk) in [("npm", "id"), ("movies", "id")] {
+        assert_eq!(
+            all_documents(&ca, index, pk).await,
+            all_documents(&cb, index, pk).await,
+            "{index}"
+        );
+        same_settings(&ca, &cb, index).await;
+    }
+    for q in [
+        json!({"q": "react"}),
+        json!({"q": "js", "filter": "major = 1"}),
+        json!({"q": "", "sort": ["downloads:desc"]}),
+    ] {
+        same_answers(&ca, &cb, "npm", q).await;
+    }
+    let key = report.keys.iter().find(|k| k.uid == KEY_UID).unwrap();
+    assert_eq!(key.outcome, "created", "{:?}", report.keys);
+}

@@ -164,7 +164,7 @@ async fn route_families_keep_their_shape() {
     keep("error.index not found", r.status, &r.body);
     let r = c.with_key(None).get("/indexes").await.unwrap();
     keep("error.auth missing", r.status, &r.body);
-    let r = c.post("/dumps", &json!({})).await.unwrap();
+    let r = c.post("/snapshots", &json!({})).await.unwrap();
     keep("error.unsupported route", r.status, &r.body);
 
     insta::assert_json_snapshot!("route_families", Value::Object(answers));

@@ -3,6 +3,7 @@
 //! index exists), then ask the router (writes) or the merger (reads) over NATS.
 
 mod documents;
+mod dumps;
 mod facet_search;
 mod fields;
 mod features;
@@ -126,7 +127,7 @@ pub fn router(state: AppState) -> Router {
             "/experimental-features",
             get(features::get).patch(features::patch),
         )
-        .route("/dumps", post(unsupported::dumps))
+        .route("/dumps", post(dumps::create))
         .route("/snapshots", post(unsupported::snapshots))
         .route("/export", post(unsupported::export))
         .route(

@@ -37,13 +37,6 @@ fn refuse(req: &Request, why: &str) -> Response {
     not_supported(req.method().as_str(), req.uri().path(), why).into_response()
 }
 
-pub async fn dumps(req: Request) -> Response {
-    refuse(
-        &req,
-        "a dump is the database of one node, and each index of Miroir is split over many nodes. Back up the nodes themselves, or read the documents back with `GET /indexes/{indexUid}/documents`.",
-    )
-}
-
 pub async fn snapshots(req: Request) -> Response {
     refuse(
         &req,
