@@ -67,8 +67,15 @@ impl Ranking {
     /// Read a hit's `_rankingScore` and `_rankingScoreDetails`; anything missing or malformed
     /// is left out rather than refused, so that a strange hit still merges (just less finely).
     pub fn from_hit(hit: &serde_json::Map<String, Value>) -> Ranking {
-        let score = hit.get("_rankingScore").and_then(Value::as_f64);
-        let mut rules: Vec<(u64, Rule)> = match hit.get("_rankingScoreDetails") {
+        Ranking::from_parts(
+            hit.get("_rankingScore").and_then(Value::as_f64),
+            hit.get("_rankingScoreDetails"),
+        )
+    }
+
+    /// [`from_hit`](Self::from_hit) from the two fields alone, for a hit kept as raw JSON.
+    pub fn from_parts(score: Option<f64>, details: Option<&Value>) -> Ranking {
+        let mut rules: Vec<(u64, Rule)> = match details {
             Some(Value::Object(details)) => details
                 .iter()
                 .enumerate()
@@ -88,6 +95,41 @@ impl Ranking {
                 .collect(),
             _ => Vec::new(),
         };
+        rules.sort_by_key(|(order, _)| *order);
+        Ranking {
+            rules: rules.into_iter().map(|(_, r)| r).collect(),
+            score,
+        }
+    }
+
+    /// [`from_parts`](Self::from_parts) from the details' JSON text, decoding only the fields
+    /// the comparison reads (a rule of an unexpected shape is decoded whole, as before).
+    pub fn from_raw(score: Option<f64>, details: Option<&str>) -> Ranking {
+        let members = details.and_then(|d| crate::raw::RawObject::parse(d).ok());
+        let Some(members) = members else {
+            let value = details.and_then(|d| serde_json::from_str::<Value>(d).ok());
+            return Ranking::from_parts(score, value.as_ref());
+        };
+        let mut rules: Vec<(u64, Rule)> = Vec::with_capacity(members.members.len());
+        for (position, (name, raw)) in members.members.iter().enumerate() {
+            if rules.iter().any(|(_, r)| r.name == *name) {
+                // A repeated key: what a decoded object would hold, read the slow way.
+                let value = details.and_then(|d| serde_json::from_str::<Value>(d).ok());
+                return Ranking::from_parts(score, value.as_ref());
+            }
+            let (order, outcome) = match serde_json::from_str::<RawDetail<'_>>(raw.get()) {
+                Ok(detail) => (detail.order, outcome(name, &detail)),
+                Err(_) => {
+                    let detail: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                    (detail.uint("order"), outcome(name, &detail))
+                }
+            };
+            let rule = Rule {
+                name: name.to_string(),
+                outcome,
+            };
+            rules.push((order.unwrap_or(position as u64), rule));
+        }
         rules.sort_by_key(|(order, _)| *order);
         Ranking {
             rules: rules.into_iter().map(|(_, r)| r).collect(),
@@ -120,8 +162,86 @@ impl Ranking {
     }
 }
 
-fn outcome(name: &str, detail: &Value) -> RuleOutcome {
-    let uint = |key: &str| detail.get(key).and_then(Value::as_u64);
+/// What [`outcome`] reads of one rule's details: a decoded `Value`, or the few fields decoded
+/// straight from the text ([`RawDetail`]).
+trait Detail {
+    fn uint(&self, key: &str) -> Option<u64>;
+    fn float(&self, key: &str) -> Option<f64>;
+    fn text(&self, key: &str) -> Option<&str>;
+    fn value(&self, key: &str) -> Option<Value>;
+}
+
+impl Detail for Value {
+    fn uint(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(Value::as_u64)
+    }
+    fn float(&self, key: &str) -> Option<f64> {
+        self.get(key).and_then(Value::as_f64)
+    }
+    fn text(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+    fn value(&self, key: &str) -> Option<Value> {
+        self.get(key).cloned()
+    }
+}
+
+/// One rule's details as the merge reads them, decoded from the text without building the
+/// object. A field of an unexpected type fails the decoding, and the rule is then read from a
+/// decoded `Value` as before, so both readings agree.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDetail<'a> {
+    order: Option<u64>,
+    matching_words: Option<u64>,
+    max_matching_words: Option<u64>,
+    typo_count: Option<u64>,
+    max_typo_count: Option<u64>,
+    #[serde(borrow)]
+    match_type: Option<std::borrow::Cow<'a, str>>,
+    score: Option<f64>,
+    similarity: Option<f64>,
+    #[serde(borrow)]
+    value: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    distance: Option<&'a serde_json::value::RawValue>,
+}
+
+impl Detail for RawDetail<'_> {
+    fn uint(&self, key: &str) -> Option<u64> {
+        match key {
+            "matchingWords" => self.matching_words,
+            "maxMatchingWords" => self.max_matching_words,
+            "typoCount" => self.typo_count,
+            "maxTypoCount" => self.max_typo_count,
+            _ => None,
+        }
+    }
+    fn float(&self, key: &str) -> Option<f64> {
+        match key {
+            "score" => self.score,
+            "similarity" => self.similarity,
+            _ => None,
+        }
+    }
+    fn text(&self, key: &str) -> Option<&str> {
+        match key {
+            "matchType" => self.match_type.as_deref(),
+            _ => None,
+        }
+    }
+    fn value(&self, key: &str) -> Option<Value> {
+        let raw = match key {
+            "value" => self.value?,
+            "distance" => self.distance?,
+            _ => return None,
+        };
+        serde_json::from_str(raw.get()).ok()
+    }
+}
+
+fn outcome(name: &str, detail: &impl Detail) -> RuleOutcome {
+    let uint = |key: &str| detail.uint(key);
     match name {
         "words" => match (uint("matchingWords"), uint("maxMatchingWords")) {
             (Some(matching), Some(max)) => RuleOutcome::Words { matching, max },
@@ -132,7 +252,7 @@ fn outcome(name: &str, detail: &Value) -> RuleOutcome {
             _ => RuleOutcome::Opaque,
         },
         "exactness" => {
-            let match_rank = match detail.get("matchType").and_then(Value::as_str) {
+            let match_rank = match detail.text("matchType") {
                 Some("exactMatch") => 3,
                 Some("matchesStart") => 2,
                 Some("noExactMatch") => 1,
@@ -153,7 +273,7 @@ fn outcome(name: &str, detail: &Value) -> RuleOutcome {
                 "desc" => Some(false),
                 _ => None,
             });
-            match (direction, detail.get("score").and_then(Value::as_f64)) {
+            match (direction, detail.float("score")) {
                 (Some(ascending), _) => {
                     // Geo sorts show the point as `value` and rank on `distance`.
                     let key = if name.starts_with("_geoPoint(") {
@@ -163,11 +283,11 @@ fn outcome(name: &str, detail: &Value) -> RuleOutcome {
                     };
                     RuleOutcome::Sort {
                         ascending,
-                        value: detail.get(key).cloned().unwrap_or(Value::Null),
+                        value: detail.value(key).unwrap_or(Value::Null),
                     }
                 }
                 (None, Some(score)) => RuleOutcome::Scored(score),
-                (None, None) => match detail.get("similarity").and_then(Value::as_f64) {
+                (None, None) => match detail.float("similarity") {
                     Some(similarity) => RuleOutcome::Scored(similarity),
                     None => RuleOutcome::Opaque,
                 },

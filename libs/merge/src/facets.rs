@@ -153,6 +153,218 @@ pub fn merge_distribution<'a>(
     Some(Value::Object(merged))
 }
 
+/// A facet value's count that a shard did not report because its list stopped at
+/// `maxValuesPerFacet`, and that the merge needs (see [`missing_counts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingCount {
+    /// The shard's position in the merge's shard order.
+    pub shard: usize,
+    pub facet: String,
+    /// The value as another shard showed it.
+    pub value: String,
+}
+
+/// A count read in the second round: `shard` holds `count` candidates with `facet = value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FacetCount {
+    pub shard: usize,
+    pub facet: String,
+    pub value: String,
+    pub count: u64,
+}
+
+/// The first round's verdict on count-ordered facets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecondRound {
+    /// Counts to ask the shards for, so that every value that can be among the first
+    /// `maxValuesPerFacet` gets its exact total.
+    pub missing: Vec<MissingCount>,
+    /// Per facet, how large the count of a value that no shard listed can be: the sum of the
+    /// last (smallest) counts of the shards whose lists are full. Zero when no list is full.
+    pub unseen_bound: BTreeMap<String, u64>,
+}
+
+/// Which counts a count-ordered facet misses, from the shards' `facetDistribution`s (in shard
+/// order; `None` for a shard that returned none).
+///
+/// In count order a shard lists its `maxValuesPerFacet` (N) most frequent values; a shard
+/// listing fewer listed every value it has. For a value listed somewhere, its summed count is a
+/// lower bound `L`, and `L` plus the last count of every full shard that did not list it is an
+/// upper bound `U`. With `T` the N-th largest `L`, a value with `U < T` cannot be among the first
+/// N (N values have counts of at least `T`); every other value gets its missing counts asked
+/// for, which makes the counts of the first N exact. A value listed by no shard can still count
+/// up to [`SecondRound::unseen_bound`]: the answer is exact when that bound is below the N-th
+/// count ([`may_miss_unseen`]).
+pub fn missing_counts(
+    distributions: &[Option<&Map<String, Value>>],
+    ctx: &IndexMergeContext,
+) -> SecondRound {
+    let n = ctx.max_values_per_facet;
+    let mut round = SecondRound::default();
+    if n == 0 {
+        return round;
+    }
+    let facets: std::collections::BTreeSet<&String> = distributions
+        .iter()
+        .flatten()
+        .flat_map(|d| d.keys())
+        .collect();
+    for facet in facets {
+        if !orders_by_count(ctx, facet) {
+            continue;
+        }
+        let lists: Vec<Option<&Map<String, Value>>> = distributions
+            .iter()
+            .map(|d| d.and_then(|d| d.get(facet)).and_then(Value::as_object))
+            .collect();
+        // The last count of each full list.
+        let last: Vec<Option<u64>> = lists
+            .iter()
+            .map(|l| {
+                l.filter(|l| l.len() >= n)
+                    .and_then(|l| l.values().filter_map(Value::as_u64).min())
+            })
+            .collect();
+        if last.iter().all(Option::is_none) {
+            continue;
+        }
+        round.unseen_bound.insert(
+            facet.clone(),
+            last.iter()
+                .flatten()
+                .fold(0u64, |a, b| a.saturating_add(*b)),
+        );
+        // value key -> (shown, lower bound, shards that listed it)
+        let mut tallies: BTreeMap<String, (String, u64, Vec<usize>)> = BTreeMap::new();
+        for (shard, list) in lists.iter().enumerate() {
+            for (shown, count) in list.iter().copied().flatten() {
+                let key = ValueKey::of(shown).text_key();
+                let tally = tallies
+                    .entry(key)
+                    .or_insert_with(|| (shown.clone(), 0, Vec::new()));
+                tally.1 = tally.1.saturating_add(count.as_u64().unwrap_or(0));
+                tally.2.push(shard);
+            }
+        }
+        let mut lower: Vec<u64> = tallies.values().map(|t| t.1).collect();
+        lower.sort_unstable_by(|a, b| b.cmp(a));
+        let threshold = lower.get(n - 1).copied().unwrap_or(0);
+        for (shown, low, listed) in tallies.into_values() {
+            let absent: Vec<usize> = (0..lists.len())
+                .filter(|s| last[*s].is_some() && !listed.contains(s))
+                .collect();
+            let high = absent
+                .iter()
+                .filter_map(|s| last[*s])
+                .fold(low, u64::saturating_add);
+            if absent.is_empty() || high < threshold {
+                continue;
+            }
+            for shard in absent {
+                round.missing.push(MissingCount {
+                    shard,
+                    facet: facet.clone(),
+                    value: shown.clone(),
+                });
+            }
+        }
+    }
+    round
+}
+
+/// Whether a value that no shard listed may belong among the first `maxValuesPerFacet` of the
+/// merged `distribution` (the merge's answer): its count can reach `unseen_bound`, and the
+/// merged list is not full or its last count is not above that bound.
+pub fn may_miss_unseen(
+    round: &SecondRound,
+    distribution: Option<&Map<String, Value>>,
+    ctx: &IndexMergeContext,
+) -> bool {
+    round.unseen_bound.iter().any(|(facet, bound)| {
+        if *bound == 0 {
+            return false;
+        }
+        let list = distribution
+            .and_then(|d| d.get(facet))
+            .and_then(Value::as_object);
+        let counts: Vec<u64> = list
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, c)| c.as_u64())
+            .collect();
+        counts.len() < ctx.max_values_per_facet
+            || counts.iter().min().is_none_or(|last| last <= bound)
+    })
+}
+
+/// The shard search that counts the candidates with `facet = value` (the value's count in a
+/// `facetDistribution`): the shard request with the value ANDed to its filter, no hits, no
+/// facets. `None` when `facet` is not a plain attribute name, which a filter could misread.
+///
+/// Its `estimatedTotalHits` is the count: with `limit: 0` a node counts every candidate
+/// (`distinct` and `rankingScoreThreshold` only discount hits they walk past, and none are
+/// walked). A facet value shown as a number is matched as one; a string facet value spelled
+/// exactly like a number is matched as well (`=` compares both), the one case where the count
+/// can differ from the distribution's, which keys numbers and strings alike.
+pub fn count_request(shard_request: &Value, facet: &str, value: &str) -> Option<Value> {
+    let plain = !facet.is_empty()
+        && facet
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if !plain {
+        return None;
+    }
+    let mut request = shard_request.as_object()?.clone();
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    let condition = Value::from(format!("{facet} = \"{escaped}\""));
+    let filter = match request.shift_remove("filter") {
+        None | Some(Value::Null) => condition,
+        Some(Value::Array(mut all)) => {
+            all.push(condition);
+            Value::Array(all)
+        }
+        Some(other) => Value::Array(vec![other, condition]),
+    };
+    request.insert("filter".into(), filter);
+    for key in [
+        "facets",
+        "attributesToRetrieve",
+        "attributesToHighlight",
+        "attributesToCrop",
+        "showMatchesPosition",
+        "showRankingScore",
+        "showRankingScoreDetails",
+        "sort",
+    ] {
+        request.shift_remove(key);
+    }
+    request.insert("offset".into(), Value::from(0u64));
+    request.insert("limit".into(), Value::from(0u64));
+    Some(Value::Object(request))
+}
+
+/// Put the second round's counts into the shards' distributions, as if each shard had listed
+/// those values.
+pub(crate) fn add_counts(shards: &mut [Map<String, Value>], counts: &[FacetCount]) {
+    for c in counts {
+        let Some(shard) = shards.get_mut(c.shard) else {
+            continue;
+        };
+        let distribution = shard
+            .entry("facetDistribution")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Some(distribution) = distribution.as_object_mut() else {
+            continue;
+        };
+        let list = distribution
+            .entry(c.facet.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(list) = list.as_object_mut() {
+            list.insert(c.value.clone(), Value::from(c.count));
+        }
+    }
+}
+
 /// The shards' `facetStats` combined: min of mins, max of maxes. `None` when no shard
 /// returned them.
 pub fn merge_stats<'a>(shards: impl IntoIterator<Item = &'a Map<String, Value>>) -> Option<Value> {

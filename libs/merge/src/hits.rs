@@ -8,7 +8,12 @@ use crate::params::ClientParams;
 /// The document's identity across shards: Meilisearch treats the ids `1` and `"1"` as the same
 /// document, so both become `"1"`. `None` when the hit does not carry the primary key.
 pub(crate) fn document_id(hit: &Map<String, Value>, primary_key: &str) -> Option<String> {
-    match hit.get(primary_key)? {
+    id_of(hit.get(primary_key)?)
+}
+
+/// [`document_id`] from the primary key's value.
+pub(crate) fn id_of(value: &Value) -> Option<String> {
+    match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -69,7 +74,9 @@ fn values_at<'a>(obj: &'a Map<String, Value>, path: &str, out: &mut Vec<&'a Valu
     }
 }
 
-/// Remove dotted `path` from `obj`, and any object the removal leaves empty.
+/// Remove dotted `path` from `obj`, and any object the removal leaves empty (the reference
+/// the raw path, [`crate::raw::remove_path`], is tested against).
+#[cfg(test)]
 fn remove_path(obj: &mut Map<String, Value>, path: &str) {
     obj.shift_remove(path);
     for (i, _) in path.match_indices('.') {
@@ -89,8 +96,43 @@ pub(crate) fn is_within(path: &str, ancestor: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
-/// Remove what the client did not ask for: the fields added to `attributesToRetrieve` (from
+/// The dotted paths to remove from a hit (as [`strip`] removes them), worked out once per merge.
+pub(crate) struct Strips<'a> {
+    /// From the document itself.
+    pub document: Vec<&'a str>,
+    /// From its `_formatted`.
+    pub formatted: Vec<&'a str>,
+}
+
+/// What [`strip`] removes for these added fields, as paths.
+pub(crate) fn strips<'a>(added_fields: &'a [String], client: &ClientParams) -> Strips<'a> {
+    let mut out = Strips {
+        document: Vec::new(),
+        formatted: Vec::new(),
+    };
+    for field in added_fields {
+        let asked_inside = client
+            .attributes_to_retrieve
+            .iter()
+            .flatten()
+            .any(|a| a != field && is_within(a, field));
+        if !asked_inside {
+            out.document.push(field);
+        }
+        let formatted_asked = client
+            .formatted_attributes
+            .iter()
+            .any(|a| a == "*" || is_within(field, a));
+        if !formatted_asked {
+            out.formatted.push(field);
+        }
+    }
+    out
+}
+
+/// The reference for the merge's raw hit writer (tested against it). Remove what the client did not ask for: the fields added to `attributesToRetrieve` (from
 /// the document and from `_formatted`), `_rankingScore` and `_rankingScoreDetails`.
+#[cfg(test)]
 pub(crate) fn strip(hit: &mut Map<String, Value>, added_fields: &[String], client: &ClientParams) {
     for field in added_fields {
         // The client asked for part of it (`a.b` when we added `a`): leave it rather than

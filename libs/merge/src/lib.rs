@@ -45,6 +45,7 @@ mod hits;
 mod merge;
 mod params;
 mod plan;
+mod raw;
 pub mod score;
 
 use std::collections::BTreeMap;
@@ -52,7 +53,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use error::MergeError;
-pub use merge::{compare_document_ids, merge};
+pub use merge::{Overrides, compare_document_ids, facet_distributions, merge, merge_bytes};
 pub use params::Pagination;
 pub use plan::{ShardPlan, plan};
 

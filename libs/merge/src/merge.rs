@@ -3,12 +3,16 @@
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
+use std::borrow::Cow;
+
 use miroir_proto::error::MeiliError;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::compare::Ranking;
 use crate::hits::{self, DistinctKey};
 use crate::params::Pagination;
+use crate::raw::{self, RawObject, SearchBody, decode_path_members, write_key, write_value};
 use crate::score::Maxima;
 use crate::{IndexMergeContext, MergeError, ShardPlan, facets};
 
@@ -35,61 +39,137 @@ const COMPUTED_KEYS: &[&str] = &[
     "requestUid",
 ];
 
+/// Values the caller sets on the merged answer rather than the merge computing them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `processingTimeMs` (else the slowest shard's).
+    pub processing_time_ms: Option<u64>,
+    /// `requestUid`, written when a shard answered one (else the first shard's).
+    pub request_uid: Option<String>,
+    /// Facet counts that shards did not list and a second round read
+    /// ([`facets::missing_counts`]).
+    pub facet_counts: Vec<facets::FacetCount>,
+}
+
+/// One hit, kept as the shard wrote it: its members unparsed, and what the merge reads of it.
 struct ShardHit<'a> {
-    doc: &'a Map<String, Value>,
+    doc: RawObject<'a>,
     ranking: Ranking,
+    /// `_rankingScoreDetails` as the shard wrote it (decoded only to show it with new maxima).
+    details: Option<&'a RawValue>,
+    /// The primary key's value, when the hit has it.
+    id: Option<Value>,
 }
 
 struct ShardAnswer<'a> {
-    body: &'a Map<String, Value>,
+    body: RawObject<'a>,
     hits: Vec<ShardHit<'a>>,
     total: u64,
+    /// `facetDistribution` and `facetStats`, decoded (the merge sums them).
+    facets: Map<String, Value>,
 }
 
-fn read_shard(shard: usize, response: &Value) -> Result<ShardAnswer<'_>, MergeError> {
+fn read_shard<'a>(
+    shard: usize,
+    response: &'a [u8],
+    ctx: &IndexMergeContext,
+) -> Result<ShardAnswer<'a>, MergeError> {
     let bad = |reason: String| MergeError::NotASearchResponse { shard, reason };
-    let Some(body) = response.as_object() else {
-        return Err(bad(format!(
-            "expected a JSON object, got `{}`",
-            truncated(response)
-        )));
-    };
-    if let (Some(Value::String(code)), Some(Value::String(message))) =
-        (body.get("code"), body.get("message"))
-    {
-        return Err(bad(format!(
-            "the shard answered an error `{code}`: {message}"
-        )));
-    }
-    let Some(raw_hits) = body.get("hits").and_then(Value::as_array) else {
-        return Err(bad("no `hits` array".to_owned()));
+    // One pass over the bytes; only a malformed answer is read again, to say what is wrong.
+    let (body, raw_hits) = match SearchBody::parse_slice(response) {
+        Ok(SearchBody {
+            body,
+            hits: Some(hits),
+        }) if !(body.decode::<String>("code").is_some()
+            && body.decode::<String>("message").is_some()) =>
+        {
+            (body, hits)
+        }
+        _ => return Err(bad(diagnose(response))),
     };
     let mut hits = Vec::with_capacity(raw_hits.len());
-    for (i, hit) in raw_hits.iter().enumerate() {
-        let Some(doc) = hit.as_object() else {
-            return Err(bad(format!("hit #{i} is not an object")));
-        };
+    for doc in raw_hits {
+        let details = doc.get("_rankingScoreDetails");
+        let score = doc
+            .decode::<Value>("_rankingScore")
+            .and_then(|s| s.as_f64());
+        let id = ctx
+            .primary_key
+            .as_deref()
+            .and_then(|pk| doc.decode::<Value>(pk));
         hits.push(ShardHit {
+            ranking: Ranking::from_raw(score, details.map(RawValue::get)),
+            details,
+            id,
             doc,
-            ranking: Ranking::from_hit(doc),
         });
     }
     let total = ["estimatedTotalHits", "totalHits"]
         .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_u64));
+        .find_map(|k| body.decode::<Value>(k).and_then(|v| v.as_u64()));
     let Some(total) = total else {
         return Err(bad(
             "no `estimatedTotalHits` or `totalHits` count".to_owned()
         ));
     };
-    Ok(ShardAnswer { body, hits, total })
+    let mut facets = Map::new();
+    for key in ["facetDistribution", "facetStats"] {
+        if let Some(v) = body.decode::<Value>(key) {
+            facets.insert(key.to_owned(), v);
+        }
+    }
+    Ok(ShardAnswer {
+        body,
+        hits,
+        total,
+        facets,
+    })
 }
 
-fn truncated(v: &Value) -> String {
-    let s = v.to_string();
+/// Each shard's `facetDistribution`, decoded alone (`None` where a shard has none or its answer
+/// is not an object), for [`facets::missing_counts`].
+pub fn facet_distributions(shard_responses: &[&[u8]]) -> Vec<Option<Map<String, Value>>> {
+    shard_responses
+        .iter()
+        .map(|r| {
+            RawObject::parse_slice(r)
+                .ok()
+                .and_then(|b| b.decode::<Map<String, Value>>("facetDistribution"))
+        })
+        .collect()
+}
+
+/// Why `response` is not a search answer (or, should it be one after all with a `code` member,
+/// that it has no readable hits).
+fn diagnose(response: &[u8]) -> String {
+    let Ok(body) = RawObject::parse_slice(response) else {
+        return format!("expected a JSON object, got `{}`", truncated(response));
+    };
+    if let (Some(code), Some(message)) = (
+        body.decode::<String>("code"),
+        body.decode::<String>("message"),
+    ) {
+        return format!("the shard answered an error `{code}`: {message}");
+    }
+    let Some(raw_hits) = body
+        .get("hits")
+        .and_then(|h| serde_json::from_str::<Vec<&RawValue>>(h.get()).ok())
+    else {
+        return "no `hits` array".to_owned();
+    };
+    for (i, hit) in raw_hits.iter().enumerate() {
+        if RawObject::parse(hit.get()).is_err() {
+            return format!("hit #{i} is not an object");
+        }
+    }
+    "unreadable answer".to_owned()
+}
+
+fn truncated(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
     match s.char_indices().nth(200) {
         Some((cut, _)) => format!("{}...", &s[..cut]),
-        None => s,
+        None => s.into_owned(),
     }
 }
 
@@ -97,23 +177,59 @@ fn truncated(v: &Value) -> String {
 /// would have given the client's request. `shard_responses` are Meilisearch search response
 /// bodies, one per shard, in a fixed shard order (it breaks ties, so it must not vary).
 ///
-/// Hits are merged shard list by shard list (each shard's own order is kept), picking at each
-/// step the head that ranks first rule by rule ([`Ranking::compare`]), ties going to the lower
-/// shard position; then documents already taken (same primary key) are skipped, the client's
-/// `rankingScoreThreshold` is applied to the re-normalised score, `distinct` is applied across
-/// shards, and the client's page is sliced out. Totals are the shards' sums minus the
-/// duplicates seen; `processingTimeMs` is the slowest shard's (the caller may overwrite it, and
-/// should overwrite `requestUid`, which is the first shard's).
+/// A convenience over [`merge_bytes`] for answers already decoded (tests, tools); the read path
+/// calls [`merge_bytes`] on the shards' bytes.
 pub fn merge(
     plan: &ShardPlan,
     shard_responses: &[Value],
     ctx: &IndexMergeContext,
 ) -> Result<Value, MeiliError> {
-    let shards = shard_responses
+    let encoded = shard_responses
+        .iter()
+        .map(serde_json::to_vec)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| MeiliError::internal(e.to_string()))?;
+    let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+    let merged = merge_bytes(plan, &refs, ctx, &Overrides::default())?;
+    serde_json::from_slice(&merged).map_err(|e| MeiliError::internal(e.to_string()))
+}
+
+/// [`merge`] on the shards' answers as they came over the wire, writing the client's answer as
+/// bytes. No document is decoded: each hit's members are scanned, only the ranking details, the
+/// primary key and the distinct attribute are decoded, and the hits' bytes are spliced into
+/// the answer (with the re-normalised score and details, and without the fields the merge added
+/// for itself).
+///
+/// Hits are merged shard list by shard list (each shard's own order is kept), picking at each
+/// step the head that ranks first rule by rule ([`Ranking::compare`]), ties going to the lower
+/// shard position; then documents already taken (same primary key) are skipped, the client's
+/// `rankingScoreThreshold` is applied to the re-normalised score, `distinct` is applied across
+/// shards, and the client's page is sliced out. Totals are the shards' sums minus the
+/// duplicates seen (documents, and with `distinct` the values already kept from another shard:
+/// see [`merge`]'s module docs for the bound); `processingTimeMs` is the slowest shard's and
+/// `requestUid` the first shard's unless `overrides` say otherwise. `semanticHitCount` counts
+/// the semantic hits (ranked by `vectorSort`) of the page, as one index counts them.
+pub fn merge_bytes(
+    plan: &ShardPlan,
+    shard_responses: &[&[u8]],
+    ctx: &IndexMergeContext,
+    overrides: &Overrides,
+) -> Result<Vec<u8>, MeiliError> {
+    let mut shards = shard_responses
         .iter()
         .enumerate()
-        .map(|(i, r)| read_shard(i, r))
+        .map(|(i, r)| read_shard(i, r, ctx))
         .collect::<Result<Vec<_>, _>>()?;
+    if !overrides.facet_counts.is_empty() {
+        let mut facet_maps: Vec<Map<String, Value>> = shards
+            .iter_mut()
+            .map(|s| std::mem::take(&mut s.facets))
+            .collect();
+        facets::add_counts(&mut facet_maps, &overrides.facet_counts);
+        for (shard, map) in shards.iter_mut().zip(facet_maps) {
+            shard.facets = map;
+        }
+    }
 
     let mut maxima = Maxima::default();
     for hit in shards.iter().flat_map(|s| &s.hits) {
@@ -121,26 +237,48 @@ pub fn merge(
     }
 
     let (start, end) = plan.window;
-    let (kept, duplicates) = ranked_hits(&shards, &maxima, plan, ctx);
+    let ranked = ranked_hits(&shards, &maxima, plan, ctx);
     let page_len = usize::try_from(end - start).unwrap_or(usize::MAX);
-    let page = kept
+    let page: Vec<&(&ShardHit<'_>, Option<f64>)> = ranked
+        .kept
         .iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
-        .take(page_len);
-    let out_hits: Vec<Value> = page
-        .map(|(hit, score)| Value::Object(client_hit(plan, &maxima, hit, *score)))
+        .take(page_len)
         .collect();
 
     let total = shards
         .iter()
         .fold(0u64, |acc, s| acc.saturating_add(s.total))
-        .saturating_sub(duplicates);
-    Ok(Value::Object(response(plan, ctx, &shards, out_hits, total)))
+        .saturating_sub(ranked.duplicates);
+    let input: usize = shard_responses.iter().map(|r| r.len()).sum();
+    let mut out = Vec::with_capacity(input / shards.len().max(1) + 256);
+    let strips = hits::strips(&plan.added_fields, &plan.client);
+    out.extend_from_slice(b"{\"hits\":[");
+    for (i, (hit, score)) in page.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_client_hit(&mut out, plan, &maxima, hit, *score, &strips);
+    }
+    out.push(b']');
+    let semantic = page
+        .iter()
+        .filter(|(hit, _)| hit.ranking.rules.iter().any(|r| r.name == "vectorSort"))
+        .count();
+    write_response(&mut out, plan, ctx, &shards, total, semantic, overrides);
+    out.push(b'}');
+    Ok(out)
 }
 
-/// The first `plan.window.1` hits of the whole ranking with their whole-index scores, and how
-/// many duplicate documents were skipped on the way.
-///
+/// The merged ranking up to the end of the client's window, and what was skipped on the way.
+struct Ranked<'s, 'a> {
+    /// The first `plan.window.1` hits of the whole ranking with their whole-index scores.
+    kept: Vec<(&'s ShardHit<'a>, Option<f64>)>,
+    /// Documents another shard had already returned, and (with `distinct`) hits whose value a
+    /// better hit of another shard already holds: each counted in some shard's total.
+    duplicates: u64,
+}
+
 /// A k-way merge of the shards' lists: each list is already in the index's order, so the next
 /// hit overall is the best of the lists' heads. Keeping each shard's own order (rather than
 /// sorting everything) also keeps the shard's word on anything the details cannot tell apart.
@@ -149,7 +287,7 @@ fn ranked_hits<'s, 'a>(
     maxima: &Maxima,
     plan: &ShardPlan,
     ctx: &IndexMergeContext,
-) -> (Vec<(&'s ShardHit<'a>, Option<f64>)>, u64) {
+) -> Ranked<'s, 'a> {
     let end = plan.window.1;
     let mut heads = vec![0usize; shards.len()];
     let mut kept = Vec::new();
@@ -165,7 +303,7 @@ fn ranked_hits<'s, 'a>(
             let better = best.is_none_or(|(_, b)| match candidate.ranking.compare(&b.ranking) {
                 Ordering::Less => true,
                 Ordering::Greater => false,
-                Ordering::Equal => tie_break(ctx, candidate, b) == Ordering::Less,
+                Ordering::Equal => tie_break(candidate, b) == Ordering::Less,
             });
             if better {
                 best = Some((s, candidate));
@@ -175,10 +313,7 @@ fn ranked_hits<'s, 'a>(
         if let Some(head) = heads.get_mut(s) {
             *head += 1;
         }
-        let id = ctx
-            .primary_key
-            .as_deref()
-            .and_then(|pk| hits::document_id(hit.doc, pk));
+        let id = hit.id.as_ref().and_then(hits::id_of);
         if id.is_some_and(|id| !seen_ids.insert(id)) {
             duplicates += 1;
             continue;
@@ -196,15 +331,20 @@ fn ranked_hits<'s, 'a>(
             }
         }
         if let Some(attribute) = &plan.distinct {
-            let values = hits::distinct_values(hit.doc, attribute);
+            let values =
+                hits::distinct_values(&decode_path_members(&hit.doc, attribute), attribute);
             if values.iter().any(|v| seen_distinct.contains(v)) {
+                // Its shard kept one document of this value and counted it; a better one of
+                // another shard is already in, so the sum counts the value once too often.
+                duplicates += 1;
                 continue;
             }
             seen_distinct.extend(values);
         }
         kept.push((hit, score));
     }
-    (kept, duplicates)
+    let _ = ctx;
+    Ranked { kept, duplicates }
 }
 
 /// Between heads tied on every rule: the smaller primary key first (integers by value, before
@@ -213,11 +353,8 @@ fn ranked_hits<'s, 'a>(
 /// One index breaks such ties by its internal document id, which follows insertion order; for
 /// the common case of documents inserted by increasing id, the primary key order is the same
 /// order, so even a placeholder search pages through the documents as one index would.
-fn tie_break(ctx: &IndexMergeContext, a: &ShardHit<'_>, b: &ShardHit<'_>) -> Ordering {
-    let Some(pk) = ctx.primary_key.as_deref() else {
-        return Ordering::Equal;
-    };
-    match (a.doc.get(pk), b.doc.get(pk)) {
+fn tie_break(a: &ShardHit<'_>, b: &ShardHit<'_>) -> Ordering {
+    match (&a.id, &b.id) {
         (Some(x), Some(y)) => compare_document_ids(x, y),
         _ => Ordering::Equal,
     }
@@ -241,55 +378,152 @@ pub fn compare_document_ids(x: &Value, y: &Value) -> Ordering {
     }
 }
 
-/// One hit as the client asked for it: whole-index score and details, added fields removed.
-fn client_hit(
+/// One hit as the client asked for it, written after `out`: the shard's bytes, with the
+/// whole-index score and details, without what the client did not ask for.
+fn write_client_hit(
+    out: &mut Vec<u8>,
     plan: &ShardPlan,
     maxima: &Maxima,
     hit: &ShardHit<'_>,
     score: Option<f64>,
-) -> Map<String, Value> {
-    let mut doc = hit.doc.clone();
-    match score {
-        Some(score) if plan.client.show_score && hit.ranking.score != Some(score) => {
-            doc.insert("_rankingScore".into(), Value::from(score));
+    strips: &hits::Strips<'_>,
+) {
+    let new_score = match score {
+        Some(score) if plan.client.show_score && hit.ranking.score != Some(score) => Some(score),
+        _ => None,
+    };
+    out.push(b'{');
+    let mut first = true;
+    let mut score_written = false;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
         }
-        _ => {}
-    }
-    match doc.get_mut("_rankingScoreDetails") {
-        Some(Value::Object(details)) if plan.client.show_details => {
-            maxima.fix_details(&hit.ranking, details)
+    };
+    for (key, raw) in &hit.doc.members {
+        let key = key.as_ref();
+        match key {
+            "_rankingScore" => {
+                if !plan.client.show_score || score_written {
+                    continue;
+                }
+                score_written = true;
+                sep(out);
+                write_key(out, key);
+                match new_score {
+                    Some(s) => write_value(out, &Value::from(s)),
+                    None => out.extend_from_slice(raw.get().as_bytes()),
+                }
+                continue;
+            }
+            "_rankingScoreDetails" => {
+                if !plan.client.show_details {
+                    continue;
+                }
+                sep(out);
+                write_key(out, key);
+                let decoded = hit
+                    .details
+                    .and_then(|d| serde_json::from_str::<Map<String, Value>>(d.get()).ok());
+                match decoded {
+                    Some(details) => {
+                        let mut fixed = details.clone();
+                        maxima.fix_details(&hit.ranking, &mut fixed);
+                        if fixed == details {
+                            out.extend_from_slice(raw.get().as_bytes());
+                        } else {
+                            write_value(out, &fixed);
+                        }
+                    }
+                    None => out.extend_from_slice(raw.get().as_bytes()),
+                }
+                continue;
+            }
+            _ => {}
         }
-        _ => {}
+        let paths: &[&str] = if key == "_formatted" {
+            &strips.formatted
+        } else {
+            &strips.document
+        };
+        let mut text: Cow<'_, str> = Cow::Borrowed(raw.get());
+        let mut dropped = false;
+        if key != "_formatted" && strips.document.contains(&key) {
+            dropped = true;
+        }
+        if !dropped {
+            for path in paths {
+                if key == "_formatted" {
+                    if let Some((t, _)) = raw::remove_path(&text, path) {
+                        text = Cow::Owned(t);
+                    }
+                    continue;
+                }
+                // A nested path whose head is this member: strip inside it.
+                if let Some(rest) = path.strip_prefix(key).and_then(|r| r.strip_prefix('.')) {
+                    match raw::remove_path(&text, rest) {
+                        Some((_, true)) => {
+                            dropped = true;
+                            break;
+                        }
+                        Some((t, false)) => text = Cow::Owned(t),
+                        None => {}
+                    }
+                }
+            }
+        }
+        if dropped {
+            continue;
+        }
+        sep(out);
+        write_key(out, key);
+        out.extend_from_slice(text.as_bytes());
     }
-    hits::strip(&mut doc, &plan.added_fields, &plan.client);
-    doc
+    if let (Some(s), false) = (new_score, score_written) {
+        sep(out);
+        write_key(out, "_rankingScore");
+        write_value(out, &Value::from(s));
+    }
+    out.push(b'}');
 }
 
-/// The response object, keys in Meilisearch's order.
-fn response(
+/// The rest of the response object after `"hits":[..]`, keys in Meilisearch's order.
+fn write_response(
+    out: &mut Vec<u8>,
     plan: &ShardPlan,
     ctx: &IndexMergeContext,
     shards: &[ShardAnswer<'_>],
-    hits: Vec<Value>,
     total: u64,
-) -> Map<String, Value> {
+    semantic_hits: usize,
+    overrides: &Overrides,
+) {
     let first = |key: &str| shards.iter().find_map(|s| s.body.get(key));
-    let mut out = Map::new();
-    out.insert("hits".into(), Value::Array(hits));
-    out.insert("query".into(), Value::from(plan.client.query.clone()));
+    let field = |out: &mut Vec<u8>, key: &str, value: &Value| {
+        out.push(b',');
+        write_key(out, key);
+        write_value(out, value);
+    };
+    field(out, "query", &Value::from(plan.client.query.as_str()));
     if let Some(vector) = first("queryVector") {
-        out.insert("queryVector".into(), vector.clone());
+        out.push(b',');
+        write_key(out, "queryVector");
+        out.extend_from_slice(vector.get().as_bytes());
     }
     let slowest = shards
         .iter()
-        .filter_map(|s| s.body.get("processingTimeMs").and_then(Value::as_u64))
+        .filter_map(|s| {
+            s.body
+                .decode::<Value>("processingTimeMs")
+                .and_then(|v| v.as_u64())
+        })
         .max();
-    out.insert("processingTimeMs".into(), Value::from(slowest.unwrap_or(0)));
+    let took = overrides.processing_time_ms.or(slowest).unwrap_or(0);
+    field(out, "processingTimeMs", &Value::from(took));
     match plan.client.pagination {
         Pagination::OffsetLimit { offset, limit } => {
-            out.insert("limit".into(), Value::from(limit));
-            out.insert("offset".into(), Value::from(offset));
-            out.insert("estimatedTotalHits".into(), Value::from(total));
+            field(out, "limit", &Value::from(limit));
+            field(out, "offset", &Value::from(offset));
+            field(out, "estimatedTotalHits", &Value::from(total));
         }
         Pagination::Pages {
             page,
@@ -299,39 +533,125 @@ fn response(
             // search runs through the federated path, meilisearch#6482), as it does
             // `estimatedTotalHits`; only the hits themselves stop at `maxTotalHits`.
             let total_pages = total.div_ceil(hits_per_page.max(1)) * u64::from(hits_per_page > 0);
-            out.insert("hitsPerPage".into(), Value::from(hits_per_page));
-            out.insert("page".into(), Value::from(page));
-            out.insert("totalPages".into(), Value::from(total_pages));
-            out.insert("totalHits".into(), Value::from(total));
+            field(out, "hitsPerPage", &Value::from(hits_per_page));
+            field(out, "page", &Value::from(page));
+            field(out, "totalPages", &Value::from(total_pages));
+            field(out, "totalHits", &Value::from(total));
         }
     }
     if let Some(distribution) =
-        facets::merge_distribution(shards.iter().map(|s| s.body), ctx, total)
+        facets::merge_distribution(shards.iter().map(|s| &s.facets), ctx, total)
     {
-        out.insert("facetDistribution".into(), distribution);
+        field(out, "facetDistribution", &distribution);
     }
-    if let Some(stats) = facets::merge_stats(shards.iter().map(|s| s.body)) {
-        out.insert("facetStats".into(), stats);
+    if let Some(stats) = facets::merge_stats(shards.iter().map(|s| &s.facets)) {
+        field(out, "facetStats", &stats);
     }
     if let Some(uid) = first("requestUid") {
-        out.insert("requestUid".into(), uid.clone());
-    }
-    for shard in shards {
-        for (key, value) in shard.body {
-            if COMPUTED_KEYS.contains(&key.as_str()) || out.contains_key(key) {
-                continue;
-            }
-            let value = if key == "semanticHitCount" {
-                let sum = shards
-                    .iter()
-                    .filter_map(|s| s.body.get(key).and_then(Value::as_u64))
-                    .fold(0u64, u64::saturating_add);
-                Value::from(sum)
-            } else {
-                value.clone()
-            };
-            out.insert(key.clone(), value);
+        out.push(b',');
+        write_key(out, "requestUid");
+        match &overrides.request_uid {
+            Some(ours) => write_value(out, ours),
+            None => out.extend_from_slice(uid.get().as_bytes()),
         }
     }
-    out
+    let mut written: HashSet<&str> = HashSet::new();
+    for shard in shards {
+        for (key, value) in &shard.body.members {
+            let key = key.as_ref();
+            if COMPUTED_KEYS.contains(&key) || !written.insert(key) {
+                continue;
+            }
+            out.push(b',');
+            write_key(out, key);
+            if key == "semanticHitCount" {
+                write_value(out, &Value::from(semantic_hits));
+            } else {
+                out.extend_from_slice(value.get().as_bytes());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    /// What the decoded path made of a hit: the document with [`hits::strip`] applied.
+    fn value_path(plan: &ShardPlan, hit: &Value) -> String {
+        let mut doc = hit.as_object().cloned().unwrap();
+        hits::strip(&mut doc, &plan.added_fields, &plan.client);
+        serde_json::to_string(&doc).unwrap()
+    }
+
+    #[test]
+    fn raw_hits_are_written_as_the_decoded_path_wrote_them() {
+        let ctx = IndexMergeContext {
+            primary_key: Some("id".into()),
+            distinct_attribute: Some("meta.family".into()),
+            ..Default::default()
+        };
+        let details =
+            json!({"words": {"order": 0, "matchingWords": 1, "maxMatchingWords": 1, "score": 1.0}});
+        let hit = json!({
+            "name": "n", "id": 1, "meta": {"x": 1, "family": "f", "y": {"z": 2}}, "meta.family": "g",
+            "esc\"aped": "\u{e9}\n",
+            "_formatted": {"name": "<em>n</em>", "id": "1", "meta": {"x": "1", "family": "f"}},
+            "_rankingScore": 1.0, "_rankingScoreDetails": details,
+        });
+        let requests = [
+            json!({"q": "n"}),
+            json!({"q": "n", "attributesToRetrieve": ["name"]}),
+            json!({"q": "n", "attributesToRetrieve": ["name", "meta.x"], "attributesToHighlight": ["meta"]}),
+            json!({"q": "n", "attributesToRetrieve": ["meta.y"], "showRankingScore": true}),
+            json!({"q": "n", "attributesToRetrieve": ["name"], "attributesToHighlight": ["*"], "showRankingScoreDetails": true}),
+            json!({"q": "n", "attributesToRetrieve": ["meta.family.deep"], "attributesToCrop": ["id:3"]}),
+        ];
+        for request in requests {
+            let p = crate::plan(&request, &ctx).unwrap();
+            let shard = json!({"hits": [hit], "query": "n", "estimatedTotalHits": 1}).to_string();
+            let merged = merge_bytes(&p, &[shard.as_bytes()], &ctx, &Overrides::default()).unwrap();
+            let merged: Value = serde_json::from_slice(&merged).unwrap();
+            assert_eq!(
+                serde_json::to_string(&merged["hits"][0]).unwrap(),
+                value_path(&p, &hit),
+                "{request}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_answer_is_written_in_meilisearchs_key_order_with_the_callers_values() {
+        let ctx = IndexMergeContext::default();
+        let p = crate::plan(&json!({"q": "a", "limit": 1}), &ctx).unwrap();
+        let shard = |t: u64| {
+            format!(
+                r#"{{"hits":[],"query":"a","processingTimeMs":{t},"limit":1,"offset":0,"estimatedTotalHits":2,"requestUid":"r{t}","extra":[1]}}"#
+            )
+        };
+        let (a, b) = (shard(3), shard(9));
+        let plain = merge_bytes(
+            &p,
+            &[a.as_bytes(), b.as_bytes()],
+            &ctx,
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            r#"{"hits":[],"query":"a","processingTimeMs":9,"limit":1,"offset":0,"estimatedTotalHits":4,"requestUid":"r3","extra":[1]}"#
+        );
+        let overrides = Overrides {
+            processing_time_ms: Some(12),
+            request_uid: Some("mine".into()),
+            facet_counts: Vec::new(),
+        };
+        let ours = merge_bytes(&p, &[a.as_bytes(), b.as_bytes()], &ctx, &overrides).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            r#"{"hits":[],"query":"a","processingTimeMs":12,"limit":1,"offset":0,"estimatedTotalHits":4,"requestUid":"mine","extra":[1]}"#
+        );
+    }
 }

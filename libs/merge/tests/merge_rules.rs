@@ -399,3 +399,74 @@ fn facets_merge_inside_the_answer() {
     let answer = merge(&p, &[a, b], &ctx()).unwrap();
     insta::assert_json_snapshot!("facets_merge_inside_the_answer", answer);
 }
+
+/// A hybrid search's hits: keyword hits carry the keyword rules, semantic hits `vectorSort`.
+fn hybrid_hit(id: u64, semantic: bool, score: f64) -> Value {
+    let details = if semantic {
+        json!({"vectorSort": {"order": 0, "similarity": score, "value": [0.1]}})
+    } else {
+        json!({"exactness": {"order": 0, "matchType": "exactMatch", "score": score}})
+    };
+    json!({"id": id, "_rankingScore": score, "_rankingScoreDetails": details})
+}
+
+#[test]
+fn semantic_hit_count_counts_the_semantic_hits_of_the_page() {
+    // Each shard answered 3 hits, 2 of them semantic: the shards' counts sum to 4, but the
+    // page of 3 holds 2 semantic hits (0.9, 0.7) and one keyword hit (0.8).
+    let with_count = |hits: Vec<Value>, count: u64| {
+        let mut s = shard(hits, 10);
+        s["semanticHitCount"] = json!(count);
+        s
+    };
+    let a = with_count(
+        vec![
+            hybrid_hit(1, true, 0.9),
+            hybrid_hit(2, false, 0.8),
+            hybrid_hit(3, true, 0.3),
+        ],
+        2,
+    );
+    let b = with_count(
+        vec![
+            hybrid_hit(4, true, 0.7),
+            hybrid_hit(5, true, 0.6),
+            hybrid_hit(6, false, 0.2),
+        ],
+        2,
+    );
+    let p = plan(&json!({"q": "q", "limit": 3}), &ctx()).unwrap();
+    let answer = merge(&p, &[a.clone(), b.clone()], &ctx()).unwrap();
+    assert_eq!(ids(&answer), [json!(1), json!(2), json!(4)]);
+    assert_eq!(answer["semanticHitCount"], json!(2));
+    let p = plan(&json!({"q": "q", "offset": 3, "limit": 3}), &ctx()).unwrap();
+    let answer = merge(&p, &[a, b], &ctx()).unwrap();
+    assert_eq!(ids(&answer), [json!(5), json!(3), json!(6)]);
+    assert_eq!(answer["semanticHitCount"], json!(2));
+}
+
+#[test]
+fn distinct_values_found_on_two_shards_count_once_in_the_totals() {
+    // Each shard keeps one document per `family` and counts it; a family on both shards is
+    // kept once (its better-ranked document) and the total does not count it twice.
+    let hit = |id: u64, family: &str, prox: u64| {
+        let mut h = typo_hit(id, 0, 1, prox, json!(0));
+        h["family"] = json!(family);
+        h
+    };
+    let a = shard(vec![hit(1, "x", 4), hit(2, "y", 2)], 2);
+    let b = shard(vec![hit(3, "y", 3), hit(4, "z", 1)], 2);
+    for request in [
+        json!({"q": "q", "distinct": "family"}),
+        json!({"q": "q", "distinct": "family", "page": 1, "hitsPerPage": 10}),
+    ] {
+        let p = plan(&request, &ctx()).unwrap();
+        let answer = merge(&p, &[a.clone(), b.clone()], &ctx()).unwrap();
+        assert_eq!(ids(&answer), [json!(1), json!(3), json!(4)], "{request}");
+        let total = answer
+            .get("estimatedTotalHits")
+            .or_else(|| answer.get("totalHits"))
+            .unwrap();
+        assert_eq!(total, &json!(3), "{request}");
+    }
+}

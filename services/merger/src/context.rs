@@ -2,9 +2,13 @@
 //! primary key from the topology, and the faceting, pagination and distinct settings read from
 //! one of its shards (every shard holds the same settings) and cached for a short TTL.
 //!
-//! **Staleness bound.** A cached context is used for at most `settings_ttl` after it was read, so
-//! a settings change that the shards have applied reaches merged answers at most `settings_ttl`
-//! (default 1 s) later; until then facets are cut at, and pages clamped to, the previous values,
+//! **No search waits on settings** but the first one of an index: a context older than
+//! `settings_ttl` is still used, and the first search to see it so starts one background re-read
+//! (single flight); concurrent first searches of an index share one read.
+//!
+//! **Staleness bound.** A settings change that the shards have applied reaches merged answers at
+//! most `settings_ttl` (default 1 s) plus one settings read later (longer only while no copy of the
+//! index answers `GET /settings`); until then facets are cut at, and pages clamped to, the previous values,
 //! just as a client of one Meilisearch node sees the old settings until its settings task is
 //! processed. An index deleted and created again under the same uid is never served the old
 //! settings: entries are keyed by the index record's `createdAt` too.
@@ -18,7 +22,7 @@
 //! in `miroir_merger_facet_values_cut_total`, each answer whose sums may be short.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use miroir_merge::IndexMergeContext;
@@ -71,12 +75,35 @@ struct Entry {
     read_at: Instant,
     created_at: String,
     context: IndexMergeContext,
+    /// A re-read is under way (single flight: one per index at a time).
+    refreshing: bool,
 }
 
-/// Contexts by index uid.
+/// What the cache holds for an index.
+#[derive(Debug, PartialEq)]
+pub enum Lookup {
+    /// Read less than the TTL ago.
+    Fresh(IndexMergeContext),
+    /// Older: still the one to use now. `refresh` is true for the one caller that must start a
+    /// background re-read (and then call [`ContextCache::put`] or
+    /// [`ContextCache::refresh_failed`]); false while one is under way.
+    Stale {
+        context: IndexMergeContext,
+        refresh: bool,
+    },
+    /// Never read (or read for a previous index of the same uid): the caller must wait for a
+    /// read, under [`ContextCache::first_read_gate`].
+    Missing,
+}
+
+/// Contexts by index uid. A search never waits on a settings read except the first one of an
+/// index: once read, a context is served while a re-read runs in the background.
 pub struct ContextCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
+    /// One gate per index being read for the first time, so that concurrent first searches
+    /// share one read.
+    first_reads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ContextCache {
@@ -84,17 +111,27 @@ impl ContextCache {
         ContextCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            first_reads: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The cached context of `record`'s index if it is younger than the TTL (`fresh`) or, with
-    /// `fresh == false`, whatever age it has (the fallback when no shard can be asked).
-    pub fn get(&self, record: &IndexRecord, fresh: bool) -> Option<IndexMergeContext> {
-        let entries = self.entries.lock().ok()?;
-        let entry = entries.get(&record.uid)?;
-        let young = entry.read_at.elapsed() < self.ttl;
-        (entry.created_at == record.created_at && (young || !fresh))
-            .then(|| with_key(entry.context.clone(), record))
+    /// The context of `record`'s index, and whether to refresh it (see [`Lookup`]).
+    pub fn lookup(&self, record: &IndexRecord) -> Lookup {
+        let Ok(mut entries) = self.entries.lock() else {
+            return Lookup::Missing;
+        };
+        let Some(entry) = entries.get_mut(&record.uid) else {
+            return Lookup::Missing;
+        };
+        if entry.created_at != record.created_at {
+            return Lookup::Missing;
+        }
+        let context = with_key(entry.context.clone(), record);
+        if entry.read_at.elapsed() < self.ttl {
+            return Lookup::Fresh(context);
+        }
+        let refresh = !std::mem::replace(&mut entry.refreshing, true);
+        Lookup::Stale { context, refresh }
     }
 
     pub fn put(&self, record: &IndexRecord, context: IndexMergeContext) {
@@ -103,8 +140,35 @@ impl ContextCache {
                 read_at: Instant::now(),
                 created_at: record.created_at.clone(),
                 context,
+                refreshing: false,
             };
             entries.insert(record.uid.clone(), entry);
+        }
+    }
+
+    /// A background re-read failed: the old context stays, and the next search past the TTL
+    /// starts another.
+    pub fn refresh_failed(&self, record: &IndexRecord) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(entry) = entries.get_mut(&record.uid)
+        {
+            entry.refreshing = false;
+        }
+    }
+
+    /// The gate the first reads of an index queue on (hold its lock while reading, then look
+    /// the index up again: another search may have read it meanwhile).
+    pub fn first_read_gate(&self, uid: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.first_reads.lock() {
+            Ok(mut gates) => gates.entry(uid.to_owned()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Drop the gate of an index once it has been read.
+    pub fn first_read_done(&self, uid: &str) {
+        if let Ok(mut gates) = self.first_reads.lock() {
+            gates.remove(uid);
         }
     }
 }
@@ -142,7 +206,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_expire_and_follow_recreation() {
+    fn stale_entries_are_served_while_one_caller_refreshes() {
         let record = IndexRecord {
             uid: "a".into(),
             primary_key: Some("id".into()),
@@ -155,19 +219,45 @@ mod tests {
             storage_uid: None,
         };
         let cache = ContextCache::new(Duration::ZERO);
+        assert_eq!(cache.lookup(&record), Lookup::Missing);
         cache.put(&record, IndexMergeContext::default());
-        assert!(cache.get(&record, true).is_none());
+        let with_pk = IndexMergeContext {
+            primary_key: Some("id".into()),
+            ..Default::default()
+        };
+        // The first caller past the TTL refreshes; the others are served without refreshing.
         assert_eq!(
-            cache.get(&record, false).unwrap().primary_key.as_deref(),
-            Some("id")
+            cache.lookup(&record),
+            Lookup::Stale {
+                context: with_pk.clone(),
+                refresh: true
+            }
         );
+        assert_eq!(
+            cache.lookup(&record),
+            Lookup::Stale {
+                context: with_pk.clone(),
+                refresh: false
+            }
+        );
+        // A failed refresh lets the next caller try again.
+        cache.refresh_failed(&record);
+        assert!(matches!(
+            cache.lookup(&record),
+            Lookup::Stale { refresh: true, .. }
+        ));
+        // A new index under the same uid is never served the old settings.
         let recreated = IndexRecord {
             created_at: "t2".into(),
             ..record.clone()
         };
-        assert!(cache.get(&recreated, false).is_none());
+        assert_eq!(cache.lookup(&recreated), Lookup::Missing);
         let cache = ContextCache::new(Duration::from_secs(60));
         cache.put(&record, IndexMergeContext::default());
-        assert!(cache.get(&record, true).is_some());
+        assert_eq!(cache.lookup(&record), Lookup::Fresh(with_pk));
+        let gate = cache.first_read_gate("a");
+        assert!(Arc::ptr_eq(&gate, &cache.first_read_gate("a")));
+        cache.first_read_done("a");
+        assert!(!Arc::ptr_eq(&gate, &cache.first_read_gate("a")));
     }
 }

@@ -38,18 +38,27 @@ pub async fn scatter(
     .await
 }
 
-/// The shards' answers in shard order, or the error that replaces them: a client error (the
-/// lowest shard's, all shards holding the same settings) before an unavailable shard.
+/// The shards' answers in shard order, decoded, or the error that replaces them (see
+/// [`gather_bytes`]).
 pub fn gather(answers: Vec<Result<Bytes, MeiliError>>) -> Result<Vec<Value>, MeiliError> {
+    gather_bytes(answers)?
+        .iter()
+        .map(|bytes| {
+            serde_json::from_slice(bytes)
+                .map_err(|e| MeiliError::internal(format!("a shard's answer is not JSON: {e}")))
+        })
+        .collect()
+}
+
+/// The shards' answers in shard order as they came (the search merge reads them without
+/// decoding the documents), or the error that replaces them: a client error (the lowest
+/// shard's, all shards holding the same settings) before an unavailable shard.
+pub fn gather_bytes(answers: Vec<Result<Bytes, MeiliError>>) -> Result<Vec<Bytes>, MeiliError> {
     let mut responses = Vec::with_capacity(answers.len());
     let mut unavailable = None;
     for answer in answers {
         match answer {
-            Ok(bytes) => {
-                responses.push(serde_json::from_slice(&bytes).map_err(|e| {
-                    MeiliError::internal(format!("a shard's answer is not JSON: {e}"))
-                })?)
-            }
+            Ok(bytes) => responses.push(bytes),
             Err(e) if e.status < 500 => return Err(e),
             Err(e) => {
                 unavailable.get_or_insert(e);

@@ -1,17 +1,29 @@
 //! `Search`: scatter the planned request to one copy of every shard, gather, merge exactly.
+//!
+//! The shards' answers stay bytes: the merge reads what it needs of them and splices the hits
+//! into the answer ([`miroir_merge::merge_bytes`]). Count-ordered facets whose lists a shard cut
+//! take a second round for the counts they miss ([`facet_counts`]).
 
 use bytes::Bytes;
-use miroir_merge::IndexMergeContext;
+use miroir_cluster::topology::Topology;
+use miroir_merge::facets::{FacetCount, SecondRound};
+use miroir_merge::{IndexMergeContext, Overrides, ShardPlan};
+use miroir_placement::ShardId;
 use miroir_proto::MeiliError;
 use miroir_proto::rpc::{JsonBody, Search};
+use miroir_proto::topology::IndexRecord;
 use reqwest::Method;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::fetch::ShardCall;
-use crate::gather::{first_shard_verdict, gather, scatter};
+use crate::gather::{first_shard_verdict, gather_bytes, scatter};
 use crate::metrics;
-use crate::state::Merger;
+use crate::state::{Deadline, Merger};
+
+/// The most count searches one search's second round sends; beyond, the facet counts are left
+/// as the first round gave them (and counted as possibly cut).
+const MAX_COUNT_SEARCHES: usize = 256;
 
 pub async fn search(merger: &Merger, request: Search) -> Result<JsonBody, MeiliError> {
     let started = Instant::now();
@@ -58,47 +70,102 @@ async fn run(merger: &Merger, request: &Search, started: Instant) -> Result<Json
         .map(|&shard| (shard, Some(body.clone())))
         .collect();
     let answers = scatter(merger, &topology, &record, &call, requests, deadline).await;
-    let responses = gather(answers)?;
-    note_cut_facets(&ctx, &responses);
-    let mut merged = miroir_merge::merge(&plan, &responses, &ctx)?;
-    if let Some(answer) = merged.as_object_mut() {
-        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        answer.insert("processingTimeMs".into(), Value::from(took));
-        if let Some(uid) = answer.get_mut("requestUid") {
-            *uid = Value::from(uuid::Uuid::new_v4().to_string());
+    let responses = gather_bytes(answers)?;
+    let refs: Vec<&[u8]> = responses.iter().map(|b| b.as_ref()).collect();
+    let (round, facet_counts) = facet_counts(
+        merger, &topology, &record, &shards, &plan, &ctx, &refs, deadline,
+    )
+    .await?;
+    let overrides = Overrides {
+        processing_time_ms: Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+        request_uid: Some(uuid::Uuid::new_v4().to_string()),
+        facet_counts,
+    };
+    let merged = miroir_merge::merge_bytes(&plan, &refs, &ctx, &overrides)?;
+    if !round.unseen_bound.is_empty() {
+        let distribution = miroir_merge::facet_distributions(&[&merged]);
+        let distribution = distribution.first().and_then(Option::as_ref);
+        if miroir_merge::facets::may_miss_unseen(&round, distribution, &ctx) {
+            metrics::facet_values_cut();
         }
     }
-    let bytes = serde_json::to_vec(&merged).map_err(|e| MeiliError::internal(e.to_string()))?;
     Ok(JsonBody {
-        body: Bytes::from(bytes),
+        body: Bytes::from(merged),
     })
 }
 
-/// In count order a shard's list of values stops at its limit, so a value beyond it on that
-/// shard is missing from the sum: count each answer where that may have happened.
-fn note_cut_facets(ctx: &IndexMergeContext, responses: &[Value]) {
-    let by_count = |facet: &str| {
-        let order = ctx
-            .sort_facet_values_by
-            .get(facet)
-            .or_else(|| ctx.sort_facet_values_by.get("*"));
-        order.is_some_and(|o| o == "count")
-    };
-    if miroir_merge::facets::shard_max_values_per_facet(ctx) <= ctx.max_values_per_facet {
-        return;
+/// The second round of count-ordered facets: for every value that can be among the first
+/// `maxValuesPerFacet` and that a shard with a full (so possibly cut) list did not list, that
+/// shard's count of it, read with a `limit: 0` search filtered on the value
+/// ([`miroir_merge::facets::count_request`]). All such searches run at once, one per (shard,
+/// value), on the pooled connections. Nothing is sent when no count-ordered list is full.
+#[allow(clippy::too_many_arguments)]
+async fn facet_counts(
+    merger: &Merger,
+    topology: &Topology,
+    record: &IndexRecord,
+    shards: &[ShardId],
+    plan: &ShardPlan,
+    ctx: &IndexMergeContext,
+    responses: &[&[u8]],
+    deadline: Deadline,
+) -> Result<(SecondRound, Vec<FacetCount>), MeiliError> {
+    let by_count = ctx.sort_facet_values_by.values().any(|o| o == "count");
+    if !by_count || plan.shard_request().get("facets").is_none() {
+        return Ok((SecondRound::default(), Vec::new()));
     }
-    let cut = responses
-        .iter()
-        .filter_map(|r| r.get("facetDistribution").and_then(Value::as_object))
-        .any(|d| {
-            d.iter().any(|(facet, values)| {
-                by_count(facet)
-                    && values
-                        .as_object()
-                        .is_some_and(|v| v.len() >= ctx.max_values_per_facet)
-            })
-        });
-    if cut {
+    let distributions = miroir_merge::facet_distributions(responses);
+    let views: Vec<_> = distributions.iter().map(Option::as_ref).collect();
+    let round = miroir_merge::facets::missing_counts(&views, ctx);
+    if round.missing.is_empty() {
+        return Ok((round, Vec::new()));
+    }
+    let mut asked = Vec::new();
+    let mut requests = Vec::new();
+    for missing in &round.missing {
+        let request = miroir_merge::facets::count_request(
+            plan.shard_request(),
+            &missing.facet,
+            &missing.value,
+        );
+        let (Some(request), Some(&shard)) = (request, shards.get(missing.shard)) else {
+            continue;
+        };
+        let body = serde_json::to_vec(&request).map_err(|e| MeiliError::internal(e.to_string()))?;
+        asked.push(missing);
+        requests.push((shard, Some(Bytes::from(body))));
+    }
+    if asked.len() < round.missing.len() || requests.len() > MAX_COUNT_SEARCHES {
+        // A facet name a filter cannot carry, or too many counts: the sums stay short.
         metrics::facet_values_cut();
+        if requests.len() > MAX_COUNT_SEARCHES {
+            return Ok((round, Vec::new()));
+        }
     }
+    let call = ShardCall {
+        op: "facet_count",
+        method: Method::POST,
+        suffix: "/search",
+        body: None,
+    };
+    let answers = scatter(merger, topology, record, &call, requests, deadline).await;
+    let answers = gather_bytes(answers)?;
+    let mut counts = Vec::with_capacity(answers.len());
+    for (missing, answer) in asked.into_iter().zip(answers) {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Count {
+            estimated_total_hits: u64,
+        }
+        let count: Count = serde_json::from_slice(&answer).map_err(|e| {
+            MeiliError::internal(format!("a shard's facet count answer is unreadable: {e}"))
+        })?;
+        counts.push(FacetCount {
+            shard: missing.shard,
+            facet: missing.facet.clone(),
+            value: missing.value.clone(),
+            count: count.estimated_total_hits,
+        });
+    }
+    Ok((round, counts))
 }

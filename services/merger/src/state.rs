@@ -1,4 +1,5 @@
-//! What every read handler shares: the topology mirror, the shard reader, the settings cache.
+//! What every read handler shares: the topology mirror, the shard reader, the settings cache
+//! (refreshed in the background: [`context`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ use reqwest::Method;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::context::{self, ContextCache};
+use crate::context::{self, ContextCache, Lookup};
 use crate::fetch::{Reader, ShardCall};
 use crate::replicas::{self, Replica};
 
@@ -32,7 +33,7 @@ pub struct Merger {
     topology: TopologyStore,
     nodes: NodeClient,
     reader: Reader,
-    contexts: ContextCache,
+    contexts: Arc<ContextCache>,
     turn: AtomicUsize,
 }
 
@@ -43,7 +44,7 @@ impl Merger {
     ) -> Result<Self, miroir_cluster::node::NodeError> {
         let nodes = NodeClient::new(config.node_api_key.clone(), config.node_timeout())?;
         let reader = Reader::new(nodes.clone(), config.hedging());
-        let contexts = ContextCache::new(config.settings_ttl());
+        let contexts = Arc::new(ContextCache::new(config.settings_ttl()));
         Ok(Merger {
             config,
             topology,
@@ -177,43 +178,106 @@ impl Merger {
         ))
     }
 
-    /// The merge context of an index: from the cache while fresh, else read from a shard; when
-    /// no shard answers, a stale entry is better than no answer (settings change rarely).
+    /// The merge context of an index. Only the first search of an index waits for its settings
+    /// (concurrent first searches share one read); afterwards the cached context is used, and
+    /// once it is older than the TTL one background re-read refreshes it (see [`context`]).
     pub async fn merge_context(
         &self,
         topology: &Topology,
         record: &IndexRecord,
         deadline: Deadline,
     ) -> Result<IndexMergeContext, MeiliError> {
-        if let Some(ctx) = self.contexts.get(record, true) {
+        if let Some(ctx) = self.cached_context(topology, record) {
+            return Ok(ctx);
+        }
+        let gate = self.contexts.first_read_gate(&record.uid);
+        let _first = gate.lock().await;
+        if let Some(ctx) = self.cached_context(topology, record) {
             return Ok(ctx);
         }
         let (first, replicas) = self.any_shard_replicas(topology, record)?;
-        let call = ShardCall {
-            op: "settings",
-            method: Method::GET,
-            suffix: "/settings",
-            body: None,
-        };
-        match self
-            .read_shard(&replicas, record, first, &call, deadline)
-            .await
-        {
-            Ok(body) => {
-                let settings: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-                    MeiliError::internal(format!("a node's settings are not JSON: {e}"))
-                })?;
-                let ctx = context::from_settings(record.primary_key.clone(), &settings);
-                self.contexts.put(record, ctx.clone());
-                Ok(ctx)
-            }
-            Err(e) => match self.contexts.get(record, false) {
-                Some(stale) => {
-                    tracing::warn!(index = %record.uid, error = %e, "using stale settings: no shard answered");
-                    Ok(stale)
+        let ctx = read_context(&self.reader, &replicas, record, first, deadline).await?;
+        self.contexts.put(record, ctx.clone());
+        self.contexts.first_read_done(&record.uid);
+        Ok(ctx)
+    }
+
+    /// The cached context, starting its background refresh when it is due; `None` when the
+    /// index was never read.
+    fn cached_context(
+        &self,
+        topology: &Topology,
+        record: &IndexRecord,
+    ) -> Option<IndexMergeContext> {
+        match self.contexts.lookup(record) {
+            Lookup::Fresh(ctx) => Some(ctx),
+            Lookup::Stale { context, refresh } => {
+                if refresh {
+                    self.refresh_context(topology, record);
                 }
-                None => Err(e),
-            },
+                Some(context)
+            }
+            Lookup::Missing => None,
         }
     }
+
+    /// Re-read an index's settings in the background and cache them; on failure the old
+    /// context stays and a later search tries again.
+    fn refresh_context(&self, topology: &Topology, record: &IndexRecord) {
+        let replicas = match self.any_shard_replicas(topology, record) {
+            Ok(r) => r,
+            Err(_) => {
+                self.contexts.refresh_failed(record);
+                return;
+            }
+        };
+        let reader = self.reader.clone();
+        let contexts = self.contexts.clone();
+        let record = record.clone();
+        let deadline = self.deadline(0);
+        tokio::spawn(async move {
+            let (first, replicas) = replicas;
+            match read_context(&reader, &replicas, &record, first, deadline).await {
+                Ok(ctx) => contexts.put(&record, ctx),
+                Err(e) => {
+                    tracing::warn!(index = %record.uid, error = %e, "settings refresh failed; keeping the previous ones");
+                    contexts.refresh_failed(&record);
+                }
+            }
+        });
+    }
+}
+
+/// Read an index's merge context from one copy of any shard.
+async fn read_context(
+    reader: &Reader,
+    replicas: &[Replica],
+    record: &IndexRecord,
+    first: ShardId,
+    deadline: Deadline,
+) -> Result<IndexMergeContext, MeiliError> {
+    let call = ShardCall {
+        op: "settings",
+        method: Method::GET,
+        suffix: "/settings",
+        body: None,
+    };
+    let body = reader
+        .read(replicas, &call, deadline.at)
+        .await
+        .map_err(|failure| {
+            failure.into_error(
+                &record.uid,
+                record.storage_base(),
+                first,
+                deadline.millis,
+                call.op,
+            )
+        })?;
+    let settings: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| MeiliError::internal(format!("a node's settings are not JSON: {e}")))?;
+    Ok(context::from_settings(
+        record.primary_key.clone(),
+        &settings,
+    ))
 }

@@ -1,0 +1,282 @@
+//! JSON kept as the shards wrote it: an object's top-level members with their values left as raw
+//! text (`&RawValue` borrowed from the answer's bytes), and the few edits the merge makes to a
+//! hit (drop a field, nested or not) done on that text.
+//!
+//! Why: a merged search answer is mostly documents, and the merge needs none of their fields but
+//! the ranking details, the primary key and the distinct attribute. Scanning an object's members
+//! without building them (serde_json still checks the text is valid JSON) and writing the kept
+//! bytes back out costs a fraction of decoding every document into `serde_json::Value` and
+//! encoding it again.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// An object key: borrowed from the text unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A JSON object's members in their order, values unparsed.
+#[derive(Debug, Default)]
+pub(crate) struct RawObject<'a> {
+    pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    members.push((key, value));
+                }
+                Ok(RawObject { members })
+            }
+        }
+        d.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// A search answer read in one pass: its members other than `hits` unparsed, and each hit's
+/// members unparsed. Fails on anything else (including a `hits` that is not an array of
+/// objects); the caller then reads it member by member to say what is wrong.
+#[derive(Debug, Default)]
+pub(crate) struct SearchBody<'a> {
+    pub body: RawObject<'a>,
+    pub hits: Option<Vec<RawObject<'a>>>,
+}
+
+impl<'de> Deserialize<'de> for SearchBody<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct BodyVisitor;
+        impl<'de> Visitor<'de> for BodyVisitor {
+            type Value = SearchBody<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a search answer")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = SearchBody::default();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if key == "hits" && out.hits.is_none() {
+                        out.hits = Some(map.next_value()?);
+                    } else {
+                        let value: &'de RawValue = map.next_value()?;
+                        out.body.members.push((key, value));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(BodyVisitor)
+    }
+}
+
+impl<'a> SearchBody<'a> {
+    pub fn parse_slice(bytes: &'a [u8]) -> Result<SearchBody<'a>, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+impl<'a> RawObject<'a> {
+    /// The members of the object `text`; an error when it is not one.
+    pub fn parse(text: &'a str) -> Result<RawObject<'a>, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The members of the object in `bytes`.
+    pub fn parse_slice(bytes: &'a [u8]) -> Result<RawObject<'a>, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The raw value of `key` (the first, should the text repeat it).
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// `key`'s value decoded as `T`; `None` when absent or of another shape.
+    pub fn decode<T: Deserialize<'a>>(&self, key: &str) -> Option<T> {
+        self.get(key)
+            .and_then(|v| serde_json::from_str(v.get()).ok())
+    }
+}
+
+/// Append `"key":` to `out`, escaped as serde_json escapes it.
+pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
+    write_value(out, key);
+    out.push(b':');
+}
+
+/// Append a serialisable value. Serialising into a `Vec` fails only for a map with non-string
+/// keys, which nothing here writes; such a value would be written as `null`.
+pub(crate) fn write_value<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let mark = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(mark);
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// A document (or its `_formatted`) with dotted `path` removed, as [`crate::hits`]' value path
+/// removes it: the literal key `path` and, through nested objects, `a` → `b` for `a.b`, dropping
+/// an object the removal leaves empty. `None` when nothing changed (or the text is not an
+/// object); otherwise the new text and whether the object is now empty.
+pub(crate) fn remove_path(text: &str, path: &str) -> Option<(String, bool)> {
+    let object = RawObject::parse(text).ok()?;
+    let mut changed = false;
+    let mut kept: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(object.members.len());
+    for (key, value) in &object.members {
+        if key == path {
+            changed = true;
+            continue;
+        }
+        let mut replaced: Option<(String, bool)> = None;
+        for (i, _) in path.match_indices('.') {
+            if key != &path[..i] {
+                continue;
+            }
+            let current = replaced.as_ref().map_or(value.get(), |(t, _)| t.as_str());
+            if let Some(next) = remove_path(current, &path[i + 1..]) {
+                replaced = Some(next);
+            }
+        }
+        match replaced {
+            Some((_, true)) => changed = true,
+            Some((text, false)) => {
+                changed = true;
+                kept.push((key, Cow::Owned(text)));
+            }
+            None => kept.push((key, Cow::Borrowed(value.get()))),
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len());
+    out.push(b'{');
+    for (i, (key, value)) in kept.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_key(&mut out, key);
+        out.extend_from_slice(value.as_bytes());
+    }
+    out.push(b'}');
+    let empty = kept.is_empty();
+    String::from_utf8(out).ok().map(|s| (s, empty))
+}
+
+/// The members of a hit that [`crate::hits::distinct_values`] and [`crate::hits::document_id`]
+/// look at for `path` (the literal key and the heads of its dotted prefixes), decoded into a
+/// small object; the rest of the document is not decoded.
+pub(crate) fn decode_path_members(
+    object: &RawObject<'_>,
+    path: &str,
+) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for (key, value) in &object.members {
+        let wanted = key == path
+            || path
+                .match_indices('.')
+                .any(|(i, _)| key.as_ref() == &path[..i]);
+        if wanted && !out.contains_key(key.as_ref()) {
+            if let Ok(v) = serde_json::from_str::<Value>(value.get()) {
+                out.insert(key.to_string(), v);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn members_keep_their_order_and_text() {
+        let text = r#"{"b": 1.50, "a\"x": {"n": [1, 2]}, "c": "é"}"#;
+        let o = RawObject::parse(text).unwrap();
+        let keys: Vec<&str> = o.members.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["b", "a\"x", "c"]);
+        assert_eq!(o.get("b").unwrap().get(), "1.50");
+        assert_eq!(o.get("a\"x").unwrap().get(), r#"{"n": [1, 2]}"#);
+        assert_eq!(o.decode::<f64>("b"), Some(1.5));
+        assert!(RawObject::parse("[1]").is_err());
+        assert!(RawObject::parse(r#"{"a": }"#).is_err());
+    }
+
+    #[test]
+    fn paths_are_removed_like_the_value_path_removes_them() {
+        let doc = json!({"id": 1, "meta": {"x": 1, "y": {"z": 2}}, "meta.x": 3, "tags": [1]});
+        let text = doc.to_string();
+        let cases = [
+            (
+                "id",
+                json!({"meta": {"x": 1, "y": {"z": 2}}, "meta.x": 3, "tags": [1]}),
+            ),
+            (
+                "meta.x",
+                json!({"id": 1, "meta": {"y": {"z": 2}}, "tags": [1]}),
+            ),
+            (
+                "meta.y.z",
+                json!({"id": 1, "meta": {"x": 1}, "meta.x": 3, "tags": [1]}),
+            ),
+        ];
+        for (path, want) in cases {
+            let (got, empty) = remove_path(&text, path).unwrap();
+            assert!(!empty);
+            assert_eq!(serde_json::from_str::<Value>(&got).unwrap(), want, "{path}");
+        }
+        assert!(remove_path(&text, "nope").is_none());
+        assert!(remove_path(&text, "tags.x").is_none());
+        assert_eq!(
+            remove_path(r#"{"a":{"b":1}}"#, "a.b").unwrap(),
+            ("{}".to_owned(), true)
+        );
+    }
+
+    #[test]
+    fn only_the_members_on_a_path_are_decoded() {
+        let text = r#"{"id": 7, "a": {"b": [1]}, "a.b": "x", "big": {"never": "decoded"}}"#;
+        let o = RawObject::parse(text).unwrap();
+        let m = decode_path_members(&o, "a.b");
+        assert_eq!(Value::Object(m), json!({"a": {"b": [1]}, "a.b": "x"}));
+        assert_eq!(
+            Value::Object(decode_path_members(&o, "id")),
+            json!({"id": 7})
+        );
+    }
+}

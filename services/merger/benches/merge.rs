@@ -1,0 +1,126 @@
+//! CPU cost of one merge, in µs per search, beside a baseline from the same run: parsing the
+//! same shard answers into `serde_json::Value` and writing one back (what any path that decodes
+//! whole documents pays before it merges anything).
+//!
+//! Shard answers are built from the npm corpus (real documents, with ranking details shaped as a
+//! node writes them), for 4 shards x 20 hits, 8 shards x 100 hits, and 4 shards x 20 hits with
+//! facets. `BENCH_ITERS` (default 2000) changes the number of merges timed per case.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use miroir_merge::{IndexMergeContext, plan};
+use miroir_testkit::npm_documents;
+use serde_json::{Value, json};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One shard's answer to a search for `limit` hits, documents taken from `docs`.
+fn shard_answer(shard: usize, shards: usize, limit: usize, docs: &[Value], facets: bool) -> Bytes {
+    let hits: Vec<Value> = (0..limit)
+        .map(|i| {
+            let mut doc = docs[(i * shards + shard) % docs.len()].clone();
+            let words = 3 - (i * 3 / limit.max(1)) as u64;
+            let typo = (i % 2) as u64;
+            let details = json!({
+                "words": {"order": 0, "matchingWords": words, "maxMatchingWords": 3, "score": words as f64 / 3.0},
+                "typo": {"order": 1, "typoCount": typo, "maxTypoCount": 2, "score": 1.0 - typo as f64 / 3.0},
+                "proximity": {"order": 2, "score": 1.0 - (i % 7) as f64 / 14.0},
+                "attribute": {"order": 3, "attributeRankingOrderScore": 1.0, "queryWordDistanceScore": 0.9, "score": 0.95},
+                "exactness": {"order": 4, "matchType": "noExactMatch", "matchingWords": 1, "maxMatchingWords": 3, "score": 0.5},
+            });
+            let obj = doc.as_object_mut().unwrap();
+            obj.insert("_rankingScore".into(), json!(0.99 - i as f64 / 1000.0));
+            obj.insert("_rankingScoreDetails".into(), details);
+            doc
+        })
+        .collect();
+    let mut answer = json!({
+        "hits": hits, "query": "react", "processingTimeMs": 3, "limit": limit, "offset": 0,
+        "estimatedTotalHits": 1000 + shard,
+    });
+    if facets {
+        answer["facetDistribution"] = json!({
+            "scope": {"babel": 10 + shard, "types": 30, "react": 7 * shard + 1},
+            "major": {"0": 40, "1": 20 + shard, "2": 5, "10": 1},
+        });
+        answer["facetStats"] = json!({"major": {"min": 0.0, "max": 10.0 + shard as f64}});
+    }
+    Bytes::from(serde_json::to_vec(&answer).unwrap())
+}
+
+fn time<F: FnMut() -> usize>(iters: usize, mut f: F) -> (f64, usize) {
+    for _ in 0..iters / 10 {
+        std::hint::black_box(f());
+    }
+    let started = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..iters {
+        bytes = std::hint::black_box(f());
+    }
+    (started.elapsed().as_secs_f64() * 1e6 / iters as f64, bytes)
+}
+
+fn main() -> anyhow::Result<()> {
+    let iters = env_usize("BENCH_ITERS", 2000);
+    let docs = npm_documents(2000)?;
+    let ctx = IndexMergeContext {
+        primary_key: Some("id".into()),
+        ..Default::default()
+    };
+    let cases = [
+        ("4 shards x 20 hits", 4usize, json!({"q": "react"}), false),
+        (
+            "8 shards x 100 hits",
+            8,
+            json!({"q": "react", "limit": 100}),
+            false,
+        ),
+        (
+            "4 shards x 20 hits, facets",
+            4,
+            json!({"q": "react", "facets": ["scope", "major"]}),
+            true,
+        ),
+        (
+            "4 shards x 20 hits, retrieve 2 (pk stripped)",
+            4,
+            json!({"q": "react", "attributesToRetrieve": ["name", "downloads"]}),
+            false,
+        ),
+    ];
+    println!("merge CPU per search, {iters} merges per case (one thread):");
+    for (name, shards, request, facets) in cases {
+        let p = plan(&request, &ctx).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let limit = p.shard_request()["limit"].as_u64().unwrap() as usize;
+        let answers: Vec<Bytes> = (0..shards)
+            .map(|s| shard_answer(s, shards, limit, &docs, facets))
+            .collect();
+        let input: usize = answers.iter().map(Bytes::len).sum();
+        let (baseline, _) = time(iters, || {
+            let values: Vec<Value> = answers
+                .iter()
+                .map(|a| serde_json::from_slice(a).unwrap())
+                .collect();
+            serde_json::to_vec(&values[0]).unwrap().len()
+        });
+        let (merged, out) = time(iters, || {
+            let refs: Vec<&[u8]> = answers.iter().map(|a| a.as_ref()).collect();
+            miroir_merge::merge_bytes(&p, &refs, &ctx, &miroir_merge::Overrides::default())
+                .unwrap()
+                .len()
+        });
+        println!(
+            "{name:<46} in {:>7} B out {out:>6} B | parse to Value + write one (baseline) {baseline:8.1} µs | merge {merged:8.1} µs ({:.2}x)",
+            input,
+            merged / baseline
+        );
+    }
+    Ok(())
+}
