@@ -189,7 +189,15 @@ error_codes! {
     InvalidSettingsTypoTolerance           => "invalid_settings_typo_tolerance",               400, InvalidRequest;
     InvalidSimilarEmbedder                 => "invalid_similar_embedder",                      400, InvalidRequest;
     InvalidSimilarFilter                   => "invalid_similar_filter",                        400, InvalidRequest;
+    InvalidSimilarFilter                   => "invalid_similar_filter",                        400, InvalidRequest;
     InvalidSimilarId                       => "invalid_similar_id",                            400, InvalidRequest;
+    InvalidSimilarAttributesToRetrieve     => "invalid_similar_attributes_to_retrieve",        400, InvalidRequest;
+    InvalidSimilarLimit                    => "invalid_similar_limit",                         400, InvalidRequest;
+    InvalidSimilarOffset                   => "invalid_similar_offset",                        400, InvalidRequest;
+    InvalidSimilarRankingScoreThreshold    => "invalid_similar_ranking_score_threshold",       400, InvalidRequest;
+    InvalidSimilarRetrieveVectors          => "invalid_similar_retrieve_vectors",              400, InvalidRequest;
+    InvalidSimilarShowRankingScore         => "invalid_similar_show_ranking_score",            400, InvalidRequest;
+    InvalidSimilarShowRankingScoreDetails  => "invalid_similar_show_ranking_score_details",    400, InvalidRequest;
     InvalidStatsShowInternalDatabaseSizes  => "invalid_stats_show_internal_database_sizes",    400, InvalidRequest;
     InvalidStatsSizeFormat                 => "invalid_stats_size_format",                     400, InvalidRequest;
     InvalidSwapDuplicateIndexFound         => "invalid_swap_duplicate_index_found",            400, InvalidRequest;

@@ -108,6 +108,8 @@ pub struct Settings {
     pub max_total_hits: usize,
     pub search_cutoff_ms: Option<u64>,
     pub localized_attributes: Option<Vec<Value>>,
+    /// Embedders by name; the stand-in knows `userProvided` ones (vectors given with documents).
+    pub embedders: Map<String, Value>,
     pub facet_search: bool,
     pub prefix_search: String,
 }
@@ -143,6 +145,7 @@ impl Default for Settings {
             max_total_hits: 1000,
             search_cutoff_ms: None,
             localized_attributes: None,
+            embedders: Map::new(),
             facet_search: true,
             prefix_search: "indexingTime".into(),
         }
@@ -191,7 +194,7 @@ impl Settings {
                 "sortFacetValuesBy": self.sort_facet_values_by,
             }),
             "pagination" => json!({"maxTotalHits": self.max_total_hits}),
-            "embedders" => json!({}),
+            "embedders" => json!(self.embedders),
             "searchCutoffMs" => json!(self.search_cutoff_ms),
             "localizedAttributes" => json!(self.localized_attributes),
             "facetSearch" => json!(self.facet_search),
@@ -627,6 +630,20 @@ impl SettingsPatch {
             None,
             |v| Some(v.clone()),
         );
+        // Embedders are patched by name: `null` removes one, an object replaces it.
+        let mut embedders = s.embedders.clone();
+        if let Setting::Set(changes) = &self.embedders {
+            for (name, change) in changes {
+                if change.is_null() {
+                    embedders.shift_remove(name);
+                } else {
+                    embedders.insert(name.clone(), change.clone());
+                }
+            }
+        }
+        merge(&mut s.embedders, &self.embedders, Map::new(), |_| {
+            embedders.clone()
+        });
         merge(
             &mut s.facet_search,
             &self.facet_search,
@@ -1063,11 +1080,26 @@ fn parse_embedders(
     v: &Value,
 ) -> Result<Map<String, Value>, MeiliError> {
     let map = deserr::json_object(code, loc, v)?;
-    if let Some(name) = map.iter().find(|(_, e)| !e.is_null()).map(|(k, _)| k) {
-        return Err(MeiliError::new(
-            ErrorCode::NotImplemented,
-            format!("The Miroir stand-in node does not implement embedders (embedder `{name}`)."),
-        ));
+    for (name, embedder) in map {
+        if embedder.is_null() {
+            continue;
+        }
+        // Only `userProvided` embedders (vectors come with the documents): the stand-in has no
+        // model to embed text with.
+        let at = format!("{loc}.{name}");
+        let fields = deserr::json_object(code, &at, embedder)?;
+        let source = fields.get("source").and_then(Value::as_str);
+        if source != Some("userProvided") {
+            return Err(MeiliError::new(
+                ErrorCode::NotImplemented,
+                format!(
+                    "The Miroir stand-in node implements only `userProvided` embedders (embedder `{name}`)."
+                ),
+            ));
+        }
+        if let Some(d) = fields.get("dimensions") {
+            deserr::json_usize(code, &format!("{at}.dimensions"), d)?;
+        }
     }
     Ok(map.clone())
 }

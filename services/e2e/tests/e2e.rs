@@ -34,6 +34,8 @@ mod node_back_empty;
 mod node_dies;
 #[path = "e2e/prometheus.rs"]
 mod prometheus;
+#[path = "e2e/read_extras.rs"]
+mod read_extras;
 #[path = "e2e/rebalance_add_node.rs"]
 mod rebalance_add_node;
 #[path = "e2e/rebalance_common.rs"]

@@ -379,6 +379,45 @@ pub fn documents_body(raw: Option<&str>) -> Result<Value, MeiliError> {
     Ok(Value::Object(convert_all(raw, DOCUMENTS_PARAMS)?))
 }
 
+const SIMILAR_PARAMS: &[(&str, Kind, ErrorCode)] = &[
+    ("id", Kind::Str, ErrorCode::InvalidSimilarId),
+    ("embedder", Kind::Str, ErrorCode::InvalidSimilarEmbedder),
+    ("offset", Kind::Usize, ErrorCode::InvalidSimilarOffset),
+    ("limit", Kind::Usize, ErrorCode::InvalidSimilarLimit),
+    ("filter", Kind::Filter, ErrorCode::InvalidSimilarFilter),
+    (
+        "attributesToRetrieve",
+        Kind::List,
+        ErrorCode::InvalidSimilarAttributesToRetrieve,
+    ),
+    (
+        "retrieveVectors",
+        Kind::Bool,
+        ErrorCode::InvalidSimilarRetrieveVectors,
+    ),
+    (
+        "showRankingScore",
+        Kind::Bool,
+        ErrorCode::InvalidSimilarShowRankingScore,
+    ),
+    (
+        "showRankingScoreDetails",
+        Kind::Bool,
+        ErrorCode::InvalidSimilarShowRankingScoreDetails,
+    ),
+    ("showPerformanceDetails", Kind::Bool, ErrorCode::BadRequest),
+    (
+        "rankingScoreThreshold",
+        Kind::Float,
+        ErrorCode::InvalidSimilarRankingScoreThreshold,
+    ),
+];
+
+/// `GET /indexes/{uid}/similar?...` as the JSON body of the `POST` route.
+pub fn similar_body(raw: Option<&str>) -> Result<Value, MeiliError> {
+    Ok(Value::Object(convert_all(raw, SIMILAR_PARAMS)?))
+}
+
 /// `offset` and `limit` of `GET /indexes`.
 pub fn index_page(raw: Option<&str>) -> Result<(usize, usize), MeiliError> {
     let params = QueryParams::parse(raw);

@@ -28,6 +28,7 @@ pub mod multi_search;
 pub mod replicas;
 pub mod search;
 pub mod settings;
+pub mod similar;
 pub mod state;
 pub mod stats;
 
@@ -116,6 +117,13 @@ pub async fn run(
         .serve::<miroir_proto::rpc::FieldsList, _, _>(move |req, _| {
             let m = m.clone();
             async move { fields::fields(&m, req).await }
+        })
+        .await?;
+    let m = merger.clone();
+    runner
+        .serve::<miroir_proto::rpc::Similar, _, _>(move |req, _| {
+            let m = m.clone();
+            async move { similar::similar(&m, req).await }
         })
         .await?;
     runner.ready().await?;

@@ -363,15 +363,20 @@ fn browse(index: &Index, b: &Browse) -> Result<Value, MeiliError> {
         .skip(b.offset)
         .take(b.limit)
         .filter_map(|id| index.docs.get(id))
-        .map(|d| shown(d, b.fields.as_deref(), b.retrieve_vectors))
+        .map(|d| {
+            let vectors = b.retrieve_vectors.then_some(&index.settings.embedders);
+            shown(d, b.fields.as_deref(), vectors)
+        })
         .collect();
     Ok(json!({"results": results, "offset": b.offset, "limit": b.limit, "total": total}))
 }
 
-fn shown(doc: &Document, fields: Option<&[String]>, retrieve_vectors: bool) -> Value {
+/// A document as listed: its selected fields, and with `retrieveVectors` (the index's
+/// embedders given) its vectors.
+fn shown(doc: &Document, fields: Option<&[String]>, vectors: Option<&Map<String, Value>>) -> Value {
     let mut d: Map<String, Value> = docs::select_fields(doc, fields);
-    if retrieve_vectors {
-        d.insert("_vectors".into(), json!({}));
+    if let Some(embedders) = vectors {
+        d.insert("_vectors".into(), super::vectors::retrieved(doc, embedders));
     } else {
         d.remove("_vectors");
     }
@@ -432,7 +437,11 @@ pub(super) async fn get_one(
     let doc = index
         .document(&id)
         .ok_or_else(|| MeiliError::document_not_found(&id))?;
-    ok(shown(doc, fields.as_deref(), vectors))
+    ok(shown(
+        doc,
+        fields.as_deref(),
+        vectors.then_some(&index.settings.embedders),
+    ))
 }
 
 /// `?customMetadata=` of a route that takes no other parameter.

@@ -27,6 +27,7 @@ mod search;
 mod settings;
 mod stats;
 mod tasks;
+mod vectors;
 
 pub(crate) type HttpResult = Result<Response, MeiliError>;
 pub(crate) type Shared = State<Arc<Node>>;

@@ -40,6 +40,14 @@ pub(super) async fn search_post(
 ) -> HttpResult {
     auth(&node, &headers, "search", Some(&uid))?;
     let body = json_body(&node, &headers, body).await?;
+    {
+        let store = node.store();
+        if let Ok(index) = store.index(&uid)
+            && super::vectors::is_semantic(index, &body)
+        {
+            return ok(guarded(|| super::vectors::search(index, &body))?);
+        }
+    }
     let query = guarded(|| engine::parse_search_body(&body))?;
     check_uid(&uid)?;
     ok(run_search(&node, &uid, &query)?)
@@ -86,16 +94,18 @@ const SIMILAR_FIELDS: &[&str] = &[
     "rankingScoreThreshold",
 ];
 
-/// The stand-in has no embedders, so a similar query that passes validation names an embedder
-/// the index does not have, as it would on a node without any.
+/// A similar query names a document and an embedder; the rest of it (page, filter, what to
+/// show) reads as a search's (`rest`). An embedder the index does not have is refused as a node
+/// refuses it; the neighbours are [`vectors::similar`](super::vectors::similar)'s.
 fn similar(
     node: &Node,
     uid: &str,
     fields: Vec<(String, Value)>,
     missing: impl Fn(&str) -> MeiliError,
+    rest: impl FnOnce(&[(String, Value)]) -> Result<SearchQuery, MeiliError>,
 ) -> HttpResult {
     let mut embedder = None;
-    let mut has_id = false;
+    let mut has_id = None;
     for (k, v) in &fields {
         match k.as_str() {
             "id" => {
@@ -106,7 +116,7 @@ fn similar(
                         "the value of `id` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes.",
                     ));
                 }
-                has_id = true;
+                has_id = crate::documents::canonical_id(v);
             }
             "embedder" => {
                 embedder = Some(deserr::json_string(
@@ -118,18 +128,29 @@ fn similar(
             _ => {}
         }
     }
-    if !has_id {
+    let Some(id) = has_id else {
         return Err(missing("id"));
-    }
+    };
     let Some(embedder) = embedder else {
         return Err(missing("embedder"));
     };
     check_uid(uid)?;
-    node.store().index(uid)?;
-    Err(MeiliError::new(
-        ErrorCode::InvalidSimilarEmbedder,
-        format!("Cannot find embedder with name `{embedder}`."),
-    ))
+    let store = node.store();
+    let index = store.index(uid)?;
+    if !index.settings.embedders.contains_key(&embedder) {
+        return Err(MeiliError::new(
+            ErrorCode::InvalidSimilarEmbedder,
+            format!("Cannot find embedder with name `{embedder}`."),
+        ));
+    }
+    let others: Vec<(String, Value)> = fields
+        .into_iter()
+        .filter(|(k, _)| k != "id" && k != "embedder")
+        .collect();
+    let query = rest(&others)?;
+    ok(guarded(|| {
+        super::vectors::similar(index, &id, &embedder, &query)
+    })?)
 }
 
 pub(super) async fn similar_post(
@@ -153,9 +174,13 @@ pub(super) async fn similar_post(
         }
         fields.push((k.clone(), v.clone()));
     }
-    similar(&node, &uid, fields, |f| {
-        deserr::missing_field(ErrorCode::BadRequest, "", f)
-    })
+    similar(
+        &node,
+        &uid,
+        fields,
+        |f| deserr::missing_field(ErrorCode::BadRequest, "", f),
+        |rest| engine::parse_search_body(&Value::Object(rest.iter().cloned().collect())),
+    )
 }
 
 pub(super) async fn similar_get(
@@ -175,9 +200,18 @@ pub(super) async fn similar_get(
         .into_iter()
         .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
         .collect();
-    similar(&node, &uid, fields, |f| {
-        MeiliError::bad_request(format!("Missing parameter `{f}`"))
-    })
+    similar(
+        &node,
+        &uid,
+        fields,
+        |f| MeiliError::bad_request(format!("Missing parameter `{f}`")),
+        |rest| {
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(rest.iter().map(|(k, v)| (k, v.as_str().unwrap_or_default())))
+                .finish();
+            engine::parse_search_params(&query)
+        },
+    )
 }
 
 /// An engine validation error of one query, located inside the multi-search body as deserr

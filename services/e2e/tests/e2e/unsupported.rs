@@ -146,11 +146,6 @@ async fn unsupported_routes_say_why() {
             "chat completions",
         ),
         (Method::PATCH, "/chats/support/settings", "chat completions"),
-        (
-            Method::GET,
-            "/indexes/movies/similar?embedder=default&id=1",
-            "similar documents",
-        ),
     ];
     for (method, path, reason) in refused {
         let r = client
@@ -175,7 +170,7 @@ async fn unsupported_routes_say_why() {
         assert!(message.contains(reason), "{method} {path}: {message}");
     }
 
-    // `similar` checks its input first, as Meilisearch does (the recorded answer), then refuses.
+    // `similar` checks its input first, as Meilisearch does (the recorded answer).
     let r = client
         .post("/indexes/movies/similar", &json!({"id": 1}))
         .await
@@ -200,9 +195,10 @@ async fn unsupported_routes_say_why() {
         )
         .await
         .unwrap();
+    // Served now: an index without that embedder answers as a node does.
     assert_eq!(
         (r.status, r.body["code"].clone()),
-        (501, json!("not_supported_by_miroir")),
+        (400, json!("invalid_similar_embedder")),
         "{}",
         r.body
     );

@@ -14,6 +14,7 @@ mod misc;
 mod multi_search;
 mod search;
 mod settings;
+mod similar;
 mod swap;
 mod task_params;
 mod tasks;
@@ -154,7 +155,7 @@ pub fn router(state: AppState) -> Router {
         .route("/chats/{*rest}", any(unsupported::chats))
         .route(
             "/indexes/{uid}/similar",
-            get(unsupported::similar_get).post(unsupported::similar_post),
+            get(similar::get).post(similar::post),
         )
         .route("/indexes/{uid}/compact", post(indexes::compact))
         .route("/indexes/{uid}/fields", post(fields::list))

@@ -6,13 +6,9 @@
 //! cluster refuses to turn their features on (see `routes/features.rs`). The others answer
 //! `not_supported_by_miroir` (501) and say why.
 
-use axum::extract::{RawQuery, Request, State};
-use axum::http::HeaderMap;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use miroir_proto::{ErrorCode, MeiliError};
-
-use crate::body::{expect_object, json_body};
-use crate::state::AppState;
 
 /// Miroir's code for a Meilisearch route it does not serve.
 pub const NOT_SUPPORTED: ErrorCode = ErrorCode::NotSupportedByMiroir;
@@ -63,39 +59,6 @@ pub async fn chats(req: Request) -> Response {
         &req,
         "chat completions need embedders and the experimental `chatCompletions` feature, which Miroir does not support on sharded indexes.",
     )
-}
-
-const SIMILAR: &str = "similar documents are found with an index's embedders, and Miroir does not merge vector search over shards.";
-
-/// `GET /indexes/{uid}/similar`: the query is checked first, as Meilisearch does (its recorded
-/// answer to a request without `embedder`), then refused.
-pub async fn similar_get(RawQuery(query): RawQuery, req: Request) -> Response {
-    let raw = query.unwrap_or_default();
-    if !form_urlencoded::parse(raw.as_bytes()).any(|(k, _)| k == "embedder") {
-        return MeiliError::bad_request("Missing parameter `embedder`").into_response();
-    }
-    refuse(&req, SIMILAR)
-}
-
-/// `POST /indexes/{uid}/similar`: the body is checked first, then the route is refused.
-pub async fn similar_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    req: Request,
-) -> Response {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    let limit = state.config().max_payload_bytes;
-    let value = match json_body(&headers, req.into_body(), limit).await {
-        Ok((_, value)) => value,
-        Err(e) => return e.into_response(),
-    };
-    match expect_object(&value) {
-        Err(e) => e.into_response(),
-        Ok(fields) if !fields.contains_key("embedder") => {
-            MeiliError::bad_request("Missing field `embedder`").into_response()
-        }
-        Ok(_) => not_supported(method.as_str(), &path, SIMILAR).into_response(),
-    }
 }
 
 pub async fn network() -> Response {
