@@ -24,6 +24,8 @@ mod import;
 mod keys;
 #[path = "e2e/keys_replicas.rs"]
 mod keys_replicas;
+#[path = "e2e/loadgen.rs"]
+mod loadgen;
 #[path = "e2e/multi_search.rs"]
 mod multi_search;
 #[path = "e2e/nats_restarts.rs"]
