@@ -367,6 +367,37 @@ async fn from_a_dump_written_by_meilisearch() {
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
+
+    // A cluster that holds a document the source does not fails the count check loudly.
+    let r = client
+        .post(
+            "/indexes/movies/documents",
+            &json!([{"id": 4, "title": "Ran"}]),
+        )
+        .await
+        .unwrap();
+    client.wait_succeeded(&r).await.unwrap();
+    opts.state_path = dir.path().join("again.json");
+    opts.indexes = vec!["movies".into()];
+    match import(&opts).await {
+        Err(ImportError::CountMismatch {
+            index,
+            source_count,
+            cluster_count,
+        }) => assert_eq!(
+            (index.as_str(), source_count, cluster_count),
+            ("movies", 3, 4)
+        ),
+        other => panic!("expected a count mismatch, got {other:?}"),
+    }
+    // An index the source does not have is refused before anything is written.
+    opts.indexes = vec!["nope".into()];
+    assert!(matches!(
+        import(&opts).await,
+        Err(ImportError::Source(
+            miroirctl::import_source::SourceError::NoSuchIndex(_)
+        ))
+    ));
 }
 
 /// Every document of an index, by primary key.
