@@ -101,6 +101,7 @@ subjects.rs. */}}
 - {name: miroir-keys, flags: "--history=5"}
 - {name: miroir-migrations, flags: "--history=1 --ttl=24h"}
 - {name: miroir-leases, flags: "--history=1 --marker-ttl=1s"}
+- {name: miroir-webhooks, flags: "--history=1"}
 {{- end -}}
 {{- define "miroir.jetstream.streams" -}}
 - {name: MIROIR_WAL, subjects: "miroir.v1.wal.>", flags: "--max-age=24h"}

@@ -18,6 +18,7 @@ pub mod tasks;
 pub mod telemetry;
 pub mod topology;
 pub mod wal;
+pub mod webhooks;
 
 /// Current time as Meilisearch prints it (RFC 3339, nanoseconds, `Z`).
 pub fn now_rfc3339() -> String {

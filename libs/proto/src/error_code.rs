@@ -173,6 +173,7 @@ error_codes! {
     InvalidSettingsEmbedders               => "invalid_settings_embedders",                    400, InvalidRequest;
     InvalidSettingsFacetSearch             => "invalid_settings_facet_search",                 400, InvalidRequest;
     InvalidSettingsFaceting                => "invalid_settings_faceting",                     400, InvalidRequest;
+    InvalidSettingsForeignKeys             => "invalid_settings_foreign_keys",                 400, InvalidRequest;
     InvalidSettingsFilterableAttributes    => "invalid_settings_filterable_attributes",        400, InvalidRequest;
     InvalidSettingsLocalizedAttributes     => "invalid_settings_localized_attributes",         400, InvalidRequest;
     InvalidSettingsNonSeparatorTokens      => "invalid_settings_non_separator_tokens",         400, InvalidRequest;
@@ -189,7 +190,6 @@ error_codes! {
     InvalidSettingsTypoTolerance           => "invalid_settings_typo_tolerance",               400, InvalidRequest;
     InvalidSimilarEmbedder                 => "invalid_similar_embedder",                      400, InvalidRequest;
     InvalidSimilarFilter                   => "invalid_similar_filter",                        400, InvalidRequest;
-    InvalidSimilarFilter                   => "invalid_similar_filter",                        400, InvalidRequest;
     InvalidSimilarId                       => "invalid_similar_id",                            400, InvalidRequest;
     InvalidSimilarAttributesToRetrieve     => "invalid_similar_attributes_to_retrieve",        400, InvalidRequest;
     InvalidSimilarLimit                    => "invalid_similar_limit",                         400, InvalidRequest;
@@ -200,6 +200,7 @@ error_codes! {
     InvalidSimilarShowRankingScoreDetails  => "invalid_similar_show_ranking_score_details",    400, InvalidRequest;
     InvalidStatsShowInternalDatabaseSizes  => "invalid_stats_show_internal_database_sizes",    400, InvalidRequest;
     InvalidStatsSizeFormat                 => "invalid_stats_size_format",                     400, InvalidRequest;
+    InvalidSkipCreation                    => "invalid_skip_creation",                         400, InvalidRequest;
     InvalidSwapDuplicateIndexFound         => "invalid_swap_duplicate_index_found",            400, InvalidRequest;
     InvalidSwapIndexes                     => "invalid_swap_indexes",                          400, InvalidRequest;
     InvalidSwapRename                      => "invalid_swap_rename",                           400, InvalidRequest;
@@ -216,7 +217,10 @@ error_codes! {
     InvalidTaskStatuses                    => "invalid_task_statuses",                         400, InvalidRequest;
     InvalidTaskTypes                       => "invalid_task_types",                            400, InvalidRequest;
     InvalidTaskUids                        => "invalid_task_uids",                             400, InvalidRequest;
+    InvalidWebhookHeaders                  => "invalid_webhook_headers",                       400, InvalidRequest;
     InvalidWebhookUrl                      => "invalid_webhook_url",                           400, InvalidRequest;
+    InvalidWebhookUuid                     => "invalid_webhook_uuid",                          400, InvalidRequest;
+    InvalidWebhooks                        => "invalid_webhooks",                              400, InvalidRequest;
     MalformedPayload                       => "malformed_payload",                             400, InvalidRequest;
     MissingApiKeyActions                   => "missing_api_key_actions",                       400, InvalidRequest;
     MissingApiKeyExpiresAt                 => "missing_api_key_expires_at",                    400, InvalidRequest;

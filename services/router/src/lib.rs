@@ -30,6 +30,7 @@ pub mod task_filter;
 pub mod task_index;
 mod task_list;
 pub mod tasks;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +99,7 @@ pub async fn run(
     tokio::spawn(drift::run(router.clone(), background.clone()));
     tokio::spawn(settler::run(router.clone(), background.clone()));
     tokio::spawn(features::run(router.clone(), background.clone()));
+    tokio::spawn(webhooks::run(router.js.clone(), background.clone()));
 
     let mut service = ServiceRunner::start(
         &nats,

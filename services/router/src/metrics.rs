@@ -16,6 +16,10 @@
 //! - `miroir_router_feature_syncs_total`: nodes given the cluster's experimental features;
 //! - `miroir_router_id_checks_skipped_total`: document batches whose ids the gateway already
 //!   checked under the same primary key (the router does not read them again).
+//! - `miroir_router_webhook_deliveries_total`, `_failures_total`, `_retries_total`,
+//!   `_dropped_total`: task notifications a webhook accepted, gave up on after every retry,
+//!   retried, and dropped because the queue was full; `miroir_router_webhook_queue_depth`:
+//!   notifications waiting in this replica's queue (`webhooks.rs`).
 
 use metrics::{counter, describe_counter, describe_gauge, gauge};
 
@@ -32,6 +36,11 @@ pub const INDEX_SWAPS_TOTAL: &str = "miroir_router_index_swaps_total";
 pub const INDEX_RENAMES_TOTAL: &str = "miroir_router_index_renames_total";
 pub const FEATURE_SYNCS_TOTAL: &str = "miroir_router_feature_syncs_total";
 pub const ID_CHECKS_SKIPPED_TOTAL: &str = "miroir_router_id_checks_skipped_total";
+pub const WEBHOOK_DELIVERIES_TOTAL: &str = "miroir_router_webhook_deliveries_total";
+pub const WEBHOOK_FAILURES_TOTAL: &str = "miroir_router_webhook_failures_total";
+pub const WEBHOOK_RETRIES_TOTAL: &str = "miroir_router_webhook_retries_total";
+pub const WEBHOOK_DROPPED_TOTAL: &str = "miroir_router_webhook_dropped_total";
+pub const WEBHOOK_QUEUE_DEPTH: &str = "miroir_router_webhook_queue_depth";
 
 /// Describe every metric (the exporter's `# HELP` lines), register the build, and start the
 /// failure counters at 0 so that their series exist before the first failure.
@@ -43,6 +52,23 @@ pub fn describe() {
         "Tasks whose final state has not been seen yet (the settler's backlog)"
     );
     describe_counter!(TASKS_CANCELED_TOTAL, "Tasks canceled by a taskCancelation");
+    describe_counter!(
+        WEBHOOK_DELIVERIES_TOTAL,
+        "Task notifications a webhook accepted"
+    );
+    describe_counter!(
+        WEBHOOK_FAILURES_TOTAL,
+        "Task notifications given up on after every retry"
+    );
+    describe_counter!(WEBHOOK_RETRIES_TOTAL, "Task notifications sent again");
+    describe_counter!(
+        WEBHOOK_DROPPED_TOTAL,
+        "Task notifications dropped because the webhook queue was full"
+    );
+    describe_gauge!(
+        WEBHOOK_QUEUE_DEPTH,
+        "Task notifications waiting in this router's webhook queue"
+    );
     describe_counter!(FANOUT_ERRORS_TOTAL, "Writes a shard copy refused");
     describe_counter!(
         DEFERRED_WRITES_TOTAL,
@@ -82,10 +108,15 @@ pub fn describe() {
         INDEX_RENAMES_TOTAL,
         FEATURE_SYNCS_TOTAL,
         ID_CHECKS_SKIPPED_TOTAL,
+        WEBHOOK_DELIVERIES_TOTAL,
+        WEBHOOK_FAILURES_TOTAL,
+        WEBHOOK_RETRIES_TOTAL,
+        WEBHOOK_DROPPED_TOTAL,
     ] {
         counter!(name).increment(0);
     }
     gauge!(TASKS_UNFINISHED).set(0.0);
+    gauge!(WEBHOOK_QUEUE_DEPTH).set(0.0);
 }
 
 pub fn task_enqueued(task_type: &str) {
@@ -138,4 +169,24 @@ pub fn features_synced() {
 
 pub fn id_check_skipped() {
     counter!(ID_CHECKS_SKIPPED_TOTAL).increment(1);
+}
+
+pub fn webhook_delivered() {
+    counter!(WEBHOOK_DELIVERIES_TOTAL).increment(1);
+}
+
+pub fn webhook_failed() {
+    counter!(WEBHOOK_FAILURES_TOTAL).increment(1);
+}
+
+pub fn webhook_retry() {
+    counter!(WEBHOOK_RETRIES_TOTAL).increment(1);
+}
+
+pub fn webhook_dropped() {
+    counter!(WEBHOOK_DROPPED_TOTAL).increment(1);
+}
+
+pub fn webhook_queue_depth(depth: usize) {
+    gauge!(WEBHOOK_QUEUE_DEPTH).set(depth as f64);
 }

@@ -134,11 +134,6 @@ async fn unsupported_routes_say_why() {
             "a snapshot is the database of one node",
         ),
         (Method::POST, "/export", "exporting to another instance"),
-        (Method::GET, "/webhooks", "webhooks are called by a node"),
-        (Method::POST, "/webhooks", "webhooks are called by a node"),
-        (Method::GET, "/webhooks/0a1b", "webhooks"),
-        (Method::PATCH, "/webhooks/0a1b", "webhooks"),
-        (Method::DELETE, "/webhooks/0a1b", "webhooks"),
         (Method::GET, "/chats", "chat completions"),
         (
             Method::POST,

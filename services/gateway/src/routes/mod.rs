@@ -20,6 +20,7 @@ mod task_params;
 mod tasks;
 mod unsupported;
 mod upload;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Request};
@@ -141,15 +142,12 @@ pub fn router(state: AppState) -> Router {
             post(unsupported::logs).delete(unsupported::logs),
         )
         .route("/logs/stderr", post(unsupported::logs))
-        .route(
-            "/webhooks",
-            get(unsupported::webhooks).post(unsupported::webhooks),
-        )
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/webhooks/{id}",
-            get(unsupported::webhooks)
-                .patch(unsupported::webhooks)
-                .delete(unsupported::webhooks),
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
         )
         .route("/chats", any(unsupported::chats))
         .route("/chats/{*rest}", any(unsupported::chats))

@@ -47,13 +47,6 @@ pub async fn export(req: Request) -> Response {
     )
 }
 
-pub async fn webhooks(req: Request) -> Response {
-    refuse(
-        &req,
-        "webhooks are called by a node when its own tasks finish, and a Miroir task is made of many node tasks. Poll `GET /tasks` instead.",
-    )
-}
-
 pub async fn chats(req: Request) -> Response {
     refuse(
         &req,
