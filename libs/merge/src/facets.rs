@@ -484,6 +484,91 @@ mod tests {
     }
 
     #[test]
+    fn the_second_round_asks_full_shards_for_what_they_did_not_list() {
+        let ctx = IndexMergeContext {
+            max_values_per_facet: 2,
+            sort_facet_values_by: BTreeMap::from([("*".into(), "count".into())]),
+            ..Default::default()
+        };
+        // Shard 0 lists 2 values (full, last count 5), shard 1 lists 1 (complete).
+        let a = json!({"t": {"x": 9, "y": 5}, "alpha": {"q": 1}});
+        let b = json!({"t": {"z": 7}});
+        let c = json!({"t": {"w": 1}});
+        let (a, b, c) = (
+            a.as_object().unwrap(),
+            b.as_object().unwrap(),
+            c.as_object().unwrap(),
+        );
+        let round = missing_counts(&[Some(a), Some(b), None, Some(c)], &ctx);
+        // Lower bounds x 9, z 7, y 5, w 1: T = 7. z can reach 12 and w 6 < 7 cannot.
+        assert_eq!(
+            round.missing,
+            vec![MissingCount {
+                shard: 0,
+                facet: "t".into(),
+                value: "z".into()
+            }]
+        );
+        assert_eq!(round.unseen_bound, BTreeMap::from([("t".to_owned(), 5)]));
+        // With the counts in, the merged list [x 9, z 7+c] is exact if its last count is
+        // above what an unlisted value can reach (5).
+        let merged = |z: u64| json!({"t": {"x": 9, "z": z}});
+        assert!(!may_miss_unseen(&round, merged(7).as_object(), &ctx));
+        assert!(may_miss_unseen(&round, merged(5).as_object(), &ctx));
+        // Alphabetical facets and lists that are not full need nothing.
+        let alpha = IndexMergeContext {
+            max_values_per_facet: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            missing_counts(&[Some(a), Some(b)], &alpha),
+            SecondRound::default()
+        );
+        let few = IndexMergeContext {
+            max_values_per_facet: 3,
+            ..ctx.clone()
+        };
+        assert_eq!(
+            missing_counts(&[Some(a), Some(b)], &few),
+            SecondRound::default()
+        );
+        // The counts go into the shards' lists before the sum.
+        let mut shards = vec![Map::new(), Map::new()];
+        add_counts(
+            &mut shards,
+            &[FacetCount {
+                shard: 1,
+                facet: "t".into(),
+                value: "z".into(),
+                count: 2,
+            }],
+        );
+        assert_eq!(
+            Value::Object(shards[1].clone()),
+            json!({"facetDistribution": {"t": {"z": 2}}})
+        );
+    }
+
+    #[test]
+    fn count_requests_and_the_value_to_the_filter() {
+        let base = json!({"q": "a", "filter": "x > 1", "facets": ["t"], "limit": 20, "attributesToRetrieve": ["id"]});
+        assert_eq!(
+            count_request(&base, "t", "say \"hi\" \\").unwrap(),
+            json!({"q": "a", "filter": ["x > 1", "t = \"say \\\"hi\\\" \\\\\""], "limit": 0, "offset": 0})
+        );
+        let nested = json!({"filter": [["a = 1", "b = 2"], "c = 3"]});
+        assert_eq!(
+            count_request(&nested, "m.n", "1").unwrap()["filter"],
+            json!([["a = 1", "b = 2"], "c = 3", "m.n = \"1\""])
+        );
+        assert_eq!(
+            count_request(&json!({}), "t", "v").unwrap()["filter"],
+            json!("t = \"v\"")
+        );
+        assert_eq!(count_request(&base, "odd name", "v"), None);
+    }
+
+    #[test]
     fn stats_take_min_of_mins_and_max_of_maxes() {
         let a = shard(json!({"facetStats": {"major": {"min": 1.0, "max": 5.0}}}));
         let b = shard(

@@ -209,10 +209,11 @@ pub(crate) fn decode_path_members(
             || path
                 .match_indices('.')
                 .any(|(i, _)| key.as_ref() == &path[..i]);
-        if wanted && !out.contains_key(key.as_ref()) {
-            if let Ok(v) = serde_json::from_str::<Value>(value.get()) {
-                out.insert(key.to_string(), v);
-            }
+        if wanted
+            && !out.contains_key(key.as_ref())
+            && let Ok(v) = serde_json::from_str::<Value>(value.get())
+        {
+            out.insert(key.to_string(), v);
         }
     }
     out
