@@ -15,11 +15,9 @@
 //!
 //! **Facet limit.** Shards answer with as many facet values as their own
 //! `faceting.maxValuesPerFacet` allows (a setting, not a search parameter, so no request can ask
-//! for more). In alphabetical order (the default) the client's limit is enough for exact counts;
-//! in count order, [`miroir_merge::facets::shard_max_values_per_facet`] says what the shards would
-//! need. Shards hold the client's settings verbatim (they are also what `GET /settings`
-//! answers), so in count order the merger compares the shards' lists with the limit and counts,
-//! in `miroir_merger_facet_values_cut_total`, each answer whose sums may be short.
+//! for more; shards hold the client's settings verbatim, which `GET /settings` also answers). In
+//! alphabetical order (the default) that is enough for exact counts; in count order the search
+//! takes a second round for the counts a shard cut (`crate::search`, docs/architecture.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
