@@ -20,7 +20,7 @@ fn every_recording_parses_as_exchanges() {
         .filter(|name| name.ends_with(".json") && !name.starts_with("10-"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 9, "{files:?}");
+    assert_eq!(files.len(), 10, "{files:?}");
     for file in files {
         let exchanges = load_recordings(&file).unwrap();
         assert!(!exchanges.is_empty(), "{file}");
