@@ -156,7 +156,8 @@ impl Settings {
     /// The whole `GET /settings` object.
     pub fn view(&self) -> Value {
         let mut out = Map::new();
-        for field in FIELDS {
+        // `foreignKeys` has a sub-route but, with its feature off, no place in the whole object.
+        for field in FIELDS.iter().filter(|f| **f != "foreignKeys") {
             if let Some(v) = self.field_view(field) {
                 out.insert(field.to_string(), v);
             }
@@ -165,7 +166,7 @@ impl Settings {
     }
 
     /// One field as `GET /settings` and its sub-route show it; `None` for fields a Community
-    /// Edition node does not show (`foreignKeys`, `chat`).
+    /// Edition node does not show (`chat`; `foreignKeys` only on its sub-route, as `[]`).
     pub fn field_view(&self, field: &str) -> Option<Value> {
         let wildcard =
             |v: &Option<Vec<String>>| v.clone().map_or_else(|| json!(["*"]), |v| json!(v));
