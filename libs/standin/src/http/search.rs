@@ -207,7 +207,10 @@ pub(super) async fn similar_get(
         |f| MeiliError::bad_request(format!("Missing parameter `{f}`")),
         |rest| {
             let query: String = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(rest.iter().map(|(k, v)| (k, v.as_str().unwrap_or_default())))
+                .extend_pairs(
+                    rest.iter()
+                        .map(|(k, v)| (k, v.as_str().unwrap_or_default())),
+                )
                 .finish();
             engine::parse_search_params(&query)
         },
