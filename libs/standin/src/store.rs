@@ -397,6 +397,43 @@ mod tests {
     }
 
     #[test]
+    fn skip_creation_updates_held_documents_only_and_counts_all_as_the_recording_shows() {
+        let mut index = Index::new("movies", None);
+        let n = index
+            .add_documents_with(&[doc(json!({"id": 1, "title": "Up"}))], None, false, true)
+            .unwrap();
+        assert_eq!((n, index.docs.len()), (1, 0), "nothing created");
+        assert_eq!(
+            index.primary_key.as_deref(),
+            Some("id"),
+            "the key is still set"
+        );
+        index
+            .add_documents(&[doc(json!({"id": 2, "title": "Heat"}))], None, false)
+            .unwrap();
+        let n = index
+            .add_documents_with(
+                &[doc(json!({"id": 2, "rating": 8.6})), doc(json!({"id": 21}))],
+                None,
+                true,
+                true,
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(index.docs.len(), 1);
+        assert_eq!(
+            serde_json::to_value(index.document("2").unwrap()).unwrap(),
+            json!({"id": 2, "title": "Heat", "rating": 8.6})
+        );
+        // Ids are still checked: a bad one fails the whole batch, as without skipCreation.
+        assert!(
+            index
+                .add_documents_with(&[doc(json!({"id": "a b"}))], None, false, true)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn integer_and_string_ids_are_one_document_and_partial_update_keeps_field_order() {
         let mut index = Index::new("movies", None);
         index
