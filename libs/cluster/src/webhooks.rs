@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use async_nats::jetstream::kv::{self, Operation};
 use futures::StreamExt;
-use miroir_proto::subjects::WEBHOOKS_BUCKET;
+use miroir_proto::subjects::{WEBHOOKS_BUCKET, kv_key_subject};
 use serde::{Deserialize, Serialize};
 
 use crate::topology::StoreError;
@@ -256,10 +256,15 @@ impl WebhookStore {
     }
 
     /// Forget a task's claim (its record was deleted): the bucket does not grow with old tasks.
+    /// The key's messages are purged from the bucket's stream, so no delete marker stays behind.
     pub async fn release(&self, task_uid: u64) -> Result<(), StoreError> {
+        let subject = kv_key_subject(WEBHOOKS_BUCKET, &claim_key(task_uid));
         self.kv
-            .purge(claim_key(task_uid))
+            .stream
+            .purge()
+            .filter(subject)
             .await
+            .map(|_| ())
             .map_err(|e| StoreError::Kv(e.to_string()))
     }
 }
