@@ -214,3 +214,30 @@ pub async fn delete_by_filter(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn custom_metadata_is_the_only_parameter_of_a_deletion() {
+        assert_eq!(custom_metadata_param(None).unwrap(), None);
+        assert_eq!(
+            custom_metadata_param(Some("customMetadata=fix%20titles"))
+                .unwrap()
+                .as_deref(),
+            Some("fix titles")
+        );
+        let e = custom_metadata_param(Some("customMetadata=a&customMetadata=b")).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidIndexCustomMetadata);
+        let e = custom_metadata_param(Some("skipCreation=true")).unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            (
+                "bad_request",
+                "Unknown parameter `skipCreation`: expected one of `customMetadata`"
+            )
+        );
+    }
+}
