@@ -1,11 +1,18 @@
 //! Typed request-reply over NATS.
 //!
-//! A request is a [`Rpc`] message; its reply comes back as an [`Outcome`] cut into
-//! [`ReplyChunk`]s no larger than the server's max payload, so a 1000-hit answer of large documents
-//! arrives whole. Each service registers with the NATS service API (so `$SRV.PING` finds it) and
-//! serves its endpoints in the service's queue group, so replicas share the load.
+//! A request is a [`Rpc`] message; its reply comes back as an [`Outcome`]. A reply that fits the
+//! server's max payload is one message holding the encoded outcome, nothing around it; a larger
+//! one (a 1000-hit answer of large documents) is cut into parts marked with the
+//! [`REPLY_PART_HEADER`], so it arrives whole. Each service registers with the NATS service API
+//! (so `$SRV.PING` finds it) and serves its endpoints in the service's queue group, so replicas
+//! share the load.
+//!
+//! A [`Requester`] holds one reply subscription for all its requests ([`inbox`]): a request costs
+//! one publish and the messages of its answer, no subscription of its own.
 //!
 //! Errors map as clients expect them: nobody listening is a 503, no answer in time a 504.
+
+mod inbox;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,16 +20,16 @@ use std::time::Duration;
 
 use async_nats::Client;
 use async_nats::service::ServiceExt;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use miroir_proto::rpc::ReplyChunk;
+use miroir_proto::rpc::{REPLY_PART_HEADER, ReplyPart};
 use miroir_proto::subjects::{ACK_HEADER, REQUEST_ID_HEADER, Service, endpoint};
 use miroir_proto::{MeiliError, Outcome, Rpc, decode, decode_outcome, encode, encode_outcome};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Room left in each chunk for the envelope and headers.
-const CHUNK_OVERHEAD: usize = 1024;
+/// Room left in each part of a reply cut in parts for its headers.
+const PART_OVERHEAD: usize = 1024;
 
 /// Connect to NATS with a name that shows in `nats server report connections`.
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
@@ -35,13 +42,6 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-fn chunk_size(nats: &Client) -> usize {
-    (nats.server_info().max_payload)
-        .saturating_sub(CHUNK_OVERHEAD)
-        .max(4096)
-}
-
-/// Send `req` to its service's queue group and wait for the whole reply.
 /// How long a requester waits for a replica to acknowledge a request before sending it again.
 ///
 /// A replica that leaves drains its subscription, but the NATS client can still drop a message
@@ -50,113 +50,176 @@ fn chunk_size(nats: &Client) -> usize {
 /// a live replica.
 pub const ACK_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// Send `req` to its service's queue group and wait for the whole reply.
+/// Sends requests and waits for their replies over one shared reply subscription. Cheap to
+/// clone; the subscription ends when the last clone is dropped. A service keeps one for its
+/// whole life.
+#[derive(Clone)]
+pub struct Requester {
+    nats: Client,
+    inbox: Arc<inbox::Inbox>,
+}
+
+impl Requester {
+    /// Subscribe `nats` to this requester's reply inbox.
+    pub async fn new(nats: Client) -> anyhow::Result<Requester> {
+        let inbox = inbox::Inbox::subscribe(&nats)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot subscribe to the reply inbox: {e}"))?;
+        Ok(Requester {
+            nats,
+            inbox: Arc::new(inbox),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.nats
+    }
+
+    /// How many requests are waiting for their reply right now.
+    pub fn waiting(&self) -> usize {
+        self.inbox.waiting()
+    }
+
+    /// Send `req` to its service's queue group and wait for the whole reply.
+    pub async fn request<R: Rpc>(
+        &self,
+        req: &R,
+        timeout: Duration,
+    ) -> Result<R::Reply, MeiliError> {
+        let nats = &self.nats;
+        let service = R::SERVICE.name();
+        let max_payload = nats.server_info().max_payload;
+        let payload = Bytes::from(encode(req).map_err(|e| MeiliError::internal(e.to_string()))?);
+        if payload.len() > max_payload {
+            return Err(MeiliError::payload_too_large(max_payload as u64));
+        }
+        let Some(mut waiter) = self.inbox.wait() else {
+            return Err(MeiliError::service_unavailable(service));
+        };
+        let subject = R::subject();
+        let publish = || async {
+            nats.publish_with_reply(subject.clone(), waiter.reply_to.clone(), payload.clone())
+                .await
+                .map_err(|e| MeiliError::internal(format!("cannot publish to `{subject}`: {e}")))
+        };
+        publish().await?;
+        let started = tokio::time::Instant::now();
+        let deadline = started + timeout;
+        let mut ack_deadline = Some(started + ACK_TIMEOUT);
+        let mut resent = false;
+        let mut assembled = BytesMut::new();
+        let mut expected_seq = 0u32;
+        let whole = loop {
+            let wait_until = ack_deadline.map_or(deadline, |a| a.min(deadline));
+            let msg = match tokio::time::timeout_at(wait_until, waiter.replies.recv()).await {
+                Err(_) if tokio::time::Instant::now() < deadline && !resent => {
+                    // Not acknowledged: the request was lost on its way to a replica.
+                    metrics::counter!("miroir_bus_resends_total", "service" => service)
+                        .increment(1);
+                    resent = true;
+                    ack_deadline = Some(tokio::time::Instant::now() + ACK_TIMEOUT);
+                    publish().await?;
+                    continue;
+                }
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    ack_deadline = None;
+                    continue;
+                }
+                Err(_) => {
+                    metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "timeout").increment(1);
+                    return Err(MeiliError::timeout(service, timeout.as_millis() as u64));
+                }
+                Ok(None) => return Err(MeiliError::service_unavailable(service)),
+                Ok(Some(m)) => m,
+            };
+            if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "no_responders").increment(1);
+                return Err(MeiliError::service_unavailable(service));
+            }
+            let headers = msg.headers.as_ref();
+            if headers.is_some_and(|h| h.get(ACK_HEADER).is_some()) {
+                ack_deadline = None;
+                continue;
+            }
+            let part = match headers.and_then(|h| h.get(REPLY_PART_HEADER)) {
+                None if expected_seq == 0 => break msg.payload,
+                None => {
+                    return Err(MeiliError::internal(format!(
+                        "a whole reply from {service} arrived after part {expected_seq} of another"
+                    )));
+                }
+                Some(value) => ReplyPart::parse(value.as_str()).ok_or_else(|| {
+                    MeiliError::internal(format!(
+                        "bad reply part header from {service}: {}",
+                        value.as_str()
+                    ))
+                })?,
+            };
+            if part.seq != expected_seq {
+                return Err(MeiliError::internal(format!(
+                    "reply parts from {service} arrived out of order ({} after {})",
+                    part.seq, expected_seq
+                )));
+            }
+            expected_seq += 1;
+            assembled.extend_from_slice(&msg.payload);
+            if part.is_last() {
+                break assembled.freeze();
+            }
+        };
+        drop(waiter);
+        metrics::histogram!("miroir_bus_request_seconds", "service" => service, "op" => R::OP)
+            .record(started.elapsed().as_secs_f64());
+        let outcome = decode_outcome::<R::Reply>(&whole)
+            .map_err(|e| MeiliError::internal(format!("bad reply from {service}: {e}")))?;
+        outcome.into()
+    }
+}
+
+/// Send `req` to its service's queue group and wait for the whole reply, over a reply
+/// subscription of its own. For one-off callers (tools, tests); a service that sends requests
+/// keeps a [`Requester`].
 pub async fn request<R: Rpc>(
     nats: &Client,
     req: &R,
     timeout: Duration,
 ) -> Result<R::Reply, MeiliError> {
-    let service = R::SERVICE.name();
-    let payload = Bytes::from(encode(req).map_err(|e| MeiliError::internal(e.to_string()))?);
-    if payload.len() > nats.server_info().max_payload {
-        return Err(MeiliError::payload_too_large(
-            nats.server_info().max_payload as u64,
-        ));
-    }
-    let inbox = nats.new_inbox();
-    let mut sub = nats
-        .subscribe(inbox.clone())
+    let requester = Requester::new(nats.clone())
         .await
-        .map_err(|e| MeiliError::internal(format!("cannot subscribe to the reply inbox: {e}")))?;
-    let publish = || async {
-        nats.publish_with_reply(R::subject(), inbox.clone(), payload.clone())
-            .await
-            .map_err(|e| MeiliError::internal(format!("cannot publish to `{}`: {e}", R::subject())))
-    };
-    publish().await?;
-    let started = tokio::time::Instant::now();
-    let deadline = started + timeout;
-    let mut ack_deadline = Some(started + ACK_TIMEOUT);
-    let mut resent = false;
-    let mut assembled: Vec<u8> = Vec::new();
-    let mut expected_seq = 0u32;
-    loop {
-        let wait_until = ack_deadline.map_or(deadline, |a| a.min(deadline));
-        let msg = match tokio::time::timeout_at(wait_until, sub.next()).await {
-            Err(_) if tokio::time::Instant::now() < deadline && !resent => {
-                // Not acknowledged: the request was lost on its way to a replica.
-                metrics::counter!("miroir_bus_resends_total", "service" => service).increment(1);
-                resent = true;
-                ack_deadline = Some(tokio::time::Instant::now() + ACK_TIMEOUT);
-                publish().await?;
-                continue;
-            }
-            Err(_) if tokio::time::Instant::now() < deadline => {
-                ack_deadline = None;
-                continue;
-            }
-            Err(_) => {
-                metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "timeout").increment(1);
-                return Err(MeiliError::timeout(service, timeout.as_millis() as u64));
-            }
-            Ok(None) => return Err(MeiliError::service_unavailable(service)),
-            Ok(Some(m)) => m,
-        };
-        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "no_responders").increment(1);
-            return Err(MeiliError::service_unavailable(service));
-        }
-        if msg
-            .headers
-            .as_ref()
-            .is_some_and(|h| h.get(ACK_HEADER).is_some())
-        {
-            ack_deadline = None;
-            continue;
-        }
-        let chunk: ReplyChunk = decode(&msg.payload)
-            .map_err(|e| MeiliError::internal(format!("bad reply chunk from {service}: {e}")))?;
-        if chunk.seq != expected_seq {
-            return Err(MeiliError::internal(format!(
-                "reply chunks from {service} arrived out of order ({} after {})",
-                chunk.seq, expected_seq
-            )));
-        }
-        expected_seq += 1;
-        assembled.extend_from_slice(&chunk.data);
-        if chunk.last {
-            break;
-        }
-    }
-    let _ = sub.unsubscribe().await;
-    metrics::histogram!("miroir_bus_request_seconds", "service" => service, "op" => R::OP)
-        .record(started.elapsed().as_secs_f64());
-    let outcome = decode_outcome::<R::Reply>(&assembled)
-        .map_err(|e| MeiliError::internal(format!("bad reply from {service}: {e}")))?;
-    outcome.into()
+        .map_err(|e| MeiliError::internal(e.to_string()))?;
+    requester.request(req, timeout).await
 }
 
-/// Publish an encoded outcome to `reply` in chunks that fit the server's max payload.
-async fn send_chunked(
+/// Publish an encoded outcome to `reply`: as it is when it fits the server's max payload, else
+/// in parts marked with [`REPLY_PART_HEADER`].
+async fn send_reply(
     nats: &Client,
     reply: async_nats::Subject,
     encoded: Vec<u8>,
 ) -> anyhow::Result<()> {
-    let size = chunk_size(nats);
-    let total = encoded.len().div_ceil(size).max(1);
+    let max_payload = nats.server_info().max_payload;
     let bytes = Bytes::from(encoded);
-    for i in 0..total {
-        let start = i * size;
-        let end = ((i + 1) * size).min(bytes.len());
-        let chunk = ReplyChunk {
-            seq: i as u32,
-            last: i + 1 == total,
-            data: bytes.slice(start..end),
-        };
-        nats.publish(reply.clone(), Bytes::from(encode(&chunk)?))
-            .await?;
+    if bytes.len() <= max_payload {
+        nats.publish(reply, bytes).await?;
+    } else {
+        let size = max_payload.saturating_sub(PART_OVERHEAD).max(4096);
+        let total = bytes.len().div_ceil(size);
+        let total_u32 = u32::try_from(total)?;
+        for i in 0..total {
+            let part = ReplyPart {
+                seq: i as u32,
+                total: total_u32,
+            };
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(REPLY_PART_HEADER, part.header_value().as_str());
+            let end = ((i + 1) * size).min(bytes.len());
+            nats.publish_with_headers(reply.clone(), headers, bytes.slice(i * size..end))
+                .await?;
+        }
     }
-    nats.flush().await?;
+    // No flush: the client's connection task writes the reply as soon as it runs, and waiting
+    // for it here would cost every reply one more task wake-up. A replica that stops flushes
+    // once in `shutdown`.
     Ok(())
 }
 
@@ -293,7 +356,7 @@ impl ServiceRunner {
                             Err(_) => return,
                         },
                     };
-                    if let Err(e) = send_chunked(&nats, reply, encoded).await {
+                    if let Err(e) = send_reply(&nats, reply, encoded).await {
                         tracing::warn!(subject = %R::subject(), error = %e, "cannot send reply");
                     }
                 });

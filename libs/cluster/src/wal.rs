@@ -34,11 +34,24 @@ pub async fn open(js: &jetstream::Context) -> anyhow::Result<stream::Stream> {
 
 /// Publish one chunk and wait for JetStream's acknowledgement.
 pub async fn publish_chunk(js: &jetstream::Context, chunk: &WalChunk) -> Result<(), MeiliError> {
+    confirm_chunk(send_chunk(js, chunk).await?).await
+}
+
+/// Publish one chunk without waiting for its acknowledgement: a spooler keeps a few in flight
+/// (in order, on one connection) and passes each to [`confirm_chunk`] before it reports the
+/// batch spooled.
+pub async fn send_chunk(
+    js: &jetstream::Context,
+    chunk: &WalChunk,
+) -> Result<jetstream::context::PublishAckFuture, MeiliError> {
     let payload = encode(chunk).map_err(|e| MeiliError::internal(e.to_string()))?;
-    let ack = js
-        .publish(wal_batch(&chunk.batch_id), Bytes::from(payload))
+    js.publish(wal_batch(&chunk.batch_id), Bytes::from(payload))
         .await
-        .map_err(|e| MeiliError::internal(format!("cannot spool a document chunk: {e}")))?;
+        .map_err(|e| MeiliError::internal(format!("cannot spool a document chunk: {e}")))
+}
+
+/// Wait for the acknowledgement of a chunk sent with [`send_chunk`].
+pub async fn confirm_chunk(ack: jetstream::context::PublishAckFuture) -> Result<(), MeiliError> {
     ack.await.map_err(|e| {
         MeiliError::internal(format!("the WAL did not acknowledge a document chunk: {e}"))
     })?;

@@ -201,6 +201,10 @@ pub struct DocumentsCommit {
     /// The `?primaryKey=` the client gave, if any.
     pub primary_key: Option<String>,
     pub method: WriteMethod,
+    /// The gateway checked, while spooling, that every document has a valid id under this
+    /// primary key: when it is the one the router resolves, the router skips its own pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids_checked: Option<String>,
     /// `?customMetadata=`: kept in the cluster task and shown with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_metadata: Option<String>,
@@ -356,14 +360,59 @@ pub struct SettingsGet {
 message!(SettingsGet, "merger.settings.get", 1);
 rpc!(SettingsGet => JsonBody, Service::Merger, "settings.get");
 
-// ---------------------------------------------------------------- framing of large replies
+// ---------------------------------------------------------------- framing of replies
 
-/// Replies larger than NATS's max payload are cut into chunks sent to the requester's inbox in
-/// order; the concatenation of `data` is the encoded [`Outcome`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReplyChunk {
+/// Header of each part of a reply cut in parts.
+///
+/// A reply that fits NATS's max payload travels as one message whose payload is the encoded
+/// [`Outcome`] itself: no envelope around it, no header, nothing to copy on either side. A larger
+/// one is cut into parts sent in order to the requester's inbox, each with this header set to
+/// `seq/total` ([`ReplyPart`]); the concatenation of their payloads is the encoded outcome.
+pub const REPLY_PART_HEADER: &str = "Miroir-Part";
+
+/// Which part of a reply cut in parts a message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyPart {
+    /// 0-based.
     pub seq: u32,
-    pub last: bool,
-    pub data: Bytes,
+    /// How many parts the reply has (at least 2).
+    pub total: u32,
 }
-message!(ReplyChunk, "reply.chunk", 1);
+
+impl ReplyPart {
+    /// The value of [`REPLY_PART_HEADER`]: `seq/total`.
+    pub fn header_value(&self) -> String {
+        format!("{}/{}", self.seq, self.total)
+    }
+
+    /// Reads a [`REPLY_PART_HEADER`] value; `None` unless it is `seq/total` with `seq < total`.
+    pub fn parse(value: &str) -> Option<ReplyPart> {
+        let (seq, total) = value.split_once('/')?;
+        let part = ReplyPart {
+            seq: seq.parse().ok()?,
+            total: total.parse().ok()?,
+        };
+        (part.seq < part.total).then_some(part)
+    }
+
+    pub fn is_last(&self) -> bool {
+        self.seq + 1 == self.total
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::ReplyPart;
+
+    #[test]
+    fn part_headers_round_trip_and_refuse_nonsense() {
+        let part = ReplyPart { seq: 2, total: 3 };
+        assert_eq!(part.header_value(), "2/3");
+        assert_eq!(ReplyPart::parse("2/3"), Some(part));
+        assert!(part.is_last());
+        assert!(!ReplyPart { seq: 0, total: 3 }.is_last());
+        for bad in ["3/3", "1", "a/2", "1/b", "", "/", "-1/2"] {
+            assert_eq!(ReplyPart::parse(bad), None, "{bad}");
+        }
+    }
+}

@@ -47,6 +47,7 @@ fn documents_commit_bytes_are_pinned() {
             documents: 10_000,
             primary_key: None,
             method: WriteMethod::Replace,
+            ids_checked: None,
             // Optional fields left out of the encoding when unset: the bytes stay those of v1.
             custom_metadata: None,
             skip_creation: false,

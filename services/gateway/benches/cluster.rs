@@ -1,20 +1,22 @@
 //! The cluster benchmark: Miroir run as separate processes (a real nats-server, 3 stand-in
-//! nodes, router, merger, gateway; 4 shards, RF 2), each figure printed beside a baseline
-//! measured in the same run on the same nodes, with the ratio and the target:
+//! nodes, router, merger, gateway; RF 2), each figure printed beside a baseline measured in the
+//! same run on the same nodes, with the ratio and the target:
 //!
-//! 1. search latency and throughput through the gateway vs. the slowest of the 4 shard searches
-//!    sent directly to the nodes in parallel (the floor of any scatter-gather);
-//! 2. gateway + merger CPU per search (from `/proc/<pid>/stat`);
+//! 1. search latency (p50, p99) and throughput with 8 and 32 clients through the gateway vs. the
+//!    same per-shard searches sent directly to the nodes in parallel, merging nothing (the floor
+//!    of any scatter-gather), at 4 shards and 20 hits, and again at 8 shards and 100 hits;
+//! 2. gateway + merger CPU per search (from `/proc/<pid>/stat`) in both configurations, and
+//!    their RSS under the 32-client load;
 //! 3. indexing throughput through the gateway vs. writing the same per-shard parts directly;
 //! 4. the gateway's peak RSS while a ~100 MB NDJSON upload streams through it.
 //!
 //! `cargo bench -p miroir-gateway --bench cluster`. Sizes come from `BENCH_SEARCHES` (2000),
-//! `BENCH_CONCURRENT_SEARCHES` (2000), `BENCH_CLIENTS` (8), `BENCH_INDEX_DOCS` (200000),
-//! `BENCH_INDEX_ROUNDS` (4 per path, alternating which goes first), `BENCH_UPLOAD_BYTES`
-//! (100000000) and `BENCH_README_BYTES` (800, the padding of the upload's documents). Figures
-//! only: nothing is asserted but the correctness checks along the way (a figure measured on a
-//! wrong answer would be worthless). Everything started is killed at the end, also on error or
-//! Ctrl-C.
+//! `BENCH_CONCURRENT_SEARCHES` (2000 per client count), `BENCH_CLIENTS` (`8,32`),
+//! `BENCH_INDEX_DOCS` (200000), `BENCH_INDEX_ROUNDS` (4 per path, alternating which goes
+//! first), `BENCH_UPLOAD_BYTES` (100000000) and `BENCH_README_BYTES` (800, the padding of the
+//! upload's documents). Figures only: nothing is asserted but the correctness checks along the
+//! way (a figure measured on a wrong answer would be worthless). Everything started is killed at
+//! the end, also on error or Ctrl-C.
 
 #[path = "cluster/corpus.rs"]
 mod corpus;
@@ -98,8 +100,18 @@ async fn bench() -> Result<()> {
         warmup: 200,
         sequential: env_u64("BENCH_SEARCHES", 2000) as usize,
         concurrent: env_u64("BENCH_CONCURRENT_SEARCHES", 2000) as usize,
-        clients: env_u64("BENCH_CLIENTS", 8) as usize,
     };
+    let clients: Vec<usize> = std::env::var("BENCH_CLIENTS")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|c| c.trim().parse().ok())
+                .filter(|&c| c > 0)
+                .collect()
+        })
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![8, 32]);
+    let most_clients = clients.iter().copied().max().unwrap_or(1);
     let index_docs = env_u64("BENCH_INDEX_DOCS", 200_000);
     let index_rounds = env_u64("BENCH_INDEX_ROUNDS", 4) as usize;
     let upload_bytes = env_u64("BENCH_UPLOAD_BYTES", 100_000_000);
@@ -120,11 +132,10 @@ async fn bench() -> Result<()> {
         1e3 / tick_hz as f64
     );
     println!(
-        "sizes: {} warm-up + {} sequential + {} concurrent searches ({} clients); {index_docs} documents to index ({index_rounds} rounds per path); {} streamed upload",
+        "sizes: {} warm-up + {} sequential + {} concurrent searches per client count {clients:?}; {index_docs} documents to index ({index_rounds} rounds per path); {} streamed upload",
         search_opts.warmup,
         search_opts.sequential,
         search_opts.concurrent,
-        search_opts.clients,
         mb(upload_bytes)
     );
     let mut stack = Stack::start(bins, 4, 2).await?;
@@ -142,54 +153,48 @@ async fn bench() -> Result<()> {
     let http = report::http_client()?;
     let settings = npm_settings()?;
 
-    // 1 and 2: search.
-    println!("\n-- 1. search latency and throughput (npm 10k, 4 shards x RF 2, 20 hits) --");
-    let loaded = search::load_npm(&stack, &settings).await;
+    // 1 and 2: search, on `npm` (4 shards, 20 hits) and `npm8` (8 shards, 100 hits).
+    let loaded = search::load_npm(&stack, &settings, "npm").await;
     explain(&mut stack, loaded)?;
-    let outcome = search::run(&stack, &http, tick_hz, &search_opts).await;
-    let s = explain(&mut stack, outcome)?;
-    println!("sequential:");
-    println!(
-        "{}",
-        s.gateway_seq
-            .line("  gateway (HTTP -> NATS -> merger -> 4 shards)")
-    );
-    println!(
-        "{}",
-        s.direct_seq
-            .line("  direct, slowest of 4 parallel shard searches")
-    );
-    println!("{} concurrent clients:", search_opts.clients);
-    println!("{}", s.gateway_conc.line("  gateway"));
-    println!("{}", s.direct_conc.line("  direct, slowest of 4"));
-    let added = s.gateway_seq.p50_ms - s.direct_seq.p50_ms;
-    println!(
-        "added latency = gateway p50 - direct slowest-shard p50 = {added:.3} ms (target < 1 ms)"
-    );
+    set_shards(&stack, 8).await?;
+    let loaded = search::load_npm(&stack, &settings, "npm8").await;
+    set_shards(&stack, 4).await?;
+    explain(&mut stack, loaded)?;
 
-    println!("\n-- 2. CPU per search (microseconds of CPU per search, by process) --");
-    let seq_n = s.gateway_seq.n;
-    let conc_n = s.gateway_conc.n;
-    println!(
-        "  gateway run, sequential ({seq_n}):   {}",
-        s.cpu_seq.per_op_line(seq_n)
-    );
-    println!(
-        "  direct run, sequential ({}):    {}",
-        s.direct_seq.n,
-        s.cpu_direct_seq.per_op_line(s.direct_seq.n)
-    );
-    println!(
-        "  gateway run, {} clients ({conc_n}): {}",
-        search_opts.clients,
-        s.cpu_conc.per_op_line(conc_n)
-    );
-    let cpu_seq = s.cpu_seq.of(&["gateway", "merger"]) / seq_n.max(1) as f64;
-    let cpu_conc = s.cpu_conc.of(&["gateway", "merger"]) / conc_n.max(1) as f64;
-    println!(
-        "gateway + merger: {cpu_seq:.0} us per search sequential, {cpu_conc:.0} us at {} clients (target < 300 us)",
-        search_opts.clients
-    );
+    println!("\n-- 1. search latency and throughput (npm 10k, 4 shards x RF 2, 20 hits) --");
+    let outcome = search::run(
+        &stack,
+        &http,
+        tick_hz,
+        &search_opts,
+        &search::Scenario {
+            uid: "npm",
+            limit: 20,
+            clients: &clients,
+            rss_at: Some(most_clients),
+        },
+    )
+    .await;
+    let s4 = explain(&mut stack, outcome)?;
+    print_search(&s4);
+
+    println!("\n-- 1b. the same with 8 shards and 100 hits (npm8 10k, 8 shards x RF 2) --");
+    let outcome = search::run(
+        &stack,
+        &http,
+        tick_hz,
+        &search_opts,
+        &search::Scenario {
+            uid: "npm8",
+            limit: 100,
+            clients: &[],
+            rss_at: None,
+        },
+    )
+    .await;
+    let s8 = explain(&mut stack, outcome)?;
+    anyhow::ensure!(s8.shards == 8, "npm8 has {} shards, not 8", s8.shards);
+    print_search(&s8);
 
     // 3: indexing.
     println!("\n-- 3. indexing throughput --");
@@ -262,65 +267,98 @@ async fn bench() -> Result<()> {
         began.elapsed().as_secs_f64()
     );
     let peak_mb = m.hwm_kb.max(m.peak_sampled_kb) as f64 / 1024.0;
-    let rows = vec![
-        latency_row(
-            "search p50 (sequential)",
+    let mut rows = Vec::new();
+    for (label, s, cpu_target) in [("4 sh/20 hits", &s4, 250.0), ("8 sh/100 hits", &s8, 400.0)] {
+        rows.push(latency_row(
+            &format!("search p50 ({label}, seq.)"),
             &s.gateway_seq,
             &s.direct_seq,
             |s| s.p50_ms,
-        ),
-        latency_row(
-            "search p99 (sequential)",
+        ));
+        rows.push(latency_row(
+            &format!("search p99 ({label}, seq.)"),
             &s.gateway_seq,
             &s.direct_seq,
             |s| s.p99_ms,
-        ),
-        latency_row(
-            "search mean (sequential)",
-            &s.gateway_seq,
-            &s.direct_seq,
-            |s| s.mean_ms,
-        ),
-        Row {
-            figure: "added latency (p50 - direct p50)".into(),
-            miroir: format!("{added:.3} ms"),
+        ));
+        let (added50, added99) = added(s);
+        rows.push(Row {
+            figure: format!("added latency p50 ({label})"),
+            miroir: format!("{added50:.3} ms"),
             baseline: "0".into(),
             ratio: "-".into(),
-            target: "< 1 ms".into(),
-            met: Some(added < 1.0),
-        },
-        Row {
-            figure: format!("search throughput ({} clients)", search_opts.clients),
-            miroir: format!("{:.0} q/s", s.gateway_conc.qps),
-            baseline: format!("{:.0} q/s", s.direct_conc.qps),
-            ratio: format!("{:.2}", s.gateway_conc.qps / s.direct_conc.qps),
-            target: "-".into(),
-            met: None,
-        },
-        Row {
-            figure: format!("search p50 ({} clients)", search_opts.clients),
-            miroir: format!("{:.3} ms", s.gateway_conc.p50_ms),
-            baseline: format!("{:.3} ms", s.direct_conc.p50_ms),
-            ratio: format!("{:.2}", s.gateway_conc.p50_ms / s.direct_conc.p50_ms),
-            target: "-".into(),
-            met: None,
-        },
-        Row {
-            figure: "gateway+merger CPU/search (seq)".into(),
-            miroir: format!("{cpu_seq:.0} us"),
+            target: "< 0.5 ms".into(),
+            met: Some(added50 < 0.5),
+        });
+        rows.push(Row {
+            figure: format!("added latency p99 ({label})"),
+            miroir: format!("{added99:.3} ms"),
+            baseline: "0".into(),
+            ratio: "-".into(),
+            target: "< 1.5 ms".into(),
+            met: Some(added99 < 1.5),
+        });
+        let cpu = cpu_per_search(&s.cpu_seq, s.gateway_seq.n);
+        rows.push(Row {
+            figure: format!("gateway+merger CPU/search ({label}, seq.)"),
+            miroir: format!("{cpu:.0} us"),
             baseline: "-".into(),
             ratio: "-".into(),
-            target: "< 300 us".into(),
-            met: Some(cpu_seq < 300.0),
-        },
-        Row {
-            figure: format!("gateway+merger CPU/search ({} cl.)", search_opts.clients),
-            miroir: format!("{cpu_conc:.0} us"),
-            baseline: "-".into(),
-            ratio: "-".into(),
-            target: "< 300 us".into(),
-            met: Some(cpu_conc < 300.0),
-        },
+            target: format!("< {cpu_target:.0} us"),
+            met: Some(cpu < cpu_target),
+        });
+        for run in &s.concurrent {
+            let cpu = cpu_per_search(&run.cpu, run.gateway.n);
+            rows.push(Row {
+                figure: format!("gateway+merger CPU/search ({label}, {} cl.)", run.clients),
+                miroir: format!("{cpu:.0} us"),
+                baseline: "-".into(),
+                ratio: "-".into(),
+                target: format!("< {cpu_target:.0} us"),
+                met: Some(cpu < cpu_target),
+            });
+            let ratio = run.gateway.qps / run.direct.qps;
+            rows.push(Row {
+                figure: format!("search throughput ({label}, {} cl.)", run.clients),
+                miroir: format!("{:.0} q/s", run.gateway.qps),
+                baseline: format!("{:.0} q/s", run.direct.qps),
+                ratio: format!("{ratio:.2}"),
+                target: ">= 0.85x".into(),
+                met: Some(ratio >= 0.85),
+            });
+            rows.push(latency_row(
+                &format!("search p50 ({label}, {} cl.)", run.clients),
+                &run.gateway,
+                &run.direct,
+                |s| s.p50_ms,
+            ));
+            if let Some(rss) = &run.rss {
+                rows.push(Row {
+                    figure: format!("gateway RSS, peak under {} cl.", run.clients),
+                    miroir: format!("{:.1} MB", rss.gateway_peak_kb as f64 / 1024.0),
+                    baseline: format!("{:.1} MB before", rss.gateway_before_kb as f64 / 1024.0),
+                    ratio: format!(
+                        "{:.2}",
+                        rss.gateway_peak_kb as f64 / rss.gateway_before_kb.max(1) as f64
+                    ),
+                    target: "-".into(),
+                    met: None,
+                });
+                rows.push(Row {
+                    figure: format!("merger RSS, peak under {} cl.", run.clients),
+                    miroir: format!("{:.1} MB", rss.merger_peak_kb as f64 / 1024.0),
+                    baseline: format!("{:.1} MB before", rss.merger_before_kb as f64 / 1024.0),
+                    ratio: format!(
+                        "{:.2}",
+                        rss.merger_peak_kb as f64 / rss.merger_before_kb.max(1) as f64
+                    ),
+                    target: "-".into(),
+                    met: None,
+                });
+            }
+        }
+    }
+    rows.extend([
         Row {
             figure: format!("indexing ({} docs)", ix.documents),
             miroir: format!("{gw_rate:.0} docs/s"),
@@ -340,9 +378,110 @@ async fn bench() -> Result<()> {
             target: "< 64 MB".into(),
             met: Some(peak_mb < 64.0),
         },
-    ];
+    ]);
     print_table(&rows);
     Ok(())
+}
+
+/// Sets the shard count new indexes get.
+async fn set_shards(stack: &Stack, shards: u16) -> Result<()> {
+    stack
+        .topology
+        .put_defaults(&miroir_proto::topology::ClusterDefaults {
+            shard_count: shards,
+            replication_factor: 2,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("setting the default shard count to {shards}: {e}"))?;
+    // The router reads the defaults from its topology mirror: give it a moment to see them (the
+    // shard count of the index created next is checked).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    Ok(())
+}
+
+/// Added latency over the direct fan-out: gateway minus direct, at p50 and at p99 (sequential).
+fn added(s: &search::SearchOutcome) -> (f64, f64) {
+    (
+        s.gateway_seq.p50_ms - s.direct_seq.p50_ms,
+        s.gateway_seq.p99_ms - s.direct_seq.p99_ms,
+    )
+}
+
+/// Gateway + merger CPU microseconds per search.
+fn cpu_per_search(cpu: &procs::CpuUse, searches: usize) -> f64 {
+    cpu.of(&["gateway", "merger"]) / searches.max(1) as f64
+}
+
+fn print_search(s: &search::SearchOutcome) {
+    println!("sequential:");
+    println!(
+        "{}",
+        s.gateway_seq.line(&format!(
+            "  gateway (HTTP -> NATS -> merger -> {} shards)",
+            s.shards
+        ))
+    );
+    println!(
+        "{}",
+        s.direct_seq.line(&format!(
+            "  direct, slowest of {} parallel shard searches",
+            s.shards
+        ))
+    );
+    for run in &s.concurrent {
+        println!("{} concurrent clients:", run.clients);
+        println!("{}", run.gateway.line("  gateway"));
+        println!(
+            "{}",
+            run.direct
+                .line(&format!("  direct, slowest of {}", s.shards))
+        );
+        if let Some(rss) = &run.rss {
+            println!(
+                "  RSS (MB) before -> peak during the gateway run ({} samples): gateway {:.1} -> {:.1}, merger {:.1} -> {:.1}",
+                rss.samples,
+                rss.gateway_before_kb as f64 / 1024.0,
+                rss.gateway_peak_kb as f64 / 1024.0,
+                rss.merger_before_kb as f64 / 1024.0,
+                rss.merger_peak_kb as f64 / 1024.0
+            );
+        }
+    }
+    let (added50, added99) = added(s);
+    println!(
+        "added latency over the direct fan-out: p50 {added50:.3} ms (target < 0.5 ms), p99 {added99:.3} ms (target < 1.5 ms)"
+    );
+    println!("CPU per search (microseconds of CPU per search, by process):");
+    println!(
+        "  gateway run, sequential ({}): {}",
+        s.gateway_seq.n,
+        s.cpu_seq.per_op_line(s.gateway_seq.n)
+    );
+    println!(
+        "  direct run, sequential ({}):  {}",
+        s.direct_seq.n,
+        s.cpu_direct_seq.per_op_line(s.direct_seq.n)
+    );
+    for run in &s.concurrent {
+        println!(
+            "  gateway run, {} clients ({}): {}",
+            run.clients,
+            run.gateway.n,
+            run.cpu.per_op_line(run.gateway.n)
+        );
+    }
+    println!(
+        "gateway + merger: {:.0} us per search sequential{}",
+        cpu_per_search(&s.cpu_seq, s.gateway_seq.n),
+        s.concurrent
+            .iter()
+            .map(|r| format!(
+                ", {:.0} us at {} clients",
+                cpu_per_search(&r.cpu, r.gateway.n),
+                r.clients
+            ))
+            .collect::<String>()
+    );
 }
 
 fn latency_row(figure: &str, miroir: &Stats, direct: &Stats, pick: fn(&Stats) -> f64) -> Row {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use miroir_cluster::bus::Requester;
 use miroir_cluster::topology::{Topology, TopologyStore};
 use miroir_cluster::wal;
 use miroir_proto::subjects::TOPOLOGY_BUCKET;
@@ -26,6 +27,8 @@ pub struct AppState {
 struct Inner {
     config: Config,
     nats: async_nats::Client,
+    /// Every request to the router and the merger goes through its one reply subscription.
+    requester: Requester,
     jetstream: jetstream::Context,
     wal: jetstream::stream::Stream,
     topology: TopologyStore,
@@ -46,10 +49,12 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("cannot open the stream of the topology bucket: {e}"))?;
         let wal = wal::open(&jetstream).await?;
         let keys = Keyring::open(&jetstream, config.master_key.clone()).await?;
+        let requester = Requester::new(nats.clone()).await?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 config,
                 nats,
+                requester,
                 jetstream,
                 wal,
                 topology,
@@ -124,6 +129,15 @@ impl AppState {
         }
     }
 
+    /// `Ok` when the index exists, else Meilisearch's `index_not_found`; for the search routes,
+    /// which only need to know that (no copy of the record on every search).
+    pub async fn check_index_exists(&self, uid: &str) -> Result<(), MeiliError> {
+        if self.inner.topology.current().index(uid).is_some() {
+            return Ok(());
+        }
+        self.existing_index(uid).await.map(|_| ())
+    }
+
     /// The record of an index that must exist, or Meilisearch's `index_not_found`.
     pub async fn existing_index(&self, uid: &str) -> Result<IndexRecord, MeiliError> {
         self.index(uid)
@@ -139,7 +153,9 @@ impl AppState {
         timeout: Duration,
         index_uid: Option<&str>,
     ) -> Result<R::Reply, MeiliError> {
-        miroir_cluster::bus::request(&self.inner.nats, req, timeout)
+        self.inner
+            .requester
+            .request(req, timeout)
             .await
             .map_err(|e| match index_uid {
                 Some(uid) => {

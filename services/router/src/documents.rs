@@ -2,7 +2,9 @@
 //!
 //! A batch is read from the WAL twice: first to resolve the primary key and check every document's
 //! id (so a bad batch fails whole, before any node sees it, as one Meilisearch task does), then to
-//! split it per shard and send each shard's part to every copy. Per-shard buffers are flushed at
+//! split it per shard and send each shard's part to every copy. The first pass is skipped when
+//! the gateway already checked every id under the resolved key while it spooled the batch
+//! (`DocumentsCommit::ids_checked`). Per-shard buffers are flushed at
 //! `shard_flush_bytes`, so memory stays bounded whatever the batch size.
 
 use std::collections::{BTreeMap, HashSet};
@@ -94,7 +96,12 @@ impl Router {
                 return self.fail(task, e).await;
             }
         };
-        if let Err(e) = self.check_ids(req, primary_key.as_deref()).await {
+        // The gateway checked every id while it spooled the batch, under the same key: no need
+        // to read the whole batch once more before sending it.
+        let vouched = primary_key.is_some() && req.ids_checked == primary_key;
+        if vouched {
+            crate::metrics::id_check_skipped();
+        } else if let Err(e) = self.check_ids(req, primary_key.as_deref()).await {
             task.details = failed_details;
             return self.fail(task, e).await;
         }
@@ -113,11 +120,12 @@ impl Router {
             WriteMethod::Replace => Method::POST,
             WriteMethod::Update => Method::PUT,
         };
-        // Parts of different shards are in flight together; parts of one shard go one after the
+        // Parts for different copies are in flight together; parts for one copy go one after the
         // other, so each copy receives its documents in the batch's order (a later version of a
-        // document must land after an earlier one).
+        // document must land after an earlier one). Each copy goes at its own pace: a busy node
+        // does not hold back the next part for the shard's other copy.
         let mut in_flight = futures::stream::FuturesUnordered::new();
-        let mut busy: std::collections::HashSet<u16> = std::collections::HashSet::new();
+        let mut busy: HashSet<(u16, String)> = HashSet::new();
         let wal_ref = WalRef {
             batch_id: req.batch_id.clone(),
             chunks: req.chunks,
@@ -165,12 +173,6 @@ impl Router {
                 }
             }
             for (shard, body) in ready {
-                while busy.contains(&shard) {
-                    if let Some((done, results)) = in_flight.next().await {
-                        busy.remove(&done);
-                        self.book(&mut task, results, hinted).await?;
-                    }
-                }
                 let calls = document_calls(
                     &record,
                     shard,
@@ -180,13 +182,24 @@ impl Router {
                     body,
                     wal_ref.clone(),
                 );
-                busy.insert(shard);
-                in_flight.push(async move {
-                    (
-                        shard,
-                        self.send_calls(Some(&req.index_uid), calls, true).await,
-                    )
-                });
+                for call in calls {
+                    let copy = (shard, call.node.clone());
+                    while busy.contains(&copy) {
+                        let Some((done, results)) = in_flight.next().await else {
+                            break;
+                        };
+                        busy.remove(&done);
+                        self.book(&mut task, results, hinted).await?;
+                    }
+                    busy.insert(copy.clone());
+                    in_flight.push(async move {
+                        (
+                            copy,
+                            self.send_calls(Some(&req.index_uid), vec![call], true)
+                                .await,
+                        )
+                    });
+                }
             }
         }
         while let Some((_, results)) = in_flight.next().await {

@@ -1,7 +1,7 @@
 //! Figures 1 and 2: search latency and throughput through the gateway, next to the floor any
-//! scatter-gather pays (the slowest of the 4 shard searches sent directly to the nodes, in
-//! parallel, with the very body the merger sends them), and the gateway's and merger's CPU
-//! time per search.
+//! scatter-gather pays (the slowest of the shard searches sent directly to the nodes, in
+//! parallel, with the very body the merger sends them, merging nothing), the gateway's and
+//! merger's CPU time per search, and their resident memory under the most concurrent load.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use miroir_merge::IndexMergeContext;
 use miroir_placement::{ShardId, shard_index_name};
 use serde_json::{Value, json};
 
-use crate::procs::{CpuSnapshot, CpuUse};
+use crate::procs::{CpuSnapshot, CpuUse, status_kb};
 use crate::report::{Stats, timed_post};
 use crate::stack::{GATEWAY_KEY, NODE_KEY, Stack};
 
@@ -20,34 +20,59 @@ pub struct SearchOptions {
     pub warmup: usize,
     pub sequential: usize,
     pub concurrent: usize,
-    pub clients: usize,
+}
+
+/// One configuration searched: an index (its shard count is the index's) and the page size.
+pub struct Scenario<'a> {
+    pub uid: &'a str,
+    pub limit: u64,
+    /// A concurrent run per entry, with that many clients.
+    pub clients: &'a [usize],
+    /// Sample the gateway's and merger's RSS during the gateway run with this many clients.
+    pub rss_at: Option<usize>,
 }
 
 pub struct SearchOutcome {
+    pub shards: usize,
     pub gateway_seq: Stats,
     pub direct_seq: Stats,
-    pub gateway_conc: Stats,
-    pub direct_conc: Stats,
     /// CPU of every process over the gateway's sequential searches only.
     pub cpu_seq: CpuUse,
     pub cpu_direct_seq: CpuUse,
-    /// CPU over the gateway's concurrent searches only.
-    pub cpu_conc: CpuUse,
+    pub concurrent: Vec<ConcurrentRun>,
 }
 
-/// The fixed mix: keywords, typos, filters, facets, sorts; 20 hits each.
-pub fn queries() -> Vec<Value> {
+pub struct ConcurrentRun {
+    pub clients: usize,
+    pub gateway: Stats,
+    pub direct: Stats,
+    /// CPU over the gateway's concurrent searches only.
+    pub cpu: CpuUse,
+    pub rss: Option<RssUnderLoad>,
+}
+
+/// Resident memory (kB) just before a concurrent run and the peak sampled during it.
+pub struct RssUnderLoad {
+    pub gateway_before_kb: u64,
+    pub gateway_peak_kb: u64,
+    pub merger_before_kb: u64,
+    pub merger_peak_kb: u64,
+    pub samples: u64,
+}
+
+/// The fixed mix: keywords, typos, filters, facets, sorts; `limit` hits each.
+pub fn queries(limit: u64) -> Vec<Value> {
     vec![
-        json!({"q": "react", "limit": 20}),
-        json!({"q": "react router", "limit": 20}),
-        json!({"q": "recat compnent", "limit": 20}),
-        json!({"q": "webpak plugn", "limit": 20}),
-        json!({"q": "azure", "filter": "major >= 1 AND downloads > 1000", "limit": 20}),
-        json!({"q": "", "filter": [["scope = types", "scope = babel"], "major > 5"], "limit": 20}),
-        json!({"q": "vue", "facets": ["scope", "major"], "limit": 20}),
-        json!({"q": "cli", "facets": ["major", "tags"], "limit": 20}),
-        json!({"q": "eslint", "sort": ["downloads:desc"], "limit": 20}),
-        json!({"q": "", "sort": ["name:asc"], "filter": "downloads > 5000", "limit": 20}),
+        json!({"q": "react", "limit": limit}),
+        json!({"q": "react router", "limit": limit}),
+        json!({"q": "recat compnent", "limit": limit}),
+        json!({"q": "webpak plugn", "limit": limit}),
+        json!({"q": "azure", "filter": "major >= 1 AND downloads > 1000", "limit": limit}),
+        json!({"q": "", "filter": [["scope = types", "scope = babel"], "major > 5"], "limit": limit}),
+        json!({"q": "vue", "facets": ["scope", "major"], "limit": limit}),
+        json!({"q": "cli", "facets": ["major", "tags"], "limit": limit}),
+        json!({"q": "eslint", "sort": ["downloads:desc"], "limit": limit}),
+        json!({"q": "", "sort": ["name:asc"], "filter": "downloads > 5000", "limit": limit}),
     ]
 }
 
@@ -87,20 +112,23 @@ impl Target {
     }
 }
 
-/// Creates `npm` through the gateway with the recorded settings and loads the 10k corpus.
-pub async fn load_npm(stack: &Stack, settings: &Value) -> Result<()> {
+/// Creates `uid` through the gateway with the recorded settings (and the cluster's default
+/// shard count at that moment) and loads the npm 10k corpus.
+pub async fn load_npm(stack: &Stack, settings: &Value, uid: &str) -> Result<()> {
     let gw = stack.gateway();
     let r = gw
-        .post("/indexes", &json!({"uid": "npm", "primaryKey": "id"}))
+        .post("/indexes", &json!({"uid": uid, "primaryKey": "id"}))
         .await?;
     gw.wait_succeeded(&r).await?;
-    let r = gw.patch("/indexes/npm/settings", settings).await?;
+    let r = gw
+        .patch(&format!("/indexes/{uid}/settings"), settings)
+        .await?;
     gw.wait_succeeded(&r).await?;
     let body = std::fs::read(miroir_testkit::npm_corpus_path())?;
     let r = gw
         .send_raw(
             reqwest::Method::POST,
-            "/indexes/npm/documents",
+            &format!("/indexes/{uid}/documents"),
             "application/x-ndjson",
             body,
         )
@@ -121,10 +149,12 @@ pub async fn run(
     http: &reqwest::Client,
     tick_hz: u64,
     opts: &SearchOptions,
+    scenario: &Scenario<'_>,
 ) -> Result<SearchOutcome> {
-    let record = stack.index_record("npm").await?;
+    let uid = scenario.uid;
+    let record = stack.index_record(uid).await?;
     let copies = stack.shard_urls(&record)?;
-    let mix = queries();
+    let mix = queries(scenario.limit);
     let ctx = IndexMergeContext {
         primary_key: Some("id".into()),
         ..Default::default()
@@ -140,7 +170,7 @@ pub async fn run(
     let mut urls = Vec::new();
     for (s, replicas) in copies.iter().enumerate() {
         let shard = ShardId::new(s as u16).context("shard id")?;
-        let name = shard_index_name("npm", shard);
+        let name = shard_index_name(record.storage_base(), shard);
         urls.push(
             replicas
                 .iter()
@@ -149,7 +179,7 @@ pub async fn run(
         );
     }
     println!(
-        "npm: {} shards, copies {:?}",
+        "{uid}: {} shards, copies {:?}",
         record.shard_count,
         record
             .shards
@@ -158,7 +188,7 @@ pub async fn run(
             .collect::<Vec<_>>()
     );
     let gateway = Target::Gateway {
-        url: format!("{}/indexes/npm/search", stack.gateway_url),
+        url: format!("{}/indexes/{uid}/search", stack.gateway_url),
         bodies: client_bodies,
     };
     let direct = Target::Direct {
@@ -166,10 +196,18 @@ pub async fn run(
         bodies: shard_bodies.clone(),
     };
 
-    let (shard_bytes, answer_bytes) =
-        check_totals(http, &stack.gateway_url, &urls, &mix, &shard_bodies).await?;
+    let (shard_bytes, answer_bytes) = check_totals(
+        http,
+        &format!("{}/indexes/{uid}/search", stack.gateway_url),
+        &urls,
+        &mix,
+        &shard_bodies,
+        scenario.limit,
+    )
+    .await?;
     println!(
-        "per search (mean over the mix): the 4 shard answers the merger parses weigh {:.1} KB in all, the merged answer {:.1} KB",
+        "per search (mean over the mix): the {} shard answers the merger reads weigh {:.1} KB in all, the merged answer {:.1} KB",
+        urls.len(),
         shard_bytes / 1e3,
         answer_bytes / 1e3
     );
@@ -208,32 +246,110 @@ pub async fn run(
     let gateway_seq = Stats::new(gw_samples, gw_wall);
     let direct_seq = Stats::new(direct_samples, direct_wall);
 
-    let snap = CpuSnapshot::take(&procs)?;
-    let gateway_conc = concurrent(http, &gateway, opts).await?;
-    let cpu_conc = snap.since(tick_hz)?;
-    let direct_conc = concurrent(http, &direct, opts).await?;
+    let mut runs = Vec::new();
+    for &clients in scenario.clients {
+        // Direct first here, then the gateway, so that the order alternates with the sequential
+        // blocks' (gateway first).
+        let direct_conc = concurrent(http, &direct, opts.concurrent, clients).await?;
+        let sampler = (scenario.rss_at == Some(clients))
+            .then(|| RssSampler::start(&procs))
+            .transpose()?;
+        let snap = CpuSnapshot::take(&procs)?;
+        let gateway_conc = concurrent(http, &gateway, opts.concurrent, clients).await?;
+        let cpu = snap.since(tick_hz)?;
+        let rss = sampler.map(RssSampler::stop).transpose()?;
+        runs.push(ConcurrentRun {
+            clients,
+            gateway: gateway_conc,
+            direct: direct_conc,
+            cpu,
+            rss,
+        });
+    }
     Ok(SearchOutcome {
+        shards: urls.len(),
         gateway_seq,
         direct_seq,
-        gateway_conc,
-        direct_conc,
         cpu_seq,
         cpu_direct_seq,
-        cpu_conc,
+        concurrent: runs,
     })
 }
 
-/// `opts.clients` clients, each running its share of `opts.concurrent` searches back to back.
+/// Samples the gateway's and the merger's `VmRSS` every 5 ms from a thread until stopped.
+struct RssSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64, u64)>,
+    gateway_before_kb: u64,
+    merger_before_kb: u64,
+}
+
+impl RssSampler {
+    fn start(procs: &[(String, u32)]) -> Result<RssSampler> {
+        let pid = |name: &str| {
+            procs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, p)| *p)
+                .with_context(|| format!("no {name} process"))
+        };
+        let (gateway, merger) = (pid("gateway")?, pid("merger")?);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gateway_before_kb = status_kb(gateway, "VmRSS")?;
+        let merger_before_kb = status_kb(merger, "VmRSS")?;
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let (mut g, mut m, mut samples) = (0u64, 0u64, 0u64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let (Ok(a), Ok(b)) =
+                        (status_kb(gateway, "VmRSS"), status_kb(merger, "VmRSS"))
+                    {
+                        g = g.max(a);
+                        m = m.max(b);
+                        samples += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (g, m, samples)
+            }
+        });
+        Ok(RssSampler {
+            stop,
+            thread,
+            gateway_before_kb,
+            merger_before_kb,
+        })
+    }
+
+    fn stop(self) -> Result<RssUnderLoad> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (gateway_peak_kb, merger_peak_kb, samples) = self
+            .thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the RSS sampler panicked"))?;
+        Ok(RssUnderLoad {
+            gateway_before_kb: self.gateway_before_kb,
+            gateway_peak_kb,
+            merger_before_kb: self.merger_before_kb,
+            merger_peak_kb,
+            samples,
+        })
+    }
+}
+
+/// `clients` clients, each running its share of `searches` searches back to back.
 async fn concurrent(
     http: &reqwest::Client,
     target: &Target,
-    opts: &SearchOptions,
+    searches: usize,
+    clients: usize,
 ) -> Result<Stats> {
-    let per_client = (opts.concurrent / opts.clients.max(1)).max(1);
+    let per_client = (searches / clients.max(1)).max(1);
     let target = Arc::new(target.clone());
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..opts.clients.max(1) {
+    for c in 0..clients.max(1) {
         let http = http.clone();
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
@@ -252,20 +368,21 @@ async fn concurrent(
 }
 
 /// Before measuring, each query's total through the gateway must be the sum of the shards'
-/// totals: the two targets are doing the same work. Returns the mean size of the 4 shard
-/// answers together and of the merged answer, in bytes.
+/// totals: the two targets are doing the same work. Returns the mean size of the shard answers
+/// together and of the merged answer, in bytes.
 async fn check_totals(
     http: &reqwest::Client,
-    gateway: &str,
+    search_url: &str,
     urls: &[Vec<String>],
     mix: &[Value],
     shard_bodies: &[Bytes],
+    limit: u64,
 ) -> Result<(f64, f64)> {
     let total = |v: &Value| v.get("estimatedTotalHits").and_then(Value::as_u64);
     let (mut shard_bytes, mut answer_bytes) = (0usize, 0usize);
     for (q, body) in mix.iter().zip(shard_bodies) {
         let raw = http
-            .post(format!("{gateway}/indexes/npm/search"))
+            .post(search_url)
             .bearer_auth(GATEWAY_KEY)
             .json(q)
             .send()
@@ -294,7 +411,7 @@ async fn check_totals(
             .and_then(Value::as_array)
             .map_or(0, Vec::len);
         ensure!(
-            total(&answer) == Some(sum) && hits == sum.min(20) as usize,
+            total(&answer) == Some(sum) && hits == sum.min(limit) as usize,
             "query {q}: the gateway says {:?} hits ({hits} returned), the shards {sum}: {answer}",
             total(&answer)
         );

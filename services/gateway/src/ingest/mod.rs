@@ -13,9 +13,11 @@
 
 mod chunker;
 mod csv;
+mod ids;
 mod json;
 
 pub use chunker::{ChunkLimits, ChunkPacker};
+pub use ids::IdCheck;
 
 use miroir_proto::{ErrorCode, MeiliError};
 

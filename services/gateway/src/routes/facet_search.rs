@@ -27,7 +27,7 @@ pub async fn facet_search(
     // Tenant tokens: a token's filter narrows the documents whose facet values are counted.
     let body = apply_search_rules_raw(&auth, &uid, raw, value)?;
     check_index_uid(&uid)?;
-    state.existing_index(&uid).await?;
+    state.check_index_exists(&uid).await?;
     let timeout = state.config().search_timeout();
     let deadline_ms = u64::try_from(timeout.as_millis())
         .unwrap_or(u64::MAX)

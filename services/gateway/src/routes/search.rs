@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 async fn search(state: &AppState, uid: String, body: Bytes) -> Result<Response, MeiliError> {
     check_index_uid(&uid)?;
-    state.existing_index(&uid).await?;
+    state.check_index_exists(&uid).await?;
     let timeout = state.config().search_timeout();
     // The merger gets a little less than the client waits, so that its own answer (possibly an
     // explicit error about missing shards) arrives before the gateway gives up.

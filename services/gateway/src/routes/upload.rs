@@ -13,7 +13,7 @@ use miroir_proto::{ErrorCode, MeiliError};
 
 use crate::body::{check_content_length, content_type, incomplete_payload, parse_mime};
 use crate::errors::enqueued;
-use crate::ingest::{ChunkLimits, ChunkPacker, DocumentParser, Format};
+use crate::ingest::{ChunkLimits, ChunkPacker, DocumentParser, Format, IdCheck, ParseError};
 use crate::params::{QueryParams, check_index_uid, invalid_param};
 use crate::state::AppState;
 
@@ -141,6 +141,60 @@ fn new_batch_id() -> String {
 struct Spooled {
     chunks: u32,
     documents: u64,
+    /// The primary key every document was found to carry a valid id for, if checked.
+    ids_checked: Option<String>,
+}
+
+/// WAL chunks published and not yet acknowledged, at most: the upload's next chunk is parsed
+/// and packed while the WAL stores the previous ones, and the gateway holds no more than this
+/// many chunks (about half NATS's max payload each) beyond the one being packed.
+const WAL_WINDOW: usize = 4;
+
+/// Publishes an upload's chunks to the WAL with up to [`WAL_WINDOW`] acknowledgements pending.
+struct WalSpooler<'a> {
+    js: &'a async_nats::jetstream::Context,
+    pending: std::collections::VecDeque<async_nats::jetstream::context::PublishAckFuture>,
+}
+
+impl WalSpooler<'_> {
+    async fn send(&mut self, chunk: &miroir_proto::rpc::WalChunk) -> Result<(), MeiliError> {
+        while self.pending.len() >= WAL_WINDOW {
+            if let Some(ack) = self.pending.pop_front() {
+                wal::confirm_chunk(ack).await?;
+            }
+        }
+        self.pending
+            .push_back(wal::send_chunk(self.js, chunk).await?);
+        Ok(())
+    }
+
+    /// Every chunk sent is acknowledged.
+    async fn confirm_all(&mut self) -> Result<(), MeiliError> {
+        while let Some(ack) = self.pending.pop_front() {
+            wal::confirm_chunk(ack).await?;
+        }
+        Ok(())
+    }
+
+    /// Wait until every chunk sent is stored or refused, whatever the outcome: a purge must
+    /// come after them, or a chunk still on its way would outlive it.
+    async fn settle(&mut self) {
+        while let Some(ack) = self.pending.pop_front() {
+            let _ = wal::confirm_chunk(ack).await;
+        }
+    }
+}
+
+/// One parsed document: its id checked (when the primary key is known) and packed.
+fn take(
+    doc: &[u8],
+    id_check: &mut Option<IdCheck>,
+    packer: &mut ChunkPacker,
+) -> Result<(), ParseError> {
+    if let Some(check) = id_check.as_mut() {
+        check.check(doc);
+    }
+    packer.push(doc)
 }
 
 async fn spool(
@@ -148,6 +202,8 @@ async fn spool(
     format: Format,
     body: Body,
     packer: &mut ChunkPacker,
+    mut id_check: Option<IdCheck>,
+    wal: &mut WalSpooler<'_>,
 ) -> Result<Spooled, MeiliError> {
     let limit = state.config().max_payload_bytes;
     let max_document_bytes =
@@ -163,10 +219,10 @@ async fn spool(
         }
         for slice in frame.chunks(FEED_SLICE) {
             parser
-                .feed(slice, &mut |doc| packer.push(doc))
+                .feed(slice, &mut |doc| take(doc, &mut id_check, packer))
                 .map_err(|e| e.to_meili())?;
             while let Some(chunk) = packer.pop_ready() {
-                wal::publish_chunk(state.jetstream(), &chunk).await?;
+                wal.send(&chunk).await?;
             }
         }
     }
@@ -177,17 +233,32 @@ async fn spool(
         ));
     }
     parser
-        .finish(&mut |doc| packer.push(doc))
+        .finish(&mut |doc| take(doc, &mut id_check, packer))
         .map_err(|e| e.to_meili())?;
     packer.finish();
     while let Some(chunk) = packer.pop_ready() {
-        wal::publish_chunk(state.jetstream(), &chunk).await?;
+        wal.send(&chunk).await?;
     }
+    wal.confirm_all().await?;
     metrics::counter!("miroir_gateway_upload_bytes_total").increment(received);
     Ok(Spooled {
         chunks: packer.chunks(),
         documents: packer.documents(),
+        ids_checked: id_check.and_then(IdCheck::vouched_key),
     })
+}
+
+/// The primary key the router will resolve for this upload, when it is known before the body
+/// is read: the index's own, or the client's `?primaryKey=` for an index without one (the
+/// router infers a key from the first document otherwise, and refuses a `?primaryKey=` that
+/// differs from the index's: nothing to check then).
+async fn known_primary_key(state: &AppState, uid: &str, asked: Option<&str>) -> Option<String> {
+    let record = state.index(uid).await.ok().flatten();
+    match (record.and_then(|r| r.primary_key), asked) {
+        (Some(existing), Some(asked)) if existing != asked => None,
+        (Some(existing), _) => Some(existing),
+        (None, asked) => asked.map(str::to_string),
+    }
 }
 
 pub async fn add_documents(
@@ -205,9 +276,26 @@ pub async fn add_documents(
 
     let limits = ChunkLimits::for_max_payload(state.nats().server_info().max_payload);
     let mut packer = ChunkPacker::new(new_batch_id(), limits);
-    let spooled = match spool(&state, format, body, &mut packer).await {
+    let id_check = known_primary_key(&state, &uid, params.primary_key.as_deref())
+        .await
+        .map(IdCheck::new);
+    let mut wal_spooler = WalSpooler {
+        js: state.jetstream(),
+        pending: Default::default(),
+    };
+    let spooled = match spool(
+        &state,
+        format,
+        body,
+        &mut packer,
+        id_check,
+        &mut wal_spooler,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
+            wal_spooler.settle().await;
             if packer.chunks() > 0 {
                 wal::purge_batch(state.wal(), packer.batch_id()).await;
             }
@@ -223,6 +311,7 @@ pub async fn add_documents(
         documents: spooled.documents,
         primary_key: params.primary_key,
         method,
+        ids_checked: spooled.ids_checked,
         custom_metadata: params.custom_metadata,
         skip_creation: params.skip_creation,
     };
