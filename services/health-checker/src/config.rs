@@ -30,6 +30,10 @@ pub struct Config {
     pub suspect_after: u32,
     /// Further failed probes in a row that make a `suspect` node `down`.
     pub down_after: u32,
+    /// Further probes in a row that connected and then timed out, with no hard failure among
+    /// them, that make a `suspect` node `down` (at least `down_after`): an overloaded node is
+    /// kept as `suspect`, read last but still written to, for this long.
+    pub down_after_slow: u32,
     /// Successful probes in a row that make a `suspect` or `down` node `up` again.
     pub up_after: u32,
     /// TTL of the lease that makes one replica the active one, in whole seconds (the NATS
@@ -60,6 +64,7 @@ impl Default for Config {
             probe_timeout_ms: 1_000,
             suspect_after: 2,
             down_after: 2,
+            down_after_slow: 30,
             up_after: 2,
             lease_ttl_ms: 5_000,
             handoff_max_hints: 100_000,
@@ -87,6 +92,7 @@ impl Config {
             ("probe_timeout_ms", self.probe_timeout_ms),
             ("suspect_after", u64::from(self.suspect_after)),
             ("down_after", u64::from(self.down_after)),
+            ("down_after_slow", u64::from(self.down_after_slow)),
             ("up_after", u64::from(self.up_after)),
             ("handoff_max_hints", self.handoff_max_hints),
             ("handoff_max_age_ms", self.handoff_max_age_ms),
@@ -136,7 +142,12 @@ impl Config {
     }
 
     pub fn thresholds(&self) -> Thresholds {
-        Thresholds::new(self.suspect_after, self.down_after, self.up_after)
+        Thresholds::with_slow(
+            self.suspect_after,
+            self.down_after,
+            self.down_after_slow,
+            self.up_after,
+        )
     }
 
     pub fn repair(&self) -> RepairConfig {
@@ -176,6 +187,7 @@ mod tests {
             "probe_timeout_ms",
             "suspect_after",
             "down_after",
+            "down_after_slow",
             "up_after",
             "lease_ttl_ms",
             "handoff_max_hints",

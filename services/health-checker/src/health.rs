@@ -4,7 +4,13 @@
 //! [`crate::checker`] only feeds it outcomes. Hysteresis keeps a flapping node from bouncing:
 //!
 //! - `Up` -> `Suspect` after `suspect_after` failures in a row;
-//! - `Suspect` -> `Down` after `down_after` further failures in a row;
+//! - `Suspect` -> `Down` after `down_after` further failures in a row, at least one of them hard
+//!   (refused connection, error status, refused key); a run made only of probes that connected
+//!   and then timed out ([`Outcome::Slow`]) needs `down_after_slow` of them instead. A node that
+//!   accepts connections but answers late is more often overloaded (indexing a backlog) than
+//!   dead, and marking it down would pile its reads and its writes' hints onto the other copies,
+//!   and could leave a shard with no writable copy at all. As `suspect` it is already read last;
+//!   it is still written to.
 //! - `Suspect` or `Down` -> `Up` after `up_after` successes in a row;
 //! - nothing else moves: one success resets a run of failures and one failure a run of successes.
 //!
@@ -20,14 +26,28 @@ use miroir_proto::topology::NodeHealth;
 pub struct Thresholds {
     pub suspect_after: u32,
     pub down_after: u32,
+    /// Failures in a row that make a `suspect` node `down` when none of them was hard; never
+    /// below `down_after`.
+    pub down_after_slow: u32,
     pub up_after: u32,
 }
 
 impl Thresholds {
     pub fn new(suspect_after: u32, down_after: u32, up_after: u32) -> Self {
+        Self::with_slow(suspect_after, down_after, down_after, up_after)
+    }
+
+    pub fn with_slow(
+        suspect_after: u32,
+        down_after: u32,
+        down_after_slow: u32,
+        up_after: u32,
+    ) -> Self {
+        let down_after = down_after.max(1);
         Thresholds {
             suspect_after: suspect_after.max(1),
-            down_after: down_after.max(1),
+            down_after,
+            down_after_slow: down_after_slow.max(down_after),
             up_after: up_after.max(1),
         }
     }
@@ -37,7 +57,10 @@ impl Thresholds {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Success,
+    /// A hard failure: no connection, an error status, a refused key.
     Failure,
+    /// Connected, but no complete answer within the probe timeout.
+    Slow,
 }
 
 /// A change of observed health.
@@ -55,6 +78,8 @@ pub struct Tracker {
     failures: u32,
     /// Successes in a row since the last failure or the last transition.
     successes: u32,
+    /// Whether the current run of failures holds a hard one ([`Outcome::Failure`]).
+    hard: bool,
 }
 
 impl Tracker {
@@ -64,6 +89,7 @@ impl Tracker {
             health,
             failures: 0,
             successes: 0,
+            hard: false,
         }
     }
 
@@ -76,18 +102,29 @@ impl Tracker {
         match outcome {
             Outcome::Success => {
                 self.failures = 0;
+                self.hard = false;
                 self.successes = self.successes.saturating_add(1);
             }
-            Outcome::Failure => {
+            Outcome::Failure | Outcome::Slow => {
                 self.successes = 0;
                 self.failures = self.failures.saturating_add(1);
+                self.hard |= outcome == Outcome::Failure;
             }
         }
+        let down_after = if self.hard {
+            t.down_after
+        } else {
+            t.down_after_slow
+        };
         let to = match (self.health, outcome) {
-            (NodeHealth::Up, Outcome::Failure) if self.failures >= t.suspect_after => {
+            (NodeHealth::Up, Outcome::Failure | Outcome::Slow)
+                if self.failures >= t.suspect_after =>
+            {
                 NodeHealth::Suspect
             }
-            (NodeHealth::Suspect, Outcome::Failure) if self.failures >= t.down_after => {
+            (NodeHealth::Suspect, Outcome::Failure | Outcome::Slow)
+                if self.failures >= down_after =>
+            {
                 NodeHealth::Down
             }
             (NodeHealth::Suspect | NodeHealth::Down, Outcome::Success)
@@ -135,14 +172,23 @@ mod tests {
     }
 
     fn thresholds() -> impl Strategy<Value = Thresholds> {
-        (1u32..6, 1u32..6, 1u32..6).prop_map(|(s, d, u)| Thresholds::new(s, d, u))
+        (1u32..6, 1u32..6, 0u32..12, 1u32..6)
+            .prop_map(|(s, d, slow, u)| Thresholds::with_slow(s, d, d + slow, u))
     }
 
     fn outcomes(max: usize) -> impl Strategy<Value = Vec<Outcome>> {
         proptest::collection::vec(
-            prop_oneof![Just(Outcome::Success), Just(Outcome::Failure)],
+            prop_oneof![
+                Just(Outcome::Success),
+                Just(Outcome::Failure),
+                Just(Outcome::Slow)
+            ],
             0..max,
         )
+    }
+
+    fn failed(o: &Outcome) -> bool {
+        matches!(o, Outcome::Failure | Outcome::Slow)
     }
 
     /// Every (index, transition) a sequence of outcomes causes.
@@ -161,9 +207,15 @@ mod tests {
         (tracker, transitions)
     }
 
-    fn run_ends_with(seq: &[Outcome], at: usize, len: u32, outcome: Outcome) -> bool {
+    /// Whether the `len` outcomes ending at `at` all pass `test`.
+    fn run_ends_with(
+        seq: &[Outcome],
+        at: usize,
+        len: u32,
+        test: impl Fn(&Outcome) -> bool,
+    ) -> bool {
         let len = len as usize;
-        at + 1 >= len && seq[at + 1 - len..=at].iter().all(|o| *o == outcome)
+        at + 1 >= len && seq[at + 1 - len..=at].iter().all(test)
     }
 
     proptest! {
@@ -174,14 +226,20 @@ mod tests {
             for (i, tr) in transitions {
                 // Each transition needs its whole run after the previous transition (runs restart).
                 let since = previous.map_or(0, |p| p + 1);
+                let success = |o: &Outcome| *o == Outcome::Success;
                 let needed = match (tr.from, tr.to) {
-                    (NodeHealth::Up, NodeHealth::Suspect) => (t.suspect_after, Outcome::Failure),
-                    (NodeHealth::Suspect, NodeHealth::Down) => (t.down_after, Outcome::Failure),
-                    (NodeHealth::Suspect | NodeHealth::Down, NodeHealth::Up) => (t.up_after, Outcome::Success),
+                    (NodeHealth::Up, NodeHealth::Suspect) => t.suspect_after,
+                    (NodeHealth::Suspect, NodeHealth::Down) => {
+                        // A run without a hard failure needs the longer, slow threshold.
+                        let hard = (since..=i).rev().take_while(|j| failed(&seq[*j])).any(|j| seq[j] == Outcome::Failure);
+                        if hard { t.down_after } else { t.down_after_slow }
+                    }
+                    (NodeHealth::Suspect | NodeHealth::Down, NodeHealth::Up) => t.up_after,
                     other => return Err(TestCaseError::fail(format!("forbidden transition {other:?}"))),
                 };
-                prop_assert!(i + 1 >= since + needed.0 as usize, "transition {tr:?} at {i} after only {} outcomes", i + 1 - since);
-                prop_assert!(run_ends_with(&seq, i, needed.0, needed.1), "transition {tr:?} at {i} without its run in {seq:?}");
+                prop_assert!(i + 1 >= since + needed as usize, "transition {tr:?} at {i} after only {} outcomes", i + 1 - since);
+                let ok = if tr.to == NodeHealth::Up { run_ends_with(&seq, i, needed, success) } else { run_ends_with(&seq, i, needed, failed) };
+                prop_assert!(ok, "transition {tr:?} at {i} without its run in {seq:?}");
                 previous = Some(i);
             }
         }
@@ -200,6 +258,21 @@ mod tests {
             seq.extend(std::iter::repeat_n(Outcome::Failure, (t.suspect_after + t.down_after) as usize));
             let (tracker, _) = drive(start, &t, &seq);
             prop_assert_eq!(tracker.health(), NodeHealth::Down);
+        }
+
+        #[test]
+        fn a_slow_node_is_down_only_after_the_slow_run(t in thresholds(), len in 0usize..40) {
+            let seq = vec![Outcome::Slow; len];
+            let (tracker, _) = drive(NodeHealth::Up, &t, &seq);
+            let down_at = (t.suspect_after + t.down_after_slow) as usize;
+            let expected = if len >= down_at {
+                NodeHealth::Down
+            } else if len >= t.suspect_after as usize {
+                NodeHealth::Suspect
+            } else {
+                NodeHealth::Up
+            };
+            prop_assert_eq!(tracker.health(), expected);
         }
 
         #[test]
@@ -226,6 +299,18 @@ mod tests {
         fn deterministic(start in health(), t in thresholds(), seq in outcomes(64)) {
             prop_assert_eq!(drive(start, &t, &seq), drive(start, &t, &seq));
         }
+    }
+
+    #[test]
+    fn one_hard_failure_in_a_slow_run_takes_the_short_threshold() {
+        let t = Thresholds::with_slow(1, 2, 10, 1);
+        let mut n = Tracker::new(NodeHealth::Suspect);
+        assert_eq!(n.observe(Outcome::Slow, &t), None);
+        assert_eq!(n.observe(Outcome::Slow, &t), None);
+        assert_eq!(
+            n.observe(Outcome::Failure, &t).map(|tr| tr.to),
+            Some(NodeHealth::Down)
+        );
     }
 
     #[test]

@@ -57,6 +57,10 @@ struct Flags {
     /// Further failed probes in a row that make a `suspect` node `down` [default: 2]
     #[arg(long, env = "MIROIR_HEALTH_CHECKER_DOWN_AFTER", value_name = "N")]
     down_after: Option<u32>,
+    /// Further probes in a row that connected and timed out, none failing hard, that make a
+    /// `suspect` node `down` (an overloaded node) [default: 30]
+    #[arg(long, env = "MIROIR_HEALTH_CHECKER_DOWN_AFTER_SLOW", value_name = "N")]
+    down_after_slow: Option<u32>,
     /// Successful probes in a row that make a node `up` again [default: 2]
     #[arg(long, env = "MIROIR_HEALTH_CHECKER_UP_AFTER", value_name = "N")]
     up_after: Option<u32>,

@@ -15,7 +15,7 @@ pub enum ProbeResult {
     Ok,
     /// No connection, or the connection broke.
     Unreachable,
-    /// No complete answer within the probe timeout.
+    /// Connected, but no complete answer within the probe timeout.
     Timeout,
     /// `GET /health` answered with a status other than 2xx.
     Unhealthy,
@@ -29,6 +29,7 @@ impl ProbeResult {
     pub fn outcome(self) -> Outcome {
         match self {
             ProbeResult::Ok => Outcome::Success,
+            ProbeResult::Timeout => Outcome::Slow,
             _ => Outcome::Failure,
         }
     }
@@ -57,7 +58,9 @@ impl Prober {
     pub fn new(api_key: Option<String>, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout)
+            // Half the budget for the connection, so that a node that cannot be reached fails
+            // as unreachable (a hard failure) before the whole probe times out (a slow one).
+            .connect_timeout(timeout / 2)
             .build()
             .unwrap_or_default();
         Prober {
@@ -98,7 +101,7 @@ impl Prober {
             req = req.bearer_auth(key);
         }
         let failed = |e: reqwest::Error| {
-            if e.is_timeout() {
+            if e.is_timeout() && !e.is_connect() {
                 ProbeResult::Timeout
             } else {
                 ProbeResult::Unreachable
