@@ -11,6 +11,7 @@ pub mod kv_json;
 pub mod kv_mirror;
 pub mod lease;
 pub mod migrations;
+pub mod nats_auth;
 pub mod node;
 pub mod plan;
 pub mod shutdown;

@@ -25,6 +25,9 @@ pub struct NatsOptions {
     pub max_payload: Option<u64>,
     /// The binary to run; `None` looks at `NATS_SERVER_BIN`, then `PATH`.
     pub binary: Option<PathBuf>,
+    /// More server configuration, appended as is (an `authorization` block, say). A server
+    /// with authorization refuses [`NatsServer::connect`]: connect with credentials instead.
+    pub extra_config: Option<String>,
 }
 
 /// A running `nats-server -js`, killed and its directory removed on drop.
@@ -51,6 +54,10 @@ impl NatsServer {
         let mut config = String::new();
         if let Some(bytes) = options.max_payload {
             config.push_str(&format!("max_payload: {bytes}\n"));
+        }
+        if let Some(extra) = &options.extra_config {
+            config.push_str(extra);
+            config.push('\n');
         }
         std::fs::write(dir.path().join("nats.conf"), config)?;
         std::fs::create_dir_all(dir.path().join("ports"))?;
