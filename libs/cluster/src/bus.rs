@@ -31,10 +31,12 @@ use tokio_util::task::TaskTracker;
 /// Room left in each part of a reply cut in parts for its headers.
 const PART_OVERHEAD: usize = 1024;
 
-/// Connect to NATS with a name that shows in `nats server report connections`.
+/// Connect to NATS with a name that shows in `nats server report connections`, the credentials
+/// of the `MIROIR_NATS_*` variables and the service's own reply inbox ([`crate::nats_auth`]).
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
-    let client = async_nats::ConnectOptions::new()
-        .name(name)
+    let client = crate::nats_auth::NatsAuth::from_env()?
+        .connect_options(name)
+        .await?
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .connect(url)
