@@ -25,6 +25,8 @@ use crate::params::{invalid_type, quoted, unknown_field};
 use crate::state::AppState;
 
 const FIELDS: &[&str] = &["url", "headers"];
+/// Attempts of a `PATCH` against concurrent changes of the same webhook.
+const CAS_ATTEMPTS: usize = 8;
 
 /// A field of a webhook body: absent, `null` (reset), or a value.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -336,19 +338,23 @@ pub async fn update(
     }
     let key = uuid.hyphenated().to_string();
     let store = store(&state).await?;
-    let (old, revision) = store
-        .get(&key)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| not_found(&uuid))?;
-    let webhook = patched(&uuid, old, settings)?;
-    match store.update(&key, &webhook, revision).await {
-        Ok(_) => Ok(Json(webhook.view(&key)).into_response()),
-        Err(StoreError::Conflict(_)) => Err(MeiliError::internal(format!(
-            "the webhook `{uuid}` was changed by another request at the same time; try again"
-        ))),
-        Err(e) => Err(store_error(e)),
+    // Compare-and-set: a concurrent change of the same webhook makes this one apply again on it.
+    for _ in 0..CAS_ATTEMPTS {
+        let (old, revision) = store
+            .get(&key)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| not_found(&uuid))?;
+        let webhook = patched(&uuid, old, settings.clone())?;
+        match store.update(&key, &webhook, revision).await {
+            Ok(_) => return Ok(Json(webhook.view(&key)).into_response()),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(store_error(e)),
+        }
     }
+    Err(MeiliError::internal(format!(
+        "the webhook `{uuid}` kept changing under concurrent requests; try again"
+    )))
 }
 
 pub async fn delete(
