@@ -477,28 +477,47 @@ impl Router {
         uid: &str,
         marks: &[(u16, String, bool, u64)],
     ) -> Result<(), MeiliError> {
-        let written = self
-            .topology
-            .modify_index(uid, |record| {
-                let mut changed = false;
-                for (shard, node, lost, seq) in marks {
-                    if let Some(p) = record.shards.get_mut(usize::from(*shard))
-                        && p.nodes.iter().any(|n| n == node)
-                    {
-                        let reason = if *lost {
-                            LagReason::Lost
-                        } else {
-                            LagReason::MissedWrites
-                        };
-                        changed |= p.mark_lagging(node, reason, *seq);
-                    }
+        let mut change = |record: &mut IndexRecord| {
+            let mut changed = false;
+            for (shard, node, lost, seq) in marks {
+                if let Some(p) = record.shards.get_mut(usize::from(*shard))
+                    && p.nodes.iter().any(|n| n == node)
+                {
+                    let reason = if *lost {
+                        LagReason::Lost
+                    } else {
+                        LagReason::MissedWrites
+                    };
+                    changed |= p.mark_lagging(node, reason, *seq);
                 }
-                changed
-            })
+            }
+            changed
+        };
+        let failed =
+            |e| MeiliError::internal(format!("cannot mark copies that missed a write: {e}"));
+        let mut written = self
+            .topology
+            .modify_index(uid, &mut change)
             .await
-            .map_err(|e| {
-                MeiliError::internal(format!("cannot mark copies that missed a write: {e}"))
-            })?;
+            .map_err(failed)?;
+        if written.is_none() {
+            // Renamed while the write was in flight: its shards, and so the copies to mark,
+            // kept their names, and the record that holds them now has them as storage base.
+            let moved = self
+                .topology
+                .current()
+                .indexes
+                .values()
+                .find(|(r, _)| r.storage_base() == uid)
+                .map(|(r, _)| r.uid.clone());
+            if let Some(now) = moved {
+                written = self
+                    .topology
+                    .modify_index(&now, &mut change)
+                    .await
+                    .map_err(failed)?;
+            }
+        }
         if let Some((_, rev)) = written {
             self.topology
                 .wait_for_revision(rev, std::time::Duration::from_secs(2))
