@@ -42,6 +42,10 @@ pub struct ClusterOptions {
     /// Where the routers write `POST /dumps` files; unset: a `dumps` directory beside the NATS
     /// store, removed with the cluster (`TestCluster::start` fills it in).
     pub dump_dir: Option<std::path::PathBuf>,
+    /// Run NATS with `nats/permissions.conf`: every service connects as its own user (see
+    /// [`nats_password`]) and may use only its subjects; the harness's own connections are the
+    /// operator's (`no_auth_user: admin`).
+    pub nats_permissions: bool,
 }
 
 impl Default for ClusterOptions {
@@ -60,8 +64,57 @@ impl Default for ClusterOptions {
             zones: None,
             shard_flush_bytes: None,
             dump_dir: None,
+            nats_permissions: false,
         }
     }
+}
+
+/// The NATS password of `user` when the cluster runs with `nats_permissions`.
+pub fn nats_password(user: &str) -> String {
+    format!("e2e-nats-{user}-pw")
+}
+
+/// The server configuration of `nats_permissions`: the passwords, the shipped permissions, and
+/// the operator as the user of connections without credentials.
+fn nats_permissions_config() -> String {
+    let mut config = String::from("no_auth_user: admin\n");
+    for user in [
+        "gateway",
+        "router",
+        "merger",
+        "health-checker",
+        "rebalancer",
+        "admin",
+    ] {
+        let var = user.to_uppercase().replace('-', "_");
+        config.push_str(&format!(
+            "MIROIR_NATS_{var}_PASSWORD: \"{}\"\n",
+            nats_password(user)
+        ));
+    }
+    config.push_str(include_str!("../../../nats/permissions.conf"));
+    config
+}
+
+/// A connection to `url` as the service's own NATS user (`nats_permissions`) or anonymous.
+pub(crate) async fn connect_service(
+    url: &str,
+    service: Service,
+    permissions: bool,
+) -> Result<async_nats::Client> {
+    let auth = if permissions {
+        miroir_cluster::nats_auth::NatsAuth::user_password(
+            service.name(),
+            nats_password(service.name()),
+        )
+    } else {
+        miroir_cluster::nats_auth::NatsAuth::default()
+    };
+    auth.connect_options(service.service_api_name())
+        .await?
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to {url} as {}", service.name()))
 }
 
 /// The gateway's master key in tests.
@@ -85,7 +138,11 @@ pub struct TestCluster {
 
 impl TestCluster {
     pub async fn start(mut options: ClusterOptions) -> Result<Self> {
-        let nats = NatsServer::start().await?;
+        let nats = NatsServer::start_with(miroir_testkit::nats::NatsOptions {
+            extra_config: options.nats_permissions.then(nats_permissions_config),
+            ..Default::default()
+        })
+        .await?;
         if options.dump_dir.is_none() {
             options.dump_dir = Some(nats.store_dir().with_file_name("dumps"));
         }
@@ -252,7 +309,12 @@ impl TestCluster {
     }
 
     async fn start_gateway(&mut self) -> Result<()> {
-        let nats = self.nats.connect().await?;
+        let nats = connect_service(
+            &self.nats.url(),
+            Service::Gateway,
+            self.options.nats_permissions,
+        )
+        .await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let config = miroir_gateway::Config {

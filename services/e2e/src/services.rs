@@ -185,9 +185,12 @@ fn serve(
         .context("building a service's runtime")?;
     let outcome = runtime.block_on(async move {
         let run = async {
-            let nats = async_nats::connect(&ctx.nats_url)
-                .await
-                .with_context(|| format!("connecting to {}", ctx.nats_url))?;
+            let nats = crate::cluster::connect_service(
+                &ctx.nats_url,
+                row.service,
+                ctx.options.nats_permissions,
+            )
+            .await?;
             (row.run)(&ctx, nats, stop).await
         };
         tokio::select! {
