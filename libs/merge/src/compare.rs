@@ -365,6 +365,28 @@ mod tests {
     }
 
     #[test]
+    fn rankings_read_from_the_text_equal_rankings_read_from_values() {
+        let cases = [
+            json!({"words": {"order": 0, "matchingWords": 2, "maxMatchingWords": 3, "score": 0.6}, "typo": {"order": 1, "typoCount": 1, "maxTypoCount": 2}}),
+            json!({"exactness": {"order": 0, "matchType": "noExactMatch", "matchingWords": 1, "maxMatchingWords": 3}, "x:asc": {"order": 1, "value": "a\"b"}}),
+            json!({"_geoPoint(1,2):asc": {"order": 0, "value": {"lat": 1.0}, "distance": 3.5}, "vectorSort": {"order": 1, "similarity": 0.25}}),
+            json!({"words": {"order": "zero", "matchingWords": -1, "maxMatchingWords": 1.5}, "typo": 7, "proximity": {"score": 1}}),
+            json!({"b": {"order": 2, "score": 0.5}, "a": {"score": 0.1}, "c": {"order": 0}}),
+            json!([1, 2]),
+            json!(null),
+        ];
+        for details in cases {
+            let text = details.to_string();
+            assert_eq!(
+                Ranking::from_raw(Some(0.5), Some(&text)),
+                Ranking::from_parts(Some(0.5), Some(&details)),
+                "{text}"
+            );
+        }
+        assert_eq!(Ranking::from_raw(None, None), Ranking::default());
+    }
+
+    #[test]
     fn a_rule_missing_on_one_side_does_not_separate() {
         let a = ranking(json!({"words": {"order": 0, "matchingWords": 2, "maxMatchingWords": 2}}));
         let b = ranking(json!({
