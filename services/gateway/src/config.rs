@@ -20,6 +20,18 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Largest request body accepted, in bytes (Meilisearch's `--http-payload-size-limit`).
     pub max_payload_bytes: u64,
+    /// Deepest nesting of arrays and objects in a search or multi-search body (400 bad_request).
+    pub max_json_depth: usize,
+    /// Longest filter of a search, in bytes (400 invalid_search_filter).
+    pub max_filter_bytes: usize,
+    /// Deepest nesting of a filter: parentheses, or arrays in array form (400
+    /// invalid_search_filter).
+    pub max_filter_depth: usize,
+    /// Most items in `facets`, `sort` and the `attributesTo*` lists of a search (400 with the
+    /// field's invalid_search_* code).
+    pub max_list_items: usize,
+    /// Most queries in one multi-search (400 bad_request).
+    pub max_multi_search_queries: usize,
     /// How long a search may take, in milliseconds, before the client gets a 504.
     pub search_timeout_ms: u64,
     /// How long other reads (documents, settings, stats, tasks) may take, in milliseconds.
@@ -42,6 +54,11 @@ impl Default for Config {
             nats_url: "nats://127.0.0.1:4222".to_string(),
             master_key: None,
             max_payload_bytes: 100_000_000,
+            max_json_depth: 32,
+            max_filter_bytes: 65_536,
+            max_filter_depth: 32,
+            max_list_items: 1_000,
+            max_multi_search_queries: 256,
             search_timeout_ms: 10_000,
             read_timeout_ms: 10_000,
             write_timeout_ms: 60_000,
@@ -63,6 +80,17 @@ impl Config {
         }
         if self.max_payload_bytes == 0 {
             anyhow::bail!("`max_payload_bytes` must be positive");
+        }
+        for (name, value) in [
+            ("max_json_depth", self.max_json_depth),
+            ("max_filter_bytes", self.max_filter_bytes),
+            ("max_filter_depth", self.max_filter_depth),
+            ("max_list_items", self.max_list_items),
+            ("max_multi_search_queries", self.max_multi_search_queries),
+        ] {
+            if value == 0 {
+                anyhow::bail!("`{name}` must be positive");
+            }
         }
         for (name, value) in [
             ("search_timeout_ms", self.search_timeout_ms),
