@@ -52,6 +52,10 @@ mod rebalance_rebalancer_dies;
 mod rebalance_source_dies;
 #[path = "e2e/sdk.rs"]
 mod sdk;
+#[path = "e2e/security_nats.rs"]
+mod security_nats;
+#[path = "e2e/security_secrets.rs"]
+mod security_secrets;
 #[path = "e2e/settings_drift.rs"]
 mod settings_drift;
 #[path = "e2e/sharded_equals_whole.rs"]
@@ -70,6 +74,8 @@ mod tenant_tokens;
 mod topology_live;
 #[path = "e2e/unsupported.rs"]
 mod unsupported;
+#[path = "e2e/webhooks.rs"]
+mod webhooks;
 #[path = "e2e/write_extras.rs"]
 mod write_extras;
 #[path = "e2e/write_order.rs"]

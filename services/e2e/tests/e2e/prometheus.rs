@@ -86,7 +86,7 @@ fn promtool_alert_unit_tests_pass() {
 
 /// The in-process services' metrics endpoint: the exporter every binary installs, on a port that
 /// was free a moment ago (installed once per test process).
-fn metrics_endpoint() -> SocketAddr {
+pub(super) fn metrics_endpoint() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| {
         let port = TcpListener::bind("127.0.0.1:0")

@@ -42,7 +42,7 @@ fn sign(header: &Value, claims: &Value, secret: &str) -> String {
     format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac))
 }
 
-fn hs256(claims: Value, secret: &str) -> String {
+pub(super) fn hs256(claims: Value, secret: &str) -> String {
     sign(&json!({"alg": "HS256", "typ": "JWT"}), &claims, secret)
 }
 
