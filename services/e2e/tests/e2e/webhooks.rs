@@ -209,9 +209,21 @@ async fn crud_errors(admin: &MeiliClient, base: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_crud_and_delivery() {
+    scenario(false).await;
+}
+
+/// The same with each service as its own NATS user (nats/permissions.conf): the gateway and the
+/// routers are allowed what webhooks need of the `miroir-webhooks` bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_under_nats_permissions() {
+    scenario(true).await;
+}
+
+async fn scenario(nats_permissions: bool) {
     let (base, sink, _stop) = endpoint().await;
     let mut cluster = TestCluster::start(ClusterOptions {
         routers: 2,
+        nats_permissions,
         ..ClusterOptions::default()
     })
     .await
