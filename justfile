@@ -28,6 +28,10 @@ bench *ARGS:
 load *ARGS:
     MIROIR_KEY="${MIROIR_KEY:-miroir-demo-master-key}" cargo run --quiet --package miroir-loadgen --bin miroir-load -- "$@"
 
+# Run each fuzz target (all, or those named) for FUZZ_SECONDS (default 60) from the committed seed corpus; fails on any crash (nightly + cargo-fuzz)
+fuzz *TARGETS:
+    bash fuzz/run.sh "$@"
+
 # The whole cluster (NATS, 3 nodes, router, 2 mergers, gateway) loaded with npm data and searched; DEMO_EXIT=1 exits after
 demo:
     bash .ci/demo.sh

@@ -9,11 +9,14 @@
 
 pub mod config;
 pub mod ingest;
+#[doc(hidden)]
+pub mod fuzz_api;
 
 mod auth;
 mod body;
 mod cors;
 mod errors;
+mod limits;
 mod metrics;
 mod params;
 pub mod request_id;

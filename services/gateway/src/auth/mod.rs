@@ -14,8 +14,8 @@
 
 mod actions;
 mod keyring;
-mod rules;
-mod token;
+pub(crate) mod rules;
+pub(crate) mod token;
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::header::AUTHORIZATION;

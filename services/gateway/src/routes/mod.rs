@@ -11,7 +11,7 @@ mod indexes;
 mod keys;
 mod keys_input;
 mod misc;
-mod multi_search;
+pub(crate) mod multi_search;
 mod search;
 mod settings;
 mod similar;
