@@ -24,6 +24,7 @@ pub async fn facet_search(
 ) -> Result<Response, MeiliError> {
     let (raw, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
     expect_object(&value)?;
+    crate::limits::check_search(state.config(), &value)?;
     // Tenant tokens: a token's filter narrows the documents whose facet values are counted.
     let body = apply_search_rules_raw(&auth, &uid, raw, value)?;
     check_index_uid(&uid)?;

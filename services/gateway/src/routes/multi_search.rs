@@ -2,7 +2,7 @@
 //! the tenant token's search rules, and the merger runs the queries (plain or federated) and
 //! answers with the JSON handed back byte for byte.
 
-mod envelope;
+pub(crate) mod envelope;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -32,6 +32,7 @@ pub async fn multi_search(
     body: Body,
 ) -> Result<Response, MeiliError> {
     let (_, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
+    crate::limits::check_multi_search(state.config(), &value)?;
     let parsed = envelope::parse(&value)?;
     let mut queries = Vec::with_capacity(parsed.queries.len());
     for (i, query) in parsed.queries.into_iter().enumerate() {

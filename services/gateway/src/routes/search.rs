@@ -40,6 +40,7 @@ pub async fn post(
 ) -> Result<Response, MeiliError> {
     let (raw, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
     expect_object(&value)?;
+    crate::limits::check_search(state.config(), &value)?;
     // A tenant token's filter is ANDed with the request's own.
     let raw = apply_search_rules_raw(&auth, &uid, raw, value)?;
     search(&state, uid, raw).await
@@ -52,6 +53,7 @@ pub async fn get(
     RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
     let mut body = search_body(query.as_deref())?;
+    crate::limits::check_search(state.config(), &body)?;
     apply_search_rules(&auth, &uid, &mut body)?;
     let body = serde_json::to_vec(&body).map_err(|e| MeiliError::internal(e.to_string()))?;
     search(&state, uid, Bytes::from(body)).await
