@@ -90,8 +90,11 @@ pub struct Ctl {
 impl Ctl {
     /// Connect to NATS, failing fast (a CLI must not retry forever as a service does).
     pub async fn connect(url: &str) -> Result<Self, CtlError> {
-        let client = async_nats::ConnectOptions::new()
-            .name("miroirctl")
+        // The operator's NATS credentials, from MIROIR_NATS_USER / MIROIR_NATS_PASSWORD[_FILE].
+        let client = miroir_cluster::nats_auth::NatsAuth::from_env()
+            .map_err(anyhow::Error::from)?
+            .connect_options("miroirctl")
+            .await?
             .connection_timeout(Duration::from_secs(5))
             .connect(url)
             .await
