@@ -478,7 +478,10 @@ def check_nats_config(objects: list[dict], c: Checks, where: str) -> None:
         f.write(conf[0]["data"]["nats.conf"])
         f.flush()
         run = subprocess.run([server, "-c", f.name, "-t"], capture_output=True, text=True, timeout=20,
-                             env={"SERVER_NAME": "miroir-nats-0", "PATH": os.environ.get("PATH", "")})
+                             env={"SERVER_NAME": "miroir-nats-0", "PATH": os.environ.get("PATH", ""),
+                                  # The users' passwords come from the Secret in the pod.
+                                  **{f"MIROIR_NATS_{u}_PASSWORD": "p" * 32 for u in
+                                     ("GATEWAY", "ROUTER", "MERGER", "HEALTH_CHECKER", "REBALANCER", "ADMIN")}})
     c.check(run.returncode == 0, f"{where}: nats-server -t accepts the rendered nats.conf",
             (run.stderr or run.stdout).strip()[-400:])
 
@@ -639,6 +642,14 @@ def check_smoke(objects: list[dict], bindir: Path, c: Checks, where: str) -> Non
     test_pod = next(o for o in objects if o["kind"] == "Pod"
                     and (o["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test")
     keys = {"master-key": "chart-smoke-master-key-0123456789", "node-key": "chart-smoke-node-key-0123456789"}
+    users = ("gateway", "router", "merger", "health-checker", "rebalancer", "admin")
+    keys.update({f"nats-{u}-password": f"chart-smoke-nats-{u}-password" for u in users})
+    # NATS as the chart configures it: with its users and permissions when the rendered nats.conf
+    # has them (each password from the Secret, through the server's environment).
+    nats_conf = next((o["data"]["nats.conf"] for o in objects if o["kind"] == "ConfigMap"
+                      and "nats.conf" in (o.get("data") or {})), "")
+    auth_at = nats_conf.find("authorization {")
+    nats_env = {f"MIROIR_NATS_{u.upper().replace('-', '_')}_PASSWORD": keys[f"nats-{u}-password"] for u in users}
     procs: list[subprocess.Popen] = []
     logs = tempfile.TemporaryDirectory()
 
@@ -655,7 +666,12 @@ def check_smoke(objects: list[dict], bindir: Path, c: Checks, where: str) -> Non
     try:
         store = Path(logs.name) / "nats"
         nats_port = free_port()
-        start("nats", [server, "-js", "-a", "127.0.0.1", "-p", str(nats_port), "-sd", str(store)], {})
+        argv = [server, "-js", "-a", "127.0.0.1", "-p", str(nats_port), "-sd", str(store)]
+        if auth_at >= 0:
+            conf = Path(logs.name) / "nats-auth.conf"
+            conf.write_text(nats_conf[auth_at:])
+            argv += ["-c", str(conf)]
+        start("nats", argv, nats_env)
         nats_url = f"nats://127.0.0.1:{nats_port}"
         if not c.check(wait_tcp(nats_port, 10), f"{where}: NATS starts", tail("nats")):
             return
@@ -679,11 +695,18 @@ def check_smoke(objects: list[dict], bindir: Path, c: Checks, where: str) -> Non
                 meili_env[e["name"]] = value
             c.check(meili_env.get("MEILI_MASTER_KEY") == keys["node-key"], f"{where}: node {pod} gets the node key")
             start(pod, [str(node_bin)], meili_env)
+            reg_env = {}
+            for e in reg.get("env", []):
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if ref or e["name"].startswith("MIROIR_NATS_USER"):
+                    reg_env[e["name"]] = keys[ref["key"]] if ref else e.get("value", "")
+            c.check((auth_at >= 0) == ("MIROIR_NATS_PASSWORD" in reg_env),
+                    f"{where}: node {pod}'s register script has NATS credentials exactly when NATS asks for them")
             script = reg["args"][0].replace("127.0.0.1:7700", f"127.0.0.1:{port}").replace("exec sleep infinity", "exit 0")
             run = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60,
                                  env={"PATH": f"{bindir}:{os.environ.get('PATH', '')}", "POD_NAME": pod,
                                       "ZONE": f"zone-{i % 2}", "NODE_URL": f"http://127.0.0.1:{port}",
-                                      "MIROIR_NATS_URL": nats_url})
+                                      "MIROIR_NATS_URL": nats_url, **reg_env})
             c.check(run.returncode == 0, f"{where}: node {pod} registered by its pod's script",
                     (run.stdout + run.stderr)[-400:] + tail(pod))
         # The services, as their Deployments run them.

@@ -237,3 +237,13 @@ async fn the_gateway_cannot_step_outside_its_subjects() {
         .expect("the router writes tasks");
     assert!(tasks.get("task.1").await.expect("read").is_some());
 }
+
+/// The Helm chart renders the same permissions as the demo and the tests use.
+#[test]
+fn the_chart_ships_the_same_permissions() {
+    let chart = include_str!("../../../helm/miroir/files/nats-permissions.conf");
+    assert_eq!(
+        chart, PERMISSIONS,
+        "helm/miroir/files/nats-permissions.conf must be a copy of nats/permissions.conf"
+    );
+}
