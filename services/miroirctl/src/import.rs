@@ -387,7 +387,7 @@ async fn prepare(cluster: &Http, index: &SourceIndex) -> Result<(), ImportError>
                 });
             }
         }
-        Err(e) if e.code() == Some("index_not_found") => {
+        Err(e) if e.code() == Some(miroir_proto::ErrorCode::IndexNotFound.as_str()) => {
             let enqueued = cluster
                 .post(
                     "/indexes",
