@@ -1,7 +1,7 @@
 //! What every Miroir service shares at run time: request-reply over NATS with typed messages and
 //! replies of any size ([`bus`]), the topology kept in JetStream KV and watched live
 //! ([`topology`]), cluster tasks and their uid sequence ([`tasks`]), and the HTTP client that talks
-//! to Meilisearch nodes ([`node`]).
+//! to Meilisearch nodes ([`node`]), which both carry the W3C trace context ([`trace`]).
 
 pub mod bus;
 pub mod config;
@@ -18,6 +18,7 @@ pub mod shutdown;
 pub mod tasks;
 pub mod telemetry;
 pub mod topology;
+pub mod trace;
 pub mod wal;
 pub mod webhooks;
 
