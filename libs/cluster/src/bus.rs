@@ -23,10 +23,15 @@ use async_nats::service::ServiceExt;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use miroir_proto::rpc::{REPLY_PART_HEADER, ReplyPart};
-use miroir_proto::subjects::{ACK_HEADER, REQUEST_ID_HEADER, Service, endpoint};
+use miroir_proto::subjects::{
+    ACK_HEADER, REQUEST_ID_HEADER, Service, TRACEPARENT_HEADER, TRACESTATE_HEADER, endpoint,
+};
 use miroir_proto::{MeiliError, Outcome, Rpc, decode, decode_outcome, encode, encode_outcome};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::trace;
 
 /// Room left in each part of a reply cut in parts for its headers.
 const PART_OVERHEAD: usize = 1024;
@@ -99,12 +104,31 @@ impl Requester {
             return Err(MeiliError::service_unavailable(service));
         };
         let subject = R::subject();
-        let publish = || async {
-            nats.publish_with_reply(subject.clone(), waiter.reply_to.clone(), payload.clone())
-                .await
-                .map_err(|e| MeiliError::internal(format!("cannot publish to `{subject}`: {e}")))
+        // The trace headers are built for each publish rather than cloned: a resend is rare.
+        let headers = || trace::current().map(|active| trace_headers(&active));
+        let publish = |headers: Option<async_nats::HeaderMap>| async {
+            match headers {
+                Some(h) => {
+                    nats.publish_with_reply_and_headers(
+                        subject.clone(),
+                        waiter.reply_to.clone(),
+                        h,
+                        payload.clone(),
+                    )
+                    .await
+                }
+                None => {
+                    nats.publish_with_reply(
+                        subject.clone(),
+                        waiter.reply_to.clone(),
+                        payload.clone(),
+                    )
+                    .await
+                }
+            }
+            .map_err(|e| MeiliError::internal(format!("cannot publish to `{subject}`: {e}")))
         };
-        publish().await?;
+        publish(headers()).await?;
         let started = tokio::time::Instant::now();
         let deadline = started + timeout;
         let mut ack_deadline = Some(started + ACK_TIMEOUT);
@@ -120,7 +144,7 @@ impl Requester {
                         .increment(1);
                     resent = true;
                     ack_deadline = Some(tokio::time::Instant::now() + ACK_TIMEOUT);
-                    publish().await?;
+                    publish(headers()).await?;
                     continue;
                 }
                 Err(_) if tokio::time::Instant::now() < deadline => {
@@ -176,6 +200,21 @@ impl Requester {
             .map_err(|e| MeiliError::internal(format!("bad reply from {service}: {e}")))?;
         outcome.into()
     }
+}
+
+/// The NATS headers of a request made as the span `active`: its `traceparent` (the receiver's
+/// parent) and the `tracestate` it was given.
+fn trace_headers(active: &trace::Active) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    let traceparent = active.context.to_bytes();
+    // Hex digits and dashes: always UTF-8.
+    if let Ok(value) = std::str::from_utf8(&traceparent) {
+        headers.insert(TRACEPARENT_HEADER, value);
+    }
+    if let Some(state) = active.state.as_ref().and_then(|s| s.to_str().ok()) {
+        headers.insert(TRACESTATE_HEADER, state);
+    }
+    headers
 }
 
 /// Send `req` to its service's queue group and wait for the whole reply, over a reply
@@ -313,6 +352,7 @@ impl ServiceRunner {
         let nats = self.nats.clone();
         let stop = self.stop.clone();
         let in_flight = self.in_flight.clone();
+        let kind = self.kind;
         let task = tokio::spawn(async move {
             let mut draining = false;
             loop {
@@ -337,13 +377,32 @@ impl ServiceRunner {
                     let _ = nats
                         .publish_with_headers(reply.clone(), ack, Bytes::new())
                         .await;
-                    let request_id = message
-                        .headers
-                        .as_ref()
+                    let headers = message.headers.as_ref();
+                    let request_id = headers
                         .and_then(|h| h.get(REQUEST_ID_HEADER))
                         .map(|v| v.to_string());
+                    let (active, parent) = trace::Active::received(
+                        headers
+                            .and_then(|h| h.get(TRACEPARENT_HEADER))
+                            .map(|v| v.as_str()),
+                        headers
+                            .and_then(|h| h.get(TRACESTATE_HEADER))
+                            .map(|v| v.as_str()),
+                    );
+                    let span = tracing::info_span!(
+                        target: trace::TARGET,
+                        "rpc",
+                        service = kind.name(),
+                        op = R::OP,
+                        trace_id = %active.context.trace_id(),
+                        span_id = %active.context.span_id(),
+                        parent_span_id = tracing::field::Empty,
+                    );
+                    trace::record_parent(&span, parent);
                     let outcome: Outcome<R::Reply> = match decode::<R>(&message.payload) {
-                        Ok(req) => handler(req, request_id).await.into(),
+                        Ok(req) => trace::scope(active, handler(req, request_id).instrument(span))
+                            .await
+                            .into(),
                         Err(e) => Outcome::Err(MeiliError::internal(format!(
                             "cannot decode request on {}: {e}",
                             R::subject()

@@ -2,13 +2,20 @@
 //!
 //! A node's non-2xx answer is turned back into the [`MeiliError`] it carries, so that a node's
 //! validation error reaches the client exactly as Meilisearch worded it. Transport failures are
-//! [`NodeError::Unreachable`], which callers treat as "try another replica".
+//! [`NodeError::Unreachable`], which callers treat as "try another replica". A request made inside
+//! a trace carries `traceparent` (the calling span) and `tracestate`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
+use reqwest::header::HeaderName;
+
+/// W3C trace context headers, sent on every request made inside a trace ([`crate::trace`]): the
+/// node sees the calling span as its parent.
+const TRACEPARENT: HeaderName = HeaderName::from_static(miroir_proto::subjects::TRACEPARENT_HEADER);
+const TRACESTATE: HeaderName = HeaderName::from_static(miroir_proto::subjects::TRACESTATE_HEADER);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -67,6 +74,12 @@ impl NodeClient {
         let mut req = self.http.request(method, &url);
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
+        }
+        if let Some(active) = crate::trace::current() {
+            req = req.header(TRACEPARENT, active.context.header_value());
+            if let Some(state) = active.state {
+                req = req.header(TRACESTATE, state);
+            }
         }
         if let Some((content_type, bytes)) = body {
             req = req

@@ -145,8 +145,11 @@ pub fn handoff_subject(node_id: &str, shard_index: &str) -> String {
     [PREFIX, SUBJECT_VERSION, "handoff", node_id, shard_index].join(".")
 }
 
-/// Header carrying the W3C trace context across NATS.
+/// Header carrying the W3C trace context across NATS (and to the nodes over HTTP): the
+/// caller's span, `00-<trace id>-<span id>-<flags>` (see `libs/cluster/src/trace.rs`).
 pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// Header carrying the W3C `tracestate` of the client's trace, passed on unchanged.
+pub const TRACESTATE_HEADER: &str = "tracestate";
 /// Header carrying the client request id, for logs.
 pub const REQUEST_ID_HEADER: &str = "Miroir-Request-Id";
 /// Header of the empty message a replica sends the moment it takes a request: a requester that
