@@ -247,11 +247,15 @@ error_codes! {
     NotFound                               => "not_found",                                     404, InvalidRequest;
     NotImplemented                         => "not_implemented",                               501, InvalidRequest;
     NotSupportedByMiroir                   => "not_supported_by_miroir",                       501, InvalidRequest;
+    // A request body that stalled or took too long (the gateway's `body_*_timeout_ms`).
+    RequestTimeout                         => "request_timeout",                               408, InvalidRequest;
     ServiceTimeout                         => "service_timeout",                               504, System;
     ServiceUnavailable                     => "service_unavailable",                           503, System;
     ShardTimeout                           => "shard_timeout",                                 504, System;
     ShardUnavailable                       => "shard_unavailable",                             503, System;
     SwapConflict                           => "swap_conflict",                                 503, System;
+    // A key has as many uploads in flight as the gateway allows (`max_concurrent_uploads_per_key`).
+    TooManyRequests                        => "too_many_requests",                             429, InvalidRequest;
 }
 
 impl std::fmt::Display for ErrorCode {
