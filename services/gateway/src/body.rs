@@ -9,6 +9,8 @@ use futures::StreamExt;
 use miroir_proto::{ErrorCode, MeiliError};
 use serde_json::Value;
 
+use crate::body_timeout::BodyTimeout;
+
 /// The essence of a `Content-Type` value, lowercased: `type/subtype`, and the `+suffix` of the
 /// subtype if any.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +80,15 @@ pub fn incomplete_payload() -> MeiliError {
     MeiliError::bad_request("The provided payload is incomplete and cannot be parsed")
 }
 
+/// A body that failed while being read: 408 if it stalled or took too long (see
+/// `body_timeout`), else the client cut it short (Meilisearch's incomplete payload).
+pub fn read_error(error: axum::Error) -> MeiliError {
+    match BodyTimeout::of(error) {
+        Some(timeout) => timeout.to_meili(),
+        None => incomplete_payload(),
+    }
+}
+
 /// Read a whole (small) body, refusing more than `limit` bytes.
 pub async fn read_limited(
     headers: &HeaderMap,
@@ -88,7 +99,7 @@ pub async fn read_limited(
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     while let Some(frame) = stream.next().await {
-        let frame = frame.map_err(|_| incomplete_payload())?;
+        let frame = frame.map_err(read_error)?;
         if (buf.len() + frame.len()) as u64 > limit {
             return Err(MeiliError::payload_too_large(limit));
         }

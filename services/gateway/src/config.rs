@@ -32,6 +32,21 @@ pub struct Config {
     pub max_list_items: usize,
     /// Most queries in one multi-search (400 bad_request).
     pub max_multi_search_queries: usize,
+    /// Most document uploads (`POST`/`PUT /indexes/{uid}/documents`) one API key may have in
+    /// flight at once; the master key (or the open API) counts as one key. Beyond it: 429
+    /// too_many_requests with `Retry-After`.
+    pub max_concurrent_uploads_per_key: usize,
+    /// How long a client may take to send a request's headers, in milliseconds, counted from
+    /// when the connection is ready for a request (accepted, or idle after an answer): past it
+    /// the connection is closed. This also bounds idle keep-alive connections.
+    pub header_timeout_ms: u64,
+    /// How long a request body may go without a byte, in milliseconds (408 request_timeout, the
+    /// connection closed).
+    pub body_idle_timeout_ms: u64,
+    /// How long the gateway may wait for a request body in all, in milliseconds (408
+    /// request_timeout, the connection closed). Time the gateway spends on its side (storing a
+    /// chunk in the WAL) is not counted.
+    pub body_timeout_ms: u64,
     /// How long a search may take, in milliseconds, before the client gets a 504.
     pub search_timeout_ms: u64,
     /// How long other reads (documents, settings, stats, tasks) may take, in milliseconds.
@@ -59,6 +74,10 @@ impl Default for Config {
             max_filter_depth: 32,
             max_list_items: 1_000,
             max_multi_search_queries: 256,
+            max_concurrent_uploads_per_key: 8,
+            header_timeout_ms: 30_000,
+            body_idle_timeout_ms: 30_000,
+            body_timeout_ms: 300_000,
             search_timeout_ms: 10_000,
             read_timeout_ms: 10_000,
             write_timeout_ms: 60_000,
@@ -87,6 +106,10 @@ impl Config {
             ("max_filter_depth", self.max_filter_depth),
             ("max_list_items", self.max_list_items),
             ("max_multi_search_queries", self.max_multi_search_queries),
+            (
+                "max_concurrent_uploads_per_key",
+                self.max_concurrent_uploads_per_key,
+            ),
         ] {
             if value == 0 {
                 anyhow::bail!("`{name}` must be positive");
@@ -96,6 +119,9 @@ impl Config {
             ("search_timeout_ms", self.search_timeout_ms),
             ("read_timeout_ms", self.read_timeout_ms),
             ("write_timeout_ms", self.write_timeout_ms),
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("body_idle_timeout_ms", self.body_idle_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
         ] {
             if value == 0 {
                 anyhow::bail!("`{name}` must be positive");
@@ -114,6 +140,18 @@ impl Config {
 
     pub fn write_timeout(&self) -> Duration {
         Duration::from_millis(self.write_timeout_ms)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    pub fn body_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_idle_timeout_ms)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -14,6 +14,7 @@ pub mod fuzz_api;
 
 mod auth;
 mod body;
+mod body_timeout;
 mod cors;
 mod errors;
 mod limits;
@@ -21,7 +22,9 @@ mod metrics;
 mod params;
 pub mod request_id;
 mod routes;
+mod serve;
 mod state;
+mod upload_slots;
 
 use std::time::Duration;
 
@@ -48,6 +51,7 @@ pub async fn run(
     config.validate()?;
     metrics::describe();
     let grace = config.shutdown_grace();
+    let header_timeout = config.header_timeout();
     let state = AppState::new(config, nats.clone()).await?;
     // Registered with the NATS service API only so that `$SRV.PING` finds live gateways.
     let mut registration = ServiceRunner::start(
@@ -62,11 +66,7 @@ pub async fn run(
     tracing::info!(%addr, "gateway listening");
 
     let stop = shutdown.clone();
-    let mut server = tokio::spawn(async move {
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-    });
+    let mut server = tokio::spawn(serve::serve(listener, app(state), header_timeout, stop));
     let served = tokio::select! {
         joined = &mut server => Some(joined),
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => None,
@@ -77,11 +77,10 @@ pub async fn run(
     }
     registration.shutdown(Duration::from_secs(1)).await;
     match served {
-        Some(Ok(Ok(()))) => {
+        Some(Ok(())) => {
             tracing::info!("gateway stopped");
             Ok(())
         }
-        Some(Ok(Err(e))) => Err(e.into()),
         Some(Err(e)) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
         None => {
             tracing::warn!(

@@ -39,6 +39,23 @@ struct Flags {
     /// Largest request body accepted, in bytes [default: 100000000]
     #[arg(long, env = "MIROIR_GATEWAY_MAX_PAYLOAD_BYTES", value_name = "BYTES")]
     max_payload_bytes: Option<u64>,
+    /// Most document uploads one API key may have in flight at once [default: 8]
+    #[arg(
+        long,
+        env = "MIROIR_GATEWAY_MAX_CONCURRENT_UPLOADS_PER_KEY",
+        value_name = "N"
+    )]
+    max_concurrent_uploads_per_key: Option<usize>,
+    /// How long a client may take to send a request's headers (and an idle keep-alive
+    /// connection may stay open), in milliseconds [default: 30000]
+    #[arg(long, env = "MIROIR_GATEWAY_HEADER_TIMEOUT_MS", value_name = "MS")]
+    header_timeout_ms: Option<u64>,
+    /// How long a request body may go without a byte, in milliseconds [default: 30000]
+    #[arg(long, env = "MIROIR_GATEWAY_BODY_IDLE_TIMEOUT_MS", value_name = "MS")]
+    body_idle_timeout_ms: Option<u64>,
+    /// How long the gateway may wait for a request body in all, in milliseconds [default: 300000]
+    #[arg(long, env = "MIROIR_GATEWAY_BODY_TIMEOUT_MS", value_name = "MS")]
+    body_timeout_ms: Option<u64>,
     /// How long a search may take before the client gets a 504, in milliseconds [default: 10000]
     #[arg(long, env = "MIROIR_GATEWAY_SEARCH_TIMEOUT_MS", value_name = "MS")]
     search_timeout_ms: Option<u64>,

@@ -1,7 +1,9 @@
 //! Request metrics by route family and status: `miroir_gateway_requests_total` (also by
 //! method) and `miroir_gateway_request_seconds`. Upload figures are counted where uploads are
 //! handled (`miroir_gateway_upload_bytes_total`, `miroir_gateway_documents_total`,
-//! `miroir_gateway_uploads_refused_total`).
+//! `miroir_gateway_uploads_refused_total`, `miroir_gateway_uploads_in_flight`), slow clients
+//! where they are cut (`miroir_gateway_header_timeouts_total` in `serve`,
+//! `miroir_gateway_body_timeouts_total` in `body_timeout`).
 
 use std::time::Instant;
 
@@ -37,6 +39,23 @@ pub fn describe() {
         "miroir_gateway_uploads_refused_total",
         "Document uploads refused, by error code"
     );
+    metrics::describe_gauge!(
+        "miroir_gateway_uploads_in_flight",
+        "Document uploads in flight, all keys together (each key is bounded by max_concurrent_uploads_per_key)"
+    );
+    metrics::describe_counter!(
+        "miroir_gateway_header_timeouts_total",
+        "Connections closed because the client did not send a request's headers within header_timeout_ms (idle keep-alive connections included)"
+    );
+    metrics::describe_counter!(
+        "miroir_gateway_body_timeouts_total",
+        "Request bodies cut (408) because they stalled (kind idle) or took too long (kind total)"
+    );
+    metrics::counter!("miroir_gateway_header_timeouts_total").increment(0);
+    for kind in ["idle", "total"] {
+        metrics::counter!("miroir_gateway_body_timeouts_total", "kind" => kind).increment(0);
+    }
+    metrics::gauge!("miroir_gateway_uploads_in_flight").increment(0.0);
     metrics::counter!("miroir_gateway_upload_bytes_total").increment(0);
     metrics::counter!("miroir_gateway_documents_total").increment(0);
 }

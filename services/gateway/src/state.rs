@@ -14,6 +14,7 @@ use miroir_proto::{MeiliError, Rpc};
 
 use crate::auth::Keyring;
 use crate::config::Config;
+use crate::upload_slots::UploadSlots;
 
 /// How long a listing waits for the topology mirror to catch up with the bucket.
 const FRESHNESS_WAIT: Duration = Duration::from_secs(1);
@@ -36,6 +37,8 @@ struct Inner {
     topology_stream: jetstream::stream::Stream,
     /// The cluster's API keys (KV mirror) and the master key.
     keys: Keyring,
+    /// Document uploads in flight by API key (`max_concurrent_uploads_per_key`).
+    uploads: UploadSlots,
 }
 
 impl AppState {
@@ -50,8 +53,10 @@ impl AppState {
         let wal = wal::open(&jetstream).await?;
         let keys = Keyring::open(&jetstream, config.master_key.clone()).await?;
         let requester = Requester::new(nats.clone()).await?;
+        let uploads = UploadSlots::new(config.max_concurrent_uploads_per_key);
         Ok(AppState {
             inner: Arc::new(Inner {
+                uploads,
                 config,
                 nats,
                 requester,
@@ -66,6 +71,10 @@ impl AppState {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    pub fn uploads(&self) -> &UploadSlots {
+        &self.inner.uploads
     }
 
     pub fn nats(&self) -> &async_nats::Client {

@@ -61,6 +61,9 @@ pub struct AuthContext {
     /// A tenant token's rules; `None` when the request did not use a token.
     search_rules: Option<SearchRules>,
     allow_index_creation: bool,
+    /// The API key the request was let in with (a tenant token's signing key); `None` for the
+    /// master key and an open API.
+    key_uid: Option<uuid::Uuid>,
 }
 
 impl AuthContext {
@@ -70,7 +73,13 @@ impl AuthContext {
             key_indexes: None,
             search_rules: None,
             allow_index_creation: true,
+            key_uid: None,
         }
+    }
+
+    /// The API key the request was let in with; `None` for the master key and an open API.
+    pub fn key_uid(&self) -> Option<uuid::Uuid> {
+        self.key_uid
     }
 
     pub fn is_tenant_token(&self) -> bool {
@@ -282,6 +291,7 @@ fn authenticate(
         key_indexes: key.index_patterns(),
         search_rules,
         allow_index_creation: key.allows("indexes.create", now),
+        key_uid: Some(key.uid),
     };
     if let Some(index) = index {
         ctx.check_route_index(index)?;

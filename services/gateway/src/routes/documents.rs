@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use miroir_proto::rpc::{
     DeleteSelector, DocumentGet, DocumentsDelete, DocumentsFetch, WriteMethod,
@@ -14,29 +14,60 @@ use serde_json::Value;
 
 use super::PathParams;
 use super::upload::add_documents;
+use crate::auth::AuthContext;
 use crate::body::{expect_object, json_body};
 use crate::errors::{enqueued, raw_json};
 use crate::params::{QueryParams, check_index_uid, documents_body, unknown_field};
 use crate::state::AppState;
+use crate::upload_slots::Uploader;
+
+/// An upload, once its key has a free slot (`max_concurrent_uploads_per_key`); the slot is held
+/// until the upload's answer, or until the handler is dropped with the client's connection.
+async fn upload(
+    state: AppState,
+    auth: AuthContext,
+    uid: String,
+    method: WriteMethod,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let uploader = Uploader::of(auth.key_uid());
+    let _permit = match state.uploads().try_acquire(uploader) {
+        Ok(permit) => permit,
+        Err(refused) => {
+            metrics::counter!("miroir_gateway_uploads_refused_total", "code" => refused.to_meili().code.as_str().to_string())
+                .increment(1);
+            tracing::debug!(
+                ?uploader,
+                "upload refused: the key has every upload slot taken"
+            );
+            return Ok(refused.into_response());
+        }
+    };
+    add_documents(state, uid, method, headers, query, body).await
+}
 
 pub async fn replace(
     State(state): State<AppState>,
+    auth: AuthContext,
     PathParams(uid): PathParams<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
-    add_documents(state, uid, WriteMethod::Replace, headers, query, body).await
+    upload(state, auth, uid, WriteMethod::Replace, headers, query, body).await
 }
 
 pub async fn update(
     State(state): State<AppState>,
+    auth: AuthContext,
     PathParams(uid): PathParams<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
-    add_documents(state, uid, WriteMethod::Update, headers, query, body).await
+    upload(state, auth, uid, WriteMethod::Update, headers, query, body).await
 }
 
 pub async fn get_one(

@@ -172,6 +172,10 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(misc::root))
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::wrong_method)
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::body_timeout::bound_bodies,
+        ))
         .layer(from_fn(errors::shape_errors))
         .layer(from_fn(metrics::record))
         .with_state(state);

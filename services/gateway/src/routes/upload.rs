@@ -11,7 +11,7 @@ use miroir_cluster::wal;
 use miroir_proto::rpc::{DocumentsCommit, WriteMethod};
 use miroir_proto::{ErrorCode, MeiliError};
 
-use crate::body::{check_content_length, content_type, incomplete_payload, parse_mime};
+use crate::body::{check_content_length, content_type, parse_mime, read_error};
 use crate::errors::enqueued;
 use crate::ingest::{ChunkLimits, ChunkPacker, DocumentParser, Format, IdCheck, ParseError};
 use crate::params::{QueryParams, check_index_uid, invalid_param};
@@ -212,7 +212,7 @@ async fn spool(
     let mut stream = body.into_data_stream();
     let mut received: u64 = 0;
     while let Some(frame) = stream.next().await {
-        let frame = frame.map_err(|_| incomplete_payload())?;
+        let frame = frame.map_err(read_error)?;
         received += frame.len() as u64;
         if received > limit {
             return Err(MeiliError::payload_too_large(limit));
