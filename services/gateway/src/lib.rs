@@ -8,9 +8,9 @@
 //! Start it with [`run`] (what the binary does) or mount [`app`] in-process for tests.
 
 pub mod config;
-pub mod ingest;
 #[doc(hidden)]
 pub mod fuzz_api;
+pub mod ingest;
 
 mod auth;
 mod body;

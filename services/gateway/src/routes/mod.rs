@@ -5,8 +5,8 @@
 mod documents;
 mod dumps;
 mod facet_search;
-mod fields;
 mod features;
+mod fields;
 mod indexes;
 mod keys;
 mod keys_input;
