@@ -45,7 +45,7 @@ pub fn describe() {
     );
     metrics::describe_counter!(
         "miroir_gateway_header_timeouts_total",
-        "Connections closed because the client did not send a request's headers within header_timeout_ms (idle keep-alive connections included)"
+        "Connections closed because a request's headers were still incomplete after header_timeout_ms (idle connections that sent nothing are closed too, uncounted)"
     );
     metrics::describe_counter!(
         "miroir_gateway_body_timeouts_total",

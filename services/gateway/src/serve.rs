@@ -4,8 +4,10 @@
 //! A connection must deliver a request's complete headers within `header_timeout_ms` of being
 //! ready for one: of being accepted, or of its previous answer (hyper starts the timer whenever
 //! it waits for a request head), so the same bound closes idle keep-alive connections. Past it
-//! hyper drops the connection without an answer; the loop counts it
-//! (`miroir_gateway_header_timeouts_total`). Bodies are bounded by `body_timeout`.
+//! hyper drops the connection without an answer. A connection that had sent part of a head ends
+//! with a timeout error, which the loop counts (`miroir_gateway_header_timeouts_total`); one that
+//! sent nothing is closed as an idle connection, uncounted. Bodies are bounded by
+//! `body_timeout`.
 //!
 //! On shutdown the listener is closed at once, every connection is told to finish the request
 //! it is serving and close (idle ones close immediately), and [`serve`] returns when they all
