@@ -72,6 +72,8 @@ mod tasks;
 mod tenant_tokens;
 #[path = "e2e/topology_live.rs"]
 mod topology_live;
+#[path = "e2e/trace_context.rs"]
+mod trace_context;
 #[path = "e2e/unsupported.rs"]
 mod unsupported;
 #[path = "e2e/webhooks.rs"]

@@ -6,15 +6,30 @@
 //! The id is put in the request's extensions ([`RequestId`]) for handlers that pass it on, and
 //! every log line of the request carries it through the `request` span (also in JSON logs, as
 //! the span's `request_id` field).
+//!
+//! The same layer starts the request's trace ([`miroir_cluster::trace`]): the client's
+//! `traceparent` when it is valid (with its `tracestate`), else a new trace. The `request` span
+//! carries `trace_id`, `span_id` (the gateway's) and `parent_span_id` (the client's, if any);
+//! every request to the router or the merger made while serving it carries the gateway's span
+//! in its NATS headers, and the response carries it in `traceresponse`.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use miroir_cluster::trace;
 use tracing::Instrument;
 
 /// The header, in both directions.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+/// The client's trace context (W3C Trace Context), read.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// The client's vendor trace state, passed on with a valid `traceparent`.
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+/// The gateway's span of the request, returned (W3C Trace Context Level 2 `traceresponse`:
+/// `00-<trace id>-<gateway span id>-<flags>`), so that a client that sent no `traceparent` learns
+/// the trace id to look for in the logs.
+pub const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 
 /// The id of the request being served.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,18 +46,39 @@ fn pick(given: Option<&HeaderValue>) -> String {
 
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let id = pick(req.headers().get(&HEADER));
+    let (active, parent) = trace::Active::received(
+        header_str(&req, &TRACEPARENT),
+        header_str(&req, &TRACESTATE),
+    );
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
-        path = %req.uri().path()
+        path = %req.uri().path(),
+        trace_id = %active.context.trace_id(),
+        span_id = %active.context.span_id(),
+        parent_span_id = tracing::field::Empty,
     );
+    trace::record_parent(&span, parent);
+    let context = active.context;
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(req).instrument(span).await;
+    let mut response = trace::scope(active, next.run(req).instrument(span)).await;
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HEADER, value);
+        headers.insert(HEADER, value);
     }
+    headers.insert(TRACERESPONSE, context.header_value());
     response
+}
+
+/// A header's value when it is there once and is text: a repeated `traceparent` is invalid
+/// (the specification), and `tracestate` is taken only when it comes as one header.
+fn header_str<'r>(req: &'r Request, name: &HeaderName) -> Option<&'r str> {
+    let mut values = req.headers().get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value.to_str().ok(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

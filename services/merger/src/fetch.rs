@@ -17,10 +17,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use miroir_cluster::node::{NodeClient, NodeError};
+use miroir_cluster::trace;
 use miroir_placement::ShardId;
 use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::budget::HedgeBudget;
 use crate::errors;
@@ -145,9 +147,12 @@ impl Reader {
     ///   others are dropped (their connections closed). A refused hedge is asked for again after
     ///   the same delay.
     /// - Every answer, fault, abandoned request and deadline feeds the node's latency estimate.
+    /// - Each copy asked is a `shard_request` span (node, shard, node-local index) under the
+    ///   current span, sent to the node as its `traceparent`.
     pub async fn read(
         &self,
         replicas: &[Replica],
+        shard: ShardId,
         call: &ShardCall<'_>,
         deadline: Instant,
     ) -> Result<Bytes, ShardFailure> {
@@ -168,7 +173,21 @@ impl Reader {
                 .unwrap_or_default();
             let method = call.method.clone();
             let body = call.body.clone().map(|b| ("application/json", b));
-            async move {
+            // Each copy asked is a span of its own: the node gets it as its `traceparent`.
+            let (active, parent) = trace::child_of_current();
+            let span = tracing::debug_span!(
+                target: trace::TARGET,
+                "shard_request",
+                op = call.op,
+                node = node_of(i),
+                shard = shard.get(),
+                index = replica.as_ref().map_or("", |r| r.index.as_str()),
+                trace_id = %active.context.trace_id(),
+                span_id = %active.context.span_id(),
+                parent_span_id = tracing::field::Empty,
+            );
+            trace::record_parent(&span, parent);
+            let request = async move {
                 let Some(replica) = replica else {
                     let missing = NodeError::Unreachable {
                         url: String::new(),
@@ -176,8 +195,19 @@ impl Reader {
                     };
                     return (i, Err(missing));
                 };
-                (i, nodes.send(&replica.url, method, &path, body).await)
-            }
+                let result = nodes.send(&replica.url, method, &path, body).await;
+                tracing::debug!(
+                    target: trace::TARGET,
+                    status = match &result {
+                        Ok((status, _)) => *status,
+                        Err(NodeError::Meili(e)) => e.status,
+                        Err(NodeError::Unreachable { .. }) => 0,
+                    },
+                    "shard request done"
+                );
+                (i, result)
+            };
+            trace::scope(active, request.instrument(span))
         };
         let far = deadline + Duration::from_secs(3600);
         let hedge_at = |i: usize| {

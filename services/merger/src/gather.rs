@@ -2,17 +2,20 @@
 
 use bytes::Bytes;
 use miroir_cluster::topology::Topology;
+use miroir_cluster::trace;
 use miroir_placement::ShardId;
 use miroir_proto::MeiliError;
 use miroir_proto::topology::IndexRecord;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::fetch::ShardCall;
 use crate::state::{Deadline, Merger};
 
 /// One request per listed shard, each with its own body (or none), to one copy of each shard,
 /// all in parallel; the answers in the order of `requests`. All shards start on the same
-/// rotation turn, so successive requests spread over the copies.
+/// rotation turn, so successive requests spread over the copies. The fan-out is a `scatter`
+/// span of the request's trace, the parent of each copy's `shard_request` span ([`crate::fetch`]).
 pub async fn scatter(
     merger: &Merger,
     topology: &Topology,
@@ -23,7 +26,19 @@ pub async fn scatter(
 ) -> Vec<Result<Bytes, MeiliError>> {
     let turn = merger.next_turn();
     let latency = merger.latency();
-    futures::future::join_all(requests.into_iter().map(|(shard, body)| {
+    let (active, parent) = trace::child_of_current();
+    let span = tracing::debug_span!(
+        target: trace::TARGET,
+        "scatter",
+        op = template.op,
+        index = %record.uid,
+        shards = requests.len(),
+        trace_id = %active.context.trace_id(),
+        span_id = %active.context.span_id(),
+        parent_span_id = tracing::field::Empty,
+    );
+    trace::record_parent(&span, parent);
+    let all = futures::future::join_all(requests.into_iter().map(|(shard, body)| {
         let replicas = merger.replicas(topology, record, shard, &latency, turn);
         let call = ShardCall {
             body,
@@ -34,8 +49,8 @@ pub async fn scatter(
                 .read_shard(&replicas, record, shard, &call, deadline)
                 .await
         }
-    }))
-    .await
+    }));
+    trace::scope(active, all.instrument(span)).await
 }
 
 /// The shards' answers in shard order, decoded, or the error that replaces them (see

@@ -129,7 +129,7 @@ impl Merger {
         deadline: Deadline,
     ) -> Result<Bytes, MeiliError> {
         self.reader
-            .read(replicas, call, deadline.at)
+            .read(replicas, shard, call, deadline.at)
             .await
             .map_err(|failure| {
                 failure.into_error(
@@ -263,7 +263,7 @@ async fn read_context(
         body: None,
     };
     let body = reader
-        .read(replicas, &call, deadline.at)
+        .read(replicas, first, &call, deadline.at)
         .await
         .map_err(|failure| {
             failure.into_error(

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use miroir_cluster::node::NodeError;
+use miroir_cluster::trace;
 use miroir_placement::{NodeId, NodeInfo, ReplicationFactor, ShardCount, ShardId, Zone};
 use miroir_proto::tasks::{ClusterTask, FinishedTask};
 use std::collections::HashSet;
@@ -10,6 +11,7 @@ use miroir_proto::handoff::{Hint, HintBody};
 use miroir_proto::topology::{Availability, IndexRecord, IndexState, LagReason, ShardPlacement};
 use miroir_proto::{ErrorCode, MeiliError, rpc::EnqueuedTask};
 use reqwest::Method;
+use tracing::Instrument;
 
 use crate::Router;
 
@@ -293,6 +295,8 @@ impl Router {
     /// unknown, copy behind: those are deferred without a try, so that a copy's queue keeps its
     /// writes in order).
     /// `index_uid`: the index the calls write to, whose record says which copies are behind.
+    /// The calls are a `fan_out` span of the request's trace, each a `node_write` span under it,
+    /// sent to the node as its `traceparent`.
     pub(crate) async fn send_calls(
         &self,
         index_uid: Option<&str>,
@@ -301,12 +305,37 @@ impl Router {
     ) -> Vec<(Call, Sent)> {
         let topo = self.topology.current();
         let record = index_uid.and_then(|uid| topo.index(uid));
+        let (fan_out, parent) = trace::child_of_current();
+        let span = tracing::debug_span!(
+            target: trace::TARGET,
+            "fan_out",
+            index = index_uid.unwrap_or(""),
+            calls = calls.len(),
+            trace_id = %fan_out.context.trace_id(),
+            span_id = %fan_out.context.span_id(),
+            parent_span_id = tracing::field::Empty,
+        );
+        trace::record_parent(&span, parent);
         let futures = calls.into_iter().map(|call| {
             let node = topo.nodes.get(&call.node).cloned();
             let behind = record
                 .and_then(|r| r.shards.get(usize::from(call.shard)))
                 .is_some_and(|p| !p.writes_directly(&call.node));
-            async move {
+            // Each write to a node is a span of its own: the node gets it as its `traceparent`.
+            let active = fan_out.child();
+            let span = tracing::debug_span!(
+                target: trace::TARGET,
+                "node_write",
+                node = %call.node,
+                shard = call.shard,
+                replica = call.replica,
+                method = %call.method,
+                path = %call.path,
+                trace_id = %active.context.trace_id(),
+                span_id = %active.context.span_id(),
+                parent_span_id = %fan_out.context.span_id(),
+            );
+            let write = async move {
                 let Some(node) = node else {
                     return (
                         call,
@@ -375,9 +404,11 @@ impl Router {
                     ),
                     Err(e) => (call, Sent::Refused(e)),
                 }
-            }
+            };
+            trace::scope(active, write.instrument(span))
         });
-        futures::future::join_all(futures).await
+        let all = futures::future::join_all(futures);
+        trace::scope(fan_out, all.instrument(span)).await
     }
 
     /// Book the outcome of [`send_calls`](Self::send_calls) in the task. Deferred calls are
