@@ -235,8 +235,74 @@ mod tests {
         (tx, body, fired)
     }
 
+    /// A recorder that keeps every counter increment as `name{label=value,...}`.
+    #[derive(Default)]
+    struct Increments(Arc<std::sync::Mutex<Vec<(String, u64)>>>);
+
+    struct CounterOf(String, Arc<std::sync::Mutex<Vec<(String, u64)>>>);
+
+    impl metrics::CounterFn for CounterOf {
+        fn increment(&self, value: u64) {
+            self.1.lock().unwrap().push((self.0.clone(), value));
+        }
+
+        fn absolute(&self, _: u64) {}
+    }
+
+    impl metrics::Recorder for Increments {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+
+        fn register_counter(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let name = format!("{}{{{}}}", key.name(), labels.join(","));
+            metrics::Counter::from_arc(Arc::new(CounterOf(name, self.0.clone())))
+        }
+
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+
+        fn register_histogram(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_stalled_body_fails_with_the_idle_timeout() {
+        // A current-thread runtime: the body is polled on this thread, where the recorder is.
+        let increments = Increments::default();
+        let _recorder = metrics::set_default_local_recorder(&increments);
         let (mut tx, body, fired) = fed(limits(100, 10_000));
         let mut stream = body.into_data_stream();
         tx.try_send(Bytes::from_static(b"[")).unwrap();
@@ -248,6 +314,13 @@ mod tests {
         );
         assert_eq!(fired.get().map(|t| t.kind()), Some("idle"));
         assert_eq!(fired.get().unwrap().to_meili().status, 408);
+        assert_eq!(
+            *increments.0.lock().unwrap(),
+            vec![(
+                "miroir_gateway_body_timeouts_total{kind=idle}".to_string(),
+                1
+            )]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -8,10 +8,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, SharedString, Unit};
 use miroir_gateway::Config;
 use miroir_proto::rpc::DocumentsCommit;
 use miroir_proto::subjects::Service;
+use miroir_testkit::wait::{Attempt, until};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -67,6 +71,47 @@ fn parse_response(raw: &[u8]) -> (u16, String, Value) {
     )
 }
 
+/// A recorder that keeps every counter increment by metric name. The tests run on one thread
+/// (tokio's current-thread runtime), the gateway's tasks with them, so a thread-local recorder
+/// sees the gateway's counters.
+#[derive(Default)]
+struct Increments(Arc<Mutex<Vec<(String, u64)>>>);
+
+struct CounterOf(String, Arc<Mutex<Vec<(String, u64)>>>);
+
+impl metrics::CounterFn for CounterOf {
+    fn increment(&self, value: u64) {
+        self.1.lock().unwrap().push((self.0.clone(), value));
+    }
+
+    fn absolute(&self, _: u64) {}
+}
+
+impl metrics::Recorder for Increments {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(Arc::new(CounterOf(key.name().to_string(), self.0.clone())))
+    }
+
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::noop()
+    }
+
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
+
+impl Increments {
+    fn total(&self, name: &str) -> u64 {
+        let seen = self.0.lock().unwrap();
+        seen.iter().filter(|(n, _)| n == name).map(|(_, v)| v).sum()
+    }
+}
+
 fn request_timeout(message: &str) -> Value {
     json!({
         "message": message,
@@ -78,6 +123,8 @@ fn request_timeout(message: &str) -> Value {
 
 #[tokio::test]
 async fn half_sent_headers_and_idle_keep_alive_connections_are_closed() {
+    let increments = Increments::default();
+    let _recorder = metrics::set_default_local_recorder(&increments);
     let gw = common::start(config()).await;
 
     // Half a header line, then nothing.
@@ -97,6 +144,18 @@ async fn half_sent_headers_and_idle_keep_alive_connections_are_closed() {
     println!(
         "half-sent headers: connection closed after {lasted:?} (header_timeout_ms {HEADER_MS})"
     );
+    // Counted once the connection's task has seen the timeout, which may be just after the
+    // client saw the connection close.
+    until("the header timeout to be counted", DEADLINE, || async {
+        Ok(
+            match increments.total("miroir_gateway_header_timeouts_total") {
+                1 => Attempt::Ready(()),
+                n => Attempt::Retry(format!("counted {n}")),
+            },
+        )
+    })
+    .await
+    .unwrap();
 
     // A whole request is answered, then the idle connection is closed after the same bound.
     let mut stream = connect(&gw).await;
