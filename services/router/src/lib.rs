@@ -14,8 +14,8 @@
 mod compact;
 mod config;
 mod documents;
-mod dump;
 pub mod drift;
+mod dump;
 mod fanout;
 mod features;
 mod indexes;

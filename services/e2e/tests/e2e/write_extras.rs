@@ -42,7 +42,13 @@ async fn echoed(client: &MeiliClient, r: &Reply, meta: &str) -> Value {
     assert_eq!(r.body["customMetadata"], json!(meta), "{}", r.body);
     let task = succeeded(client, r).await;
     assert_eq!(task["customMetadata"], json!(meta), "{task}");
-    let last = task.as_object().unwrap().keys().next_back().unwrap().clone();
+    let last = task
+        .as_object()
+        .unwrap()
+        .keys()
+        .next_back()
+        .unwrap()
+        .clone();
     assert_eq!(last, "customMetadata", "shown last, as a node does");
     task
 }

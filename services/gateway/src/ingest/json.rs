@@ -232,10 +232,12 @@ impl JsonSplitter {
         // serde_json does not check the UTF-8 of strings it ignores; a whole-payload parse (as
         // Meilisearch's) refuses it, with the position a full parse of the document gives.
         if std::str::from_utf8(&self.elem).is_err() {
-            return Err(match serde_json::from_slice::<serde_json::Value>(&self.elem) {
-                Err(e) => self.serde_error(&e),
-                Ok(_) => self.malformed("invalid unicode code point"),
-            });
+            return Err(
+                match serde_json::from_slice::<serde_json::Value>(&self.elem) {
+                    Err(e) => self.serde_error(&e),
+                    Ok(_) => self.malformed("invalid unicode code point"),
+                },
+            );
         }
         if self.elem.first() != Some(&b'{') {
             return Err(self.malformed(DATA_NEITHER));
