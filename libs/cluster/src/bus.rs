@@ -303,10 +303,7 @@ impl ServiceRunner {
     /// answering `$SRV.PING` is a replica that serves. `$SRV.INFO` lists the endpoints' subjects
     /// in the `endpoints` metadata.
     pub async fn ready(&mut self) -> anyhow::Result<()> {
-        self.nats
-            .flush()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot flush subscriptions: {e}"))?;
+        server_has_processed_everything_sent(&self.nats).await?;
         let subjects: Vec<String> = self
             .endpoints
             .iter()
@@ -440,5 +437,28 @@ impl ServiceRunner {
         self.in_flight.close();
         let _ = tokio::time::timeout_at(deadline, self.in_flight.wait()).await;
         let _ = tokio::time::timeout_at(deadline, self.nats.flush()).await;
+    }
+}
+
+/// Wait until the server has processed everything this connection sent before, subscriptions
+/// included. A flush only writes them to the socket: a request published on another connection
+/// right after could still find no subscriber (503). The server handles one connection's
+/// messages in order, so a message to our own fresh inbox coming back is the barrier.
+async fn server_has_processed_everything_sent(nats: &Client) -> anyhow::Result<()> {
+    let barrier = nats.new_inbox();
+    let mut sub = nats
+        .subscribe(barrier.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot subscribe to {barrier}: {e}"))?;
+    nats.publish(barrier.clone(), Bytes::new())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot publish to {barrier}: {e}"))?;
+    nats.flush()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot flush subscriptions: {e}"))?;
+    match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => anyhow::bail!("the connection closed while waiting for the server"),
+        Err(_) => anyhow::bail!("the server did not echo {barrier} within 10 s"),
     }
 }
