@@ -135,10 +135,14 @@ async fn scenario(budget_percent: u32) {
 
     // Every search is one read per shard (4), plus the one settings read.
     assert_eq!(retries, 0, "no copy failed");
-    assert_eq!(
-        reads,
-        searches as u64 * 4 + 1,
-        "one read per shard and search"
+    // A hedge is counted when the merger decides it; one whose primary answered first may be
+    // dropped before it reaches the node, so the nodes see between the reads alone and the reads
+    // plus every hedge.
+    let expected = searches as u64 * 4 + 1;
+    assert!(
+        (expected..=expected + hedges).contains(&(sent as u64)),
+        "one read per shard and search: the nodes saw {sent} requests for {expected} reads and \
+         {hedges} hedges"
     );
     assert!(
         slow_share < 0.4,

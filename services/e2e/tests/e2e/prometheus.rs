@@ -95,10 +95,17 @@ pub(super) fn metrics_endpoint() -> SocketAddr {
             .unwrap()
             .port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        miroir_cluster::telemetry::prometheus_builder()
-            .with_http_listener(addr)
-            .install()
-            .unwrap();
+        // Installed from a thread outside any runtime, the exporter runs on a runtime and thread
+        // of its own; installed inside a test's runtime, it would die with that test and leave
+        // the next test that scrapes it a refused connection.
+        std::thread::spawn(move || {
+            miroir_cluster::telemetry::prometheus_builder()
+                .with_http_listener(addr)
+                .install()
+                .unwrap();
+        })
+        .join()
+        .unwrap();
         addr
     })
 }
