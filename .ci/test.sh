@@ -23,6 +23,10 @@ done
 timeout --kill-after=30 "$limit" cargo test "${scope[@]}" --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
 if [ "$#" -eq 0 ]; then
     cargo test --workspace --benches --no-run --quiet 2>&1 || { echo "benches do not compile"; status=1; }
+    # The fuzz targets (their own workspace; `just fuzz` runs them on nightly) must keep compiling
+    # against the crates they drive; their crashes are regression tests of the suite already.
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz-check" cargo check --manifest-path fuzz/Cargo.toml --bins --quiet 2>&1 \
+        || { echo "the fuzz targets do not compile"; status=1; }
 fi
 
 # The Helm chart's checks (helm/check/check_chart.py: Helm's own SDK renders it, Kubernetes'
