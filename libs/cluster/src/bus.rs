@@ -265,6 +265,45 @@ async fn send_reply(
 }
 
 /// A running service: the NATS micro registration and the tasks serving its endpoints.
+/// How long a merger's handler may run before its requester is told the request was taken: well
+/// under [`ACK_TIMEOUT`], so that the acknowledgement arrives before the requester resends.
+pub const ACK_DELAY: Duration = Duration::from_millis(250);
+
+/// When a service acknowledges a request: the merger's reads (searches) only when they are slow,
+/// so that a quick one costs one message, not two (its answer says it was taken; a read resent
+/// by a requester that heard nothing in time is harmless); every other service at once, so that
+/// a write is never sent twice because its acknowledgement came late.
+fn ack_delay(kind: Service) -> Duration {
+    match kind {
+        Service::Merger => ACK_DELAY,
+        _ => Duration::ZERO,
+    }
+}
+
+/// Run `handled`, acknowledging the request (an empty message with [`ACK_HEADER`] to `reply`)
+/// first, or only if it has not finished within `delay`.
+async fn acknowledged<T>(
+    nats: &Client,
+    reply: &async_nats::Subject,
+    delay: Duration,
+    handled: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(handled);
+    if !delay.is_zero() {
+        tokio::select! {
+            biased;
+            done = &mut handled => return done,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    let mut ack = async_nats::HeaderMap::new();
+    ack.insert(ACK_HEADER, "1");
+    let _ = nats
+        .publish_with_headers(reply.clone(), ack, Bytes::new())
+        .await;
+    handled.await
+}
+
 pub struct ServiceRunner {
     service: Option<async_nats::service::Service>,
     version: String,
@@ -369,11 +408,6 @@ impl ServiceRunner {
                     let Some(reply) = message.reply.clone() else {
                         return;
                     };
-                    let mut ack = async_nats::HeaderMap::new();
-                    ack.insert(ACK_HEADER, "1");
-                    let _ = nats
-                        .publish_with_headers(reply.clone(), ack, Bytes::new())
-                        .await;
                     let headers = message.headers.as_ref();
                     let request_id = headers
                         .and_then(|h| h.get(REQUEST_ID_HEADER))
@@ -397,9 +431,13 @@ impl ServiceRunner {
                     );
                     trace::record_parent(&span, parent);
                     let outcome: Outcome<R::Reply> = match decode::<R>(&message.payload) {
-                        Ok(req) => trace::scope(active, handler(req, request_id).instrument(span))
-                            .await
-                            .into(),
+                        Ok(req) => {
+                            let handled =
+                                trace::scope(active, handler(req, request_id).instrument(span));
+                            acknowledged(&nats, &reply, ack_delay(kind), handled)
+                                .await
+                                .into()
+                        }
                         Err(e) => Outcome::Err(MeiliError::internal(format!(
                             "cannot decode request on {}: {e}",
                             R::subject()

@@ -1,7 +1,8 @@
 //! Every request of a `Requester` is answered through its one reply subscription with its own
 //! reply (never another request's, never a late one), whole at any size, with 503 when nobody
-//! serves, 504 when nobody answers in time, one resend when nobody acknowledged, and no request
-//! lost when a replica leaves mid-load.
+//! serves, 504 when nobody answers in time, one resend when nobody acknowledged (a merger's quick
+//! answer needs no acknowledgement, a slow one gets one and is not resent, other services
+//! acknowledge at once), and no request lost when a replica leaves mid-load.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use miroir_cluster::bus::{ACK_TIMEOUT, Requester, ServiceRunner};
+use miroir_cluster::bus::{ACK_DELAY, ACK_TIMEOUT, Requester, ServiceRunner};
 use miroir_proto::rpc::{JsonBody, TaskGet};
 use miroir_proto::subjects::{ACK_HEADER, Service};
 use miroir_proto::{MeiliError, Outcome, Rpc, decode, encode_outcome};
@@ -36,7 +37,17 @@ async fn replica(
     delay: Duration,
     handled: Arc<AtomicUsize>,
 ) -> ServiceRunner {
-    let mut runner = ServiceRunner::start(nats, Service::Router, "0.0.0", "test")
+    replica_of(Service::Router, nats, delay, handled).await
+}
+
+/// [`replica`] run as a replica of `kind` (which decides when it acknowledges).
+async fn replica_of(
+    kind: Service,
+    nats: &async_nats::Client,
+    delay: Duration,
+    handled: Arc<AtomicUsize>,
+) -> ServiceRunner {
+    let mut runner = ServiceRunner::start(nats, kind, "0.0.0", "test")
         .await
         .unwrap();
     runner
@@ -213,6 +224,84 @@ async fn a_request_nobody_acknowledged_is_sent_once_more() {
     assert_eq!(copies.load(Ordering::Relaxed), 2, "sent exactly twice");
     assert!(started.elapsed() >= ACK_TIMEOUT);
     lossy.abort();
+}
+
+/// The messages that reach the reply subjects while `requester` asks for `uid`: (acks, others),
+/// server status messages left out.
+async fn reply_messages(
+    client: &async_nats::Client,
+    requester: &Requester,
+    uid: u64,
+) -> (usize, usize) {
+    let mut watch = client.subscribe("_INBOX.>").await.unwrap();
+    client.flush().await.unwrap();
+    let reply = requester
+        .request(&TaskGet { uid }, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(reply.body, body_for(uid));
+    let (mut acks, mut others) = (0, 0);
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), watch.next()).await {
+        if m.headers
+            .as_ref()
+            .is_some_and(|h| h.get(ACK_HEADER).is_some())
+        {
+            acks += 1;
+        } else if m.status.is_none() {
+            others += 1;
+        }
+    }
+    (acks, others)
+}
+
+#[tokio::test]
+async fn a_quick_read_is_one_message_a_slow_one_is_acknowledged_and_writes_at_once() {
+    let nats = NatsServer::start().await.unwrap();
+    let client = nats.connect().await.unwrap();
+    let requester = Requester::new(client.clone()).await.unwrap();
+
+    // A merger answering at once: the answer alone.
+    let handled = Arc::new(AtomicUsize::new(0));
+    let quick = replica_of(
+        Service::Merger,
+        &nats.connect().await.unwrap(),
+        Duration::ZERO,
+        handled.clone(),
+    )
+    .await;
+    assert_eq!(reply_messages(&client, &requester, 10).await, (0, 1));
+    assert_eq!(handled.load(Ordering::Relaxed), 1);
+    quick.shutdown(Duration::from_secs(2)).await;
+
+    // A merger slower than the requester's patience without an acknowledgement: the
+    // acknowledgement sent after ACK_DELAY keeps the request from being sent again.
+    let handled = Arc::new(AtomicUsize::new(0));
+    let slow = replica_of(
+        Service::Merger,
+        &nats.connect().await.unwrap(),
+        ACK_TIMEOUT + ACK_DELAY,
+        handled.clone(),
+    )
+    .await;
+    assert_eq!(reply_messages(&client, &requester, 11).await, (1, 1));
+    assert_eq!(
+        handled.load(Ordering::Relaxed),
+        1,
+        "handled once, not resent"
+    );
+    slow.shutdown(Duration::from_secs(2)).await;
+
+    // Any other service (a router's writes) acknowledges at once, however quick.
+    let handled = Arc::new(AtomicUsize::new(0));
+    let router = replica(
+        &nats.connect().await.unwrap(),
+        Duration::ZERO,
+        handled.clone(),
+    )
+    .await;
+    assert_eq!(reply_messages(&client, &requester, 12).await, (1, 1));
+    assert_eq!(handled.load(Ordering::Relaxed), 1);
+    router.shutdown(Duration::from_secs(2)).await;
 }
 
 #[tokio::test]

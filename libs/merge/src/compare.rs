@@ -105,6 +105,32 @@ impl Ranking {
     /// [`from_parts`](Self::from_parts) from the details' JSON text, decoding only the fields
     /// the comparison reads (a rule of an unexpected shape is decoded whole, as before).
     pub fn from_raw(score: Option<f64>, details: Option<&str>) -> Ranking {
+        // One pass over the text: each rule's fields decoded where they stand. Anything unusual
+        // (a rule of another shape, a repeated key) is read again below, rule by rule.
+        if let Some(Ok(OnePass(decoded))) = details.map(serde_json::from_str::<OnePass<'_>>) {
+            let repeated = decoded
+                .iter()
+                .enumerate()
+                .any(|(i, (name, _))| decoded[..i].iter().any(|(n, _)| n == name));
+            if !repeated {
+                let mut rules: Vec<(u64, Rule)> = decoded
+                    .iter()
+                    .enumerate()
+                    .map(|(position, (name, detail))| {
+                        let rule = Rule {
+                            name: name.to_string(),
+                            outcome: outcome(name, detail),
+                        };
+                        (detail.order.unwrap_or(position as u64), rule)
+                    })
+                    .collect();
+                rules.sort_by_key(|(order, _)| *order);
+                return Ranking {
+                    rules: rules.into_iter().map(|(_, r)| r).collect(),
+                    score,
+                };
+            }
+        }
         let members = details.and_then(|d| crate::raw::RawObject::parse(d).ok());
         let Some(members) = members else {
             let value = details.and_then(|d| serde_json::from_str::<Value>(d).ok());
@@ -205,6 +231,34 @@ struct RawDetail<'a> {
     value: Option<&'a serde_json::value::RawValue>,
     #[serde(borrow)]
     distance: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A whole `_rankingScoreDetails` object read in one pass: each rule's name and its
+/// [`RawDetail`], in the text's order. Fails on anything [`RawDetail`] cannot read.
+struct OnePass<'a>(Vec<(std::borrow::Cow<'a, str>, RawDetail<'a>)>);
+
+impl<'de> serde::Deserialize<'de> for OnePass<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Rules;
+        impl<'de> serde::de::Visitor<'de> for Rules {
+            type Value = OnePass<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("ranking score details")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut rules = Vec::with_capacity(8);
+                while let Some(crate::raw::Key(name)) = map.next_key::<crate::raw::Key<'de>>()? {
+                    let detail: RawDetail<'de> = map.next_value()?;
+                    rules.push((name, detail));
+                }
+                Ok(OnePass(rules))
+            }
+        }
+        d.deserialize_map(Rules)
+    }
 }
 
 impl Detail for RawDetail<'_> {
@@ -384,6 +438,19 @@ mod tests {
             );
         }
         assert_eq!(Ranking::from_raw(None, None), Ranking::default());
+        // Texts no `Value` prints: a repeated rule, a repeated field, an escaped name.
+        for text in [
+            r#"{"words": {"order": 0, "matchingWords": 2, "maxMatchingWords": 3}, "typo": {"order": 1, "typoCount": 0, "maxTypoCount": 2}, "words": {"order": 2, "matchingWords": 1, "maxMatchingWords": 3}}"#,
+            r#"{"typo": {"order": 0, "typoCount": 0, "typoCount": 2, "maxTypoCount": 2}}"#,
+            r#"{"t\u0079po": {"order": 0, "typoCount": 1, "maxTypoCount": 2}}"#,
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                Ranking::from_raw(Some(0.5), Some(text)),
+                Ranking::from_parts(Some(0.5), Some(&value)),
+                "{text}"
+            );
+        }
     }
 
     #[test]
