@@ -264,7 +264,6 @@ async fn send_reply(
     Ok(())
 }
 
-/// A running service: the NATS micro registration and the tasks serving its endpoints.
 /// How long a merger's handler may run before its requester is told the request was taken: well
 /// under [`ACK_TIMEOUT`], so that the acknowledgement arrives before the requester resends.
 pub const ACK_DELAY: Duration = Duration::from_millis(250);
@@ -304,6 +303,7 @@ async fn acknowledged<T>(
     handled.await
 }
 
+/// A running service: the NATS micro registration and the tasks serving its endpoints.
 pub struct ServiceRunner {
     service: Option<async_nats::service::Service>,
     version: String,

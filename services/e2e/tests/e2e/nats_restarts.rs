@@ -37,7 +37,12 @@ async fn services_reconnect_after_nats_restarts_and_nothing_acknowledged_is_lost
             Ok(if n >= before + 200 {
                 Attempt::Ready(())
             } else {
-                Attempt::Retry(format!("{n} acknowledged"))
+                // What the writer last saw says which part did not come back.
+                Attempt::Retry(format!(
+                    "{n} acknowledged ({before} before the restart), {} write errors, last: {}",
+                    tally.write_errors.load(Ordering::SeqCst),
+                    tally.last_error.lock().unwrap()
+                ))
             })
         },
     )
