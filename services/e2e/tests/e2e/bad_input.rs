@@ -8,7 +8,8 @@ use miroir_testkit::{MeiliClient, Reply};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn assert_error(r: &Reply, status: u16, code: &str) {
+/// A Meilisearch-shaped error with this status and code (and its link), naming no shard.
+pub(super) fn assert_error(r: &Reply, status: u16, code: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.body["code"], json!(code), "{}", r.body);
     assert_eq!(

@@ -20,8 +20,10 @@ use meilisearch_sdk::webhooks::{WebhookCreate, WebhookUpdate};
 use miroir_e2e::{ClusterOptions, TestCluster};
 use miroir_proto::subjects::WEBHOOKS_BUCKET;
 use miroir_testkit::wait::{Attempt, until};
-use miroir_testkit::{MeiliClient, Reply};
+use miroir_testkit::MeiliClient;
 use serde_json::{Value, json};
+
+use super::bad_input::assert_error;
 
 /// One request the test's endpoint received.
 #[derive(Clone, Debug)]
@@ -99,19 +101,6 @@ async fn endpoint() -> (String, Sink, tokio_util::sync::DropGuard) {
             .await;
     });
     (base, sink, stop.drop_guard())
-}
-
-fn assert_error(reply: &Reply, status: u16, code: &str) {
-    assert_eq!(
-        (reply.status, reply.body["code"].as_str()),
-        (status, Some(code)),
-        "{}",
-        reply.body
-    );
-    assert_eq!(
-        reply.body["link"],
-        json!(format!("https://docs.meilisearch.com/errors#{code}"))
-    );
 }
 
 /// The requests received for task `uid` on `path`.
