@@ -19,8 +19,8 @@ use meilisearch_sdk::client::Client;
 use meilisearch_sdk::webhooks::{WebhookCreate, WebhookUpdate};
 use miroir_e2e::{ClusterOptions, TestCluster};
 use miroir_proto::subjects::WEBHOOKS_BUCKET;
-use miroir_testkit::wait::{Attempt, until};
 use miroir_testkit::MeiliClient;
+use miroir_testkit::wait::{Attempt, until};
 use serde_json::{Value, json};
 
 use super::bad_input::assert_error;
