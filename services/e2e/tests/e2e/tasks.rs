@@ -21,7 +21,8 @@ fn uids(r: &Reply) -> Vec<u64> {
         .collect()
 }
 
-fn assert_error(r: &Reply, status: u16, code: &str, message: &str) {
+/// An `invalid_request` error with exactly this status, code and message.
+pub(super) fn assert_error(r: &Reply, status: u16, code: &str, message: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.body["code"], json!(code), "{}", r.body);
     assert_eq!(r.body["message"], json!(message), "{}", r.body);

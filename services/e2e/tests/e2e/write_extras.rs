@@ -19,6 +19,8 @@ use miroir_testkit::{MeiliClient, Reply};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::tasks::assert_error;
+
 async fn succeeded(client: &MeiliClient, r: &Reply) -> Value {
     client.wait_succeeded(r).await.unwrap()
 }
@@ -185,15 +187,11 @@ async fn custom_metadata_is_echoed_and_skip_creation_creates_nothing() {
         .post("/indexes/movies/documents?skipCreation=maybe", &movies())
         .await
         .unwrap();
-    assert_eq!(
-        (r.status, r.body["code"].clone(), r.body["message"].clone()),
-        (
-            400,
-            json!("invalid_skip_creation"),
-            json!(
-                "Invalid value in parameter `skipCreation`: skipCreation must be either `true` or `false`. Found: `maybe`"
-            )
-        )
+    assert_error(
+        &r,
+        400,
+        "invalid_skip_creation",
+        "Invalid value in parameter `skipCreation`: skipCreation must be either `true` or `false`. Found: `maybe`",
     );
     let r = client
         .delete("/indexes/movies/documents/1?customMetadata=a&customMetadata=b")
@@ -570,15 +568,11 @@ async fn experimental_features_reach_every_node_and_refuse_what_cannot_work_shar
         )
         .await
         .unwrap();
-    assert_eq!(
-        (r.status, r.body["code"].clone(), r.body["message"].clone()),
-        (
-            400,
-            json!("feature_not_enabled"),
-            json!(
-                "setting `foreignKeys` in the index settings requires enabling the `foreign_keys` experimental feature. See https://github.com/orgs/meilisearch/discussions/873"
-            )
-        )
+    assert_error(
+        &r,
+        400,
+        "feature_not_enabled",
+        "setting `foreignKeys` in the index settings requires enabling the `foreign_keys` experimental feature. See https://github.com/orgs/meilisearch/discussions/873",
     );
     let r = client
         .put(
@@ -587,15 +581,11 @@ async fn experimental_features_reach_every_node_and_refuse_what_cannot_work_shar
         )
         .await
         .unwrap();
-    assert_eq!(
-        (r.status, r.body["code"].clone(), r.body["message"].clone()),
-        (
-            400,
-            json!("invalid_settings_foreign_keys"),
-            json!(
-                "Unknown field `nope` inside `[0]`: expected one of `foreignIndexUid`, `fieldName`"
-            )
-        )
+    assert_error(
+        &r,
+        400,
+        "invalid_settings_foreign_keys",
+        "Unknown field `nope` inside `[0]`: expected one of `foreignIndexUid`, `fieldName`",
     );
     let r = client
         .delete("/indexes/movies/settings/foreign-keys")
