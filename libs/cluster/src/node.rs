@@ -10,12 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use miroir_proto::{ErrorCode, MeiliError};
 use reqwest::Method;
-use reqwest::header::HeaderName;
 
-/// W3C trace context headers, sent on every request made inside a trace ([`crate::trace`]): the
-/// node sees the calling span as its parent.
-const TRACEPARENT: HeaderName = HeaderName::from_static(miroir_proto::subjects::TRACEPARENT_HEADER);
-const TRACESTATE: HeaderName = HeaderName::from_static(miroir_proto::subjects::TRACESTATE_HEADER);
+// W3C trace context headers, sent on every request made inside a trace: the node sees the
+// calling span as its parent.
+use crate::trace::{TRACEPARENT, TRACESTATE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {

@@ -16,7 +16,15 @@
 use std::fmt;
 use std::future::Future;
 
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderName, HeaderValue};
+
+/// The W3C trace context headers, as HTTP header names (the gateway reads them from clients,
+/// the node client sends them to nodes); NATS messages carry the same names
+/// ([`miroir_proto::subjects::TRACEPARENT_HEADER`]).
+pub const TRACEPARENT: HeaderName =
+    HeaderName::from_static(miroir_proto::subjects::TRACEPARENT_HEADER);
+pub const TRACESTATE: HeaderName =
+    HeaderName::from_static(miroir_proto::subjects::TRACESTATE_HEADER);
 
 /// Target of the trace spans and their events: `RUST_LOG=info,miroir::trace=debug` shows the
 /// scatter and per-node spans, which are off at the default `info`.

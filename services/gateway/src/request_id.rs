@@ -22,10 +22,9 @@ use tracing::Instrument;
 
 /// The header, in both directions.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
-/// The client's trace context (W3C Trace Context), read.
-pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-/// The client's vendor trace state, passed on with a valid `traceparent`.
-pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+/// The client's trace context (W3C Trace Context) is read from `traceparent`, and its vendor
+/// trace state from `tracestate`, passed on with a valid `traceparent`.
+pub use miroir_cluster::trace::{TRACEPARENT, TRACESTATE};
 /// The gateway's span of the request, returned (W3C Trace Context Level 2 `traceresponse`:
 /// `00-<trace id>-<gateway span id>-<flags>`), so that a client that sent no `traceparent` learns
 /// the trace id to look for in the logs.
