@@ -482,7 +482,7 @@ impl ServiceRunner {
 /// included. A flush only writes them to the socket: a request published on another connection
 /// right after could still find no subscriber (503). The server handles one connection's
 /// messages in order, so a message to our own fresh inbox coming back is the barrier.
-async fn server_has_processed_everything_sent(nats: &Client) -> anyhow::Result<()> {
+pub async fn server_has_processed_everything_sent(nats: &Client) -> anyhow::Result<()> {
     let barrier = nats.new_inbox();
     let mut sub = nats
         .subscribe(barrier.clone())

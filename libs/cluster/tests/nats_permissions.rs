@@ -154,7 +154,10 @@ async fn the_gateway_cannot_step_outside_its_subjects() {
             }
         }
     });
-    router.flush().await.expect("flush");
+    // A flush only writes the subscription to the socket; the gateway's request must find it.
+    miroir_cluster::bus::server_has_processed_everything_sent(&router)
+        .await
+        .expect("the server has the router's subscription");
     let answer = tokio::time::timeout(
         Duration::from_secs(5),
         gateway.request("miroir.v1.router.ping", "ping".into()),
