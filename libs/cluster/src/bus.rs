@@ -10,9 +10,15 @@
 //! A [`Requester`] holds one reply subscription for all its requests ([`inbox`]): a request costs
 //! one publish and the messages of its answer, no subscription of its own.
 //!
-//! Errors map as clients expect them: nobody listening is a 503, no answer in time a 504.
+//! Errors map as clients expect them: nobody listening is a 503, no answer in time a 504. Every
+//! wait of a request is bounded by its deadline, also while NATS is away; and a request whose
+//! connection was lost and made again while it waited ([`reconnects`]) is given up as soon as the
+//! replica has been silent for [`LOST_AFTER`] (a replica repeats its acknowledgement every
+//! [`HEARTBEAT`] while it works), rather than at its deadline: its answer may have been lost with
+//! the connection.
 
 mod inbox;
+mod reconnects;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,7 +32,9 @@ use miroir_proto::rpc::{REPLY_PART_HEADER, ReplyPart};
 use miroir_proto::subjects::{
     ACK_HEADER, REQUEST_ID_HEADER, Service, TRACEPARENT_HEADER, TRACESTATE_HEADER, endpoint,
 };
-use miroir_proto::{MeiliError, Outcome, Rpc, decode, decode_outcome, encode, encode_outcome};
+use miroir_proto::{
+    ErrorCode, MeiliError, Outcome, Rpc, decode, decode_outcome, encode, encode_outcome,
+};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -57,6 +65,16 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<Client> {
 /// a live replica.
 pub const ACK_TIMEOUT: Duration = Duration::from_millis(1000);
 
+/// How often a replica still handling a request repeats its acknowledgement, so that the
+/// requester knows the request is being worked on.
+pub const HEARTBEAT: Duration = ACK_TIMEOUT;
+
+/// After its connection to NATS was lost and made again, how long a request waits without
+/// hearing from the replica (an acknowledgement, repeated every [`HEARTBEAT`], or its answer)
+/// before it is given up: with the connection went the request, its answer, or the replica's.
+/// Three heartbeats, so that one message lost or late is not enough.
+pub const LOST_AFTER: Duration = Duration::from_secs(3);
+
 /// Sends requests and waits for their replies over one shared reply subscription. Cheap to
 /// clone; the subscription ends when the last clone is dropped. A service keeps one for its
 /// whole life.
@@ -64,17 +82,28 @@ pub const ACK_TIMEOUT: Duration = Duration::from_millis(1000);
 pub struct Requester {
     nats: Client,
     inbox: Arc<inbox::Inbox>,
+    /// `None` for a one-off requester ([`request`]), which waits out its deadline.
+    reconnects: Option<Arc<reconnects::Reconnects>>,
 }
 
 impl Requester {
-    /// Subscribe `nats` to this requester's reply inbox.
+    /// Subscribe `nats` to this requester's reply inbox, and watch its reconnections.
     pub async fn new(nats: Client) -> anyhow::Result<Requester> {
+        let mut requester = Self::one_off(nats).await?;
+        requester.reconnects = Some(Arc::new(reconnects::Reconnects::watch(
+            requester.nats.clone(),
+        )));
+        Ok(requester)
+    }
+
+    async fn one_off(nats: Client) -> anyhow::Result<Requester> {
         let inbox = inbox::Inbox::subscribe(&nats)
             .await
             .map_err(|e| anyhow::anyhow!("cannot subscribe to the reply inbox: {e}"))?;
         Ok(Requester {
             nats,
             inbox: Arc::new(inbox),
+            reconnects: None,
         })
     }
 
@@ -87,7 +116,9 @@ impl Requester {
         self.inbox.waiting()
     }
 
-    /// Send `req` to its service's queue group and wait for the whole reply.
+    /// Send `req` to its service's queue group and wait for the whole reply, at most `timeout`
+    /// (a 504 past it), also while NATS is away; a reconnection while waiting ends the wait
+    /// early once the replica is silent (see [`LOST_AFTER`]).
     pub async fn request<R: Rpc>(
         &self,
         req: &R,
@@ -103,6 +134,15 @@ impl Requester {
         let Some(mut waiter) = self.inbox.wait() else {
             return Err(MeiliError::service_unavailable(service));
         };
+        let started = tokio::time::Instant::now();
+        let deadline = started + timeout;
+        let timed_out = || {
+            metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "timeout").increment(1);
+            tracing::debug!(service, op = R::OP, ?timeout, "no answer in time");
+            MeiliError::timeout(service, timeout.as_millis() as u64)
+        };
+        // Reconnections from now on: one may lose the request, an acknowledgement or the answer.
+        let mut reconnects = self.reconnects.as_ref().map(|r| r.from_now());
         let subject = R::subject();
         // The trace headers are built for each publish rather than cloned: a resend is rare.
         let headers = || trace::current().map(|active| trace_headers(&active));
@@ -128,36 +168,81 @@ impl Requester {
             }
             .map_err(|e| MeiliError::internal(format!("cannot publish to `{subject}`: {e}")))
         };
-        publish(headers()).await?;
-        let started = tokio::time::Instant::now();
-        let deadline = started + timeout;
-        let mut ack_deadline = Some(started + ACK_TIMEOUT);
+        // The client queues a publish while it reconnects; a full queue must not outlast the
+        // deadline.
+        tokio::time::timeout_at(deadline, publish(headers()))
+            .await
+            .map_err(|_| timed_out())??;
+        let mut ack_deadline = Some(tokio::time::Instant::now() + ACK_TIMEOUT);
         let mut resent = false;
+        // Set once the connection was made again: the replica must be heard from by then.
+        let mut silence_deadline: Option<tokio::time::Instant> = None;
         let mut assembled = BytesMut::new();
         let mut expected_seq = 0u32;
         let whole = loop {
-            let wait_until = ack_deadline.map_or(deadline, |a| a.min(deadline));
-            let msg = match tokio::time::timeout_at(wait_until, waiter.replies.recv()).await {
-                Err(_) if tokio::time::Instant::now() < deadline && !resent => {
+            let wait_until = [ack_deadline, silence_deadline]
+                .into_iter()
+                .flatten()
+                .fold(deadline, tokio::time::Instant::min);
+            let received = tokio::select! {
+                biased;
+                r = tokio::time::timeout_at(wait_until, waiter.replies.recv()) => r,
+                changed = async {
+                    match reconnects.as_mut() {
+                        Some(rx) => rx.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if changed.is_err() {
+                        reconnects = None;
+                    } else {
+                        tracing::debug!(service, op = R::OP, waited = ?started.elapsed(),
+                            "the connection to NATS was made again while waiting for an answer");
+                        silence_deadline = Some(tokio::time::Instant::now() + LOST_AFTER);
+                        // A missing acknowledgement may have been lost with the connection while
+                        // the request is handled: sending it again could do it twice.
+                        ack_deadline = None;
+                    }
+                    continue;
+                }
+            };
+            let now = tokio::time::Instant::now();
+            let msg = match received {
+                Err(_) if now >= deadline => return Err(timed_out()),
+                Err(_) if silence_deadline.is_some_and(|s| now >= s) => {
+                    metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "lost").increment(1);
+                    tracing::debug!(service, op = R::OP, waited = ?started.elapsed(),
+                        "no word from the replica since the connection to NATS was made again");
+                    return Err(MeiliError::new(
+                        ErrorCode::ServiceTimeout,
+                        format!(
+                            "The connection to NATS was lost while the Miroir `{service}` service \
+                             handled the request, and no answer came after it was made again: \
+                             the request may or may not have been carried out. Retry later."
+                        ),
+                    ));
+                }
+                Err(_) if ack_deadline.is_some_and(|a| now >= a) && !resent => {
                     // Not acknowledged: the request was lost on its way to a replica.
                     metrics::counter!("miroir_bus_resends_total", "service" => service)
                         .increment(1);
                     resent = true;
-                    ack_deadline = Some(tokio::time::Instant::now() + ACK_TIMEOUT);
-                    publish(headers()).await?;
-                    continue;
-                }
-                Err(_) if tokio::time::Instant::now() < deadline => {
-                    ack_deadline = None;
+                    ack_deadline = Some(now + ACK_TIMEOUT);
+                    tokio::time::timeout_at(deadline, publish(headers()))
+                        .await
+                        .map_err(|_| timed_out())??;
                     continue;
                 }
                 Err(_) => {
-                    metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "timeout").increment(1);
-                    return Err(MeiliError::timeout(service, timeout.as_millis() as u64));
+                    ack_deadline = None;
+                    continue;
                 }
                 Ok(None) => return Err(MeiliError::service_unavailable(service)),
                 Ok(Some(m)) => m,
             };
+            if silence_deadline.is_some() {
+                silence_deadline = Some(now + LOST_AFTER);
+            }
             if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
                 metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "no_responders").increment(1);
                 return Err(MeiliError::service_unavailable(service));
@@ -219,13 +304,14 @@ fn trace_headers(active: &trace::Active) -> async_nats::HeaderMap {
 
 /// Send `req` to its service's queue group and wait for the whole reply, over a reply
 /// subscription of its own. For one-off callers (tools, tests); a service that sends requests
-/// keeps a [`Requester`].
+/// keeps a [`Requester`]. It does not watch for reconnections: a reply lost with the connection
+/// costs it its whole `timeout`.
 pub async fn request<R: Rpc>(
     nats: &Client,
     req: &R,
     timeout: Duration,
 ) -> Result<R::Reply, MeiliError> {
-    let requester = Requester::new(nats.clone())
+    let requester = Requester::one_off(nats.clone())
         .await
         .map_err(|e| MeiliError::internal(e.to_string()))?;
     requester.request(req, timeout).await
@@ -280,7 +366,9 @@ fn ack_delay(kind: Service) -> Duration {
 }
 
 /// Run `handled`, acknowledging the request (an empty message with [`ACK_HEADER`] to `reply`)
-/// first, or only if it has not finished within `delay`.
+/// first, or only if it has not finished within `delay`; then again every [`HEARTBEAT`] until it
+/// has finished, so that a requester that lost its connection meanwhile knows it is still
+/// worth waiting for the answer.
 async fn acknowledged<T>(
     nats: &Client,
     reply: &async_nats::Subject,
@@ -295,12 +383,18 @@ async fn acknowledged<T>(
             () = tokio::time::sleep(delay) => {}
         }
     }
-    let mut ack = async_nats::HeaderMap::new();
-    ack.insert(ACK_HEADER, "1");
-    let _ = nats
-        .publish_with_headers(reply.clone(), ack, Bytes::new())
-        .await;
-    handled.await
+    loop {
+        let mut ack = async_nats::HeaderMap::new();
+        ack.insert(ACK_HEADER, "1");
+        let _ = nats
+            .publish_with_headers(reply.clone(), ack, Bytes::new())
+            .await;
+        tokio::select! {
+            biased;
+            done = &mut handled => return done,
+            () = tokio::time::sleep(HEARTBEAT) => {}
+        }
+    }
 }
 
 /// A running service: the NATS micro registration and the tasks serving its endpoints.
