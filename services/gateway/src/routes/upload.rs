@@ -2,6 +2,17 @@
 //! WAL chunks that are spooled in JetStream one by one (each acknowledged before more of the
 //! body is read), and only once the whole body parsed does the router get the batch to commit.
 //! A malformed payload purges what was spooled: nothing reaches a node.
+//!
+//! Every wait on the cluster is bounded, so that an upload always gets an answer, also while NATS
+//! is away or reconnecting: each step of the WAL (a chunk published, acknowledged, a batch
+//! purged) within `write_timeout_ms`, the router's commit within `write_timeout_ms` (and sooner
+//! when the connection was lost meanwhile, see `miroir_cluster::bus::LOST_AFTER`), the index
+//! record within `read_timeout_ms`. The body itself is bounded by the body timeouts. Each stage
+//! logs at debug level (target `miroir_gateway::routes::upload`), so that a slow upload says
+//! where it waited.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -150,38 +161,91 @@ struct Spooled {
 /// many chunks (about half NATS's max payload each) beyond the one being packed.
 const WAL_WINDOW: usize = 4;
 
+/// `step`, or a 504 once `wait` has passed: JetStream gone quiet becomes an answer the client
+/// can retry on, not a request that hangs. (async-nats bounds a publish and its acknowledgement
+/// by the JetStream context's own timeout too; this bound does not depend on it.)
+async fn within<T>(
+    wait: Duration,
+    what: &str,
+    step: impl Future<Output = Result<T, MeiliError>>,
+) -> Result<T, MeiliError> {
+    tokio::time::timeout(wait, step).await.unwrap_or_else(|_| {
+        tracing::debug!(?wait, "the WAL did not {what} in time");
+        Err(MeiliError::new(
+            ErrorCode::ServiceTimeout,
+            format!(
+                "The WAL did not {what} within {} ms. Retry later.",
+                wait.as_millis()
+            ),
+        ))
+    })
+}
+
 /// Publishes an upload's chunks to the WAL with up to [`WAL_WINDOW`] acknowledgements pending.
 struct WalSpooler<'a> {
     js: &'a async_nats::jetstream::Context,
     pending: std::collections::VecDeque<async_nats::jetstream::context::PublishAckFuture>,
+    /// The bound of each publish and of each acknowledgement.
+    wait: Duration,
 }
 
 impl WalSpooler<'_> {
     async fn send(&mut self, chunk: &miroir_proto::rpc::WalChunk) -> Result<(), MeiliError> {
         while self.pending.len() >= WAL_WINDOW {
             if let Some(ack) = self.pending.pop_front() {
-                wal::confirm_chunk(ack).await?;
+                self.confirm(ack).await?;
             }
         }
-        self.pending
-            .push_back(wal::send_chunk(self.js, chunk).await?);
+        let sent = within(
+            self.wait,
+            "take a document chunk",
+            wal::send_chunk(self.js, chunk),
+        )
+        .await?;
+        self.pending.push_back(sent);
         Ok(())
+    }
+
+    async fn confirm(
+        &self,
+        ack: async_nats::jetstream::context::PublishAckFuture,
+    ) -> Result<(), MeiliError> {
+        within(
+            self.wait,
+            "acknowledge a document chunk",
+            wal::confirm_chunk(ack),
+        )
+        .await
     }
 
     /// Every chunk sent is acknowledged.
     async fn confirm_all(&mut self) -> Result<(), MeiliError> {
         while let Some(ack) = self.pending.pop_front() {
-            wal::confirm_chunk(ack).await?;
+            self.confirm(ack).await?;
         }
         Ok(())
     }
 
-    /// Wait until every chunk sent is stored or refused, whatever the outcome: a purge must
-    /// come after them, or a chunk still on its way would outlive it.
+    /// Wait until every chunk sent is stored or refused (or its wait is over), whatever the
+    /// outcome: a purge must come after them, or a chunk still on its way would outlive it.
     async fn settle(&mut self) {
         while let Some(ack) = self.pending.pop_front() {
-            let _ = wal::confirm_chunk(ack).await;
+            let _ = self.confirm(ack).await;
         }
+    }
+}
+
+/// Purge a batch, waiting at most `wait`: the client's answer does not wait longer for it.
+async fn purge_within(state: &AppState, batch_id: &str, wait: Duration) {
+    if tokio::time::timeout(wait, wal::purge_batch(state.wal(), batch_id))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            batch = batch_id,
+            ?wait,
+            "the purge of a WAL batch did not finish in time (the WAL's max age removes it)"
+        );
     }
 }
 
@@ -253,7 +317,12 @@ async fn spool(
 /// router infers a key from the first document otherwise, and refuses a `?primaryKey=` that
 /// differs from the index's: nothing to check then).
 async fn known_primary_key(state: &AppState, uid: &str, asked: Option<&str>) -> Option<String> {
-    let record = state.index(uid).await.ok().flatten();
+    // Not known in time: the router checks the ids itself.
+    let record = tokio::time::timeout(state.config().read_timeout(), state.index(uid))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
     match (record.and_then(|r| r.primary_key), asked) {
         (Some(existing), Some(asked)) if existing != asked => None,
         (Some(existing), _) => Some(existing),
@@ -279,10 +348,13 @@ pub async fn add_documents(
     let id_check = known_primary_key(&state, &uid, params.primary_key.as_deref())
         .await
         .map(IdCheck::new);
+    let wait = state.config().write_timeout();
     let mut wal_spooler = WalSpooler {
         js: state.jetstream(),
         pending: Default::default(),
+        wait,
     };
+    let started = Instant::now();
     let spooled = match spool(
         &state,
         format,
@@ -295,15 +367,31 @@ pub async fn add_documents(
     {
         Ok(s) => s,
         Err(e) => {
+            tracing::debug!(
+                index = %uid,
+                batch = packer.batch_id(),
+                chunks = packer.chunks(),
+                elapsed = ?started.elapsed(),
+                code = %e.code.as_str(),
+                "upload not spooled"
+            );
             wal_spooler.settle().await;
             if packer.chunks() > 0 {
-                wal::purge_batch(state.wal(), packer.batch_id()).await;
+                purge_within(&state, packer.batch_id(), wait).await;
             }
             metrics::counter!("miroir_gateway_uploads_refused_total", "code" => e.code.as_str().to_string())
                 .increment(1);
             return Err(e);
         }
     };
+    tracing::debug!(
+        index = %uid,
+        batch = packer.batch_id(),
+        chunks = spooled.chunks,
+        documents = spooled.documents,
+        elapsed = ?started.elapsed(),
+        "upload spooled to the WAL; asking the router to commit it"
+    );
     let commit = DocumentsCommit {
         index_uid: uid.clone(),
         batch_id: packer.batch_id().to_string(),
@@ -315,19 +403,32 @@ pub async fn add_documents(
         custom_metadata: params.custom_metadata,
         skip_creation: params.skip_creation,
     };
-    match state
-        .call(&commit, state.config().write_timeout(), Some(&uid))
-        .await
-    {
+    let asked = Instant::now();
+    match state.call(&commit, wait, Some(&uid)).await {
         Ok(task) => {
+            tracing::debug!(
+                index = %uid,
+                batch = packer.batch_id(),
+                task = task.task_uid,
+                elapsed = ?asked.elapsed(),
+                "the router committed the upload"
+            );
             metrics::counter!("miroir_gateway_documents_total").increment(spooled.documents);
             Ok(enqueued(task))
         }
         Err(e) => {
+            tracing::debug!(
+                index = %uid,
+                batch = packer.batch_id(),
+                elapsed = ?asked.elapsed(),
+                status = e.status,
+                code = %e.code.as_str(),
+                "the router did not commit the upload"
+            );
             // Nobody took the batch: it would only sit in the WAL. After a timeout the router
             // may still be working on it, so it is left alone.
             if e.status == 503 {
-                wal::purge_batch(state.wal(), packer.batch_id()).await;
+                purge_within(&state, packer.batch_id(), wait).await;
             }
             Err(e)
         }
