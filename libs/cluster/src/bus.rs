@@ -175,6 +175,8 @@ impl Requester {
             .map_err(|_| timed_out())??;
         let mut ack_deadline = Some(tokio::time::Instant::now() + ACK_TIMEOUT);
         let mut resent = false;
+        // Whether a replica was heard from: it took the request.
+        let mut acknowledged = false;
         // Set once the connection was made again: the replica must be heard from by then.
         let mut silence_deadline: Option<tokio::time::Instant> = None;
         let mut assembled = BytesMut::new();
@@ -198,10 +200,18 @@ impl Requester {
                     } else {
                         tracing::debug!(service, op = R::OP, waited = ?started.elapsed(),
                             "the connection to NATS was made again while waiting for an answer");
-                        silence_deadline = Some(tokio::time::Instant::now() + LOST_AFTER);
-                        // A missing acknowledgement may have been lost with the connection while
-                        // the request is handled: sending it again could do it twice.
-                        ack_deadline = None;
+                        let now = tokio::time::Instant::now();
+                        silence_deadline = Some(now + LOST_AFTER);
+                        if acknowledged {
+                            // Taken: sending it again would have it done twice.
+                            ack_deadline = None;
+                        } else {
+                            // Not taken yet: it may have gone with the old connection (a copy
+                            // queued in the client goes out now and is acknowledged at once).
+                            // One more copy if nobody takes it soon.
+                            ack_deadline = Some(now + ACK_TIMEOUT);
+                            resent = false;
+                        }
                     }
                     continue;
                 }
@@ -211,7 +221,7 @@ impl Requester {
                 Err(_) if now >= deadline => return Err(timed_out()),
                 Err(_) if silence_deadline.is_some_and(|s| now >= s) => {
                     metrics::counter!("miroir_bus_requests_total", "service" => service, "outcome" => "lost").increment(1);
-                    tracing::debug!(service, op = R::OP, waited = ?started.elapsed(),
+                    tracing::debug!(service, op = R::OP, waited = ?started.elapsed(), acknowledged,
                         "no word from the replica since the connection to NATS was made again");
                     return Err(MeiliError::new(
                         ErrorCode::ServiceTimeout,
@@ -240,6 +250,7 @@ impl Requester {
                 Ok(None) => return Err(MeiliError::service_unavailable(service)),
                 Ok(Some(m)) => m,
             };
+            acknowledged = true;
             if silence_deadline.is_some() {
                 silence_deadline = Some(now + LOST_AFTER);
             }
