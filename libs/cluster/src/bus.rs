@@ -142,7 +142,7 @@ impl Requester {
             MeiliError::timeout(service, timeout.as_millis() as u64)
         };
         // Reconnections from now on: one may lose the request, an acknowledgement or the answer.
-        let mut reconnects = self.reconnects.as_ref().map(|r| r.from_now());
+        let mut reconnects = self.reconnects.as_ref().map(|r| r.subscribe());
         let subject = R::subject();
         // The trace headers are built for each publish rather than cloned: a resend is rare.
         let headers = || trace::current().map(|active| trace_headers(&active));

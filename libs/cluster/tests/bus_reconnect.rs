@@ -2,7 +2,7 @@
 //! bounded time, well before its deadline: with a 504 once the replica has been silent for
 //! `LOST_AFTER` (its answer was lost with the connection), with its answer when the replica is
 //! still working on it (its repeated acknowledgements keep the request waiting).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! An upload in flight when NATS restarts gets an answer in bounded time: the router took its
 //! commit and the answer was lost with the connection, so the client gets a Meilisearch-shaped
 //! 504 a few seconds after NATS is back, long before `write_timeout_ms`, and can retry.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -67,7 +67,7 @@ impl Reconnects {
     }
 
     /// A receiver that sees the reconnections from now on (`changed()` resolves at the next).
-    pub(super) fn from_now(&self) -> watch::Receiver<u64> {
+    pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         let mut rx = self.count.clone();
         rx.mark_unchanged();
         rx
