@@ -33,8 +33,12 @@ impl Router {
         let result = self.commit_batch(&req, &mut hinted).await;
         // A copy that missed the batch replays it from the WAL: keep the batch until the WAL's max
         // age then (the handoff bound is shorter, see the health-checker's repair).
+        // The purge is cleanup, not part of the answer: it runs after it, so that a purge that
+        // waits out its request timeout (sent as NATS went away) does not hold the client's write.
         if hinted.is_empty() {
-            wal::purge_batch(&self.wal, &req.batch_id).await;
+            let wal = self.wal.clone();
+            let batch_id = req.batch_id;
+            tokio::spawn(async move { wal::purge_batch(&wal, &batch_id).await });
         }
         result
     }
