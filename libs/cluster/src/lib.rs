@@ -14,6 +14,7 @@ pub mod migrations;
 pub mod nats_auth;
 pub mod node;
 pub mod plan;
+pub mod runtime;
 pub mod shutdown;
 pub mod tasks;
 pub mod telemetry;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use miroir_cluster::{bus, config, shutdown, telemetry};
+use miroir_cluster::{bus, config, runtime, shutdown, telemetry};
 use miroir_gateway::Config;
 
 /// Miroir's client-facing Meilisearch HTTP API: auth, validation, Meilisearch-shaped errors,
@@ -75,20 +75,25 @@ struct Flags {
     /// How log lines are written: text or json (one object a line) [default: text]
     #[arg(long, env = "MIROIR_GATEWAY_LOG_FORMAT", value_name = "FORMAT", value_parser = ["text", "json"])]
     log_format: Option<String>,
+    /// Threads running the gateway's tasks; 0 is one per core [default: 1]
+    #[arg(long, env = "MIROIR_GATEWAY_WORKER_THREADS", value_name = "N")]
+    worker_threads: Option<usize>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
     let config: Config =
         config::load_with_flags("MIROIR_GATEWAY_", flags.config.as_deref(), &flags)?;
     config.validate()?;
-    telemetry::init(config.log_format, config.metrics_addr)?;
-    let nats = bus::connect(&config.nats_url, "miroir-gateway").await?;
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
-    miroir_gateway::run(config, nats, listener, shutdown::on_signal("gateway")).await
+    let runtime = runtime::build("miroir-gateway", config.worker_threads)?;
+    runtime.block_on(async {
+        telemetry::init(config.log_format, config.metrics_addr)?;
+        let nats = bus::connect(&config.nats_url, "miroir-gateway").await?;
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+        miroir_gateway::run(config, nats, listener, shutdown::on_signal("gateway")).await
+    })
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// The deadline used when a request carries none (`deadline_ms: 0`).
     pub default_deadline_ms: u64,
+    /// Threads running the merger's tasks; 0 is one per core. One is the default: a search is
+    /// a chain of short steps, and spreading them over cores costs more in wake-ups than it
+    /// gains (see `miroir_cluster::runtime`); scale out with replicas, one per core.
+    pub worker_threads: usize,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             log_format: Default::default(),
             shutdown_grace_ms: 10_000,
             default_deadline_ms: 5_000,
+            worker_threads: 1,
         }
     }
 }
