@@ -52,7 +52,8 @@ pub enum RuleOutcome {
 /// A rule's name as the details key it, and its outcome.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
-    pub name: String,
+    /// The rule's key in the details; Meilisearch's own rule names are not allocated.
+    pub name: std::borrow::Cow<'static, str>,
     pub outcome: RuleOutcome,
 }
 
@@ -87,7 +88,7 @@ impl Ranking {
                     (
                         order,
                         Rule {
-                            name: name.clone(),
+                            name: rule_name(name),
                             outcome: outcome(name, detail),
                         },
                     )
@@ -118,7 +119,7 @@ impl Ranking {
                     .enumerate()
                     .map(|(position, (name, detail))| {
                         let rule = Rule {
-                            name: name.to_string(),
+                            name: rule_name(name),
                             outcome: outcome(name, detail),
                         };
                         (detail.order.unwrap_or(position as u64), rule)
@@ -151,7 +152,7 @@ impl Ranking {
                 }
             };
             let rule = Rule {
-                name: name.to_string(),
+                name: rule_name(name),
                 outcome,
             };
             rules.push((order.unwrap_or(position as u64), rule));
@@ -185,6 +186,25 @@ impl Ranking {
             RuleOutcome::Words { matching, .. } => Some(matching),
             _ => None,
         })
+    }
+}
+
+/// A rule's name, borrowed when it is one of Meilisearch's ranking rules (every hit of every
+/// shard names the same few).
+fn rule_name(name: &str) -> std::borrow::Cow<'static, str> {
+    const KNOWN: &[&str] = &[
+        "words",
+        "typo",
+        "proximity",
+        "attribute",
+        "attributeRank",
+        "wordPosition",
+        "exactness",
+        "vectorSort",
+    ];
+    match KNOWN.iter().find(|k| **k == name) {
+        Some(known) => std::borrow::Cow::Borrowed(known),
+        None => std::borrow::Cow::Owned(name.to_owned()),
     }
 }
 

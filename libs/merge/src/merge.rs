@@ -90,9 +90,7 @@ fn read_shard<'a>(
     let mut hits = Vec::with_capacity(raw_hits.len());
     for doc in raw_hits {
         let details = doc.get("_rankingScoreDetails");
-        let score = doc
-            .decode::<Value>("_rankingScore")
-            .and_then(|s| s.as_f64());
+        let score = doc.decode::<f64>("_rankingScore");
         let id = ctx
             .primary_key
             .as_deref()
@@ -106,7 +104,7 @@ fn read_shard<'a>(
     }
     let total = ["estimatedTotalHits", "totalHits"]
         .iter()
-        .find_map(|k| body.decode::<Value>(k).and_then(|v| v.as_u64()));
+        .find_map(|k| body.decode::<u64>(k));
     let Some(total) = total else {
         return Err(bad(
             "no `estimatedTotalHits` or `totalHits` count".to_owned()

@@ -104,8 +104,15 @@ impl<'de> Deserialize<'de> for SearchBody<'de> {
 
 impl<'a> SearchBody<'a> {
     pub fn parse_slice(bytes: &'a [u8]) -> Result<SearchBody<'a>, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        serde_json::from_str(utf8(bytes)?)
     }
+}
+
+/// `bytes` as text, checked once for the whole answer: serde_json reading a `&[u8]` checks
+/// each raw value's bytes again as it captures them (and each string it decodes), where
+/// reading a `&str` checks nothing twice.
+fn utf8(bytes: &[u8]) -> Result<&str, serde_json::Error> {
+    std::str::from_utf8(bytes).map_err(<serde_json::Error as de::Error>::custom)
 }
 
 impl<'a> RawObject<'a> {
@@ -116,7 +123,7 @@ impl<'a> RawObject<'a> {
 
     /// The members of the object in `bytes`.
     pub fn parse_slice(bytes: &'a [u8]) -> Result<RawObject<'a>, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        serde_json::from_str(utf8(bytes)?)
     }
 
     /// The raw value of `key` (the first, should the text repeat it).

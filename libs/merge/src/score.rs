@@ -178,7 +178,7 @@ impl Maxima {
     /// `ranking` is the hit's ranking as read from these details.
     pub fn fix_details(&self, ranking: &Ranking, details: &mut Map<String, Value>) {
         for (i, rule) in ranking.rules.iter().enumerate() {
-            let Some(Value::Object(entry)) = details.get_mut(&rule.name) else {
+            let Some(Value::Object(entry)) = details.get_mut(rule.name.as_ref()) else {
                 continue;
             };
             let bucket = ranking.words_bucket_before(i);
