@@ -108,29 +108,10 @@ impl Ranking {
     pub fn from_raw(score: Option<f64>, details: Option<&str>) -> Ranking {
         // One pass over the text: each rule's fields decoded where they stand. Anything unusual
         // (a rule of another shape, a repeated key) is read again below, rule by rule.
-        if let Some(Ok(OnePass(decoded))) = details.map(serde_json::from_str::<OnePass<'_>>) {
-            let repeated = decoded
-                .iter()
-                .enumerate()
-                .any(|(i, (name, _))| decoded[..i].iter().any(|(n, _)| n == name));
-            if !repeated {
-                let mut rules: Vec<(u64, Rule)> = decoded
-                    .iter()
-                    .enumerate()
-                    .map(|(position, (name, detail))| {
-                        let rule = Rule {
-                            name: rule_name(name),
-                            outcome: outcome(name, detail),
-                        };
-                        (detail.order.unwrap_or(position as u64), rule)
-                    })
-                    .collect();
-                rules.sort_by_key(|(order, _)| *order);
-                return Ranking {
-                    rules: rules.into_iter().map(|(_, r)| r).collect(),
-                    score,
-                };
-            }
+        if let Some(Ok(pass)) = details.map(serde_json::from_str::<OnePass<'_>>)
+            && let Some(ranking) = Ranking::from_one_pass(score, &pass)
+        {
+            return ranking;
         }
         let members = details.and_then(|d| crate::raw::RawObject::parse(d).ok());
         let Some(members) = members else {
@@ -162,6 +143,35 @@ impl Ranking {
             rules: rules.into_iter().map(|(_, r)| r).collect(),
             score,
         }
+    }
+
+    /// The ranking of details read in one pass; `None` when a rule is named twice (read the
+    /// text again rule by rule, as [`from_raw`](Self::from_raw) does).
+    pub(crate) fn from_one_pass(score: Option<f64>, pass: &OnePass<'_>) -> Option<Ranking> {
+        let decoded = &pass.0;
+        let repeated = decoded
+            .iter()
+            .enumerate()
+            .any(|(i, (name, _))| decoded[..i].iter().any(|(n, _)| n == name));
+        if repeated {
+            return None;
+        }
+        let mut rules: Vec<(u64, Rule)> = decoded
+            .iter()
+            .enumerate()
+            .map(|(position, (name, detail))| {
+                let rule = Rule {
+                    name: rule_name(name),
+                    outcome: outcome(name, detail),
+                };
+                (detail.order.unwrap_or(position as u64), rule)
+            })
+            .collect();
+        rules.sort_by_key(|(order, _)| *order);
+        Some(Ranking {
+            rules: rules.into_iter().map(|(_, r)| r).collect(),
+            score,
+        })
     }
 
     /// `Less` when `self` ranks before `other` in one whole index; `Equal` when no rule tells
@@ -235,7 +245,7 @@ impl Detail for Value {
 /// One rule's details as the merge reads them, decoded from the text without building the
 /// object. A field of an unexpected type fails the decoding, and the rule is then read from a
 /// decoded `Value` as before, so both readings agree.
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawDetail<'a> {
     order: Option<u64>,
@@ -255,7 +265,8 @@ struct RawDetail<'a> {
 
 /// A whole `_rankingScoreDetails` object read in one pass: each rule's name and its
 /// [`RawDetail`], in the text's order. Fails on anything [`RawDetail`] cannot read.
-struct OnePass<'a>(Vec<(std::borrow::Cow<'a, str>, RawDetail<'a>)>);
+#[derive(Debug)]
+pub(crate) struct OnePass<'a>(Vec<(std::borrow::Cow<'a, str>, RawDetail<'a>)>);
 
 impl<'de> serde::Deserialize<'de> for OnePass<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

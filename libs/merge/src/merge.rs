@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 use crate::compare::Ranking;
 use crate::hits::{self, DistinctKey};
 use crate::params::Pagination;
-use crate::raw::{self, RawObject, SearchBody, decode_path_members, write_key, write_value};
+use crate::raw::{
+    self, RankedHit, RawObject, SearchBody, decode_path_members, write_key, write_value,
+};
 use crate::score::Maxima;
 use crate::{IndexMergeContext, MergeError, ShardPlan, facets};
 
@@ -73,35 +75,73 @@ fn read_shard<'a>(
     shard: usize,
     response: &'a [u8],
     ctx: &IndexMergeContext,
+    show_details: bool,
 ) -> Result<ShardAnswer<'a>, MergeError> {
     let bad = |reason: String| MergeError::NotASearchResponse { shard, reason };
-    // One pass over the bytes; only a malformed answer is read again, to say what is wrong.
-    let (body, raw_hits) = match SearchBody::parse_slice(response) {
-        Ok(SearchBody {
-            body,
-            hits: Some(hits),
-        }) if !(body.decode::<String>("code").is_some()
-            && body.decode::<String>("message").is_some()) =>
-        {
-            (body, hits)
-        }
-        _ => return Err(bad(diagnose(response))),
+    let is_error = |body: &RawObject<'_>| {
+        body.decode::<String>("code").is_some() && body.decode::<String>("message").is_some()
     };
-    let mut hits = Vec::with_capacity(raw_hits.len());
-    for doc in raw_hits {
-        let details = doc.get("_rankingScoreDetails");
-        let score = doc.decode::<f64>("_rankingScore");
-        let id = ctx
-            .primary_key
+    let id_of = |doc: &RawObject<'a>| {
+        ctx.primary_key
             .as_deref()
-            .and_then(|pk| doc.decode::<Value>(pk));
-        hits.push(ShardHit {
-            ranking: Ranking::from_raw(score, details.map(RawValue::get)),
-            details,
-            id,
-            doc,
-        });
-    }
+            .and_then(|pk| doc.decode::<Value>(pk))
+    };
+    // One pass over the bytes. A client that does not see the ranking details gets them
+    // decoded where they stand (they are not written out); one that does, or details of an
+    // unusual shape, has them kept as text and read from it. Only a malformed answer is read
+    // a third time, to say what is wrong.
+    let fast = if show_details {
+        None
+    } else {
+        match SearchBody::<RankedHit<'a>>::parse_slice(response) {
+            Ok(SearchBody {
+                body,
+                hits: Some(raw_hits),
+            }) if !is_error(&body) => raw_hits
+                .into_iter()
+                .map(|hit| {
+                    let score = hit.doc.decode::<f64>("_rankingScore");
+                    let ranking = match &hit.details {
+                        Some(pass) => Ranking::from_one_pass(score, pass)?,
+                        None => Ranking::from_raw(score, None),
+                    };
+                    Some(ShardHit {
+                        ranking,
+                        details: None,
+                        id: id_of(&hit.doc),
+                        doc: hit.doc,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|hits| (body, hits)),
+            _ => None,
+        }
+    };
+    let (body, hits) = match fast {
+        Some(read) => read,
+        None => match SearchBody::<RawObject<'a>>::parse_slice(response) {
+            Ok(SearchBody {
+                body,
+                hits: Some(raw_hits),
+            }) if !is_error(&body) => {
+                let hits = raw_hits
+                    .into_iter()
+                    .map(|doc| {
+                        let details = doc.get("_rankingScoreDetails");
+                        let score = doc.decode::<f64>("_rankingScore");
+                        ShardHit {
+                            ranking: Ranking::from_raw(score, details.map(RawValue::get)),
+                            details,
+                            id: id_of(&doc),
+                            doc,
+                        }
+                    })
+                    .collect();
+                (body, hits)
+            }
+            _ => return Err(bad(diagnose(response))),
+        },
+    };
     let total = ["estimatedTotalHits", "totalHits"]
         .iter()
         .find_map(|k| body.decode::<u64>(k));
@@ -216,7 +256,7 @@ pub fn merge_bytes(
     let mut shards = shard_responses
         .iter()
         .enumerate()
-        .map(|(i, r)| read_shard(i, r, ctx))
+        .map(|(i, r)| read_shard(i, r, ctx, plan.client.show_details))
         .collect::<Result<Vec<_>, _>>()?;
     if !overrides.facet_counts.is_empty() {
         let mut facet_maps: Vec<Map<String, Value>> = shards
@@ -582,6 +622,63 @@ mod tests {
         let mut doc = hit.as_object().cloned().unwrap();
         hits::strip(&mut doc, &plan.added_fields, &plan.client);
         serde_json::to_string(&doc).unwrap()
+    }
+
+    /// Details decoded where they stand (a client not showing them) and details kept as text
+    /// (a client showing them, or a shape the one-pass reading refuses) rank hits the same way.
+    #[test]
+    fn details_read_in_one_pass_rank_as_details_read_from_text() {
+        let ctx = IndexMergeContext {
+            primary_key: Some("id".into()),
+            ..Default::default()
+        };
+        let words =
+            |m: u64| json!({"order": 0, "matchingWords": m, "maxMatchingWords": 2, "score": 0.5});
+        let typo = |t: u64| json!({"order": 1, "typoCount": t, "maxTypoCount": 2, "score": 0.5});
+        let hit = |id: u64, details: Value| json!({"id": id, "_rankingScore": 0.5, "_rankingScoreDetails": details});
+        // Shard 0's details are regular; shard 1's second hit names a rule twice (JSON text
+        // allows it), and its third has a rule whose fields have unexpected types.
+        let shard0 = json!({"hits": [
+            hit(1, json!({"words": words(2), "typo": typo(0)})),
+            hit(3, json!({"words": words(2), "typo": typo(2)})),
+            hit(5, json!({"words": words(1), "typo": typo(0)})),
+        ], "estimatedTotalHits": 3})
+        .to_string();
+        let shard1 = format!(
+            r#"{{"hits": [{}, {{"id": 4, "_rankingScore": 0.5, "_rankingScoreDetails": {{"words": {}, "words": {}, "typo": {}}}}}, {}], "estimatedTotalHits": 3}}"#,
+            hit(2, json!({"words": words(2), "typo": typo(1)})),
+            words(1),
+            words(2),
+            typo(1),
+            hit(
+                6,
+                json!({"words": {"order": "0", "matchingWords": "x"}, "typo": typo(0)})
+            ),
+        );
+        let ids = |request: Value| {
+            let plan = crate::plan(&request, &ctx).unwrap();
+            let merged = merge_bytes(
+                &plan,
+                &[shard0.as_bytes(), shard1.as_bytes()],
+                &ctx,
+                &Overrides::default(),
+            )
+            .unwrap();
+            let merged: Value = serde_json::from_slice(&merged).unwrap();
+            merged["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["id"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let hidden = ids(json!({"q": "a b", "limit": 6}));
+        let shown = ids(json!({"q": "a b", "limit": 6, "showRankingScoreDetails": true}));
+        assert_eq!(hidden, shown);
+        assert_eq!(hidden.len(), 6);
+        // Two matching words and no typo first, then one typo (the repeated rule keeps its last
+        // value, as a decoded object would), then two typos.
+        assert_eq!(&hidden[..3], &[1, 2, 4]);
     }
 
     #[test]

@@ -68,25 +68,29 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
     }
 }
 
-/// A search answer read in one pass: its members other than `hits` unparsed, and each hit's
-/// members unparsed. Fails on anything else (including a `hits` that is not an array of
-/// objects); the caller then reads it member by member to say what is wrong.
-#[derive(Debug, Default)]
-pub(crate) struct SearchBody<'a> {
+/// A search answer read in one pass: its members other than `hits` unparsed, and each hit read
+/// as `H` (its members unparsed, [`RawObject`], or with its ranking details decoded on the way,
+/// [`RankedHit`]). Fails on anything else (including a `hits` that is not an array of objects);
+/// the caller then reads it member by member to say what is wrong.
+#[derive(Debug)]
+pub(crate) struct SearchBody<'a, H = RawObject<'a>> {
     pub body: RawObject<'a>,
-    pub hits: Option<Vec<RawObject<'a>>>,
+    pub hits: Option<Vec<H>>,
 }
 
-impl<'de> Deserialize<'de> for SearchBody<'de> {
+impl<'de, H: Deserialize<'de>> Deserialize<'de> for SearchBody<'de, H> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct BodyVisitor;
-        impl<'de> Visitor<'de> for BodyVisitor {
-            type Value = SearchBody<'de>;
+        struct BodyVisitor<H>(std::marker::PhantomData<H>);
+        impl<'de, H: Deserialize<'de>> Visitor<'de> for BodyVisitor<H> {
+            type Value = SearchBody<'de, H>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a search answer")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = SearchBody::default();
+                let mut out = SearchBody {
+                    body: RawObject::default(),
+                    hits: None,
+                };
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     if key == "hits" && out.hits.is_none() {
                         out.hits = Some(map.next_value()?);
@@ -98,13 +102,53 @@ impl<'de> Deserialize<'de> for SearchBody<'de> {
                 Ok(out)
             }
         }
-        d.deserialize_map(BodyVisitor)
+        d.deserialize_map(BodyVisitor(std::marker::PhantomData))
     }
 }
 
-impl<'a> SearchBody<'a> {
-    pub fn parse_slice(bytes: &'a [u8]) -> Result<SearchBody<'a>, serde_json::Error> {
+impl<'a, H: Deserialize<'a>> SearchBody<'a, H> {
+    pub fn parse_slice(bytes: &'a [u8]) -> Result<SearchBody<'a, H>, serde_json::Error> {
         serde_json::from_str(utf8(bytes)?)
+    }
+}
+
+/// A hit whose `_rankingScoreDetails` is decoded where it stands ([`crate::compare::OnePass`])
+/// instead of being kept as text and read again: for a client that does not show the details,
+/// whose answer never holds them. The other members stay unparsed; the details are not among
+/// them. Fails where [`crate::compare::OnePass`] cannot read the details (the caller then
+/// reads the answer the slower way).
+#[derive(Debug, Default)]
+pub(crate) struct RankedHit<'a> {
+    pub doc: RawObject<'a>,
+    pub details: Option<crate::compare::OnePass<'a>>,
+}
+
+impl<'de> Deserialize<'de> for RankedHit<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct HitVisitor;
+        impl<'de> Visitor<'de> for HitVisitor {
+            type Value = RankedHit<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a hit")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = RankedHit::default();
+                out.doc.members.reserve(map.size_hint().unwrap_or(16));
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if key == "_rankingScoreDetails" {
+                        if out.details.is_some() {
+                            return Err(de::Error::duplicate_field("_rankingScoreDetails"));
+                        }
+                        out.details = Some(map.next_value()?);
+                    } else {
+                        let value: &'de RawValue = map.next_value()?;
+                        out.doc.members.push((key, value));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(HitVisitor)
     }
 }
 
