@@ -41,23 +41,40 @@ impl NodeError {
 #[derive(Clone)]
 pub struct NodeClient {
     http: reqwest::Client,
-    api_key: Option<String>,
+    /// `Bearer <master key>`, built once (marked sensitive: never logged by the HTTP stack).
+    authorization: Option<reqwest::header::HeaderValue>,
 }
 
 impl NodeClient {
     /// `api_key`: the nodes' master key (never shown to clients). Fails only when the HTTP
     /// client cannot be built (no TLS backend): a client without the timeout is never used.
     pub fn new(api_key: Option<String>, timeout: Duration) -> Result<Self, NodeError> {
+        let cannot = |what: String| NodeError::Unreachable {
+            url: String::new(),
+            reason: format!("cannot build the HTTP client for nodes: {what}"),
+        };
+        // A node never redirects; one that did would be misconfigured, and following it would
+        // send the master key elsewhere.
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| NodeError::Unreachable {
-                url: String::new(),
-                reason: format!("cannot build the HTTP client for nodes: {e}"),
-            })?;
-        Ok(NodeClient { http, api_key })
+            .map_err(|e| cannot(e.to_string()))?;
+        let authorization = match api_key {
+            Some(key) => {
+                let mut value = reqwest::header::HeaderValue::try_from(format!("Bearer {key}"))
+                    .map_err(|_| cannot("the node API key is not a valid header value".into()))?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        Ok(NodeClient {
+            http,
+            authorization,
+        })
     }
 
     /// Send a request and return the raw body of a 2xx answer.
@@ -70,8 +87,8 @@ impl NodeClient {
     ) -> Result<(u16, Bytes), NodeError> {
         let url = format!("{}{}", base_url.trim_end_matches('/'), path_and_query);
         let mut req = self.http.request(method, &url);
-        if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key);
+        if let Some(authorization) = &self.authorization {
+            req = req.header(reqwest::header::AUTHORIZATION, authorization.clone());
         }
         if let Some(active) = crate::trace::current() {
             req = req.header(TRACEPARENT, active.context.header_value());
