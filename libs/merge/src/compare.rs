@@ -200,19 +200,13 @@ impl Ranking {
 }
 
 /// A rule's name, borrowed when it is one of Meilisearch's ranking rules (every hit of every
-/// shard names the same few).
+/// shard names the same few): a built-in rule, or `vectorSort`, which ranks semantic hits.
 fn rule_name(name: &str) -> std::borrow::Cow<'static, str> {
-    const KNOWN: &[&str] = &[
-        "words",
-        "typo",
-        "proximity",
-        "attribute",
-        "attributeRank",
-        "wordPosition",
-        "exactness",
-        "vectorSort",
-    ];
-    match KNOWN.iter().find(|k| **k == name) {
+    let known = miroir_proto::RANKING_RULES
+        .iter()
+        .chain(&["vectorSort"])
+        .find(|k| **k == name);
+    match known {
         Some(known) => std::borrow::Cow::Borrowed(known),
         None => std::borrow::Cow::Owned(name.to_owned()),
     }

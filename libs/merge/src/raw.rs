@@ -56,16 +56,31 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    members.push((key, value));
-                }
-                Ok(RawObject { members })
+                let mut object = RawObject::default();
+                read_members(&mut map, &mut object, |_, _| Ok(false))?;
+                Ok(object)
             }
         }
         d.deserialize_map(ObjectVisitor)
     }
+}
+
+/// Read the members of the object `map` is at into `object`, values unparsed, except those
+/// `special` reads itself: it is shown each key first and returns `true` once it has read that
+/// member's value.
+fn read_members<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    object: &mut RawObject<'de>,
+    mut special: impl FnMut(&str, &mut A) -> Result<bool, A::Error>,
+) -> Result<(), A::Error> {
+    object.members.reserve(map.size_hint().unwrap_or(16));
+    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        if !special(&key, map)? {
+            let value: &'de RawValue = map.next_value()?;
+            object.members.push((key, value));
+        }
+    }
+    Ok(())
 }
 
 /// A search answer read in one pass: its members other than `hits` unparsed, and each hit read
@@ -87,19 +102,16 @@ impl<'de, H: Deserialize<'de>> Deserialize<'de> for SearchBody<'de, H> {
                 f.write_str("a search answer")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = SearchBody {
-                    body: RawObject::default(),
-                    hits: None,
-                };
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    if key == "hits" && out.hits.is_none() {
-                        out.hits = Some(map.next_value()?);
-                    } else {
-                        let value: &'de RawValue = map.next_value()?;
-                        out.body.members.push((key, value));
+                let mut body = RawObject::default();
+                let mut hits = None;
+                read_members(&mut map, &mut body, |key, map| {
+                    if key != "hits" || hits.is_some() {
+                        return Ok(false);
                     }
-                }
-                Ok(out)
+                    hits = Some(map.next_value()?);
+                    Ok(true)
+                })?;
+                Ok(SearchBody { body, hits })
             }
         }
         d.deserialize_map(BodyVisitor(std::marker::PhantomData))
@@ -117,7 +129,7 @@ impl<'a, H: Deserialize<'a>> SearchBody<'a, H> {
 /// whose answer never holds them. The other members stay unparsed; the details are not among
 /// them. Fails where [`crate::compare::OnePass`] cannot read the details (the caller then
 /// reads the answer the slower way).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RankedHit<'a> {
     pub doc: RawObject<'a>,
     pub details: Option<crate::compare::OnePass<'a>>,
@@ -132,20 +144,19 @@ impl<'de> Deserialize<'de> for RankedHit<'de> {
                 f.write_str("a hit")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = RankedHit::default();
-                out.doc.members.reserve(map.size_hint().unwrap_or(16));
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    if key == "_rankingScoreDetails" {
-                        if out.details.is_some() {
-                            return Err(de::Error::duplicate_field("_rankingScoreDetails"));
-                        }
-                        out.details = Some(map.next_value()?);
-                    } else {
-                        let value: &'de RawValue = map.next_value()?;
-                        out.doc.members.push((key, value));
+                let mut doc = RawObject::default();
+                let mut details = None;
+                read_members(&mut map, &mut doc, |key, map| {
+                    if key != "_rankingScoreDetails" {
+                        return Ok(false);
                     }
-                }
-                Ok(out)
+                    if details.is_some() {
+                        return Err(de::Error::duplicate_field("_rankingScoreDetails"));
+                    }
+                    details = Some(map.next_value()?);
+                    Ok(true)
+                })?;
+                Ok(RankedHit { doc, details })
             }
         }
         d.deserialize_map(HitVisitor)

@@ -28,3 +28,16 @@ pub use envelope::{Message, ProtoError, decode, encode};
 pub use error::{ErrorType, MeiliError, MeiliErrorBody};
 pub use error_code::{Code, ErrorCode};
 pub use rpc::{Outcome, Rpc, decode_outcome, encode_outcome};
+
+/// Meilisearch 1.50's built-in ranking rules, as `rankingRules` names them (milli's
+/// `Criterion::from_str`); all but `sort` also key a hit's `_rankingScoreDetails`.
+pub const RANKING_RULES: &[&str] = &[
+    "words",
+    "typo",
+    "proximity",
+    "attribute",
+    "attributeRank",
+    "wordPosition",
+    "sort",
+    "exactness",
+];

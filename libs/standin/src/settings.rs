@@ -853,17 +853,7 @@ fn parse_ranking_rules(code: ErrorCode, loc: &str, v: &Value) -> Result<Vec<Stri
 
 /// milli's `Criterion::from_str`, with the rule names of Meilisearch 1.50.
 fn check_ranking_rule(rule: &str) -> Result<(), String> {
-    const BUILT_IN: &[&str] = &[
-        "words",
-        "typo",
-        "proximity",
-        "attribute",
-        "attributeRank",
-        "wordPosition",
-        "sort",
-        "exactness",
-    ];
-    if BUILT_IN.contains(&rule) {
+    if miroir_proto::RANKING_RULES.contains(&rule) {
         return Ok(());
     }
     let invalid = || {
