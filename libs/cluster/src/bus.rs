@@ -394,11 +394,11 @@ async fn acknowledged<T>(
             () = tokio::time::sleep(delay) => {}
         }
     }
+    let mut ack = async_nats::HeaderMap::new();
+    ack.insert(ACK_HEADER, "1");
     loop {
-        let mut ack = async_nats::HeaderMap::new();
-        ack.insert(ACK_HEADER, "1");
         let _ = nats
-            .publish_with_headers(reply.clone(), ack, Bytes::new())
+            .publish_with_headers(reply.clone(), ack.clone(), Bytes::new())
             .await;
         tokio::select! {
             biased;

@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use miroir_cluster::{bus, config, runtime, shutdown, telemetry};
+use miroir_merger::Config;
 
 /// mimalloc rather than glibc's malloc: a search allocates and frees many small buffers (shard
 /// answers, their parsed members, the merged answer) across tasks, and glibc spent about 12% of
 /// the merger's CPU on it in the cluster bench's profile.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use miroir_cluster::{bus, config, runtime, shutdown, telemetry};
-use miroir_merger::Config;
 
 /// Miroir's read path: scatter a search to one live copy of every shard, gather, merge exactly.
 ///
