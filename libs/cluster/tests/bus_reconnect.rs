@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use miroir_cluster::bus::{LOST_AFTER, Requester, ServiceRunner};
 use miroir_proto::Rpc;
 use miroir_proto::rpc::{JsonBody, TaskGet};
-use miroir_proto::subjects::{ACK_HEADER, Service};
-use miroir_testkit::NatsServer;
+use miroir_proto::subjects::Service;
+use miroir_testkit::{NatsServer, SilentReplica};
 use tokio::sync::Notify;
 
 /// Far beyond what either scenario may take: waiting it out is the failure.
@@ -28,36 +27,18 @@ async fn an_answer_lost_with_the_connection_is_a_504_soon_after_it_is_back() {
     // A replica that takes the request (acknowledges it) and whose answer never comes: it went
     // down with the server.
     let replica = nats.connect().await.unwrap();
-    let mut sub = replica.subscribe(TaskGet::subject()).await.unwrap();
+    let sub = replica.subscribe(TaskGet::subject()).await.unwrap();
     replica.flush().await.unwrap();
-    let taken = Arc::new(Notify::new());
-    let replica_task = tokio::spawn({
-        let (replica, taken) = (replica.clone(), taken.clone());
-        async move {
-            if let Some(msg) = sub.next().await {
-                let mut ack = async_nats::HeaderMap::new();
-                ack.insert(ACK_HEADER, "1");
-                replica
-                    .publish_with_headers(msg.reply.unwrap(), ack, Bytes::new())
-                    .await
-                    .unwrap();
-                replica.flush().await.unwrap();
-                taken.notify_one();
-            }
-            std::future::pending::<()>().await
-        }
-    });
+    let silent = SilentReplica::start(replica.clone(), sub);
     let requester = Requester::new(nats.connect().await.unwrap()).await.unwrap();
     let request = tokio::spawn({
         let requester = requester.clone();
         async move { requester.request(&TaskGet { uid: 1 }, DEADLINE).await }
     });
-    tokio::time::timeout(Duration::from_secs(10), taken.notified())
-        .await
-        .unwrap();
+    silent.taken(Duration::from_secs(10)).await.unwrap();
     // The acknowledgement is on its way, or there: let it arrive before the server goes.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    replica_task.abort();
+    drop(silent);
     drop(replica);
     nats.restart().await.unwrap();
     let back = Instant::now();

@@ -35,5 +35,5 @@ pub use client::{MeiliClient, Reply};
 pub use fixtures::{
     Exchange, fixtures_dir, load_recordings, npm_corpus_path, npm_documents, recordings_dir,
 };
-pub use nats::{NatsOptions, NatsServer};
+pub use nats::{NatsOptions, NatsServer, SilentReplica};
 pub use node::{DEFAULT_MASTER_KEY, Node, NodeKind, NodeOptions, start_node, start_nodes};

@@ -235,3 +235,51 @@ async fn read_info(port: u16) -> Result<serde_json::Value> {
         .with_context(|| format!("unexpected greeting {line:?}"))?;
     Ok(serde_json::from_str(json)?)
 }
+
+/// A replica that takes the first request its subscription receives (acknowledges it, as a
+/// Miroir service does, with an empty [`miroir_proto::subjects::ACK_HEADER`] message) and never
+/// answers it: one that went down with the server after taking the request. Stops on drop.
+pub struct SilentReplica {
+    taken: std::sync::Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentReplica {
+    pub fn start(client: async_nats::Client, mut sub: async_nats::Subscriber) -> SilentReplica {
+        use futures::StreamExt;
+        let taken = std::sync::Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn({
+            let taken = taken.clone();
+            async move {
+                let Some(reply) = sub.next().await.and_then(|msg| msg.reply) else {
+                    return;
+                };
+                let mut ack = async_nats::HeaderMap::new();
+                ack.insert(miroir_proto::subjects::ACK_HEADER, "1");
+                if client
+                    .publish_with_headers(reply, ack, bytes::Bytes::new())
+                    .await
+                    .is_ok()
+                    && client.flush().await.is_ok()
+                {
+                    taken.notify_one();
+                }
+                std::future::pending::<()>().await
+            }
+        });
+        SilentReplica { taken, task }
+    }
+
+    /// Wait until a request was taken and its acknowledgement flushed, at most `within`.
+    pub async fn taken(&self, within: Duration) -> Result<()> {
+        tokio::time::timeout(within, self.taken.notified())
+            .await
+            .context("no request was taken")
+    }
+}
+
+impl Drop for SilentReplica {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

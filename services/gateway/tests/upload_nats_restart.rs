@@ -5,18 +5,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures::StreamExt;
 use miroir_cluster::bus::LOST_AFTER;
 use miroir_gateway::Config;
 use miroir_proto::Rpc;
 use miroir_proto::rpc::DocumentsCommit;
-use miroir_proto::subjects::ACK_HEADER;
+use miroir_testkit::SilentReplica;
 use serde_json::Value;
-use tokio::sync::Notify;
 
 /// The gateway's patience for the router: waiting it out is the failure.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,28 +27,12 @@ async fn an_upload_whose_commit_answer_is_lost_in_a_nats_restart_gets_a_504_soon
     gw.put_index("npm", Some("id")).await;
     // A router that takes the commit (acknowledges it) and whose answer never comes.
     let router = gw.nats_server.connect().await.unwrap();
-    let mut sub = router
+    let sub = router
         .queue_subscribe(DocumentsCommit::subject(), "router".into())
         .await
         .unwrap();
     router.flush().await.unwrap();
-    let taken = Arc::new(Notify::new());
-    let router_task = tokio::spawn({
-        let (router, taken) = (router.clone(), taken.clone());
-        async move {
-            if let Some(msg) = sub.next().await {
-                let mut ack = async_nats::HeaderMap::new();
-                ack.insert(ACK_HEADER, "1");
-                router
-                    .publish_with_headers(msg.reply.unwrap(), ack, Bytes::new())
-                    .await
-                    .unwrap();
-                router.flush().await.unwrap();
-                taken.notify_one();
-            }
-            std::future::pending::<()>().await
-        }
-    });
+    let silent = SilentReplica::start(router.clone(), sub);
     let upload = tokio::spawn({
         let url = gw.url("/indexes/npm/documents");
         async move {
@@ -69,11 +49,9 @@ async fn an_upload_whose_commit_answer_is_lost_in_a_nats_restart_gets_a_504_soon
             (status, response.json::<Value>().await.unwrap())
         }
     });
-    tokio::time::timeout(Duration::from_secs(10), taken.notified())
-        .await
-        .unwrap();
+    silent.taken(Duration::from_secs(10)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    router_task.abort();
+    drop(silent);
     drop(router);
     gw.nats_server.restart().await.unwrap();
     let back = Instant::now();
