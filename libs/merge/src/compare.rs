@@ -21,6 +21,8 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
+use crate::scan::{self, Raw, Scanner};
+
 /// One ranking rule's outcome for one hit.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RuleOutcome {
@@ -108,8 +110,8 @@ impl Ranking {
     pub fn from_raw(score: Option<f64>, details: Option<&str>) -> Ranking {
         // One pass over the text: each rule's fields decoded where they stand. Anything unusual
         // (a rule of another shape, a repeated key) is read again below, rule by rule.
-        if let Some(Ok(pass)) = details.map(serde_json::from_str::<OnePass<'_>>)
-            && let Some(ranking) = Ranking::from_one_pass(score, &pass)
+        if let Some(Ok(pass)) = details.map(OnePass::parse)
+            && let Some(ranking) = Ranking::from_one_pass(score, pass)
         {
             return ranking;
         }
@@ -125,7 +127,7 @@ impl Ranking {
                 let value = details.and_then(|d| serde_json::from_str::<Value>(d).ok());
                 return Ranking::from_parts(score, value.as_ref());
             }
-            let (order, outcome) = match serde_json::from_str::<RawDetail<'_>>(raw.get()) {
+            let (order, outcome) = match RawDetail::parse(raw.get()) {
                 Ok(detail) => (detail.order, outcome(name, &detail)),
                 Err(_) => {
                     let detail: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
@@ -147,26 +149,15 @@ impl Ranking {
 
     /// The ranking of details read in one pass; `None` when a rule is named twice (read the
     /// text again rule by rule, as [`from_raw`](Self::from_raw) does).
-    pub(crate) fn from_one_pass(score: Option<f64>, pass: &OnePass<'_>) -> Option<Ranking> {
-        let decoded = &pass.0;
-        let repeated = decoded
+    pub(crate) fn from_one_pass(score: Option<f64>, pass: OnePass) -> Option<Ranking> {
+        let mut rules = pass.0;
+        let repeated = rules
             .iter()
             .enumerate()
-            .any(|(i, (name, _))| decoded[..i].iter().any(|(n, _)| n == name));
+            .any(|(i, (_, rule))| rules[..i].iter().any(|(_, r)| r.name == rule.name));
         if repeated {
             return None;
         }
-        let mut rules: Vec<(u64, Rule)> = decoded
-            .iter()
-            .enumerate()
-            .map(|(position, (name, detail))| {
-                let rule = Rule {
-                    name: rule_name(name),
-                    outcome: outcome(name, detail),
-                };
-                (detail.order.unwrap_or(position as u64), rule)
-            })
-            .collect();
         rules.sort_by_key(|(order, _)| *order);
         Some(Ranking {
             rules: rules.into_iter().map(|(_, r)| r).collect(),
@@ -237,52 +228,99 @@ impl Detail for Value {
 }
 
 /// One rule's details as the merge reads them, decoded from the text without building the
-/// object. A field of an unexpected type fails the decoding, and the rule is then read from a
-/// decoded `Value` as before, so both readings agree.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// object. A field of an unexpected type (or named twice) fails the reading, and the rule is
+/// then read from a decoded `Value` as before, so both readings agree.
+#[derive(Debug, Default)]
 struct RawDetail<'a> {
     order: Option<u64>,
     matching_words: Option<u64>,
     max_matching_words: Option<u64>,
     typo_count: Option<u64>,
     max_typo_count: Option<u64>,
-    #[serde(borrow)]
     match_type: Option<std::borrow::Cow<'a, str>>,
     score: Option<f64>,
     similarity: Option<f64>,
-    #[serde(borrow)]
-    value: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow)]
-    distance: Option<&'a serde_json::value::RawValue>,
+    value: Option<Raw<'a>>,
+    distance: Option<Raw<'a>>,
 }
 
-/// A whole `_rankingScoreDetails` object read in one pass: each rule's name and its
-/// [`RawDetail`], in the text's order. Fails on anything [`RawDetail`] cannot read.
-#[derive(Debug)]
-pub(crate) struct OnePass<'a>(Vec<(std::borrow::Cow<'a, str>, RawDetail<'a>)>);
-
-impl<'de> serde::Deserialize<'de> for OnePass<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Rules;
-        impl<'de> serde::de::Visitor<'de> for Rules {
-            type Value = OnePass<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("ranking score details")
+impl<'a> RawDetail<'a> {
+    /// The rule's details at the scanner's position (an object).
+    fn read(s: &mut Scanner<'a>) -> scan::Result<Self> {
+        // A member given as `null` reads as absent (as serde reads an `Option`); `seen` still
+        // tells a repeated member.
+        let mut seen = 0u16;
+        let mut detail = RawDetail::default();
+        let mut members = s.object()?;
+        while let Some(key) = members.next_key()? {
+            let raw = members.scanner.value()?;
+            let bit = match key.as_ref() {
+                "order" => 0,
+                "matchingWords" => 1,
+                "maxMatchingWords" => 2,
+                "typoCount" => 3,
+                "maxTypoCount" => 4,
+                "matchType" => 5,
+                "score" => 6,
+                "similarity" => 7,
+                "value" => 8,
+                "distance" => 9,
+                _ => continue,
+            };
+            if seen & (1 << bit) != 0 {
+                return Err(scan::invalid(format_args!("duplicate field `{key}`")));
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut rules = Vec::with_capacity(8);
-                while let Some(crate::raw::Key(name)) = map.next_key::<crate::raw::Key<'de>>()? {
-                    let detail: RawDetail<'de> = map.next_value()?;
-                    rules.push((name, detail));
-                }
-                Ok(OnePass(rules))
+            seen |= 1 << bit;
+            let d = &mut detail;
+            match bit {
+                0 => d.order = scan::uint(raw)?,
+                1 => d.matching_words = scan::uint(raw)?,
+                2 => d.max_matching_words = scan::uint(raw)?,
+                3 => d.typo_count = scan::uint(raw)?,
+                4 => d.max_typo_count = scan::uint(raw)?,
+                5 => d.match_type = scan::text(raw)?,
+                6 => d.score = scan::float(raw)?,
+                7 => d.similarity = scan::float(raw)?,
+                8 => d.value = scan::not_null(raw),
+                _ => d.distance = scan::not_null(raw),
             }
         }
-        d.deserialize_map(Rules)
+        Ok(detail)
+    }
+
+    /// The rule's details in `text`, whole.
+    fn parse(text: &'a str) -> scan::Result<Self> {
+        scan::whole(text, RawDetail::read)
+    }
+}
+
+/// A whole `_rankingScoreDetails` object read in one pass: each rule's order (its `order`, or
+/// its position) and the rule, named and decided as the details are read; nothing of the text
+/// is kept. Fails on anything [`RawDetail`] cannot read.
+#[derive(Debug)]
+pub(crate) struct OnePass(Vec<(u64, Rule)>);
+
+impl OnePass {
+    /// The details at the scanner's position (an object), read where they stand in a hit.
+    pub(crate) fn read(s: &mut Scanner<'_>) -> scan::Result<Self> {
+        let mut rules = Vec::with_capacity(8);
+        let mut members = s.object()?;
+        let mut position = 0u64;
+        while let Some(name) = members.next_key()? {
+            let detail = RawDetail::read(members.scanner)?;
+            let rule = Rule {
+                name: rule_name(&name),
+                outcome: outcome(&name, &detail),
+            };
+            rules.push((detail.order.unwrap_or(position), rule));
+            position += 1;
+        }
+        Ok(OnePass(rules))
+    }
+
+    /// The details in `text`, whole.
+    pub(crate) fn parse(text: &str) -> scan::Result<Self> {
+        scan::whole(text, OnePass::read)
     }
 }
 

@@ -46,6 +46,7 @@ mod merge;
 mod params;
 mod plan;
 mod raw;
+mod scan;
 pub mod score;
 
 use std::collections::BTreeMap;

@@ -58,7 +58,7 @@ struct ShardHit<'a> {
     doc: RawObject<'a>,
     ranking: Ranking,
     /// `_rankingScoreDetails` as the shard wrote it (decoded only to show it with new maxima).
-    details: Option<&'a RawValue>,
+    details: Option<raw::Raw<'a>>,
     /// The primary key's value, when the hit has it.
     id: Option<Value>,
 }
@@ -101,7 +101,7 @@ fn read_shard<'a>(
                 .into_iter()
                 .map(|hit| {
                     let score = hit.doc.decode::<f64>("_rankingScore");
-                    let ranking = match &hit.details {
+                    let ranking = match hit.details {
                         Some(pass) => Ranking::from_one_pass(score, pass)?,
                         None => Ranking::from_raw(score, None),
                     };
@@ -130,7 +130,7 @@ fn read_shard<'a>(
                         let details = doc.get("_rankingScoreDetails");
                         let score = doc.decode::<f64>("_rankingScore");
                         ShardHit {
-                            ranking: Ranking::from_raw(score, details.map(RawValue::get)),
+                            ranking: Ranking::from_raw(score, details.map(|d| d.get())),
                             details,
                             id: id_of(&doc),
                             doc,

@@ -1,82 +1,60 @@
 //! JSON kept as the shards wrote it: an object's top-level members with their values left as raw
-//! text (`&RawValue` borrowed from the answer's bytes), and the few edits the merge makes to a
+//! text ([`Raw`], borrowed from the answer's bytes), and the few edits the merge makes to a
 //! hit (drop a field, nested or not) done on that text.
 //!
 //! Why: a merged search answer is mostly documents, and the merge needs none of their fields but
 //! the ranking details, the primary key and the distinct attribute. Scanning an object's members
-//! without building them (serde_json still checks the text is valid JSON) and writing the kept
-//! bytes back out costs a fraction of decoding every document into `serde_json::Value` and
+//! without building them ([`crate::scan`] still checks the text's structure) and writing the
+//! kept bytes back out costs a fraction of decoding every document into `serde_json::Value` and
 //! encoding it again.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
-/// An object key: borrowed from the text unless it had escapes.
-pub(crate) struct Key<'a>(pub Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
-}
+pub(crate) use crate::scan::Raw;
+use crate::scan::{self, Scanner};
 
 /// A JSON object's members in their order, values unparsed.
 #[derive(Debug, Default)]
 pub(crate) struct RawObject<'a> {
-    pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
+    pub members: Vec<(Cow<'a, str>, Raw<'a>)>,
 }
 
-impl<'de> Deserialize<'de> for RawObject<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = RawObject<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut object = RawObject::default();
-                read_members(&mut map, &mut object, |_, _| Ok(false))?;
-                Ok(object)
-            }
-        }
-        d.deserialize_map(ObjectVisitor)
+/// What can be read from a [`Scanner`]'s position: the shards' answers are read with the
+/// scanner, not serde_json, so that the documents they carry are skipped, not parsed.
+pub(crate) trait Scan<'a>: Sized {
+    fn scan(s: &mut Scanner<'a>) -> scan::Result<Self>;
+}
+
+impl<'a> Scan<'a> for RawObject<'a> {
+    fn scan(s: &mut Scanner<'a>) -> scan::Result<Self> {
+        let mut object = RawObject::default();
+        read_members(s, &mut object, |_, _| Ok(false))?;
+        Ok(object)
     }
 }
 
-/// Read the members of the object `map` is at into `object`, values unparsed, except those
+/// `text` read whole as `T`: nothing but whitespace may follow it.
+fn scan_whole<'a, T: Scan<'a>>(text: &'a str) -> scan::Result<T> {
+    scan::whole(text, T::scan)
+}
+
+/// Read the members of the object at `s` into `object`, values unparsed, except those
 /// `special` reads itself: it is shown each key first and returns `true` once it has read that
 /// member's value.
-fn read_members<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    object: &mut RawObject<'de>,
-    mut special: impl FnMut(&str, &mut A) -> Result<bool, A::Error>,
-) -> Result<(), A::Error> {
-    object.members.reserve(map.size_hint().unwrap_or(16));
-    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-        if !special(&key, map)? {
-            let value: &'de RawValue = map.next_value()?;
+fn read_members<'a>(
+    s: &mut Scanner<'a>,
+    object: &mut RawObject<'a>,
+    mut special: impl FnMut(&str, &mut Scanner<'a>) -> scan::Result<bool>,
+) -> scan::Result<()> {
+    object.members.reserve(16);
+    let mut members = s.object()?;
+    while let Some(key) = members.next_key()? {
+        if !special(&key, &mut *members.scanner)? {
+            let value = members.scanner.value()?;
             object.members.push((key, value));
         }
     }
@@ -93,34 +71,29 @@ pub(crate) struct SearchBody<'a, H = RawObject<'a>> {
     pub hits: Option<Vec<H>>,
 }
 
-impl<'de, H: Deserialize<'de>> Deserialize<'de> for SearchBody<'de, H> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct BodyVisitor<H>(std::marker::PhantomData<H>);
-        impl<'de, H: Deserialize<'de>> Visitor<'de> for BodyVisitor<H> {
-            type Value = SearchBody<'de, H>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a search answer")
+impl<'a, H: Scan<'a>> Scan<'a> for SearchBody<'a, H> {
+    fn scan(s: &mut Scanner<'a>) -> scan::Result<Self> {
+        let mut body = RawObject::default();
+        let mut hits = None;
+        read_members(s, &mut body, |key, s| {
+            if key != "hits" || hits.is_some() {
+                return Ok(false);
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut body = RawObject::default();
-                let mut hits = None;
-                read_members(&mut map, &mut body, |key, map| {
-                    if key != "hits" || hits.is_some() {
-                        return Ok(false);
-                    }
-                    hits = Some(map.next_value()?);
-                    Ok(true)
-                })?;
-                Ok(SearchBody { body, hits })
+            let mut items = s.array()?;
+            let mut list = Vec::new();
+            while items.next()? {
+                list.push(H::scan(&mut *items.scanner)?);
             }
-        }
-        d.deserialize_map(BodyVisitor(std::marker::PhantomData))
+            hits = Some(list);
+            Ok(true)
+        })?;
+        Ok(SearchBody { body, hits })
     }
 }
 
-impl<'a, H: Deserialize<'a>> SearchBody<'a, H> {
+impl<'a, H: Scan<'a>> SearchBody<'a, H> {
     pub fn parse_slice(bytes: &'a [u8]) -> Result<SearchBody<'a, H>, serde_json::Error> {
-        serde_json::from_str(utf8(bytes)?)
+        scan_whole(utf8(bytes)?)
     }
 }
 
@@ -132,40 +105,30 @@ impl<'a, H: Deserialize<'a>> SearchBody<'a, H> {
 #[derive(Debug)]
 pub(crate) struct RankedHit<'a> {
     pub doc: RawObject<'a>,
-    pub details: Option<crate::compare::OnePass<'a>>,
+    pub details: Option<crate::compare::OnePass>,
 }
 
-impl<'de> Deserialize<'de> for RankedHit<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct HitVisitor;
-        impl<'de> Visitor<'de> for HitVisitor {
-            type Value = RankedHit<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a hit")
+impl<'a> Scan<'a> for RankedHit<'a> {
+    fn scan(s: &mut Scanner<'a>) -> scan::Result<Self> {
+        let mut doc = RawObject::default();
+        let mut details = None;
+        read_members(s, &mut doc, |key, s| {
+            if key != "_rankingScoreDetails" {
+                return Ok(false);
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut doc = RawObject::default();
-                let mut details = None;
-                read_members(&mut map, &mut doc, |key, map| {
-                    if key != "_rankingScoreDetails" {
-                        return Ok(false);
-                    }
-                    if details.is_some() {
-                        return Err(de::Error::duplicate_field("_rankingScoreDetails"));
-                    }
-                    details = Some(map.next_value()?);
-                    Ok(true)
-                })?;
-                Ok(RankedHit { doc, details })
+            if details.is_some() {
+                return Err(scan::invalid(format_args!(
+                    "duplicate field `_rankingScoreDetails`"
+                )));
             }
-        }
-        d.deserialize_map(HitVisitor)
+            details = Some(crate::compare::OnePass::read(s)?);
+            Ok(true)
+        })?;
+        Ok(RankedHit { doc, details })
     }
 }
 
-/// `bytes` as text, checked once for the whole answer: serde_json reading a `&[u8]` checks
-/// each raw value's bytes again as it captures them (and each string it decodes), where
-/// reading a `&str` checks nothing twice.
+/// `bytes` as text, checked once for the whole answer (the scanner then checks only structure).
 fn utf8(bytes: &[u8]) -> Result<&str, serde_json::Error> {
     std::str::from_utf8(bytes).map_err(<serde_json::Error as de::Error>::custom)
 }
@@ -173,16 +136,16 @@ fn utf8(bytes: &[u8]) -> Result<&str, serde_json::Error> {
 impl<'a> RawObject<'a> {
     /// The members of the object `text`; an error when it is not one.
     pub fn parse(text: &'a str) -> Result<RawObject<'a>, serde_json::Error> {
-        serde_json::from_str(text)
+        scan_whole(text)
     }
 
     /// The members of the object in `bytes`.
     pub fn parse_slice(bytes: &'a [u8]) -> Result<RawObject<'a>, serde_json::Error> {
-        serde_json::from_str(utf8(bytes)?)
+        scan_whole(utf8(bytes)?)
     }
 
     /// The raw value of `key` (the first, should the text repeat it).
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<Raw<'a>> {
         self.members.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 

@@ -1,0 +1,623 @@
+//! A JSON scanner for the shards' answers: it walks the structure of the text, hands out object
+//! members as borrowed key and raw value text, and skips every value nobody asked for without
+//! building it.
+//!
+//! Why not serde_json: capturing a `RawValue` makes serde_json parse the value it skips byte by
+//! byte, and a search answer is mostly documents nobody reads. Here a string is skipped with
+//! `memchr` (vectorised) from quote or backslash to the next, and a container by its structure.
+//!
+//! What is checked: the whole text is UTF-8 (once, by the caller), the structure (brackets,
+//! colons, commas, nothing after the value), every escape, every literal and every number's
+//! grammar, and nesting depth (at most [`MAX_DEPTH`], as serde_json). Not checked: a raw control
+//! character inside a string, which JSON forbids; the value's text is copied out as the node
+//! wrote it.
+
+use std::borrow::Cow;
+
+use serde::de::Error as _;
+
+/// How deep objects and arrays may nest (serde_json's own limit).
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// A JSON value's text as the shard wrote it, borrowed from the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    /// The value's text.
+    pub fn get(&self) -> &'a str {
+        self.0
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, serde_json::Error>;
+
+/// A position in a JSON text.
+pub(crate) struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+fn error(what: &str, at: usize) -> serde_json::Error {
+    serde_json::Error::custom(format_args!("{what} at byte {at}"))
+}
+
+/// An error of the reader built on the scanner (a field of the wrong type, a repeated one).
+pub(crate) fn invalid(what: std::fmt::Arguments<'_>) -> serde_json::Error {
+    serde_json::Error::custom(what)
+}
+
+/// `text` read whole by `read`: nothing but whitespace may follow the value.
+pub(crate) fn whole<'a, T>(
+    text: &'a str,
+    read: impl FnOnce(&mut Scanner<'a>) -> Result<T>,
+) -> Result<T> {
+    let mut s = Scanner::new(text);
+    let value = read(&mut s)?;
+    s.end()?;
+    Ok(value)
+}
+
+/// `None` for `null`, as serde reads an `Option`.
+pub(crate) fn not_null(raw: Raw<'_>) -> Option<Raw<'_>> {
+    (raw.0 != "null").then_some(raw)
+}
+
+/// An unsigned integer (or `null`); anything else (a negative or fractional number, another
+/// type, a value beyond `u64`) is an error, as serde reads an `Option<u64>`.
+pub(crate) fn uint(raw: Raw<'_>) -> Result<Option<u64>> {
+    match raw.0 {
+        "null" => Ok(None),
+        text => text
+            .parse::<u64>()
+            .ok()
+            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+            .map(Some)
+            .ok_or_else(|| invalid(format_args!("expected an unsigned integer, got `{text}`"))),
+    }
+}
+
+/// A number as `f64` (or `null`), equal to what serde_json makes of the same text (the merge's
+/// `Value` readings must agree with this one to the last bit).
+pub(crate) fn float(raw: Raw<'_>) -> Result<Option<f64>> {
+    match raw.0.as_bytes().first() {
+        Some(b'n') => Ok(None),
+        Some(b'-' | b'0'..=b'9') => match exact_float(raw.0) {
+            Some(f) => Ok(Some(f)),
+            None => serde_json::from_str(raw.0).map(Some),
+        },
+        _ => Err(invalid(format_args!("expected a number, got `{}`", raw.0))),
+    }
+}
+
+/// Powers of ten that `f64` holds exactly.
+const EXACT_POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// A decimal without exponent whose digits fit 53 bits and whose fraction has at most 22
+/// digits (ranking scores: `0.6666666666666666`): the digits as an exact `f64` divided by an
+/// exact power of ten, one correctly rounded step, which is also what serde_json computes for
+/// such text. `None` for anything else (the caller asks serde_json).
+fn exact_float(text: &str) -> Option<f64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let mut significand: u64 = 0;
+    for b in whole.bytes().chain(fraction.unwrap_or_default().bytes()) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        significand = significand
+            .checked_mul(10)?
+            .checked_add(u64::from(b - b'0'))?;
+    }
+    if significand >= 1 << 53 {
+        return None;
+    }
+    let scale = fraction.map_or(0, str::len);
+    let f = significand as f64 / *EXACT_POW10.get(scale)?;
+    Some(if negative { -f } else { f })
+}
+
+/// A string, decoded (borrowed unless it has escapes), or `null`.
+pub(crate) fn text(raw: Raw<'_>) -> Result<Option<Cow<'_, str>>> {
+    if raw.0 == "null" {
+        return Ok(None);
+    }
+    let inner = raw
+        .0
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .ok_or_else(|| invalid(format_args!("expected a string, got `{}`", raw.0)))?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(raw.0).map(|s| Some(Cow::Owned(s)))
+    } else {
+        Ok(Some(Cow::Borrowed(inner)))
+    }
+}
+
+/// The first quote or backslash at or after `from`. Most strings (keys, short values) end
+/// within a few bytes: those are looked at one by one before `memchr` takes the rest.
+fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    let near = bytes.len().min(from + 16);
+    let head = bytes.get(from..near)?;
+    if let Some(i) = head.iter().position(|&b| b == b'"' || b == b'\\') {
+        return Some(from + i);
+    }
+    memchr::memchr2(b'"', b'\\', bytes.get(near..)?).map(|i| near + i)
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Scanner {
+            text,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8, what: &str) -> Result<()> {
+        self.ws();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(error(what, self.pos))
+        }
+    }
+
+    /// After the value: only whitespace may follow.
+    pub fn end(&mut self) -> Result<()> {
+        self.ws();
+        if self.pos == self.text.len() {
+            Ok(())
+        } else {
+            Err(error("trailing characters", self.pos))
+        }
+    }
+
+    /// The string at the position (after whitespace): its text between the quotes, and whether
+    /// it has escapes.
+    fn string(&mut self) -> Result<(&'a str, bool)> {
+        self.ws();
+        if self.peek() != Some(b'"') {
+            return Err(error("expected a string", self.pos));
+        }
+        let start = self.pos + 1;
+        let mut at = start;
+        let mut escaped = false;
+        let bytes = self.bytes();
+        loop {
+            let Some(found) = quote_or_backslash(bytes, at) else {
+                return Err(error("unterminated string", start - 1));
+            };
+            at = found;
+            if bytes.get(at) == Some(&b'"') {
+                self.pos = at + 1;
+                // Both ends are ASCII quotes, so the slice is on character boundaries.
+                let inner = self.text.get(start..at).unwrap_or_default();
+                return Ok((inner, escaped));
+            }
+            escaped = true;
+            match bytes.get(at + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at += 2,
+                Some(b'u') => {
+                    let hex = bytes.get(at + 2..at + 6).unwrap_or_default();
+                    if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return Err(error("invalid \\u escape", at));
+                    }
+                    at += 6;
+                }
+                _ => return Err(error("invalid escape", at)),
+            }
+        }
+    }
+
+    /// An object key (or any string), decoded: borrowed unless it has escapes.
+    pub fn key(&mut self) -> Result<Cow<'a, str>> {
+        let start = self.pos;
+        let (inner, escaped) = self.string()?;
+        if !escaped {
+            return Ok(Cow::Borrowed(inner));
+        }
+        let quoted = self.text.get(start..self.pos).unwrap_or_default();
+        let quoted = quoted.trim_start();
+        serde_json::from_str::<String>(quoted).map(Cow::Owned)
+    }
+
+    /// Skip the value at the position (after whitespace) and return its text.
+    pub fn value(&mut self) -> Result<Raw<'a>> {
+        self.ws();
+        let start = self.pos;
+        self.skip()?;
+        Ok(Raw(self.text.get(start..self.pos).unwrap_or_default()))
+    }
+
+    fn skip(&mut self) -> Result<()> {
+        match self.peek() {
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{') => {
+                let mut members = self.object()?;
+                while members.next_key()?.is_some() {
+                    members.scanner.skip_value()?;
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                let mut items = self.array()?;
+                while items.next()? {
+                    items.scanner.skip_value()?;
+                }
+                Ok(())
+            }
+            Some(b't') => self.literal("true"),
+            Some(b'f') => self.literal("false"),
+            Some(b'n') => self.literal("null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(error("expected a value", self.pos)),
+        }
+    }
+
+    fn skip_value(&mut self) -> Result<()> {
+        self.ws();
+        self.skip()
+    }
+
+    fn literal(&mut self, word: &str) -> Result<()> {
+        if self.bytes().get(self.pos..self.pos + word.len()) == Some(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(error("invalid literal", self.pos))
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Result<()> {
+        let bytes = self.bytes();
+        let start = self.pos;
+        let mut at = start;
+        let digits = |at: &mut usize| {
+            let from = *at;
+            while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+                *at += 1;
+            }
+            *at > from
+        };
+        if bytes.get(at) == Some(&b'-') {
+            at += 1;
+        }
+        match bytes.get(at) {
+            Some(b'0') => at += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut at);
+            }
+            _ => return Err(error("invalid number", start)),
+        }
+        if bytes.get(at) == Some(&b'.') {
+            at += 1;
+            if !digits(&mut at) {
+                return Err(error("invalid number", start));
+            }
+        }
+        if let Some(b'e' | b'E') = bytes.get(at) {
+            at += 1;
+            if let Some(b'+' | b'-') = bytes.get(at) {
+                at += 1;
+            }
+            if !digits(&mut at) {
+                return Err(error("invalid number", start));
+            }
+        }
+        self.pos = at;
+        Ok(())
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(error("recursion limit exceeded", self.pos));
+        }
+        Ok(())
+    }
+
+    /// Enter the object at the position: its members follow through [`Members`].
+    pub fn object(&mut self) -> Result<Members<'_, 'a>> {
+        self.eat(b'{', "expected an object")?;
+        self.enter()?;
+        Ok(Members {
+            scanner: self,
+            first: true,
+            done: false,
+        })
+    }
+
+    /// Enter the array at the position: its items follow through [`Items`].
+    pub fn array(&mut self) -> Result<Items<'_, 'a>> {
+        self.eat(b'[', "expected an array")?;
+        self.enter()?;
+        Ok(Items {
+            scanner: self,
+            first: true,
+            done: false,
+        })
+    }
+}
+
+/// An object's members, one at a time: [`next_key`](Members::next_key), then the caller reads
+/// the value ([`Scanner::value`], or a nested object or array) before asking for the next key.
+pub(crate) struct Members<'s, 'a> {
+    pub scanner: &'s mut Scanner<'a>,
+    first: bool,
+    done: bool,
+}
+
+impl<'a> Members<'_, 'a> {
+    /// The next key (its colon eaten), or `None` after the closing brace.
+    pub fn next_key(&mut self) -> Result<Option<Cow<'a, str>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let s = &mut *self.scanner;
+        s.ws();
+        match s.peek() {
+            Some(b'}') => {}
+            Some(b',') if !self.first => {
+                s.pos += 1;
+                let key = s.key()?;
+                s.eat(b':', "expected `:`")?;
+                return Ok(Some(key));
+            }
+            Some(b'"') if self.first => {
+                self.first = false;
+                let key = s.key()?;
+                s.eat(b':', "expected `:`")?;
+                return Ok(Some(key));
+            }
+            _ => return Err(error("expected `,` or `}`", s.pos)),
+        }
+        s.pos += 1;
+        s.depth -= 1;
+        self.done = true;
+        Ok(None)
+    }
+}
+
+/// An array's items, one at a time: [`next`](Items::next) says whether one follows; the caller
+/// reads it before asking again.
+pub(crate) struct Items<'s, 'a> {
+    pub scanner: &'s mut Scanner<'a>,
+    first: bool,
+    done: bool,
+}
+
+impl Items<'_, '_> {
+    /// Whether another item follows (its comma eaten); `false` after the closing bracket.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let s = &mut *self.scanner;
+        s.ws();
+        match s.peek() {
+            Some(b']') => {
+                s.pos += 1;
+                s.depth -= 1;
+                self.done = true;
+                Ok(false)
+            }
+            Some(b',') if !self.first => {
+                s.pos += 1;
+                Ok(true)
+            }
+            Some(_) if self.first => {
+                self.first = false;
+                Ok(true)
+            }
+            _ => Err(error("expected `,` or `]`", s.pos)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Skips `text` whole: `Ok` exactly when it is one JSON value (strings without raw control
+    /// characters).
+    fn skim(text: &str) -> Result<&str> {
+        let mut s = Scanner::new(text);
+        let raw = s.value()?;
+        s.end()?;
+        Ok(raw.get())
+    }
+
+    #[test]
+    fn accepts_what_serde_json_accepts() {
+        let good = [
+            r#"{"a": [1, -2.5e+3, 0, 0.1, 1E9, true, false, null], "b": {"c": "d\"\\\/\b\f\n\r\t\u00e9"}}"#,
+            r#"  [ ]  "#,
+            r#"{}"#,
+            r#""é""#,
+            "-0",
+            r#"[{"a":[[[]]]},{"":""}]"#,
+        ];
+        for text in good {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_ok(),
+                "{text}"
+            );
+            assert_eq!(skim(text).unwrap(), text.trim(), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_serde_json_refuses() {
+        let bad = [
+            r#"{"a" 1}"#,
+            r#"{"a": 1,}"#,
+            r#"[1,]"#,
+            r#"[,1]"#,
+            r#"{,"a":1}"#,
+            r#"[1 2]"#,
+            r#"{"a": 01}"#,
+            r#"{"a": 1.}"#,
+            r#"{"a": .5}"#,
+            r#"{"a": 1e}"#,
+            r#"{"a": -}"#,
+            r#"{"a": tru}"#,
+            r#"{"a": nul}"#,
+            r#"{"a": "\x"}"#,
+            r#"{"a": "\u12g4"}"#,
+            r#"{"a": "open}"#,
+            r#"{"a": 1} x"#,
+            r#"{"a": [1}"#,
+            r#"{"a": {1: 2}}"#,
+            r#"{1}"#,
+            "",
+            "[",
+        ];
+        for text in bad {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_err(),
+                "{text}"
+            );
+            assert!(skim(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn fields_decode_as_serde_decodes_an_option() {
+        let raw = |t: &'static str| Raw(t);
+        assert_eq!(uint(raw("17")).unwrap(), Some(17));
+        assert_eq!(uint(raw("null")).unwrap(), None);
+        for bad in ["-1", "1.0", "1e2", "+1", "\"1\"", "18446744073709551616"] {
+            assert!(uint(raw(bad)).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Option<u64>>(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "0.9876543210987654",
+            "0.6666666666666666",
+            "0.3333333333333333",
+            "1",
+            "-0",
+            "-0.0",
+            "-2.5e-3",
+            "0.50",
+            "12345678901234567890",
+            "9007199254740993.5",
+            "0.1234567890123456789012345",
+            "null",
+        ] {
+            let ours = float(raw(good)).unwrap().map(f64::to_bits);
+            let theirs = serde_json::from_str::<Option<f64>>(good).unwrap();
+            assert_eq!(ours, theirs.map(f64::to_bits), "{good}");
+        }
+        assert!(float(raw("\"1\"")).is_err());
+        assert_eq!(
+            text(raw("\"exactMatch\"")).unwrap().as_deref(),
+            Some("exactMatch")
+        );
+        assert_eq!(text(raw(r#""a\"b""#)).unwrap().as_deref(), Some("a\"b"));
+        assert_eq!(text(raw("null")).unwrap(), None);
+        assert!(text(raw("3")).is_err());
+        assert_eq!(not_null(raw("null")), None);
+        assert_eq!(not_null(raw("[1]")), Some(raw("[1]")));
+    }
+
+    #[test]
+    fn long_strings_are_found_past_the_first_bytes() {
+        let long = format!("\"{}\\\"{}\"", "x".repeat(40), "é".repeat(30));
+        assert_eq!(skim(&long).unwrap(), long);
+        let open = format!("\"{}", "x".repeat(40));
+        assert!(skim(&open).is_err());
+    }
+
+    proptest::proptest! {
+        /// Text made of JSON's own characters: the scanner takes exactly what serde_json takes.
+        #[test]
+        fn agrees_with_serde_json(text in r#"[ \[\]{}:,"\\a-c0-9.eE+\-ntrufls/]{0,40}"#) {
+            let theirs = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            proptest::prop_assert_eq!(skim(&text).is_ok(), theirs, "{}", text);
+        }
+
+        /// Valid JSON, however built, is taken whole.
+        #[test]
+        fn takes_any_value_serde_json_writes(value in json_value()) {
+            let text = value.to_string();
+            proptest::prop_assert_eq!(skim(&text).ok(), Some(text.as_str()));
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            "\\PC{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("\\PC{0,6}", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(skim(&deep).is_err());
+        let fine = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(skim(&fine).is_ok());
+    }
+
+    #[test]
+    fn keys_are_decoded_and_values_kept_as_text() {
+        let text = r#"{"a\"b": {"x": [1, 2]}, "c": "v"}"#;
+        let mut s = Scanner::new(text);
+        let mut members = s.object().unwrap();
+        let mut seen = Vec::new();
+        while let Some(key) = members.next_key().unwrap() {
+            let value = members.scanner.value().unwrap();
+            seen.push((key.into_owned(), value.get()));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("a\"b".to_owned(), r#"{"x": [1, 2]}"#),
+                ("c".to_owned(), r#""v""#)
+            ]
+        );
+        s.end().unwrap();
+    }
+}
