@@ -5,11 +5,16 @@
 //! [`NodeError::Unreachable`], which callers treat as "try another replica". A request made inside
 //! a trace carries `traceparent` (the calling span) and `tracestate`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderValue, Method};
+use http_body_util::Full;
 use miroir_proto::{ErrorCode, MeiliError};
-use reqwest::Method;
+
+mod pool;
 
 // W3C trace context headers, sent on every request made inside a trace: the node sees the
 // calling span as its parent.
@@ -40,31 +45,62 @@ impl NodeError {
 
 #[derive(Clone)]
 pub struct NodeClient {
-    http: reqwest::Client,
+    pool: pool::Pool,
+    timeout: Duration,
     /// `Bearer <master key>`, built once (marked sensitive: never logged by the HTTP stack).
-    authorization: Option<reqwest::header::HeaderValue>,
+    authorization: Option<HeaderValue>,
+    /// Node base URLs as read once: a node's URL is parsed on its first request, not on each.
+    bases: Arc<Mutex<HashMap<String, Arc<Base>>>>,
+}
+
+/// A node's base URL, split for requests: `http://host:port/prefix`.
+#[derive(Debug)]
+struct Base {
+    /// `host:port`, connected to and sent as `Host`.
+    authority: String,
+    host: HeaderValue,
+    /// The URL's path without its trailing `/` (usually empty), put before each request's.
+    prefix: String,
+}
+
+impl Base {
+    fn parse(base_url: &str) -> Result<Base, String> {
+        let uri: http::Uri = base_url
+            .parse()
+            .map_err(|e| format!("invalid node URL: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(
+                "a node URL must be http://host:port (Miroir talks plain HTTP to nodes)".into(),
+            );
+        }
+        let Some(authority) = uri.authority() else {
+            return Err("the node URL has no host".into());
+        };
+        if uri.query().is_some() {
+            return Err("a node URL cannot carry a query".into());
+        }
+        let port = authority.port_u16().unwrap_or(80);
+        let host = authority.host();
+        let authority = format!("{host}:{port}");
+        Ok(Base {
+            host: HeaderValue::try_from(authority.as_str()).map_err(|e| e.to_string())?,
+            authority,
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
 }
 
 impl NodeClient {
-    /// `api_key`: the nodes' master key (never shown to clients). Fails only when the HTTP
-    /// client cannot be built (no TLS backend): a client without the timeout is never used.
+    /// `api_key`: the nodes' master key (never shown to clients); `timeout` bounds each request
+    /// whole (connection, request, answer). Fails only when the key is not a valid header value.
     pub fn new(api_key: Option<String>, timeout: Duration) -> Result<Self, NodeError> {
         let cannot = |what: String| NodeError::Unreachable {
             url: String::new(),
             reason: format!("cannot build the HTTP client for nodes: {what}"),
         };
-        // A node never redirects; one that did would be misconfigured, and following it would
-        // send the master key elsewhere.
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| cannot(e.to_string()))?;
         let authorization = match api_key {
             Some(key) => {
-                let mut value = reqwest::header::HeaderValue::try_from(format!("Bearer {key}"))
+                let mut value = HeaderValue::try_from(format!("Bearer {key}"))
                     .map_err(|_| cannot("the node API key is not a valid header value".into()))?;
                 value.set_sensitive(true);
                 Some(value)
@@ -72,12 +108,28 @@ impl NodeClient {
             None => None,
         };
         Ok(NodeClient {
-            http,
+            pool: pool::Pool::default(),
+            timeout,
             authorization,
+            bases: Arc::default(),
         })
     }
 
-    /// Send a request and return the raw body of a 2xx answer.
+    fn base(&self, base_url: &str) -> Result<Arc<Base>, String> {
+        if let Ok(bases) = self.bases.lock()
+            && let Some(base) = bases.get(base_url)
+        {
+            return Ok(base.clone());
+        }
+        let base = Arc::new(Base::parse(base_url)?);
+        if let Ok(mut bases) = self.bases.lock() {
+            bases.insert(base_url.to_owned(), base.clone());
+        }
+        Ok(base)
+    }
+
+    /// Send a request and return the raw body of a 2xx answer. No redirect is followed: a
+    /// node does not redirect, and following one would send the master key elsewhere.
     pub async fn send(
         &self,
         base_url: &str,
@@ -85,40 +137,52 @@ impl NodeClient {
         path_and_query: &str,
         body: Option<(&'static str, Bytes)>,
     ) -> Result<(u16, Bytes), NodeError> {
-        let url = format!("{}{}", base_url.trim_end_matches('/'), path_and_query);
-        let mut req = self.http.request(method, &url);
+        let unreachable = |reason: String| NodeError::Unreachable {
+            url: base_url.to_string(),
+            reason,
+        };
+        let base = self.base(base_url).map_err(unreachable)?;
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", base.prefix, path_and_query))
+            .header(http::header::HOST, base.host.clone());
         if let Some(authorization) = &self.authorization {
-            req = req.header(reqwest::header::AUTHORIZATION, authorization.clone());
+            request = request.header(http::header::AUTHORIZATION, authorization.clone());
         }
         if let Some(active) = crate::trace::current() {
-            req = req.header(TRACEPARENT, active.context.header_value());
+            request = request.header(TRACEPARENT, active.context.header_value());
             if let Some(state) = active.state {
-                req = req.header(TRACESTATE, state);
+                request = request.header(TRACESTATE, state);
             }
         }
-        if let Some((content_type, bytes)) = body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, content_type)
-                .body(bytes);
-        }
-        let resp = req.send().await.map_err(|e| NodeError::Unreachable {
-            url: base_url.to_string(),
-            reason: e.to_string(),
-        })?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| NodeError::Unreachable {
-            url: base_url.to_string(),
-            reason: e.to_string(),
-        })?;
+        let bytes = match body {
+            Some((content_type, bytes)) => {
+                request = request.header(http::header::CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
+        let request = request
+            .body(Full::new(bytes))
+            .map_err(|e| unreachable(format!("invalid request: {e}")))?;
+        let (status, bytes) = match tokio::time::timeout(
+            self.timeout,
+            self.pool.send(&base.authority, request),
+        )
+        .await
+        {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(reason)) => return Err(unreachable(reason)),
+            Err(_) => {
+                return Err(unreachable(format!("no answer within {:?}", self.timeout)));
+            }
+        };
         if (200..300).contains(&status) {
             Ok((status, bytes))
         } else if status >= 500
             && serde_json::from_slice::<miroir_proto::MeiliErrorBody>(&bytes).is_err()
         {
-            Err(NodeError::Unreachable {
-                url: base_url.to_string(),
-                reason: format!("HTTP {status}"),
-            })
+            Err(unreachable(format!("HTTP {status}")))
         } else {
             Err(NodeError::Meili(MeiliError::from_node_body(status, &bytes)))
         }
@@ -173,5 +237,122 @@ impl NodeClient {
         } else {
             again.map(|_| true)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    #[test]
+    fn node_urls_are_read_once_into_authority_and_prefix() {
+        let b = Base::parse("http://127.0.0.1:7700").unwrap();
+        assert_eq!(
+            (b.authority.as_str(), b.prefix.as_str()),
+            ("127.0.0.1:7700", "")
+        );
+        let b = Base::parse("http://meili.internal/proxy/").unwrap();
+        assert_eq!(
+            (b.authority.as_str(), b.prefix.as_str()),
+            ("meili.internal:80", "/proxy")
+        );
+        let b = Base::parse("http://[::1]:7700/").unwrap();
+        assert_eq!(b.authority, "[::1]:7700");
+        for bad in [
+            "https://n0:7700",
+            "n0:7700",
+            "http://n0:7700/?a=b",
+            "",
+            "http://",
+        ] {
+            assert!(Base::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A node that answers `{}` to each request; after `per_connection` answers it closes the
+    /// connection. Returns its URL and the count of connections it accepted.
+    async fn node(per_connection: usize) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for _ in 0..per_connection {
+                        // Requests without a body: each ends at its blank line.
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let mut chunk = [0u8; 1024];
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        buf.drain(..end);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    #[tokio::test]
+    async fn connections_are_kept_and_reused() {
+        let (url, accepted) = node(usize::MAX).await;
+        let client = NodeClient::new(Some("key".into()), Duration::from_secs(5)).unwrap();
+        for _ in 0..5 {
+            let (status, body) = client
+                .send(&url, Method::GET, "/health", None)
+                .await
+                .unwrap();
+            assert_eq!((status, body.as_ref()), (200, b"{}".as_ref()));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_node_closed_is_not_used_again() {
+        let (url, accepted) = node(1).await;
+        let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
+        for _ in 0..3 {
+            // Let the node's close reach the pooled connection before the next request.
+            let answer = client.send(&url, Method::GET, "/health", None).await;
+            assert_eq!(answer.unwrap().1.as_ref(), b"{}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_silent_node_times_out_and_a_closed_port_is_unreachable() {
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let client = NodeClient::new(None, Duration::from_millis(200)).unwrap();
+        let started = std::time::Instant::now();
+        let answer = client.send(&url, Method::GET, "/health", None).await;
+        assert!(
+            matches!(answer, Err(NodeError::Unreachable { .. })),
+            "{answer:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        drop(silent);
+        let answer = client.send(&url, Method::GET, "/health", None).await;
+        assert!(
+            matches!(answer, Err(NodeError::Unreachable { .. })),
+            "{answer:?}"
+        );
     }
 }
