@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use miroir_proto::error::MeiliError;
 use serde_json::value::RawValue;
@@ -54,13 +55,84 @@ pub struct Overrides {
 }
 
 /// One hit, kept as the shard wrote it: its members unparsed, and what the merge reads of it.
+///
+/// For a client that sees neither scores nor details (nor sets a threshold), a hit is only
+/// delimited in the pass over the shard's answer; its members, its ranking and its primary key
+/// are read when the k-way merge first compares it, which is a few more hits than the page, not
+/// every hit of every shard. A hit that is then found malformed fails the merge as a malformed
+/// answer would; one never compared is never read.
 struct ShardHit<'a> {
-    doc: RawObject<'a>,
-    ranking: Ranking,
-    /// `_rankingScoreDetails` as the shard wrote it (decoded only to show it with new maxima).
-    details: Option<raw::Raw<'a>>,
+    /// The hit's text, when its members are read only if needed.
+    text: Option<raw::Raw<'a>>,
+    /// Its members (without the details) and its `_rankingScoreDetails` as the shard wrote them;
+    /// `None` when `text` is not an object.
+    read: OnceCell<Option<(RawObject<'a>, Option<raw::Raw<'a>>)>>,
+    ranking: OnceCell<Ranking>,
     /// The primary key's value, when the hit has it.
-    id: Option<Value>,
+    id: OnceCell<Option<Value>>,
+}
+
+/// The members of a hit that could not be read (never written: such a hit fails the merge).
+static NO_MEMBERS: RawObject<'static> = RawObject {
+    members: Vec::new(),
+};
+
+impl<'a> ShardHit<'a> {
+    /// A hit read in the pass: its members, and its details when kept as text.
+    fn read(doc: RawObject<'a>, details: Option<raw::Raw<'a>>) -> Self {
+        ShardHit {
+            text: None,
+            read: OnceCell::from(Some((doc, details))),
+            ranking: OnceCell::new(),
+            id: OnceCell::new(),
+        }
+    }
+
+    /// A hit only delimited in the pass.
+    fn delimited(text: raw::Raw<'a>) -> Self {
+        ShardHit {
+            text: Some(text),
+            read: OnceCell::new(),
+            ranking: OnceCell::new(),
+            id: OnceCell::new(),
+        }
+    }
+
+    /// Its members and details, read now if they were not in the pass; `None` if malformed.
+    fn members(&self) -> Option<&(RawObject<'a>, Option<raw::Raw<'a>>)> {
+        self.read
+            .get_or_init(|| {
+                let text = self.text?;
+                let hit = raw::LazyHit::parse(text.get()).ok()?;
+                Some((hit.doc, hit.details))
+            })
+            .as_ref()
+    }
+
+    fn doc(&self) -> &RawObject<'a> {
+        self.members().map_or(&NO_MEMBERS, |(doc, _)| doc)
+    }
+
+    fn details(&self) -> Option<raw::Raw<'a>> {
+        self.members().and_then(|(_, details)| *details)
+    }
+
+    fn ranking(&self) -> &Ranking {
+        self.ranking.get_or_init(|| {
+            let score = self.doc().decode::<f64>("_rankingScore");
+            Ranking::from_raw(score, self.details().map(|d| d.get()))
+        })
+    }
+
+    fn id(&self, ctx: &IndexMergeContext) -> Option<&Value> {
+        self.id
+            .get_or_init(|| {
+                ctx.primary_key
+                    .as_deref()
+                    .and_then(|pk| self.doc().decode::<Value>(pk))
+            })
+            .as_ref()
+    }
 }
 
 struct ShardAnswer<'a> {
@@ -71,29 +143,46 @@ struct ShardAnswer<'a> {
     facets: Map<String, Value>,
 }
 
+/// How a shard's hits are read: with every ranking decoded in the pass (the maxima, and so
+/// every hit's details, are needed: the client sees scores or details, or set a threshold), or
+/// with each ranking read when the merge first compares the hit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rankings {
+    Eager { show_details: bool },
+    Lazy,
+}
+
 fn read_shard<'a>(
     shard: usize,
     response: &'a [u8],
-    ctx: &IndexMergeContext,
-    show_details: bool,
+    mode: Rankings,
 ) -> Result<ShardAnswer<'a>, MergeError> {
     let bad = |reason: String| MergeError::NotASearchResponse { shard, reason };
     let is_error = |body: &RawObject<'_>| {
         body.decode::<String>("code").is_some() && body.decode::<String>("message").is_some()
     };
-    let id_of = |doc: &RawObject<'a>| {
-        ctx.primary_key
-            .as_deref()
-            .and_then(|pk| doc.decode::<Value>(pk))
-    };
-    // One pass over the bytes. A client that does not see the ranking details gets them
-    // decoded where they stand (they are not written out); one that does, or details of an
-    // unusual shape, has them kept as text and read from it. Only a malformed answer is read
-    // a third time, to say what is wrong.
-    let fast = if show_details {
-        None
-    } else {
-        match SearchBody::<RankedHit<'a>>::parse_slice(response) {
+    // One pass over the bytes. Lazily read hits keep their details as delimited text; a
+    // client that does not see the ranking details gets them decoded where they stand (they
+    // are not written out); one that does, or details of an unusual shape, has them kept as
+    // text and read from it. Only a malformed answer is read a third time, to say what is wrong.
+    let fast = match mode {
+        Rankings::Eager { show_details: true } => None,
+        Rankings::Lazy => match SearchBody::<raw::DelimitedObject<'a>>::parse_slice(response) {
+            Ok(SearchBody {
+                body,
+                hits: Some(raw_hits),
+            }) if !is_error(&body) => {
+                let hits = raw_hits
+                    .into_iter()
+                    .map(|hit| ShardHit::delimited(hit.0))
+                    .collect();
+                Some((body, hits))
+            }
+            _ => None,
+        },
+        Rankings::Eager {
+            show_details: false,
+        } => match SearchBody::<RankedHit<'a>>::parse_slice(response) {
             Ok(SearchBody {
                 body,
                 hits: Some(raw_hits),
@@ -105,17 +194,14 @@ fn read_shard<'a>(
                         Some(pass) => Ranking::from_one_pass(score, pass)?,
                         None => Ranking::from_raw(score, None),
                     };
-                    Some(ShardHit {
-                        ranking,
-                        details: None,
-                        id: id_of(&hit.doc),
-                        doc: hit.doc,
-                    })
+                    let read = ShardHit::read(hit.doc, None);
+                    let _ = read.ranking.set(ranking);
+                    Some(read)
                 })
                 .collect::<Option<Vec<_>>>()
                 .map(|hits| (body, hits)),
             _ => None,
-        }
+        },
     };
     let (body, hits) = match fast {
         Some(read) => read,
@@ -128,13 +214,9 @@ fn read_shard<'a>(
                     .into_iter()
                     .map(|doc| {
                         let details = doc.get("_rankingScoreDetails");
-                        let score = doc.decode::<f64>("_rankingScore");
-                        ShardHit {
-                            ranking: Ranking::from_raw(score, details.map(|d| d.get())),
-                            details,
-                            id: id_of(&doc),
-                            doc,
-                        }
+                        let hit = ShardHit::read(doc, details);
+                        hit.ranking();
+                        hit
                     })
                     .collect();
                 (body, hits)
@@ -253,10 +335,21 @@ pub fn merge_bytes(
     ctx: &IndexMergeContext,
     overrides: &Overrides,
 ) -> Result<Vec<u8>, MeiliError> {
+    // Whole-index scores (and so the maxima over every hit) are needed only to show scores or
+    // details, or to apply a threshold.
+    let client = &plan.client;
+    let scored = client.show_score || client.show_details || client.threshold.is_some();
+    let mode = if scored {
+        Rankings::Eager {
+            show_details: client.show_details,
+        }
+    } else {
+        Rankings::Lazy
+    };
     let mut shards = shard_responses
         .iter()
         .enumerate()
-        .map(|(i, r)| read_shard(i, r, ctx, plan.client.show_details))
+        .map(|(i, r)| read_shard(i, r, mode))
         .collect::<Result<Vec<_>, _>>()?;
     if !overrides.facet_counts.is_empty() {
         let mut facet_maps: Vec<Map<String, Value>> = shards
@@ -270,12 +363,14 @@ pub fn merge_bytes(
     }
 
     let mut maxima = Maxima::default();
-    for hit in shards.iter().flat_map(|s| &s.hits) {
-        maxima.observe(&hit.ranking);
+    if scored {
+        for hit in shards.iter().flat_map(|s| &s.hits) {
+            maxima.observe(hit.ranking());
+        }
     }
 
     let (start, end) = plan.window;
-    let ranked = ranked_hits(&shards, &maxima, plan, ctx);
+    let ranked = ranked_hits(&shards, scored.then_some(&maxima), plan, ctx)?;
     let page_len = usize::try_from(end - start).unwrap_or(usize::MAX);
     let page: Vec<&(&ShardHit<'_>, Option<f64>)> = ranked
         .kept
@@ -301,7 +396,7 @@ pub fn merge_bytes(
     out.push(b']');
     let semantic = page
         .iter()
-        .filter(|(hit, _)| hit.ranking.rules.iter().any(|r| r.name == "vectorSort"))
+        .filter(|(hit, _)| hit.ranking().rules.iter().any(|r| r.name == "vectorSort"))
         .count();
     write_response(&mut out, plan, ctx, &shards, total, semantic, overrides);
     out.push(b'}');
@@ -322,10 +417,11 @@ struct Ranked<'s, 'a> {
 /// sorting everything) also keeps the shard's word on anything the details cannot tell apart.
 fn ranked_hits<'s, 'a>(
     shards: &'s [ShardAnswer<'a>],
-    maxima: &Maxima,
+    // `None` when no whole-index score is needed (nothing shows or filters on one).
+    maxima: Option<&Maxima>,
     plan: &ShardPlan,
     ctx: &IndexMergeContext,
-) -> Ranked<'s, 'a> {
+) -> Result<Ranked<'s, 'a>, MergeError> {
     let end = plan.window.1;
     let mut heads = vec![0usize; shards.len()];
     let mut kept = Vec::new();
@@ -335,13 +431,20 @@ fn ranked_hits<'s, 'a>(
     while (kept.len() as u64) < end {
         let mut best: Option<(usize, &ShardHit<'_>)> = None;
         for (s, shard) in shards.iter().enumerate() {
-            let Some(candidate) = heads.get(s).and_then(|h| shard.hits.get(*h)) else {
+            let Some((h, candidate)) = heads.get(s).and_then(|&h| Some((h, shard.hits.get(h)?)))
+            else {
                 continue;
             };
-            let better = best.is_none_or(|(_, b)| match candidate.ranking.compare(&b.ranking) {
+            if candidate.members().is_none() {
+                return Err(MergeError::NotASearchResponse {
+                    shard: s,
+                    reason: format!("hit #{h} is not an object"),
+                });
+            }
+            let better = best.is_none_or(|(_, b)| match candidate.ranking().compare(b.ranking()) {
                 Ordering::Less => true,
                 Ordering::Greater => false,
-                Ordering::Equal => tie_break(candidate, b) == Ordering::Less,
+                Ordering::Equal => tie_break(candidate, b, ctx) == Ordering::Less,
             });
             if better {
                 best = Some((s, candidate));
@@ -351,14 +454,14 @@ fn ranked_hits<'s, 'a>(
         if let Some(head) = heads.get_mut(s) {
             *head += 1;
         }
-        let id = hit.id.as_ref().and_then(hits::id_of);
+        let id = hit.id(ctx).and_then(hits::id_of);
         if id.is_some_and(|id| !seen_ids.insert(id)) {
             duplicates += 1;
             continue;
         }
-        let score = maxima.global_score(&hit.ranking);
+        let score = maxima.and_then(|m| m.global_score(hit.ranking()));
         if let (Some(threshold), Some(score)) = (plan.client.threshold, score) {
-            let recomputed = hit.ranking.score != Some(score);
+            let recomputed = hit.ranking().score != Some(score);
             let tolerance = if recomputed {
                 RECOMPUTED_SCORE_TOLERANCE
             } else {
@@ -370,7 +473,7 @@ fn ranked_hits<'s, 'a>(
         }
         if let Some(attribute) = &plan.distinct {
             let values =
-                hits::distinct_values(&decode_path_members(&hit.doc, attribute), attribute);
+                hits::distinct_values(&decode_path_members(hit.doc(), attribute), attribute);
             if values.iter().any(|v| seen_distinct.contains(v)) {
                 // Its shard kept one document of this value and counted it; a better one of
                 // another shard is already in, so the sum counts the value once too often.
@@ -381,8 +484,7 @@ fn ranked_hits<'s, 'a>(
         }
         kept.push((hit, score));
     }
-    let _ = ctx;
-    Ranked { kept, duplicates }
+    Ok(Ranked { kept, duplicates })
 }
 
 /// Between heads tied on every rule: the smaller primary key first (integers by value, before
@@ -391,8 +493,8 @@ fn ranked_hits<'s, 'a>(
 /// One index breaks such ties by its internal document id, which follows insertion order; for
 /// the common case of documents inserted by increasing id, the primary key order is the same
 /// order, so even a placeholder search pages through the documents as one index would.
-fn tie_break(a: &ShardHit<'_>, b: &ShardHit<'_>) -> Ordering {
-    match (&a.id, &b.id) {
+fn tie_break(a: &ShardHit<'_>, b: &ShardHit<'_>, ctx: &IndexMergeContext) -> Ordering {
+    match (a.id(ctx), b.id(ctx)) {
         (Some(x), Some(y)) => compare_document_ids(x, y),
         _ => Ordering::Equal,
     }
@@ -427,7 +529,7 @@ fn write_client_hit(
     strips: &hits::Strips<'_>,
 ) {
     let new_score = match score {
-        Some(score) if plan.client.show_score && hit.ranking.score != Some(score) => Some(score),
+        Some(score) if plan.client.show_score && hit.ranking().score != Some(score) => Some(score),
         _ => None,
     };
     out.push(b'{');
@@ -438,7 +540,7 @@ fn write_client_hit(
             out.push(b',');
         }
     };
-    for (key, raw) in &hit.doc.members {
+    for (key, raw) in &hit.doc().members {
         let key = key.as_ref();
         match key {
             "_rankingScore" => {
@@ -461,12 +563,12 @@ fn write_client_hit(
                 sep(out);
                 write_key(out, key);
                 let decoded = hit
-                    .details
+                    .details()
                     .and_then(|d| serde_json::from_str::<Map<String, Value>>(d.get()).ok());
                 match decoded {
                     Some(details) => {
                         let mut fixed = details.clone();
-                        maxima.fix_details(&hit.ranking, &mut fixed);
+                        maxima.fix_details(hit.ranking(), &mut fixed);
                         if fixed == details {
                             out.extend_from_slice(raw.get().as_bytes());
                         } else {

@@ -128,6 +128,52 @@ impl<'a> Scan<'a> for RankedHit<'a> {
     }
 }
 
+/// A hit whose `_rankingScoreDetails` is only delimited ([`Scanner::delimited`]), to be read
+/// if the merge ever compares the hit: for a client that sees neither scores nor details. The
+/// other members are read as [`RawObject`] reads them; the details are not among them.
+#[derive(Debug)]
+pub(crate) struct LazyHit<'a> {
+    pub doc: RawObject<'a>,
+    pub details: Option<Raw<'a>>,
+}
+
+impl<'a> Scan<'a> for LazyHit<'a> {
+    fn scan(s: &mut Scanner<'a>) -> scan::Result<Self> {
+        let mut doc = RawObject::default();
+        let mut details = None;
+        read_members(s, &mut doc, |key, s| {
+            if key != "_rankingScoreDetails" {
+                return Ok(false);
+            }
+            if details.is_some() {
+                return Err(scan::invalid(format_args!(
+                    "duplicate field `_rankingScoreDetails`"
+                )));
+            }
+            details = Some(s.delimited()?);
+            Ok(true)
+        })?;
+        Ok(LazyHit { doc, details })
+    }
+}
+
+impl<'a> LazyHit<'a> {
+    /// The hit in `text`, whole.
+    pub fn parse(text: &'a str) -> Result<LazyHit<'a>, serde_json::Error> {
+        scan_whole(text)
+    }
+}
+
+/// An object only delimited ([`Scanner::delimited`]): a hit read only if the merge compares it.
+#[derive(Debug)]
+pub(crate) struct DelimitedObject<'a>(pub Raw<'a>);
+
+impl<'a> Scan<'a> for DelimitedObject<'a> {
+    fn scan(s: &mut Scanner<'a>) -> scan::Result<Self> {
+        s.delimited_object().map(DelimitedObject)
+    }
+}
+
 /// `bytes` as text, checked once for the whole answer (the scanner then checks only structure).
 fn utf8(bytes: &[u8]) -> Result<&str, serde_json::Error> {
     std::str::from_utf8(bytes).map_err(<serde_json::Error as de::Error>::custom)

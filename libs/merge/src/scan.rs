@@ -6,11 +6,12 @@
 //! byte, and a search answer is mostly documents nobody reads. Here a string is skipped with
 //! `memchr` (vectorised) from quote or backslash to the next, and a container by its structure.
 //!
-//! What is checked: the whole text is UTF-8 (once, by the caller), the structure (brackets,
-//! colons, commas, nothing after the value), every escape, every literal and every number's
-//! grammar, and nesting depth (at most [`MAX_DEPTH`], as serde_json). Not checked: a raw control
-//! character inside a string, which JSON forbids; the value's text is copied out as the node
-//! wrote it.
+//! What [`Scanner::value`] checks: the structure (brackets, colons, commas, nothing after the
+//! value), every escape, every literal and every number's grammar, and nesting depth (at most
+//! [`MAX_DEPTH`], as serde_json); the caller checks the whole text is UTF-8 once. Not checked: a
+//! raw control character inside a string, which JSON forbids; the value's text is copied out as
+//! the node wrote it. [`Scanner::delimited`] checks less (strings and their escapes, bracket
+//! depth): it is for values read only if needed, and checked whole then.
 
 use std::borrow::Cow;
 
@@ -144,8 +145,38 @@ pub(crate) fn text(raw: Raw<'_>) -> Result<Option<Cow<'_, str>>> {
     }
 }
 
+/// Just after the closing quote of the string whose text starts at `start` (after its opening
+/// quote), its escapes checked; and whether it has any.
+#[inline]
+fn string_end(bytes: &[u8], start: usize) -> Result<(usize, bool)> {
+    let mut at = start;
+    let mut escaped = false;
+    loop {
+        let Some(found) = quote_or_backslash(bytes, at) else {
+            return Err(error("unterminated string", start.saturating_sub(1)));
+        };
+        at = found;
+        if bytes.get(at) == Some(&b'"') {
+            return Ok((at + 1, escaped));
+        }
+        escaped = true;
+        match bytes.get(at + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at += 2,
+            Some(b'u') => {
+                let hex = bytes.get(at + 2..at + 6).unwrap_or_default();
+                if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(error("invalid \\u escape", at));
+                }
+                at += 6;
+            }
+            _ => return Err(error("invalid escape", at)),
+        }
+    }
+}
+
 /// The first quote or backslash at or after `from`. Most strings (keys, short values) end
 /// within a few bytes: those are looked at one by one before `memchr` takes the rest.
+#[inline]
 fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
     let near = bytes.len().min(from + 16);
     let head = bytes.get(from..near)?;
@@ -206,33 +237,11 @@ impl<'a> Scanner<'a> {
             return Err(error("expected a string", self.pos));
         }
         let start = self.pos + 1;
-        let mut at = start;
-        let mut escaped = false;
-        let bytes = self.bytes();
-        loop {
-            let Some(found) = quote_or_backslash(bytes, at) else {
-                return Err(error("unterminated string", start - 1));
-            };
-            at = found;
-            if bytes.get(at) == Some(&b'"') {
-                self.pos = at + 1;
-                // Both ends are ASCII quotes, so the slice is on character boundaries.
-                let inner = self.text.get(start..at).unwrap_or_default();
-                return Ok((inner, escaped));
-            }
-            escaped = true;
-            match bytes.get(at + 1) {
-                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at += 2,
-                Some(b'u') => {
-                    let hex = bytes.get(at + 2..at + 6).unwrap_or_default();
-                    if hex.len() != 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return Err(error("invalid \\u escape", at));
-                    }
-                    at += 6;
-                }
-                _ => return Err(error("invalid escape", at)),
-            }
-        }
+        let (end, escaped) = string_end(self.bytes(), start)?;
+        self.pos = end;
+        // Both ends are ASCII quotes, so the slice is on character boundaries.
+        let inner = self.text.get(start..end - 1).unwrap_or_default();
+        Ok((inner, escaped))
     }
 
     /// An object key (or any string), decoded: borrowed unless it has escapes.
@@ -253,6 +262,53 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         self.skip()?;
         Ok(Raw(self.text.get(start..self.pos).unwrap_or_default()))
+    }
+
+    /// The value at the position (after whitespace), only delimited: strings are found with
+    /// their escapes checked and brackets are counted, but what lies between is not checked.
+    /// For a value that may never be read (a hit's ranking details, read only if the merge
+    /// compares the hit, and then checked whole); a scalar is skipped as [`value`] skips it.
+    ///
+    /// [`value`]: Self::value
+    pub fn delimited(&mut self) -> Result<Raw<'a>> {
+        self.ws();
+        let start = self.pos;
+        if !matches!(self.peek(), Some(b'{' | b'[')) {
+            return self.value();
+        }
+        let bytes = self.bytes();
+        let mut depth = 0usize;
+        let mut at = start;
+        while let Some(&b) = bytes.get(at) {
+            at += 1;
+            match b {
+                b'"' => at = string_end(bytes, at)?.0,
+                b'{' | b'[' => {
+                    depth += 1;
+                    if self.depth + depth > MAX_DEPTH {
+                        return Err(error("recursion limit exceeded", at - 1));
+                    }
+                }
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.pos = at;
+                        return Ok(Raw(self.text.get(start..at).unwrap_or_default()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err(error("unterminated value", start))
+    }
+
+    /// [`delimited`](Self::delimited), for an object only.
+    pub fn delimited_object(&mut self) -> Result<Raw<'a>> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return Err(error("expected an object", self.pos));
+        }
+        self.delimited()
     }
 
     fn skip(&mut self) -> Result<()> {
@@ -591,6 +647,25 @@ mod tests {
                     .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
             ]
         })
+    }
+
+    #[test]
+    fn delimited_values_end_where_their_brackets_close() {
+        let text = r#"{"d": {"w": {"s": "}\"]"}, "x": [1, {"y": 2}]}, "n": 1}"#;
+        let mut s = Scanner::new(text);
+        let mut members = s.object().unwrap();
+        assert_eq!(members.next_key().unwrap().as_deref(), Some("d"));
+        let d = members.scanner.delimited().unwrap();
+        assert_eq!(d.get(), r#"{"w": {"s": "}\"]"}, "x": [1, {"y": 2}]}"#);
+        assert_eq!(members.next_key().unwrap().as_deref(), Some("n"));
+        assert_eq!(members.scanner.delimited().unwrap().get(), "1");
+        assert_eq!(members.next_key().unwrap(), None);
+        for bad in [r#"{"a": [1, 2}"#, r#"{"a": "\q"}"#, "[[[", r#"{"a": "x"#] {
+            let mut s = Scanner::new(bad);
+            assert!(s.delimited().and_then(|_| s.end()).is_err(), "{bad}");
+        }
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(Scanner::new(&deep).delimited().is_err());
     }
 
     #[test]

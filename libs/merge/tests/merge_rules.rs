@@ -383,6 +383,56 @@ fn answers_that_are_not_search_responses_are_internal_errors() {
     }
 }
 
+/// A client that sees no scores has each hit read only when the merge compares it: a malformed
+/// hit fails the merge then, as a malformed answer does; one never compared is never read.
+#[test]
+fn a_malformed_hit_fails_the_merge_when_it_is_compared() {
+    let answer = |hits: &str| {
+        format!(
+            r#"{{"hits":[{hits}],"query":"q","processingTimeMs":1,"limit":1,"offset":0,"estimatedTotalHits":2}}"#
+        )
+    };
+    let good = answer(
+        &[
+            typo_hit(1, 0, 1, 4, json!(5)),
+            typo_hit(3, 1, 1, 1, json!(1)),
+        ]
+        .map(|h| h.to_string())
+        .join(","),
+    );
+    let bad_first = answer(r#"{"id":2,"_rankingScore":01},{"id":4}"#);
+    let bad_later = answer(&format!(
+        r#"{},{{"id":4,"_rankingScore":01}}"#,
+        typo_hit(2, 0, 1, 3, json!(5))
+    ));
+    let p = plan(&json!({"q": "q", "limit": 1}), &ctx()).unwrap();
+    let merge_bytes = |b: &str| {
+        miroir_merge::merge_bytes(
+            &p,
+            &[good.as_bytes(), b.as_bytes()],
+            &ctx(),
+            &Default::default(),
+        )
+    };
+    let e = merge_bytes(&bad_first).unwrap_err();
+    assert_eq!((e.status, e.code.as_str()), (500, "internal"));
+    assert!(
+        e.message.contains("shard answer #1") && e.message.contains("hit #0"),
+        "{}",
+        e.message
+    );
+    let merged: Value = serde_json::from_slice(&merge_bytes(&bad_later).unwrap()).unwrap();
+    assert_eq!(ids(&merged), [json!(1)]);
+    // A client that sees scores has every hit read, so the same answer fails.
+    let scored = plan(
+        &json!({"q": "q", "limit": 1, "showRankingScore": true}),
+        &ctx(),
+    )
+    .unwrap();
+    let both = [good.as_bytes(), bad_later.as_bytes()];
+    assert!(miroir_merge::merge_bytes(&scored, &both, &ctx(), &Default::default()).is_err());
+}
+
 #[test]
 fn facets_merge_inside_the_answer() {
     let mut a = shard(vec![], 3000);
