@@ -174,16 +174,76 @@ fn string_end(bytes: &[u8], start: usize) -> Result<(usize, bool)> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` that equals `byte` (exact for the lowest such byte,
+/// which is all the callers read: a borrow can only flag bytes above a true match).
+#[inline]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The first byte at or after `from` whose 8-byte word has a `flags` bit for it, eight bytes at
+/// a time (in safe code: each word read with `from_le_bytes`), the tail one by one.
+#[inline]
+fn first_flagged(
+    bytes: &[u8],
+    from: usize,
+    words: usize,
+    flags: impl Fn(u64) -> u64,
+    tail: impl Fn(u8) -> bool,
+) -> std::result::Result<usize, usize> {
+    let rest = bytes.get(from..).unwrap_or_default();
+    let mut chunks = rest.chunks_exact(8);
+    let mut offset = from;
+    for chunk in chunks.by_ref().take(words) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let found = flags(u64::from_le_bytes(word));
+        if found != 0 {
+            return Ok(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    if offset + 8 <= bytes.len() {
+        // More words than asked for: the caller goes on another way from `offset`.
+        return Err(offset);
+    }
+    match bytes
+        .get(offset..)
+        .unwrap_or_default()
+        .iter()
+        .position(|&b| tail(b))
+    {
+        Some(i) => Ok(offset + i),
+        None => Err(bytes.len()),
+    }
+}
+
 /// The first quote or backslash at or after `from`. Most strings (keys, short values) end
-/// within a few bytes: those are looked at one by one before `memchr` takes the rest.
+/// within a few words: those are looked at eight bytes at a time before `memchr` takes the rest.
 #[inline]
 fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    let near = bytes.len().min(from + 16);
-    let head = bytes.get(from..near)?;
-    if let Some(i) = head.iter().position(|&b| b == b'"' || b == b'\\') {
-        return Some(from + i);
+    let flags = |w| bytes_equal(w, b'"') | bytes_equal(w, b'\\');
+    match first_flagged(bytes, from, 4, flags, |b| b == b'"' || b == b'\\') {
+        Ok(at) => Some(at),
+        Err(at) if at >= bytes.len() => None,
+        Err(at) => memchr::memchr2(b'"', b'\\', bytes.get(at..)?).map(|i| at + i),
     }
-    memchr::memchr2(b'"', b'\\', bytes.get(near..)?).map(|i| near + i)
+}
+
+/// The first quote or bracket (`{}[]`) at or after `from`, or `None`.
+#[inline]
+fn next_structural(bytes: &[u8], from: usize) -> Option<usize> {
+    // `[`/`{` and `]`/`}` differ only in 0x20: one comparison finds both.
+    let flags = |w: u64| {
+        let folded = w | (ONES * 0x20);
+        bytes_equal(w, b'"') | bytes_equal(folded, b'{') | bytes_equal(folded, b'}')
+    };
+    let tail = |b: u8| matches!(b, b'"' | b'{' | b'}' | b'[' | b']');
+    first_flagged(bytes, from, usize::MAX, flags, tail).ok()
 }
 
 impl<'a> Scanner<'a> {
@@ -279,8 +339,9 @@ impl<'a> Scanner<'a> {
         let bytes = self.bytes();
         let mut depth = 0usize;
         let mut at = start;
-        while let Some(&b) = bytes.get(at) {
-            at += 1;
+        while let Some(found) = next_structural(bytes, at) {
+            let b = bytes.get(found).copied().unwrap_or_default();
+            at = found + 1;
             match b {
                 b'"' => at = string_end(bytes, at)?.0,
                 b'{' | b'[' => {
@@ -666,6 +727,42 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         assert!(Scanner::new(&deep).delimited().is_err());
+    }
+
+    #[test]
+    fn words_find_the_first_byte_wherever_it_is() {
+        for len in 0..40 {
+            for at in 0..len {
+                for special in [b'"', b'\\'] {
+                    let mut text = vec![b'a'; len];
+                    text[at] = special;
+                    if at + 1 < len {
+                        // A later match, and bytes whose borrow could mislead a lower lane.
+                        text[len - 1] = b'"';
+                    }
+                    for from in 0..=at {
+                        assert_eq!(
+                            quote_or_backslash(&text, from),
+                            Some(at),
+                            "{len} {at} {from}"
+                        );
+                    }
+                }
+                for special in [b'{', b'}', b'[', b']', b'"'] {
+                    let mut text = vec![b'\x01'; len];
+                    text[at] = special;
+                    assert_eq!(next_structural(&text, 0), Some(at), "{len} {at}");
+                }
+            }
+            assert_eq!(quote_or_backslash(&vec![b'a'; len], 0), None);
+            assert_eq!(next_structural(&vec![b'z'; len], 0), None);
+        }
+        // Every other byte value is passed over.
+        let all: Vec<u8> = (0..=255u8)
+            .filter(|b| !matches!(b, b'"' | b'\\' | b'{' | b'}' | b'[' | b']'))
+            .collect();
+        assert_eq!(quote_or_backslash(&all, 0), None);
+        assert_eq!(next_structural(&all, 0), None);
     }
 
     #[test]
