@@ -13,8 +13,8 @@
 //! `cargo bench -p miroir-gateway --bench cluster`. Sizes come from `BENCH_SEARCHES` (2000),
 //! `BENCH_CONCURRENT_SEARCHES` (2000 per client count), `BENCH_CLIENTS` (`8,32`),
 //! `BENCH_INDEX_DOCS` (200000), `BENCH_INDEX_ROUNDS` (4 per path, alternating which goes
-//! first), `BENCH_UPLOAD_BYTES` (100000000) and `BENCH_README_BYTES` (800, the padding of the
-//! upload's documents). Figures only: nothing is asserted but the correctness checks along the
+//! first, after one warm-up run of each that is not counted), `BENCH_UPLOAD_BYTES` (100000000)
+//! and `BENCH_README_BYTES` (800, the padding of the upload's documents). Figures only: nothing is asserted but the correctness checks along the
 //! way (a figure measured on a wrong answer would be worthless). Everything started is killed at
 //! the end, also on error or Ctrl-C.
 
@@ -216,6 +216,10 @@ async fn bench() -> Result<()> {
     )
     .await;
     let ix = explain(&mut stack, outcome)?;
+    println!(
+        "  warm-up (not counted): gateway {:.2} s, direct {:.2} s",
+        ix.warmup.0, ix.warmup.1
+    );
     for (path, runs) in [("gateway", &ix.gateway), ("direct", &ix.direct)] {
         for (i, run) in runs.iter().enumerate() {
             println!(
