@@ -438,7 +438,7 @@ fn ranked_hits<'s, 'a>(
             if candidate.members().is_none() {
                 return Err(MergeError::NotASearchResponse {
                     shard: s,
-                    reason: format!("hit #{h} is not an object"),
+                    reason: format!("hit #{h} is not a readable JSON object"),
                 });
             }
             let better = best.is_none_or(|(_, b)| match candidate.ranking().compare(b.ranking()) {
