@@ -214,9 +214,7 @@ fn read_shard<'a>(
                     .into_iter()
                     .map(|doc| {
                         let details = doc.get("_rankingScoreDetails");
-                        let hit = ShardHit::read(doc, details);
-                        hit.ranking();
-                        hit
+                        ShardHit::read(doc, details)
                     })
                     .collect();
                 (body, hits)

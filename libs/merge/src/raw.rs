@@ -110,22 +110,32 @@ pub(crate) struct RankedHit<'a> {
 
 impl<'a> Scan<'a> for RankedHit<'a> {
     fn scan(s: &mut Scanner<'a>) -> scan::Result<Self> {
-        let mut doc = RawObject::default();
-        let mut details = None;
-        read_members(s, &mut doc, |key, s| {
-            if key != "_rankingScoreDetails" {
-                return Ok(false);
-            }
-            if details.is_some() {
-                return Err(scan::invalid(format_args!(
-                    "duplicate field `_rankingScoreDetails`"
-                )));
-            }
-            details = Some(crate::compare::OnePass::read(s)?);
-            Ok(true)
-        })?;
+        let (doc, details) = read_hit(s, crate::compare::OnePass::read)?;
         Ok(RankedHit { doc, details })
     }
+}
+
+/// A hit's members, except its `_rankingScoreDetails`, which `details` reads (once: a repeated
+/// one is an error).
+fn read_hit<'a, D>(
+    s: &mut Scanner<'a>,
+    mut details: impl FnMut(&mut Scanner<'a>) -> scan::Result<D>,
+) -> scan::Result<(RawObject<'a>, Option<D>)> {
+    let mut doc = RawObject::default();
+    let mut read = None;
+    read_members(s, &mut doc, |key, s| {
+        if key != "_rankingScoreDetails" {
+            return Ok(false);
+        }
+        if read.is_some() {
+            return Err(scan::invalid(format_args!(
+                "duplicate field `_rankingScoreDetails`"
+            )));
+        }
+        read = Some(details(s)?);
+        Ok(true)
+    })?;
+    Ok((doc, read))
 }
 
 /// A hit whose `_rankingScoreDetails` is only delimited ([`Scanner::delimited`]), to be read
@@ -139,20 +149,7 @@ pub(crate) struct LazyHit<'a> {
 
 impl<'a> Scan<'a> for LazyHit<'a> {
     fn scan(s: &mut Scanner<'a>) -> scan::Result<Self> {
-        let mut doc = RawObject::default();
-        let mut details = None;
-        read_members(s, &mut doc, |key, s| {
-            if key != "_rankingScoreDetails" {
-                return Ok(false);
-            }
-            if details.is_some() {
-                return Err(scan::invalid(format_args!(
-                    "duplicate field `_rankingScoreDetails`"
-                )));
-            }
-            details = Some(s.delimited()?);
-            Ok(true)
-        })?;
+        let (doc, details) = read_hit(s, Scanner::delimited)?;
         Ok(LazyHit { doc, details })
     }
 }

@@ -70,10 +70,10 @@ pub(crate) fn not_null(raw: Raw<'_>) -> Option<Raw<'_>> {
 pub(crate) fn uint(raw: Raw<'_>) -> Result<Option<u64>> {
     match raw.0 {
         "null" => Ok(None),
-        text => text
-            .parse::<u64>()
-            .ok()
-            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+        // Digits only: `str::parse` would also take a leading `+`.
+        text => Some(text)
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u64>().ok())
             .map(Some)
             .ok_or_else(|| invalid(format_args!("expected an unsigned integer, got `{text}`"))),
     }
