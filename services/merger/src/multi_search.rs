@@ -24,7 +24,7 @@ use miroir_merge::federation::{self, QueryAnswer};
 use miroir_proto::rpc::{JsonBody, Search};
 use miroir_proto::rpc_search::{Federation, MultiSearch, MultiSearchQuery};
 use miroir_proto::{ErrorCode, MeiliError};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::metrics;
@@ -39,20 +39,19 @@ pub async fn multi_search(merger: &Merger, request: MultiSearch) -> Result<JsonB
     let deadline = merger.deadline(request.deadline_ms);
     let result = match &request.federation {
         None => plain(merger, &request.queries, deadline).await,
-        Some(federation) => federated(merger, &request.queries, federation, deadline).await,
+        Some(federation) => federated(merger, &request.queries, federation, deadline)
+            .await
+            .and_then(|mut answer| {
+                if let Some(obj) = answer.as_object_mut() {
+                    let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    obj.insert("processingTimeMs".into(), Value::from(took));
+                    obj.insert("requestUid".into(), Value::from(request_uid()));
+                }
+                serde_json::to_vec(&answer).map_err(|e| MeiliError::internal(e.to_string()))
+            }),
     }
-    .and_then(|mut answer| {
-        if let Some(obj) = answer.as_object_mut() {
-            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            if request.federation.is_some() {
-                obj.insert("processingTimeMs".into(), Value::from(took));
-                obj.insert("requestUid".into(), Value::from(request_uid()));
-            }
-        }
-        let bytes = serde_json::to_vec(&answer).map_err(|e| MeiliError::internal(e.to_string()))?;
-        Ok(JsonBody {
-            body: Bytes::from(bytes),
-        })
+    .map(|bytes| JsonBody {
+        body: Bytes::from(bytes),
     });
     metrics::request("multi_search", started.elapsed(), &result);
     result
@@ -62,13 +61,15 @@ fn request_uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// One sharded search, with what is left of the multi-search's deadline.
+/// One sharded search, with what is left of the multi-search's deadline: its merged answer as
+/// the search writes it, carrying `request_uid`.
 async fn search_one(
     merger: &Merger,
     index_uid: String,
     body: Bytes,
     deadline: Deadline,
-) -> Result<Value, MeiliError> {
+    request_uid: String,
+) -> Result<Bytes, MeiliError> {
     let left = deadline.at.saturating_duration_since(Instant::now());
     // Zero would mean "the default deadline" to the search.
     let deadline_ms = u64::try_from(left.max(Duration::from_millis(1)).as_millis()).unwrap_or(1);
@@ -77,26 +78,33 @@ async fn search_one(
         body,
         deadline_ms,
     };
-    let reply = search::search(merger, request).await?;
-    serde_json::from_slice(&reply.body)
-        .map_err(|e| MeiliError::internal(format!("a search answer is not JSON: {e}")))
+    Ok(search::search_as(merger, request, request_uid).await?.body)
 }
 
-/// Run `searches` (index uid, body) in parallel, answers in the same order.
+/// Run `searches` (index uid, body) in parallel, answers in the same order, all carrying
+/// `request_uid`.
 async fn search_all(
     merger: &Merger,
     searches: Vec<(String, Bytes)>,
     deadline: Deadline,
-) -> Vec<Result<Value, MeiliError>> {
+    request_uid: &str,
+) -> Vec<Result<Bytes, MeiliError>> {
     // Futures are lazy: `buffered` starts at most `PARALLEL_QUERIES` of them at a time.
     let pending: Vec<_> = searches
         .into_iter()
-        .map(|(uid, body)| search_one(merger, uid, body, deadline))
+        .map(|(uid, body)| search_one(merger, uid, body, deadline, request_uid.to_owned()))
         .collect();
     stream::iter(pending)
         .buffered(PARALLEL_QUERIES)
         .collect()
         .await
+}
+
+/// A search answer as a JSON value (the federated merge reads them whole).
+fn decode(answer: Result<Bytes, MeiliError>) -> Result<Value, MeiliError> {
+    let bytes = answer?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| MeiliError::internal(format!("a search answer is not JSON: {e}")))
 }
 
 /// The error reported first among the queries' (by rank, then position).
@@ -107,44 +115,54 @@ fn first_error(failures: Vec<(usize, MeiliError)>) -> Option<MeiliError> {
         .map(|(i, e)| errors::in_query(e, i))
 }
 
+/// One result per query, each the query's merged answer as written, spliced after its
+/// `indexUid`: the documents are never parsed again.
 async fn plain(
     merger: &Merger,
     queries: &[MultiSearchQuery],
     deadline: Deadline,
-) -> Result<Value, MeiliError> {
+) -> Result<Vec<u8>, MeiliError> {
     let searches = queries
         .iter()
         .map(|q| (q.index_uid.clone(), q.body.clone()))
         .collect();
-    let answers = search_all(merger, searches, deadline).await;
-    let mut results = Vec::with_capacity(answers.len());
+    let answers = search_all(merger, searches, deadline, &request_uid()).await;
+    let size = answers
+        .iter()
+        .map(|a| a.as_ref().map_or(0, |b| b.len() + 32))
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size + 16);
+    out.extend_from_slice(b"{\"results\":[");
     let mut failures = Vec::new();
-    let uid = request_uid();
     for (i, (query, answer)) in queries.iter().zip(answers).enumerate() {
-        match answer {
-            Ok(Value::Object(fields)) => {
-                let mut result = Map::new();
-                result.insert("indexUid".into(), Value::from(query.index_uid.clone()));
-                for (k, v) in fields {
-                    let v = if k == "requestUid" {
-                        Value::from(uid.clone())
-                    } else {
-                        v
-                    };
-                    result.insert(k, v);
-                }
-                results.push(Value::Object(result));
-            }
-            Ok(other) => {
-                let e = MeiliError::internal(format!("a search answer is not an object: {other}"));
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
                 failures.push((i, e));
+                continue;
             }
-            Err(e) => failures.push((i, e)),
+        };
+        // The merge writes `{` first and nothing after the closing `}`.
+        let Some(members) = answer.strip_prefix(b"{") else {
+            let e = MeiliError::internal("a search answer is not a JSON object");
+            failures.push((i, e));
+            continue;
+        };
+        if !out.ends_with(b"[") {
+            out.push(b',');
         }
+        out.extend_from_slice(b"{\"indexUid\":");
+        serde_json::to_writer(&mut out, &query.index_uid)
+            .map_err(|e| MeiliError::internal(e.to_string()))?;
+        if !members.starts_with(b"}") {
+            out.push(b',');
+        }
+        out.extend_from_slice(members);
     }
+    out.extend_from_slice(b"]}");
     match first_error(failures) {
         Some(e) => Err(e),
-        None => Ok(json!({"results": results})),
+        None => Ok(out),
     }
 }
 
@@ -194,7 +212,11 @@ async fn federated(
         searches.push((q.index_uid.clone(), Bytes::from(body)));
         prepared.push((p, primary_key, facets.is_some()));
     }
-    let results = search_all(merger, searches, deadline).await;
+    let results: Vec<_> = search_all(merger, searches, deadline, &request_uid())
+        .await
+        .into_iter()
+        .map(decode)
+        .collect();
 
     let used: BTreeSet<&str> = queries.iter().map(|q| q.index_uid.as_str()).collect();
     let uids: Vec<String> = used.iter().map(|u| u.to_string()).collect();
@@ -312,7 +334,7 @@ async fn check_unused_facets(
         }
         if let Some(facets) = facets {
             let body = Bytes::from(json!({"q": "", "limit": 0, "facets": facets}).to_string());
-            if let Err(e) = search_one(merger, uid.clone(), body, deadline).await {
+            if let Err(e) = search_one(merger, uid.clone(), body, deadline, request_uid()).await {
                 return Err(errors::in_facets_by_index(e, &uid, None));
             }
         }

@@ -26,13 +26,27 @@ use crate::state::{Deadline, Merger};
 const MAX_COUNT_SEARCHES: usize = 256;
 
 pub async fn search(merger: &Merger, request: Search) -> Result<JsonBody, MeiliError> {
+    search_as(merger, request, uuid::Uuid::new_v4().to_string()).await
+}
+
+/// [`search`], its answer carrying `request_uid` (the queries of one multi-search share theirs).
+pub async fn search_as(
+    merger: &Merger,
+    request: Search,
+    request_uid: String,
+) -> Result<JsonBody, MeiliError> {
     let started = Instant::now();
-    let result = run(merger, &request, started).await;
+    let result = run(merger, &request, started, request_uid).await;
     metrics::request("search", started.elapsed(), &result);
     result
 }
 
-async fn run(merger: &Merger, request: &Search, started: Instant) -> Result<JsonBody, MeiliError> {
+async fn run(
+    merger: &Merger,
+    request: &Search,
+    started: Instant,
+    request_uid: String,
+) -> Result<JsonBody, MeiliError> {
     let deadline = merger.deadline(request.deadline_ms);
     let topology = merger.topology();
     let record = merger.index(&topology, &request.index_uid)?;
@@ -78,7 +92,7 @@ async fn run(merger: &Merger, request: &Search, started: Instant) -> Result<Json
     .await?;
     let overrides = Overrides {
         processing_time_ms: Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
-        request_uid: Some(uuid::Uuid::new_v4().to_string()),
+        request_uid: Some(request_uid),
         facet_counts,
     };
     let merged = miroir_merge::merge_bytes(&plan, &refs, &ctx, &overrides)?;
