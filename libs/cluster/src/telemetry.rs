@@ -48,9 +48,12 @@ pub fn prometheus_builder() -> metrics_exporter_prometheus::PrometheusBuilder {
 /// Set up logs and, when `metrics_addr` is given, the Prometheus endpoint. Logs are set up once
 /// per process (later calls keep the first set-up: tests start several services in one process).
 pub fn init(log_format: LogFormat, metrics_addr: Option<SocketAddr>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     use tracing_subscriber::util::SubscriberInitExt;
-    // Also forwards the `log` records of dependencies to it.
-    let _ = subscriber(log_format, std::io::stderr).try_init();
+    // Also forwards the `log` records of dependencies to it. Colours only on a terminal: a log
+    // file or a pod's log would carry the escape codes, and writing them costs every span.
+    let ansi = std::io::stderr().is_terminal();
+    let _ = subscriber(log_format, std::io::stderr, ansi).try_init();
     if let Some(addr) = metrics_addr {
         prometheus_builder()
             .with_http_listener(addr)
@@ -61,8 +64,12 @@ pub fn init(log_format: LogFormat, metrics_addr: Option<SocketAddr>) -> anyhow::
 }
 
 /// The log subscriber [`init`] installs, writing to `writer`: `RUST_LOG` (default `info`), text
-/// or JSON lines.
-pub fn subscriber<W>(log_format: LogFormat, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+/// (with colours when `ansi`) or JSON lines.
+pub fn subscriber<W>(
+    log_format: LogFormat,
+    writer: W,
+    ansi: bool,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -70,7 +77,8 @@ where
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_ansi(ansi && log_format == LogFormat::Text);
     match log_format {
         LogFormat::Text => Box::new(builder.finish()),
         LogFormat::Json => Box::new(
@@ -171,7 +179,7 @@ mod tests {
     fn json_logs_are_one_object_a_line_with_the_span_fields() {
         let buffer = Buffer::default();
         let out = buffer.clone();
-        let subscriber = subscriber(LogFormat::Json, move || out.clone());
+        let subscriber = subscriber(LogFormat::Json, move || out.clone(), false);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("request", request_id = "req-1");
             let _in = span.enter();
@@ -193,6 +201,24 @@ mod tests {
         assert_eq!(line["node"], "n1");
         assert_eq!(line["span"]["request_id"], "req-1");
         assert!(line["timestamp"].is_string(), "{line}");
+    }
+
+    #[test]
+    fn text_logs_have_colours_only_when_asked() {
+        for ansi in [false, true] {
+            let buffer = Buffer::default();
+            let out = buffer.clone();
+            let subscriber = subscriber(LogFormat::Text, move || out.clone(), ansi);
+            tracing::subscriber::with_default(subscriber, || {
+                let span = tracing::info_span!("request", request_id = "req-1");
+                let _in = span.enter();
+                tracing::warn!(node = "n1", "node health changed");
+            });
+            let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+            assert!(text.contains("node health changed"), "{text}");
+            assert!(text.contains("req-1"), "{text}");
+            assert_eq!(text.contains('\x1b'), ansi, "{text:?}");
+        }
     }
 
     #[test]

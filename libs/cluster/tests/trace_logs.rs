@@ -35,7 +35,8 @@ async fn a_served_request_logs_its_trace_in_json() {
     use miroir_cluster::telemetry::{LogFormat, subscriber};
     let buffer = Buffer::default();
     let out = buffer.clone();
-    let _logs = tracing::subscriber::set_default(subscriber(LogFormat::Json, move || out.clone()));
+    let _logs =
+        tracing::subscriber::set_default(subscriber(LogFormat::Json, move || out.clone(), false));
     let nats = NatsServer::start().await.unwrap();
     let server = nats.connect().await.unwrap();
     let mut runner = ServiceRunner::start(&server, Service::Router, "0.0.0", "test")
