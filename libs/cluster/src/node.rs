@@ -128,9 +128,51 @@ impl NodeClient {
         Ok(base)
     }
 
-    /// Send a request and return the raw body of a 2xx answer. No redirect is followed: a
-    /// node does not redirect, and following one would send the master key elsewhere.
+    /// Send a request and return the raw body of a 2xx answer, within the client's timeout. No
+    /// redirect is followed: a node does not redirect, and following one would send the master
+    /// key elsewhere.
     pub async fn send(
+        &self,
+        base_url: &str,
+        method: Method,
+        path_and_query: &str,
+        body: Option<(&'static str, Bytes)>,
+    ) -> Result<(u16, Bytes), NodeError> {
+        match tokio::time::timeout(
+            self.timeout,
+            self.send_untimed(base_url, method, path_and_query, body),
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(_) => Err(NodeError::Unreachable {
+                url: base_url.to_string(),
+                reason: format!("no answer within {:?}", self.timeout),
+            }),
+        }
+    }
+
+    /// [`send`](Self::send) for a caller that drops the request at `caller_deadline` (which
+    /// cancels it): the client's own timeout is set only when it would end the request sooner.
+    /// A search's deadline is usually the nearer one, and then the request costs one timer less.
+    pub async fn send_before(
+        &self,
+        base_url: &str,
+        method: Method,
+        path_and_query: &str,
+        body: Option<(&'static str, Bytes)>,
+        caller_deadline: tokio::time::Instant,
+    ) -> Result<(u16, Bytes), NodeError> {
+        if tokio::time::Instant::now() + self.timeout >= caller_deadline {
+            self.send_untimed(base_url, method, path_and_query, body)
+                .await
+        } else {
+            self.send(base_url, method, path_and_query, body).await
+        }
+    }
+
+    /// [`send`](Self::send) with no timeout at all.
+    async fn send_untimed(
         &self,
         base_url: &str,
         method: Method,
@@ -165,18 +207,11 @@ impl NodeClient {
         let request = request
             .body(Full::new(bytes))
             .map_err(|e| unreachable(format!("invalid request: {e}")))?;
-        let (status, bytes) = match tokio::time::timeout(
-            self.timeout,
-            self.pool.send(&base.authority, request),
-        )
-        .await
-        {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(reason)) => return Err(unreachable(reason)),
-            Err(_) => {
-                return Err(unreachable(format!("no answer within {:?}", self.timeout)));
-            }
-        };
+        let (status, bytes) = self
+            .pool
+            .send(&base.authority, request)
+            .await
+            .map_err(unreachable)?;
         if (200..300).contains(&status) {
             Ok((status, bytes))
         } else if status >= 500
@@ -242,7 +277,7 @@ impl NodeClient {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -354,5 +389,33 @@ mod tests {
             matches!(answer, Err(NodeError::Unreachable { .. })),
             "{answer:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_own_timeout_applies_only_before_the_callers_deadline() {
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let client = NodeClient::new(None, Duration::from_millis(200)).unwrap();
+        // The caller's deadline is further: the client's timeout ends the request.
+        let far = tokio::time::Instant::now() + Duration::from_secs(60);
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.send_before(&url, Method::GET, "/health", None, far),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the client's own timeout ends it"));
+        assert!(
+            matches!(answer, Err(NodeError::Unreachable { .. })),
+            "{answer:?}"
+        );
+        // The caller's deadline is nearer: the request waits for the caller to drop it.
+        let near = tokio::time::Instant::now() + Duration::from_millis(100);
+        let waited = tokio::time::timeout(
+            Duration::from_millis(600),
+            client.send_before(&url, Method::GET, "/health", None, near),
+        )
+        .await;
+        assert!(waited.is_err(), "no timer of its own: {waited:?}");
+        drop(silent);
     }
 }

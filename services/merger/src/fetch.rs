@@ -195,7 +195,10 @@ impl Reader {
                     };
                     return (i, Err(missing));
                 };
-                let result = nodes.send(&replica.url, method, &path, body).await;
+                // Dropped when the deadline below passes, which cancels it.
+                let result = nodes
+                    .send_before(&replica.url, method, &path, body, deadline)
+                    .await;
                 tracing::debug!(
                     target: trace::TARGET,
                     status = match &result {
