@@ -16,6 +16,7 @@ use crate::params::Pagination;
 use crate::raw::{
     self, RankedHit, RawObject, SearchBody, decode_path_members, write_key, write_value,
 };
+use crate::scan::{self, ObjectCursor};
 use crate::score::Maxima;
 use crate::{IndexMergeContext, MergeError, ShardPlan, facets};
 
@@ -137,7 +138,12 @@ impl<'a> ShardHit<'a> {
 
 struct ShardAnswer<'a> {
     body: RawObject<'a>,
+    /// The hits read so far: all of them, or (answer split, see [`scan::split_hits`]) those
+    /// the merge has asked for, the rest still behind `more`.
     hits: Vec<ShardHit<'a>>,
+    more: Option<ObjectCursor<'a>>,
+    /// The answer's bytes, read again whole should the split turn out wrong.
+    response: &'a [u8],
     total: u64,
     /// `facetDistribution` and `facetStats`, decoded (the merge sums them).
     facets: Map<String, Value>,
@@ -152,15 +158,39 @@ enum Rankings {
     Lazy,
 }
 
+/// Whether a shard's answer is a Meilisearch error rather than a search answer.
+fn is_error(body: &RawObject<'_>) -> bool {
+    body.decode::<String>("code").is_some() && body.decode::<String>("message").is_some()
+}
+
 fn read_shard<'a>(
     shard: usize,
     response: &'a [u8],
     mode: Rankings,
 ) -> Result<ShardAnswer<'a>, MergeError> {
+    // The common case first: members around the hits read, each hit delimited only when the
+    // merge asks for it (`fill`).
+    if mode == Rankings::Lazy
+        && let Ok(text) = std::str::from_utf8(response)
+        && let Some(split) = scan::split_hits(text)
+    {
+        let body = RawObject {
+            members: split.members,
+        };
+        if !is_error(&body) {
+            return shard_answer(shard, response, body, Vec::new(), Some(split.hits));
+        }
+    }
+    read_whole(shard, response, mode)
+}
+
+/// [`read_shard`] without the split: every hit at least delimited in one pass.
+fn read_whole<'a>(
+    shard: usize,
+    response: &'a [u8],
+    mode: Rankings,
+) -> Result<ShardAnswer<'a>, MergeError> {
     let bad = |reason: String| MergeError::NotASearchResponse { shard, reason };
-    let is_error = |body: &RawObject<'_>| {
-        body.decode::<String>("code").is_some() && body.decode::<String>("message").is_some()
-    };
     // One pass over the bytes. Lazily read hits keep their details as delimited text; a
     // client that does not see the ranking details gets them decoded where they stand (they
     // are not written out); one that does, or details of an unusual shape, has them kept as
@@ -222,6 +252,18 @@ fn read_shard<'a>(
             _ => return Err(bad(diagnose(response))),
         },
     };
+    shard_answer(shard, response, body, hits, None)
+}
+
+/// A shard's answer, its total and facets read from its members.
+fn shard_answer<'a>(
+    shard: usize,
+    response: &'a [u8],
+    body: RawObject<'a>,
+    hits: Vec<ShardHit<'a>>,
+    more: Option<ObjectCursor<'a>>,
+) -> Result<ShardAnswer<'a>, MergeError> {
+    let bad = |reason: String| MergeError::NotASearchResponse { shard, reason };
     let total = ["estimatedTotalHits", "totalHits"]
         .iter()
         .find_map(|k| body.decode::<u64>(k));
@@ -239,9 +281,33 @@ fn read_shard<'a>(
     Ok(ShardAnswer {
         body,
         hits,
+        more,
+        response,
         total,
         facets,
     })
+}
+
+impl ShardAnswer<'_> {
+    /// Delimit hits from `more` until `len` are read or none is left. Should the cursor fail
+    /// (a malformed hit, or an answer whose `hits` is not followed by `query` after all), the
+    /// answer is read again whole: its hits are the same texts in the same order up to there,
+    /// and a malformed one fails the merge as it would have in one pass.
+    fn fill(&mut self, shard: usize, len: usize) -> Result<(), MergeError> {
+        while self.hits.len() < len {
+            let Some(more) = self.more.as_mut() else {
+                break;
+            };
+            match more.next_object() {
+                Ok(Some(text)) => self.hits.push(ShardHit::delimited(text)),
+                Ok(None) => self.more = None,
+                Err(_) => {
+                    *self = read_whole(shard, self.response, Rankings::Lazy)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Each shard's `facetDistribution`, decoded alone (`None` where a shard has none or its answer
@@ -368,13 +434,14 @@ pub fn merge_bytes(
     }
 
     let (start, end) = plan.window;
-    let ranked = ranked_hits(&shards, scored.then_some(&maxima), plan, ctx)?;
+    let ranked = ranked_hits(&mut shards, scored.then_some(&maxima), plan, ctx)?;
     let page_len = usize::try_from(end - start).unwrap_or(usize::MAX);
-    let page: Vec<&(&ShardHit<'_>, Option<f64>)> = ranked
+    let page: Vec<(&ShardHit<'_>, Option<f64>)> = ranked
         .kept
         .iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
         .take(page_len)
+        .filter_map(|&((s, h), score)| Some((shards.get(s)?.hits.get(h)?, score)))
         .collect();
 
     let total = shards
@@ -402,9 +469,10 @@ pub fn merge_bytes(
 }
 
 /// The merged ranking up to the end of the client's window, and what was skipped on the way.
-struct Ranked<'s, 'a> {
-    /// The first `plan.window.1` hits of the whole ranking with their whole-index scores.
-    kept: Vec<(&'s ShardHit<'a>, Option<f64>)>,
+struct Ranked {
+    /// The first `plan.window.1` hits of the whole ranking (shard, position in its hits) with
+    /// their whole-index scores.
+    kept: Vec<((usize, usize), Option<f64>)>,
     /// Documents another shard had already returned, and (with `distinct`) hits whose value a
     /// better hit of another shard already holds: each counted in some shard's total.
     duplicates: u64,
@@ -413,13 +481,14 @@ struct Ranked<'s, 'a> {
 /// A k-way merge of the shards' lists: each list is already in the index's order, so the next
 /// hit overall is the best of the lists' heads. Keeping each shard's own order (rather than
 /// sorting everything) also keeps the shard's word on anything the details cannot tell apart.
-fn ranked_hits<'s, 'a>(
-    shards: &'s [ShardAnswer<'a>],
+/// A split answer's hits are delimited as the heads reach them.
+fn ranked_hits(
+    shards: &mut [ShardAnswer<'_>],
     // `None` when no whole-index score is needed (nothing shows or filters on one).
     maxima: Option<&Maxima>,
     plan: &ShardPlan,
     ctx: &IndexMergeContext,
-) -> Result<Ranked<'s, 'a>, MergeError> {
+) -> Result<Ranked, MergeError> {
     let end = plan.window.1;
     let mut heads = vec![0usize; shards.len()];
     let mut kept = Vec::new();
@@ -427,6 +496,10 @@ fn ranked_hits<'s, 'a>(
     let mut seen_distinct: HashSet<DistinctKey> = HashSet::new();
     let mut duplicates = 0u64;
     while (kept.len() as u64) < end {
+        for (s, shard) in shards.iter_mut().enumerate() {
+            let head = heads.get(s).copied().unwrap_or_default();
+            shard.fill(s, head + 1)?;
+        }
         let mut best: Option<(usize, &ShardHit<'_>)> = None;
         for (s, shard) in shards.iter().enumerate() {
             let Some((h, candidate)) = heads.get(s).and_then(|&h| Some((h, shard.hits.get(h)?)))
@@ -449,6 +522,7 @@ fn ranked_hits<'s, 'a>(
             }
         }
         let Some((s, hit)) = best else { break };
+        let h = heads.get(s).copied().unwrap_or_default();
         if let Some(head) = heads.get_mut(s) {
             *head += 1;
         }
@@ -480,7 +554,7 @@ fn ranked_hits<'s, 'a>(
             }
             seen_distinct.extend(values);
         }
-        kept.push((hit, score));
+        kept.push(((s, h), score));
     }
     Ok(Ranked { kept, duplicates })
 }

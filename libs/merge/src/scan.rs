@@ -483,6 +483,207 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The items of one array, delimited one at a time and only when asked for, over the array's
+/// text alone (`[` to `]`): a cursor that can be kept, unlike [`Items`], which borrows its
+/// scanner. Each item must be an object ([`Scanner::delimited_object`]).
+pub(crate) struct ObjectCursor<'a> {
+    scanner: Scanner<'a>,
+    first: bool,
+    done: bool,
+}
+
+impl<'a> ObjectCursor<'a> {
+    /// `array` is the array's whole text; `depth` the nesting of the array itself (an answer's
+    /// `hits` is at 2), so that the depth limit counts as in a whole reading.
+    pub fn new(array: &'a str, depth: usize) -> Result<Self> {
+        let mut scanner = Scanner::new(array);
+        scanner.eat(b'[', "expected an array")?;
+        scanner.depth = depth.saturating_sub(1);
+        scanner.enter()?;
+        Ok(ObjectCursor {
+            scanner,
+            first: true,
+            done: false,
+        })
+    }
+
+    /// The next item, delimited, or `None` after the closing bracket (which must end the text).
+    pub fn next_object(&mut self) -> Result<Option<Raw<'a>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let s = &mut self.scanner;
+        s.ws();
+        match s.peek() {
+            Some(b']') => {
+                s.pos += 1;
+                self.done = true;
+                s.end()?;
+                return Ok(None);
+            }
+            Some(b',') if !self.first => s.pos += 1,
+            Some(_) if self.first => self.first = false,
+            _ => return Err(error("expected `,` or `]`", s.pos)),
+        }
+        s.delimited_object().map(Some)
+    }
+}
+
+/// A search answer split around its `hits` array without reading the hits: the members before
+/// `hits` read forward, the members after it read backward from the end up to `query`, which
+/// Meilisearch writes right after `hits`, and a cursor over the hits that delimits them only as
+/// far as the merge asks. The members are read whole ([`Scanner::value`]), and so checked; the
+/// hits never asked for are not read at all.
+///
+/// `None` for anything else (no `query` after `hits`, a repeated key, a malformed end): the
+/// caller then reads the answer whole. Reading backward is exact on valid JSON: a quote inside a
+/// string is escaped by an odd number of backslashes, so a string's opening quote is the first
+/// quote before its end that is not.
+pub(crate) struct Split<'a> {
+    /// The members other than `hits`, in the answer's order.
+    pub members: Vec<(Cow<'a, str>, Raw<'a>)>,
+    pub hits: ObjectCursor<'a>,
+}
+
+pub(crate) fn split_hits(text: &str) -> Option<Split<'_>> {
+    let bytes = text.as_bytes();
+    let mut s = Scanner::new(text);
+    let mut members = Vec::new();
+    let start = {
+        let mut object = s.object().ok()?;
+        loop {
+            let key = object.next_key().ok()??;
+            if key == "hits" {
+                break;
+            }
+            let value = object.scanner.value().ok()?;
+            members.push((key, value));
+        }
+        object.scanner.ws();
+        object.scanner.pos
+    };
+    if bytes.get(start) != Some(&b'[') {
+        return None;
+    }
+    let last = back_ws(bytes, bytes.len()).checked_sub(1)?;
+    if bytes.get(last) != Some(&b'}') {
+        return None;
+    }
+    let mut at = last;
+    let mut tail: Vec<(Cow<'_, str>, Raw<'_>)> = Vec::new();
+    let end = loop {
+        let value_end = back_ws(bytes, at);
+        let value_start = back_value(bytes, value_end)?;
+        let colon = back_ws(bytes, value_start).checked_sub(1)?;
+        if bytes.get(colon) != Some(&b':') {
+            return None;
+        }
+        let key_end = back_ws(bytes, colon);
+        let key_start = back_string(bytes, key_end)?;
+        let key = whole(text.get(key_start..key_end)?, |s| s.key()).ok()?;
+        let value = whole(text.get(value_start..value_end)?, |s| s.value()).ok()?;
+        let repeated = key == "hits"
+            || members.iter().any(|(k, _)| *k == key)
+            || tail.iter().any(|(k, _)| *k == key);
+        if repeated {
+            return None;
+        }
+        let stop = key == "query";
+        tail.push((key, value));
+        let comma = back_ws(bytes, key_start).checked_sub(1)?;
+        if bytes.get(comma) != Some(&b',') {
+            return None;
+        }
+        if stop {
+            break back_ws(bytes, comma);
+        }
+        at = comma;
+    };
+    if end <= start + 1 || bytes.get(end - 1) != Some(&b']') {
+        return None;
+    }
+    tail.reverse();
+    members.extend(tail);
+    let hits = ObjectCursor::new(text.get(start..end)?, 2).ok()?;
+    Some(Split { members, hits })
+}
+
+/// `at` moved back over whitespace.
+fn back_ws(bytes: &[u8], mut at: usize) -> usize {
+    while at > 0 && matches!(bytes.get(at - 1), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+        at -= 1;
+    }
+    at
+}
+
+/// Where the string ending (closing quote included) just before `end` opens.
+fn back_string(bytes: &[u8], end: usize) -> Option<usize> {
+    let mut before = end.checked_sub(1)?;
+    if bytes.get(before) != Some(&b'"') {
+        return None;
+    }
+    loop {
+        let quote = memchr::memrchr(b'"', bytes.get(..before)?)?;
+        let mut k = quote;
+        while k > 0 && bytes.get(k - 1) == Some(&b'\\') {
+            k -= 1;
+        }
+        if (quote - k) % 2 == 0 {
+            return Some(quote);
+        }
+        before = quote;
+    }
+}
+
+/// Where the value ending just before `end` starts (checked afterwards, read forward).
+fn back_value(bytes: &[u8], end: usize) -> Option<usize> {
+    match bytes.get(end.checked_sub(1)?)? {
+        b'"' => back_string(bytes, end),
+        b'}' | b']' => {
+            let mut at = end;
+            let mut depth = 0usize;
+            while at > 0 {
+                at -= 1;
+                match bytes.get(at)? {
+                    b'"' => at = back_string(bytes, at + 1)?,
+                    b'}' | b']' => depth += 1,
+                    b'{' | b'[' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(at);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
+        _ => {
+            let mut at = end;
+            while at > 0
+                && !matches!(
+                    bytes.get(at - 1),
+                    Some(
+                        b',' | b':'
+                            | b'{'
+                            | b'['
+                            | b'}'
+                            | b']'
+                            | b'"'
+                            | b' '
+                            | b'\n'
+                            | b'\t'
+                            | b'\r'
+                    )
+                )
+            {
+                at -= 1;
+            }
+            (at < end).then_some(at)
+        }
+    }
+}
+
 /// An object's members, one at a time: [`next_key`](Members::next_key), then the caller reads
 /// the value ([`Scanner::value`], or a nested object or array) before asking for the next key.
 pub(crate) struct Members<'s, 'a> {
@@ -682,12 +883,139 @@ mod tests {
             proptest::prop_assert_eq!(skim(&text).is_ok(), theirs, "{}", text);
         }
 
+        /// Any answer with `query` right after `hits` splits into what a whole reading gives,
+        /// however its values and whitespace are written.
+        #[test]
+        fn splitting_agrees_with_a_whole_reading(
+            before in proptest::collection::btree_map("[a-g]{1,3}", json_value(), 0..2),
+            hits in proptest::collection::vec(
+                proptest::collection::btree_map("\\PC{0,6}", json_value(), 0..5), 0..5),
+            query in "\\PC{0,12}",
+            after in proptest::collection::btree_map("[h-z]{1,3}", json_value(), 0..5),
+            pretty in proptest::bool::ANY,
+        ) {
+            let write = |v: &serde_json::Value| if pretty {
+                serde_json::to_string_pretty(v).unwrap()
+            } else {
+                v.to_string()
+            };
+            let key = |k: &str| serde_json::Value::from(k).to_string();
+            let mut text = String::from(if pretty { "{\n " } else { "{" });
+            for (k, v) in &before {
+                text += &format!("{}: {},\n", key(k), write(v));
+            }
+            let hits: Vec<serde_json::Value> = hits
+                .into_iter()
+                .map(|m| serde_json::Value::Object(m.into_iter().collect()))
+                .collect();
+            text += &format!("\"hits\": {} , \"query\":{}", write(&serde_json::Value::from(hits.clone())), key(&query));
+            for (k, v) in &after {
+                text += &format!(", {}:{}", key(k), write(v));
+            }
+            text += if pretty { "\n}\n" } else { "}" };
+            let split = read_split(&text);
+            proptest::prop_assert!(split.is_some(), "{}", text);
+            proptest::prop_assert_eq!(split.unwrap(), read_whole(&text));
+        }
+
         /// Valid JSON, however built, is taken whole.
         #[test]
         fn takes_any_value_serde_json_writes(value in json_value()) {
             let text = value.to_string();
             proptest::prop_assert_eq!(skim(&text).ok(), Some(text.as_str()));
         }
+    }
+
+    /// An answer's members other than `hits` (key, value text), and its hits' texts.
+    type Parts = (Vec<(String, String)>, Vec<String>);
+
+    /// An answer read whole: its members other than `hits`, and its hits delimited.
+    fn read_whole(text: &str) -> Parts {
+        let mut s = Scanner::new(text);
+        let mut members = s.object().unwrap();
+        let (mut other, mut hits) = (Vec::new(), Vec::new());
+        while let Some(key) = members.next_key().unwrap() {
+            if key == "hits" {
+                let mut items = members.scanner.array().unwrap();
+                while items.next().unwrap() {
+                    hits.push(items.scanner.delimited_object().unwrap().get().to_owned());
+                }
+            } else {
+                other.push((
+                    key.into_owned(),
+                    members.scanner.value().unwrap().get().to_owned(),
+                ));
+            }
+        }
+        (other, hits)
+    }
+
+    /// The same answer split: its members, and every hit the cursor gives.
+    fn read_split(text: &str) -> Option<Parts> {
+        let mut split = split_hits(text)?;
+        let members = split
+            .members
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.get().to_owned()))
+            .collect();
+        let mut hits = Vec::new();
+        while let Some(hit) = split.hits.next_object().unwrap() {
+            hits.push(hit.get().to_owned());
+        }
+        Some((members, hits))
+    }
+
+    #[test]
+    fn an_answer_splits_around_its_hits() {
+        let text = r#" {"hits": [ {"id": 1, "s": "]\"},{"} , {"id": 2, "t": ["\\", {"u": "\"\\\""}]} ],
+            "query" : "a \"b\" \\" , "processingTimeMs":3,"limit":20, "offset":0,
+            "estimatedTotalHits":2,"facetDistribution":{"g":{"x\"}":1}},"facetStats":{},
+            "requestUid":"r","semanticHitCount":0} "#;
+        let split = read_split(text).unwrap();
+        assert_eq!(split, read_whole(text));
+        assert_eq!(split.1.len(), 2);
+        assert_eq!(split.0.first().unwrap().1, r#""a \"b\" \\""#);
+        assert_eq!(split.0.last().unwrap().0, "semanticHitCount");
+        let empty = r#"{"hits":[],"query":"","estimatedTotalHits":0}"#;
+        assert_eq!(read_split(empty).unwrap(), read_whole(empty));
+        let before = r#"{"x":[1],"hits":[{}],"query":"q","estimatedTotalHits":1}"#;
+        assert_eq!(read_split(before).unwrap(), read_whole(before));
+    }
+
+    #[test]
+    fn an_answer_of_another_shape_is_not_split() {
+        for text in [
+            r#"{"hits":[],"estimatedTotalHits":0}"#,
+            r#"{"query":"q","hits":[],"estimatedTotalHits":0}"#,
+            r#"{"hits":[],"query":"q","query":"r"}"#,
+            r#"{"hits":[],"query":"q","hits":[]}"#,
+            r#"{"hits":[],"query":"q","n":1x}"#,
+            r#"{"hits":[],"query":"q","n":1"#,
+            r#"{"hits":{},"query":"q"}"#,
+            r#"{"hits":[] "query":"q"}"#,
+            r#"["hits",[],"query","q"]"#,
+        ] {
+            assert!(split_hits(text).is_none(), "{text}");
+        }
+        // The end of the hits is found from the end of the answer; what lies between is only
+        // read as far as asked, and a malformed hit is found when reached.
+        let text = r#"{"hits":[{"a":1},{"b":"x],"query":"q","estimatedTotalHits":1}"#;
+        let mut split = split_hits(text).unwrap();
+        assert_eq!(
+            split.hits.next_object().unwrap().unwrap().get(),
+            r#"{"a":1}"#
+        );
+        assert!(split.hits.next_object().is_err());
+        // An array member between `hits` and `query` (Meilisearch writes none) is taken for the
+        // end of the hits: the hits before it are still the right ones, and the cursor fails
+        // where the real hits end (the merge then reads the answer whole).
+        let text = r#"{"hits":[{"a":1}],"v":[1],"query":"q"}"#;
+        let mut split = split_hits(text).unwrap();
+        assert_eq!(
+            split.hits.next_object().unwrap().unwrap().get(),
+            r#"{"a":1}"#
+        );
+        assert!(split.hits.next_object().is_err());
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {

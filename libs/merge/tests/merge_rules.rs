@@ -433,6 +433,56 @@ fn a_malformed_hit_fails_the_merge_when_it_is_compared() {
     assert!(miroir_merge::merge_bytes(&scored, &both, &ctx(), &Default::default()).is_err());
 }
 
+/// A client that sees no scores has each shard's hits read only as far as the merge goes: a
+/// hit past that is never read (a broken one included), and an answer laid out otherwise than
+/// Meilisearch's (a member between `hits` and `query`) is read whole once the merge reaches the
+/// end of its hits, so nothing of it is lost.
+#[test]
+fn hits_past_the_merge_are_not_read_and_an_unusual_layout_is_read_whole() {
+    // (id, proximity rank): the higher, the better.
+    let hits = |ids: &[(u64, u64)]| {
+        ids.iter()
+            .map(|&(id, prox)| typo_hit(id, 0, 1, prox, json!(1)).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let tail = r#""processingTimeMs":1,"limit":2,"offset":0,"estimatedTotalHits":3"#;
+    let a = format!(
+        r#"{{"hits":[{}],"query":"q",{tail}}}"#,
+        hits(&[(1, 4), (2, 4), (3, 3)])
+    );
+    let broken = format!(
+        r#"{{"hits":[{},{{"id":9,"x":"]}}],"query":"q",{tail}}}"#,
+        hits(&[(4, 1)])
+    );
+    let p = plan(&json!({"q": "q", "limit": 2}), &ctx()).unwrap();
+    let merge = |answers: [&str; 2]| {
+        miroir_merge::merge_bytes(&p, &answers.map(str::as_bytes), &ctx(), &Default::default())
+            .map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+    };
+    let merged = merge([&a, &broken]).unwrap();
+    assert_eq!(ids(&merged), [json!(1), json!(2)]);
+    // Everything read: the broken hit is reached and fails the merge.
+    let p = plan(&json!({"q": "q", "limit": 10}), &ctx()).unwrap();
+    let all = |answers: [&str; 2]| {
+        miroir_merge::merge_bytes(&p, &answers.map(str::as_bytes), &ctx(), &Default::default())
+            .map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+    };
+    assert!(all([&a, &broken]).is_err());
+    let unusual = format!(
+        r#"{{"hits":[{}],"extra":[7],"query":"q",{tail}}}"#,
+        hits(&[(4, 2), (5, 1)])
+    );
+    let usual = format!(
+        r#"{{"hits":[{}],"query":"q",{tail},"extra":[7]}}"#,
+        hits(&[(4, 2), (5, 1)])
+    );
+    let merged = all([&a, &unusual]).unwrap();
+    assert_eq!(merged["extra"], json!([7]), "{merged}");
+    assert_eq!(merged, all([&a, &usual]).unwrap());
+    assert_eq!(ids(&merged).len(), 5);
+}
+
 #[test]
 fn facets_merge_inside_the_answer() {
     let mut a = shard(vec![], 3000);
