@@ -311,14 +311,20 @@ impl ShardAnswer<'_> {
 }
 
 /// Each shard's `facetDistribution`, decoded alone (`None` where a shard has none or its answer
-/// is not an object), for [`facets::missing_counts`].
+/// is not an object), for [`facets::missing_counts`]. The hits are not read when the answer
+/// splits around them ([`scan::split_hits`]).
 pub fn facet_distributions(shard_responses: &[&[u8]]) -> Vec<Option<Map<String, Value>>> {
     shard_responses
         .iter()
         .map(|r| {
-            RawObject::parse_slice(r)
-                .ok()
-                .and_then(|b| b.decode::<Map<String, Value>>("facetDistribution"))
+            let split = std::str::from_utf8(r).ok().and_then(scan::split_hits);
+            let body = match split {
+                Some(split) => RawObject {
+                    members: split.members,
+                },
+                None => RawObject::parse_slice(r).ok()?,
+            };
+            body.decode::<Map<String, Value>>("facetDistribution")
         })
         .collect()
 }
