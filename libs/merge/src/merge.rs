@@ -78,6 +78,17 @@ static NO_MEMBERS: RawObject<'static> = RawObject {
     members: Vec::new(),
 };
 
+/// The ranking of a hit whose details were decoded where they stand, or `None` where that
+/// reading cannot tell (the details are then read from their text).
+fn ranked(hit: RankedHit<'_>) -> Option<(RawObject<'_>, Ranking)> {
+    let score = hit.doc.decode::<f64>("_rankingScore");
+    let ranking = match hit.details {
+        Some(pass) => Ranking::from_one_pass(score, pass)?,
+        None => Ranking::from_raw(score, None),
+    };
+    Some((hit.doc, ranking))
+}
+
 impl<'a> ShardHit<'a> {
     /// A hit read in the pass: its members, and its details when kept as text.
     fn read(doc: RawObject<'a>, details: Option<raw::Raw<'a>>) -> Self {
@@ -99,11 +110,29 @@ impl<'a> ShardHit<'a> {
         }
     }
 
+    /// A hit of a split answer, read as the merge reaches it: with its ranking decoded on the
+    /// way when [`RankedHit`] could read it, else only delimited (and read if compared).
+    fn lazy(text: raw::Raw<'a>, read: Option<RankedHit<'a>>) -> Self {
+        let hit = ShardHit::delimited(text);
+        if let Some((doc, ranking)) = read.and_then(ranked) {
+            let _ = hit.ranking.set(ranking);
+            let _ = hit.read.set(Some((doc, None)));
+        }
+        hit
+    }
+
     /// Its members and details, read now if they were not in the pass; `None` if malformed.
+    /// A hit read now is read for a client that does not see the details: they are decoded
+    /// where they stand ([`RankedHit`]) into its ranking, or, should that reading refuse
+    /// them, kept as text and read from it.
     fn members(&self) -> Option<&(RawObject<'a>, Option<raw::Raw<'a>>)> {
         self.read
             .get_or_init(|| {
                 let text = self.text?;
+                if let Some((doc, ranking)) = RankedHit::parse(text.get()).ok().and_then(ranked) {
+                    let _ = self.ranking.set(ranking);
+                    return Some((doc, None));
+                }
                 let hit = raw::LazyHit::parse(text.get()).ok()?;
                 Some((hit.doc, hit.details))
             })
@@ -119,6 +148,9 @@ impl<'a> ShardHit<'a> {
     }
 
     fn ranking(&self) -> &Ranking {
+        // Reading a hit may decode its ranking on the way: read first, so that the cell is
+        // never set while its own initialiser runs.
+        let _ = self.members();
         self.ranking.get_or_init(|| {
             let score = self.doc().decode::<f64>("_rankingScore");
             Ranking::from_raw(score, self.details().map(|d| d.get()))
@@ -298,8 +330,8 @@ impl ShardAnswer<'_> {
             let Some(more) = self.more.as_mut() else {
                 break;
             };
-            match more.next_object() {
-                Ok(Some(text)) => self.hits.push(ShardHit::delimited(text)),
+            match more.next_read(<RankedHit<'_> as raw::Scan<'_>>::scan) {
+                Ok(Some((text, read))) => self.hits.push(ShardHit::lazy(text, read)),
                 Ok(None) => self.more = None,
                 Err(_) => {
                     *self = read_whole(shard, self.response, Rankings::Lazy)?;

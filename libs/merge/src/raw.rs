@@ -115,6 +115,13 @@ impl<'a> Scan<'a> for RankedHit<'a> {
     }
 }
 
+impl<'a> RankedHit<'a> {
+    /// The hit in `text`, whole.
+    pub fn parse(text: &'a str) -> Result<RankedHit<'a>, serde_json::Error> {
+        scan_whole(text)
+    }
+}
+
 /// A hit's members, except its `_rankingScoreDetails`, which `details` reads (once: a repeated
 /// one is an error).
 fn read_hit<'a, D>(

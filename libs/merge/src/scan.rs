@@ -34,6 +34,7 @@ impl<'a> Raw<'a> {
 pub(crate) type Result<T> = std::result::Result<T, serde_json::Error>;
 
 /// A position in a JSON text.
+#[derive(Clone)]
 pub(crate) struct Scanner<'a> {
     text: &'a str,
     pos: usize,
@@ -508,9 +509,42 @@ impl<'a> ObjectCursor<'a> {
     }
 
     /// The next item, delimited, or `None` after the closing bracket (which must end the text).
+    #[cfg(test)]
     pub fn next_object(&mut self) -> Result<Option<Raw<'a>>> {
-        if self.done {
+        if !self.advance()? {
             return Ok(None);
+        }
+        self.scanner.delimited_object().map(Some)
+    }
+
+    /// The next item read by `read` (in the same scan), with its text; when `read` refuses it,
+    /// only delimited (`None` beside the text). `None` after the closing bracket.
+    pub fn next_read<T>(
+        &mut self,
+        read: impl FnOnce(&mut Scanner<'a>) -> Result<T>,
+    ) -> Result<Option<(Raw<'a>, Option<T>)>> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let s = &mut self.scanner;
+        s.ws();
+        let start = s.pos;
+        let mut trial = s.clone();
+        if s.peek() == Some(b'{')
+            && let Ok(value) = read(&mut trial)
+        {
+            let text = Raw(s.text.get(start..trial.pos).unwrap_or_default());
+            *s = trial;
+            return Ok(Some((text, Some(value))));
+        }
+        s.delimited_object().map(|text| Some((text, None)))
+    }
+
+    /// Past the comma before the next item: whether one follows (after the closing bracket,
+    /// which must end the text, none does).
+    fn advance(&mut self) -> Result<bool> {
+        if self.done {
+            return Ok(false);
         }
         let s = &mut self.scanner;
         s.ws();
@@ -519,13 +553,18 @@ impl<'a> ObjectCursor<'a> {
                 s.pos += 1;
                 self.done = true;
                 s.end()?;
-                return Ok(None);
+                Ok(false)
             }
-            Some(b',') if !self.first => s.pos += 1,
-            Some(_) if self.first => self.first = false,
-            _ => return Err(error("expected `,` or `]`", s.pos)),
+            Some(b',') if !self.first => {
+                s.pos += 1;
+                Ok(true)
+            }
+            Some(_) if self.first => {
+                self.first = false;
+                Ok(true)
+            }
+            _ => Err(error("expected `,` or `]`", s.pos)),
         }
-        s.delimited_object().map(Some)
     }
 }
 
@@ -965,6 +1004,10 @@ mod tests {
         Some((members, hits))
     }
 
+    fn split_texts(text: &str) -> Vec<String> {
+        read_whole(text).1
+    }
+
     #[test]
     fn an_answer_splits_around_its_hits() {
         let text = r#" {"hits": [ {"id": 1, "s": "]\"},{"} , {"id": 2, "t": ["\\", {"u": "\"\\\""}]} ],
@@ -976,6 +1019,31 @@ mod tests {
         assert_eq!(split.1.len(), 2);
         assert_eq!(split.0.first().unwrap().1, r#""a \"b\" \\""#);
         assert_eq!(split.0.last().unwrap().0, "semanticHitCount");
+        // Read in the same scan where the reader can, else only delimited; the same texts.
+        let mut split = split_hits(text).unwrap();
+        let keys = |s: &mut Scanner<'_>| {
+            let mut members = s.object()?;
+            let mut keys = Vec::new();
+            while let Some(key) = members.next_key()? {
+                if key == "t" {
+                    return Err(invalid(format_args!("refused")));
+                }
+                keys.push(key.into_owned());
+                members.scanner.value()?;
+            }
+            Ok(keys)
+        };
+        let (first, read) = split.hits.next_read(keys).unwrap().unwrap();
+        assert_eq!(
+            (first.get(), read),
+            (
+                r#"{"id": 1, "s": "]\"},{"}"#,
+                Some(vec!["id".into(), "s".into()])
+            )
+        );
+        let (second, read) = split.hits.next_read(keys).unwrap().unwrap();
+        assert_eq!((second.get(), read), (split_texts(text)[1].as_str(), None));
+        assert!(split.hits.next_read(keys).unwrap().is_none());
         let empty = r#"{"hits":[],"query":"","estimatedTotalHits":0}"#;
         assert_eq!(read_split(empty).unwrap(), read_whole(empty));
         let before = r#"{"x":[1],"hits":[{}],"query":"q","estimatedTotalHits":1}"#;
