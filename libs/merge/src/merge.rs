@@ -200,8 +200,8 @@ fn read_shard<'a>(
     response: &'a [u8],
     mode: Rankings,
 ) -> Result<ShardAnswer<'a>, MergeError> {
-    // The common case first: members around the hits read, each hit delimited only when the
-    // merge asks for it (`fill`).
+    // The common case first: members around the hits read, each hit read only when the merge
+    // reaches it (`fill`).
     if mode == Rankings::Lazy
         && let Ok(text) = std::str::from_utf8(response)
         && let Some(split) = scan::split_hits(text)
@@ -321,7 +321,7 @@ fn shard_answer<'a>(
 }
 
 impl ShardAnswer<'_> {
-    /// Delimit hits from `more` until `len` are read or none is left. Should the cursor fail
+    /// Read hits from `more` until `len` are read or none is left. Should the cursor fail
     /// (a malformed hit, or an answer whose `hits` is not followed by `query` after all), the
     /// answer is read again whole: its hits are the same texts in the same order up to there,
     /// and a malformed one fails the merge as it would have in one pass.
@@ -453,6 +453,16 @@ pub fn merge_bytes(
         .enumerate()
         .map(|(i, r)| read_shard(i, r, mode))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut maxima = Maxima::default();
+    if scored {
+        for hit in shards.iter().flat_map(|s| &s.hits) {
+            maxima.observe(hit.ranking());
+        }
+    }
+
+    let (start, end) = plan.window;
+    let ranked = ranked_hits(&mut shards, scored.then_some(&maxima), plan, ctx)?;
+    // After the ranking: a split answer may have been read again whole on the way.
     if !overrides.facet_counts.is_empty() {
         let mut facet_maps: Vec<Map<String, Value>> = shards
             .iter_mut()
@@ -463,16 +473,6 @@ pub fn merge_bytes(
             shard.facets = map;
         }
     }
-
-    let mut maxima = Maxima::default();
-    if scored {
-        for hit in shards.iter().flat_map(|s| &s.hits) {
-            maxima.observe(hit.ranking());
-        }
-    }
-
-    let (start, end) = plan.window;
-    let ranked = ranked_hits(&mut shards, scored.then_some(&maxima), plan, ctx)?;
     let page_len = usize::try_from(end - start).unwrap_or(usize::MAX);
     let page: Vec<(&ShardHit<'_>, Option<f64>)> = ranked
         .kept

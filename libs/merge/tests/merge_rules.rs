@@ -481,6 +481,39 @@ fn hits_past_the_merge_are_not_read_and_an_unusual_layout_is_read_whole() {
     assert_eq!(merged["extra"], json!([7]), "{merged}");
     assert_eq!(merged, all([&a, &usual]).unwrap());
     assert_eq!(ids(&merged).len(), 5);
+    // The counts of a second facet round still land on an answer read again whole.
+    let facets = r#""facetDistribution":{"scope":{"x":1}}"#;
+    let unusual = format!(
+        r#"{{"hits":[{}],"extra":[7],"query":"q",{tail},{facets}}}"#,
+        hits(&[(4, 2), (5, 1)])
+    );
+    let usual = format!(
+        r#"{{"hits":[{}],"query":"q",{tail},{facets},"extra":[7]}}"#,
+        hits(&[(4, 2), (5, 1)])
+    );
+    let p = plan(&json!({"q": "q", "limit": 10, "facets": ["scope"]}), &ctx()).unwrap();
+    let overrides = miroir_merge::Overrides {
+        facet_counts: vec![miroir_merge::facets::FacetCount {
+            shard: 1,
+            facet: "scope".into(),
+            value: "y".into(),
+            count: 5,
+        }],
+        ..Default::default()
+    };
+    let with_counts = |b: &str| {
+        let merged =
+            miroir_merge::merge_bytes(&p, &[a.as_bytes(), b.as_bytes()], &ctx(), &overrides)
+                .unwrap();
+        serde_json::from_slice::<Value>(&merged).unwrap()
+    };
+    let merged = with_counts(&unusual);
+    assert_eq!(
+        merged["facetDistribution"]["scope"]["y"],
+        json!(5),
+        "{merged}"
+    );
+    assert_eq!(merged, with_counts(&usual));
 }
 
 #[test]
