@@ -569,3 +569,47 @@ proptest! {
         }
     }
 }
+
+/// A search answer as a node writes it (`query` right after `hits`, so that the merge splits it
+/// around its hits), as bytes, with a few of its bytes replaced by JSON's structural characters
+/// or its end cut off.
+fn arb_answer_bytes() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec(prop_oneof![20 => arb_hit(), 1 => arb_json()], 0..6),
+        arb_json(),
+        any::<u64>(),
+        prop::collection::vec(
+            (any::<prop::sample::Index>(), prop::sample::select(b"\"\\[]{},: x0".to_vec())),
+            0..3,
+        ),
+        prop::option::of(any::<prop::sample::Index>()),
+    )
+        .prop_map(|(hits, query, total, edits, cut)| {
+            let answer = json!({"hits": hits, "query": query, "processingTimeMs": 1, "estimatedTotalHits": total});
+            let mut bytes = answer.to_string().into_bytes();
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            bytes
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// The byte path (answers split around their hits, hits read as the merge reaches them)
+    /// never panics on broken answers either, and a merge it accepts is JSON.
+    #[test]
+    fn no_answer_bytes_panic(request in valid_request(), responses in prop::collection::vec(arb_answer_bytes(), 1..4), ctx in arb_ctx()) {
+        if let Ok(p) = plan(&request, &ctx) {
+            let refs: Vec<&[u8]> = responses.iter().map(Vec::as_slice).collect();
+            if let Ok(merged) = miroir_merge::merge_bytes(&p, &refs, &ctx, &Default::default()) {
+                prop_assert!(serde_json::from_slice::<Value>(&merged).is_ok(), "{}", String::from_utf8_lossy(&merged));
+            }
+        }
+    }
+}
