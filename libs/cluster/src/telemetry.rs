@@ -175,18 +175,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn json_logs_are_one_object_a_line_with_the_span_fields() {
+    /// What the subscriber writes while `log` runs.
+    fn capture(log_format: LogFormat, ansi: bool, log: impl FnOnce()) -> String {
         let buffer = Buffer::default();
         let out = buffer.clone();
-        let subscriber = subscriber(LogFormat::Json, move || out.clone(), false);
-        tracing::subscriber::with_default(subscriber, || {
+        let subscriber = subscriber(log_format, move || out.clone(), ansi);
+        tracing::subscriber::with_default(subscriber, log);
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn json_logs_are_one_object_a_line_with_the_span_fields() {
+        let text = capture(LogFormat::Json, false, || {
             let span = tracing::info_span!("request", request_id = "req-1");
             let _in = span.enter();
             tracing::info!(node = "n1", "node health changed");
             tracing::debug!("filtered out unless RUST_LOG asks for it");
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -206,15 +211,11 @@ mod tests {
     #[test]
     fn text_logs_have_colours_only_when_asked() {
         for ansi in [false, true] {
-            let buffer = Buffer::default();
-            let out = buffer.clone();
-            let subscriber = subscriber(LogFormat::Text, move || out.clone(), ansi);
-            tracing::subscriber::with_default(subscriber, || {
+            let text = capture(LogFormat::Text, ansi, || {
                 let span = tracing::info_span!("request", request_id = "req-1");
                 let _in = span.enter();
                 tracing::warn!(node = "n1", "node health changed");
             });
-            let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
             assert!(text.contains("node health changed"), "{text}");
             assert!(text.contains("req-1"), "{text}");
             assert_eq!(text.contains('\x1b'), ansi, "{text:?}");

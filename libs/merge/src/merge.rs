@@ -110,14 +110,21 @@ impl<'a> ShardHit<'a> {
         }
     }
 
-    /// A hit of a split answer, read as the merge reaches it: with its ranking decoded on the
-    /// way when [`RankedHit`] could read it, else only delimited (and read if compared).
+    /// A hit of a split answer, read as the merge reaches it (to be compared at once): with its
+    /// ranking decoded on the way when [`RankedHit`] could read it, else with its details kept
+    /// as text ([`raw::LazyHit`]), or found malformed.
     fn lazy(text: raw::Raw<'a>, read: Option<RankedHit<'a>>) -> Self {
         let hit = ShardHit::delimited(text);
-        if let Some((doc, ranking)) = read.and_then(ranked) {
-            let _ = hit.ranking.set(ranking);
-            let _ = hit.read.set(Some((doc, None)));
-        }
+        let read = match read.and_then(ranked) {
+            Some((doc, ranking)) => {
+                let _ = hit.ranking.set(ranking);
+                Some((doc, None))
+            }
+            None => raw::LazyHit::parse(text.get())
+                .ok()
+                .map(|h| (h.doc, h.details)),
+        };
+        let _ = hit.read.set(read);
         hit
     }
 
@@ -519,7 +526,7 @@ struct Ranked {
 /// A k-way merge of the shards' lists: each list is already in the index's order, so the next
 /// hit overall is the best of the lists' heads. Keeping each shard's own order (rather than
 /// sorting everything) also keeps the shard's word on anything the details cannot tell apart.
-/// A split answer's hits are delimited as the heads reach them.
+/// A split answer's hits are read as the heads reach them.
 fn ranked_hits(
     shards: &mut [ShardAnswer<'_>],
     // `None` when no whole-index score is needed (nothing shows or filters on one).

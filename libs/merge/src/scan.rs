@@ -478,8 +478,7 @@ impl<'a> Scanner<'a> {
         self.enter()?;
         Ok(Items {
             scanner: self,
-            first: true,
-            done: false,
+            items: ItemState::default(),
         })
     }
 }
@@ -489,8 +488,7 @@ impl<'a> Scanner<'a> {
 /// scanner. Each item must be an object ([`Scanner::delimited_object`]).
 pub(crate) struct ObjectCursor<'a> {
     scanner: Scanner<'a>,
-    first: bool,
-    done: bool,
+    items: ItemState,
 }
 
 impl<'a> ObjectCursor<'a> {
@@ -503,18 +501,8 @@ impl<'a> ObjectCursor<'a> {
         scanner.enter()?;
         Ok(ObjectCursor {
             scanner,
-            first: true,
-            done: false,
+            items: ItemState::default(),
         })
-    }
-
-    /// The next item, delimited, or `None` after the closing bracket (which must end the text).
-    #[cfg(test)]
-    pub fn next_object(&mut self) -> Result<Option<Raw<'a>>> {
-        if !self.advance()? {
-            return Ok(None);
-        }
-        self.scanner.delimited_object().map(Some)
     }
 
     /// The next item read by `read` (in the same scan), with its text; when `read` refuses it,
@@ -543,28 +531,14 @@ impl<'a> ObjectCursor<'a> {
     /// Past the comma before the next item: whether one follows (after the closing bracket,
     /// which must end the text, none does).
     fn advance(&mut self) -> Result<bool> {
-        if self.done {
+        if self.items.done {
             return Ok(false);
         }
-        let s = &mut self.scanner;
-        s.ws();
-        match s.peek() {
-            Some(b']') => {
-                s.pos += 1;
-                self.done = true;
-                s.end()?;
-                Ok(false)
-            }
-            Some(b',') if !self.first => {
-                s.pos += 1;
-                Ok(true)
-            }
-            Some(_) if self.first => {
-                self.first = false;
-                Ok(true)
-            }
-            _ => Err(error("expected `,` or `]`", s.pos)),
+        let more = self.items.next(&mut self.scanner)?;
+        if !more {
+            self.scanner.end()?;
         }
+        Ok(more)
     }
 }
 
@@ -766,18 +740,31 @@ impl<'a> Members<'_, 'a> {
 /// reads it before asking again.
 pub(crate) struct Items<'s, 'a> {
     pub scanner: &'s mut Scanner<'a>,
-    first: bool,
-    done: bool,
+    items: ItemState,
 }
 
 impl Items<'_, '_> {
     /// Whether another item follows (its comma eaten); `false` after the closing bracket.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<bool> {
+        self.items.next(self.scanner)
+    }
+}
+
+/// Where an array's reading stands: before its first item, between items, or past its end.
+#[derive(Default)]
+struct ItemState {
+    started: bool,
+    done: bool,
+}
+
+impl ItemState {
+    /// Past the comma before the next item of the array `s` is in: whether one follows;
+    /// `false` after the closing bracket (eaten, the array left).
+    fn next(&mut self, s: &mut Scanner<'_>) -> Result<bool> {
         if self.done {
             return Ok(false);
         }
-        let s = &mut *self.scanner;
         s.ws();
         match s.peek() {
             Some(b']') => {
@@ -786,12 +773,12 @@ impl Items<'_, '_> {
                 self.done = true;
                 Ok(false)
             }
-            Some(b',') if !self.first => {
+            Some(b',') if self.started => {
                 s.pos += 1;
                 Ok(true)
             }
-            Some(_) if self.first => {
-                self.first = false;
+            Some(_) if !self.started => {
+                self.started = true;
                 Ok(true)
             }
             _ => Err(error("expected `,` or `]`", s.pos)),
@@ -998,10 +985,16 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.get().to_owned()))
             .collect();
         let mut hits = Vec::new();
-        while let Some(hit) = split.hits.next_object().unwrap() {
-            hits.push(hit.get().to_owned());
+        while let Some(hit) = delimit(&mut split.hits).unwrap() {
+            hits.push(hit.to_owned());
         }
         Some((members, hits))
+    }
+
+    /// The cursor's next item only delimited (read by a reader that refuses everything).
+    fn delimit<'a>(cursor: &mut ObjectCursor<'a>) -> Result<Option<&'a str>> {
+        let next = cursor.next_read(|_| Err::<(), _>(invalid(format_args!("refused"))))?;
+        Ok(next.map(|(text, _)| text.get()))
     }
 
     fn split_texts(text: &str) -> Vec<String> {
@@ -1069,21 +1062,15 @@ mod tests {
         // read as far as asked, and a malformed hit is found when reached.
         let text = r#"{"hits":[{"a":1},{"b":"x],"query":"q","estimatedTotalHits":1}"#;
         let mut split = split_hits(text).unwrap();
-        assert_eq!(
-            split.hits.next_object().unwrap().unwrap().get(),
-            r#"{"a":1}"#
-        );
-        assert!(split.hits.next_object().is_err());
+        assert_eq!(delimit(&mut split.hits).unwrap().unwrap(), r#"{"a":1}"#);
+        assert!(delimit(&mut split.hits).is_err());
         // An array member between `hits` and `query` (Meilisearch writes none) is taken for the
         // end of the hits: the hits before it are still the right ones, and the cursor fails
         // where the real hits end (the merge then reads the answer whole).
         let text = r#"{"hits":[{"a":1}],"v":[1],"query":"q"}"#;
         let mut split = split_hits(text).unwrap();
-        assert_eq!(
-            split.hits.next_object().unwrap().unwrap().get(),
-            r#"{"a":1}"#
-        );
-        assert!(split.hits.next_object().is_err());
+        assert_eq!(delimit(&mut split.hits).unwrap().unwrap(), r#"{"a":1}"#);
+        assert!(delimit(&mut split.hits).is_err());
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {

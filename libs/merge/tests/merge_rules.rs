@@ -433,6 +433,17 @@ fn a_malformed_hit_fails_the_merge_when_it_is_compared() {
     assert!(miroir_merge::merge_bytes(&scored, &both, &ctx(), &Default::default()).is_err());
 }
 
+/// `answers` merged as bytes for the client's `request`, read back.
+fn merge_texts(
+    request: Value,
+    answers: [&str; 2],
+    overrides: &miroir_merge::Overrides,
+) -> Result<Value, miroir_proto::MeiliError> {
+    let p = plan(&request, &ctx()).unwrap();
+    miroir_merge::merge_bytes(&p, &answers.map(str::as_bytes), &ctx(), overrides)
+        .map(|b| serde_json::from_slice(&b).unwrap())
+}
+
 /// A client that sees no scores has each shard's hits read only as far as the merge goes: a
 /// hit past that is never read (a broken one included), and an answer laid out otherwise than
 /// Meilisearch's (a member between `hits` and `query`) is read whole once the merge reaches the
@@ -455,43 +466,28 @@ fn hits_past_the_merge_are_not_read_and_an_unusual_layout_is_read_whole() {
         r#"{{"hits":[{},{{"id":9,"x":"]}}],"query":"q",{tail}}}"#,
         hits(&[(4, 1)])
     );
-    let p = plan(&json!({"q": "q", "limit": 2}), &ctx()).unwrap();
-    let merge = |answers: [&str; 2]| {
-        miroir_merge::merge_bytes(&p, &answers.map(str::as_bytes), &ctx(), &Default::default())
-            .map(|b| serde_json::from_slice::<Value>(&b).unwrap())
-    };
-    let merged = merge([&a, &broken]).unwrap();
+    let none = Default::default();
+    let merged = merge_texts(json!({"q": "q", "limit": 2}), [&a, &broken], &none).unwrap();
     assert_eq!(ids(&merged), [json!(1), json!(2)]);
     // Everything read: the broken hit is reached and fails the merge.
-    let p = plan(&json!({"q": "q", "limit": 10}), &ctx()).unwrap();
-    let all = |answers: [&str; 2]| {
-        miroir_merge::merge_bytes(&p, &answers.map(str::as_bytes), &ctx(), &Default::default())
-            .map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+    let all = json!({"q": "q", "limit": 10});
+    assert!(merge_texts(all.clone(), [&a, &broken], &none).is_err());
+    // The same answer with a member (and `more` after the tail) before `query` and after it.
+    let layouts = |more: &str| {
+        let hits = hits(&[(4, 2), (5, 1)]);
+        (
+            format!(r#"{{"hits":[{hits}],"extra":[7],"query":"q",{tail}{more}}}"#),
+            format!(r#"{{"hits":[{hits}],"query":"q",{tail}{more},"extra":[7]}}"#),
+        )
     };
-    assert!(all([&a, &broken]).is_err());
-    let unusual = format!(
-        r#"{{"hits":[{}],"extra":[7],"query":"q",{tail}}}"#,
-        hits(&[(4, 2), (5, 1)])
-    );
-    let usual = format!(
-        r#"{{"hits":[{}],"query":"q",{tail},"extra":[7]}}"#,
-        hits(&[(4, 2), (5, 1)])
-    );
-    let merged = all([&a, &unusual]).unwrap();
+    let (unusual, usual) = layouts("");
+    let merged = merge_texts(all.clone(), [&a, &unusual], &none).unwrap();
     assert_eq!(merged["extra"], json!([7]), "{merged}");
-    assert_eq!(merged, all([&a, &usual]).unwrap());
+    assert_eq!(merged, merge_texts(all, [&a, &usual], &none).unwrap());
     assert_eq!(ids(&merged).len(), 5);
     // The counts of a second facet round still land on an answer read again whole.
-    let facets = r#""facetDistribution":{"scope":{"x":1}}"#;
-    let unusual = format!(
-        r#"{{"hits":[{}],"extra":[7],"query":"q",{tail},{facets}}}"#,
-        hits(&[(4, 2), (5, 1)])
-    );
-    let usual = format!(
-        r#"{{"hits":[{}],"query":"q",{tail},{facets},"extra":[7]}}"#,
-        hits(&[(4, 2), (5, 1)])
-    );
-    let p = plan(&json!({"q": "q", "limit": 10, "facets": ["scope"]}), &ctx()).unwrap();
+    let (unusual, usual) = layouts(r#","facetDistribution":{"scope":{"x":1}}"#);
+    let faceted = json!({"q": "q", "limit": 10, "facets": ["scope"]});
     let overrides = miroir_merge::Overrides {
         facet_counts: vec![miroir_merge::facets::FacetCount {
             shard: 1,
@@ -501,19 +497,16 @@ fn hits_past_the_merge_are_not_read_and_an_unusual_layout_is_read_whole() {
         }],
         ..Default::default()
     };
-    let with_counts = |b: &str| {
-        let merged =
-            miroir_merge::merge_bytes(&p, &[a.as_bytes(), b.as_bytes()], &ctx(), &overrides)
-                .unwrap();
-        serde_json::from_slice::<Value>(&merged).unwrap()
-    };
-    let merged = with_counts(&unusual);
+    let merged = merge_texts(faceted.clone(), [&a, &unusual], &overrides).unwrap();
     assert_eq!(
         merged["facetDistribution"]["scope"]["y"],
         json!(5),
         "{merged}"
     );
-    assert_eq!(merged, with_counts(&usual));
+    assert_eq!(
+        merged,
+        merge_texts(faceted, [&a, &usual], &overrides).unwrap()
+    );
 }
 
 #[test]

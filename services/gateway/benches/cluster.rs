@@ -14,9 +14,9 @@
 //! `BENCH_CONCURRENT_SEARCHES` (2000 per client count), `BENCH_CLIENTS` (`8,32`),
 //! `BENCH_INDEX_DOCS` (200000), `BENCH_INDEX_ROUNDS` (4 per path, alternating which goes
 //! first, after one warm-up run of each that is not counted), `BENCH_UPLOAD_BYTES` (100000000)
-//! and `BENCH_README_BYTES` (800, the padding of the upload's documents). Figures only: nothing is asserted but the correctness checks along the
-//! way (a figure measured on a wrong answer would be worthless). Everything started is killed at
-//! the end, also on error or Ctrl-C.
+//! and `BENCH_README_BYTES` (800, the padding of the upload's documents). Figures only: nothing
+//! is asserted but the correctness checks along the way (a figure measured on a wrong answer
+//! would be worthless). Everything started is killed at the end, also on error or Ctrl-C.
 
 #[path = "cluster/corpus.rs"]
 mod corpus;
