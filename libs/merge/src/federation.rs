@@ -15,6 +15,15 @@
 //! - computes `facetsByIndex` or, with `mergeFacets`, `facetDistribution`/`facetStats`
 //!   ([`facets`]).
 //!
+//! The answers stay bytes ([`QueryAnswer::response`]); no document is decoded. Each answer is
+//! scanned once (`crate::scan`): its totals, `processingTimeMs` and facet maps are decoded, and
+//! each hit is kept as its top-level members (keys unescaped, values as raw text), of which only
+//! `_rankingScore` (read to the bit), `_rankingScoreDetails` (into a map, for [`weighted`]) and
+//! the primary key are decoded. The merged answer is written by copying the kept members' text,
+//! with `_federation` put in and the members to strip left out; only when the primary key was
+//! added and the hit has `_formatted` are that member's members read again (not decoded), to cut
+//! the key out of it. A malformed answer is an internal error of its query.
+//!
 //! Not reproduced: milli's check that the queries' ranking rules are compatible
 //! (`invalid_multi_search_query_ranking_rules`), remote (network) queries, and the exact
 //! union of the candidates of several queries on one index for facet counts (see [`facets`]).
@@ -25,12 +34,14 @@ mod weighted;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 
+use bytes::Bytes;
 use miroir_proto::error::MeiliError;
 use miroir_proto::rpc_search::Federation;
 use serde_json::{Map, Value};
 
-use crate::IndexMergeContext;
 use crate::hits::{document_id, is_within};
+use crate::raw::{RawObject, SearchBody, decode_path_members, write_key, write_value};
+use crate::{IndexMergeContext, Overrides};
 use weighted::{HitScore, MaxRanks, compare, hit_score};
 
 /// Meilisearch's default `hitsPerPage`.
@@ -128,13 +139,55 @@ pub struct QueryAnswer {
     pub weight: f64,
     pub primary_key: Option<String>,
     pub prepared: PreparedQuery,
-    pub response: Value,
+    /// The answer's bytes as the search wrote them (a JSON object). The merge decodes only what
+    /// it reads (see [`merge`]); the hits it keeps are copied out as they are.
+    pub response: Bytes,
+}
+
+/// The members of an answer other than `hits` that the merge reads, decoded: small values
+/// (totals, facet maps), which [`facets`] reads from a map.
+const SUMMARY: &[&str] = &[
+    "estimatedTotalHits",
+    "totalHits",
+    "processingTimeMs",
+    "facetDistribution",
+    "facetStats",
+];
+
+/// One query's answer as the merge reads it: [`SUMMARY`] decoded, each hit's top-level members
+/// with their values left as text (borrowed from [`QueryAnswer::response`]).
+struct ReadAnswer<'a> {
+    summary: Map<String, Value>,
+    hits: Vec<RawObject<'a>>,
+}
+
+/// Read query `query`'s answer; a malformed one is an internal error, reported for the query as
+/// the multi-search reports a query's errors.
+fn read_answer(query: usize, answer: &QueryAnswer) -> Result<ReadAnswer<'_>, MeiliError> {
+    let body = SearchBody::<RawObject<'_>>::parse_slice(&answer.response).map_err(|e| {
+        MeiliError::internal(format!(
+            "Inside `.queries[{query}]`: a search answer is not JSON: {e}"
+        ))
+    })?;
+    let mut summary = Map::new();
+    for key in SUMMARY {
+        if let Some(value) = body.body.decode::<Value>(key) {
+            summary.insert((*key).to_owned(), value);
+        }
+    }
+    Ok(ReadAnswer {
+        summary,
+        hits: body.hits.unwrap_or_default(),
+    })
 }
 
 struct Candidate<'a> {
     query: usize,
     answer: &'a QueryAnswer,
-    doc: &'a Map<String, Value>,
+    /// The hit's members, unparsed.
+    doc: &'a RawObject<'a>,
+    /// The hit's [`document_id`].
+    id: Option<String>,
     score: HitScore,
     ranking_score: f64,
 }
@@ -146,49 +199,72 @@ fn total_of(response: &Map<String, Value>) -> u64 {
         .unwrap_or(0)
 }
 
-/// The federated answer (without `requestUid`, which the caller adds last). `contexts` holds the
-/// merge context of every index of the queries (their `maxTotalHits` and faceting settings).
+/// The federated answer, written as bytes. `contexts` holds the merge context of every index of
+/// the queries (their `maxTotalHits` and faceting settings). `overrides` gives the
+/// `processingTimeMs` (else the slowest query's) and the `requestUid` (else none), which the
+/// multi-search sets; its `facet_counts` do not apply here. What is decoded and what is copied:
+/// see the module's documentation. A malformed answer is an internal error.
 pub fn merge(
     federation: &Federation,
     answers: &[QueryAnswer],
     contexts: &BTreeMap<String, IndexMergeContext>,
-) -> Result<Value, MeiliError> {
-    let empty = Map::new();
-    let bodies: Vec<&Map<String, Value>> = answers
+    overrides: &Overrides,
+) -> Result<Vec<u8>, MeiliError> {
+    let read: Vec<ReadAnswer<'_>> = answers
         .iter()
-        .map(|a| a.response.as_object().unwrap_or(&empty))
-        .collect();
+        .enumerate()
+        .map(|(query, answer)| read_answer(query, answer))
+        .collect::<Result<_, _>>()?;
     let lists: Vec<Vec<Candidate<'_>>> = answers
         .iter()
-        .zip(&bodies)
+        .zip(&read)
         .enumerate()
-        .map(|(query, (answer, body))| candidates(query, answer, body))
+        .map(|(query, (answer, read))| candidates(query, answer, &read.hits))
         .collect();
+    let summaries: Vec<&Map<String, Value>> = read.iter().map(|r| &r.summary).collect();
 
     let required = required_hits(federation);
     let merged = merge_lists(&lists, contexts, required);
     let (skip, take) = window(federation);
-    let hits: Vec<Value> = merged
+    let page: Vec<&Candidate<'_>> = merged
         .into_iter()
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
         .take(usize::try_from(take).unwrap_or(usize::MAX))
-        .map(client_hit)
         .collect();
 
-    let total = estimated_total(answers, &bodies);
-    let slowest = bodies
+    let size: usize = page
+        .iter()
+        .flat_map(|c| &c.doc.members)
+        .map(|(k, v)| k.len() + v.get().len() + 4)
+        .sum();
+    let mut out = Vec::with_capacity(size + page.len() * 96 + 256);
+    out.extend_from_slice(b"{\"hits\":[");
+    for (i, c) in page.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_hit(&mut out, c);
+    }
+    out.push(b']');
+
+    let field = |out: &mut Vec<u8>, key: &str, value: &Value| {
+        out.push(b',');
+        write_key(out, key);
+        write_value(out, value);
+    };
+    let total = estimated_total(answers, &lists, &summaries);
+    let slowest = summaries
         .iter()
         .filter_map(|b| b.get("processingTimeMs").and_then(Value::as_u64))
         .max()
         .unwrap_or(0);
-    let mut out = Map::new();
-    out.insert("hits".into(), Value::Array(hits));
-    out.insert("processingTimeMs".into(), Value::from(slowest));
+    let took = overrides.processing_time_ms.unwrap_or(slowest);
+    field(&mut out, "processingTimeMs", &Value::from(took));
     match (federation.page, federation.hits_per_page) {
         (None, None) => {
-            out.insert("limit".into(), Value::from(federation.limit));
-            out.insert("offset".into(), Value::from(federation.offset));
-            out.insert("estimatedTotalHits".into(), Value::from(total));
+            field(&mut out, "limit", &Value::from(federation.limit));
+            field(&mut out, "offset", &Value::from(federation.offset));
+            field(&mut out, "estimatedTotalHits", &Value::from(total));
         }
         (page, hits_per_page) => {
             let hits_per_page = hits_per_page.unwrap_or(DEFAULT_HITS_PER_PAGE);
@@ -196,64 +272,79 @@ pub fn merge(
                 .saturating_add(hits_per_page.saturating_sub(1))
                 .checked_div(hits_per_page)
                 .unwrap_or(0);
-            out.insert("hitsPerPage".into(), Value::from(hits_per_page));
-            out.insert("page".into(), Value::from(page.unwrap_or(1)));
-            out.insert("totalPages".into(), Value::from(total_pages));
-            out.insert("totalHits".into(), Value::from(total));
+            field(&mut out, "hitsPerPage", &Value::from(hits_per_page));
+            field(&mut out, "page", &Value::from(page.unwrap_or(1)));
+            field(&mut out, "totalPages", &Value::from(total_pages));
+            field(&mut out, "totalHits", &Value::from(total));
         }
     }
-    let by_index = facets_by_index(federation, answers, &bodies, contexts);
+    let by_index = facets_by_index(federation, answers, &summaries, contexts);
     match federation.merge_facets {
         Some(merge) => {
             if let Some((distribution, stats)) = facets::merge_indexes(&by_index, contexts, merge) {
-                out.insert("facetDistribution".into(), distribution);
-                out.insert("facetStats".into(), stats);
+                field(&mut out, "facetDistribution", &distribution);
+                field(&mut out, "facetStats", &stats);
             }
         }
         None if !by_index.is_empty() => {
-            out.insert(
-                "facetsByIndex".into(),
-                Value::Object(by_index.into_iter().collect()),
-            );
+            let by_index = Value::Object(by_index.into_iter().collect());
+            field(&mut out, "facetsByIndex", &by_index);
         }
         None => {}
     }
-    Ok(Value::Object(out))
+    if let Some(uid) = &overrides.request_uid {
+        field(&mut out, "requestUid", &Value::from(uid.as_str()));
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
+/// The query's hits as candidates: of each, only its score, its details and its primary key are
+/// decoded.
 fn candidates<'a>(
     query: usize,
     answer: &'a QueryAnswer,
-    body: &'a Map<String, Value>,
+    hits: &'a [RawObject<'a>],
 ) -> Vec<Candidate<'a>> {
-    let docs: Vec<&Map<String, Value>> = body
-        .get("hits")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
+    let details: Vec<Option<Map<String, Value>>> = hits
+        .iter()
+        .map(|doc| doc.decode::<Map<String, Value>>("_rankingScoreDetails"))
         .collect();
-    let details =
-        |d: &'a Map<String, Value>| d.get("_rankingScoreDetails").and_then(Value::as_object);
     let mut max_ranks = MaxRanks::default();
-    for d in docs.iter().filter_map(|d| details(d)) {
+    for d in details.iter().flatten() {
         max_ranks.observe(d);
     }
-    docs.into_iter()
-        .map(|doc| {
-            let ranking_score = doc
-                .get("_rankingScore")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0);
+    hits.iter()
+        .zip(&details)
+        .map(|(doc, details)| {
+            let ranking_score = ranking_score(doc);
+            // Only the members the primary key's path names are decoded (the key itself
+            // unless it is dotted).
+            let id = answer
+                .primary_key
+                .as_deref()
+                .and_then(|pk| document_id(&decode_path_members(doc, pk), pk));
             Candidate {
                 query,
                 answer,
                 doc,
-                score: hit_score(details(doc), ranking_score, answer.weight, &max_ranks),
+                id,
+                score: hit_score(details.as_ref(), ranking_score, answer.weight, &max_ranks),
                 ranking_score,
             }
         })
         .collect()
+}
+
+/// A hit's `_rankingScore`, 0 when it has none (or not a number). Read to the bit, as Rust reads
+/// a decimal: serde_json may read one a unit in the last place off (`0.9949494949494949`), and
+/// `weightedRankingScore` shows it.
+fn ranking_score(doc: &RawObject<'_>) -> f64 {
+    doc.get("_rankingScore")
+        .map(|raw| raw.get().trim())
+        .filter(|text| text.starts_with(|c: char| c == '-' || c.is_ascii_digit()))
+        .and_then(|text| text.parse::<f64>().ok())
+        .unwrap_or(0.0)
 }
 
 /// A k-way merge of the queries' lists (each in its own order): at each step the best head,
@@ -265,11 +356,11 @@ fn merge_lists<'l, 'a>(
     required: u64,
 ) -> Vec<&'l Candidate<'a>> {
     let mut heads = vec![0usize; lists.len()];
-    let mut seen: HashSet<(&str, String)> = HashSet::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     let mut per_index: BTreeMap<&str, u64> = BTreeMap::new();
     let mut out = Vec::new();
     while (out.len() as u64) < required {
-        let mut best: Option<&Candidate<'_>> = None;
+        let mut best: Option<&'l Candidate<'a>> = None;
         for (q, list) in lists.iter().enumerate() {
             let Some(c) = heads.get(q).and_then(|h| list.get(*h)) else {
                 continue;
@@ -282,8 +373,7 @@ fn merge_lists<'l, 'a>(
         if let Some(h) = heads.get_mut(best.query) {
             *h += 1;
         }
-        let answer = best.answer;
-        let uid = answer.index_uid.as_str();
+        let uid = best.answer.index_uid.as_str();
         let cap = contexts
             .get(uid)
             .map_or(u64::MAX, |c| {
@@ -294,11 +384,7 @@ fn merge_lists<'l, 'a>(
         if *taken >= cap {
             continue;
         }
-        let id = answer
-            .primary_key
-            .as_deref()
-            .and_then(|pk| document_id(best.doc, pk));
-        if let Some(id) = id
+        if let Some(id) = best.id.as_deref()
             && !seen.insert((uid, id))
         {
             continue;
@@ -310,26 +396,22 @@ fn merge_lists<'l, 'a>(
 }
 
 /// Sum of the queries' totals, less the documents that several queries of one index found.
-fn estimated_total(answers: &[QueryAnswer], bodies: &[&Map<String, Value>]) -> u64 {
-    let mut seen: HashSet<(&str, String)> = HashSet::new();
+fn estimated_total(
+    answers: &[QueryAnswer],
+    lists: &[Vec<Candidate<'_>>],
+    summaries: &[&Map<String, Value>],
+) -> u64 {
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     let mut duplicates = 0u64;
     let mut total = 0u64;
-    for (answer, body) in answers.iter().zip(bodies) {
-        total = total.saturating_add(total_of(body));
-        let Some(pk) = answer.primary_key.as_deref() else {
+    for ((answer, list), summary) in answers.iter().zip(lists).zip(summaries) {
+        total = total.saturating_add(total_of(summary));
+        if answer.primary_key.is_none() {
             continue;
-        };
-        let mut own: HashSet<String> = HashSet::new();
-        let hits = body
-            .get("hits")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten();
-        for id in hits
-            .filter_map(Value::as_object)
-            .filter_map(|d| document_id(d, pk))
-        {
-            if own.insert(id.clone()) && !seen.insert((answer.index_uid.as_str(), id)) {
+        }
+        let mut own: HashSet<&str> = HashSet::new();
+        for id in list.iter().filter_map(|c| c.id.as_deref()) {
+            if own.insert(id) && !seen.insert((answer.index_uid.as_str(), id)) {
                 duplicates += 1;
             }
         }
@@ -345,41 +427,88 @@ const AFTER_FEDERATION: &[&str] = &[
     "_rankingScoreDetails",
 ];
 
-fn client_hit(c: &Candidate<'_>) -> Value {
-    let answer = c.answer;
-    let prepared = &answer.prepared;
-    let mut doc = c.doc.clone();
-    if let Some(field) = &prepared.added_field {
-        doc.shift_remove(field);
-        if let Some(Value::Object(formatted)) = doc.get_mut("_formatted") {
-            formatted.shift_remove(field);
+/// Write the client's hit: its members' text as the query's answer holds it, without the
+/// primary key the merge added (also cut out of `_formatted`) and the score members the client
+/// did not ask for, and with `_federation` before the first of [`AFTER_FEDERATION`] (else
+/// last). A `_federation` of the document's own is replaced by the merge's.
+fn write_hit(out: &mut Vec<u8>, c: &Candidate<'_>) {
+    let prepared = &c.answer.prepared;
+    let added = prepared.added_field.as_deref();
+    let mut federation_written = false;
+    out.push(b'{');
+    let start = out.len();
+    let sep = |out: &mut Vec<u8>| {
+        if out.len() > start {
+            out.push(b',');
+        }
+    };
+    for (key, value) in &c.doc.members {
+        let key = key.as_ref();
+        let stripped = Some(key) == added
+            || key == "_federation"
+            || (key == "_rankingScore" && !prepared.show_score)
+            || (key == "_rankingScoreDetails" && !prepared.show_details);
+        if stripped {
+            continue;
+        }
+        if !federation_written && AFTER_FEDERATION.contains(&key) {
+            sep(out);
+            write_federation(out, c);
+            federation_written = true;
+        }
+        sep(out);
+        write_key(out, key);
+        match added {
+            Some(field) if key == "_formatted" => write_without(out, value.get(), field),
+            _ => out.extend_from_slice(value.get().as_bytes()),
         }
     }
-    if !prepared.show_score {
-        doc.shift_remove("_rankingScore");
+    if !federation_written {
+        sep(out);
+        write_federation(out, c);
     }
-    if !prepared.show_details {
-        doc.shift_remove("_rankingScoreDetails");
+    out.push(b'}');
+}
+
+fn write_federation(out: &mut Vec<u8>, c: &Candidate<'_>) {
+    let answer = c.answer;
+    write_key(out, "_federation");
+    out.extend_from_slice(b"{\"indexUid\":");
+    write_value(out, answer.index_uid.as_str());
+    out.extend_from_slice(b",\"queriesPosition\":");
+    write_value(out, &c.query);
+    out.extend_from_slice(b",\"weightedRankingScore\":");
+    // Through `Value`, as before: a score that is not finite is written `null`.
+    write_value(out, &Value::from(c.ranking_score * answer.weight));
+    out.push(b'}');
+}
+
+/// Write the object `text` without its top-level member `field`, the other members' text as it
+/// is; `text` as it is when it holds no such member (or is not an object).
+fn write_without(out: &mut Vec<u8>, text: &str, field: &str) {
+    let object = match RawObject::parse(text) {
+        Ok(object) if object.members.iter().any(|(k, _)| k == field) => object,
+        _ => {
+            out.extend_from_slice(text.as_bytes());
+            return;
+        }
+    };
+    out.push(b'{');
+    let kept = object.members.iter().filter(|(k, _)| k != field);
+    for (i, (key, value)) in kept.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_key(out, key);
+        out.extend_from_slice(value.get().as_bytes());
     }
-    let mut federation = Map::new();
-    federation.insert("indexUid".into(), Value::from(answer.index_uid.clone()));
-    federation.insert("queriesPosition".into(), Value::from(c.query));
-    federation.insert(
-        "weightedRankingScore".into(),
-        Value::from(c.ranking_score * answer.weight),
-    );
-    let at = doc
-        .keys()
-        .position(|k| AFTER_FEDERATION.contains(&k.as_str()))
-        .unwrap_or(doc.len());
-    doc.shift_insert(at, "_federation".into(), Value::Object(federation));
-    Value::Object(doc)
+    out.push(b'}');
 }
 
 fn facets_by_index(
     federation: &Federation,
     answers: &[QueryAnswer],
-    bodies: &[&Map<String, Value>],
+    summaries: &[&Map<String, Value>],
     contexts: &BTreeMap<String, IndexMergeContext>,
 ) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
@@ -389,9 +518,9 @@ fn facets_by_index(
         }
         let of_index: Vec<&Map<String, Value>> = answers
             .iter()
-            .zip(bodies)
+            .zip(summaries)
             .filter(|(a, _)| &a.index_uid == uid)
-            .map(|(_, b)| *b)
+            .map(|(_, s)| *s)
             .collect();
         if of_index.is_empty() {
             continue;
@@ -402,5 +531,7 @@ fn facets_by_index(
     out
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

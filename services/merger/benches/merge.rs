@@ -4,13 +4,18 @@
 //!
 //! Shard answers are built from the npm corpus (real documents, with ranking details shaped as a
 //! node writes them), for 4 shards x 20 hits, 8 shards x 100 hits, and 4 shards x 20 hits with
-//! facets. `BENCH_ITERS` (default 2000) changes the number of merges timed per case.
+//! facets; then a federated multi-search's merge of 3 queries' answers x 20 hits (each answer as
+//! the sharded search writes it, scores and details shown), with and without `facetsByIndex`.
+//! `BENCH_ITERS` (default 2000) changes the number of merges timed per case.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use bytes::Bytes;
-use miroir_merge::{IndexMergeContext, plan};
+use miroir_merge::federation::{self, QueryAnswer};
+use miroir_merge::{IndexMergeContext, Overrides, plan};
+use miroir_proto::rpc_search::Federation;
 use miroir_testkit::npm_documents;
 use serde_json::{Value, json};
 
@@ -122,5 +127,66 @@ fn main() -> anyhow::Result<()> {
             merged / baseline
         );
     }
+    federated(iters, &docs, &ctx);
     Ok(())
+}
+
+/// A federated merge of 3 queries on one index, 20 hits each (queries 0 and 2 share most of
+/// their documents), into one page of 20, beside the same baseline.
+fn federated(iters: usize, docs: &[Value], ctx: &IndexMergeContext) {
+    let contexts = BTreeMap::from([("npm".to_owned(), ctx.clone())]);
+    for facets in [false, true] {
+        let federation = Federation {
+            limit: 20,
+            facets_by_index: if facets {
+                BTreeMap::from([(
+                    "npm".to_owned(),
+                    Some(vec!["scope".to_owned(), "major".to_owned()]),
+                )])
+            } else {
+                BTreeMap::new()
+            },
+            ..Federation::default()
+        };
+        let required = federation::required_hits(&federation);
+        let index_facets = federation.facets_by_index.get("npm").cloned().flatten();
+        let answers: Vec<QueryAnswer> = [("react", 1.0), ("vue", 1.0), ("react hooks", 0.8)]
+            .into_iter()
+            .enumerate()
+            .map(|(q, (text, weight))| QueryAnswer {
+                index_uid: "npm".into(),
+                weight,
+                primary_key: Some("id".into()),
+                prepared: federation::prepare_query(
+                    &json!({"q": text}),
+                    required,
+                    index_facets.as_deref(),
+                    Some("id"),
+                ),
+                response: shard_answer(q, 2, required as usize, docs, facets),
+            })
+            .collect();
+        let input: usize = answers.iter().map(|a| a.response.len()).sum();
+        let (baseline, _) = time(iters, || {
+            let values: Vec<Value> = answers
+                .iter()
+                .map(|a| serde_json::from_slice(&a.response).unwrap())
+                .collect();
+            serde_json::to_vec(&values[0]).unwrap().len()
+        });
+        let (merged, out) = time(iters, || {
+            federation::merge(&federation, &answers, &contexts, &Overrides::default())
+                .unwrap()
+                .len()
+        });
+        let name = if facets {
+            "federated 3 queries x 20 hits, facetsByIndex"
+        } else {
+            "federated 3 queries x 20 hits"
+        };
+        println!(
+            "{name:<46} in {input:>7} B out {out:>6} B | parse to Value + write one (baseline) {baseline:8.1} µs | merge {merged:8.1} µs ({:.2}x)",
+            merged / baseline
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! - Plain: one result per query, in order, each with its `indexUid`; all share one `requestUid`.
 //! - Federated: each query asks for the first `offset + limit` hits with their score details
 //!   (and its index's `facetsByIndex` facets), and `miroir_merge::federation` merges them as
-//!   Meilisearch's federated search does.
+//!   Meilisearch's federated search does, from the answers' bytes (documents are not decoded).
 //!
 //! When queries fail, the client gets the error Meilisearch would report first ([`errors`]):
 //! a malformed parameter in any query, else the first failing query (plain), or the failures of
@@ -19,8 +19,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use miroir_cluster::topology::Topology;
-use miroir_merge::IndexMergeContext;
 use miroir_merge::federation::{self, QueryAnswer};
+use miroir_merge::{IndexMergeContext, Overrides};
 use miroir_proto::rpc::{JsonBody, Search};
 use miroir_proto::rpc_search::{Federation, MultiSearch, MultiSearchQuery};
 use miroir_proto::{ErrorCode, MeiliError};
@@ -39,16 +39,9 @@ pub async fn multi_search(merger: &Merger, request: MultiSearch) -> Result<JsonB
     let deadline = merger.deadline(request.deadline_ms);
     let result = match &request.federation {
         None => plain(merger, &request.queries, deadline).await,
-        Some(federation) => federated(merger, &request.queries, federation, deadline)
-            .await
-            .and_then(|mut answer| {
-                if let Some(obj) = answer.as_object_mut() {
-                    let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    obj.insert("processingTimeMs".into(), Value::from(took));
-                    obj.insert("requestUid".into(), Value::from(request_uid()));
-                }
-                serde_json::to_vec(&answer).map_err(|e| MeiliError::internal(e.to_string()))
-            }),
+        Some(federation) => {
+            federated(merger, &request.queries, federation, deadline, started).await
+        }
     }
     .map(|bytes| JsonBody {
         body: Bytes::from(bytes),
@@ -98,13 +91,6 @@ async fn search_all(
         .buffered(PARALLEL_QUERIES)
         .collect()
         .await
-}
-
-/// A search answer as a JSON value (the federated merge reads them whole).
-fn decode(answer: Result<Bytes, MeiliError>) -> Result<Value, MeiliError> {
-    let bytes = answer?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| MeiliError::internal(format!("a search answer is not JSON: {e}")))
 }
 
 /// The error reported first among the queries' (by rank, then position).
@@ -184,12 +170,17 @@ async fn contexts(
     Ok(out)
 }
 
+/// The federated answer, written by [`federation::merge`] from the queries' answers as bytes
+/// (their documents are not decoded), with the multi-search's `processingTimeMs` (up to the
+/// merge) and a `requestUid` of its own. An answer the merge finds malformed (the sharded search
+/// wrote it, so never seen) is reported once the queries' own failures are checked.
 async fn federated(
     merger: &Merger,
     queries: &[MultiSearchQuery],
     federation: &Federation,
     deadline: Deadline,
-) -> Result<Value, MeiliError> {
+    started: Instant,
+) -> Result<Vec<u8>, MeiliError> {
     let topology = merger.topology();
     let required = federation::required_hits(federation);
     let mut prepared = Vec::with_capacity(queries.len());
@@ -212,11 +203,7 @@ async fn federated(
         searches.push((q.index_uid.clone(), Bytes::from(body)));
         prepared.push((p, primary_key, facets.is_some()));
     }
-    let results: Vec<_> = search_all(merger, searches, deadline, &request_uid())
-        .await
-        .into_iter()
-        .map(decode)
-        .collect();
+    let results = search_all(merger, searches, deadline, &request_uid()).await;
 
     let used: BTreeSet<&str> = queries.iter().map(|q| q.index_uid.as_str()).collect();
     let uids: Vec<String> = used.iter().map(|u| u.to_string()).collect();
@@ -234,7 +221,12 @@ async fn federated(
             response: result?,
         });
     }
-    federation::merge(federation, &answers, &contexts)
+    let overrides = Overrides {
+        processing_time_ms: Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+        request_uid: Some(request_uid()),
+        ..Overrides::default()
+    };
+    federation::merge(federation, &answers, &contexts, &overrides)
 }
 
 /// The first failure in Meilisearch's order: parse errors of any query; then index by index
@@ -242,7 +234,7 @@ async fn federated(
 fn check_query_failures(
     queries: &[MultiSearchQuery],
     federation: &Federation,
-    results: &[Result<Value, MeiliError>],
+    results: &[Result<Bytes, MeiliError>],
     prepared: &[(federation::PreparedQuery, Option<String>, bool)],
     contexts: &BTreeMap<String, IndexMergeContext>,
 ) -> Result<(), MeiliError> {
