@@ -226,9 +226,10 @@ impl Reader {
         outstanding.push((0, Instant::now()));
         let mut next = 1usize;
         let mut refused = false;
-        let hedge = tokio::time::sleep_until(hedge_at(0));
-        let expired = tokio::time::sleep_until(deadline);
-        tokio::pin!(hedge, expired);
+        // One timer per read, for the next hedge or the deadline, whichever comes first: a timer
+        // set while the runtime is awake wakes its driver (a syscall), once per timer.
+        let timer = tokio::time::sleep_until(hedge_at(0).min(deadline));
+        tokio::pin!(timer);
         let abandon = |outstanding: &[(usize, Instant)]| {
             for (i, sent) in outstanding {
                 self.latency.abandoned(node_of(*i), sent.elapsed());
@@ -266,7 +267,7 @@ impl Reader {
                                     metrics::retry(call.op);
                                     in_flight.push(attempt(next));
                                     outstanding.push((next, Instant::now()));
-                                    hedge.as_mut().reset(hedge_at(next));
+                                    timer.as_mut().reset(hedge_at(next).min(deadline));
                                     next += 1;
                                     refused = false;
                                 } else if in_flight.is_empty() {
@@ -276,12 +277,21 @@ impl Reader {
                         },
                     }
                 },
-                () = &mut hedge, if next < replicas.len() && !in_flight.is_empty() => {
-                    if self.budget.try_take() {
+                () = &mut timer => {
+                    if Instant::now() >= deadline {
+                        for (i, sent) in &outstanding {
+                            self.latency.failed(node_of(*i), sent.elapsed());
+                        }
+                        return Err(ShardFailure::Timeout);
+                    }
+                    if next >= replicas.len() || in_flight.is_empty() {
+                        // No copy left to hedge with: only the deadline is left to wait for.
+                        timer.as_mut().reset(deadline);
+                    } else if self.budget.try_take() {
                         metrics::hedge(call.op);
                         in_flight.push(attempt(next));
                         outstanding.push((next, Instant::now()));
-                        hedge.as_mut().reset(hedge_at(next));
+                        timer.as_mut().reset(hedge_at(next).min(deadline));
                         next += 1;
                         refused = false;
                     } else {
@@ -290,14 +300,8 @@ impl Reader {
                             refused = true;
                         }
                         // Other reads refill the budget: ask again after the same wait.
-                        hedge.as_mut().reset(hedge_at(next - 1));
+                        timer.as_mut().reset(hedge_at(next - 1).min(deadline));
                     }
-                }
-                () = &mut expired => {
-                    for (i, sent) in &outstanding {
-                        self.latency.failed(node_of(*i), sent.elapsed());
-                    }
-                    return Err(ShardFailure::Timeout);
                 }
             }
         }
