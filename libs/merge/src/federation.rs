@@ -18,8 +18,9 @@
 //! The answers stay bytes ([`QueryAnswer::response`]); no document is decoded. Each answer is
 //! scanned once (`crate::scan`): its totals, `processingTimeMs` and facet maps are decoded, and
 //! each hit is kept as its top-level members (keys unescaped, values as raw text), of which only
-//! `_rankingScore` (read to the bit), `_rankingScoreDetails` (into a map, for [`weighted`]) and
-//! the primary key are decoded. The merged answer is written by copying the kept members' text,
+//! `_rankingScore` (read to the bit) and the primary key are decoded, and of a hit the merge
+//! compares, the fields of `_rankingScoreDetails` that [`weighted`] reads (straight from the
+//! text, no map built: `details`). The merged answer is written by copying the kept members' text,
 //! with `_federation` put in and the members to strip left out; only when the primary key was
 //! added and the hit has `_formatted` are that member's members read again (not decoded), to cut
 //! the key out of it. A malformed answer is an internal error of its query.
@@ -28,6 +29,7 @@
 //! (`invalid_multi_search_query_ranking_rules`), remote (network) queries, and the exact
 //! union of the candidates of several queries on one index for facet counts (see [`facets`]).
 
+mod details;
 pub mod facets;
 mod weighted;
 
@@ -42,7 +44,7 @@ use serde_json::{Map, Value};
 use crate::hits::{document_id, is_within};
 use crate::raw::{RawObject, SearchBody, decode_path_members, write_key, write_value};
 use crate::{IndexMergeContext, Overrides};
-use weighted::{HitScore, MaxRanks, compare, hit_score};
+use weighted::{HitScore, Scorer, compare};
 
 /// Meilisearch's default `hitsPerPage`.
 const DEFAULT_HITS_PER_PAGE: u64 = 20;
@@ -188,7 +190,6 @@ struct Candidate<'a> {
     doc: &'a RawObject<'a>,
     /// The hit's [`document_id`].
     id: Option<String>,
-    score: HitScore,
     ranking_score: f64,
 }
 
@@ -215,16 +216,16 @@ pub fn merge(
         .enumerate()
         .map(|(query, answer)| read_answer(query, answer))
         .collect::<Result<_, _>>()?;
-    let lists: Vec<Vec<Candidate<'_>>> = answers
+    let (lists, mut scorers): (Vec<Vec<Candidate<'_>>>, Vec<Scorer<'_>>) = answers
         .iter()
         .zip(&read)
         .enumerate()
         .map(|(query, (answer, read))| candidates(query, answer, &read.hits))
-        .collect();
+        .unzip();
     let summaries: Vec<&Map<String, Value>> = read.iter().map(|r| &r.summary).collect();
 
     let required = required_hits(federation);
-    let merged = merge_lists(&lists, contexts, required);
+    let merged = merge_lists(&lists, &mut scorers, contexts, required);
     let (skip, take) = window(federation);
     let page: Vec<&Candidate<'_>> = merged
         .into_iter()
@@ -299,41 +300,48 @@ pub fn merge(
     Ok(out)
 }
 
-/// The query's hits as candidates: of each, only its score, its details and its primary key are
-/// decoded.
+/// The query's hits as candidates, of each only its score and its primary key decoded, and the
+/// scorer of their details (read only for the hits the merge compares).
 fn candidates<'a>(
     query: usize,
     answer: &'a QueryAnswer,
     hits: &'a [RawObject<'a>],
-) -> Vec<Candidate<'a>> {
-    let details: Vec<Option<Map<String, Value>>> = hits
+) -> (Vec<Candidate<'a>>, Scorer<'a>) {
+    let details = hits
         .iter()
-        .map(|doc| doc.decode::<Map<String, Value>>("_rankingScoreDetails"))
+        .map(|doc| doc.get("_rankingScoreDetails").map(|raw| raw.get()))
         .collect();
-    let mut max_ranks = MaxRanks::default();
-    for d in details.iter().flatten() {
-        max_ranks.observe(d);
-    }
-    hits.iter()
-        .zip(&details)
-        .map(|(doc, details)| {
-            let ranking_score = ranking_score(doc);
-            // Only the members the primary key's path names are decoded (the key itself
-            // unless it is dotted).
-            let id = answer
-                .primary_key
-                .as_deref()
-                .and_then(|pk| document_id(&decode_path_members(doc, pk), pk));
-            Candidate {
-                query,
-                answer,
-                doc,
-                id,
-                score: hit_score(details.as_ref(), ranking_score, answer.weight, &max_ranks),
-                ranking_score,
-            }
+    let candidates = hits
+        .iter()
+        .map(|doc| Candidate {
+            query,
+            answer,
+            doc,
+            id: answer.primary_key.as_deref().and_then(|pk| hit_id(doc, pk)),
+            ranking_score: ranking_score(doc),
         })
-        .collect()
+        .collect();
+    (candidates, Scorer::new(answer.weight, details))
+}
+
+/// The hit's [`document_id`]: when the key's (first) member is a string without escapes or an
+/// unsigned integer, its text; otherwise only the members the primary key's path names are
+/// decoded (the key itself unless it is dotted), and the id read from them.
+fn hit_id(doc: &RawObject<'_>, pk: &str) -> Option<String> {
+    if let Some(raw) = doc.get(pk) {
+        let text = raw.get();
+        let plain = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .filter(|t| !t.bytes().any(|b| b == b'\\' || b < 0x20));
+        if let Some(id) = plain {
+            return Some(id.to_owned());
+        }
+        if text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u64>().is_ok() {
+            return Some(text.to_owned());
+        }
+    }
+    document_id(&decode_path_members(doc, pk), pk)
 }
 
 /// A hit's `_rankingScore`, 0 when it has none (or not a number). Read to the bit, as Rust reads
@@ -349,30 +357,45 @@ fn ranking_score(doc: &RawObject<'_>) -> f64 {
 
 /// A k-way merge of the queries' lists (each in its own order): at each step the best head,
 /// ties to the lower query. Documents already taken from the same index are skipped, and an
-/// index stops giving hits at `min(required, maxTotalHits)`.
+/// index stops giving hits at `min(required, maxTotalHits)`. A hit is scored (`scorers`, one
+/// per list) when it becomes its list's head.
 fn merge_lists<'l, 'a>(
     lists: &'l [Vec<Candidate<'a>>],
+    scorers: &mut [Scorer<'a>],
     contexts: &BTreeMap<String, IndexMergeContext>,
     required: u64,
 ) -> Vec<&'l Candidate<'a>> {
-    let mut heads = vec![0usize; lists.len()];
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    // Each list's head and, once scored, its score.
+    let mut heads: Vec<(usize, Option<HitScore>)> = vec![(0, None); lists.len()];
+    let hits: usize = lists.iter().map(Vec::len).sum();
+    let mut seen: HashSet<(&str, &str)> =
+        HashSet::with_capacity(hits.min(usize::try_from(required).unwrap_or(usize::MAX)));
     let mut per_index: BTreeMap<&str, u64> = BTreeMap::new();
     let mut out = Vec::new();
     while (out.len() as u64) < required {
-        let mut best: Option<&'l Candidate<'a>> = None;
-        for (q, list) in lists.iter().enumerate() {
-            let Some(c) = heads.get(q).and_then(|h| list.get(*h)) else {
-                continue;
-            };
-            if best.is_none_or(|b| compare(&c.score, &b.score) == Ordering::Greater) {
-                best = Some(c);
+        for ((list, (head, score)), scorer) in lists.iter().zip(&mut heads).zip(&mut *scorers) {
+            if score.is_none()
+                && let Some(c) = list.get(*head)
+            {
+                *score = Some(scorer.score(*head, c.ranking_score));
             }
         }
-        let Some(best) = best else { break };
-        if let Some(h) = heads.get_mut(best.query) {
-            *h += 1;
+        let mut best: Option<(usize, &HitScore)> = None;
+        for (q, (_, score)) in heads.iter().enumerate() {
+            let Some(score) = score else { continue };
+            if best.is_none_or(|(_, b)| compare(score, b) == Ordering::Greater) {
+                best = Some((q, score));
+            }
         }
+        let Some((q, _)) = best else { break };
+        let Some(best) = heads.get_mut(q).and_then(|(head, score)| {
+            let c = lists.get(q)?.get(*head)?;
+            *head += 1;
+            *score = None;
+            Some(c)
+        }) else {
+            break;
+        };
         let uid = best.answer.index_uid.as_str();
         let cap = contexts
             .get(uid)
@@ -401,7 +424,7 @@ fn estimated_total(
     lists: &[Vec<Candidate<'_>>],
     summaries: &[&Map<String, Value>],
 ) -> u64 {
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(lists.iter().map(Vec::len).sum());
     let mut duplicates = 0u64;
     let mut total = 0u64;
     for ((answer, list), summary) in answers.iter().zip(lists).zip(summaries) {
@@ -409,7 +432,7 @@ fn estimated_total(
         if answer.primary_key.is_none() {
             continue;
         }
-        let mut own: HashSet<&str> = HashSet::new();
+        let mut own: HashSet<&str> = HashSet::with_capacity(list.len());
         for id in list.iter().filter_map(|c| c.id.as_deref()) {
             if own.insert(id) && !seen.insert((answer.index_uid.as_str(), id)) {
                 duplicates += 1;

@@ -1,6 +1,7 @@
 //! The federated merge as it was written before it kept hits as text: every answer decoded into
-//! `serde_json::Value` and the answer built as one. The byte merge ([`super::merge`]) is tested
-//! against it (`tests.rs`), on answers the tests decode exactly (see `tests::exact`).
+//! `serde_json::Value` and the answer built as one, each hit's details read from a map
+//! ([`weighted`]). The byte merge ([`super::merge`]) is tested against it (`tests.rs`), on
+//! answers the tests decode exactly (see `tests::exact`).
 #![allow(clippy::unwrap_used)]
 
 use std::cmp::Ordering;
@@ -10,10 +11,11 @@ use miroir_proto::error::MeiliError;
 use miroir_proto::rpc_search::Federation;
 use serde_json::{Map, Value};
 
-use super::weighted::{HitScore, MaxRanks, compare, hit_score};
+use super::weighted::{HitScore, compare};
 use super::{AFTER_FEDERATION, DEFAULT_HITS_PER_PAGE, QueryAnswer, facets, required_hits, window};
 use crate::IndexMergeContext;
 use crate::hits::document_id;
+use weighted::{MaxRanks, hit_score};
 
 struct Candidate<'a> {
     query: usize,
@@ -279,4 +281,240 @@ fn facets_by_index(
         out.insert(uid.clone(), facets::index_facets(&of_index, &ctx));
     }
     out
+}
+
+/// The weighted score as it was computed before the details were read from their text: from
+/// the details decoded into a map (arithmetic on counts beyond reason wrapping, as release builds
+/// did). Tested against the text reading (`tests.rs`).
+pub(super) mod weighted {
+    use std::collections::BTreeMap;
+
+    use serde_json::{Map, Value};
+
+    use super::super::weighted::{HitScore, Weighted};
+
+    /// Largest denominator tried when reading a local score as a fraction.
+    const MAX_DENOMINATOR: u64 = 1000;
+    /// Largest estimated max rank (the least common multiple stops growing there).
+    const MAX_ESTIMATE: u64 = 1_000_000;
+
+    /// One entry of the details, before folding.
+    #[derive(Clone, Debug, PartialEq)]
+    enum Item {
+        Rank {
+            rank: u64,
+            max: u64,
+        },
+        /// A relevancy rule known by its local score only.
+        Local {
+            name: String,
+            score: f64,
+        },
+        Sort {
+            asc: bool,
+            value: Value,
+        },
+        GeoSort {
+            asc: bool,
+            distance: Option<f64>,
+        },
+        Vector(f64),
+    }
+
+    fn rules_in_order(details: &Map<String, Value>) -> Vec<(&String, &Value)> {
+        let mut rules: Vec<(u64, &String, &Value)> = details
+            .iter()
+            .enumerate()
+            .map(|(i, (name, d))| {
+                let order = d.get("order").and_then(Value::as_u64).unwrap_or(i as u64);
+                (order, name, d)
+            })
+            .collect();
+        rules.sort_by_key(|(order, _, _)| *order);
+        rules.into_iter().map(|(_, n, d)| (n, d)).collect()
+    }
+
+    fn items(details: &Map<String, Value>) -> (Vec<Item>, Option<u64>) {
+        let mut out = Vec::new();
+        let mut words_bucket = None;
+        for (name, d) in rules_in_order(details) {
+            let uint = |k: &str| d.get(k).and_then(Value::as_u64);
+            let score = d.get("score").and_then(Value::as_f64);
+            let item = match name.as_str() {
+                "words" => match (uint("matchingWords"), uint("maxMatchingWords")) {
+                    (Some(rank), Some(max)) => {
+                        words_bucket.get_or_insert(rank);
+                        Item::Rank { rank, max }
+                    }
+                    _ => continue,
+                },
+                "typo" => match (uint("typoCount"), uint("maxTypoCount")) {
+                    (Some(count), Some(max)) => Item::Rank {
+                        rank: max.wrapping_add(1).saturating_sub(count),
+                        max: max.wrapping_add(1),
+                    },
+                    _ => continue,
+                },
+                "exactness" => match d.get("matchType").and_then(Value::as_str) {
+                    Some("exactMatch") => Item::Rank { rank: 3, max: 3 },
+                    Some("matchesStart") => Item::Rank { rank: 2, max: 3 },
+                    // ExactAttribute 1/3 folded with ExactWords (m+1)/(max+1).
+                    Some("noExactMatch") => match (uint("matchingWords"), uint("maxMatchingWords"))
+                    {
+                        (Some(m), Some(max)) => Item::Rank {
+                            rank: m.wrapping_add(1),
+                            max: max.wrapping_add(1).wrapping_mul(3),
+                        },
+                        _ => Item::Rank { rank: 1, max: 3 },
+                    },
+                    _ => continue,
+                },
+                "skipped" => Item::Rank { rank: 0, max: 1 },
+                "vectorSort" => {
+                    Item::Vector(d.get("similarity").and_then(Value::as_f64).unwrap_or(0.0))
+                }
+                _ => match name.rsplit_once(':').map(|(_, dir)| dir) {
+                    Some(dir @ ("asc" | "desc")) if name.starts_with("_geoPoint(") => {
+                        Item::GeoSort {
+                            asc: dir == "asc",
+                            distance: d.get("distance").and_then(Value::as_f64),
+                        }
+                    }
+                    Some(dir @ ("asc" | "desc")) => Item::Sort {
+                        asc: dir == "asc",
+                        value: d.get("value").cloned().unwrap_or(Value::Null),
+                    },
+                    _ => match score {
+                        Some(score) => Item::Local {
+                            name: name.clone(),
+                            score,
+                        },
+                        None => continue,
+                    },
+                },
+            };
+            out.push(item);
+        }
+        (out, words_bucket)
+    }
+
+    /// The smallest denominator `q <= MAX_DENOMINATOR` with `score ≈ p / q`.
+    fn denominator(score: f64) -> Option<u64> {
+        (1..=MAX_DENOMINATOR).find(|&q| {
+            let scaled = score * q as f64;
+            (scaled - scaled.round()).abs() < 1e-9
+        })
+    }
+
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+
+    /// Estimated max ranks of the rules known by their local score, for one query's hits:
+    /// `(rule, words bucket) -> max rank`.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub(in crate::federation) struct MaxRanks(BTreeMap<(String, Option<u64>), u64>);
+
+    impl MaxRanks {
+        pub fn observe(&mut self, details: &Map<String, Value>) {
+            let (items, bucket) = items(details);
+            for item in items {
+                let Item::Local { name, score } = item else {
+                    continue;
+                };
+                let Some(q) = denominator(score) else {
+                    continue;
+                };
+                let entry = self.0.entry((name, bucket)).or_insert(1);
+                let lcm = (*entry / gcd(*entry, q)).saturating_mul(q);
+                *entry = lcm.min(MAX_ESTIMATE);
+            }
+        }
+
+        fn get(&self, name: &str, bucket: Option<u64>) -> Option<u64> {
+            self.0.get(&(name.to_owned(), bucket)).copied()
+        }
+    }
+
+    /// Fold one group of relevancy rules into its score, last rule first.
+    fn fold(group: &[Item], max_ranks: &MaxRanks, bucket: Option<u64>) -> f64 {
+        let mut tail = 1.0;
+        for item in group.iter().rev() {
+            tail = match item {
+                Item::Rank { rank, max } if *max > 0 => (*rank as f64 - 1.0 + tail) / *max as f64,
+                Item::Rank { .. } => 0.0,
+                Item::Local { name, score } => match max_ranks.get(name, bucket) {
+                    Some(max) if max > 0 => score - (1.0 - tail) / max as f64,
+                    _ => *score,
+                },
+                _ => tail,
+            };
+        }
+        tail.clamp(0.0, 1.0)
+    }
+
+    /// A hit's weighted score values. `global_score` is its (whole index) `_rankingScore`.
+    pub(in crate::federation) fn hit_score(
+        details: Option<&Map<String, Value>>,
+        global_score: f64,
+        weight: f64,
+        max_ranks: &MaxRanks,
+    ) -> HitScore {
+        let global = global_score * weight;
+        let Some(details) = details else {
+            return HitScore {
+                values: vec![Weighted::Score(global)],
+                global,
+            };
+        };
+        let (items, bucket) = items(details);
+        let is_relevancy = |i: &Item| matches!(i, Item::Rank { .. } | Item::Local { .. });
+        let only_one_group = {
+            let first = items.iter().position(is_relevancy);
+            let last = items.iter().rposition(is_relevancy);
+            match (first, last) {
+                (Some(f), Some(l)) => items.iter().take(l + 1).skip(f).all(is_relevancy),
+                _ => true,
+            }
+        };
+        let mut values = Vec::new();
+        let mut group: Vec<Item> = Vec::new();
+        let flush = |group: &mut Vec<Item>, values: &mut Vec<Weighted>| {
+            if group.is_empty() {
+                return;
+            }
+            let score = if only_one_group && !items.iter().any(|i| matches!(i, Item::Vector(_))) {
+                global_score
+            } else {
+                fold(group, max_ranks, bucket)
+            };
+            values.push(Weighted::Score(score * weight));
+            group.clear();
+        };
+        for item in &items {
+            match item {
+                Item::Rank { .. } | Item::Local { .. } => group.push(item.clone()),
+                Item::Sort { asc, value } => {
+                    flush(&mut group, &mut values);
+                    values.push(Weighted::Sort {
+                        asc: *asc,
+                        value: value.clone(),
+                    });
+                }
+                Item::GeoSort { asc, distance } => {
+                    flush(&mut group, &mut values);
+                    values.push(Weighted::GeoSort {
+                        asc: *asc,
+                        distance: *distance,
+                    });
+                }
+                Item::Vector(similarity) => {
+                    flush(&mut group, &mut values);
+                    values.push(Weighted::Vector(similarity * weight));
+                }
+            }
+        }
+        flush(&mut group, &mut values);
+        HitScore { values, global }
+    }
 }

@@ -383,7 +383,7 @@ fn merged_text(federation: &Federation, answers: &[QueryAnswer]) -> String {
     out
 }
 
-/// The text of the answer's first hit.
+/// The text of the answer's hits (its first hit, when it has one).
 fn first_hit(answer: &str) -> &str {
     let hits = answer.strip_prefix(r#"{"hits":["#).unwrap();
     let end = hits.find(r#"],"processingTimeMs""#).unwrap();
@@ -617,12 +617,184 @@ fn a_malformed_answer_is_an_internal_error() {
         b"{\"hits\":[{\"id\":\"\xff\"}]}",
         b"{\"hits\":[{\"id\":01}]}",
         b"{\"hits\":[{\"_formatted\":{\"id\" 1}}]}",
+        b"{\"hits\":[{\"id\":1,\"_rankingScoreDetails\":{\"words\":{\"order\":01}}}]}",
+        b"{\"hits\":[{\"id\":1,\"_rankingScoreDetails\":{\"words\":{\"order\":0,}}}]}",
     ];
     for case in cases {
         assert!(refused(case), "{}", String::from_utf8_lossy(case));
     }
     // An answer without hits has none.
     assert!(!refused(b"{\"estimatedTotalHits\":3}"));
+}
+
+#[test]
+fn details_serde_json_refuses_score_the_hit_as_one_without_details() {
+    // Not a map as serde_json reads one: the hit ranks on its `_rankingScore` alone, as one
+    // without details, and its details are written back as they came.
+    let refused = [
+        r#"[1]"#,
+        r#""x""#,
+        r#"{"words": 1e999}"#,
+        r#"{"proximity": {"order": 0, "score": 0.5, "note": 1e400}}"#,
+        "{\"title:asc\": {\"order\": 0, \"value\": \"a\u{1}\"}}",
+        r#"{"title:asc": {"order": 0, "value": "\ud800"}}"#,
+    ];
+    for details in refused {
+        let hit = format!(r#"{{"id":1,"_rankingScore":0.2,"_rankingScoreDetails":{details}}}"#);
+        let q0 = raw_answer("a", &hit, json!({"showRankingScoreDetails": true}));
+        // A sort value against a score: no values left on either side, the global score decides.
+        let q1 = raw_answer(
+            "b",
+            r#"{"id":2,"_rankingScore":0.1,"_rankingScoreDetails":{"title:asc":{"order":0,"value":"a"}}}"#,
+            json!({}),
+        );
+        let out = merge(
+            &Federation::default(),
+            &[q1, q0],
+            &BTreeMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(
+            first_hit(&out),
+            format!(
+                r#"{{"id":1,"_federation":{{"indexUid":"a","queriesPosition":1,"weightedRankingScore":0.2}},"_rankingScoreDetails":{details}}},{{"id":2,"_federation":{{"indexUid":"b","queriesPosition":0,"weightedRankingScore":0.1}}}}"#
+            ),
+            "{details}"
+        );
+    }
+    // An empty object is details without rules: no values, ranked after any hit that has some.
+    let q0 = raw_answer(
+        "a",
+        r#"{"id":1,"_rankingScore":0.9,"_rankingScoreDetails":{}}"#,
+        json!({}),
+    );
+    let q1 = raw_answer("b", r#"{"id":2,"_rankingScore":0.1}"#, json!({}));
+    let out = merged_text(&Federation::default(), &[q0, q1]);
+    assert!(first_hit(&out).starts_with(r#"{"id":2,"#), "{out}");
+}
+
+#[test]
+fn ids_read_from_the_text_are_the_ids_decoded() {
+    let hits = [
+        r#"{"id":7}"#,
+        r#"{"id":"7"}"#,
+        r#"{"id":"a\"b"}"#,
+        r#"{"id":"\u0037"}"#,
+        r#"{"id":-1}"#,
+        r#"{"id":1.50}"#,
+        r#"{"id":18446744073709551616}"#,
+        r#"{"id":true}"#,
+        r#"{"id":null}"#,
+        r#"{"name":"n"}"#,
+        r#"{"\u0069d":"x","id":"y"}"#,
+        "{\"id\":\"a\u{1}\",\"id\":5}",
+        "{\"id\":\"\\ud800\",\"id\":5}",
+    ];
+    for hit in hits {
+        let doc = RawObject::parse(hit).unwrap();
+        assert_eq!(
+            hit_id(&doc, "id"),
+            document_id(&decode_path_members(&doc, "id"), "id"),
+            "{hit}"
+        );
+    }
+    let doc = RawObject::parse(r#"{"a.b":3,"a":{"b":4}}"#).unwrap();
+    assert_eq!(hit_id(&doc, "a.b").as_deref(), Some("3"));
+}
+
+/// Details text for the weighted score: as a node writes them, or anything a scanner accepts
+/// (fields of other types, repeated or escaped names, raw control characters, lone surrogates,
+/// numbers out of range, rules that are not objects).
+fn details_text() -> impl Strategy<Value = String> {
+    let value = prop::sample::select(vec![
+        "0",
+        "1",
+        "2",
+        "3",
+        "-1",
+        "1.5",
+        "2.0",
+        "1e2",
+        "1e999",
+        "18446744073709551616",
+        "18446744073709551615",
+        "0.5",
+        "0.25",
+        "0.8571428571428571",
+        "0.6666666666666666",
+        "-0",
+        "null",
+        "true",
+        "\"x\"",
+        "\"exactMatch\"",
+        "\"matchesStart\"",
+        "\"noExactMatch\"",
+        "\"m\\u0061tchesStart\"",
+        "\"\\ud800\"",
+        "\"a\u{1}b\"",
+        "{\"lat\":1.0,\"lng\":2}",
+        "[1,2]",
+        "[1e999]",
+    ]);
+    let value = prop_oneof![
+        2 => (0u64..6).prop_map(|n| n.to_string()),
+        1 => (0u64..8, 1u64..8).prop_map(|(p, q)| serde_json::to_string(&(p as f64 / q as f64)).unwrap()),
+        3 => value.prop_map(str::to_owned),
+    ];
+    let key = prop::sample::select(vec![
+        "order",
+        "order",
+        "matchingWords",
+        "maxMatchingWords",
+        "typoCount",
+        "maxTypoCount",
+        "matchType",
+        "score",
+        "score",
+        "similarity",
+        "distance",
+        "value",
+        "note",
+        "sc\\u006fre",
+        "k\u{2}",
+    ]);
+    let object = |members: Vec<(String, String)>| {
+        let members: Vec<String> = members
+            .into_iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    };
+    let rule_value = prop_oneof![
+        8 => prop::collection::vec((key.prop_map(str::to_owned), value), 0..6).prop_map(object),
+        1 => prop::sample::select(vec!["7", "null", "[]", "\"s\""]).prop_map(str::to_owned),
+    ];
+    let name = prop::sample::select(vec![
+        "words",
+        "typo",
+        "exactness",
+        "proximity",
+        "attributeRank",
+        "attribute",
+        "skipped",
+        "vectorSort",
+        "title:asc",
+        "downloads:desc",
+        "_geoPoint(1.5,2):asc",
+        "_geoPoint(0,0):desc",
+        "odd:sideways",
+        "w\\u006frds",
+        "p\u{3}",
+    ]);
+    let wild =
+        prop::collection::vec((name.prop_map(str::to_owned), rule_value), 0..7).prop_map(object);
+    prop_oneof![
+        4 => random_details().prop_map(|d| d.to_string()),
+        4 => wild,
+        1 => prop::sample::select(vec!["[1]", "null", "\"x\""]).prop_map(str::to_owned),
+    ]
 }
 
 // Random answers: the byte merge writes what the merge on values wrote.
@@ -666,16 +838,71 @@ fn field_value() -> impl Strategy<Value = Value> {
 /// A member of a generated hit (shuffled before the hit is written).
 type Member = (String, Value);
 
+/// Details as a node writes them: words, typo and proximity, and sometimes exactness, a sort, a
+/// geo sort or a vector rule, the rules ranked in a random order (`order`, or their position).
 fn random_details() -> impl Strategy<Value = Value> {
-    (1u64..4, 0u64..4, 0u64..3, 0u64..3, 0u64..9).prop_map(|(max, m, typo, max_typo, p)| {
-        let m = m.min(max);
-        let typo = typo.min(max_typo);
-        json!({
-            "words": {"order": 0, "matchingWords": m, "maxMatchingWords": max, "score": m as f64 / max as f64},
-            "typo": {"order": 1, "typoCount": typo, "maxTypoCount": max_typo, "score": 1.0 - typo as f64 / (max_typo + 1) as f64},
-            "proximity": {"order": 2, "score": p as f64 / 8.0},
+    let counts = (1u64..4, 0u64..4, 0u64..3, 0u64..3, 0u64..9);
+    let sort_value = prop_oneof![
+        Just(Value::Null),
+        (0u64..4).prop_map(Value::from),
+        "[ab]{0,2}".prop_map(Value::from),
+    ];
+    let extra = (
+        proptest::option::of(prop::sample::select(vec![
+            "exactMatch",
+            "matchesStart",
+            "noExactMatch",
+        ])),
+        proptest::option::of(sort_value),
+        proptest::option::of(0u64..4),
+        proptest::option::of(0u64..5),
+    );
+    (counts, extra, any::<bool>())
+        .prop_flat_map(|((max, m, typo, max_typo, p), (exact, sort, geo, vector), ordered)| {
+            let m = m.min(max);
+            let typo = typo.min(max_typo);
+            let mut rules = vec![
+                ("words", json!({"matchingWords": m, "maxMatchingWords": max, "score": m as f64 / max as f64})),
+                ("typo", json!({"typoCount": typo, "maxTypoCount": max_typo, "score": 1.0 - typo as f64 / (max_typo + 1) as f64})),
+                ("proximity", json!({"score": p as f64 / 8.0})),
+            ];
+            if let Some(match_type) = exact {
+                rules.push(("exactness", json!({"matchType": match_type, "matchingWords": m, "maxMatchingWords": max, "score": 0.5})));
+            }
+            if let Some(value) = sort {
+                rules.push(("title:asc", json!({"value": value})));
+            }
+            if let Some(distance) = geo {
+                rules.push(("_geoPoint(1.5,2):asc", json!({"value": {"lat": 1.5, "lng": 2}, "distance": distance})));
+            }
+            if let Some(similarity) = vector {
+                rules.push(("vectorSort", json!({"similarity": similarity as f64 / 4.0})));
+            }
+            // Ranked in a shuffled order, written in another.
+            (Just(rules).prop_shuffle(), Just(ordered))
+                .prop_map(|(rules, ordered)| {
+                    rules
+                        .into_iter()
+                        .enumerate()
+                        .map(|(order, (name, mut detail))| {
+                            if ordered {
+                                detail["order"] = Value::from(order);
+                            }
+                            (name.to_owned(), detail)
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .prop_flat_map(|rules| {
+                    let ordered = rules.iter().all(|(_, d)| d.get("order").is_some());
+                    let rules = Just(rules);
+                    if ordered {
+                        rules.prop_shuffle().boxed()
+                    } else {
+                        rules.boxed()
+                    }
+                })
+                .prop_map(|rules| Value::Object(rules.into_iter().collect()))
         })
-    })
 }
 
 fn random_hit() -> impl Strategy<Value = Vec<Member>> {
@@ -858,6 +1085,34 @@ proptest! {
         let out = merge(&federation, &answers, &contexts, &Overrides::default()).unwrap();
         let out = String::from_utf8(out).unwrap();
         prop_assert_eq!(out, reference(&federation, &answers, &contexts));
+    }
+
+    #[test]
+    fn weighted_scores_read_from_the_text_are_the_scores_read_from_maps(
+        weight in prop::sample::select(vec![0.5, 1.0, 2.0]),
+        hits in prop::collection::vec(
+            (
+                proptest::option::weighted(0.9, details_text()),
+                prop::sample::select(vec![0.0, 0.25, 0.5, 0.9949494949494949, 1.0]),
+            ),
+            1..7,
+        ),
+    ) {
+        let texts: Vec<Option<&str>> = hits.iter().map(|(t, _)| t.as_deref()).collect();
+        let maps: Vec<Option<Map<String, Value>>> = texts
+            .iter()
+            .map(|t| t.and_then(|t| serde_json::from_str(t).ok()))
+            .collect();
+        let mut ranks = super::reference::weighted::MaxRanks::default();
+        for map in maps.iter().flatten() {
+            ranks.observe(map);
+        }
+        // Backward: which hit is scored first does not change the estimated max ranks.
+        let mut scorer = weighted::Scorer::new(weight, texts.clone());
+        for (i, ((_, global), map)) in hits.iter().zip(&maps).enumerate().rev() {
+            let want = super::reference::weighted::hit_score(map.as_ref(), *global, weight, &ranks);
+            prop_assert_eq!(scorer.score(i, *global), want, "{:?}", texts[i]);
+        }
     }
 
     #[test]

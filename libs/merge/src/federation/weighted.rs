@@ -16,12 +16,18 @@
 //! the max rank is estimated from the query's own hits: the least common multiple of the
 //! denominators of the rule's local scores within a words bucket. A group that holds all of a
 //! hit's relevancy rules needs no estimate: its fold is the hit's `_rankingScore`.
+//!
+//! A hit's details are read from their text ([`super::details`]) into [`Details`]: each rule
+//! already turned into the one [`Item`] it counts as, no map built. A query's hits are scored by
+//! a [`Scorer`], one hit at a time as the merge reaches it, into one reused [`Details`]; the
+//! estimated max ranks are worked out (from all of the query's hits) only if a fold needs one.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::details;
 use crate::compare::compare_sort_values;
 
 /// Largest denominator tried when reading a local score as a fraction.
@@ -46,16 +52,16 @@ pub(crate) struct HitScore {
     pub global: f64,
 }
 
-/// One entry of the details, before folding.
+/// One rule of the details, as it counts in the weighted score.
 #[derive(Clone, Debug, PartialEq)]
-enum Item {
+pub(crate) enum Item<'a> {
     Rank {
         rank: u64,
         max: u64,
     },
     /// A relevancy rule known by its local score only.
     Local {
-        name: String,
+        name: Cow<'a, str>,
         score: f64,
     },
     Sort {
@@ -69,78 +75,187 @@ enum Item {
     Vector(f64),
 }
 
-fn rules_in_order(details: &Map<String, Value>) -> Vec<(&String, &Value)> {
-    let mut rules: Vec<(u64, &String, &Value)> = details
-        .iter()
-        .enumerate()
-        .map(|(i, (name, d))| {
-            let order = d.get("order").and_then(Value::as_u64).unwrap_or(i as u64);
-            (order, name, d)
-        })
-        .collect();
-    rules.sort_by_key(|(order, _, _)| *order);
-    rules.into_iter().map(|(_, n, d)| (n, d)).collect()
+/// What a rule is, by its name in the details.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Kind {
+    Words,
+    Typo,
+    Exactness,
+    Skipped,
+    Vector,
+    GeoSort {
+        asc: bool,
+    },
+    Sort {
+        asc: bool,
+    },
+    /// Any other rule: a relevancy rule known by its `score`.
+    Other,
 }
 
-fn items(details: &Map<String, Value>) -> (Vec<Item>, Option<u64>) {
-    let mut out = Vec::new();
-    let mut words_bucket = None;
-    for (name, d) in rules_in_order(details) {
-        let uint = |k: &str| d.get(k).and_then(Value::as_u64);
-        let score = d.get("score").and_then(Value::as_f64);
-        let item = match name.as_str() {
-            "words" => match (uint("matchingWords"), uint("maxMatchingWords")) {
-                (Some(rank), Some(max)) => {
-                    words_bucket.get_or_insert(rank);
-                    Item::Rank { rank, max }
-                }
-                _ => continue,
-            },
-            "typo" => match (uint("typoCount"), uint("maxTypoCount")) {
-                (Some(count), Some(max)) => Item::Rank {
-                    rank: (max + 1).saturating_sub(count),
-                    max: max + 1,
-                },
-                _ => continue,
-            },
-            "exactness" => match d.get("matchType").and_then(Value::as_str) {
-                Some("exactMatch") => Item::Rank { rank: 3, max: 3 },
-                Some("matchesStart") => Item::Rank { rank: 2, max: 3 },
-                // ExactAttribute 1/3 folded with ExactWords (m+1)/(max+1).
-                Some("noExactMatch") => match (uint("matchingWords"), uint("maxMatchingWords")) {
-                    (Some(m), Some(max)) => Item::Rank {
-                        rank: m + 1,
-                        max: 3 * (max + 1),
-                    },
-                    _ => Item::Rank { rank: 1, max: 3 },
-                },
-                _ => continue,
-            },
-            "skipped" => Item::Rank { rank: 0, max: 1 },
-            "vectorSort" => {
-                Item::Vector(d.get("similarity").and_then(Value::as_f64).unwrap_or(0.0))
-            }
+impl Kind {
+    pub fn of(name: &str) -> Kind {
+        match name {
+            "words" => Kind::Words,
+            "typo" => Kind::Typo,
+            "exactness" => Kind::Exactness,
+            "skipped" => Kind::Skipped,
+            "vectorSort" => Kind::Vector,
             _ => match name.rsplit_once(':').map(|(_, dir)| dir) {
-                Some(dir @ ("asc" | "desc")) if name.starts_with("_geoPoint(") => Item::GeoSort {
-                    asc: dir == "asc",
-                    distance: d.get("distance").and_then(Value::as_f64),
-                },
-                Some(dir @ ("asc" | "desc")) => Item::Sort {
-                    asc: dir == "asc",
-                    value: d.get("value").cloned().unwrap_or(Value::Null),
-                },
-                _ => match score {
-                    Some(score) => Item::Local {
-                        name: name.clone(),
-                        score,
-                    },
-                    None => continue,
-                },
+                Some(dir @ ("asc" | "desc")) if name.starts_with("_geoPoint(") => {
+                    Kind::GeoSort { asc: dir == "asc" }
+                }
+                Some(dir @ ("asc" | "desc")) => Kind::Sort { asc: dir == "asc" },
+                _ => Kind::Other,
             },
-        };
-        out.push(item);
+        }
     }
-    (out, words_bucket)
+}
+
+/// An exactness rule's `matchType`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum MatchType {
+    ExactMatch,
+    MatchesStart,
+    NoExactMatch,
+    Other,
+}
+
+impl MatchType {
+    pub fn of(text: &str) -> MatchType {
+        match text {
+            "exactMatch" => MatchType::ExactMatch,
+            "matchesStart" => MatchType::MatchesStart,
+            "noExactMatch" => MatchType::NoExactMatch,
+            _ => MatchType::Other,
+        }
+    }
+}
+
+/// The fields of one rule's details that its [`Item`] is made of, each `None` when absent,
+/// `null` or not of its type (as `Value::as_u64`, `as_f64` and `as_str` read them). A reader
+/// may leave out the fields the rule's [`Kind`] does not read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Fields {
+    pub order: Option<u64>,
+    pub matching_words: Option<u64>,
+    pub max_matching_words: Option<u64>,
+    pub typo_count: Option<u64>,
+    pub max_typo_count: Option<u64>,
+    pub match_type: Option<MatchType>,
+    pub score: Option<f64>,
+    pub similarity: Option<f64>,
+    pub distance: Option<f64>,
+    pub value: Option<Value>,
+}
+
+/// The item rule `name` counts as, `None` when it counts for nothing (a rank rule without its
+/// counts, a rule without a score). Counts beyond reason wrap as they did in release builds
+/// (they no longer panic in debug ones).
+fn item<'a>(name: Cow<'a, str>, kind: Kind, f: Fields) -> Option<Item<'a>> {
+    Some(match kind {
+        Kind::Words => Item::Rank {
+            rank: f.matching_words?,
+            max: f.max_matching_words?,
+        },
+        Kind::Typo => {
+            let (count, max) = (f.typo_count?, f.max_typo_count?);
+            Item::Rank {
+                rank: max.wrapping_add(1).saturating_sub(count),
+                max: max.wrapping_add(1),
+            }
+        }
+        Kind::Exactness => match f.match_type? {
+            MatchType::ExactMatch => Item::Rank { rank: 3, max: 3 },
+            MatchType::MatchesStart => Item::Rank { rank: 2, max: 3 },
+            // ExactAttribute 1/3 folded with ExactWords (m+1)/(max+1).
+            MatchType::NoExactMatch => match (f.matching_words, f.max_matching_words) {
+                (Some(m), Some(max)) => Item::Rank {
+                    rank: m.wrapping_add(1),
+                    max: max.wrapping_add(1).wrapping_mul(3),
+                },
+                _ => Item::Rank { rank: 1, max: 3 },
+            },
+            MatchType::Other => return None,
+        },
+        Kind::Skipped => Item::Rank { rank: 0, max: 1 },
+        Kind::Vector => Item::Vector(f.similarity.unwrap_or(0.0)),
+        Kind::GeoSort { asc } => Item::GeoSort {
+            asc,
+            distance: f.distance,
+        },
+        Kind::Sort { asc } => Item::Sort {
+            asc,
+            value: f.value.unwrap_or(Value::Null),
+        },
+        Kind::Other => Item::Local {
+            name,
+            score: f.score?,
+        },
+    })
+}
+
+/// One rule's item and where it ranks among the hit's rules (its `order`, else its position).
+#[derive(Clone, Debug, PartialEq)]
+struct Entry<'a> {
+    order: u64,
+    /// Whether the rule is `words` (its rank is the words bucket).
+    words: bool,
+    item: Item<'a>,
+}
+
+/// A hit's `_rankingScoreDetails` as the weighted score reads them: its rules' items in their
+/// order, and its words bucket (`matchingWords`). Filled by [`super::details::read`]; reused
+/// from hit to hit (cleared, its buffers kept).
+#[derive(Debug, Default)]
+pub(crate) struct Details<'a> {
+    entries: Vec<Entry<'a>>,
+    bucket: Option<u64>,
+    /// The rules' names, for a reader to tell a repeated one.
+    pub(crate) names: Vec<&'a str>,
+}
+
+impl<'a> Details<'a> {
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.names.clear();
+        self.bucket = None;
+    }
+
+    /// Add the rule `name` (at `position` among the details' rules) whose fields are `fields`.
+    pub fn push(&mut self, position: u64, name: Cow<'a, str>, kind: Kind, fields: Fields) {
+        let order = fields.order.unwrap_or(position);
+        if let Some(item) = item(name, kind, fields) {
+            self.entries.push(Entry {
+                order,
+                words: kind == Kind::Words,
+                item,
+            });
+        }
+    }
+
+    /// Once every rule is in: the rules in their order (ties in the details' order), and the
+    /// words bucket.
+    pub fn finish(&mut self) {
+        if !self.entries.is_sorted_by_key(|e| e.order) {
+            self.entries.sort_by_key(|e| e.order);
+        }
+        self.bucket = self.entries.iter().find_map(|e| match e.item {
+            Item::Rank { rank, .. } if e.words => Some(rank),
+            _ => None,
+        });
+    }
+
+    /// The items in order.
+    #[cfg(test)]
+    pub fn items(&self) -> impl Iterator<Item = &Item<'a>> {
+        self.entries.iter().map(|e| &e.item)
+    }
+
+    #[cfg(test)]
+    pub fn bucket(&self) -> Option<u64> {
+        self.bucket
+    }
 }
 
 /// The smallest denominator `q <= MAX_DENOMINATOR` with `score ≈ p / q`.
@@ -156,39 +271,74 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 /// Estimated max ranks of the rules known by their local score, for one query's hits:
-/// `(rule, words bucket) -> max rank`.
+/// `(rule, words bucket) -> max rank`, in the order first seen (a handful of rules).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct MaxRanks(BTreeMap<(String, Option<u64>), u64>);
+pub(crate) struct MaxRanks<'a>(Vec<(Cow<'a, str>, Option<u64>, u64)>);
 
-impl MaxRanks {
-    pub fn observe(&mut self, details: &Map<String, Value>) {
-        let (items, bucket) = items(details);
-        for item in items {
-            let Item::Local { name, score } = item else {
+impl<'a> MaxRanks<'a> {
+    /// Estimate from every hit's details (`None` for a hit without).
+    pub fn of(details: &[Option<&'a str>]) -> MaxRanks<'a> {
+        let mut ranks = MaxRanks::default();
+        let mut read = Details::default();
+        for text in details.iter().flatten() {
+            if details::read(text, &mut read) {
+                ranks.observe(&read);
+            }
+        }
+        ranks
+    }
+
+    pub fn observe(&mut self, details: &Details<'a>) {
+        let bucket = details.bucket;
+        for entry in &details.entries {
+            let Item::Local { name, score } = &entry.item else {
                 continue;
             };
-            let Some(q) = denominator(score) else {
+            let Some(q) = denominator(*score) else {
                 continue;
             };
-            let entry = self.0.entry((name, bucket)).or_insert(1);
-            let lcm = (*entry / gcd(*entry, q)).saturating_mul(q);
-            *entry = lcm.min(MAX_ESTIMATE);
+            let at = match self
+                .0
+                .iter()
+                .position(|(n, b, _)| n == name && *b == bucket)
+            {
+                Some(at) => at,
+                None => {
+                    self.0.push((name.clone(), bucket, 1));
+                    self.0.len() - 1
+                }
+            };
+            if let Some((_, _, max)) = self.0.get_mut(at) {
+                let lcm = (*max / gcd(*max, q)).saturating_mul(q);
+                *max = lcm.min(MAX_ESTIMATE);
+            }
         }
     }
 
-    fn get(&self, name: &str, bucket: Option<u64>) -> Option<u64> {
-        self.0.get(&(name.to_owned(), bucket)).copied()
+    pub fn get(&self, name: &str, bucket: Option<u64>) -> Option<u64> {
+        self.0
+            .iter()
+            .find(|(n, b, _)| n == name && *b == bucket)
+            .map(|(_, _, max)| *max)
     }
 }
 
-/// Fold one group of relevancy rules into its score, last rule first.
-fn fold(group: &[Item], max_ranks: &MaxRanks, bucket: Option<u64>) -> f64 {
+/// Fold one group of relevancy rules into its score, last rule first. `max_rank` gives a local
+/// rule's estimated max rank; it is asked only when the rules after it did not fold to 1 (the
+/// max rank then changes nothing).
+fn fold(
+    group: &[Entry<'_>],
+    bucket: Option<u64>,
+    max_rank: &mut dyn FnMut(&str, Option<u64>) -> Option<u64>,
+) -> f64 {
     let mut tail = 1.0;
-    for item in group.iter().rev() {
-        tail = match item {
+    for entry in group.iter().rev() {
+        tail = match &entry.item {
             Item::Rank { rank, max } if *max > 0 => (*rank as f64 - 1.0 + tail) / *max as f64,
             Item::Rank { .. } => 0.0,
-            Item::Local { name, score } => match max_ranks.get(name, bucket) {
+            // `score - 0.0 / max` is `score`.
+            Item::Local { score, .. } if tail == 1.0 => *score,
+            Item::Local { name, score } => match max_rank(name, bucket) {
                 Some(max) if max > 0 => score - (1.0 - tail) / max as f64,
                 _ => *score,
             },
@@ -198,12 +348,13 @@ fn fold(group: &[Item], max_ranks: &MaxRanks, bucket: Option<u64>) -> f64 {
     tail.clamp(0.0, 1.0)
 }
 
-/// A hit's weighted score values. `global_score` is its (whole index) `_rankingScore`.
+/// A hit's weighted score values. `global_score` is its (whole index) `_rankingScore`;
+/// `details` its details, `None` when it has none (or they are not a JSON object).
 pub(crate) fn hit_score(
-    details: Option<&Map<String, Value>>,
+    details: Option<&Details<'_>>,
     global_score: f64,
     weight: f64,
-    max_ranks: &MaxRanks,
+    max_rank: &mut dyn FnMut(&str, Option<u64>) -> Option<u64>,
 ) -> HitScore {
     let global = global_score * weight;
     let Some(details) = details else {
@@ -212,55 +363,97 @@ pub(crate) fn hit_score(
             global,
         };
     };
-    let (items, bucket) = items(details);
-    let is_relevancy = |i: &Item| matches!(i, Item::Rank { .. } | Item::Local { .. });
+    let entries = details.entries.as_slice();
+    let is_relevancy = |e: &Entry<'_>| matches!(e.item, Item::Rank { .. } | Item::Local { .. });
     let only_one_group = {
-        let first = items.iter().position(is_relevancy);
-        let last = items.iter().rposition(is_relevancy);
+        let first = entries.iter().position(is_relevancy);
+        let last = entries.iter().rposition(is_relevancy);
         match (first, last) {
-            (Some(f), Some(l)) => items.iter().take(l + 1).skip(f).all(is_relevancy),
+            (Some(f), Some(l)) => entries.iter().take(l + 1).skip(f).all(is_relevancy),
             _ => true,
         }
     };
-    let mut values = Vec::new();
-    let mut group: Vec<Item> = Vec::new();
-    let flush = |group: &mut Vec<Item>, values: &mut Vec<Weighted>| {
-        if group.is_empty() {
-            return;
-        }
-        let score = if only_one_group && !items.iter().any(|i| matches!(i, Item::Vector(_))) {
+    // The fold of one group of all the relevancy rules is the global score.
+    let whole = only_one_group && !entries.iter().any(|e| matches!(e.item, Item::Vector(_)));
+    let mut group_score = |group: &[Entry<'_>]| {
+        let score = if whole {
             global_score
         } else {
-            fold(group, max_ranks, bucket)
+            fold(group, details.bucket, max_rank)
         };
-        values.push(Weighted::Score(score * weight));
-        group.clear();
+        Weighted::Score(score * weight)
     };
-    for item in &items {
-        match item {
-            Item::Rank { .. } | Item::Local { .. } => group.push(item.clone()),
-            Item::Sort { asc, value } => {
-                flush(&mut group, &mut values);
-                values.push(Weighted::Sort {
-                    asc: *asc,
-                    value: value.clone(),
-                });
+    let mut values = Vec::with_capacity(if whole { 1 } else { entries.len() });
+    let mut group_start = None;
+    for (i, entry) in entries.iter().enumerate() {
+        let value = match &entry.item {
+            Item::Rank { .. } | Item::Local { .. } => {
+                group_start.get_or_insert(i);
+                continue;
             }
-            Item::GeoSort { asc, distance } => {
-                flush(&mut group, &mut values);
-                values.push(Weighted::GeoSort {
-                    asc: *asc,
-                    distance: *distance,
-                });
-            }
-            Item::Vector(similarity) => {
-                flush(&mut group, &mut values);
-                values.push(Weighted::Vector(similarity * weight));
-            }
+            Item::Sort { asc, value } => Weighted::Sort {
+                asc: *asc,
+                value: value.clone(),
+            },
+            Item::GeoSort { asc, distance } => Weighted::GeoSort {
+                asc: *asc,
+                distance: *distance,
+            },
+            Item::Vector(similarity) => Weighted::Vector(similarity * weight),
+        };
+        if let Some(start) = group_start.take() {
+            values.push(group_score(entries.get(start..i).unwrap_or_default()));
+        }
+        values.push(value);
+    }
+    if let Some(start) = group_start {
+        values.push(group_score(entries.get(start..).unwrap_or_default()));
+    }
+    HitScore { values, global }
+}
+
+/// Scores one query's hits: each from its details' text, read when asked for (the merge asks
+/// only for the hits it compares); the max ranks estimated from all of them when first needed.
+pub(crate) struct Scorer<'a> {
+    weight: f64,
+    /// Each hit's `_rankingScoreDetails` text.
+    details: Vec<Option<&'a str>>,
+    read: Details<'a>,
+    max_ranks: Option<MaxRanks<'a>>,
+}
+
+impl<'a> Scorer<'a> {
+    pub fn new(weight: f64, details: Vec<Option<&'a str>>) -> Scorer<'a> {
+        Scorer {
+            weight,
+            details,
+            read: Details::default(),
+            max_ranks: None,
         }
     }
-    flush(&mut group, &mut values);
-    HitScore { values, global }
+
+    /// The score of hit number `hit`, whose `_rankingScore` is `global_score`.
+    pub fn score(&mut self, hit: usize, global_score: f64) -> HitScore {
+        let Scorer {
+            weight,
+            details,
+            read,
+            max_ranks,
+        } = self;
+        let text = details.get(hit).copied().flatten();
+        let found = text.is_some_and(|text| details::read(text, read));
+        let mut max_rank = |name: &str, bucket: Option<u64>| {
+            max_ranks
+                .get_or_insert_with(|| MaxRanks::of(details))
+                .get(name, bucket)
+        };
+        hit_score(
+            found.then_some(&*read),
+            global_score,
+            *weight,
+            &mut max_rank,
+        )
+    }
 }
 
 fn by_global(left: &HitScore, right: &HitScore) -> Ordering {
@@ -341,20 +534,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn details(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
+    /// The scores of one query's hits, from their details.
+    fn scores(weight: f64, hits: &[(Value, f64)]) -> Vec<HitScore> {
+        let texts: Vec<String> = hits.iter().map(|(d, _)| d.to_string()).collect();
+        let mut scorer = Scorer::new(weight, texts.iter().map(|t| Some(t.as_str())).collect());
+        hits.iter()
+            .enumerate()
+            .map(|(i, (_, global))| scorer.score(i, *global))
+            .collect()
+    }
+
+    fn score(details: Value, global: f64, weight: f64) -> HitScore {
+        scores(weight, &[(details, global)]).remove(0)
     }
 
     #[test]
     fn one_group_compares_on_the_weighted_global_score() {
-        let d = details(json!({
+        let d = json!({
             "words": {"order": 0, "matchingWords": 1, "maxMatchingWords": 1, "score": 1.0},
             "proximity": {"order": 1, "score": 0.5},
-        }));
-        let s = hit_score(Some(&d), 0.75, 2.0, &MaxRanks::default());
+        });
+        let s = score(d.clone(), 0.75, 2.0);
         assert_eq!(s.values, vec![Weighted::Score(1.5)]);
         assert_eq!(s.global, 1.5);
-        let t = hit_score(Some(&d), 0.75, 1.0, &MaxRanks::default());
+        let t = score(d, 0.75, 1.0);
         assert_eq!(compare(&s, &t), Ordering::Greater);
         assert_eq!(compare(&t, &t.clone()), Ordering::Equal);
     }
@@ -362,16 +565,15 @@ mod tests {
     #[test]
     fn a_sort_splits_the_rules_into_groups_compared_in_turn() {
         let hit = |typos: u64, downloads: u64, exact: &str| {
-            details(json!({
+            json!({
                 "words": {"order": 0, "matchingWords": 1, "maxMatchingWords": 1, "score": 1.0},
                 "typo": {"order": 1, "typoCount": typos, "maxTypoCount": 2, "score": 0.0},
                 "downloads:desc": {"order": 2, "value": downloads},
                 "exactness": {"order": 3, "matchType": exact, "score": 0.0},
-            }))
+            })
         };
-        let none = MaxRanks::default();
-        let s = |d: &Map<String, Value>| hit_score(Some(d), 0.5, 1.0, &none);
-        let a = s(&hit(0, 10, "noExactMatch"));
+        let s = |d: Value| score(d, 0.5, 1.0);
+        let a = s(hit(0, 10, "noExactMatch"));
         assert_eq!(
             a.values,
             vec![
@@ -384,40 +586,114 @@ mod tests {
             ]
         );
         // Fewer typos wins before the sort; then the larger downloads; then exactness.
+        assert_eq!(compare(&a, &s(hit(1, 99, "exactMatch"))), Ordering::Greater);
+        assert_eq!(compare(&a, &s(hit(0, 11, "noExactMatch"))), Ordering::Less);
+        assert_eq!(compare(&a, &s(hit(0, 10, "exactMatch"))), Ordering::Less);
+    }
+
+    #[test]
+    fn rules_are_read_in_their_order_and_without_one_in_their_position() {
+        let text = r#"{"exactness": {"order": 2, "matchType": "exactMatch"}, "title:asc": {"value": "a"}, "words": {"order": 0, "matchingWords": 2, "maxMatchingWords": 3}, "custom": {"order": 1}}"#;
+        let mut d = Details::default();
+        assert!(details::read(text, &mut d));
+        let items: Vec<&Item<'_>> = d.items().collect();
         assert_eq!(
-            compare(&a, &s(&hit(1, 99, "exactMatch"))),
-            Ordering::Greater
+            items,
+            [
+                &Item::Rank { rank: 2, max: 3 },
+                &Item::Sort {
+                    asc: true,
+                    value: json!("a")
+                },
+                &Item::Rank { rank: 3, max: 3 },
+            ]
         );
-        assert_eq!(compare(&a, &s(&hit(0, 11, "noExactMatch"))), Ordering::Less);
-        assert_eq!(compare(&a, &s(&hit(0, 10, "exactMatch"))), Ordering::Less);
+        assert_eq!(d.bucket, Some(2));
     }
 
     #[test]
     fn local_scores_inside_a_group_use_the_estimated_max_rank() {
         let hit = |prox: f64| {
-            details(json!({
+            json!({
                 "proximity": {"order": 0, "score": prox},
                 "title:asc": {"order": 1, "value": "a"},
                 "exactness": {"order": 2, "matchType": "matchesStart", "score": 0.0},
-            }))
+            })
         };
-        let mut ranks = MaxRanks::default();
-        for p in [1.0, 6.0 / 7.0, 5.0 / 7.0] {
-            ranks.observe(&hit(p));
-        }
+        let texts: Vec<String> = [1.0, 6.0 / 7.0, 5.0 / 7.0]
+            .iter()
+            .map(|p| hit(*p).to_string())
+            .collect();
+        let ranks = MaxRanks::of(&texts.iter().map(|t| Some(t.as_str())).collect::<Vec<_>>());
         assert_eq!(ranks.get("proximity", None), Some(7));
         // A group of one rule is its local score, whatever its max rank.
-        let s = hit_score(Some(&hit(5.0 / 7.0)), 0.0, 1.0, &ranks);
+        let s = score(hit(5.0 / 7.0), 0.0, 1.0);
         assert_eq!(s.values[0], Weighted::Score(5.0 / 7.0));
         let group = [
-            Item::Local {
-                name: "proximity".into(),
-                score: 5.0 / 7.0,
+            Entry {
+                order: 0,
+                words: false,
+                item: Item::Local {
+                    name: "proximity".into(),
+                    score: 5.0 / 7.0,
+                },
             },
-            Item::Rank { rank: 2, max: 3 },
+            Entry {
+                order: 1,
+                words: false,
+                item: Item::Rank { rank: 2, max: 3 },
+            },
         ];
         // ((5 - 1) * 3 + 2) / 21
-        assert!((fold(&group, &ranks, None) - 14.0 / 21.0).abs() < 1e-12);
+        let mut max_rank = |name: &str, bucket| ranks.get(name, bucket);
+        assert!((fold(&group, None, &mut max_rank) - 14.0 / 21.0).abs() < 1e-12);
+        // The same through a query's scorer, whose hits give the estimate.
+        let split = |prox: f64| {
+            json!({
+                "words": {"order": 0, "matchingWords": 1, "maxMatchingWords": 1},
+                "title:asc": {"order": 1, "value": "a"},
+                "proximity": {"order": 2, "score": prox},
+                "exactness": {"order": 3, "matchType": "matchesStart"},
+            })
+        };
+        let hits: Vec<(Value, f64)> = [1.0, 6.0 / 7.0, 5.0 / 7.0]
+            .iter()
+            .map(|p| (split(*p), 0.5))
+            .collect();
+        let got = scores(1.0, &hits);
+        assert!(matches!(got[2].values[2], Weighted::Score(s) if (s - 14.0 / 21.0).abs() < 1e-12));
+    }
+
+    #[test]
+    fn details_that_are_not_an_object_score_as_none_and_an_empty_object_as_no_rule() {
+        for text in ["[1]", "\"x\"", "null", r#"{"words": 1e999}"#] {
+            let mut scorer = Scorer::new(2.0, vec![Some(text)]);
+            assert_eq!(
+                scorer.score(0, 0.25),
+                HitScore {
+                    values: vec![Weighted::Score(0.5)],
+                    global: 0.5
+                },
+                "{text}"
+            );
+        }
+        let mut scorer = Scorer::new(2.0, vec![Some("{}"), None]);
+        assert_eq!(scorer.score(0, 0.25).values, []);
+        assert_eq!(scorer.score(1, 0.25).values, [Weighted::Score(0.5)]);
+        // Out of range: no hit.
+        assert_eq!(scorer.score(2, 0.25).values, [Weighted::Score(0.5)]);
+    }
+
+    #[test]
+    fn counts_beyond_reason_wrap_instead_of_panicking() {
+        let d = json!({
+            "typo": {"order": 0, "typoCount": 1, "maxTypoCount": u64::MAX},
+            "x:asc": {"order": 1, "value": 1},
+            "exactness": {"order": 2, "matchType": "noExactMatch", "matchingWords": u64::MAX, "maxMatchingWords": u64::MAX},
+        });
+        let s = score(d, 0.5, 1.0);
+        assert_eq!(s.values[0], Weighted::Score(0.0));
+        assert_eq!(s.values[2], Weighted::Score(0.0));
     }
 
     #[test]
