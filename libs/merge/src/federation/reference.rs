@@ -91,7 +91,7 @@ pub(super) fn merge(
             out.insert("totalHits".into(), Value::from(total));
         }
     }
-    let by_index = facets_by_index(federation, answers, &bodies, contexts);
+    let by_index = super::facets_by_index(federation, answers, &bodies, contexts);
     match federation.merge_facets {
         Some(merge) => {
             if let Some((distribution, stats)) = facets::merge_indexes(&by_index, contexts, merge) {
@@ -257,32 +257,6 @@ fn client_hit(c: &Candidate<'_>) -> Value {
     Value::Object(doc)
 }
 
-fn facets_by_index(
-    federation: &Federation,
-    answers: &[QueryAnswer],
-    bodies: &[&Map<String, Value>],
-    contexts: &BTreeMap<String, IndexMergeContext>,
-) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for (uid, facets) in &federation.facets_by_index {
-        if facets.is_none() {
-            continue;
-        }
-        let of_index: Vec<&Map<String, Value>> = answers
-            .iter()
-            .zip(bodies)
-            .filter(|(a, _)| &a.index_uid == uid)
-            .map(|(_, b)| *b)
-            .collect();
-        if of_index.is_empty() {
-            continue;
-        }
-        let ctx = contexts.get(uid).cloned().unwrap_or_default();
-        out.insert(uid.clone(), facets::index_facets(&of_index, &ctx));
-    }
-    out
-}
-
 /// The weighted score as it was computed before the details were read from their text: from
 /// the details decoded into a map (arithmetic on counts beyond reason wrapping, as release builds
 /// did). Tested against the text reading (`tests.rs`).
@@ -291,10 +265,8 @@ pub(super) mod weighted {
 
     use serde_json::{Map, Value};
 
-    use super::super::weighted::{HitScore, Weighted};
+    use super::super::weighted::{HitScore, Weighted, denominator, gcd};
 
-    /// Largest denominator tried when reading a local score as a fraction.
-    const MAX_DENOMINATOR: u64 = 1000;
     /// Largest estimated max rank (the least common multiple stops growing there).
     const MAX_ESTIMATE: u64 = 1_000_000;
 
@@ -396,18 +368,6 @@ pub(super) mod weighted {
             out.push(item);
         }
         (out, words_bucket)
-    }
-
-    /// The smallest denominator `q <= MAX_DENOMINATOR` with `score ≈ p / q`.
-    fn denominator(score: f64) -> Option<u64> {
-        (1..=MAX_DENOMINATOR).find(|&q| {
-            let scaled = score * q as f64;
-            (scaled - scaled.round()).abs() < 1e-9
-        })
-    }
-
-    fn gcd(a: u64, b: u64) -> u64 {
-        if b == 0 { a } else { gcd(b, a % b) }
     }
 
     /// Estimated max ranks of the rules known by their local score, for one query's hits:

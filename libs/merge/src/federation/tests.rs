@@ -383,6 +383,19 @@ fn merged_text(federation: &Federation, answers: &[QueryAnswer]) -> String {
     out
 }
 
+/// The merged answer's text under the default federation, not compared with the reference
+/// (for what the merge on values wrote otherwise: re-serialised spacing, or a panic).
+fn merged_alone(answers: &[QueryAnswer]) -> String {
+    let out = merge(
+        &Federation::default(),
+        answers,
+        &BTreeMap::new(),
+        &Overrides::default(),
+    )
+    .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 /// The text of the answer's hits (its first hit, when it has one).
 fn first_hit(answer: &str) -> &str {
     let hits = answer.strip_prefix(r#"{"hits":["#).unwrap();
@@ -396,14 +409,7 @@ fn keys_with_escapes_are_read_and_written_as_serde_json_writes_them() {
     // written as serde_json writes them, the values as the answer wrote them.
     let hits = r#"{"id":1,"a\"b":"x","\u00e9t\u00e9":[1.50, 2],"tab\tkey":{"n" : null},"_ranking\u0053core":0.5,"_rankingScoreDetails":{}}"#;
     let q = raw_answer("a", hits, json!({}));
-    let out = merge(
-        &Federation::default(),
-        &[q],
-        &BTreeMap::new(),
-        &Overrides::default(),
-    )
-    .unwrap();
-    let out = String::from_utf8(out).unwrap();
+    let out = merged_alone(&[q]);
     assert_eq!(
         first_hit(&out),
         r#"{"id":1,"a\"b":"x","été":[1.50, 2],"tab\tkey":{"n" : null},"_federation":{"indexUid":"a","queriesPosition":0,"weightedRankingScore":0.5}}"#
@@ -457,15 +463,9 @@ fn the_added_primary_key_is_cut_out_of_formatted() {
         json!({}),
     );
     q.prepared = prepare_query(&client, 20, None, Some("id"));
-    let out = merge(
-        &Federation::default(),
-        &[q],
-        &BTreeMap::new(),
-        &Overrides::default(),
-    )
-    .unwrap();
+    let out = merged_alone(&[q]);
     assert_eq!(
-        first_hit(std::str::from_utf8(&out).unwrap()),
+        first_hit(&out),
         r#"{"_federation":{"indexUid":"a","queriesPosition":0,"weightedRankingScore":1.0},"_formatted":{ "name" : "n" }}"#
     );
 }
@@ -520,15 +520,9 @@ fn a_documents_own_federation_member_is_replaced() {
         r#"{"id":1,"_federation":{"x":1},"name":"n","_rankingScore":0.5}"#,
         json!({}),
     );
-    let out = merge(
-        &Federation::default(),
-        &[q],
-        &BTreeMap::new(),
-        &Overrides::default(),
-    )
-    .unwrap();
+    let out = merged_alone(&[q]);
     assert_eq!(
-        first_hit(std::str::from_utf8(&out).unwrap()),
+        first_hit(&out),
         r#"{"id":1,"name":"n","_federation":{"indexUid":"a","queriesPosition":0,"weightedRankingScore":0.5}}"#
     );
 }
@@ -648,14 +642,7 @@ fn details_serde_json_refuses_score_the_hit_as_one_without_details() {
             r#"{"id":2,"_rankingScore":0.1,"_rankingScoreDetails":{"title:asc":{"order":0,"value":"a"}}}"#,
             json!({}),
         );
-        let out = merge(
-            &Federation::default(),
-            &[q1, q0],
-            &BTreeMap::new(),
-            &Overrides::default(),
-        )
-        .unwrap();
-        let out = String::from_utf8(out).unwrap();
+        let out = merged_alone(&[q1, q0]);
         assert_eq!(
             first_hit(&out),
             format!(

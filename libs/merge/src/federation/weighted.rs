@@ -259,14 +259,14 @@ impl<'a> Details<'a> {
 }
 
 /// The smallest denominator `q <= MAX_DENOMINATOR` with `score ≈ p / q`.
-fn denominator(score: f64) -> Option<u64> {
+pub(super) fn denominator(score: f64) -> Option<u64> {
     (1..=MAX_DENOMINATOR).find(|&q| {
         let scaled = score * q as f64;
         (scaled - scaled.round()).abs() < 1e-9
     })
 }
 
-fn gcd(a: u64, b: u64) -> u64 {
+pub(super) fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
