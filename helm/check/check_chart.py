@@ -384,6 +384,16 @@ def check_structure(objects: list[dict], values: dict, c: Checks, where: str) ->
         want = {"gateway", "router", "merger", "rebalancer", "health-checker"}
         c.check(want <= scraped, f"{where}: ServiceMonitor scrapes every service", f"scrapes {sorted(scraped)}")
 
+    # NATS's GOMAXPROCS: set on every server when asked, else left to Go.
+    gomaxprocs = values["nats"]["gomaxprocs"]
+    nats_sets = [o for o in by_kind.get("StatefulSet", {}).values()
+                 if o["metadata"]["labels"].get("app.kubernetes.io/component") == "nats"]
+    if c.check(len(nats_sets) == 1, f"{where}: one NATS StatefulSet"):
+        ctr = next(x for x in nats_sets[0]["spec"]["template"]["spec"]["containers"] if x["name"] == "nats")
+        got = next((e.get("value") for e in ctr.get("env", []) if e["name"] == "GOMAXPROCS"), None)
+        c.check(got == (str(gomaxprocs) if gomaxprocs else None),
+                f"{where}: NATS GOMAXPROCS is {gomaxprocs or 'unset'}", f"got {got!r}")
+
     # Topology: replication factor within the node count, as the router is told.
     rf = values["cluster"]["replicationFactor"]
     meili = [o for o in by_kind.get("StatefulSet", {}).values()
