@@ -397,12 +397,7 @@ fn merge_lists<'l, 'a>(
             break;
         };
         let uid = best.answer.index_uid.as_str();
-        let cap = contexts
-            .get(uid)
-            .map_or(u64::MAX, |c| {
-                u64::try_from(c.max_total_hits).unwrap_or(u64::MAX)
-            })
-            .min(required);
+        let cap = index_cap(contexts, uid, required);
         let taken = per_index.entry(uid).or_default();
         if *taken >= cap {
             continue;
@@ -526,6 +521,17 @@ fn write_without(out: &mut Vec<u8>, text: &str, field: &str) {
         out.extend_from_slice(value.get().as_bytes());
     }
     out.push(b'}');
+}
+
+/// How many hits the index `uid` may give the merged list: its `maxTotalHits`, at most
+/// `required`.
+fn index_cap(contexts: &BTreeMap<String, IndexMergeContext>, uid: &str, required: u64) -> u64 {
+    contexts
+        .get(uid)
+        .map_or(u64::MAX, |c| {
+            u64::try_from(c.max_total_hits).unwrap_or(u64::MAX)
+        })
+        .min(required)
 }
 
 fn facets_by_index(

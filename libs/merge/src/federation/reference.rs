@@ -173,12 +173,7 @@ fn merge_lists<'l, 'a>(
         }
         let answer = best.answer;
         let uid = answer.index_uid.as_str();
-        let cap = contexts
-            .get(uid)
-            .map_or(u64::MAX, |c| {
-                u64::try_from(c.max_total_hits).unwrap_or(u64::MAX)
-            })
-            .min(required);
+        let cap = super::index_cap(contexts, uid, required);
         let taken = per_index.entry(uid).or_default();
         if *taken >= cap {
             continue;
@@ -261,37 +256,15 @@ fn client_hit(c: &Candidate<'_>) -> Value {
 /// the details decoded into a map (arithmetic on counts beyond reason wrapping, as release builds
 /// did). Tested against the text reading (`tests.rs`).
 pub(super) mod weighted {
+    use std::borrow::Cow;
     use std::collections::BTreeMap;
 
     use serde_json::{Map, Value};
 
-    use super::super::weighted::{HitScore, Weighted, denominator, gcd};
+    use super::super::weighted::{HitScore, Item, Weighted, denominator, gcd};
 
     /// Largest estimated max rank (the least common multiple stops growing there).
     const MAX_ESTIMATE: u64 = 1_000_000;
-
-    /// One entry of the details, before folding.
-    #[derive(Clone, Debug, PartialEq)]
-    enum Item {
-        Rank {
-            rank: u64,
-            max: u64,
-        },
-        /// A relevancy rule known by its local score only.
-        Local {
-            name: String,
-            score: f64,
-        },
-        Sort {
-            asc: bool,
-            value: Value,
-        },
-        GeoSort {
-            asc: bool,
-            distance: Option<f64>,
-        },
-        Vector(f64),
-    }
 
     fn rules_in_order(details: &Map<String, Value>) -> Vec<(&String, &Value)> {
         let mut rules: Vec<(u64, &String, &Value)> = details
@@ -306,7 +279,7 @@ pub(super) mod weighted {
         rules.into_iter().map(|(_, n, d)| (n, d)).collect()
     }
 
-    fn items(details: &Map<String, Value>) -> (Vec<Item>, Option<u64>) {
+    fn items(details: &Map<String, Value>) -> (Vec<Item<'_>>, Option<u64>) {
         let mut out = Vec::new();
         let mut words_bucket = None;
         for (name, d) in rules_in_order(details) {
@@ -358,7 +331,7 @@ pub(super) mod weighted {
                     },
                     _ => match score {
                         Some(score) => Item::Local {
-                            name: name.clone(),
+                            name: Cow::Owned(name.clone()),
                             score,
                         },
                         None => continue,
@@ -385,7 +358,7 @@ pub(super) mod weighted {
                 let Some(q) = denominator(score) else {
                     continue;
                 };
-                let entry = self.0.entry((name, bucket)).or_insert(1);
+                let entry = self.0.entry((name.into_owned(), bucket)).or_insert(1);
                 let lcm = (*entry / gcd(*entry, q)).saturating_mul(q);
                 *entry = lcm.min(MAX_ESTIMATE);
             }
