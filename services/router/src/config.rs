@@ -32,7 +32,8 @@ pub struct Config {
     /// Copies of each shard, unless the `cluster` KV key says otherwise.
     #[serde(default)]
     pub default_replication_factor: Option<u8>,
-    /// Documents are sent to a shard's nodes in requests of about this size.
+    /// Documents are sent to a shard's nodes in requests of about this size (a batch's first
+    /// parts for a shard smaller: 1/16 of it, then 1/8, 1/4, 1/2, so that nodes start early).
     #[serde(default = "default_flush_bytes")]
     pub shard_flush_bytes: usize,
     /// How often every copy of every shard is checked for settings that drifted apart

@@ -7,7 +7,7 @@
 //! (`DocumentsCommit::ids_checked`). Per-shard buffers are flushed at
 //! `shard_flush_bytes`, so memory stays bounded whatever the batch size.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -118,7 +118,7 @@ impl Router {
         // Pass 2: split per shard and write every copy.
         let shards = ShardCount::new(record.shard_count)
             .ok_or_else(|| MeiliError::internal("invalid shard count in the index record"))?;
-        let mut buffers: BTreeMap<u16, Vec<u8>> = BTreeMap::new();
+        let mut buffers: BTreeMap<u16, ShardBuffer> = BTreeMap::new();
         let flush_at = self.config.shard_flush_bytes;
         let method = match req.method {
             WriteMethod::Replace => Method::POST,
@@ -128,86 +128,94 @@ impl Router {
         // other, so each copy receives its documents in the batch's order (a later version of a
         // document must land after an earlier one). Each copy goes at its own pace: a busy node
         // does not hold back the next part for the shard's other copy.
+        //
+        // The sends in flight are driven while the WAL is read, so that a copy gets its first
+        // part as soon as it is cut and indexes while the rest of the batch is split. Reading
+        // pauses while a part waits for its copy (the previous part there not yet accepted):
+        // memory stays bounded by one waiting part per copy on top of the buffers.
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut busy: HashSet<(u16, String)> = HashSet::new();
+        let mut waiting: VecDeque<Call> = VecDeque::new();
         let wal_ref = WalRef {
             batch_id: req.batch_id.clone(),
             chunks: req.chunks,
             shard_count: record.shard_count,
             primary_key: primary_key.clone(),
         };
-        let mut reader = wal::BatchReader::new(&self.wal, &req.batch_id, req.chunks);
+        // A stream keeps the read in progress when the select below takes a send's answer first.
+        let chunks = futures::stream::unfold(
+            wal::BatchReader::new(&self.wal, &req.batch_id, req.chunks),
+            |mut reader| async move { reader.next().await.map(|chunk| (chunk, reader)) },
+        );
+        let mut chunks = std::pin::pin!(chunks);
         let mut finished = false;
-        while !finished {
-            let mut ready: Vec<(u16, Bytes)> = Vec::new();
-            match reader.next().await {
-                Some(chunk) => {
-                    let chunk = chunk?;
-                    for line in chunk
-                        .ndjson
-                        .split(|b| *b == b'\n')
-                        .filter(|l| !l.is_empty())
-                    {
-                        // Pass 1 checked every id: a line without one now is a WAL that changed
-                        // under the batch, not something to route to shard 0.
-                        let shard = miroir_placement::shard_of_json_line(line, &primary_key, shards)
-                            .map(|s| s.get())
-                            .ok_or_else(|| {
-                                MeiliError::internal(format!(
-                                    "batch {}: a document has no readable `{primary_key}` after the check",
-                                    req.batch_id
-                                ))
-                            })?;
-                        let buf = buffers.entry(shard).or_default();
-                        buf.extend_from_slice(line);
-                        buf.push(b'\n');
-                        if buf.len() >= flush_at {
-                            ready.push((shard, Bytes::from(std::mem::take(buf))));
+        loop {
+            // Send what waits, in order: a part stays behind an earlier one for the same copy.
+            let mut still = VecDeque::with_capacity(waiting.len());
+            for call in waiting.drain(..) {
+                let copy = (call.shard, call.node.clone());
+                if busy.contains(&copy) {
+                    still.push_back(call);
+                    continue;
+                }
+                busy.insert(copy.clone());
+                in_flight.push(async move {
+                    (
+                        copy,
+                        self.send_calls(Some(&req.index_uid), vec![call], true)
+                            .await,
+                    )
+                });
+            }
+            waiting = still;
+            if finished && waiting.is_empty() && in_flight.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                Some((done, results)) = in_flight.next(), if !in_flight.is_empty() => {
+                    busy.remove(&done);
+                    self.book(&mut task, results, hinted).await?;
+                }
+                chunk = chunks.next(), if !finished && waiting.is_empty() => {
+                    let ready = match chunk {
+                        Some(chunk) => split_chunk(
+                            &chunk?.ndjson,
+                            &primary_key,
+                            shards,
+                            flush_at,
+                            &mut buffers,
+                            &req.batch_id,
+                        )?,
+                        None => {
+                            finished = true;
+                            std::mem::take(&mut buffers)
+                                .into_iter()
+                                .filter(|(_, b)| !b.bytes.is_empty())
+                                .map(|(s, b)| (s, Bytes::from(b.bytes)))
+                                .collect()
                         }
+                    };
+                    for (shard, body) in ready {
+                        waiting.extend(document_calls(
+                            &record,
+                            shard,
+                            &method,
+                            &primary_key,
+                            req.skip_creation,
+                            body,
+                            wal_ref.clone(),
+                        ));
                     }
                 }
-                None => {
-                    finished = true;
-                    ready.extend(
-                        std::mem::take(&mut buffers)
-                            .into_iter()
-                            .filter(|(_, b)| !b.is_empty())
-                            .map(|(s, b)| (s, Bytes::from(b))),
-                    );
+                // A waiting part always has a send in flight before it (its copy is busy).
+                else => {
+                    return Err(MeiliError::internal(format!(
+                        "batch {}: parts left waiting with nothing in flight",
+                        req.batch_id
+                    )));
                 }
             }
-            for (shard, body) in ready {
-                let calls = document_calls(
-                    &record,
-                    shard,
-                    &method,
-                    &primary_key,
-                    req.skip_creation,
-                    body,
-                    wal_ref.clone(),
-                );
-                for call in calls {
-                    let copy = (shard, call.node.clone());
-                    while busy.contains(&copy) {
-                        let Some((done, results)) = in_flight.next().await else {
-                            break;
-                        };
-                        busy.remove(&done);
-                        self.book(&mut task, results, hinted).await?;
-                    }
-                    busy.insert(copy.clone());
-                    in_flight.push(async move {
-                        (
-                            copy,
-                            self.send_calls(Some(&req.index_uid), vec![call], true)
-                                .await,
-                        )
-                    });
-                }
-            }
-        }
-        while let Some((_, results)) = in_flight.next().await {
-            self.book(&mut task, results, hinted).await?;
         }
         self.enqueued(&task).await
     }
@@ -404,6 +412,55 @@ impl Router {
 /// Builds the node calls of a deletion for the index record read when it runs.
 type CallMaker<'a> = Box<dyn Fn(&IndexRecord) -> Vec<Call> + Send + Sync + 'a>;
 
+/// Append each document of a WAL chunk to its shard's buffer; the buffers that reach
+/// `flush_at` are taken as parts to send.
+fn split_chunk(
+    ndjson: &[u8],
+    primary_key: &str,
+    shards: ShardCount,
+    flush_at: usize,
+    buffers: &mut BTreeMap<u16, ShardBuffer>,
+    batch_id: &str,
+) -> Result<Vec<(u16, Bytes)>, MeiliError> {
+    let mut ready = Vec::new();
+    for line in ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        // Pass 1 checked every id: a line without one now is a WAL that changed under the
+        // batch, not something to route to shard 0.
+        let shard = miroir_placement::shard_of_json_line(line, primary_key, shards)
+            .map(|s| s.get())
+            .ok_or_else(|| {
+                MeiliError::internal(format!(
+                    "batch {batch_id}: a document has no readable `{primary_key}` after the check"
+                ))
+            })?;
+        let buffer = buffers.entry(shard).or_default();
+        buffer.bytes.extend_from_slice(line);
+        buffer.bytes.push(b'\n');
+        if buffer.bytes.len() >= part_size(flush_at, buffer.parts) {
+            buffer.parts = buffer.parts.saturating_add(1);
+            ready.push((shard, Bytes::from(std::mem::take(&mut buffer.bytes))));
+        }
+    }
+    Ok(ready)
+}
+
+/// A shard's documents not sent yet, and how many parts of the batch it was sent already.
+#[derive(Default)]
+struct ShardBuffer {
+    bytes: Vec<u8>,
+    parts: u32,
+}
+
+/// A shard's first part is cut at 1/16 of `shard_flush_bytes`, each next one twice as large up
+/// to it: the shard's copies start indexing after a few hundred kilobytes rather than after
+/// the whole `shard_flush_bytes` of every shard was read from the WAL, and a large batch still
+/// goes in large parts.
+const FIRST_PART_SHIFT: u32 = 4;
+
+fn part_size(flush_at: usize, parts: u32) -> usize {
+    (flush_at >> FIRST_PART_SHIFT.saturating_sub(parts)).max(1)
+}
+
 fn document_calls(
     record: &IndexRecord,
     shard: u16,
@@ -512,6 +569,62 @@ mod tests {
 
     fn doc(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_shards_parts_double_up_to_the_flush_size() {
+        let mb = 1 << 20;
+        let sizes: Vec<usize> = (0..7).map(|p| part_size(4 * mb, p)).collect();
+        assert_eq!(
+            sizes,
+            [mb / 4, mb / 2, mb, 2 * mb, 4 * mb, 4 * mb, 4 * mb],
+            "first parts small, then the flush size"
+        );
+        assert_eq!(part_size(4 * mb, u32::MAX), 4 * mb);
+        assert_eq!(part_size(8, 0), 1, "never an empty part");
+    }
+
+    #[test]
+    fn a_chunk_is_split_by_shard_and_full_buffers_are_cut() {
+        let shards = ShardCount::new(2).unwrap();
+        let mut buffers = BTreeMap::new();
+        let lines: Vec<String> = (0..64)
+            .map(|i| format!(r#"{{"id":{i},"pad":"xxxxxxxx"}}"#))
+            .collect();
+        let ndjson = lines.join("\n");
+        // 16 bytes at first, 32 for the second part of a shard, then 64 and up.
+        let ready = split_chunk(ndjson.as_bytes(), "id", shards, 256, &mut buffers, "b").unwrap();
+        let mut seen: Vec<&[u8]> = Vec::new();
+        for (shard, part) in &ready {
+            for line in part.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let expected = miroir_placement::shard_of_json_line(line, "id", shards).unwrap();
+                assert_eq!(expected.get(), *shard);
+                seen.push(line);
+            }
+        }
+        let first: Vec<usize> = [0u16, 1]
+            .iter()
+            .filter_map(|s| ready.iter().find(|(r, _)| r == s).map(|(_, p)| p.len()))
+            .collect();
+        assert!(
+            first.iter().all(|&len| len < 64),
+            "first parts are small: {first:?}"
+        );
+        for buffer in buffers.values() {
+            for line in buffer
+                .bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+            {
+                seen.push(line);
+            }
+        }
+        assert_eq!(seen.len(), 64, "every document once");
+        let err = split_chunk(b"{\"other\":1}", "id", shards, 256, &mut buffers, "b");
+        assert!(
+            err.is_err(),
+            "a document without its id is an error, not shard 0"
+        );
     }
 
     #[test]
