@@ -145,9 +145,15 @@ impl fmt::Display for TraceContext {
 pub struct Hex<'a>(pub &'a [u8]);
 
 impl fmt::Display for Hex<'_> {
+    /// Written in pieces of 32 digits, one `write_str` each (ids are 8 or 16 bytes: one piece),
+    /// not a `write!` per byte: every request's span shows two or three ids.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
+        let mut digits = [0u8; 32];
+        for piece in self.0.chunks(16) {
+            let out = digits.get_mut(..piece.len() * 2).unwrap_or_default();
+            write_hex(out, piece);
+            // Hex digits only: always UTF-8.
+            f.write_str(std::str::from_utf8(out).map_err(|_| fmt::Error)?)?;
         }
         Ok(())
     }
@@ -301,6 +307,17 @@ mod tests {
     use super::*;
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn hex_shows_every_byte_as_two_lowercase_digits() {
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        for len in [0, 1, 8, 15, 16, 17, 32, 33, 256] {
+            let slice = &bytes[..len];
+            let expected: String = slice.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(Hex(slice).to_string(), expected, "{len} bytes");
+            assert_eq!(format!("{:?}", Hex(slice)), expected);
+        }
+    }
 
     #[test]
     fn the_specification_example_parses_and_formats_back() {
