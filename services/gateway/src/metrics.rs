@@ -5,9 +5,12 @@
 //! where they are cut (`miroir_gateway_header_timeouts_total` in `serve`,
 //! `miroir_gateway_body_timeouts_total` in `body_timeout`).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics::Unit;
@@ -88,14 +91,43 @@ pub async fn record(req: Request, next: Next) -> Response {
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
     );
-    let method = req.method().as_str().to_string();
+    let method = req.method().clone();
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("miroir_gateway_request_seconds", "family" => family, "status" => status.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("miroir_gateway_requests_total", "family" => family, "method" => method, "status" => status)
-        .increment(1);
+    let (seconds, requests) = handles(family, method, response.status().as_u16());
+    seconds.record(started.elapsed().as_secs_f64());
+    requests.increment(1);
     response
+}
+
+/// The most (family, method, status) series whose handles are kept; past it a request's
+/// handles are looked up each time (a client sending made-up methods cannot grow the map).
+const MAX_KEPT_SERIES: usize = 512;
+
+type Series = (metrics::Histogram, metrics::Counter);
+/// A request's series: route family, method, status.
+type SeriesKey = (&'static str, Method, u16);
+
+/// The request metrics' handles for one (family, method, status), looked up in the recorder
+/// once and then kept: building a metric's key (labels as strings) and finding it in the
+/// recorder cost every request more than the recording itself.
+fn handles(family: &'static str, method: Method, status: u16) -> Series {
+    static KEPT: LazyLock<Mutex<HashMap<SeriesKey, Series>>> = LazyLock::new(Mutex::default);
+    let key = (family, method, status);
+    let mut kept = KEPT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(series) = kept.get(&key) {
+        return series.clone();
+    }
+    let status = status.to_string();
+    let series = (
+        metrics::histogram!("miroir_gateway_request_seconds", "family" => family, "status" => status.clone()),
+        metrics::counter!("miroir_gateway_requests_total", "family" => family, "method" => key.1.as_str().to_string(), "status" => status),
+    );
+    if kept.len() < MAX_KEPT_SERIES {
+        kept.insert(key, series.clone());
+    }
+    series
 }
 
 #[cfg(test)]
