@@ -54,7 +54,8 @@ struct Flags {
         value_name = "N"
     )]
     default_replication_factor: Option<u8>,
-    /// Documents go to a shard's nodes in requests of about this many bytes [default: 4194304]
+    /// Documents go to a shard's nodes in requests of about this many bytes, a batch's first ones
+    /// smaller (1/16, 1/8, 1/4, 1/2 of it) [default: 4194304]
     #[arg(long, env = "MIROIR_ROUTER_SHARD_FLUSH_BYTES", value_name = "BYTES")]
     shard_flush_bytes: Option<usize>,
     /// How often copies of a shard are compared for settings that drifted apart, in
