@@ -4,8 +4,9 @@
 //! id (so a bad batch fails whole, before any node sees it, as one Meilisearch task does), then to
 //! split it per shard and send each shard's part to every copy. The first pass is skipped when
 //! the gateway already checked every id under the resolved key while it spooled the batch
-//! (`DocumentsCommit::ids_checked`). Per-shard buffers are flushed at
-//! `shard_flush_bytes`, so memory stays bounded whatever the batch size.
+//! (`DocumentsCommit::ids_checked`). Per-shard buffers are cut into parts of at most
+//! `shard_flush_bytes` (a shard's first parts smaller, see `part_size`), sent while the rest of
+//! the batch is read, so memory stays bounded whatever the batch size.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
