@@ -152,11 +152,10 @@ impl Router {
         let mut finished = false;
         loop {
             // Send what waits, in order: a part stays behind an earlier one for the same copy.
-            let mut still = VecDeque::with_capacity(waiting.len());
-            for call in waiting.drain(..) {
+            for call in std::mem::take(&mut waiting) {
                 let copy = (call.shard, call.node.clone());
                 if busy.contains(&copy) {
-                    still.push_back(call);
+                    waiting.push_back(call);
                     continue;
                 }
                 busy.insert(copy.clone());
@@ -168,7 +167,6 @@ impl Router {
                     )
                 });
             }
-            waiting = still;
             if finished && waiting.is_empty() && in_flight.is_empty() {
                 break;
             }
