@@ -106,7 +106,7 @@ pub fn register(service: &'static str, version: &'static str) {
     .set(1.0);
 }
 
-/// Help texts of the metrics recorded by shared code (`bus`, `lease`).
+/// Help texts of the metrics recorded by shared code (`bus`, `lease`, `node`).
 fn describe_shared() {
     metrics::describe_gauge!(
         BUILD_INFO,
@@ -124,6 +124,10 @@ fn describe_shared() {
     metrics::describe_counter!(
         "miroir_bus_resends_total",
         "NATS requests sent again because no replica acknowledged them in time, by called service"
+    );
+    metrics::describe_counter!(
+        "miroir_node_connections_opened_total",
+        "Keep-alive connections opened to nodes by this process's node client"
     );
     metrics::describe_gauge!(
         "miroir_lease_held",

@@ -6,7 +6,8 @@
 //!    same per-shard searches sent directly to the nodes in parallel, merging nothing (the floor
 //!    of any scatter-gather), at 4 shards and 20 hits, and again at 8 shards and 100 hits;
 //! 2. gateway + merger CPU per search (from `/proc/<pid>/stat`) in both configurations, and
-//!    their RSS under the 32-client load;
+//!    their RSS under the 32-client load; beside them, from the merger's `/metrics`, how many of
+//!    its shard reads were hedged or retried and how many node connections it opened;
 //! 3. indexing throughput through the gateway vs. writing the same per-shard parts directly;
 //! 4. the gateway's peak RSS while a ~100 MB NDJSON upload streams through it.
 //!
@@ -473,6 +474,11 @@ fn print_search(s: &search::SearchOutcome) {
             run.gateway.n,
             run.cpu.per_op_line(run.gateway.n)
         );
+    }
+    println!("the merger's shard reads during the gateway runs:");
+    println!("  sequential: {}", s.reads_seq.line());
+    for run in &s.concurrent {
+        println!("  {} clients: {}", run.clients, run.reads.line());
     }
     println!(
         "gateway + merger: {:.0} us per search sequential{}",

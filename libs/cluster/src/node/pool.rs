@@ -104,6 +104,7 @@ async fn connect(authority: &str) -> Result<Sender, String> {
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    metrics::counter!("miroir_node_connections_opened_total").increment(1);
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;

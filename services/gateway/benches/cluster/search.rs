@@ -38,6 +38,8 @@ pub struct SearchOutcome {
     pub direct_seq: Stats,
     /// CPU of every process over the gateway's sequential searches only.
     pub cpu_seq: CpuUse,
+    /// The merger's shard reads over the gateway's sequential searches only.
+    pub reads_seq: ShardReads,
     pub cpu_direct_seq: CpuUse,
     pub concurrent: Vec<ConcurrentRun>,
 }
@@ -48,7 +50,84 @@ pub struct ConcurrentRun {
     pub direct: Stats,
     /// CPU over the gateway's concurrent searches only.
     pub cpu: CpuUse,
+    /// The merger's shard reads over the gateway's concurrent searches only.
+    pub reads: ShardReads,
     pub rss: Option<RssUnderLoad>,
+}
+
+/// What the merger's counters say of its shard reads over a run: every hedge is one more
+/// search a node runs, and every connection opened is a TCP handshake and, later, a close.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShardReads {
+    pub answered: f64,
+    pub hedges: f64,
+    pub retries: f64,
+    pub connections_opened: f64,
+}
+
+impl ShardReads {
+    /// The counters now, from the merger's `/metrics`.
+    pub async fn take(http: &reqwest::Client, metrics_url: &str) -> Result<ShardReads> {
+        let text = http
+            .get(metrics_url)
+            .send()
+            .await
+            .with_context(|| format!("reading {metrics_url}"))?
+            .text()
+            .await?;
+        // Summed over every label set: `name{...} value` or `name value`.
+        let sum = |name: &str| -> f64 {
+            text.lines()
+                .filter(|line| {
+                    line.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                })
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        Ok(ShardReads {
+            answered: sum("miroir_merger_shard_request_seconds_count"),
+            hedges: sum("miroir_merger_hedges_total"),
+            retries: sum("miroir_merger_retries_total"),
+            connections_opened: sum("miroir_node_connections_opened_total"),
+        })
+    }
+
+    pub fn since(&self, before: &ShardReads) -> ShardReads {
+        ShardReads {
+            answered: self.answered - before.answered,
+            hedges: self.hedges - before.hedges,
+            retries: self.retries - before.retries,
+            connections_opened: self.connections_opened - before.connections_opened,
+        }
+    }
+
+    pub fn add(&mut self, other: &ShardReads) {
+        self.answered += other.answered;
+        self.hedges += other.hedges;
+        self.retries += other.retries;
+        self.connections_opened += other.connections_opened;
+    }
+
+    /// `8000 shard reads answered, 40 hedges (0.5%), 0 retries, 12 node connections opened`.
+    pub fn line(&self) -> String {
+        let share = |n: f64| {
+            if self.answered > 0.0 {
+                100.0 * n / self.answered
+            } else {
+                0.0
+            }
+        };
+        format!(
+            "{:.0} shard reads answered, {:.0} hedges ({:.1}%), {:.0} retries, {:.0} node connections opened ({:.1}%)",
+            self.answered,
+            self.hedges,
+            share(self.hedges),
+            self.retries,
+            self.connections_opened,
+            share(self.connections_opened)
+        )
+    }
 }
 
 /// Resident memory (kB) just before a concurrent run and the peak sampled during it.
@@ -224,6 +303,7 @@ pub async fn run(
     let (mut gw_samples, mut direct_samples) = (Vec::new(), Vec::new());
     let (mut gw_wall, mut direct_wall) = (Duration::ZERO, Duration::ZERO);
     let (mut cpu_seq, mut cpu_direct_seq) = (CpuUse::default(), CpuUse::default());
+    let mut reads_seq = ShardReads::default();
     for b in 0..blocks {
         for (target, samples, wall, cpu) in [
             (&gateway, &mut gw_samples, &mut gw_wall, &mut cpu_seq),
@@ -234,6 +314,7 @@ pub async fn run(
                 &mut cpu_direct_seq,
             ),
         ] {
+            let reads = ShardReads::take(http, &stack.merger_metrics_url).await?;
             let snap = CpuSnapshot::take(&procs)?;
             let started = Instant::now();
             for i in b * per_block..(b + 1) * per_block {
@@ -241,6 +322,10 @@ pub async fn run(
             }
             *wall += started.elapsed();
             cpu.add(&snap.since(tick_hz)?);
+            if matches!(target, Target::Gateway { .. }) {
+                let after = ShardReads::take(http, &stack.merger_metrics_url).await?;
+                reads_seq.add(&after.since(&reads));
+            }
         }
     }
     let gateway_seq = Stats::new(gw_samples, gw_wall);
@@ -254,15 +339,20 @@ pub async fn run(
         let sampler = (scenario.rss_at == Some(clients))
             .then(|| RssSampler::start(&procs))
             .transpose()?;
+        let reads = ShardReads::take(http, &stack.merger_metrics_url).await?;
         let snap = CpuSnapshot::take(&procs)?;
         let gateway_conc = concurrent(http, &gateway, opts.concurrent, clients).await?;
         let cpu = snap.since(tick_hz)?;
+        let reads = ShardReads::take(http, &stack.merger_metrics_url)
+            .await?
+            .since(&reads);
         let rss = sampler.map(RssSampler::stop).transpose()?;
         runs.push(ConcurrentRun {
             clients,
             gateway: gateway_conc,
             direct: direct_conc,
             cpu,
+            reads,
             rss,
         });
     }
@@ -271,6 +361,7 @@ pub async fn run(
         gateway_seq,
         direct_seq,
         cpu_seq,
+        reads_seq,
         cpu_direct_seq,
         concurrent: runs,
     })

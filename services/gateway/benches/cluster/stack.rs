@@ -31,6 +31,8 @@ pub struct Stack {
     pub gateway_url: String,
     router: Proc,
     merger: Proc,
+    /// The merger's Prometheus endpoint (`/metrics`), read for its hedge and retry counts.
+    pub merger_metrics_url: String,
     pub nodes: Vec<Node>,
     pub topology: TopologyStore,
     pub nats: NatsServer,
@@ -92,10 +94,13 @@ impl Stack {
             &service_args,
             logs.path(),
         )?;
+        let merger_metrics = format!("127.0.0.1:{}", free_port()?);
+        let mut merger_args = service_args.clone();
+        merger_args.extend(args(&["--metrics-addr", &merger_metrics]));
         let merger = Proc::spawn(
             "merger",
             &bins.path("miroir-merger"),
-            &service_args,
+            &merger_args,
             logs.path(),
         )?;
         let nats_client = nats.connect().await?;
@@ -107,6 +112,7 @@ impl Stack {
             gateway_url,
             router,
             merger,
+            merger_metrics_url: format!("http://{merger_metrics}/metrics"),
             nodes,
             topology,
             nats,
