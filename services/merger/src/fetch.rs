@@ -30,6 +30,32 @@ use crate::latency::{self, Snapshot, Tracker};
 use crate::metrics;
 use crate::replicas::Replica;
 
+/// How long a request still in flight when its shard's answer is known (a hedge that lost, or
+/// the copy a hedge overtook) is read on in the background before it is dropped.
+///
+/// Dropping it closes its connection, and the node runs the search anyway (a search is not
+/// cancelled by a closed connection), so the next read from that node would open a new one: a
+/// TCP handshake for both sides, and a close. A copy that answers within the grace keeps its
+/// connection in the pool; one that does not (a stalled node) is dropped, so that connections to
+/// a stalled node do not pile up.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(100);
+
+/// Read what is left in `in_flight` to its end in the background, within [`DRAIN_GRACE`] and
+/// `deadline`; see there.
+fn drain<F>(in_flight: FuturesUnordered<F>, deadline: Instant)
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    if in_flight.is_empty() {
+        return;
+    }
+    let until = deadline.min(Instant::now() + DRAIN_GRACE);
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout_at(until, in_flight.for_each(|_| async {})).await;
+    });
+}
+
 /// What to send to whichever copy answers.
 #[derive(Clone, Debug)]
 pub struct ShardCall<'a> {
@@ -247,6 +273,7 @@ impl Reader {
                             metrics::shard_answered(call.op, node, elapsed);
                             self.latency.answered(node, elapsed);
                             abandon(&outstanding);
+                            drain(in_flight, deadline);
                             return Ok(body);
                         }
                         Err(error) => match copy_fault(&error) {
@@ -254,6 +281,7 @@ impl Reader {
                                 metrics::shard_answered(call.op, node, elapsed);
                                 self.latency.answered(node, elapsed);
                                 abandon(&outstanding);
+                                drain(in_flight, deadline);
                                 return Err(match error {
                                     NodeError::Meili(e) => ShardFailure::Client(e),
                                     NodeError::Unreachable { .. } => ShardFailure::Unavailable { tried },
