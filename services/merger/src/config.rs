@@ -23,8 +23,9 @@ pub struct Config {
     pub node_timeout_ms: u64,
     /// The longest wait for a shard's copy before the same request also goes to the next copy
     /// (a hedge; the first answer wins), and the wait used for a copy not yet measured. A
-    /// measured copy is hedged after its mean latency plus four deviations, within
-    /// [`hedge_min_ms`, `hedge_after_ms`]. 0 disables hedging.
+    /// measured copy is hedged after its mean latency plus four deviations (more while hedges
+    /// keep losing: [`crate::latency::Patience`]), within [`hedge_min_ms`, `hedge_after_ms`].
+    /// 0 disables hedging.
     pub hedge_after_ms: u64,
     /// The shortest wait before a hedge, however fast and steady the copy.
     pub hedge_min_ms: u64,

@@ -11,7 +11,7 @@
 //! slower than its node usually is, and hedges are bounded by a budget ([`crate::budget`]) so that
 //! a slow node cannot double the load on the others.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::budget::HedgeBudget;
 use crate::errors;
-use crate::latency::{self, Snapshot, Tracker};
+use crate::latency::{self, Patience, Snapshot, Tracker};
 use crate::metrics;
 use crate::replicas::Replica;
 
@@ -143,6 +143,7 @@ pub struct Reader {
     hedging: Option<HedgePolicy>,
     latency: Arc<Tracker>,
     budget: Arc<HedgeBudget>,
+    patience: Arc<Mutex<Patience>>,
 }
 
 impl Reader {
@@ -154,6 +155,29 @@ impl Reader {
             hedging,
             latency: Arc::new(Tracker::default()),
             budget: Arc::new(budget),
+            patience: Arc::default(),
+        }
+    }
+
+    /// How many deviations past a node's mean a read now waits before it is hedged.
+    pub fn patience(&self) -> f64 {
+        let now = Instant::now();
+        self.patience
+            .lock()
+            .map_or(Patience::FLOOR, |p| p.deviations(now))
+    }
+
+    /// A read that sent hedges was answered: by one of them (`hedged`) or by the copy they
+    /// were sent beside.
+    fn hedges_settled(&self, hedged: bool) {
+        let now = Instant::now();
+        if let Ok(mut patience) = self.patience.lock() {
+            if hedged {
+                patience.won(now);
+            } else {
+                patience.lost(now);
+            }
+            metrics::hedge_patience(patience.deviations(now));
         }
     }
 
@@ -242,7 +266,8 @@ impl Reader {
         let hedge_at = |i: usize| {
             self.hedging.map_or(far, |h| {
                 let observed = self.latency.get(node_of(i));
-                Instant::now() + latency::hedge_delay(observed.as_ref(), h.min, h.max)
+                let deviations = self.patience();
+                Instant::now() + latency::hedge_delay(observed.as_ref(), deviations, h.min, h.max)
             })
         };
         // Requests sent and not answered yet: (copy, sent at).
@@ -251,6 +276,8 @@ impl Reader {
         in_flight.push(attempt(0));
         outstanding.push((0, Instant::now()));
         let mut next = 1usize;
+        // Copies asked as hedges (the others: the first, and retries after a fault).
+        let mut hedges: Vec<usize> = Vec::new();
         let mut refused = false;
         // One timer per read, for the next hedge or the deadline, whichever comes first: a timer
         // set while the runtime is awake wakes its driver (a syscall), once per timer.
@@ -270,6 +297,13 @@ impl Reader {
                     let elapsed = sent.elapsed();
                     match result {
                         Ok((_, body)) => {
+                            if !hedges.is_empty() {
+                                let won = hedges.contains(&i);
+                                if won {
+                                    metrics::hedge_won(call.op);
+                                }
+                                self.hedges_settled(won);
+                            }
                             metrics::shard_answered(call.op, node, elapsed);
                             self.latency.answered(node, elapsed);
                             abandon(&outstanding);
@@ -317,6 +351,7 @@ impl Reader {
                         timer.as_mut().reset(deadline);
                     } else if self.budget.try_take() {
                         metrics::hedge(call.op);
+                        hedges.push(next);
                         in_flight.push(attempt(next));
                         outstanding.push((next, Instant::now()));
                         timer.as_mut().reset(hedge_at(next).min(deadline));

@@ -7,6 +7,11 @@
 //! - `miroir_merger_shard_request_seconds{op, node}`: each answered request to one shard copy;
 //! - `miroir_merger_retries_total{op}`: another copy asked after one failed;
 //! - `miroir_merger_hedges_total{op}`: another copy asked because one was slow;
+//! - `miroir_merger_hedges_won_total{op}`: a hedge whose copy answered first (the others are
+//!   extra node work that bought nothing);
+//! - `miroir_merger_hedge_patience_deviations`: how many deviations past a node's mean latency a
+//!   read waits before it is hedged ([`crate::latency::Patience`]: 4, raised while hedges lose),
+//!   as of the last hedge settled (it fades back towards 4 between);
 //! - `miroir_merger_hedges_refused_total{op}`: a hedge that was due but not sent, the hedge budget
 //!   being spent (counted once per wait, however often the budget is asked again);
 //! - `miroir_merger_node_latency_ewma_seconds{node}`: the merger's running estimate of a node's
@@ -28,6 +33,7 @@ pub fn describe() {
     for name in [
         "miroir_merger_retries_total",
         "miroir_merger_hedges_total",
+        "miroir_merger_hedges_won_total",
         "miroir_merger_hedges_refused_total",
         "miroir_merger_shard_unavailable_total",
     ] {
@@ -56,6 +62,15 @@ pub fn describe() {
         "miroir_merger_hedges_total",
         "Another copy asked because one was slow"
     );
+    metrics::describe_counter!(
+        "miroir_merger_hedges_won_total",
+        "Hedges whose copy answered before the copy it was sent beside"
+    );
+    metrics::describe_gauge!(
+        "miroir_merger_hedge_patience_deviations",
+        "How many deviations past a node's mean latency a read waits before it is hedged"
+    );
+    metrics::gauge!("miroir_merger_hedge_patience_deviations").set(crate::latency::Patience::FLOOR);
     metrics::describe_counter!(
         "miroir_merger_hedges_refused_total",
         "Hedges not sent because the hedge budget was spent"
@@ -98,6 +113,14 @@ pub fn retry(op: &'static str) {
 
 pub fn hedge(op: &'static str) {
     metrics::counter!("miroir_merger_hedges_total", "op" => op).increment(1);
+}
+
+pub fn hedge_won(op: &'static str) {
+    metrics::counter!("miroir_merger_hedges_won_total", "op" => op).increment(1);
+}
+
+pub fn hedge_patience(deviations: f64) {
+    metrics::gauge!("miroir_merger_hedge_patience_deviations").set(deviations);
 }
 
 pub fn hedge_refused(op: &'static str) {

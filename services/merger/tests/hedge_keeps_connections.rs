@@ -1,6 +1,8 @@
-//! Invariant: a copy overtaken by a hedge, and answering soon after, keeps its connection: the
-//! merger reads its answer in the background and pools the connection instead of closing it,
-//! while a copy stalled past the grace has its connection closed.
+//! Invariants of hedged reads: a copy overtaken by a hedge, and answering soon after, keeps its
+//! connection (the merger reads its answer in the background and pools the connection instead
+//! of closing it), while a copy stalled past the grace has its connection closed; and hedges
+//! that keep losing (sent to a copy slower than the first) make the merger wait longer before
+//! the next one, so that fewer are sent.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -24,18 +26,31 @@ const READS: usize = 12;
 struct Node {
     url: String,
     connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
     accept: JoinHandle<()>,
 }
 
 impl Node {
     async fn start(name: &'static str, delay: Duration) -> Node {
+        Node::start_with(name, move |_| delay).await
+    }
+
+    /// A node whose `n`th request (from 0) is answered after `delay(n)`.
+    async fn start_with(
+        name: &'static str,
+        delay: impl Fn(usize) -> Duration + Clone + Send + Sync + 'static,
+    ) -> Node {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
         let count = connections.clone();
+        let served = requests.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::Relaxed);
+                let served = served.clone();
+                let delay = delay.clone();
                 tokio::spawn(async move {
                     let body = format!("{{\"node\":\"{name}\"}}");
                     let mut buf = Vec::new();
@@ -64,7 +79,8 @@ impl Node {
                             }
                         }
                         buf.drain(..head_end + length);
-                        tokio::time::sleep(delay).await;
+                        let n = served.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(delay(n)).await;
                         let answer = format!(
                             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                             body.len()
@@ -79,12 +95,17 @@ impl Node {
         Node {
             url,
             connections,
+            requests,
             accept,
         }
     }
 
     fn connections(&self) -> usize {
         self.connections.load(Ordering::Relaxed)
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
     }
 }
 
@@ -94,37 +115,51 @@ impl Drop for Node {
     }
 }
 
-/// `READS` reads, each hedged from `slow` (first) to `fast`; the connections `slow` accepted.
-async fn overtaken_copy_connections(slow_delay: Duration) -> usize {
-    let slow = Node::start("slow", slow_delay).await;
-    let fast = Node::start("fast", Duration::ZERO).await;
+fn reader(min: Duration, max: Duration) -> Reader {
     let nodes = NodeClient::new(None, Duration::from_secs(5)).unwrap();
-    let reader = Reader::new(
+    Reader::new(
         nodes,
         Some(HedgePolicy {
-            min: Duration::from_millis(5),
-            max: Duration::from_millis(5),
+            min,
+            max,
             budget_percent: 100,
         }),
-    );
-    let replicas = [
+    )
+}
+
+/// The two copies of one shard, `first` asked first.
+fn copies(first: &Node, second: &Node, names: [&str; 2]) -> [Replica; 2] {
+    [
         Replica {
-            node: "slow".into(),
-            url: slow.url.clone(),
+            node: names[0].into(),
+            url: first.url.clone(),
             index: "books__s0".into(),
         },
         Replica {
-            node: "fast".into(),
-            url: fast.url.clone(),
+            node: names[1].into(),
+            url: second.url.clone(),
             index: "books__s0".into(),
         },
-    ];
-    let call = ShardCall {
+    ]
+}
+
+fn search() -> ShardCall<'static> {
+    ShardCall {
         op: "search",
         method: Method::POST,
         suffix: "/search",
         body: Some(Bytes::from_static(b"{\"q\":\"\"}")),
-    };
+    }
+}
+
+/// `READS` reads, each hedged from `slow` (first) to `fast`; the connections `slow` accepted.
+async fn overtaken_copy_connections(slow_delay: Duration) -> usize {
+    let slow = Node::start("slow", slow_delay).await;
+    let fast = Node::start("fast", Duration::ZERO).await;
+    let five = Duration::from_millis(5);
+    let reader = reader(five, five);
+    let replicas = copies(&slow, &fast, ["slow", "fast"]);
+    let call = search();
     let shard = ShardId::new(0).unwrap();
     for i in 0..READS {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -159,5 +194,53 @@ async fn a_stalled_copy_has_its_connection_closed_after_the_grace() {
     assert_eq!(
         connections, READS,
         "a copy stalled past the grace must not hold its connection"
+    );
+}
+
+#[tokio::test]
+async fn hedges_that_lose_make_the_next_hedge_later_and_rarer() {
+    // The first copy answers in 2 ms, but every 8th request in 20 ms, the second copy always
+    // after 60 ms: a hedge never answers first. After a run of quick answers the first copy's
+    // deviation is small, so at four deviations its slow answers get hedged every time; a
+    // merger that learns from the lost hedges waits longer and stops sending them.
+    let varied = Node::start_with("varied", |n| {
+        Duration::from_millis(if n % 8 == 7 { 20 } else { 2 })
+    })
+    .await;
+    let slower = Node::start("slower", Duration::from_millis(60)).await;
+    let reader = reader(Duration::from_millis(1), Duration::from_millis(200));
+    let replicas = copies(&varied, &slower, ["varied", "slower"]);
+    let call = search();
+    let shard = ShardId::new(0).unwrap();
+    let mut hedges_per_half = [0usize; 2];
+    const ROUNDS: usize = 200;
+    for i in 0..ROUNDS {
+        let before = slower.requests();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let body = reader
+            .read(&replicas, shard, &call, deadline)
+            .await
+            .unwrap();
+        assert_eq!(
+            &body[..],
+            b"{\"node\":\"varied\"}",
+            "read {i}: the first copy wins"
+        );
+        // A hedge sent is seen by the slower node at once.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        hedges_per_half[i * 2 / ROUNDS] += slower.requests() - before;
+    }
+    let patience = reader.patience();
+    eprintln!(
+        "hedges in the first and second halves: {hedges_per_half:?}; patience {patience:.1} deviations"
+    );
+    assert!(
+        patience > miroir_merger::latency::Patience::FLOOR,
+        "losing hedges must raise the wait before the next one"
+    );
+    assert!(hedges_per_half[0] > 0, "the first reads are hedged");
+    assert!(
+        hedges_per_half[1] < hedges_per_half[0],
+        "fewer hedges once they are seen to lose: {hedges_per_half:?}"
     );
 }

@@ -34,8 +34,9 @@ async fn reads_go_to_the_fast_copies_and_hedges_stay_within_budget() {
 async fn scenario(budget_percent: u32) {
     let recorded = recorder();
     let before = |name: &str| recorded.sum(name);
-    let (hedges_before, refused_before, retries_before) = (
+    let (hedges_before, won_before, refused_before, retries_before) = (
         before("miroir_merger_hedges_total"),
+        before("miroir_merger_hedges_won_total"),
         before("miroir_merger_hedges_refused_total"),
         before("miroir_merger_retries_total"),
     );
@@ -101,6 +102,7 @@ async fn scenario(budget_percent: u32) {
     let on_fast = fast.requests();
     let sent = on_slow + on_fast;
     let hedges = recorded.sum("miroir_merger_hedges_total") - hedges_before;
+    let won = recorded.sum("miroir_merger_hedges_won_total") - won_before;
     let refused = recorded.sum("miroir_merger_hedges_refused_total") - refused_before;
     let retries = recorded.sum("miroir_merger_retries_total") - retries_before;
     let reads = sent as u64 - hedges - retries;
@@ -113,7 +115,8 @@ async fn scenario(budget_percent: u32) {
     );
     eprintln!(
         "hedge budget {budget_percent} %, slow node +{SLOW:?}: {searches} searches, {sent} shard \
-         requests ({reads} reads, {hedges} hedges, {refused} hedges refused by the budget, \
+         requests ({reads} reads, {hedges} hedges ({won} answered first), {refused} hedges refused \
+         by the budget, \
          {retries} retries)"
     );
     eprintln!(
@@ -132,6 +135,10 @@ async fn scenario(budget_percent: u32) {
         took.last().copied().unwrap_or_default().as_secs_f64() * 1_000.0
     );
     eprintln!("  latency estimates (EWMA): fast node {fast_ms:.1} ms, slow node {slow_ms:.1} ms");
+    eprintln!(
+        "  hedge patience: {:.1} deviations",
+        recorded.gauge("miroir_merger_hedge_patience_deviations{}")
+    );
 
     // Every search is one read per shard (4), plus the one settings read.
     assert_eq!(retries, 0, "no copy failed");
@@ -154,6 +161,19 @@ async fn scenario(budget_percent: u32) {
         "{hedges} hedges for {reads} reads exceed the budget ({budget})"
     );
     assert!(slow_ms > fast_ms, "the slow node is measured slower");
+    // A hedge goes from a copy 150 ms slow to the fast one: it answers first, but for a hedge
+    // sent so late that the slow copy's answer was already on its way.
+    assert!(won <= hedges, "{won} hedges won, of {hedges}");
+    assert!(
+        hedges == 0 || won * 2 >= hedges,
+        "hedges to the fast copy must mostly answer first: {won} of {hedges}"
+    );
+    // Hedges that win keep the wait before the next one short.
+    let patience = recorded.gauge("miroir_merger_hedge_patience_deviations{}");
+    assert!(
+        patience < 2.0 * miroir_merger::latency::Patience::FLOOR,
+        "winning hedges must not make the merger wait longer: {patience} deviations"
+    );
     fast.stop();
     slow.stop();
 }

@@ -61,6 +61,7 @@ pub struct ConcurrentRun {
 pub struct ShardReads {
     pub answered: f64,
     pub hedges: f64,
+    pub hedges_won: f64,
     pub retries: f64,
     pub connections_opened: f64,
 }
@@ -88,6 +89,7 @@ impl ShardReads {
         Ok(ShardReads {
             answered: sum("miroir_merger_shard_request_seconds_count"),
             hedges: sum("miroir_merger_hedges_total"),
+            hedges_won: sum("miroir_merger_hedges_won_total"),
             retries: sum("miroir_merger_retries_total"),
             connections_opened: sum("miroir_node_connections_opened_total"),
         })
@@ -97,6 +99,7 @@ impl ShardReads {
         ShardReads {
             answered: self.answered - before.answered,
             hedges: self.hedges - before.hedges,
+            hedges_won: self.hedges_won - before.hedges_won,
             retries: self.retries - before.retries,
             connections_opened: self.connections_opened - before.connections_opened,
         }
@@ -105,11 +108,13 @@ impl ShardReads {
     pub fn add(&mut self, other: &ShardReads) {
         self.answered += other.answered;
         self.hedges += other.hedges;
+        self.hedges_won += other.hedges_won;
         self.retries += other.retries;
         self.connections_opened += other.connections_opened;
     }
 
-    /// `8000 shard reads answered, 40 hedges (0.5%), 0 retries, 12 node connections opened`.
+    /// `8000 shard reads answered, 40 hedges (0.5%, 12 answered first), 0 retries, 12 node
+    /// connections opened (0.2%)`.
     pub fn line(&self) -> String {
         let share = |n: f64| {
             if self.answered > 0.0 {
@@ -119,10 +124,11 @@ impl ShardReads {
             }
         };
         format!(
-            "{:.0} shard reads answered, {:.0} hedges ({:.1}%), {:.0} retries, {:.0} node connections opened ({:.1}%)",
+            "{:.0} shard reads answered, {:.0} hedges ({:.1}%, {:.0} answered first), {:.0} retries, {:.0} node connections opened ({:.1}%)",
             self.answered,
             self.hedges,
             share(self.hedges),
+            self.hedges_won,
             self.retries,
             self.connections_opened,
             share(self.connections_opened)
