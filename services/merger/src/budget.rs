@@ -7,6 +7,13 @@
 //! in the long run, with a little slack for the first slow copy after a quiet spell. With
 //! `percent == 0` no hedge is ever sent. Retries after a copy fault take no token: a failed copy
 //! is always replaced while another copy exists.
+//!
+//! **Less while hedges lose.** A read deposits its share scaled by `4 / k`, `k` being the
+//! merger's current patience ([`crate::latency::Patience`]: 4 while hedges win, more while the
+//! copies they were sent beside answer first). Patience alone cannot stop hedges that the hedge
+//! ceiling (`hedge_after_ms`) sends, and under a load that saturates every node most reads wait
+//! that long; the budget then shrinks instead (to a sixteenth at the patience's top), so the
+//! bound above only gets tighter.
 
 use std::sync::Mutex;
 
@@ -33,9 +40,14 @@ impl TokenBucket {
         }
     }
 
-    /// One read started.
-    pub fn deposit(&mut self) {
-        self.tokens = (self.tokens + self.per_read).min(self.cap);
+    /// One read started: `share` (0 to 1) of its tokens go in.
+    pub fn deposit(&mut self, share: f64) {
+        let share = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        self.tokens = (self.tokens + self.per_read * share).min(self.cap);
     }
 
     /// Whether a hedge may be sent now (and, if so, pays for it).
@@ -58,9 +70,9 @@ impl HedgeBudget {
         HedgeBudget(Mutex::new(TokenBucket::new(percent)))
     }
 
-    pub fn deposit(&self) {
+    pub fn deposit(&self, share: f64) {
         if let Ok(mut b) = self.0.lock() {
-            b.deposit();
+            b.deposit(share);
         }
     }
 
@@ -78,7 +90,7 @@ mod tests {
         let mut b = TokenBucket::new(percent);
         let mut hedges = 0;
         for _ in 0..reads {
-            b.deposit();
+            b.deposit(1.0);
             hedges += (0..wanted).filter(|_| b.try_take()).count();
         }
         hedges
@@ -108,13 +120,35 @@ mod tests {
             assert!(b.try_take());
         }
         assert!(!b.try_take());
-        b.deposit();
+        b.deposit(1.0);
         assert!(!b.try_take());
-        b.deposit();
+        b.deposit(1.0);
         assert!(b.try_take());
         for _ in 0..1_000 {
-            b.deposit();
+            b.deposit(1.0);
         }
         assert_eq!((0..100).filter(|_| b.try_take()).count(), 10);
+    }
+
+    #[test]
+    fn a_smaller_share_funds_fewer_hedges() {
+        // Half the share, half the hedges in the long run.
+        let mut b = TokenBucket::new(10);
+        while b.try_take() {}
+        let mut hedges = 0;
+        for _ in 0..10_000 {
+            b.deposit(0.5);
+            hedges += usize::from(b.try_take());
+        }
+        assert_eq!(hedges, 500);
+        // Out of range or not a number: no more than the whole share.
+        let mut b = TokenBucket::new(10);
+        while b.try_take() {}
+        for _ in 0..10 {
+            b.deposit(f64::NAN);
+            b.deposit(7.0);
+            b.deposit(-1.0);
+        }
+        assert_eq!((0..10).filter(|_| b.try_take()).count(), 2);
     }
 }

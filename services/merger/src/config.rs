@@ -29,9 +29,9 @@ pub struct Config {
     pub hedge_after_ms: u64,
     /// The shortest wait before a hedge, however fast and steady the copy.
     pub hedge_min_ms: u64,
-    /// At most this share (percent) of shard reads may add a hedge, plus a small burst (see
-    /// `budget`); once spent, slow copies are waited for. Retries after a failure are not
-    /// counted. 0 sends no hedge at all.
+    /// At most this share (percent) of shard reads may add a hedge, plus a small burst, and
+    /// less while hedges keep losing (see `budget`); once spent, slow copies are waited for.
+    /// Retries after a failure are not counted. 0 sends no hedge at all.
     pub hedge_budget_percent: u32,
     /// How long an index's merge-relevant settings (faceting, pagination, distinct attribute)
     /// read from a shard are reused before being read again.

@@ -211,7 +211,8 @@ impl Reader {
             return Err(ShardFailure::Unavailable { tried });
         }
         if self.hedging.is_some() {
-            self.budget.deposit();
+            // Less while hedges lose (see `budget`).
+            self.budget.deposit(Patience::FLOOR / self.patience());
         }
         let node_of = |i: usize| replicas.get(i).map_or("", |r| r.node.as_str());
         let attempt = |i: usize| {

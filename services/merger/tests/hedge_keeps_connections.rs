@@ -244,3 +244,44 @@ async fn hedges_that_lose_make_the_next_hedge_later_and_rarer() {
         "fewer hedges once they are seen to lose: {hedges_per_half:?}"
     );
 }
+
+#[tokio::test]
+async fn hedges_sent_at_the_ceiling_that_lose_become_rarer() {
+    // Every read of the first copy takes 30 ms, past the 10 ms ceiling, so every read is due a
+    // hedge however patient the merger; the second copy takes 60 ms, so no hedge ever wins.
+    // The budget allows a hedge per read: only the shrinking share keeps them down.
+    let steady = Node::start("steady", Duration::from_millis(30)).await;
+    let slower = Node::start("slower", Duration::from_millis(60)).await;
+    let reader = reader(Duration::from_millis(1), Duration::from_millis(10));
+    let replicas = copies(&steady, &slower, ["steady", "slower"]);
+    let call = search();
+    let shard = ShardId::new(0).unwrap();
+    const ROUNDS: usize = 80;
+    let mut hedges_per_half = [0usize; 2];
+    for i in 0..ROUNDS {
+        let before = slower.requests();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let body = reader
+            .read(&replicas, shard, &call, deadline)
+            .await
+            .unwrap();
+        assert_eq!(
+            &body[..],
+            b"{\"node\":\"steady\"}",
+            "read {i}: the first copy wins"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        hedges_per_half[i * 2 / ROUNDS] += slower.requests() - before;
+    }
+    eprintln!(
+        "hedges in the first and second halves: {hedges_per_half:?}; patience {:.1} deviations",
+        reader.patience()
+    );
+    // The first half spends the burst (10) and then some; the second is funded by a sixteenth
+    // to a few tenths of a token per read.
+    assert!(hedges_per_half[0] >= 10, "{hedges_per_half:?}");
+    assert!(
+        hedges_per_half[1] * 2 < hedges_per_half[0],
+        "hedges that keep losing at the ceiling must become rarer: {hedges_per_half:?}"
+    );
+}
