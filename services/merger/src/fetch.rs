@@ -9,7 +9,10 @@
 //!
 //! Hedging adapts to what the merger measures ([`crate::latency`]): a copy is hedged when it is
 //! slower than its node usually is, and hedges are bounded by a budget ([`crate::budget`]) so that
-//! a slow node cannot double the load on the others.
+//! a slow node cannot double the load on the others. Both follow how hedges fare
+//! ([`Patience`]): while the copies they were sent beside keep answering first, hedges come
+//! later and the budget shrinks. The copy that loses is read on briefly ([`DRAIN_GRACE`]) so
+//! that its connection is kept.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
