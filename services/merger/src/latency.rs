@@ -12,8 +12,13 @@
 //! that confidence, so a node penalised long ago looks like the others again, is read again, and
 //! either earns a fresh (good) estimate or a fresh penalty.
 //!
-//! The tracker is the only stateful part; what it hands out ([`Snapshot`], [`Observed`]) and what
-//! is computed from it ([`hedge_delay`], the read order) are plain values and pure functions.
+//! **Hedges are judged too.** How many deviations past the mean a read waits before it is
+//! hedged is learnt from whether hedges answer first ([`Patience`]), and fades back the same way.
+//!
+//! The tracker and the patience are the stateful parts (the reader keeps the patience behind a
+//! lock, and both take the time as an argument); what the tracker hands out ([`Snapshot`],
+//! [`Observed`]) and what is computed from it ([`hedge_delay`], the read order) are plain values
+//! and pure functions.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
