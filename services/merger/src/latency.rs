@@ -16,7 +16,7 @@
 //! hedged is learnt from whether hedges answer first ([`Patience`]), and fades back the same way.
 //!
 //! The tracker and the patience are the stateful parts (the reader keeps the patience behind a
-//! lock, and both take the time as an argument); what the tracker hands out ([`Snapshot`],
+//! lock; the patience is told the time, so its tests need no clock); what the tracker hands out ([`Snapshot`],
 //! [`Observed`]) and what is computed from it ([`hedge_delay`], the read order) are plain values
 //! and pure functions.
 
