@@ -197,6 +197,43 @@ async fn a_stalled_copy_has_its_connection_closed_after_the_grace() {
     );
 }
 
+/// `rounds` reads of one shard whose copies are `first` (named `first_name`, which must answer
+/// every read: hedges to `second` lose) and `second`; the hedges sent in each half of them.
+async fn hedges_per_half(
+    reader: &Reader,
+    first: &Node,
+    second: &Node,
+    first_name: &'static str,
+    rounds: usize,
+) -> [usize; 2] {
+    let replicas = copies(first, second, [first_name, "second"]);
+    let call = search();
+    let shard = ShardId::new(0).unwrap();
+    let expected = format!("{{\"node\":\"{first_name}\"}}");
+    let mut hedges = [0usize; 2];
+    for i in 0..rounds {
+        let before = second.requests();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let body = reader
+            .read(&replicas, shard, &call, deadline)
+            .await
+            .unwrap();
+        assert_eq!(
+            &body[..],
+            expected.as_bytes(),
+            "read {i}: the first copy wins"
+        );
+        // A hedge sent is seen by the second node at once.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        hedges[i * 2 / rounds] += second.requests() - before;
+    }
+    eprintln!(
+        "hedges in the first and second halves: {hedges:?}; patience {:.1} deviations",
+        reader.patience()
+    );
+    hedges
+}
+
 #[tokio::test]
 async fn hedges_that_lose_make_the_next_hedge_later_and_rarer() {
     // The first copy answers in 2 ms, but every 8th request in 20 ms, the second copy always
@@ -207,41 +244,17 @@ async fn hedges_that_lose_make_the_next_hedge_later_and_rarer() {
         Duration::from_millis(if n % 8 == 7 { 20 } else { 2 })
     })
     .await;
-    let slower = Node::start("slower", Duration::from_millis(60)).await;
+    let slower = Node::start("second", Duration::from_millis(60)).await;
     let reader = reader(Duration::from_millis(1), Duration::from_millis(200));
-    let replicas = copies(&varied, &slower, ["varied", "slower"]);
-    let call = search();
-    let shard = ShardId::new(0).unwrap();
-    let mut hedges_per_half = [0usize; 2];
-    const ROUNDS: usize = 200;
-    for i in 0..ROUNDS {
-        let before = slower.requests();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let body = reader
-            .read(&replicas, shard, &call, deadline)
-            .await
-            .unwrap();
-        assert_eq!(
-            &body[..],
-            b"{\"node\":\"varied\"}",
-            "read {i}: the first copy wins"
-        );
-        // A hedge sent is seen by the slower node at once.
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        hedges_per_half[i * 2 / ROUNDS] += slower.requests() - before;
-    }
-    let patience = reader.patience();
-    eprintln!(
-        "hedges in the first and second halves: {hedges_per_half:?}; patience {patience:.1} deviations"
-    );
+    let hedges = hedges_per_half(&reader, &varied, &slower, "varied", 200).await;
     assert!(
-        patience > miroir_merger::latency::Patience::FLOOR,
+        reader.patience() > miroir_merger::latency::Patience::FLOOR,
         "losing hedges must raise the wait before the next one"
     );
-    assert!(hedges_per_half[0] > 0, "the first reads are hedged");
+    assert!(hedges[0] > 0, "the first reads are hedged");
     assert!(
-        hedges_per_half[1] < hedges_per_half[0],
-        "fewer hedges once they are seen to lose: {hedges_per_half:?}"
+        hedges[1] < hedges[0],
+        "fewer hedges once they are seen to lose: {hedges:?}"
     );
 }
 
@@ -251,37 +264,14 @@ async fn hedges_sent_at_the_ceiling_that_lose_become_rarer() {
     // hedge however patient the merger; the second copy takes 60 ms, so no hedge ever wins.
     // The budget allows a hedge per read: only the shrinking share keeps them down.
     let steady = Node::start("steady", Duration::from_millis(30)).await;
-    let slower = Node::start("slower", Duration::from_millis(60)).await;
+    let slower = Node::start("second", Duration::from_millis(60)).await;
     let reader = reader(Duration::from_millis(1), Duration::from_millis(10));
-    let replicas = copies(&steady, &slower, ["steady", "slower"]);
-    let call = search();
-    let shard = ShardId::new(0).unwrap();
-    const ROUNDS: usize = 80;
-    let mut hedges_per_half = [0usize; 2];
-    for i in 0..ROUNDS {
-        let before = slower.requests();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let body = reader
-            .read(&replicas, shard, &call, deadline)
-            .await
-            .unwrap();
-        assert_eq!(
-            &body[..],
-            b"{\"node\":\"steady\"}",
-            "read {i}: the first copy wins"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        hedges_per_half[i * 2 / ROUNDS] += slower.requests() - before;
-    }
-    eprintln!(
-        "hedges in the first and second halves: {hedges_per_half:?}; patience {:.1} deviations",
-        reader.patience()
-    );
+    let hedges = hedges_per_half(&reader, &steady, &slower, "steady", 80).await;
     // The first half spends the burst (10) and then some; the second is funded by a sixteenth
     // to a few tenths of a token per read.
-    assert!(hedges_per_half[0] >= 10, "{hedges_per_half:?}");
+    assert!(hedges[0] >= 10, "{hedges:?}");
     assert!(
-        hedges_per_half[1] * 2 < hedges_per_half[0],
-        "hedges that keep losing at the ceiling must become rarer: {hedges_per_half:?}"
+        hedges[1] * 2 < hedges[0],
+        "hedges that keep losing at the ceiling must become rarer: {hedges:?}"
     );
 }
