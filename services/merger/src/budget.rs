@@ -17,6 +17,10 @@
 
 use std::sync::Mutex;
 
+use tokio::time::Instant;
+
+use crate::latency::Patience;
+
 /// The most hedges the bucket can fund at once.
 pub const BURST: f64 = 10.0;
 
@@ -61,23 +65,59 @@ impl TokenBucket {
     }
 }
 
-/// The bucket behind a lock, for concurrent reads.
+/// A merger's hedging state behind one lock, for concurrent reads: the bucket, and the patience
+/// that scales both its deposits and the wait before a hedge.
 #[derive(Debug)]
-pub struct HedgeBudget(Mutex<TokenBucket>);
+pub struct HedgeBudget(Mutex<(TokenBucket, Patience)>);
 
 impl HedgeBudget {
     pub fn new(percent: u32) -> Self {
-        HedgeBudget(Mutex::new(TokenBucket::new(percent)))
+        HedgeBudget(Mutex::new((TokenBucket::new(percent), Patience::default())))
     }
 
-    pub fn deposit(&self, share: f64) {
-        if let Ok(mut b) = self.0.lock() {
-            b.deposit(share);
+    /// One read started: its share goes in, scaled by `4 / k`; returns `k`, the patience the
+    /// read waits with before hedging.
+    pub fn deposit(&self, now: Instant) -> f64 {
+        match self.0.lock() {
+            Ok(mut state) => {
+                let (bucket, patience) = &mut *state;
+                let k = patience.deviations(now);
+                bucket.deposit(Patience::FLOOR / k);
+                k
+            }
+            Err(_) => Patience::FLOOR,
         }
     }
 
     pub fn try_take(&self) -> bool {
-        self.0.lock().map(|mut b| b.try_take()).unwrap_or(false)
+        self.0
+            .lock()
+            .map(|mut state| state.0.try_take())
+            .unwrap_or(false)
+    }
+
+    /// A read that sent hedges was answered, by one of them (`won`) or by the copy they were
+    /// sent beside; returns the patience now.
+    pub fn settled(&self, won: bool, now: Instant) -> f64 {
+        match self.0.lock() {
+            Ok(mut state) => {
+                let patience = &mut state.1;
+                if won {
+                    patience.won(now);
+                } else {
+                    patience.lost(now);
+                }
+                patience.deviations(now)
+            }
+            Err(_) => Patience::FLOOR,
+        }
+    }
+
+    /// How many deviations past a node's mean a read now waits before it is hedged.
+    pub fn patience(&self, now: Instant) -> f64 {
+        self.0
+            .lock()
+            .map_or(Patience::FLOOR, |state| state.1.deviations(now))
     }
 }
 

@@ -14,7 +14,7 @@
 //! later and the budget shrinks. The copy that loses is read on briefly ([`DRAIN_GRACE`]) so
 //! that its connection is kept.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -146,7 +146,6 @@ pub struct Reader {
     hedging: Option<HedgePolicy>,
     latency: Arc<Tracker>,
     budget: Arc<HedgeBudget>,
-    patience: Arc<Mutex<Patience>>,
 }
 
 impl Reader {
@@ -158,30 +157,12 @@ impl Reader {
             hedging,
             latency: Arc::new(Tracker::default()),
             budget: Arc::new(budget),
-            patience: Arc::default(),
         }
     }
 
     /// How many deviations past a node's mean a read now waits before it is hedged.
     pub fn patience(&self) -> f64 {
-        let now = Instant::now();
-        self.patience
-            .lock()
-            .map_or(Patience::FLOOR, |p| p.deviations(now))
-    }
-
-    /// A read that sent hedges was answered: by one of them (`hedged`) or by the copy they
-    /// were sent beside.
-    fn hedges_settled(&self, hedged: bool) {
-        let now = Instant::now();
-        if let Ok(mut patience) = self.patience.lock() {
-            if hedged {
-                patience.won(now);
-            } else {
-                patience.lost(now);
-            }
-            metrics::hedge_patience(patience.deviations(now));
-        }
+        self.budget.patience(Instant::now())
     }
 
     /// The latency estimates of the nodes asked so far, to order copies by
@@ -213,10 +194,13 @@ impl Reader {
         if replicas.is_empty() {
             return Err(ShardFailure::Unavailable { tried });
         }
-        if self.hedging.is_some() {
-            // Less while hedges lose (see `budget`).
-            self.budget.deposit(Patience::FLOOR / self.patience());
-        }
+        // The read's share of the hedge budget, and how patient it is before hedging: both
+        // follow how hedges fared (see `budget`).
+        let deviations = if self.hedging.is_some() {
+            self.budget.deposit(Instant::now())
+        } else {
+            Patience::FLOOR
+        };
         let node_of = |i: usize| replicas.get(i).map_or("", |r| r.node.as_str());
         let attempt = |i: usize| {
             let replica = replicas.get(i).cloned();
@@ -270,7 +254,6 @@ impl Reader {
         let hedge_at = |i: usize| {
             self.hedging.map_or(far, |h| {
                 let observed = self.latency.get(node_of(i));
-                let deviations = self.patience();
                 Instant::now() + latency::hedge_delay(observed.as_ref(), deviations, h.min, h.max)
             })
         };
@@ -306,7 +289,7 @@ impl Reader {
                                 if won {
                                     metrics::hedge_won(call.op);
                                 }
-                                self.hedges_settled(won);
+                                metrics::hedge_patience(self.budget.settled(won, Instant::now()));
                             }
                             metrics::shard_answered(call.op, node, elapsed);
                             self.latency.answered(node, elapsed);

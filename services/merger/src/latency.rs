@@ -15,8 +15,8 @@
 //! **Hedges are judged too.** How many deviations past the mean a read waits before it is
 //! hedged is learnt from whether hedges answer first ([`Patience`]), and fades back the same way.
 //!
-//! The tracker and the patience are the stateful parts (the reader keeps the patience behind a
-//! lock; the patience is told the time, so its tests need no clock); what the tracker hands out ([`Snapshot`],
+//! The tracker and the patience are the stateful parts (the patience lives with the hedge budget,
+//! behind its lock, and is told the time, so its tests need no clock); what the tracker hands out ([`Snapshot`],
 //! [`Observed`]) and what is computed from it ([`hedge_delay`], the read order) are plain values
 //! and pure functions.
 
@@ -155,7 +155,7 @@ impl Patience {
 
     /// The wait at `now`, in deviations past the mean.
     pub fn deviations(&self, now: Instant) -> f64 {
-        let Some(at) = self.at else {
+        let Some(at) = self.at.filter(|_| self.deviations > Self::FLOOR) else {
             return self.deviations;
         };
         let fade =
