@@ -320,7 +320,12 @@ pub async fn run(
                 &mut cpu_direct_seq,
             ),
         ] {
-            let reads = ShardReads::take(http, &stack.merger_metrics_url).await?;
+            // The merger's counters around the gateway's blocks only (the direct ones skip it).
+            let reads = if matches!(target, Target::Gateway { .. }) {
+                Some(ShardReads::take(http, &stack.merger_metrics_url).await?)
+            } else {
+                None
+            };
             let snap = CpuSnapshot::take(&procs)?;
             let started = Instant::now();
             for i in b * per_block..(b + 1) * per_block {
@@ -328,7 +333,7 @@ pub async fn run(
             }
             *wall += started.elapsed();
             cpu.add(&snap.since(tick_hz)?);
-            if matches!(target, Target::Gateway { .. }) {
+            if let Some(reads) = reads {
                 let after = ShardReads::take(http, &stack.merger_metrics_url).await?;
                 reads_seq.add(&after.since(&reads));
             }
