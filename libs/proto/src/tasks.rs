@@ -26,6 +26,11 @@ pub struct NodeTaskRef {
 pub struct DeferredCopy {
     pub node: String,
     pub shard: u16,
+    /// When the copy went out of the read set (its `lagging` entry's `since`): the task is not
+    /// reported succeeded before this is the router's `lag_settle_ms` old, so that no reader
+    /// still takes the copy for a full one when the client sees the write acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 /// The derived, final view of a cluster task.

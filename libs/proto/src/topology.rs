@@ -161,6 +161,12 @@ pub struct LaggingCopy {
     /// up once its queue is replayed past it and the node has applied what it was sent.
     #[serde(default)]
     pub hint_seq: u64,
+    /// When the copy went out of the read set (RFC 3339): a write deferred to it is acknowledged
+    /// only once this is a settle period old (the router's `lag_settle_ms`), so that every reader
+    /// has seen the copy leave before a client can expect the write in an answer. Absent in
+    /// entries written before it existed (no wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 /// Where one shard lives.
@@ -199,6 +205,8 @@ impl ShardPlacement {
     }
 
     /// Mark `node`'s copy behind (or raise its queue watermark); returns whether anything changed.
+    /// A copy that enters `lagging` is stamped with the time (`since`); one already there keeps
+    /// its stamp (it was out of the read set all along).
     pub fn mark_lagging(&mut self, node: &str, reason: LagReason, hint_seq: u64) -> bool {
         match self.lagging.iter_mut().find(|l| l.node == node) {
             Some(l) => {
@@ -225,11 +233,19 @@ impl ShardPlacement {
                     node: node.to_string(),
                     reason,
                     hint_seq,
+                    since: Some(now_rfc3339()),
                 });
                 true
             }
         }
     }
+}
+
+/// The current time, RFC 3339, as the topology's timestamps are written.
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 /// Lifecycle of an index in the cluster.
@@ -361,13 +377,26 @@ mod tests {
             "lost stays lost"
         );
         assert_eq!(p.lag_of("n2").unwrap().reason, LagReason::Lost);
+        let since = p.lag_of("n2").unwrap().since.clone().unwrap();
+        assert!(
+            time::OffsetDateTime::parse(&since, &time::format_description::well_known::Rfc3339)
+                .is_ok(),
+            "{since}"
+        );
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(
             json["lagging"][0],
-            serde_json::json!({"node": "n2", "reason": "lost", "hintSeq": 5})
+            serde_json::json!({"node": "n2", "reason": "lost", "hintSeq": 5, "since": since})
         );
         let back: ShardPlacement = serde_json::from_value(json).unwrap();
         assert_eq!(back, p);
+        // Written before `since` existed: still read.
+        let old: ShardPlacement = serde_json::from_value(serde_json::json!({
+            "nodes": ["n1", "n2"],
+            "lagging": [{"node": "n2", "reason": "missedWrites", "hintSeq": 2}]
+        }))
+        .unwrap();
+        assert_eq!(old.lag_of("n2").unwrap().since, None);
         assert!(
             serde_json::to_value(ShardPlacement::new(vec!["n1".into()]))
                 .unwrap()

@@ -50,6 +50,12 @@ pub struct Config {
     /// at the shard's number of copies.
     #[serde(default)]
     pub write_quorum: Option<u8>,
+    /// A write deferred to a copy that has just left the read set (its node failed the write,
+    /// or went down) is acknowledged only once the copy has been out for this long, in
+    /// milliseconds: every merger must have seen the copy leave before a client can expect the
+    /// write in an answer. Above the time a topology change takes to reach every service.
+    #[serde(default = "default_lag_settle_ms")]
+    pub lag_settle_ms: u64,
     /// On shutdown, how long requests in flight may take to finish, in milliseconds.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
@@ -73,6 +79,9 @@ fn default_drift_interval_ms() -> u64 {
 fn default_settle_interval_ms() -> u64 {
     2_000
 }
+fn default_lag_settle_ms() -> u64 {
+    1_000
+}
 fn default_shutdown_grace_ms() -> u64 {
     30_000
 }
@@ -95,6 +104,7 @@ impl Default for Config {
             settings_drift_interval_ms: default_drift_interval_ms(),
             task_settle_interval_ms: default_settle_interval_ms(),
             write_quorum: None,
+            lag_settle_ms: default_lag_settle_ms(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
             dump_dir: default_dump_dir(),
         }

@@ -447,12 +447,16 @@ impl Router {
                     hinted.insert(key);
                     crate::metrics::deferred_write(&call.node);
                     tracing::info!(node = %call.node, shard = call.shard, task = task.uid, %reason, "write deferred to the copy's handoff queue");
-                    let copy = miroir_proto::tasks::DeferredCopy {
-                        node: call.node.clone(),
-                        shard: call.shard,
-                    };
-                    if !task.deferred.contains(&copy) {
-                        task.deferred.push(copy);
+                    if !task
+                        .deferred
+                        .iter()
+                        .any(|d| d.node == call.node && d.shard == call.shard)
+                    {
+                        task.deferred.push(miroir_proto::tasks::DeferredCopy {
+                            node: call.node.clone(),
+                            shard: call.shard,
+                            since: None,
+                        });
                     }
                     if call.replica != INCOMING_REPLICA {
                         marks.push((call.shard, call.node, lost, seq));
@@ -462,8 +466,20 @@ impl Router {
         }
         if !marks.is_empty()
             && let Some(uid) = task.index_uid.clone()
+            && let Some(record) = self.mark_behind(&uid, &marks).await?
         {
-            self.mark_behind(&uid, &marks).await?;
+            // When each copy left the read set: the task is acknowledged only once that is the
+            // settle period old (`tasks::derive`).
+            for d in &mut task.deferred {
+                if let Some(lag) = record
+                    .shards
+                    .get(usize::from(d.shard))
+                    .and_then(|p| p.lag_of(&d.node))
+                    && lag.since.is_some()
+                {
+                    d.since = lag.since.clone();
+                }
+            }
         }
         Ok(())
     }
@@ -502,12 +518,13 @@ impl Router {
     }
 
     /// Mark copies behind in the index record (compare-and-set), raising their queue watermark,
-    /// and wait until this router's mirror shows it.
+    /// and wait until this router's mirror shows it. The record as marked (as this router sees
+    /// it when nothing needed writing; none if the index is gone).
     async fn mark_behind(
         &self,
         uid: &str,
         marks: &[(u16, String, bool, u64)],
-    ) -> Result<(), MeiliError> {
+    ) -> Result<Option<IndexRecord>, MeiliError> {
         let mut change = |record: &mut IndexRecord| {
             let mut changed = false;
             for (shard, node, lost, seq) in marks {
@@ -549,12 +566,15 @@ impl Router {
                     .map_err(failed)?;
             }
         }
-        if let Some((_, rev)) = written {
-            self.topology
-                .wait_for_revision(rev, std::time::Duration::from_secs(2))
-                .await;
+        match written {
+            Some((record, rev)) => {
+                self.topology
+                    .wait_for_revision(rev, std::time::Duration::from_secs(2))
+                    .await;
+                Ok(Some(record))
+            }
+            None => Ok(self.topology.current().index(uid).cloned()),
         }
-        Ok(())
     }
 }
 

@@ -77,6 +77,11 @@ impl Router {
                 })
                 .unwrap_or_default(),
             quorum: &|copies| self.write_quorum(rf.map_or(copies, |rf| rf.min(copies))),
+            settling: settling(
+                &task,
+                time::OffsetDateTime::now_utc(),
+                std::time::Duration::from_millis(self.config.lag_settle_ms),
+            ),
         };
         let (status, details, error, started, finished) =
             derive(&task, &views, storage.as_deref(), &writes);
@@ -211,6 +216,32 @@ pub(crate) struct Writes<'a> {
     pub behind: HashSet<(String, u16)>,
     /// The write quorum of a shard with that many copies.
     pub quorum: &'a (dyn Fn(usize) -> usize + Sync),
+    /// Copies `(node, shard)` the task was deferred to that left the read set less than the
+    /// settle period ago: some merger may not have seen them leave yet.
+    pub settling: HashSet<(String, u16)>,
+}
+
+/// The copies the task was deferred to that left the read set less than `settle` before `now`
+/// (a `since` ahead of this clock, another machine's clock being ahead, holds the task until this
+/// clock has passed it by the settle period).
+pub(crate) fn settling(
+    task: &ClusterTask,
+    now: time::OffsetDateTime,
+    settle: std::time::Duration,
+) -> HashSet<(String, u16)> {
+    task.deferred
+        .iter()
+        .filter(|d| {
+            d.since
+                .as_deref()
+                .and_then(|s| {
+                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .is_some_and(|since| now - since < settle)
+        })
+        .map(|d| (d.node.clone(), d.shard))
+        .collect()
 }
 
 /// The pure part: node views -> status, details, error, start and end. `storage` is the base of
@@ -274,11 +305,18 @@ fn derive(
         .iter()
         .filter(|v| matches!(v.status.as_str(), "enqueued" | "processing"))
         .count();
+    // A copy that missed the write left the read set a moment ago: a merger whose view of the
+    // topology lags could still read it, so the write is not acknowledged yet.
+    let settling = task
+        .deferred
+        .iter()
+        .any(|d| writes.settling.contains(&(d.node.clone(), d.shard)));
     let started = known.iter().filter_map(|v| v.started_at.clone()).min();
     let failed_now = known
         .iter()
         .any(|v| matches!(v.status.as_str(), "failed" | "canceled"));
-    if unknown || running > 0 || (short_of_quorum && !failed_now && task.fanout_error.is_none()) {
+    let holding = short_of_quorum || settling;
+    if unknown || running > 0 || (holding && !failed_now && task.fanout_error.is_none()) {
         let all_enqueued =
             !unknown && !known.is_empty() && known.iter().all(|v| v.status == "enqueued");
         let status = if all_enqueued {
@@ -468,6 +506,7 @@ mod tests {
         Writes {
             behind: HashSet::new(),
             quorum: &|_| 1,
+            settling: HashSet::new(),
         }
     }
 
@@ -482,6 +521,7 @@ mod tests {
         t.deferred.push(miroir_proto::tasks::DeferredCopy {
             node: "n3".into(),
             shard: 1,
+            since: None,
         });
         let views = vec![
             view(0, 0, "succeeded", 2),
@@ -499,6 +539,7 @@ mod tests {
         let strict = Writes {
             behind: w.behind.clone(),
             quorum: &all,
+            settling: HashSet::new(),
         };
         assert_eq!(
             derive(&t, &views, None, &strict).0,
@@ -508,6 +549,7 @@ mod tests {
         let caught_up = Writes {
             behind: HashSet::new(),
             quorum: &all,
+            settling: HashSet::new(),
         };
         assert_eq!(
             derive(&t, &views, None, &caught_up).0,
@@ -519,6 +561,7 @@ mod tests {
         t.deferred.push(miroir_proto::tasks::DeferredCopy {
             node: "n2".into(),
             shard: 1,
+            since: None,
         });
         let views = vec![view(0, 0, "succeeded", 2), view(0, 1, "succeeded", 2)];
         let mut both = writes();
@@ -527,6 +570,52 @@ mod tests {
         assert_eq!(derive(&t, &views, None, &both).0, "processing");
         both.behind.remove(&("n2".to_string(), 1));
         assert_eq!(derive(&t, &views, None, &both).0, "succeeded");
+    }
+
+    #[test]
+    fn a_write_deferred_to_a_copy_that_just_left_the_reads_waits_out_the_settle() {
+        let mut t = task(
+            "documentAdditionOrUpdate",
+            json!({"receivedDocuments": 5, "indexedDocuments": null}),
+        );
+        t.node_tasks.retain(|n| n.node != "n3");
+        t.deferred.push(miroir_proto::tasks::DeferredCopy {
+            node: "n3".into(),
+            shard: 1,
+            since: Some("2026-12-05T10:00:00.5Z".into()),
+        });
+        let at = |s: &str| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+        };
+        let settle = std::time::Duration::from_secs(1);
+        let views = vec![
+            view(0, 0, "succeeded", 2),
+            view(0, 1, "succeeded", 2),
+            view(1, 0, "succeeded", 3),
+        ];
+        let mut w = writes();
+        w.behind.insert(("n3".into(), 1));
+        for (now, status) in [
+            ("2026-12-05T10:00:00.2Z", "processing"), // another clock ahead: just now
+            ("2026-12-05T10:00:01.4Z", "processing"),
+            ("2026-12-05T10:00:01.5Z", "succeeded"),
+            ("2026-12-05T10:05:00Z", "succeeded"),
+        ] {
+            w.settling = settling(&t, at(now), settle);
+            assert_eq!(derive(&t, &views, None, &w).0, status, "at {now}");
+        }
+        // Copies out of the reads since before the stamp existed, or never marked (a migration
+        // target): nothing to wait for.
+        t.deferred[0].since = None;
+        assert!(settling(&t, at("2026-12-05T10:00:00.6Z"), settle).is_empty());
+        // A failure is reported at once: nothing was acknowledged.
+        w.settling = [("n3".to_string(), 1)].into();
+        let failed = vec![
+            view(0, 0, "succeeded", 2),
+            view(0, 1, "succeeded", 2),
+            view(1, 0, "failed", 0),
+        ];
+        assert_eq!(derive(&t, &failed, None, &w).0, "failed");
     }
 
     #[test]

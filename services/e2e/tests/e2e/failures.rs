@@ -122,6 +122,71 @@ async fn a_dead_node_is_skipped_and_a_lost_shard_is_explicit() {
     );
 }
 
+/// A write that a dead node's copies missed is acknowledged only once those copies have been out
+/// of the read set for the router's `lag_settle_ms` (1 s): a merger whose view of the topology
+/// lags must not still read such a copy when the client already sees the write succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_a_copy_missed_is_acknowledged_once_the_copy_is_out_of_the_reads_for_the_settle() {
+    let mut cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
+    let client = cluster.client();
+    load(&client).await;
+
+    cluster.nodes[1].stop();
+    let more: Vec<Value> = (1000..1040)
+        .map(|i| json!({"id": i, "title": format!("title alpha {i}")}))
+        .collect();
+    let r = client
+        .post("/indexes/docs/documents", &json!(more))
+        .await
+        .unwrap();
+    let uid = r.task_uid().unwrap();
+    let acked_at = loop {
+        let task = client.get(&format!("/tasks/{uid}")).await.unwrap();
+        match task.body["status"].as_str() {
+            Some("succeeded") => break time::OffsetDateTime::now_utc(),
+            Some("enqueued" | "processing") => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await
+            }
+            _ => panic!("{}", task.body),
+        }
+    };
+
+    let js = async_nats::jetstream::new(cluster.nats.connect().await.unwrap());
+    let (task, _) = miroir_cluster::tasks::TaskStore::open(&js)
+        .await
+        .unwrap()
+        .get(uid)
+        .await
+        .unwrap()
+        .unwrap();
+    let deferred: Vec<_> = task.deferred.iter().filter(|d| d.node == "n1").collect();
+    assert!(
+        !deferred.is_empty(),
+        "40 documents over 4 shards reach n1's copies: {task:?}"
+    );
+    for d in deferred {
+        let since = d
+            .since
+            .as_deref()
+            .and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .unwrap_or_else(|| panic!("the deferred copy has no `since`: {d:?}"));
+        assert!(
+            acked_at - since >= std::time::Duration::from_secs(1),
+            "acknowledged at {acked_at}, {:?} after the copy of shard {} on n1 left the reads at {since}",
+            acked_at - since,
+            d.shard
+        );
+    }
+    // Reads meanwhile and after are complete.
+    let r = client
+        .post("/indexes/docs/search", &json!({"q": "alpha"}))
+        .await
+        .unwrap();
+    assert_eq!(r.body["estimatedTotalHits"], json!(134 + 40), "{}", r.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_back_empty_gets_no_partial_shard_and_reads_stay_complete() {
     let mut cluster = TestCluster::start(ClusterOptions::default()).await.unwrap();
