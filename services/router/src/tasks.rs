@@ -510,24 +510,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_deferred_copy_counts_once_caught_up_and_all_deferred_waits() {
+    /// A document write whose shard 1 second copy (n3) was down: deferred, no node task; out of
+    /// the reads since `since`.
+    fn deferred_to_n3(since: Option<&str>) -> ClusterTask {
         let mut t = task(
             "documentAdditionOrUpdate",
             json!({"receivedDocuments": 5, "indexedDocuments": null}),
         );
-        // Shard 1's second copy (n3) was down: deferred, no node task.
         t.node_tasks.retain(|n| n.node != "n3");
         t.deferred.push(miroir_proto::tasks::DeferredCopy {
             node: "n3".into(),
             shard: 1,
-            since: None,
+            since: since.map(str::to_string),
         });
-        let views = vec![
+        t
+    }
+
+    /// Every copy but n3 applied the write.
+    fn all_but_n3() -> Vec<Option<NodeView>> {
+        vec![
             view(0, 0, "succeeded", 2),
             view(0, 1, "succeeded", 2),
             view(1, 0, "succeeded", 3),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_deferred_copy_counts_once_caught_up_and_all_deferred_waits() {
+        let mut t = deferred_to_n3(None);
+        let views = all_but_n3();
         let mut w = writes();
         w.behind.insert(("n3".into(), 1));
         assert_eq!(
@@ -574,25 +585,12 @@ mod tests {
 
     #[test]
     fn a_write_deferred_to_a_copy_that_just_left_the_reads_waits_out_the_settle() {
-        let mut t = task(
-            "documentAdditionOrUpdate",
-            json!({"receivedDocuments": 5, "indexedDocuments": null}),
-        );
-        t.node_tasks.retain(|n| n.node != "n3");
-        t.deferred.push(miroir_proto::tasks::DeferredCopy {
-            node: "n3".into(),
-            shard: 1,
-            since: Some("2026-12-05T10:00:00.5Z".into()),
-        });
+        let mut t = deferred_to_n3(Some("2026-12-05T10:00:00.5Z"));
         let at = |s: &str| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
         };
         let settle = std::time::Duration::from_secs(1);
-        let views = vec![
-            view(0, 0, "succeeded", 2),
-            view(0, 1, "succeeded", 2),
-            view(1, 0, "succeeded", 3),
-        ];
+        let views = all_but_n3();
         let mut w = writes();
         w.behind.insert(("n3".into(), 1));
         for (now, status) in [

@@ -20,6 +20,18 @@ async fn load(client: &MeiliClient) {
     client.wait_succeeded(&r).await.unwrap();
 }
 
+/// Adds documents `ids`, each titled with "alpha"; the task's uid.
+async fn add_alphas(client: &MeiliClient, ids: std::ops::Range<usize>) -> u64 {
+    let more: Vec<Value> = ids
+        .map(|i| json!({"id": i, "title": format!("title alpha {i}")}))
+        .collect();
+    let r = client
+        .post("/indexes/docs/documents", &json!(more))
+        .await
+        .unwrap();
+    r.task_uid().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_a_merger_mid_load_fails_no_search() {
     let mut cluster = TestCluster::start(ClusterOptions {
@@ -132,14 +144,7 @@ async fn a_write_a_copy_missed_is_acknowledged_once_the_copy_is_out_of_the_reads
     load(&client).await;
 
     cluster.nodes[1].stop();
-    let more: Vec<Value> = (1000..1040)
-        .map(|i| json!({"id": i, "title": format!("title alpha {i}")}))
-        .collect();
-    let r = client
-        .post("/indexes/docs/documents", &json!(more))
-        .await
-        .unwrap();
-    let uid = r.task_uid().unwrap();
+    let uid = add_alphas(&client, 1000..1040).await;
     let acked_at = loop {
         let task = client.get(&format!("/tasks/{uid}")).await.unwrap();
         match task.body["status"].as_str() {
@@ -196,14 +201,8 @@ async fn a_node_back_empty_gets_no_partial_shard_and_reads_stay_complete() {
     // A node back from a crash with an empty disk: the write succeeds on the other copies (write
     // quorum 1), and the empty copy is marked lost instead of being given a partial shard.
     cluster.nodes[1].restart_empty().await.unwrap();
-    let more: Vec<Value> = (400..460)
-        .map(|i| json!({"id": i, "title": format!("title alpha {i}")}))
-        .collect();
-    let r = client
-        .post("/indexes/docs/documents", &json!(more))
-        .await
-        .unwrap();
-    let task = client.wait_task(r.task_uid().unwrap()).await.unwrap();
+    let uid = add_alphas(&client, 400..460).await;
+    let task = client.wait_task(uid).await.unwrap();
     assert_eq!(task["status"], json!("succeeded"), "{task}");
     let topology = cluster.topology().await.unwrap();
     let (record, _) = topology.read_index("docs").await.unwrap().unwrap();
