@@ -23,12 +23,7 @@ pub mod trace;
 pub mod wal;
 pub mod webhooks;
 
-/// Current time as Meilisearch prints it (RFC 3339, nanoseconds, `Z`).
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
-}
+pub use miroir_proto::now_rfc3339;
 
 /// The node-local index that holds `shard` of the index `record` (`books__s3`). Built from the
 /// record's storage base, not its uid: after a swap the two records trade places while their

@@ -233,19 +233,12 @@ impl ShardPlacement {
                     node: node.to_string(),
                     reason,
                     hint_seq,
-                    since: Some(now_rfc3339()),
+                    since: Some(crate::now_rfc3339()),
                 });
                 true
             }
         }
     }
-}
-
-/// The current time, RFC 3339, as the topology's timestamps are written.
-fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 /// Lifecycle of an index in the cluster.

@@ -79,7 +79,7 @@ impl Router {
             quorum: &|copies| self.write_quorum(rf.map_or(copies, |rf| rf.min(copies))),
             settling: settling(
                 &task,
-                time::OffsetDateTime::now_utc(),
+                OffsetDateTime::now_utc(),
                 std::time::Duration::from_millis(self.config.lag_settle_ms),
             ),
         };
@@ -216,32 +216,25 @@ pub(crate) struct Writes<'a> {
     pub behind: HashSet<(String, u16)>,
     /// The write quorum of a shard with that many copies.
     pub quorum: &'a (dyn Fn(usize) -> usize + Sync),
-    /// Copies `(node, shard)` the task was deferred to that left the read set less than the
-    /// settle period ago: some merger may not have seen them leave yet.
-    pub settling: HashSet<(String, u16)>,
+    /// Some copy the task was deferred to left the read set less than the settle period ago:
+    /// a merger may not have seen it leave yet.
+    pub settling: bool,
 }
 
-/// The copies the task was deferred to that left the read set less than `settle` before `now`
-/// (a `since` ahead of this clock, another machine's clock being ahead, holds the task until this
+/// Whether a copy the task was deferred to left the read set less than `settle` before `now` (a
+/// `since` ahead of this clock, another machine's clock being ahead, holds the task until this
 /// clock has passed it by the settle period).
 pub(crate) fn settling(
     task: &ClusterTask,
-    now: time::OffsetDateTime,
+    now: OffsetDateTime,
     settle: std::time::Duration,
-) -> HashSet<(String, u16)> {
-    task.deferred
-        .iter()
-        .filter(|d| {
-            d.since
-                .as_deref()
-                .and_then(|s| {
-                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .is_some_and(|since| now - since < settle)
-        })
-        .map(|d| (d.node.clone(), d.shard))
-        .collect()
+) -> bool {
+    task.deferred.iter().any(|d| {
+        d.since
+            .as_deref()
+            .and_then(crate::task_index::parse_time)
+            .is_some_and(|since| now - since < settle)
+    })
 }
 
 /// The pure part: node views -> status, details, error, start and end. `storage` is the base of
@@ -305,17 +298,13 @@ fn derive(
         .iter()
         .filter(|v| matches!(v.status.as_str(), "enqueued" | "processing"))
         .count();
-    // A copy that missed the write left the read set a moment ago: a merger whose view of the
-    // topology lags could still read it, so the write is not acknowledged yet.
-    let settling = task
-        .deferred
-        .iter()
-        .any(|d| writes.settling.contains(&(d.node.clone(), d.shard)));
     let started = known.iter().filter_map(|v| v.started_at.clone()).min();
     let failed_now = known
         .iter()
         .any(|v| matches!(v.status.as_str(), "failed" | "canceled"));
-    let holding = short_of_quorum || settling;
+    // A copy that missed the write left the read set a moment ago: a merger whose view of the
+    // topology lags could still read it, so the write is not acknowledged yet.
+    let holding = short_of_quorum || writes.settling;
     if unknown || running > 0 || (holding && !failed_now && task.fanout_error.is_none()) {
         let all_enqueued =
             !unknown && !known.is_empty() && known.iter().all(|v| v.status == "enqueued");
@@ -506,7 +495,7 @@ mod tests {
         Writes {
             behind: HashSet::new(),
             quorum: &|_| 1,
-            settling: HashSet::new(),
+            settling: false,
         }
     }
 
@@ -550,7 +539,7 @@ mod tests {
         let strict = Writes {
             behind: w.behind.clone(),
             quorum: &all,
-            settling: HashSet::new(),
+            settling: false,
         };
         assert_eq!(
             derive(&t, &views, None, &strict).0,
@@ -560,7 +549,7 @@ mod tests {
         let caught_up = Writes {
             behind: HashSet::new(),
             quorum: &all,
-            settling: HashSet::new(),
+            settling: false,
         };
         assert_eq!(
             derive(&t, &views, None, &caught_up).0,
@@ -586,9 +575,7 @@ mod tests {
     #[test]
     fn a_write_deferred_to_a_copy_that_just_left_the_reads_waits_out_the_settle() {
         let mut t = deferred_to_n3(Some("2026-12-05T10:00:00.5Z"));
-        let at = |s: &str| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
-        };
+        let at = |s: &str| crate::task_index::parse_time(s).unwrap();
         let settle = std::time::Duration::from_secs(1);
         let views = all_but_n3();
         let mut w = writes();
@@ -605,9 +592,9 @@ mod tests {
         // Copies out of the reads since before the stamp existed, or never marked (a migration
         // target): nothing to wait for.
         t.deferred[0].since = None;
-        assert!(settling(&t, at("2026-12-05T10:00:00.6Z"), settle).is_empty());
+        assert!(!settling(&t, at("2026-12-05T10:00:00.6Z"), settle));
         // A failure is reported at once: nothing was acknowledged.
-        w.settling = [("n3".to_string(), 1)].into();
+        w.settling = true;
         let failed = vec![
             view(0, 0, "succeeded", 2),
             view(0, 1, "succeeded", 2),
