@@ -41,7 +41,18 @@ pub struct SearchOutcome {
     /// The merger's shard reads over the gateway's sequential searches only.
     pub reads_seq: ShardReads,
     pub cpu_direct_seq: CpuUse,
+    /// The same fan-out sent sequentially with the merger's own node client, on a one-worker
+    /// runtime as the merger runs, merging nothing: the bench process's CPU per fan-out.
+    pub floor: Floor,
     pub concurrent: Vec<ConcurrentRun>,
+}
+
+/// The CPU a fan-out alone costs on this machine: what the merger cannot spend less than on a
+/// search before it receives the request, merges and replies.
+#[derive(Clone, Copy, Debug)]
+pub struct Floor {
+    pub fanouts: usize,
+    pub cpu_us: f64,
 }
 
 pub struct ConcurrentRun {
@@ -341,6 +352,7 @@ pub async fn run(
     }
     let gateway_seq = Stats::new(gw_samples, gw_wall);
     let direct_seq = Stats::new(direct_samples, direct_wall);
+    let floor = fanout_floor(&procs, tick_hz, &urls, &shard_bodies, opts.sequential)?;
 
     let mut runs = Vec::new();
     for &clients in scenario.clients {
@@ -374,6 +386,7 @@ pub async fn run(
         cpu_seq,
         reads_seq,
         cpu_direct_seq,
+        floor,
         concurrent: runs,
     })
 }
@@ -467,6 +480,62 @@ async fn concurrent(
         samples.extend(t.await??);
     }
     Ok(Stats::new(samples, started.elapsed()))
+}
+
+/// Sends `fanouts` fan-outs of the mix, one after the other, each the shard searches in parallel
+/// with [`miroir_cluster::node::NodeClient`] (the merger's client) on a one-worker runtime of
+/// its own thread (the merger's runtime), and returns the bench process's CPU over them.
+fn fanout_floor(
+    procs: &[(String, u32)],
+    tick_hz: u64,
+    urls: &[Vec<String>],
+    bodies: &[Bytes],
+    fanouts: usize,
+) -> Result<Floor> {
+    // Each copy's URL split into the node's base URL and the path, as the merger sends them.
+    let mut copies = Vec::new();
+    for replicas in urls {
+        let mut split = Vec::new();
+        for url in replicas {
+            let at = url
+                .find("/indexes/")
+                .context("a shard URL without /indexes/")?;
+            split.push((url[..at].to_string(), url[at..].to_string()));
+        }
+        copies.push(split);
+    }
+    let bodies = bodies.to_vec();
+    let snap = CpuSnapshot::take(procs)?;
+    std::thread::spawn(move || -> Result<()> {
+        let runtime = miroir_cluster::runtime::build("bench-floor", 1)?;
+        runtime.block_on(async move {
+            let client = miroir_cluster::node::NodeClient::new(
+                Some(NODE_KEY.to_string()),
+                Duration::from_secs(10),
+            )?;
+            for i in 0..fanouts {
+                let body = &bodies[i % bodies.len()];
+                let calls = copies.iter().map(|replicas| {
+                    let (base, path) = &replicas[i % replicas.len()];
+                    client.send(
+                        base,
+                        axum::http::Method::POST,
+                        path,
+                        Some(("application/json", body.clone())),
+                    )
+                });
+                futures::future::try_join_all(calls).await?;
+            }
+            anyhow::Ok(())
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the floor's thread panicked"))??;
+    let cpu = snap.since(tick_hz)?;
+    Ok(Floor {
+        fanouts,
+        cpu_us: cpu.of(&["bench client"]) / fanouts.max(1) as f64,
+    })
 }
 
 /// Before measuring, each query's total through the gateway must be the sum of the shards'
