@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method};
-use http_body_util::Full;
 use miroir_proto::{ErrorCode, MeiliError};
 
 mod pool;
@@ -184,32 +183,57 @@ impl NodeClient {
             reason,
         };
         let base = self.base(base_url).map_err(unreachable)?;
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{}", base.prefix, path_and_query))
-            .header(http::header::HOST, base.host.clone());
+        let path = format!("{}{}", base.prefix, path_and_query);
+        // A request target of visible ASCII only (callers percent-encode what they put in it).
+        if path.is_empty() || !path.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(unreachable(format!("invalid request target {path:?}")));
+        }
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(path.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        let mut header = |name: &[u8], value: &[u8]| {
+            head.extend_from_slice(name);
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+        };
+        header(b"host", base.host.as_bytes());
         if let Some(authorization) = &self.authorization {
-            request = request.header(http::header::AUTHORIZATION, authorization.clone());
+            header(b"authorization", authorization.as_bytes());
         }
         if let Some(active) = crate::trace::current() {
-            request = request.header(TRACEPARENT, active.context.header_value());
-            if let Some(state) = active.state {
-                request = request.header(TRACESTATE, state);
+            header(
+                TRACEPARENT.as_str().as_bytes(),
+                active.context.header_value().as_bytes(),
+            );
+            if let Some(state) = &active.state {
+                header(TRACESTATE.as_str().as_bytes(), state.as_bytes());
             }
         }
-        let bytes = match body {
+        let body = match body {
             Some((content_type, bytes)) => {
-                request = request.header(http::header::CONTENT_TYPE, content_type);
+                header(b"content-type", content_type.as_bytes());
+                header(b"content-length", bytes.len().to_string().as_bytes());
                 bytes
             }
-            None => Bytes::new(),
+            None => {
+                if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+                    header(b"content-length", b"0");
+                }
+                Bytes::new()
+            }
         };
-        let request = request
-            .body(Full::new(bytes))
-            .map_err(|e| unreachable(format!("invalid request: {e}")))?;
+        head.extend_from_slice(b"\r\n");
+        let exchange = pool::Exchange {
+            head,
+            body,
+            answer_has_body: method != Method::HEAD,
+        };
         let (status, bytes) = self
             .pool
-            .send(&base.authority, request)
+            .send(&base.authority, exchange)
             .await
             .map_err(unreachable)?;
         if (200..300).contains(&status) {
@@ -369,6 +393,134 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    /// A node that reads requests (head and `Content-Length` body), hands each one's bytes
+    /// over and answers `answer`, keeping its connections open.
+    async fn recording_node(
+        answer: &'static [u8],
+    ) -> (String, tokio::sync::mpsc::Receiver<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/prefix", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let complete = |buf: &[u8]| {
+                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+                        (buf.len() >= end + length).then_some(end + length)
+                    };
+                    loop {
+                        while complete(&buf).is_none() {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let end = complete(&buf).unwrap();
+                        let _ = tx.send(buf.drain(..end).collect()).await;
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn a_request_goes_out_as_one_http_1_1_message() {
+        let (url, mut seen) =
+            recording_node(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}").await;
+        let client = NodeClient::new(Some("k".into()), Duration::from_secs(5)).unwrap();
+        let body = Bytes::from_static(b"{\"q\":\"a\"}");
+        let (status, answer) = client
+            .send(
+                &url,
+                Method::POST,
+                "/indexes/i/search?x=%20",
+                Some(("application/json", body)),
+            )
+            .await
+            .unwrap();
+        assert_eq!((status, answer.as_ref()), (201, b"{}".as_ref()));
+        let request = String::from_utf8(seen.recv().await.unwrap()).unwrap();
+        let port = url.split(':').nth(2).unwrap().trim_end_matches("/prefix");
+        assert_eq!(
+            request,
+            format!(
+                "POST /prefix/indexes/i/search?x=%20 HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer k\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n{{\"q\":\"a\"}}"
+            )
+        );
+        // A bodiless DELETE has no length; a target with a space or a control is refused.
+        client
+            .send(&url, Method::DELETE, "/indexes/i", None)
+            .await
+            .unwrap();
+        let request = String::from_utf8(seen.recv().await.unwrap()).unwrap();
+        assert!(
+            request.starts_with("DELETE /prefix/indexes/i HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(!request.contains("content-length"), "{request}");
+        for bad in ["/a b", "/a\r\nx: y"] {
+            let refused = client.send(&url, Method::GET, bad, None).await;
+            assert!(
+                matches!(refused, Err(NodeError::Unreachable { .. })),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_before_its_answer_does_not_leave_its_connection_pooled() {
+        // The node answers each request after 300 ms; the caller gives up after 50 ms.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut chunk = [0u8; 1024];
+                    while let Ok(n) = socket.read(&mut chunk).await {
+                        if n == 0 {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlate";
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(50),
+            client.send(&url, Method::GET, "/health", None),
+        )
+        .await;
+        assert!(dropped.is_err());
+        // The late answer to the dropped request must not be read as this one's.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (_, body) = client
+            .send(&url, Method::GET, "/health", None)
+            .await
+            .unwrap();
+        assert_eq!(body.as_ref(), b"late");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
