@@ -37,6 +37,10 @@ const MAX_HEADERS: usize = 64;
 /// The longest answer head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 
+/// The most reserved at once for a body of announced length; a longer one grows as it arrives,
+/// so a wrong `Content-Length` cannot allocate more than came.
+const MAX_RESERVE: usize = 8 * 1024 * 1024;
+
 /// Idle connections by node authority (`host:port`).
 #[derive(Clone, Default)]
 pub(crate) struct Pool {
@@ -242,7 +246,7 @@ where
         Framing::None => Ok((Bytes::new(), buf.is_empty())),
         Framing::Length(n) => {
             if buf.len() < n {
-                buf.reserve(n - buf.len());
+                buf.reserve((n - buf.len()).min(MAX_RESERVE));
             }
             while buf.len() < n {
                 if read_more(stream, &mut buf).await? == 0 {
@@ -462,6 +466,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n",
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
             b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 18446744073709551615\r\n\r\n{}",
         ] {
             for step in [1, 4096] {
                 let a = answer(bytes, step, true).await;
