@@ -337,6 +337,16 @@ mod tests {
     /// A node that answers `{}` to each request; after `per_connection` answers it closes the
     /// connection. Returns its URL and the count of connections it accepted.
     async fn node(per_connection: usize) -> (String, Arc<AtomicUsize>) {
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        slow_node(per_connection, Duration::ZERO, answer).await
+    }
+
+    /// [`node`] answering `answer` each time, `delay` after reading the request.
+    async fn slow_node(
+        per_connection: usize,
+        delay: Duration,
+        answer: &'static [u8],
+    ) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -357,7 +367,7 @@ mod tests {
                         }
                         let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
                         buf.drain(..end);
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                        tokio::time::sleep(delay).await;
                         if socket.write_all(answer).await.is_err() {
                             return;
                         }
@@ -366,6 +376,12 @@ mod tests {
             }
         });
         (url, accepted)
+    }
+
+    #[track_caller]
+    fn assert_unreachable<T: std::fmt::Debug>(answer: Result<T, NodeError>) {
+        let unreachable = matches!(answer, Err(NodeError::Unreachable { .. }));
+        assert!(unreachable, "{answer:?}");
     }
 
     #[tokio::test]
@@ -473,39 +489,15 @@ mod tests {
         );
         assert!(!request.contains("content-length"), "{request}");
         for bad in ["/a b", "/a\r\nx: y"] {
-            let refused = client.send(&url, Method::GET, bad, None).await;
-            assert!(
-                matches!(refused, Err(NodeError::Unreachable { .. })),
-                "{refused:?}"
-            );
+            assert_unreachable(client.send(&url, Method::GET, bad, None).await);
         }
     }
 
     #[tokio::test]
     async fn a_request_dropped_before_its_answer_does_not_leave_its_connection_pooled() {
         // The node answers each request after 300 ms; the caller gives up after 50 ms.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut chunk = [0u8; 1024];
-                    while let Ok(n) = socket.read(&mut chunk).await {
-                        if n == 0 {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlate";
-                        if socket.write_all(answer).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
+        let late = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlate";
+        let (url, accepted) = slow_node(usize::MAX, Duration::from_millis(300), late).await;
         let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
         let dropped = tokio::time::timeout(
             Duration::from_millis(50),
@@ -530,17 +522,11 @@ mod tests {
         let client = NodeClient::new(None, Duration::from_millis(200)).unwrap();
         let started = std::time::Instant::now();
         let answer = client.send(&url, Method::GET, "/health", None).await;
-        assert!(
-            matches!(answer, Err(NodeError::Unreachable { .. })),
-            "{answer:?}"
-        );
+        assert_unreachable(answer);
         assert!(started.elapsed() < Duration::from_secs(3));
         drop(silent);
         let answer = client.send(&url, Method::GET, "/health", None).await;
-        assert!(
-            matches!(answer, Err(NodeError::Unreachable { .. })),
-            "{answer:?}"
-        );
+        assert_unreachable(answer);
     }
 
     #[tokio::test]
@@ -556,10 +542,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(
-            matches!(answer, Err(NodeError::Unreachable { .. })),
-            "{answer:?}"
-        );
+        assert_unreachable(answer);
         // The caller's deadline is nearer: the request waits for the caller to drop it.
         let near = tokio::time::Instant::now() + Duration::from_millis(100);
         let waited = tokio::time::timeout(
