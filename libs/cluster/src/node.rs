@@ -399,6 +399,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_chunked_answer_is_read_whole_and_its_connection_kept() {
+        // As a node streaming its answer sends it: chunked, here in three chunks.
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\n\r\n1\r\n[\r\nB\r\n{\"id\":1},{}\r\n1\r\n]\r\n0\r\n\r\n";
+        let (url, accepted) = slow_node(usize::MAX, Duration::ZERO, chunked).await;
+        let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
+        for _ in 0..3 {
+            let (status, body) = client
+                .send(&url, Method::GET, "/indexes/i/documents", None)
+                .await
+                .unwrap();
+            assert_eq!((status, body.as_ref()), (200, b"[{\"id\":1},{}]".as_ref()));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
     async fn a_connection_the_node_closed_is_not_used_again() {
         let (url, accepted) = node(1).await;
         let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
