@@ -183,15 +183,18 @@ impl NodeClient {
             reason,
         };
         let base = self.base(base_url).map_err(unreachable)?;
-        let path = format!("{}{}", base.prefix, path_and_query);
-        // A request target of visible ASCII only (callers percent-encode what they put in it).
-        if path.is_empty() || !path.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(unreachable(format!("invalid request target {path:?}")));
+        // A request target of visible ASCII only (callers percent-encode what they put in it;
+        // the prefix was checked with the node's URL).
+        if path_and_query.is_empty() || !path_and_query.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(unreachable(format!(
+                "invalid request target {path_and_query:?}"
+            )));
         }
         let mut head = Vec::with_capacity(256);
         head.extend_from_slice(method.as_str().as_bytes());
         head.push(b' ');
-        head.extend_from_slice(path.as_bytes());
+        head.extend_from_slice(base.prefix.as_bytes());
+        head.extend_from_slice(path_and_query.as_bytes());
         head.extend_from_slice(b" HTTP/1.1\r\n");
         let mut header = |name: &[u8], value: &[u8]| {
             head.extend_from_slice(name);
@@ -215,7 +218,10 @@ impl NodeClient {
         let body = match body {
             Some((content_type, bytes)) => {
                 header(b"content-type", content_type.as_bytes());
-                header(b"content-length", bytes.len().to_string().as_bytes());
+                header(
+                    b"content-length",
+                    itoa::Buffer::new().format(bytes.len()).as_bytes(),
+                );
                 bytes
             }
             None => {
@@ -338,44 +344,69 @@ mod tests {
     /// connection. Returns its URL and the count of connections it accepted.
     async fn node(per_connection: usize) -> (String, Arc<AtomicUsize>) {
         let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
-        slow_node(per_connection, Duration::ZERO, answer).await
+        let node = TestNode::start(per_connection, Duration::ZERO, answer).await;
+        (node.url, node.accepted)
     }
 
-    /// [`node`] answering `answer` each time, `delay` after reading the request.
-    async fn slow_node(
-        per_connection: usize,
-        delay: Duration,
-        answer: &'static [u8],
-    ) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    for _ in 0..per_connection {
-                        // Requests without a body: each ends at its blank line.
-                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                            let mut chunk = [0u8; 1024];
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+    /// A node on loopback that reads each request whole (head and `Content-Length` body), hands
+    /// its bytes over, and answers `answer` `delay` later; after `per_connection` answers it
+    /// closes the connection.
+    struct TestNode {
+        url: String,
+        accepted: Arc<AtomicUsize>,
+        requests: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    }
+
+    impl TestNode {
+        async fn start(per_connection: usize, delay: Duration, answer: &'static [u8]) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let accepted = Arc::new(AtomicUsize::new(0));
+            let count = accepted.clone();
+            let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let mut buf = Vec::new();
+                        for _ in 0..per_connection {
+                            let end = loop {
+                                if let Some(end) = request_end(&buf) {
+                                    break end;
+                                }
+                                let mut chunk = [0u8; 4096];
+                                match socket.read(&mut chunk).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                                }
+                            };
+                            let _ = tx.send(buf.drain(..end).collect());
+                            tokio::time::sleep(delay).await;
+                            if socket.write_all(answer).await.is_err() {
+                                return;
                             }
                         }
-                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                        buf.drain(..end);
-                        tokio::time::sleep(delay).await;
-                        if socket.write_all(answer).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                    });
+                }
+            });
+            TestNode {
+                url,
+                accepted,
+                requests,
             }
-        });
-        (url, accepted)
+        }
+    }
+
+    /// Where the first whole request in `buf` ends, if it is all there.
+    fn request_end(buf: &[u8]) -> Option<usize> {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+        (buf.len() >= end + length).then_some(end + length)
     }
 
     #[track_caller]
@@ -386,32 +417,21 @@ mod tests {
 
     #[tokio::test]
     async fn connections_are_kept_and_reused() {
-        let (url, accepted) = node(usize::MAX).await;
-        let client = NodeClient::new(Some("key".into()), Duration::from_secs(5)).unwrap();
-        for _ in 0..5 {
-            let (status, body) = client
-                .send(&url, Method::GET, "/health", None)
-                .await
-                .unwrap();
-            assert_eq!((status, body.as_ref()), (200, b"{}".as_ref()));
+        // Framed by its length, and chunked as a node streaming its answer sends it.
+        let framed = b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\n[{\"id\":1},{}]";
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\n[\r\nB\r\n{\"id\":1},{}\r\n1\r\n]\r\n0\r\n\r\n";
+        for answer in [&framed[..], &chunked[..]] {
+            let node = TestNode::start(usize::MAX, Duration::ZERO, answer).await;
+            let client = NodeClient::new(Some("key".into()), Duration::from_secs(5)).unwrap();
+            for _ in 0..5 {
+                let (status, body) = client
+                    .send(&node.url, Method::GET, "/indexes/i/documents", None)
+                    .await
+                    .unwrap();
+                assert_eq!((status, body.as_ref()), (200, b"[{\"id\":1},{}]".as_ref()));
+            }
+            assert_eq!(node.accepted.load(Ordering::SeqCst), 1);
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn a_chunked_answer_is_read_whole_and_its_connection_kept() {
-        // As a node streaming its answer sends it: chunked, here in three chunks.
-        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\n\r\n1\r\n[\r\nB\r\n{\"id\":1},{}\r\n1\r\n]\r\n0\r\n\r\n";
-        let (url, accepted) = slow_node(usize::MAX, Duration::ZERO, chunked).await;
-        let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
-        for _ in 0..3 {
-            let (status, body) = client
-                .send(&url, Method::GET, "/indexes/i/documents", None)
-                .await
-                .unwrap();
-            assert_eq!((status, body.as_ref()), (200, b"[{\"id\":1},{}]".as_ref()));
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
@@ -427,52 +447,11 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 
-    /// A node that reads requests (head and `Content-Length` body), hands each one's bytes
-    /// over and answers `answer`, keeping its connections open.
-    async fn recording_node(
-        answer: &'static [u8],
-    ) -> (String, tokio::sync::mpsc::Receiver<Vec<u8>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/prefix", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    let complete = |buf: &[u8]| {
-                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                        let length = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length: "))
-                            .map_or(0, |n| n.trim().parse::<usize>().unwrap());
-                        (buf.len() >= end + length).then_some(end + length)
-                    };
-                    loop {
-                        while complete(&buf).is_none() {
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
-                        let end = complete(&buf).unwrap();
-                        let _ = tx.send(buf.drain(..end).collect()).await;
-                        if socket.write_all(answer).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        (url, rx)
-    }
-
     #[tokio::test]
     async fn a_request_goes_out_as_one_http_1_1_message() {
-        let (url, mut seen) =
-            recording_node(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}").await;
+        let answer = b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\n{}";
+        let mut node = TestNode::start(usize::MAX, Duration::ZERO, answer).await;
+        let url = format!("{}/prefix", node.url);
         let client = NodeClient::new(Some("k".into()), Duration::from_secs(5)).unwrap();
         let body = Bytes::from_static(b"{\"q\":\"a\"}");
         let (status, answer) = client
@@ -485,7 +464,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((status, answer.as_ref()), (201, b"{}".as_ref()));
-        let request = String::from_utf8(seen.recv().await.unwrap()).unwrap();
+        let request = String::from_utf8(node.requests.recv().await.unwrap()).unwrap();
         let port = url.split(':').nth(2).unwrap().trim_end_matches("/prefix");
         assert_eq!(
             request,
@@ -498,7 +477,7 @@ mod tests {
             .send(&url, Method::DELETE, "/indexes/i", None)
             .await
             .unwrap();
-        let request = String::from_utf8(seen.recv().await.unwrap()).unwrap();
+        let request = String::from_utf8(node.requests.recv().await.unwrap()).unwrap();
         assert!(
             request.starts_with("DELETE /prefix/indexes/i HTTP/1.1\r\n"),
             "{request}"
@@ -513,7 +492,8 @@ mod tests {
     async fn a_request_dropped_before_its_answer_does_not_leave_its_connection_pooled() {
         // The node answers each request after 300 ms; the caller gives up after 50 ms.
         let late = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nlate";
-        let (url, accepted) = slow_node(usize::MAX, Duration::from_millis(300), late).await;
+        let node = TestNode::start(usize::MAX, Duration::from_millis(300), late).await;
+        let (url, accepted) = (node.url, node.accepted);
         let client = NodeClient::new(None, Duration::from_secs(5)).unwrap();
         let dropped = tokio::time::timeout(
             Duration::from_millis(50),
