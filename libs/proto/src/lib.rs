@@ -25,14 +25,6 @@ pub mod tasks;
 pub mod topology;
 
 pub use envelope::{Message, ProtoError, decode, encode};
-
-/// Current time as Meilisearch prints it (RFC 3339, nanoseconds, `Z`): every timestamp the
-/// services write (tasks, topology) is made here.
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
-}
 pub use error::{ErrorType, MeiliError, MeiliErrorBody};
 pub use error_code::{Code, ErrorCode};
 pub use rpc::{Outcome, Rpc, decode_outcome, encode_outcome};
@@ -49,3 +41,11 @@ pub const RANKING_RULES: &[&str] = &[
     "sort",
     "exactness",
 ];
+
+/// Current time as Meilisearch prints it (RFC 3339, nanoseconds, `Z`): every timestamp the
+/// services write (tasks, topology) is made here.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}

@@ -471,13 +471,12 @@ impl Router {
             // When each copy left the read set: the task is acknowledged only once that is the
             // settle period old (`tasks::derive`).
             for d in &mut task.deferred {
-                if let Some(lag) = record
+                let lag = record
                     .shards
                     .get(usize::from(d.shard))
-                    .and_then(|p| p.lag_of(&d.node))
-                    && lag.since.is_some()
-                {
-                    d.since = lag.since.clone();
+                    .and_then(|p| p.lag_of(&d.node));
+                if let Some(since) = lag.and_then(|l| l.since.clone()) {
+                    d.since = Some(since);
                 }
             }
         }

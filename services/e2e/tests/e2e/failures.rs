@@ -145,6 +145,8 @@ async fn a_write_a_copy_missed_is_acknowledged_once_the_copy_is_out_of_the_reads
 
     cluster.nodes[1].stop();
     let uid = add_alphas(&client, 1000..1040).await;
+    // Polled every 10 ms rather than with `wait_task` (whose pauses grow to 50 ms): the moment
+    // the write is seen succeeded is what the assertion below bounds.
     let acked_at = loop {
         let task = client.get(&format!("/tasks/{uid}")).await.unwrap();
         match task.body["status"].as_str() {
