@@ -263,16 +263,22 @@ pub async fn run(
         shard_bodies.push(Bytes::from(serde_json::to_vec(plan.shard_request())?));
         client_bodies.push(Bytes::from(serde_json::to_vec(q)?));
     }
+    // Each shard's search path, and the search URL of each of its copies.
+    let mut paths = Vec::new();
     let mut urls = Vec::new();
     for (s, replicas) in copies.iter().enumerate() {
         let shard = ShardId::new(s as u16).context("shard id")?;
-        let name = shard_index_name(record.storage_base(), shard);
+        let path = format!(
+            "/indexes/{}/search",
+            shard_index_name(record.storage_base(), shard)
+        );
         urls.push(
             replicas
                 .iter()
-                .map(|u| format!("{u}/indexes/{name}/search"))
+                .map(|u| format!("{u}{path}"))
                 .collect::<Vec<_>>(),
         );
+        paths.push(path);
     }
     println!(
         "{uid}: {} shards, copies {:?}",
@@ -352,7 +358,14 @@ pub async fn run(
     }
     let gateway_seq = Stats::new(gw_samples, gw_wall);
     let direct_seq = Stats::new(direct_samples, direct_wall);
-    let floor = fanout_floor(&procs, tick_hz, &urls, &shard_bodies, opts.sequential)?;
+    let floor = fanout_floor(
+        &procs,
+        tick_hz,
+        &copies,
+        &paths,
+        &shard_bodies,
+        opts.sequential,
+    )?;
 
     let mut runs = Vec::new();
     for &clients in scenario.clients {
@@ -483,27 +496,18 @@ async fn concurrent(
 }
 
 /// Sends `fanouts` fan-outs of the mix, one after the other, each the shard searches in parallel
-/// with [`miroir_cluster::node::NodeClient`] (the merger's client) on a one-worker runtime of
-/// its own thread (the merger's runtime), and returns the bench process's CPU over them.
+/// (`paths[shard]` on the node URLs `copies[shard]`, taken in turn) with
+/// [`miroir_cluster::node::NodeClient`] (the merger's client) on a one-worker runtime of its own
+/// thread (the merger's runtime), and returns the bench process's CPU over them.
 fn fanout_floor(
     procs: &[(String, u32)],
     tick_hz: u64,
-    urls: &[Vec<String>],
+    copies: &[Vec<String>],
+    paths: &[String],
     bodies: &[Bytes],
     fanouts: usize,
 ) -> Result<Floor> {
-    // Each copy's URL split into the node's base URL and the path, as the merger sends them.
-    let mut copies = Vec::new();
-    for replicas in urls {
-        let mut split = Vec::new();
-        for url in replicas {
-            let at = url
-                .find("/indexes/")
-                .context("a shard URL without /indexes/")?;
-            split.push((url[..at].to_string(), url[at..].to_string()));
-        }
-        copies.push(split);
-    }
+    let (copies, paths) = (copies.to_vec(), paths.to_vec());
     let bodies = bodies.to_vec();
     let snap = CpuSnapshot::take(procs)?;
     std::thread::spawn(move || -> Result<()> {
@@ -515,10 +519,9 @@ fn fanout_floor(
             )?;
             for i in 0..fanouts {
                 let body = &bodies[i % bodies.len()];
-                let calls = copies.iter().map(|replicas| {
-                    let (base, path) = &replicas[i % replicas.len()];
+                let calls = copies.iter().zip(&paths).map(|(replicas, path)| {
                     client.send(
-                        base,
+                        &replicas[i % replicas.len()],
                         axum::http::Method::POST,
                         path,
                         Some(("application/json", body.clone())),
