@@ -14,12 +14,23 @@
 //! shard indexes' own `faceting.maxValuesPerFacet` setting (a setting, not a search
 //! parameter): see [`shard_max_values_per_facet`].
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
 use crate::IndexMergeContext;
+use crate::raw::{write_key, write_value};
+
+mod read;
+#[cfg(test)]
+mod reference;
+
+use read::Distribution;
+pub(crate) use read::{ShardFacets, add_counts};
 
 /// Above this many candidates milli orders numbers by value, at or below it as text.
 pub const LINEAR_SCAN_CANDIDATES_THRESHOLD: u64 = 3000;
@@ -54,53 +65,206 @@ fn orders_by_count(ctx: &IndexMergeContext, facet: &str) -> bool {
     order.is_some_and(|o| o == "count")
 }
 
-/// A facet value as milli keys it: a number (shown as Rust prints the `f64`), or a string by its
-/// normalised form (the first original spelling seen is the one shown).
-#[derive(Clone, Debug, PartialEq, PartialOrd)]
-enum ValueKey {
-    Number(f64),
-    Text(String),
-}
-
-impl ValueKey {
-    /// The distribution's keys are text; a key that is exactly how milli prints an `f64` was a
-    /// number. (A string facet value spelled like a number is taken for one: the keys alone
-    /// cannot tell them apart.)
-    fn of(shown: &str) -> ValueKey {
-        match shown.parse::<f64>() {
-            Ok(n) if n.is_finite() && n.to_string() == shown => ValueKey::Number(n),
-            _ => ValueKey::Text(shown.trim().to_lowercase()),
-        }
+/// A facet value as milli keys it: its text (a number as Rust prints the `f64`, or a string by
+/// its normalised form: trimmed, lowercased) and, for a number, its value. The distribution's
+/// keys are text; a key that is exactly how milli prints an `f64` was a number. (A string
+/// facet value spelled like a number is taken for one: the keys alone cannot tell them apart.)
+fn value_key(shown: &str) -> (Cow<'_, str>, Option<f64>) {
+    if let Some(n) = as_number(shown) {
+        return (Cow::Borrowed(shown), Some(n));
     }
-
-    fn text_key(&self) -> String {
-        match self {
-            ValueKey::Number(n) => n.to_string(),
-            ValueKey::Text(t) => t.clone(),
-        }
+    let trimmed = shown.trim();
+    let lower = trimmed
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase());
+    if lower {
+        (Cow::Borrowed(trimmed), None)
+    } else {
+        (Cow::Owned(trimmed.to_lowercase()), None)
     }
 }
 
-struct Tally {
-    key: ValueKey,
-    shown: String,
+/// The finite `f64` that Rust prints as `shown`, if any.
+fn as_number(shown: &str) -> Option<f64> {
+    // Rust prints a finite `f64` as an optional `-`, digits, and maybe `.` and digits; an
+    // integer of at most 15 digits (exact in an `f64`) as written, without leading zeros.
+    let digits = shown.strip_prefix('-').unwrap_or(shown);
+    let integer = (1..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if integer {
+        return shown.parse::<f64>().ok();
+    }
+    let plausible = digits.starts_with(|c: char| c.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if !plausible {
+        return None;
+    }
+    let n = shown.parse::<f64>().ok().filter(|n| n.is_finite())?;
+    let mut printed = Printed { rest: shown };
+    (write!(printed, "{n}").is_ok() && printed.rest.is_empty()).then_some(n)
+}
+
+/// Compares what is printed into it with `rest`, without building the text.
+struct Printed<'a> {
+    rest: &'a str,
+}
+
+impl std::fmt::Write for Printed<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.rest = self.rest.strip_prefix(s).ok_or(std::fmt::Error)?;
+        Ok(())
+    }
+}
+
+/// One value's sum over the shards.
+struct Tally<'s> {
+    /// The value's number, when it is one.
+    number: Option<f64>,
+    /// The first spelling seen, which is the one shown.
+    shown: &'s str,
+    count: u128,
+    /// The list (one shard's list of the facet) that added last, and what it added: its first
+    /// spelling of this value with its count, then any others. A list that repeats a spelling
+    /// (a JSON object repeating a key) counts it once, with its last count.
+    list: usize,
+    first: (&'s str, u64),
+    more: Vec<(&'s str, u64)>,
+}
+
+impl<'s> Tally<'s> {
+    fn new(number: Option<f64>, list: usize, shown: &'s str, count: u64) -> Self {
+        Tally {
+            number,
+            shown,
+            count: u128::from(count),
+            list,
+            first: (shown, count),
+            more: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, list: usize, shown: &'s str, count: u64) {
+        if self.list != list {
+            self.list = list;
+            self.first = (shown, count);
+            self.more.clear();
+            self.count = self.count.saturating_add(u128::from(count));
+            return;
+        }
+        let listed = std::iter::once(&mut self.first)
+            .chain(self.more.iter_mut())
+            .find(|(s, _)| *s == shown);
+        match listed {
+            Some(slot) => {
+                self.count = self
+                    .count
+                    .saturating_sub(u128::from(slot.1))
+                    .saturating_add(u128::from(count));
+                slot.1 = count;
+            }
+            None => {
+                self.more.push((shown, count));
+                self.count = self.count.saturating_add(u128::from(count));
+            }
+        }
+    }
+}
+
+/// A value summed over the shards, as the order reads it.
+struct Summed<'s> {
+    /// Its key's text (see [`value_key`]).
+    text: Cow<'s, str>,
+    number: Option<f64>,
+    shown: &'s str,
     count: u64,
 }
 
 /// Order two values of one facet as the whole index would list them (`Less` first).
-fn value_order(a: &Tally, b: &Tally, by_count: bool, numbers_by_value: bool) -> Ordering {
-    use ValueKey::{Number, Text};
-    let kind = |k: &ValueKey| matches!(k, Text(_));
-    let numbers_first = kind(&a.key).cmp(&kind(&b.key));
-    let within = || match (&a.key, &b.key, by_count) {
-        (Number(x), Number(y), true) => b.count.cmp(&a.count).then_with(|| y.total_cmp(x)),
-        (Text(x), Text(y), true) => b.count.cmp(&a.count).then_with(|| y.cmp(x)),
-        (Number(x), Number(y), false) if numbers_by_value => x.total_cmp(y),
-        (Number(x), Number(y), false) => x.to_string().cmp(&y.to_string()),
-        (Text(x), Text(y), false) => x.cmp(y),
+fn value_order(a: &Summed<'_>, b: &Summed<'_>, by_count: bool, numbers_by_value: bool) -> Ordering {
+    let numbers_first = a.number.is_none().cmp(&b.number.is_none());
+    let within = || match (a.number, b.number, by_count) {
+        (Some(x), Some(y), true) => b.count.cmp(&a.count).then_with(|| y.total_cmp(&x)),
+        (None, None, true) => b.count.cmp(&a.count).then_with(|| b.text.cmp(&a.text)),
+        (Some(x), Some(y), false) if numbers_by_value => x.total_cmp(&y),
+        // As text: a number's text is how it prints.
+        (Some(_), Some(_), false) | (None, None, false) => a.text.cmp(&b.text),
         _ => Ordering::Equal,
     };
     numbers_first.then_with(within)
+}
+
+/// Facets by name, each with its values ordered and cut: `(shown, count)`.
+type Merged<'s> = Vec<(&'s str, Vec<(&'s str, u64)>)>;
+
+/// Sum the shards' distributions (see [`merge_distribution`]). Values are summed in a hash map
+/// on their keys, borrowed from the shards' text where they can be, and each facet is sorted
+/// once, its kept values only.
+fn sum_distributions<'s>(
+    shards: &[&'s ShardFacets<'_>],
+    ctx: &IndexMergeContext,
+    candidates: u64,
+) -> Option<Merged<'s>> {
+    let any = shards
+        .iter()
+        .any(|s| matches!(s.distribution, Distribution::Facets(_)));
+    if !any {
+        return None;
+    }
+    let lists = || {
+        shards.iter().flat_map(|shard| match &shard.distribution {
+            Distribution::Facets(facets) => facets.as_slice(),
+            _ => &[],
+        })
+    };
+    // Each facet's map sized once, for as many values as the shards list.
+    let mut sums: BTreeMap<&'s str, HashMap<Cow<'s, str>, Tally<'s>>> = BTreeMap::new();
+    for facet in lists() {
+        let len = facet.values.as_ref().map_or(0, Vec::len);
+        sums.entry(&facet.facet).or_default().reserve(len);
+    }
+    for (list, facet) in lists().enumerate() {
+        let Some(tallies) = sums.get_mut(facet.facet.as_ref()) else {
+            continue;
+        };
+        for (shown, count) in facet.values.as_deref().unwrap_or_default() {
+            let (text, number) = value_key(shown);
+            match tallies.entry(text) {
+                Entry::Occupied(mut tally) => tally.get_mut().add(list, shown, *count),
+                Entry::Vacant(slot) => {
+                    slot.insert(Tally::new(number, list, shown, *count));
+                }
+            }
+        }
+    }
+    let numbers_by_value = candidates > LINEAR_SCAN_CANDIDATES_THRESHOLD;
+    let merged = sums
+        .into_iter()
+        .map(|(facet, tallies)| {
+            let by_count = orders_by_count(ctx, facet);
+            let mut values: Vec<Summed<'s>> = tallies
+                .into_iter()
+                .map(|(text, t)| Summed {
+                    text,
+                    number: t.number,
+                    shown: t.shown,
+                    count: u64::try_from(t.count).unwrap_or(u64::MAX),
+                })
+                .collect();
+            // Distinct values never compare equal: an unstable sort, and only of the kept.
+            let order =
+                |a: &Summed<'_>, b: &Summed<'_>| value_order(a, b, by_count, numbers_by_value);
+            let keep = ctx.max_values_per_facet;
+            if values.len() > keep {
+                values.select_nth_unstable_by(keep, order);
+                values.truncate(keep);
+            }
+            values.sort_unstable_by(order);
+            let values = values.into_iter().map(|v| (v.shown, v.count)).collect();
+            (facet, values)
+        })
+        .collect();
+    Some(merged)
 }
 
 /// Sum the shards' `facetDistribution`s; `None` when no shard returned one. Facet names come
@@ -112,45 +276,53 @@ pub fn merge_distribution<'a>(
     ctx: &IndexMergeContext,
     candidates: u64,
 ) -> Option<Value> {
-    let mut sums: BTreeMap<String, BTreeMap<String, Tally>> = BTreeMap::new();
-    let mut any = false;
-    for shard in shards {
-        let Some(distribution) = shard.get("facetDistribution").and_then(Value::as_object) else {
-            continue;
-        };
-        any = true;
-        for (facet, values) in distribution {
-            let tallies = sums.entry(facet.clone()).or_default();
-            for (shown, count) in values.as_object().into_iter().flatten() {
-                let key = ValueKey::of(shown);
-                let tally = tallies.entry(key.text_key()).or_insert_with(|| Tally {
-                    key,
-                    shown: shown.clone(),
-                    count: 0,
-                });
-                tally.count = tally.count.saturating_add(count.as_u64().unwrap_or(0));
-            }
-        }
-    }
-    if !any {
-        return None;
-    }
-    let numbers_by_value = candidates > LINEAR_SCAN_CANDIDATES_THRESHOLD;
-    let merged = sums
+    let shards: Vec<ShardFacets<'_>> = shards.into_iter().map(ShardFacets::of_map).collect();
+    let refs: Vec<&ShardFacets<'_>> = shards.iter().collect();
+    let merged = sum_distributions(&refs, ctx, candidates)?;
+    let merged = merged
         .into_iter()
-        .map(|(facet, tallies)| {
-            let by_count = orders_by_count(ctx, &facet);
-            let mut values: Vec<Tally> = tallies.into_values().collect();
-            values.sort_by(|a, b| value_order(a, b, by_count, numbers_by_value));
-            values.truncate(ctx.max_values_per_facet);
+        .map(|(facet, values)| {
             let values: Map<String, Value> = values
                 .into_iter()
-                .map(|t| (t.shown, Value::from(t.count)))
+                .map(|(shown, count)| (shown.to_owned(), Value::from(count)))
                 .collect();
-            (facet, Value::Object(values))
+            (facet.to_owned(), Value::Object(values))
         })
         .collect();
     Some(Value::Object(merged))
+}
+
+/// [`merge_distribution`] of shards read from their answers' text, written after `out` as
+/// `,"facetDistribution":{..}` (as serde_json writes the `Value`); nothing when no shard
+/// returned one.
+pub(crate) fn merge_distribution_into(
+    out: &mut Vec<u8>,
+    shards: &[&ShardFacets<'_>],
+    ctx: &IndexMergeContext,
+    candidates: u64,
+) {
+    let Some(merged) = sum_distributions(shards, ctx, candidates) else {
+        return;
+    };
+    out.push(b',');
+    write_key(out, "facetDistribution");
+    out.push(b'{');
+    for (i, (facet, values)) in merged.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_key(out, facet);
+        out.push(b'{');
+        for (j, (shown, count)) in values.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            write_key(out, shown);
+            write_value(out, count);
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
 }
 
 /// A facet value's count that a shard did not report because its list stopped at
@@ -238,7 +410,7 @@ pub fn missing_counts(
         let mut tallies: BTreeMap<String, (String, u64, Vec<usize>)> = BTreeMap::new();
         for (shard, list) in lists.iter().enumerate() {
             for (shown, count) in list.iter().copied().flatten() {
-                let key = ValueKey::of(shown).text_key();
+                let key = value_key(shown).0.into_owned();
                 let tally = tallies
                     .entry(key)
                     .or_insert_with(|| (shown.clone(), 0, Vec::new()));
@@ -343,57 +515,68 @@ pub fn count_request(shard_request: &Value, facet: &str, value: &str) -> Option<
     Some(Value::Object(request))
 }
 
-/// Put the second round's counts into the shards' distributions, as if each shard had listed
-/// those values.
-pub(crate) fn add_counts(shards: &mut [Map<String, Value>], counts: &[FacetCount]) {
-    for c in counts {
-        let Some(shard) = shards.get_mut(c.shard) else {
+/// The shards' `facetStats` combined, by facet name: min of mins, max of maxes. `None` when no
+/// shard returned them.
+fn sum_stats<'s>(shards: &[&'s ShardFacets<'_>]) -> Option<BTreeMap<&'s str, (f64, f64)>> {
+    let mut stats: BTreeMap<&'s str, (f64, f64)> = BTreeMap::new();
+    let mut any = false;
+    for shard in shards {
+        let Some(facets) = &shard.stats else {
             continue;
         };
-        let distribution = shard
-            .entry("facetDistribution")
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Some(distribution) = distribution.as_object_mut() else {
-            continue;
-        };
-        let list = distribution
-            .entry(c.facet.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(list) = list.as_object_mut() {
-            list.insert(c.value.clone(), Value::from(c.count));
+        any = true;
+        for (facet, bounds) in facets {
+            let Some((min, max)) = *bounds else {
+                continue;
+            };
+            let slot = stats.entry(facet).or_insert((min, max));
+            slot.0 = slot.0.min(min);
+            slot.1 = slot.1.max(max);
         }
     }
+    any.then_some(stats)
 }
 
 /// The shards' `facetStats` combined: min of mins, max of maxes. `None` when no shard
 /// returned them.
 pub fn merge_stats<'a>(shards: impl IntoIterator<Item = &'a Map<String, Value>>) -> Option<Value> {
-    let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    let mut any = false;
-    for shard in shards {
-        let Some(facets) = shard.get("facetStats").and_then(Value::as_object) else {
-            continue;
-        };
-        any = true;
-        for (facet, s) in facets {
-            let (Some(min), Some(max)) = (
-                s.get("min").and_then(Value::as_f64),
-                s.get("max").and_then(Value::as_f64),
-            ) else {
-                continue;
-            };
-            let slot = stats.entry(facet.clone()).or_insert((min, max));
-            slot.0 = slot.0.min(min);
-            slot.1 = slot.1.max(max);
+    let shards: Vec<ShardFacets<'_>> = shards.into_iter().map(ShardFacets::of_map).collect();
+    let refs: Vec<&ShardFacets<'_>> = shards.iter().collect();
+    let stats = sum_stats(&refs)?
+        .into_iter()
+        .map(|(facet, (min, max))| {
+            (
+                facet.to_owned(),
+                serde_json::json!({"min": min, "max": max}),
+            )
+        })
+        .collect();
+    Some(Value::Object(stats))
+}
+
+/// [`merge_stats`] written after `out` as `,"facetStats":{..}`; nothing when no shard returned
+/// them.
+pub(crate) fn merge_stats_into(out: &mut Vec<u8>, shards: &[&ShardFacets<'_>]) {
+    let Some(stats) = sum_stats(shards) else {
+        return;
+    };
+    out.push(b',');
+    write_key(out, "facetStats");
+    out.push(b'{');
+    for (i, (facet, (min, max))) in stats.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
+        write_key(out, facet);
+        out.push(b'{');
+        write_key(out, "min");
+        write_value(out, &Value::from(*min));
+        out.push(b',');
+        write_key(out, "max");
+        write_value(out, &Value::from(*max));
+        out.push(b'}');
     }
-    any.then(|| {
-        let stats = stats
-            .into_iter()
-            .map(|(facet, (min, max))| (facet, serde_json::json!({"min": min, "max": max})))
-            .collect();
-        Value::Object(stats)
-    })
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -404,6 +587,44 @@ mod tests {
 
     fn shard(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()
+    }
+
+    /// A shard's facet maps as the decoded answer held them (what was not an object shows as
+    /// `null`).
+    fn decoded(shard: &ShardFacets<'_>) -> Value {
+        let mut out = Map::new();
+        match &shard.distribution {
+            Distribution::Missing => {}
+            Distribution::NotAnObject => {
+                out.insert("facetDistribution".into(), Value::Null);
+            }
+            Distribution::Facets(lists) => {
+                let lists = lists
+                    .iter()
+                    .map(|l| {
+                        let values = l.values.as_ref().map_or(Value::Null, |values| {
+                            values
+                                .iter()
+                                .map(|(v, c)| (v.to_string(), Value::from(*c)))
+                                .collect()
+                        });
+                        (l.facet.to_string(), values)
+                    })
+                    .collect();
+                out.insert("facetDistribution".into(), Value::Object(lists));
+            }
+        }
+        if let Some(stats) = &shard.stats {
+            let stats = stats
+                .iter()
+                .map(|(f, b)| {
+                    let b = b.map_or(Value::Null, |(min, max)| json!({"min": min, "max": max}));
+                    (f.to_string(), b)
+                })
+                .collect();
+            out.insert("facetStats".into(), Value::Object(stats));
+        }
+        Value::Object(out)
     }
 
     #[test]
@@ -533,7 +754,7 @@ mod tests {
             SecondRound::default()
         );
         // The counts go into the shards' lists before the sum.
-        let mut shards = vec![Map::new(), Map::new()];
+        let mut shards = vec![ShardFacets::default(), ShardFacets::default()];
         add_counts(
             &mut shards,
             &[FacetCount {
@@ -544,7 +765,7 @@ mod tests {
             }],
         );
         assert_eq!(
-            Value::Object(shards[1].clone()),
+            decoded(&shards[1]),
             json!({"facetDistribution": {"t": {"z": 2}}})
         );
     }

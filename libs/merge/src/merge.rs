@@ -184,8 +184,9 @@ struct ShardAnswer<'a> {
     /// The answer's bytes, read again whole should the split turn out wrong.
     response: &'a [u8],
     total: u64,
-    /// `facetDistribution` and `facetStats`, decoded (the merge sums them).
-    facets: Map<String, Value>,
+    /// `facetDistribution` and `facetStats`, read borrowing the answer's text (the merge sums
+    /// them).
+    facets: facets::ShardFacets<'a>,
 }
 
 /// How a shard's hits are read: with every ranking decoded in the pass (the maxima, and so
@@ -311,12 +312,7 @@ fn shard_answer<'a>(
             "no `estimatedTotalHits` or `totalHits` count".to_owned()
         ));
     };
-    let mut facets = Map::new();
-    for key in ["facetDistribution", "facetStats"] {
-        if let Some(v) = body.decode::<Value>(key) {
-            facets.insert(key.to_owned(), v);
-        }
-    }
+    let facets = facets::ShardFacets::read(body.get("facetDistribution"), body.get("facetStats"));
     Ok(ShardAnswer {
         body,
         hits,
@@ -471,7 +467,7 @@ pub fn merge_bytes(
     let ranked = ranked_hits(&mut shards, scored.then_some(&maxima), plan, ctx)?;
     // After the ranking: a split answer may have been read again whole on the way.
     if !overrides.facet_counts.is_empty() {
-        let mut facet_maps: Vec<Map<String, Value>> = shards
+        let mut facet_maps: Vec<facets::ShardFacets<'_>> = shards
             .iter_mut()
             .map(|s| std::mem::take(&mut s.facets))
             .collect();
@@ -796,14 +792,9 @@ fn write_response(
             field(out, "totalHits", &Value::from(total));
         }
     }
-    if let Some(distribution) =
-        facets::merge_distribution(shards.iter().map(|s| &s.facets), ctx, total)
-    {
-        field(out, "facetDistribution", &distribution);
-    }
-    if let Some(stats) = facets::merge_stats(shards.iter().map(|s| &s.facets)) {
-        field(out, "facetStats", &stats);
-    }
+    let shard_facets: Vec<&facets::ShardFacets<'_>> = shards.iter().map(|s| &s.facets).collect();
+    facets::merge_distribution_into(out, &shard_facets, ctx, total);
+    facets::merge_stats_into(out, &shard_facets);
     if let Some(uid) = first("requestUid") {
         out.push(b',');
         write_key(out, "requestUid");

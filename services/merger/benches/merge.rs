@@ -4,8 +4,10 @@
 //!
 //! Shard answers are built from the npm corpus (real documents, with ranking details shaped as a
 //! node writes them), for 4 shards x 20 hits, 8 shards x 100 hits, and 4 shards x 20 hits with
-//! facets; then a federated multi-search's merge of 3 queries' answers x 20 hits (each answer as
-//! the sharded search writes it, scores and details shown), with and without `facetsByIndex`.
+//! facets: two small ones, or `tags` (each shard's 100 most frequent tags of its share of the
+//! corpus, overlapping between shards) and `major`, ordered alphabetically or by count; then a
+//! federated multi-search's merge of 3 queries' answers x 20 hits (each answer as the sharded
+//! search writes it, scores and details shown), with and without `facetsByIndex`.
 //! `BENCH_ITERS` (default 2000) changes the number of merges timed per case.
 #![allow(clippy::unwrap_used)]
 
@@ -26,8 +28,55 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The facet maps a shard's answer carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Facets {
+    None,
+    /// `scope` and `major`, a few values each.
+    Small,
+    /// `tags`, the shard's 100 most frequent, and `major`, from the shard's share of `docs`.
+    Tags,
+}
+
+/// The distribution of `field` (a string or a list of strings or a number) over the documents
+/// of `docs` that `shard` of `shards` holds: its `top` most frequent values, listed as
+/// Meilisearch lists them alphabetically.
+fn distribution(docs: &[Value], shard: usize, shards: usize, field: &str, top: usize) -> Value {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for doc in docs.iter().skip(shard).step_by(shards) {
+        let values = match &doc[field] {
+            Value::Array(values) => values.clone(),
+            Value::Null => Vec::new(),
+            one => vec![one.clone()],
+        };
+        for value in values {
+            let text = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            *counts.entry(text).or_default() += 1;
+        }
+    }
+    let mut by_count: Vec<(String, u64)> = counts.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    by_count.truncate(top);
+    by_count.sort();
+    Value::Object(
+        by_count
+            .into_iter()
+            .map(|(v, c)| (v, Value::from(c)))
+            .collect(),
+    )
+}
+
 /// One shard's answer to a search for `limit` hits, documents taken from `docs`.
-fn shard_answer(shard: usize, shards: usize, limit: usize, docs: &[Value], facets: bool) -> Bytes {
+fn shard_answer(
+    shard: usize,
+    shards: usize,
+    limit: usize,
+    docs: &[Value],
+    facets: Facets,
+) -> Bytes {
     let hits: Vec<Value> = (0..limit)
         .map(|i| {
             let mut doc = docs[(i * shards + shard) % docs.len()].clone();
@@ -50,12 +99,22 @@ fn shard_answer(shard: usize, shards: usize, limit: usize, docs: &[Value], facet
         "hits": hits, "query": "react", "processingTimeMs": 3, "limit": limit, "offset": 0,
         "estimatedTotalHits": 1000 + shard,
     });
-    if facets {
-        answer["facetDistribution"] = json!({
-            "scope": {"babel": 10 + shard, "types": 30, "react": 7 * shard + 1},
-            "major": {"0": 40, "1": 20 + shard, "2": 5, "10": 1},
-        });
-        answer["facetStats"] = json!({"major": {"min": 0.0, "max": 10.0 + shard as f64}});
+    match facets {
+        Facets::None => {}
+        Facets::Small => {
+            answer["facetDistribution"] = json!({
+                "scope": {"babel": 10 + shard, "types": 30, "react": 7 * shard + 1},
+                "major": {"0": 40, "1": 20 + shard, "2": 5, "10": 1},
+            });
+            answer["facetStats"] = json!({"major": {"min": 0.0, "max": 10.0 + shard as f64}});
+        }
+        Facets::Tags => {
+            answer["facetDistribution"] = json!({
+                "major": distribution(docs, shard, shards, "major", 100),
+                "tags": distribution(docs, shard, shards, "tags", 100),
+            });
+            answer["facetStats"] = json!({"major": {"min": 0.0, "max": 30.0 + shard as f64}});
+        }
     }
     Bytes::from(serde_json::to_vec(&answer).unwrap())
 }
@@ -79,30 +138,60 @@ fn main() -> anyhow::Result<()> {
         primary_key: Some("id".into()),
         ..Default::default()
     };
+    let by_count = IndexMergeContext {
+        sort_facet_values_by: BTreeMap::from([
+            ("*".to_owned(), "alpha".to_owned()),
+            ("tags".to_owned(), "count".to_owned()),
+        ]),
+        ..ctx.clone()
+    };
     let cases = [
-        ("4 shards x 20 hits", 4usize, json!({"q": "react"}), false),
+        (
+            "4 shards x 20 hits",
+            4usize,
+            json!({"q": "react"}),
+            Facets::None,
+            &ctx,
+        ),
         (
             "8 shards x 100 hits",
             8,
             json!({"q": "react", "limit": 100}),
-            false,
+            Facets::None,
+            &ctx,
         ),
         (
             "4 shards x 20 hits, facets",
             4,
             json!({"q": "react", "facets": ["scope", "major"]}),
-            true,
+            Facets::Small,
+            &ctx,
+        ),
+        (
+            "4 shards x 20 hits, facets tags x100 (alpha)",
+            4,
+            json!({"q": "react", "facets": ["tags", "major"]}),
+            Facets::Tags,
+            &ctx,
+        ),
+        (
+            "4 shards x 20 hits, facets tags x100 (count)",
+            4,
+            json!({"q": "react", "facets": ["tags", "major"]}),
+            Facets::Tags,
+            &by_count,
         ),
         (
             "4 shards x 20 hits, retrieve 2 (pk stripped)",
             4,
             json!({"q": "react", "attributesToRetrieve": ["name", "downloads"]}),
-            false,
+            Facets::None,
+            &ctx,
         ),
     ];
     println!("merge CPU per search, {iters} merges per case (one thread):");
-    for (name, shards, request, facets) in cases {
-        let p = plan(&request, &ctx).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    for (name, shards, request, facets, ctx) in cases {
+        let p = plan(&request, ctx).map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let limit = p.shard_request()["limit"].as_u64().unwrap() as usize;
         let answers: Vec<Bytes> = (0..shards)
             .map(|s| shard_answer(s, shards, limit, &docs, facets))
@@ -117,7 +206,7 @@ fn main() -> anyhow::Result<()> {
         });
         let (merged, out) = time(iters, || {
             let refs: Vec<&[u8]> = answers.iter().map(|a| a.as_ref()).collect();
-            miroir_merge::merge_bytes(&p, &refs, &ctx, &miroir_merge::Overrides::default())
+            miroir_merge::merge_bytes(&p, &refs, ctx, &miroir_merge::Overrides::default())
                 .unwrap()
                 .len()
         });
@@ -163,7 +252,13 @@ fn federated(iters: usize, docs: &[Value], ctx: &IndexMergeContext) {
                     index_facets.as_deref(),
                     Some("id"),
                 ),
-                response: shard_answer(q, 2, required as usize, docs, facets),
+                response: shard_answer(
+                    q,
+                    2,
+                    required as usize,
+                    docs,
+                    if facets { Facets::Small } else { Facets::None },
+                ),
             })
             .collect();
         let input: usize = answers.iter().map(|a| a.response.len()).sum();
