@@ -5,8 +5,7 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use miroir_proto::rpc::EnqueuedTask;
@@ -37,11 +36,9 @@ pub async fn wrong_method(req: Request) -> Response {
 }
 
 /// Last line of defence: an error response that is not JSON (an axum rejection, a panic caught
-/// by a layer...) becomes a Meilisearch-shaped error with the same status.
-pub async fn shape_errors(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let response = next.run(req).await;
+/// by a layer...) becomes a Meilisearch-shaped error with the same status. `method` and `path`
+/// are the request's, for the 404 and 405 wording.
+pub async fn shape(method: &Method, path: &str, response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -56,8 +53,8 @@ pub async fn shape_errors(req: Request, next: Next) -> Response {
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_string();
     let error = match status {
-        StatusCode::NOT_FOUND => route_not_found(method.as_str(), &path),
-        StatusCode::METHOD_NOT_ALLOWED => method_not_allowed(method.as_str(), &path),
+        StatusCode::NOT_FOUND => route_not_found(method.as_str(), path),
+        StatusCode::METHOD_NOT_ALLOWED => method_not_allowed(method.as_str(), path),
         s if s.is_server_error() => MeiliError::internal(if text.is_empty() {
             "An internal error occurred.".to_string()
         } else {

@@ -9,10 +9,7 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics::Unit;
 
 /// Describe every metric of the gateway (the exporter's `# HELP` lines), register the build, and
@@ -84,19 +81,11 @@ pub fn family(matched: Option<&str>) -> &'static str {
     }
 }
 
-pub async fn record(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let family = family(
-        req.extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
-    let method = req.method().clone();
-    let response = next.run(req).await;
-    let (seconds, requests) = handles(family, method, response.status().as_u16());
+/// Count a request answered with `status` and record its wall time since `started`.
+pub fn record(family: &'static str, method: Method, status: u16, started: Instant) {
+    let (seconds, requests) = handles(family, method, status);
     seconds.record(started.elapsed().as_secs_f64());
     requests.increment(1);
-    response
 }
 
 /// The most (family, method, status) series whose handles are kept; past it a request's

@@ -7,7 +7,7 @@
 //! every log line of the request carries it through the `request` span (also in JSON logs, as
 //! the span's `request_id` field).
 //!
-//! The same layer starts the request's trace ([`miroir_cluster::trace`]): the client's
+//! The same step starts the request's trace ([`miroir_cluster::trace`]): the client's
 //! `traceparent` when it is valid (with its `tracestate`), else a new trace. The `request` span
 //! carries `trace_id`, `span_id` (the gateway's) and `parent_span_id` (the client's, if any);
 //! every request to the router or the merger made while serving it carries the gateway's span
@@ -15,7 +15,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 use miroir_cluster::trace;
 use tracing::Instrument;
@@ -43,12 +42,19 @@ fn pick(given: Option<&HeaderValue>) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-pub async fn layer(mut req: Request, next: Next) -> Response {
+/// A request's id and trace span, from [`begin`] to [`Begun::answer`].
+pub struct Begun {
+    id: String,
+    span: tracing::Span,
+    active: trace::Active,
+}
+
+/// Take the request's id (the client's `x-request-id` if sane, else a new UUID) and trace
+/// context (its `traceparent`, else a new trace), and put the id in its extensions.
+pub fn begin(req: &mut Request) -> Begun {
     let id = pick(req.headers().get(&HEADER));
-    let (active, parent) = trace::Active::received(
-        header_str(&req, &TRACEPARENT),
-        header_str(&req, &TRACESTATE),
-    );
+    let (active, parent) =
+        trace::Active::received(header_str(req, &TRACEPARENT), header_str(req, &TRACESTATE));
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -59,19 +65,26 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         parent_span_id = tracing::field::Empty,
     );
     trace::record_parent(&span, parent);
-    let context = active.context;
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = trace::scope(active, next.run(req).instrument(span)).await;
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(HEADER, value);
-    }
-    headers.insert(TRACERESPONSE, context.header_value());
-    response
+    Begun { id, span, active }
 }
 
-/// A header's value when it is there once and is text: a repeated `traceparent` is invalid
-/// (the specification), and `tracestate` is taken only when it comes as one header.
+impl Begun {
+    /// Run `answer` in the request's span and trace context, and name both in its headers
+    /// (`x-request-id`, `traceresponse`).
+    pub async fn answer(self, answer: impl Future<Output = Response>) -> Response {
+        let Begun { id, span, active } = self;
+        let context = active.context;
+        let mut response = trace::scope(active, answer.instrument(span)).await;
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            headers.insert(HEADER, value);
+        }
+        headers.insert(TRACERESPONSE, context.header_value());
+        response
+    }
+}
+
 fn header_str<'r>(req: &'r Request, name: &HeaderName) -> Option<&'r str> {
     let mut values = req.headers().get_all(name).iter();
     match (values.next(), values.next()) {

@@ -23,10 +23,13 @@ mod upload;
 mod webhooks;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Request};
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request};
 use axum::http::Uri;
 use axum::http::request::Parts;
-use axum::middleware::{from_fn, from_fn_with_state, map_request};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use miroir_proto::MeiliError;
 use serde::de::DeserializeOwned;
@@ -49,7 +52,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
 }
 
 /// Meilisearch trims trailing slashes before routing (`/indexes/` is `/indexes`).
-async fn trim_trailing_slash(mut req: Request) -> Request {
+/// `/indexes/` routes as `/indexes` (Meilisearch ignores trailing slashes).
+fn trim_trailing_slash(req: &mut Request) {
     let path = req.uri().path();
     if path.len() > 1 && path.ends_with('/') {
         let trimmed = path.trim_end_matches('/');
@@ -62,7 +66,46 @@ async fn trim_trailing_slash(mut req: Request) -> Request {
             *req.uri_mut() = uri;
         }
     }
-    req
+}
+
+/// What every request goes through before it is routed: its id and trace span
+/// ([`crate::request_id`]), CORS ([`cors`]: a preflight is answered here, before routing and
+/// authentication) and a trailing slash trimmed. One layer rather than one each: every
+/// `from_fn` layer clones the service inside it and boxes a future per request, which was a
+/// measurable part of the gateway's CPU per search.
+async fn edge(mut req: Request, next: Next) -> Response {
+    let begun = crate::request_id::begin(&mut req);
+    begun
+        .answer(async move {
+            if let Some(preflight) = cors::preflight(&req) {
+                return preflight;
+            }
+            let has_origin = cors::has_origin(&req);
+            trim_trailing_slash(&mut req);
+            let mut response = next.run(req).await;
+            if has_origin {
+                cors::allow_origin(&mut response);
+            }
+            response
+        })
+        .await
+}
+
+/// What every routed request's answer goes through: an error the routes or axum left unshaped
+/// gets Meilisearch's shape ([`errors::shape`]), then the request is counted by route family,
+/// method and final status ([`metrics::record`]). One layer for both, as [`edge`].
+async fn answer(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let family = metrics::family(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let response = errors::shape(&method, uri.path(), next.run(req).await).await;
+    metrics::record(family, method, response.status().as_u16(), started);
+    response
 }
 
 /// The whole HTTP API on `state`.
@@ -176,12 +219,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::body_timeout::bound_bodies,
         ))
-        .layer(from_fn(errors::shape_errors))
-        .layer(from_fn(metrics::record))
+        .layer(from_fn(answer))
         .with_state(state);
-    Router::new()
-        .fallback_service(api)
-        .layer(map_request(trim_trailing_slash))
-        .layer(from_fn(cors::cors))
-        .layer(from_fn(crate::request_id::layer))
+    Router::new().fallback_service(api).layer(from_fn(edge))
 }
