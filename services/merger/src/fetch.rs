@@ -291,16 +291,14 @@ impl Reader {
                                 }
                                 metrics::hedge_patience(self.budget.settled(won, Instant::now()));
                             }
-                            metrics::shard_answered(call.op, node, elapsed);
-                            self.latency.answered(node, elapsed);
+                            self.latency.answered(node, call.op, elapsed);
                             abandon(&outstanding);
                             drain(in_flight, deadline);
                             return Ok(body);
                         }
                         Err(error) => match copy_fault(&error) {
                             None => {
-                                metrics::shard_answered(call.op, node, elapsed);
-                                self.latency.answered(node, elapsed);
+                                self.latency.answered(node, call.op, elapsed);
                                 abandon(&outstanding);
                                 drain(in_flight, deadline);
                                 return Err(match error {

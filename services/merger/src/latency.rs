@@ -179,6 +179,10 @@ impl Patience {
 struct Entry {
     observed: Observed,
     at: Instant,
+    /// The node's metric handles, looked up in the recorder once (a lookup builds the key's
+    /// labels as strings): its latency estimate, and its answers' latency by operation.
+    gauge: ::metrics::Gauge,
+    answers: Vec<(&'static str, ::metrics::Histogram)>,
 }
 
 /// The per-node estimates, shared by every read of one merger.
@@ -188,19 +192,20 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// The node answered (a body or the client's error) after `elapsed`.
-    pub fn answered(&self, node: &str, elapsed: Duration) {
-        self.sample(node, ms(elapsed), false);
+    /// The node answered an `op` request (a body or the client's error) after `elapsed`; the
+    /// answer is also counted in `miroir_merger_shard_request_seconds`.
+    pub fn answered(&self, node: &str, op: &'static str, elapsed: Duration) {
+        self.sample(node, ms(elapsed), false, Some(op));
     }
 
     /// The node failed (copy fault, or silent until the deadline) after `elapsed`.
     pub fn failed(&self, node: &str, elapsed: Duration) {
-        self.sample(node, ms(elapsed).max(FAULT_SAMPLE_MS), false);
+        self.sample(node, ms(elapsed).max(FAULT_SAMPLE_MS), false, None);
     }
 
     /// The node had not answered after `elapsed` when another copy's answer made it moot.
     pub fn abandoned(&self, node: &str, elapsed: Duration) {
-        self.sample(node, ms(elapsed), true);
+        self.sample(node, ms(elapsed), true, None);
     }
 
     /// The current estimate of one node.
@@ -221,20 +226,44 @@ impl Tracker {
     }
 
     /// With `lower_bound`, the sample only says "at least this long": it is ignored unless it
-    /// raises the estimate.
-    fn sample(&self, node: &str, sample_ms: f64, lower_bound: bool) {
+    /// raises the estimate. `answer`: the operation whose answer the sample is.
+    fn sample(&self, node: &str, sample_ms: f64, lower_bound: bool, answer: Option<&'static str>) {
         let Ok(mut nodes) = self.nodes.lock() else {
             return;
         };
         let now = Instant::now();
-        let observed = match nodes.get(node) {
-            Some(e) if lower_bound && sample_ms <= e.observed.mean_ms => return,
-            Some(e) => e.observed.update(sample_ms),
-            None => Observed::first(sample_ms),
+        let entry = match nodes.get_mut(node) {
+            Some(e) => {
+                if !(lower_bound && sample_ms <= e.observed.mean_ms) {
+                    e.observed = e.observed.update(sample_ms);
+                    e.at = now;
+                    e.gauge.set(e.observed.mean_ms / 1_000.0);
+                }
+                e
+            }
+            None => {
+                let observed = Observed::first(sample_ms);
+                let gauge = metrics::node_latency(node);
+                gauge.set(observed.mean_ms / 1_000.0);
+                nodes.entry(node.to_owned()).or_insert(Entry {
+                    observed,
+                    at: now,
+                    gauge,
+                    answers: Vec::new(),
+                })
+            }
         };
-        nodes.insert(node.to_owned(), Entry { observed, at: now });
-        drop(nodes);
-        metrics::node_latency(node, observed.mean_ms / 1_000.0);
+        if let Some(op) = answer {
+            let seconds = sample_ms / 1_000.0;
+            match entry.answers.iter().find(|(o, _)| *o == op) {
+                Some((_, histogram)) => histogram.record(seconds),
+                None => {
+                    let histogram = metrics::shard_answered(op, node);
+                    histogram.record(seconds);
+                    entry.answers.push((op, histogram));
+                }
+            }
+        }
     }
 }
 
@@ -364,7 +393,7 @@ mod tests {
     #[test]
     fn faults_are_slow_samples_and_abandoned_requests_only_raise() {
         let t = Tracker::default();
-        t.answered("a", Duration::from_millis(10));
+        t.answered("a", "search", Duration::from_millis(10));
         t.abandoned("a", Duration::from_millis(5));
         assert_eq!(t.get("a").unwrap().mean_ms, 10.0);
         t.abandoned("a", Duration::from_millis(60));

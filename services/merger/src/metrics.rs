@@ -102,9 +102,9 @@ pub fn request(op: &'static str, elapsed: Duration, result: &Result<impl Sized, 
     metrics::histogram!("miroir_merger_request_seconds", "op" => op).record(elapsed.as_secs_f64());
 }
 
-pub fn shard_answered(op: &'static str, node: &str, elapsed: Duration) {
+/// The histogram of one node's answers to `op` requests (kept by [`crate::latency::Tracker`]).
+pub fn shard_answered(op: &'static str, node: &str) -> metrics::Histogram {
     metrics::histogram!("miroir_merger_shard_request_seconds", "op" => op, "node" => node.to_owned())
-        .record(elapsed.as_secs_f64());
 }
 
 pub fn retry(op: &'static str) {
@@ -127,9 +127,9 @@ pub fn hedge_refused(op: &'static str) {
     metrics::counter!("miroir_merger_hedges_refused_total", "op" => op).increment(1);
 }
 
-pub fn node_latency(node: &str, seconds: f64) {
+/// The gauge of one node's latency estimate (kept by [`crate::latency::Tracker`]).
+pub fn node_latency(node: &str) -> metrics::Gauge {
     metrics::gauge!("miroir_merger_node_latency_ewma_seconds", "node" => node.to_owned())
-        .set(seconds);
 }
 
 pub fn shard_unavailable(op: &'static str) {
