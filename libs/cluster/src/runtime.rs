@@ -10,13 +10,19 @@
 
 use std::io;
 
-/// A multi-threaded runtime with `worker_threads` workers (0: one per core, tokio's default;
+/// A runtime with `worker_threads` workers (0: one per core, tokio's default;
 /// `TOKIO_WORKER_THREADS` then still applies), I/O and timers enabled, its threads named after
-/// the service.
+/// the service. One worker is a current-thread runtime: the service's tasks, I/O and timers all
+/// run on the thread that calls `block_on`, without the work-stealing scheduler's queues and
+/// atomics (no slower on the cluster bench, and a little faster under concurrent load).
 pub fn build(service: &'static str, worker_threads: usize) -> io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let mut builder = if worker_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
     builder.enable_all().thread_name(service);
-    if worker_threads > 0 {
+    if worker_threads > 1 {
         builder.worker_threads(worker_threads);
     }
     builder.build()
