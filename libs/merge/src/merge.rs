@@ -211,7 +211,7 @@ fn read_shard<'a>(
     // The common case first: members around the hits read, each hit read only when the merge
     // reaches it (`fill`).
     if mode == Rankings::Lazy
-        && let Ok(text) = std::str::from_utf8(response)
+        && let Ok(text) = simdutf8::compat::from_utf8(response)
         && let Some(split) = scan::split_hits(text)
     {
         let body = RawObject {
@@ -352,7 +352,9 @@ pub fn facet_distributions(shard_responses: &[&[u8]]) -> Vec<Option<Map<String, 
     shard_responses
         .iter()
         .map(|r| {
-            let split = std::str::from_utf8(r).ok().and_then(scan::split_hits);
+            let split = simdutf8::compat::from_utf8(r)
+                .ok()
+                .and_then(scan::split_hits);
             let body = match split {
                 Some(split) => RawObject {
                     members: split.members,

@@ -180,7 +180,7 @@ impl<'a> Scan<'a> for DelimitedObject<'a> {
 
 /// `bytes` as text, checked once for the whole answer (the scanner then checks only structure).
 fn utf8(bytes: &[u8]) -> Result<&str, serde_json::Error> {
-    std::str::from_utf8(bytes).map_err(<serde_json::Error as de::Error>::custom)
+    simdutf8::compat::from_utf8(bytes).map_err(<serde_json::Error as de::Error>::custom)
 }
 
 impl<'a> RawObject<'a> {
