@@ -85,6 +85,8 @@ impl Begun {
     }
 }
 
+/// A header's value when it is there once and is text: a repeated `traceparent` is invalid
+/// (the specification), and `tracestate` is taken only when it comes as one header.
 fn header_str<'r>(req: &'r Request, name: &HeaderName) -> Option<&'r str> {
     let mut values = req.headers().get_all(name).iter();
     match (values.next(), values.next()) {

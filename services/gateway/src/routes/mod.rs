@@ -22,9 +22,9 @@ mod unsupported;
 mod upload;
 mod webhooks;
 
-use axum::Router;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{FromRequestParts, MatchedPath, Path, Request};
 use axum::http::Uri;
 use axum::http::request::Parts;
@@ -52,7 +52,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
 }
 
 /// Meilisearch trims trailing slashes before routing (`/indexes/` is `/indexes`).
-/// `/indexes/` routes as `/indexes` (Meilisearch ignores trailing slashes).
 fn trim_trailing_slash(req: &mut Request) {
     let path = req.uri().path();
     if path.len() > 1 && path.ends_with('/') {
