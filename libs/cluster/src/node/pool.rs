@@ -411,25 +411,23 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_without_length_ends_with_the_connection_which_is_not_kept() {
-        let a = answer(b"HTTP/1.1 200 OK\r\n\r\n{\"a\":1}", 3, true)
-            .await
-            .unwrap();
-        assert_eq!(
-            (a.body.as_ref(), a.reusable),
-            (b"{\"a\":1}".as_ref(), false)
-        );
-        let a = answer(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n{}", 64, true)
-            .await
-            .unwrap();
-        assert_eq!((a.body.as_ref(), a.reusable), (b"{}".as_ref(), false));
-        let a = answer(
-            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
-            64,
-            true,
-        )
-        .await
-        .unwrap();
-        assert_eq!((a.body.as_ref(), a.reusable), (b"{}".as_ref(), false));
+        // Close-delimited, HTTP/1.0, and `connection: close`: read whole, never pooled.
+        for (bytes, step, body) in [
+            (
+                &b"HTTP/1.1 200 OK\r\n\r\n{\"a\":1}"[..],
+                3,
+                &b"{\"a\":1}"[..],
+            ),
+            (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n{}", 64, b"{}"),
+            (
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                64,
+                b"{}",
+            ),
+        ] {
+            let a = answer(bytes, step, true).await.unwrap();
+            assert_eq!((a.body.as_ref(), a.reusable), (body, false));
+        }
     }
 
     #[tokio::test]
