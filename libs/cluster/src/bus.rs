@@ -126,7 +126,7 @@ impl Requester {
     ) -> Result<R::Reply, MeiliError> {
         let nats = &self.nats;
         let service = R::SERVICE.name();
-        let max_payload = nats.server_info().max_payload;
+        let max_payload = nats.max_payload();
         let payload = Bytes::from(encode(req).map_err(|e| MeiliError::internal(e.to_string()))?);
         if payload.len() > max_payload {
             return Err(MeiliError::payload_too_large(max_payload as u64));
@@ -335,7 +335,7 @@ async fn send_reply(
     reply: async_nats::Subject,
     encoded: Vec<u8>,
 ) -> anyhow::Result<()> {
-    let max_payload = nats.server_info().max_payload;
+    let max_payload = nats.max_payload();
     let bytes = Bytes::from(encoded);
     if bytes.len() <= max_payload {
         nats.publish(reply, bytes).await?;

@@ -271,7 +271,7 @@ async fn spool(
 ) -> Result<Spooled, MeiliError> {
     let limit = state.config().max_payload_bytes;
     let max_document_bytes =
-        ChunkLimits::for_max_payload(state.nats().server_info().max_payload).max_document_bytes;
+        ChunkLimits::for_max_payload(state.nats().max_payload()).max_document_bytes;
     let mut parser = DocumentParser::new(format, max_document_bytes);
     let mut stream = body.into_data_stream();
     let mut received: u64 = 0;
@@ -343,7 +343,7 @@ pub async fn add_documents(
     let format = payload_format(&headers, params.csv_delimiter)?;
     check_content_length(&headers, state.config().max_payload_bytes)?;
 
-    let limits = ChunkLimits::for_max_payload(state.nats().server_info().max_payload);
+    let limits = ChunkLimits::for_max_payload(state.nats().max_payload());
     let mut packer = ChunkPacker::new(new_batch_id(), limits);
     let id_check = known_primary_key(&state, &uid, params.primary_key.as_deref())
         .await
