@@ -55,12 +55,34 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
 /// Meilisearch's JSON routes accept any `*/json` or `*/*+json` media type.
 pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), MeiliError> {
     const ACCEPTED: &[&str] = &["application/json"];
-    let Some(raw) = content_type(headers) else {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
         return Err(MeiliError::missing_content_type(ACCEPTED));
     };
-    match parse_mime(&raw) {
-        Some(m) if m.subtype == "json" || m.suffix.as_deref() == Some("json") => Ok(()),
-        _ => Err(MeiliError::invalid_content_type(&raw, ACCEPTED)),
+    // Borrowed unless the header is not UTF-8 (then read lossily, as `content_type` reads it).
+    let raw = String::from_utf8_lossy(value.as_bytes());
+    if is_json(&raw) {
+        Ok(())
+    } else {
+        Err(MeiliError::invalid_content_type(&raw, ACCEPTED))
+    }
+}
+
+/// Whether `raw` is a media type whose subtype, or the part of it before or after its first
+/// `+`, is `json` (any case): what [`parse_mime`] reads, without allocating (every search body
+/// goes through here).
+fn is_json(raw: &str) -> bool {
+    let essence = raw.split(';').next().unwrap_or_default().trim();
+    let Some((type_, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    if !is_token(type_) || !is_token(subtype) {
+        return false;
+    }
+    match subtype.split_once('+') {
+        Some((subtype, suffix)) => {
+            subtype.eq_ignore_ascii_case("json") || suffix.eq_ignore_ascii_case("json")
+        }
+        None => subtype.eq_ignore_ascii_case("json"),
     }
 }
 
@@ -167,6 +189,45 @@ pub fn expect_object(v: &Value) -> Result<&serde_json::Map<String, Value>, Meili
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn json_media_types_are_told_as_the_parsed_type_tells_them() {
+        let parsed = |raw: &str| {
+            parse_mime(raw)
+                .is_some_and(|m| m.subtype == "json" || m.suffix.as_deref() == Some("json"))
+        };
+        for raw in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "  application/json  ;x=y",
+            "text/json",
+            "application/vnd.api+json",
+            "application/json+xml",
+            "application/a+b+json",
+            "application/+json",
+            "application/json+",
+            "application/jsonx",
+            "application/xjson",
+            "application/x-ndjson",
+            "text/csv",
+            "application",
+            "/json",
+            "application/",
+            "appli cation/json",
+            "application/js on",
+            "",
+            ";",
+            "application/json/extra",
+            "*/*",
+            "application/JSON+Xml",
+            "application/ld+JSON; profile=x",
+        ] {
+            assert_eq!(is_json(raw), parsed(raw), "{raw:?}");
+        }
+        assert!(is_json("application/json") && is_json("application/ld+json"));
+        assert!(!is_json("text/csv") && !is_json("application/x-ndjson"));
+    }
 
     #[test]
     fn media_types_parse_like_the_mime_crate() {

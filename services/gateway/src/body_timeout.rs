@@ -18,10 +18,9 @@ use std::time::Duration;
 
 use axum::BoxError;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::http::header::CONNECTION;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -176,22 +175,26 @@ impl HttpBody for TimedBody {
     }
 }
 
-/// Layered on every route: wraps a request's body (when it has one) in a [`TimedBody`] and, if
-/// it timed out, answers 408 `request_timeout` with `Connection: close` whatever the handler
-/// answered (a handler may have seen it as an incomplete payload).
-pub async fn bound_bodies(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Around every routed request: wraps its body (when it has one) in a [`TimedBody`] and runs
+/// `route` on it; if the body timed out, answers 408 `request_timeout` with `Connection: close`
+/// whatever the handler answered (a handler may have seen it as an incomplete payload).
+pub async fn bound_bodies<F, Fut>(state: &AppState, req: Request, route: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if req.body().is_end_stream() {
-        return next.run(req).await;
+        return route(req).await;
     }
     let limits = BodyLimits {
         idle: state.config().body_idle_timeout(),
         total: state.config().body_timeout(),
     };
     let fired = Arc::new(OnceLock::new());
-    let route = format!("{} {}", req.method(), req.uri().path());
+    let name = format!("{} {}", req.method(), req.uri().path());
     let (parts, body) = req.into_parts();
-    let body = Body::new(TimedBody::new(body, limits, fired.clone(), route));
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let body = Body::new(TimedBody::new(body, limits, fired.clone(), name));
+    let response = route(Request::from_parts(parts, body)).await;
     let Some(timeout) = fired.get() else {
         return response;
     };

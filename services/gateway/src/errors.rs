@@ -25,9 +25,15 @@ pub fn method_not_allowed(method: &str, path: &str) -> MeiliError {
     )
 }
 
+/// Marks the answer to a request no route matched (its metrics family is `unknown`).
+#[derive(Clone, Copy, Debug)]
+pub struct Unrouted;
+
 /// Fallback of the router: Meilisearch's 404 for a route that does not exist.
 pub async fn not_found(req: Request) -> Response {
-    route_not_found(req.method().as_str(), req.uri().path()).into_response()
+    let mut response = route_not_found(req.method().as_str(), req.uri().path()).into_response();
+    response.extensions_mut().insert(Unrouted);
+    response
 }
 
 /// Fallback for a known path with a method it does not serve.

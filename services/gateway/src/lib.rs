@@ -36,7 +36,7 @@ pub use config::Config;
 pub use state::AppState;
 
 /// The HTTP API on an opened state (see [`AppState::new`]).
-pub fn app(state: AppState) -> axum::Router {
+pub fn app(state: AppState) -> routes::Api {
     routes::router(state)
 }
 

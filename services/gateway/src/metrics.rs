@@ -60,23 +60,30 @@ pub fn describe() {
     metrics::counter!("miroir_gateway_documents_total").increment(0);
 }
 
-/// The family a matched route belongs to; unmatched paths are `unknown`.
-pub fn family(matched: Option<&str>) -> &'static str {
-    let Some(path) = matched else {
+/// The family of a routed request's path (its route's template, or the path itself: they agree
+/// segment by segment); `None`, a path no route matched, is `unknown`.
+pub fn family(routed: Option<&str>) -> &'static str {
+    let Some(path) = routed else {
         return "unknown";
     };
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        [""] => "root",
-        ["health"] => "health",
-        ["version"] => "version",
-        ["stats"] => "stats",
-        ["tasks", ..] => "tasks",
-        ["indexes"] | ["indexes", _] => "indexes",
-        ["indexes", _, "stats"] => "stats",
-        ["indexes", _, "documents", ..] => "documents",
-        ["indexes", _, "search"] => "search",
-        ["indexes", _, "settings", ..] => "settings",
+    let mut segments = path.trim_start_matches('/').split('/');
+    let segments = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    );
+    match segments {
+        (Some(""), None, ..) => "root",
+        (Some("health"), None, ..) => "health",
+        (Some("version"), None, ..) => "version",
+        (Some("stats"), None, ..) => "stats",
+        (Some("tasks"), ..) => "tasks",
+        (Some("indexes"), None, ..) | (Some("indexes"), Some(_), None, _) => "indexes",
+        (Some("indexes"), Some(_), Some("stats"), None) => "stats",
+        (Some("indexes"), Some(_), Some("documents"), _) => "documents",
+        (Some("indexes"), Some(_), Some("search"), None) => "search",
+        (Some("indexes"), Some(_), Some("settings"), _) => "settings",
         _ => "other",
     }
 }
@@ -131,5 +138,29 @@ mod tests {
         assert_eq!(family(Some("/indexes")), "indexes");
         assert_eq!(family(Some("/indexes/{uid}/stats")), "stats");
         assert_eq!(family(None), "unknown");
+        // Paths as requested name the same families as their templates.
+        for (path, expected) in [
+            ("/", "root"),
+            ("/health", "health"),
+            ("/version", "version"),
+            ("/stats", "stats"),
+            ("/tasks", "tasks"),
+            ("/tasks/12/documents", "tasks"),
+            ("/indexes", "indexes"),
+            ("/indexes/npm", "indexes"),
+            ("/indexes/npm/stats", "stats"),
+            ("/indexes/npm/documents", "documents"),
+            ("/indexes/npm/documents/a%2Fb", "documents"),
+            ("/indexes/npm/documents/delete-batch", "documents"),
+            ("/indexes/npm/search", "search"),
+            ("/indexes/npm/settings", "settings"),
+            ("/indexes/npm/settings/synonyms", "settings"),
+            ("/indexes/npm/facet-search", "other"),
+            ("/indexes/npm/search/more", "other"),
+            ("/multi-search", "other"),
+            ("/keys/abc", "other"),
+        ] {
+            assert_eq!(family(Some(path)), expected, "{path}");
+        }
     }
 }

@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -33,7 +32,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// flight have finished.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: crate::routes::Api,
     header_timeout: Duration,
     shutdown: CancellationToken,
 ) {

@@ -22,20 +22,27 @@ mod unsupported;
 mod upload;
 mod webhooks;
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::Router;
-use axum::extract::{FromRequestParts, MatchedPath, Path, Request};
-use axum::http::Uri;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::http::{self, Uri};
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{any, get, post};
+use axum::{BoxError, Router};
+use bytes::Bytes;
+use http_body::Body as HttpBody;
 use miroir_proto::MeiliError;
 use serde::de::DeserializeOwned;
+use tower::{Service, ServiceExt};
 
 use crate::state::AppState;
-use crate::{auth, cors, errors, metrics};
+use crate::{auth, body_timeout, cors, errors, metrics};
 
 /// Path parameters whose rejection is a Meilisearch-shaped error.
 pub struct PathParams<T>(pub T);
@@ -67,49 +74,84 @@ fn trim_trailing_slash(req: &mut Request) {
     }
 }
 
-/// What every request goes through before it is routed: its id and trace span
-/// ([`crate::request_id`]), CORS ([`cors`]: a preflight is answered here, before routing and
-/// authentication) and a trailing slash trimmed. One layer rather than one each: every
-/// `from_fn` layer clones the service inside it and boxes a future per request, which was a
-/// measurable part of the gateway's CPU per search.
-async fn edge(mut req: Request, next: Next) -> Response {
-    let begun = crate::request_id::begin(&mut req);
-    begun
-        .answer(async move {
-            if let Some(preflight) = cors::preflight(&req) {
-                return preflight;
-            }
-            let has_origin = cors::has_origin(&req);
-            trim_trailing_slash(&mut req);
-            let mut response = next.run(req).await;
-            if has_origin {
-                cors::allow_origin(&mut response);
-            }
-            response
-        })
-        .await
+/// The gateway's HTTP service: the routed API inside what every request goes through
+/// ([`Api::edge`]). Not a stack of `from_fn` layers: each one clones the service inside it and
+/// boxes a future per request, and `Router::layer` puts one around every route; the request
+/// path they made was a measurable part of the gateway's CPU per search.
+#[derive(Clone)]
+pub struct Api {
+    routes: Router,
+    state: AppState,
 }
 
-/// What every routed request's answer goes through: an error the routes or axum left unshaped
-/// gets Meilisearch's shape ([`errors::shape`]), then the request is counted by route family,
-/// method and final status ([`metrics::record`]). One layer for both, as [`edge`].
-async fn answer(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let family = metrics::family(
-        req.extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let response = errors::shape(&method, uri.path(), next.run(req).await).await;
-    metrics::record(family, method, response.status().as_u16(), started);
-    response
+impl<B> Service<http::Request<B>> for Api
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let api = self.clone();
+        Box::pin(async move { Ok(api.edge(req.map(Body::new)).await) })
+    }
+}
+
+impl Api {
+    /// Before routing: the request's id and trace span ([`crate::request_id`]), CORS ([`cors`]:
+    /// a preflight is answered here, before routing and authentication) and a trailing slash
+    /// trimmed; then [`routed`](Self::routed).
+    async fn edge(self, mut req: Request) -> Response {
+        let begun = crate::request_id::begin(&mut req);
+        begun
+            .answer(async move {
+                if let Some(preflight) = cors::preflight(&req) {
+                    return preflight;
+                }
+                let has_origin = cors::has_origin(&req);
+                trim_trailing_slash(&mut req);
+                let mut response = self.routed(req).await;
+                if has_origin {
+                    cors::allow_origin(&mut response);
+                }
+                response
+            })
+            .await
+    }
+
+    /// A request past the edge: its body bounded in time ([`body_timeout::bound_bodies`]), the
+    /// route's answer, an error the routes or axum left unshaped given Meilisearch's shape
+    /// ([`errors::shape`]), then the request counted by route family, method and final status
+    /// ([`metrics::record`]).
+    async fn routed(self, req: Request) -> Response {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        let Api { routes, state } = self;
+        let response = body_timeout::bound_bodies(&state, req, |req| async move {
+            match routes.oneshot(req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
+        .await;
+        let routed = response.extensions().get::<errors::Unrouted>().is_none();
+        let family = metrics::family(routed.then(|| uri.path()));
+        let response = errors::shape(&method, uri.path(), response).await;
+        metrics::record(family, method, response.status().as_u16(), started);
+        response
+    }
 }
 
 /// The whole HTTP API on `state`.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+pub fn router(state: AppState) -> Api {
+    let routes = Router::new()
         .route("/version", get(misc::version))
         .route("/stats", get(misc::stats))
         .route("/indexes", get(indexes::list).post(indexes::create))
@@ -214,11 +256,6 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(misc::root))
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::wrong_method)
-        .layer(from_fn_with_state(
-            state.clone(),
-            crate::body_timeout::bound_bodies,
-        ))
-        .layer(from_fn(answer))
-        .with_state(state);
-    Router::new().fallback_service(api).layer(from_fn(edge))
+        .with_state(state.clone());
+    Api { routes, state }
 }
