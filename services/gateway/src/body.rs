@@ -26,22 +26,27 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
 }
 
-/// Parse a `Content-Type` header value; `None` when it is not a media type at all.
-pub fn parse_mime(raw: &str) -> Option<Mime> {
+/// A `Content-Type` value's type, subtype and suffix (the subtype's part after its first `+`),
+/// as written; `None` when it is not a media type at all.
+fn media_type(raw: &str) -> Option<(&str, &str, Option<&str>)> {
     let essence = raw.split(';').next().unwrap_or_default().trim();
     let (type_, subtype) = essence.split_once('/')?;
     if !is_token(type_) || !is_token(subtype) {
         return None;
     }
-    let subtype = subtype.to_ascii_lowercase();
-    let (subtype, suffix) = match subtype.split_once('+') {
-        Some((s, suffix)) => (s.to_string(), Some(suffix.to_string())),
-        None => (subtype.clone(), None),
-    };
+    Some(match subtype.split_once('+') {
+        Some((subtype, suffix)) => (type_, subtype, Some(suffix)),
+        None => (type_, subtype, None),
+    })
+}
+
+/// Parse a `Content-Type` header value; `None` when it is not a media type at all.
+pub fn parse_mime(raw: &str) -> Option<Mime> {
+    let (type_, subtype, suffix) = media_type(raw)?;
     Some(Mime {
         type_: type_.to_ascii_lowercase(),
-        subtype,
-        suffix,
+        subtype: subtype.to_ascii_lowercase(),
+        suffix: suffix.map(str::to_ascii_lowercase),
     })
 }
 
@@ -67,23 +72,13 @@ pub fn check_json_content_type(headers: &HeaderMap) -> Result<(), MeiliError> {
     }
 }
 
-/// Whether `raw` is a media type whose subtype, or the part of it before or after its first
-/// `+`, is `json` (any case): what [`parse_mime`] reads, without allocating (every search body
-/// goes through here).
+/// Whether `raw` is a media type whose subtype or suffix is `json` (any case), as its
+/// [`parse_mime`] says, without allocating (every search body goes through here).
 fn is_json(raw: &str) -> bool {
-    let essence = raw.split(';').next().unwrap_or_default().trim();
-    let Some((type_, subtype)) = essence.split_once('/') else {
-        return false;
-    };
-    if !is_token(type_) || !is_token(subtype) {
-        return false;
-    }
-    match subtype.split_once('+') {
-        Some((subtype, suffix)) => {
-            subtype.eq_ignore_ascii_case("json") || suffix.eq_ignore_ascii_case("json")
-        }
-        None => subtype.eq_ignore_ascii_case("json"),
-    }
+    media_type(raw).is_some_and(|(_, subtype, suffix)| {
+        subtype.eq_ignore_ascii_case("json")
+            || suffix.is_some_and(|s| s.eq_ignore_ascii_case("json"))
+    })
 }
 
 /// Refuse a body announced larger than `limit` before reading any of it.
