@@ -18,6 +18,7 @@ pub(crate) mod rules;
 pub(crate) mod token;
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -317,50 +318,49 @@ pub async fn require_key(
         .map(MatchedPath::as_str)
         .unwrap_or_default();
     let action = actions::route_action(req.method(), template);
-    let index: Option<String> = actions::index_param_name(template).and_then(|name| {
+    let index: Option<&str> = actions::index_param_name(template).and_then(|name| {
         params
             .as_ref()
             .ok()?
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.to_string())
+            .map(|(_, v)| v)
     });
-    // A header that is not visible ASCII reads as empty, as in Meilisearch (actix `to_str`).
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or_default().to_string());
-    let keys = state.keys();
-    let now = OffsetDateTime::now_utc();
-    let master = keys.master();
-    let mut outcome = authenticate(
-        master,
-        &keys.ring(),
-        header.as_deref(),
-        action,
-        index.as_deref(),
-        now,
-    );
-    if let Err(Refusal {
-        unknown_key: true, ..
-    }) = &outcome
-    {
-        let ring = keys.fresh_ring().await;
-        outcome = authenticate(
-            master,
-            &ring,
-            header.as_deref(),
-            action,
-            index.as_deref(),
-            now,
-        );
-    }
-    match outcome {
+    match admit(&state, req.headers(), action, index).await {
         Ok(ctx) => {
             req.extensions_mut().insert(ctx);
             next.run(req).await
         }
-        Err(refusal) => refusal.error.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Whether a request with `headers` may do `action` (an [`ACTIONS`] name) on the route's
+/// `index` (the index in its path, if any): its [`AuthContext`], or Meilisearch's error. What
+/// [`require_key`] checks, for the routes the gateway answers before routing (the searches).
+pub(crate) async fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: &'static str,
+    index: Option<&str>,
+) -> Result<AuthContext, MeiliError> {
+    // A header that is not visible ASCII reads as empty, as in Meilisearch (actix `to_str`).
+    let header = headers
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or_default());
+    let keys = state.keys();
+    let now = OffsetDateTime::now_utc();
+    let master = keys.master();
+    let outcome = authenticate(master, &keys.ring(), header, action, index, now);
+    match outcome {
+        Ok(ctx) => Ok(ctx),
+        Err(Refusal {
+            unknown_key: true, ..
+        }) => {
+            let ring = keys.fresh_ring().await;
+            authenticate(master, &ring, header, action, index, now).map_err(|r| r.error)
+        }
+        Err(refusal) => Err(refusal.error),
     }
 }
 

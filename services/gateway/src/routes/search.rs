@@ -38,11 +38,23 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
-    let (raw, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
+    posted(state, &auth, uid, &headers, body).await
+}
+
+/// `POST /indexes/{uid}/search` once let in (also answered before routing, see
+/// [`super::Api::routed`]).
+pub(super) async fn posted(
+    state: AppState,
+    auth: &AuthContext,
+    uid: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let (raw, value) = json_body(headers, body, state.config().max_payload_bytes).await?;
     expect_object(&value)?;
     crate::limits::check_search(state.config(), &value)?;
     // A tenant token's filter is ANDed with the request's own.
-    let raw = apply_search_rules_raw(&auth, &uid, raw, value)?;
+    let raw = apply_search_rules_raw(auth, &uid, raw, value)?;
     search(&state, uid, raw).await
 }
 
@@ -52,9 +64,19 @@ pub async fn get(
     PathParams(uid): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
-    let mut body = search_body(query.as_deref())?;
+    got(state, &auth, uid, query.as_deref()).await
+}
+
+/// `GET /indexes/{uid}/search` once let in (also answered before routing).
+pub(super) async fn got(
+    state: AppState,
+    auth: &AuthContext,
+    uid: String,
+    query: Option<&str>,
+) -> Result<Response, MeiliError> {
+    let mut body = search_body(query)?;
     crate::limits::check_search(state.config(), &body)?;
-    apply_search_rules(&auth, &uid, &mut body)?;
+    apply_search_rules(auth, &uid, &mut body)?;
     let body = serde_json::to_vec(&body).map_err(|e| MeiliError::internal(e.to_string()))?;
     search(&state, uid, Bytes::from(body)).await
 }
