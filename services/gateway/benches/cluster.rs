@@ -5,6 +5,8 @@
 //! 1. search latency (p50, p99) and throughput with 8 and 32 clients through the gateway vs. the
 //!    same per-shard searches sent directly to the nodes in parallel, merging nothing (the floor
 //!    of any scatter-gather), at 4 shards and 20 hits, and again at 8 shards and 100 hits;
+//!    beside the added latency, a NATS request-reply alone with a search's sizes (what the
+//!    gateway -> merger hop costs before either service does anything);
 //! 2. gateway + merger CPU per search (from `/proc/<pid>/stat`) in both configurations, and
 //!    their RSS under the 32-client load; beside them, from the merger's `/metrics`, how many of
 //!    its shard reads were hedged or retried and how many node connections it opened;
@@ -296,6 +298,14 @@ async fn bench() -> Result<()> {
             met: Some(added50 < 0.5),
         });
         rows.push(Row {
+            figure: format!("NATS round trip alone p50 ({label})"),
+            miroir: "-".into(),
+            baseline: format!("{:.3} ms", s.nats_floor.round_trips.p50_ms),
+            ratio: "-".into(),
+            target: "-".into(),
+            met: None,
+        });
+        rows.push(Row {
             figure: format!("added latency p99 ({label})"),
             miroir: format!("{added99:.3} ms"),
             baseline: "0".into(),
@@ -470,6 +480,17 @@ fn print_search(s: &search::SearchOutcome) {
     println!(
         "  the same fan-out alone, sequential ({}), with the merger's node client on one worker: {:.0} us of the bench process's CPU per fan-out (the merger's floor before it receives, merges and replies)",
         s.floor.fanouts, s.floor.cpu_us
+    );
+    let nf = &s.nats_floor;
+    println!(
+        "  NATS request-reply alone, sequential ({}), a {} B request and a {:.1} KB answer between two clients on one worker each: p50 {:.3} ms, p99 {:.3} ms; nats-server {:.0} us and the two clients {:.0} us of CPU per round trip (what the gateway -> merger -> gateway hop costs before either service does anything)",
+        nf.round_trips.n,
+        nf.request_bytes,
+        nf.answer_bytes as f64 / 1e3,
+        nf.round_trips.p50_ms,
+        nf.round_trips.p99_ms,
+        nf.nats_cpu_us,
+        nf.clients_cpu_us
     );
     for run in &s.concurrent {
         println!(

@@ -44,6 +44,8 @@ pub struct SearchOutcome {
     /// The same fan-out sent sequentially with the merger's own node client, on a one-worker
     /// runtime as the merger runs, merging nothing: the bench process's CPU per fan-out.
     pub floor: Floor,
+    /// A NATS request-reply alone, with the sizes of a search's request and merged answer.
+    pub nats_floor: NatsFloor,
     pub concurrent: Vec<ConcurrentRun>,
 }
 
@@ -53,6 +55,19 @@ pub struct SearchOutcome {
 pub struct Floor {
     pub fanouts: usize,
     pub cpu_us: f64,
+}
+
+/// What the gateway -> merger -> gateway hop costs before either service does anything: request
+/// and answer bodies of a search's sizes between two NATS clients on one-worker runtimes of their
+/// own (in two threads of the bench process), one request at a time.
+pub struct NatsFloor {
+    pub round_trips: Stats,
+    pub request_bytes: usize,
+    pub answer_bytes: usize,
+    /// nats-server's CPU per round trip.
+    pub nats_cpu_us: f64,
+    /// The bench process's (both clients') CPU per round trip.
+    pub clients_cpu_us: f64,
 }
 
 pub struct ConcurrentRun {
@@ -263,6 +278,10 @@ pub async fn run(
         shard_bodies.push(Bytes::from(serde_json::to_vec(plan.shard_request())?));
         client_bodies.push(Bytes::from(serde_json::to_vec(q)?));
     }
+    // The NATS floor's request: a client body and the index uid (the envelope is a few bytes).
+    let request_bytes = client_bodies.iter().map(Bytes::len).sum::<usize>()
+        / client_bodies.len().max(1)
+        + uid.len();
     // Each shard's search path, and the search URL of each of its copies.
     let mut paths = Vec::new();
     let mut urls = Vec::new();
@@ -367,6 +386,15 @@ pub async fn run(
         opts.sequential,
     )?;
 
+    let nats_floor = nats_floor(
+        &procs,
+        tick_hz,
+        stack.nats.url(),
+        request_bytes,
+        answer_bytes as usize,
+        opts.sequential,
+    )?;
+
     let mut runs = Vec::new();
     for &clients in scenario.clients {
         // Direct first here, then the gateway, so that the order alternates with the sequential
@@ -400,6 +428,7 @@ pub async fn run(
         reads_seq,
         cpu_direct_seq,
         floor,
+        nats_floor,
         concurrent: runs,
     })
 }
@@ -538,6 +567,83 @@ fn fanout_floor(
     Ok(Floor {
         fanouts,
         cpu_us: cpu.of(&["bench client"]) / fanouts.max(1) as f64,
+    })
+}
+
+/// `round_trips` NATS requests of `request_bytes`, each answered with `answer_bytes`, one at a
+/// time between two clients of their own (each on a one-worker runtime in its own thread, as the
+/// gateway and the merger run), on the cluster's nats-server; see [`NatsFloor`].
+fn nats_floor(
+    procs: &[(String, u32)],
+    tick_hz: u64,
+    url: String,
+    request_bytes: usize,
+    answer_bytes: usize,
+    round_trips: usize,
+) -> Result<NatsFloor> {
+    let subject = format!("bench.nats-floor.{}", std::process::id());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let responder = {
+        let (url, subject) = (url.clone(), subject.clone());
+        std::thread::spawn(move || -> Result<()> {
+            let runtime = miroir_cluster::runtime::build("bench-nats-responder", 1)?;
+            runtime.block_on(async move {
+                use futures::StreamExt;
+                let client = async_nats::connect(&url).await?;
+                let mut requests = client.subscribe(subject).await?;
+                client.flush().await?;
+                let _ = ready_tx.send(());
+                let answer = Bytes::from(vec![b'x'; answer_bytes]);
+                for _ in 0..round_trips {
+                    let Some(request) = requests.next().await else {
+                        break;
+                    };
+                    if let Some(reply) = request.reply {
+                        client.publish(reply, answer.clone()).await?;
+                    }
+                }
+                client.flush().await?;
+                anyhow::Ok(())
+            })
+        })
+    };
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .context("the NATS floor's responder did not subscribe")?;
+    let procs = procs.to_vec();
+    let measured = std::thread::spawn(move || -> Result<(Vec<Duration>, Duration, CpuUse)> {
+        let runtime = miroir_cluster::runtime::build("bench-nats-requester", 1)?;
+        runtime.block_on(async move {
+            let client = async_nats::connect(&url).await?;
+            let request = Bytes::from(vec![b'x'; request_bytes]);
+            let mut samples = Vec::with_capacity(round_trips);
+            let snap = CpuSnapshot::take(&procs)?;
+            let started = Instant::now();
+            for _ in 0..round_trips {
+                let sent = Instant::now();
+                let answer = client.request(subject.clone(), request.clone()).await?;
+                ensure!(answer.payload.len() == answer_bytes, "short answer");
+                samples.push(sent.elapsed());
+            }
+            let wall = started.elapsed();
+            Ok((samples, wall, snap.since(tick_hz)?))
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the NATS floor's requester panicked"))?;
+    // The responder stops after `round_trips` requests; if the requester failed, its
+    // subscription ends with the server's next stop and the thread is left behind.
+    let (samples, wall, cpu) = measured?;
+    responder
+        .join()
+        .map_err(|_| anyhow::anyhow!("the NATS floor's responder panicked"))??;
+    let n = samples.len().max(1) as f64;
+    Ok(NatsFloor {
+        round_trips: Stats::new(samples, wall),
+        request_bytes,
+        answer_bytes,
+        nats_cpu_us: cpu.of(&["nats-server"]) / n,
+        clients_cpu_us: cpu.of(&["bench client"]) / n,
     })
 }
 
