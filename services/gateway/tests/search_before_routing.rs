@@ -13,6 +13,7 @@ use bytes::Bytes;
 use miroir_gateway::fuzz_api::sign_token;
 use miroir_proto::rpc::{JsonBody, Search};
 use miroir_proto::subjects::Service;
+use miroir_testkit::MeiliClient;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -25,6 +26,15 @@ fn escaped(uid: &str) -> String {
 
 fn token(claims: Value, key: &str) -> String {
     sign_token(&json!({"alg": "HS256", "typ": "JWT"}), &claims, key).unwrap()
+}
+
+/// A new API key's uid and value.
+async fn create_key(admin: &MeiliClient, actions: Value, indexes: Value) -> (String, String) {
+    let body = json!({"actions": actions, "indexes": indexes, "expiresAt": null});
+    let created = admin.post("/keys", &body).await.unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let field = |name: &str| created.body[name].as_str().unwrap().to_string();
+    (field("uid"), field("key"))
 }
 
 #[tokio::test]
@@ -52,31 +62,10 @@ async fn searches_answered_before_routing_match_the_router() {
         ("wrong key".into(), Some("not-a-key".into())),
         ("master key".into(), Some(common::KEY.into())),
     ];
-    let created = admin
-        .post(
-            "/keys",
-            &json!({"actions": ["search"], "indexes": ["movies"], "expiresAt": null}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(created.status, 201, "{}", created.body);
-    let (search_uid, search_key) = (
-        created.body["uid"].as_str().unwrap().to_string(),
-        created.body["key"].as_str().unwrap().to_string(),
-    );
+    let (search_uid, search_key) = create_key(&admin, json!(["search"]), json!(["movies"])).await;
     keys.push(("search key on movies".into(), Some(search_key.clone())));
-    let created = admin
-        .post(
-            "/keys",
-            &json!({"actions": ["documents.add"], "indexes": ["*"], "expiresAt": null}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(created.status, 201, "{}", created.body);
-    keys.push((
-        "documents.add key".into(),
-        Some(created.body["key"].as_str().unwrap().to_string()),
-    ));
+    let (_, add_key) = create_key(&admin, json!(["documents.add"]), json!(["*"])).await;
+    keys.push(("documents.add key".into(), Some(add_key)));
     let rules = json!({"movies": {"filter": "genre = comedy"}});
     keys.push((
         "tenant token with a filter".into(),

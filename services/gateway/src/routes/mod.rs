@@ -126,18 +126,19 @@ impl Api {
     }
 
     /// A request past the edge: its body bounded in time ([`body_timeout::bound_bodies`]), the
-    /// route's answer, an error the routes or axum left unshaped given Meilisearch's shape
-    /// ([`errors::shape`]), then the request counted by route family, method and final status
-    /// ([`metrics::record`]).
+    /// route's answer (a search's from [`search_before_routing`], without the router), an error
+    /// the routes or axum left unshaped given Meilisearch's shape ([`errors::shape`]), then the
+    /// request counted by route family, method and final status ([`metrics::record`]).
     async fn routed(self, req: Request) -> Response {
         let started = Instant::now();
         let method = req.method().clone();
         let uri = req.uri().clone();
         let Api { routes, state } = self;
-        let response = body_timeout::bound_bodies(&state.clone(), req, |req| async move {
+        let searches = state.clone();
+        let response = body_timeout::bound_bodies(&state, req, |req| async move {
             if let Some(uid) = search_uid(&req) {
                 let uid = uid.to_owned();
-                return search_before_routing(state, uid, req).await;
+                return search_before_routing(searches, uid, req).await;
             }
             match routes.oneshot(req).await {
                 Ok(response) => response,
