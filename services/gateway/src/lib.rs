@@ -33,11 +33,19 @@ use miroir_proto::subjects::Service;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use routes::Api as App;
 pub use state::AppState;
 
 /// The HTTP API on an opened state (see [`AppState::new`]).
 pub fn app(state: AppState) -> routes::Api {
     routes::router(state)
+}
+
+/// [`app`] with every request going through the router, none answered before it (searches
+/// and multi-searches are, see `routes::Api`): what the tests compare those answers with.
+#[doc(hidden)]
+pub fn app_through_router(state: AppState) -> routes::Api {
+    routes::router(state).through_router()
 }
 
 /// Serve the API on `listener` until `shutdown` is cancelled; then stop accepting connections,

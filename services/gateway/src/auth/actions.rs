@@ -88,10 +88,11 @@ mod tests {
 
     #[test]
     fn routes_need_their_action() {
-        // `routes::search_before_routing` admits both searches with this action.
+        // `routes::Early` admits both searches and multi-searches with this action.
         for method in [Method::POST, Method::GET] {
             assert_eq!(route_action(&method, "/indexes/{uid}/search"), "search");
         }
+        assert_eq!(route_action(&Method::POST, "/multi-search"), "search");
         assert_eq!(
             route_action(&Method::GET, "/indexes/{index_uid}/documents/{id}"),
             "documents.get"

@@ -82,6 +82,9 @@ fn trim_trailing_slash(req: &mut Request) {
 pub struct Api {
     routes: Router,
     state: AppState,
+    /// Whether searches and multi-searches are answered before routing ([`Early`]); off only
+    /// for the tests that compare those answers with the router's.
+    early: bool,
 }
 
 impl<B> Service<http::Request<B>> for Api
@@ -126,19 +129,22 @@ impl Api {
     }
 
     /// A request past the edge: its body bounded in time ([`body_timeout::bound_bodies`]), the
-    /// route's answer (a search's from [`search_before_routing`], without the router), an error
-    /// the routes or axum left unshaped given Meilisearch's shape ([`errors::shape`]), then the
+    /// route's answer (a search's or a multi-search's from [`Early::answer`], without the
+    /// router), an error the routes or axum left unshaped given Meilisearch's shape ([`errors::shape`]), then the
     /// request counted by route family, method and final status ([`metrics::record`]).
     async fn routed(self, req: Request) -> Response {
         let started = Instant::now();
         let method = req.method().clone();
         let uri = req.uri().clone();
-        let Api { routes, state } = self;
+        let Api {
+            routes,
+            state,
+            early,
+        } = self;
         let searches = state.clone();
         let response = body_timeout::bound_bodies(&state, req, |req| async move {
-            if let Some(uid) = search_uid(&req) {
-                let uid = uid.to_owned();
-                return search_before_routing(searches, uid, req).await;
+            if let Some(early) = early.then(|| Early::of(&req)).flatten() {
+                return early.answer(searches, req).await;
             }
             match routes.oneshot(req).await {
                 Ok(response) => response,
@@ -154,38 +160,54 @@ impl Api {
     }
 }
 
-/// The index of a `POST` or `GET /indexes/{uid}/search` that [`search_before_routing`] answers:
-/// one whose uid is a single path segment needing no percent-decoding (anything else, `HEAD`
-/// included, goes through the router, which answers it as before).
-fn search_uid(req: &Request) -> Option<&str> {
-    if !matches!(*req.method(), http::Method::POST | http::Method::GET) {
-        return None;
-    }
-    let uid = req
-        .uri()
-        .path()
-        .strip_prefix("/indexes/")?
-        .strip_suffix("/search")?;
-    (!uid.is_empty() && !uid.contains(['/', '%'])).then_some(uid)
+/// A request answered before routing: what its route and the `require_key` layer would do (the
+/// `search` action, on the path's index if it has one, then the handler), without matching the
+/// route table, the layer's boxed services and futures, or the extractors' copies of the headers
+/// and path parameters, which were a measurable part of the gateway's CPU per search.
+enum Early {
+    /// `POST` or `GET /indexes/{uid}/search` whose uid is a single path segment needing no
+    /// percent-decoding.
+    Search(String),
+    /// `POST /multi-search`.
+    MultiSearch,
 }
 
-/// A search answered without the router: what its route and the `require_key` layer would do
-/// (the `search` action on the path's index, then the handler), without matching the route
-/// table, the layer's boxed services and futures, or the extractors' copies of the headers and
-/// path parameters, which were a measurable part of the gateway's CPU per search.
-async fn search_before_routing(state: AppState, uid: String, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    // `auth::actions`' tests check that `require_key` names the same action for this route.
-    let auth = match auth::admit(&state, &parts.headers, "search", Some(&uid)).await {
-        Ok(auth) => auth,
-        Err(error) => return error.into_response(),
-    };
-    let answer = if parts.method == http::Method::POST {
-        search::posted(state, &auth, uid, &parts.headers, body).await
-    } else {
-        search::got(state, &auth, uid, parts.uri.query()).await
-    };
-    answer.into_response()
+impl Early {
+    /// Anything else (a uid with a percent-escape, `HEAD`, every other route) goes through the
+    /// router, which answers it as before.
+    fn of(req: &Request) -> Option<Early> {
+        let path = req.uri().path();
+        let method = req.method();
+        if *method == http::Method::POST && path == "/multi-search" {
+            return Some(Early::MultiSearch);
+        }
+        if !matches!(*method, http::Method::POST | http::Method::GET) {
+            return None;
+        }
+        let uid = path.strip_prefix("/indexes/")?.strip_suffix("/search")?;
+        (!uid.is_empty() && !uid.contains(['/', '%'])).then(|| Early::Search(uid.to_owned()))
+    }
+
+    async fn answer(self, state: AppState, req: Request) -> Response {
+        let (parts, body) = req.into_parts();
+        let index = match &self {
+            Early::Search(uid) => Some(uid.as_str()),
+            Early::MultiSearch => None,
+        };
+        // `auth::actions`' tests check that `require_key` names the same action for these routes.
+        let auth = match auth::admit(&state, &parts.headers, "search", index).await {
+            Ok(auth) => auth,
+            Err(error) => return error.into_response(),
+        };
+        let answer = match self {
+            Early::Search(uid) if parts.method == http::Method::POST => {
+                search::posted(state, &auth, uid, &parts.headers, body).await
+            }
+            Early::Search(uid) => search::got(state, &auth, uid, parts.uri.query()).await,
+            Early::MultiSearch => multi_search::searched(state, &auth, &parts.headers, body).await,
+        };
+        answer.into_response()
+    }
 }
 
 /// The whole HTTP API on `state`.
@@ -296,7 +318,21 @@ pub fn router(state: AppState) -> Api {
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::wrong_method)
         .with_state(state.clone());
-    Api { routes, state }
+    Api {
+        routes,
+        state,
+        early: true,
+    }
+}
+
+impl Api {
+    /// The same API with every request going through the router, none answered before it.
+    pub(crate) fn through_router(self) -> Api {
+        Api {
+            early: false,
+            ..self
+        }
+    }
 }
 
 #[cfg(test)]
@@ -315,14 +351,22 @@ mod tests {
     #[test]
     fn only_plain_searches_skip_the_router() {
         use http::Method;
+        let search = |uid: &str| Some(format!("search {uid}"));
         for (method, uri, expected) in [
-            (Method::POST, "/indexes/movies/search", Some("movies")),
+            (Method::POST, "/indexes/movies/search", search("movies")),
             (
                 Method::GET,
                 "/indexes/movies/search?q=a%2Fb",
-                Some("movies"),
+                search("movies"),
             ),
-            (Method::GET, "/indexes/b@d/search", Some("b@d")),
+            (Method::GET, "/indexes/b@d/search", search("b@d")),
+            (Method::POST, "/multi-search", Some("multi-search".into())),
+            (
+                Method::POST,
+                "/multi-search?x=1",
+                Some("multi-search".into()),
+            ),
+            (Method::GET, "/multi-search", None),
             (Method::HEAD, "/indexes/movies/search", None),
             (Method::PUT, "/indexes/movies/search", None),
             (Method::POST, "/indexes/%6Dovies/search", None),
@@ -331,10 +375,14 @@ mod tests {
             (Method::POST, "/indexes/movies/search/x", None),
             (Method::POST, "/indexes/movies/facet-search", None),
             (Method::POST, "/indexes/search", None),
-            (Method::POST, "/multi-search", None),
+            (Method::POST, "/multi-search/x", None),
         ] {
             let req = request(method.clone(), uri);
-            assert_eq!(search_uid(&req), expected, "{method} {uri}");
+            let early = Early::of(&req).map(|e| match e {
+                Early::Search(uid) => format!("search {uid}"),
+                Early::MultiSearch => "multi-search".to_string(),
+            });
+            assert_eq!(early, expected, "{method} {uri}");
         }
     }
 }

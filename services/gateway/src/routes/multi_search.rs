@@ -31,7 +31,17 @@ pub async fn multi_search(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
-    let (_, value) = json_body(&headers, body, state.config().max_payload_bytes).await?;
+    searched(state, &auth, &headers, body).await
+}
+
+/// `POST /multi-search` once let in (also answered before routing, see [`super::Api::routed`]).
+pub(super) async fn searched(
+    state: AppState,
+    auth: &AuthContext,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, MeiliError> {
+    let (_, value) = json_body(headers, body, state.config().max_payload_bytes).await?;
     crate::limits::check_multi_search(state.config(), &value)?;
     let parsed = envelope::parse(&value)?;
     let mut queries = Vec::with_capacity(parsed.queries.len());
@@ -39,7 +49,7 @@ pub async fn multi_search(
         let mut body = Value::Object(query.body);
         // Tenant tokens: every query's index must be open to the request, and a token's filter
         // is ANDed with the query's own before it leaves the gateway.
-        apply_search_rules(&auth, &query.index_uid, &mut body).map_err(|e| inside_query(e, i))?;
+        apply_search_rules(auth, &query.index_uid, &mut body).map_err(|e| inside_query(e, i))?;
         let body = serde_json::to_vec(&body).map_err(|e| MeiliError::internal(e.to_string()))?;
         queries.push(MultiSearchQuery {
             index_uid: query.index_uid,
