@@ -130,8 +130,9 @@ impl Api {
 
     /// A request past the edge: its body bounded in time ([`body_timeout::bound_bodies`]), the
     /// route's answer (a search's or a multi-search's from [`Early::answer`], without the
-    /// router), an error the routes or axum left unshaped given Meilisearch's shape ([`errors::shape`]), then the
-    /// request counted by route family, method and final status ([`metrics::record`]).
+    /// router), an error the routes or axum left unshaped given Meilisearch's shape
+    /// ([`errors::shape`]), then the request counted by route family, method and final status
+    /// ([`metrics::record`]).
     async fn routed(self, req: Request) -> Response {
         let started = Instant::now();
         let method = req.method().clone();
