@@ -6,7 +6,8 @@
 //!
 //! 1. empty the target (its shard index is deleted and created again with the primary key);
 //! 2. copy the settings from the source, and wait until the target applied them;
-//! 3. copy the documents from the source in pages (with the node key), at most
+//! 3. once the copy has been `lost` for [`VIEW_SETTLE`] and the source applied every write it had
+//!    taken by then, copy the documents from the source in pages (with the node key), at most
 //!    `copy_docs_per_sec`, and wait until the target applied them;
 //! 4. verify: the target holds exactly as many documents as distinct ids were copied;
 //! 5. hand the copy to the replayer (reason `missedWrites`): it replays, in order, every write
@@ -37,6 +38,14 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::Ctx;
+
+/// How long a new copy is `lost` before its documents are read from the source. A router whose
+/// view of the topology has not yet seen the copy writes to the other copies only, without
+/// queuing the write for it: such a write must be on the source before its pages are read, or
+/// it would be in neither the snapshot nor the replayed queue, and the copy would be read without
+/// it. The bound the rest of the handoff assumes too (the router's `lag_settle_ms`, 1 s by
+/// default): no service's view of the topology lags by more.
+pub const VIEW_SETTLE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -79,6 +88,12 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     {
         return Ok(0);
     }
+    let lost_since = placement
+        .lag_of(&step.node)
+        .and_then(|l| l.since.as_deref())
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        });
     let name = miroir_cluster::shard_name(&record, shard);
     let target = topo
         .nodes
@@ -179,7 +194,28 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
         .map_err(node_err(&step.node))?;
     wait_task_value(&ctx, &step.node, &target, &patched).await?;
 
-    // 3. Documents, page by page.
+    // 3. Documents, page by page, once every view has seen the copy and the source applied what
+    // it took before (see `VIEW_SETTLE`).
+    if let Some(since) = lost_since {
+        let age = Duration::try_from(time::OffsetDateTime::now_utc() - since).unwrap_or_default();
+        if let Some(left) = VIEW_SETTLE.checked_sub(age) {
+            tokio::time::sleep(left).await;
+        }
+    }
+    let newest = ctx
+        .nodes
+        .json(
+            &source,
+            Method::GET,
+            &format!("/tasks?indexUids={name}&limit=1"),
+            None,
+        )
+        .await
+        .map_err(node_err(&source_id))?;
+    if let Some(uid) = newest.pointer("/results/0/uid").and_then(Value::as_u64) {
+        // Final whatever its outcome: a write the source refused is refused on every copy.
+        wait_final(&ctx, &source_id, &source, uid).await?;
+    }
     let page = ctx.config.copy_page_size;
     let query: String = match &pk {
         Some(pk) => format!(
@@ -384,6 +420,20 @@ async fn wait_task_value(
     let Some(uid) = enqueued.get("taskUid").and_then(Value::as_u64) else {
         return Ok(());
     };
+    let task = wait_final(ctx, node, url, uid).await?;
+    match task.get("status").and_then(Value::as_str) {
+        Some("succeeded") => Ok(()),
+        status => Err(BuildError::Task {
+            node: node.to_string(),
+            uid,
+            status: status.unwrap_or_default().to_string(),
+            error: task.get("error").map(Value::to_string).unwrap_or_default(),
+        }),
+    }
+}
+
+/// Wait until node task `uid` is final (succeeded, failed or canceled) and return it.
+async fn wait_final(ctx: &Ctx, node: &str, url: &str, uid: u64) -> Result<Value, BuildError> {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut pause = Duration::from_millis(10);
     loop {
@@ -392,17 +442,10 @@ async fn wait_task_value(
             .json(url, Method::GET, &format!("/tasks/{uid}"), None)
             .await
             .map_err(node_err(node))?;
-        match task.get("status").and_then(Value::as_str) {
-            Some("succeeded") => return Ok(()),
-            Some(status @ ("failed" | "canceled")) => {
-                return Err(BuildError::Task {
-                    node: node.to_string(),
-                    uid,
-                    status: status.to_string(),
-                    error: task.get("error").map(Value::to_string).unwrap_or_default(),
-                });
-            }
-            _ => {}
+        if let Some("succeeded" | "failed" | "canceled") =
+            task.get("status").and_then(Value::as_str)
+        {
+            return Ok(task);
         }
         if Instant::now() > deadline {
             return Err(BuildError::Task {
