@@ -44,6 +44,8 @@ mod rebalance_add_node;
 mod rebalance_common;
 #[path = "e2e/rebalance_drain.rs"]
 mod rebalance_drain;
+#[path = "e2e/rebalance_lagging_router.rs"]
+mod rebalance_lagging_router;
 #[path = "e2e/rebalance_node_lost.rs"]
 mod rebalance_node_lost;
 #[path = "e2e/rebalance_rebalancer_dies.rs"]
