@@ -31,6 +31,8 @@ pub struct ClusterOptions {
     pub rebalancers: usize,
     /// The rebalancers' re-replication delay for a node down.
     pub reallocate_after_ms: u64,
+    /// The rebalancer's `view_settle_ms`.
+    pub view_settle_ms: u64,
     /// The rebalancers' copy rate bound (documents per second per copy; 0: none).
     pub copy_docs_per_sec: u64,
     /// Master key of the gateway (what clients use). Nodes get their own key.
@@ -59,6 +61,7 @@ impl Default for ClusterOptions {
             health_checkers: 1,
             rebalancers: 0,
             reallocate_after_ms: 3_000,
+            view_settle_ms: 1_000,
             copy_docs_per_sec: 0,
             master_key: Some(GATEWAY_MASTER_KEY.into()),
             zones: None,

@@ -86,6 +86,7 @@ fn rebalancer_config(c: &Ctx) -> miroir_rebalancer::Config {
         interval_ms: 200,
         lease_ttl_ms: 2_000,
         drop_grace_ms: 500,
+        view_settle_ms: c.options.view_settle_ms,
         copy_page_size: 500,
         copy_docs_per_sec: c.options.copy_docs_per_sec,
         ..Default::default()

@@ -6,12 +6,18 @@
 //!
 //! 1. empty the target (its shard index is deleted and created again with the primary key);
 //! 2. copy the settings from the source, and wait until the target applied them;
-//! 3. once the copy has been `lost` for [`VIEW_SETTLE`] and the source applied every write it had
-//!    taken by then, copy the documents from the source in pages (with the node key), at most
+//! 3. once the copy has been `lost` for `view_settle_ms` (see below) and the source applied every
+//!    write it had taken by then, copy the documents from the source in pages (with the node key), at most
 //!    `copy_docs_per_sec`, and wait until the target applied them;
 //! 4. verify: the target holds exactly as many documents as distinct ids were copied;
 //! 5. hand the copy to the replayer (reason `missedWrites`): it replays, in order, every write
 //!    queued since step 0 over the snapshot, and the copy is read once it caught up.
+//!
+//! Why step 3 waits: a router whose view of the topology has not yet seen the new copy writes to
+//! the other copies only, without queuing the write for it. Such a write must be on the source
+//! before its pages are read, or it would be in neither the snapshot nor the replayed queue, and
+//! the copy would be read without it. `view_settle_ms` (1 s) is the bound the rest of the handoff
+//! assumes too (the router's `lag_settle_ms`): no service's view of the topology lags by more.
 //!
 //! Replaying writes over a snapshot that already holds some of them is safe because each write
 //! sets whole documents or fields (last writer wins), so applying the queued suffix again ends in
@@ -38,14 +44,6 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::Ctx;
-
-/// How long a new copy is `lost` before its documents are read from the source. A router whose
-/// view of the topology has not yet seen the copy writes to the other copies only, without
-/// queuing the write for it: such a write must be on the source before its pages are read, or
-/// it would be in neither the snapshot nor the replayed queue, and the copy would be read without
-/// it. The bound the rest of the handoff assumes too (the router's `lag_settle_ms`, 1 s by
-/// default): no service's view of the topology lags by more.
-pub const VIEW_SETTLE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -195,10 +193,10 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     wait_task_value(&ctx, &step.node, &target, &patched).await?;
 
     // 3. Documents, page by page, once every view has seen the copy and the source applied what
-    // it took before (see `VIEW_SETTLE`).
+    // it took before (see the module's doc).
     if let Some(since) = lost_since {
         let age = Duration::try_from(time::OffsetDateTime::now_utc() - since).unwrap_or_default();
-        if let Some(left) = VIEW_SETTLE.checked_sub(age) {
+        if let Some(left) = ctx.config.view_settle().checked_sub(age) {
             tokio::time::sleep(left).await;
         }
     }

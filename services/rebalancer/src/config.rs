@@ -33,6 +33,10 @@ pub struct Config {
     /// After a copy is dropped from the placement, how long its shard index stays on the node
     /// (searches in flight may still read it) before it is deleted.
     pub drop_grace_ms: u64,
+    /// How long a new copy is placed (marked `lost`) before its documents are read from the
+    /// source: at least how far a router's view of the topology may lag (the router's
+    /// `lag_settle_ms`, 1 s by default), see `build`.
+    pub view_settle_ms: u64,
     /// TTL of the lease that makes one replica the active one (whole seconds).
     pub lease_ttl_ms: u64,
     /// Where Prometheus scrapes `/metrics`; none by default.
@@ -57,6 +61,7 @@ impl Default for Config {
             copy_page_size: 1_000,
             copy_docs_per_sec: 0,
             drop_grace_ms: 5_000,
+            view_settle_ms: 1_000,
             lease_ttl_ms: 5_000,
             metrics_addr: None,
             log_format: Default::default(),
@@ -95,6 +100,10 @@ impl Config {
 
     pub fn reallocate_after(&self) -> Duration {
         Duration::from_millis(self.reallocate_after_ms)
+    }
+
+    pub fn view_settle(&self) -> Duration {
+        Duration::from_millis(self.view_settle_ms)
     }
 }
 

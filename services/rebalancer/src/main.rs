@@ -60,6 +60,10 @@ struct Flags {
     /// [default: 5000]
     #[arg(long, env = "MIROIR_REBALANCER_DROP_GRACE_MS", value_name = "MS")]
     drop_grace_ms: Option<u64>,
+    /// How long a new copy is placed before its documents are read from the source, in
+    /// milliseconds: at least the routers' `lag_settle_ms` [default: 1000]
+    #[arg(long, env = "MIROIR_REBALANCER_VIEW_SETTLE_MS", value_name = "MS")]
+    view_settle_ms: Option<u64>,
     /// TTL of the lease of the active replica, in milliseconds (whole seconds) [default: 5000]
     #[arg(long, env = "MIROIR_REBALANCER_LEASE_TTL_MS", value_name = "MS")]
     lease_ttl_ms: Option<u64>,

@@ -1,13 +1,13 @@
 //! A copy added to a shard is built from a snapshot of a live copy plus the writes queued for it;
 //! a router whose view of the topology has not seen the new copy yet writes to the old copies
 //! only and queues nothing for it. The rebalancer reads the snapshot only once the copy has been
-//! placed for `VIEW_SETTLE` and the source applied what it took by then, so such a write, sent
+//! placed for `view_settle_ms` and the source applied what it took by then, so such a write, sent
 //! here 300 ms after the copy was placed (straight to the old copies, as that router would),
 //! still reaches the new copy.
 
 use std::time::Duration;
 
-use miroir_e2e::{NODE_MASTER_KEY, TestCluster};
+use miroir_e2e::{ClusterOptions, NODE_MASTER_KEY, TestCluster};
 use miroir_placement::{PrimaryKeyValue, ShardCount, shard_for_key};
 use miroir_proto::topology::LagReason;
 use miroir_testkit::MeiliClient;
@@ -19,7 +19,14 @@ use super::rebalance_common::options;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_that_missed_a_new_copy_is_in_its_snapshot() {
-    let mut cluster = TestCluster::start(options()).await.unwrap();
+    // A wider settle than the default 1 s, so that the write sent 300 ms after the copy is seen
+    // falls within it even on a loaded machine.
+    let mut cluster = TestCluster::start(ClusterOptions {
+        view_settle_ms: 3_000,
+        ..options()
+    })
+    .await
+    .unwrap();
     let topology = cluster.topology().await.unwrap();
     load::prepare(&cluster.client(), 400).await;
     let added = cluster.add_node().await.unwrap();
