@@ -7,8 +7,8 @@
 //! 1. empty the target (its shard index is deleted and created again with the primary key);
 //! 2. copy the settings from the source, and wait until the target applied them;
 //! 3. once the copy has been `lost` for `view_settle_ms` (see below) and the source applied every
-//!    write it had taken by then, copy the documents from the source in pages (with the node key), at most
-//!    `copy_docs_per_sec`, and wait until the target applied them;
+//!    write it had taken by then, copy the documents from the source in pages (with the node
+//!    key), at most `copy_docs_per_sec`, and wait until the target applied them;
 //! 4. verify: the target holds exactly as many documents as distinct ids were copied;
 //! 5. hand the copy to the replayer (reason `missedWrites`): it replays, in order, every write
 //!    queued since step 0 over the snapshot, and the copy is read once it caught up.
