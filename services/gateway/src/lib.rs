@@ -37,14 +37,14 @@ pub use routes::Api as App;
 pub use state::AppState;
 
 /// The HTTP API on an opened state (see [`AppState::new`]).
-pub fn app(state: AppState) -> routes::Api {
+pub fn app(state: AppState) -> App {
     routes::router(state)
 }
 
 /// [`app`] with every request going through the router, none answered before it (searches
 /// and multi-searches are, see `routes::Api`): what the tests compare those answers with.
 #[doc(hidden)]
-pub fn app_through_router(state: AppState) -> routes::Api {
+pub fn app_through_router(state: AppState) -> App {
     routes::router(state).through_router()
 }
 

@@ -107,6 +107,14 @@ where
 }
 
 impl Api {
+    /// The same API with every request going through the router, none answered before it.
+    pub(crate) fn through_router(self) -> Api {
+        Api {
+            early: false,
+            ..self
+        }
+    }
+
     /// Before routing: the request's id and trace span ([`crate::request_id`]), CORS ([`cors`]:
     /// a preflight is answered here, before routing and authentication) and a trailing slash
     /// trimmed; then [`routed`](Self::routed).
@@ -142,10 +150,10 @@ impl Api {
             state,
             early,
         } = self;
-        let searches = state.clone();
-        let response = body_timeout::bound_bodies(&state, req, |req| async move {
+        let state = &state;
+        let response = body_timeout::bound_bodies(state, req, |req| async move {
             if let Some(early) = early.then(|| Early::of(&req)).flatten() {
-                return early.answer(searches, req).await;
+                return early.answer(state, req).await;
             }
             match routes.oneshot(req).await {
                 Ok(response) => response,
@@ -189,14 +197,14 @@ impl Early {
         (!uid.is_empty() && !uid.contains(['/', '%'])).then(|| Early::Search(uid.to_owned()))
     }
 
-    async fn answer(self, state: AppState, req: Request) -> Response {
+    async fn answer(self, state: &AppState, req: Request) -> Response {
         let (parts, body) = req.into_parts();
         let index = match &self {
             Early::Search(uid) => Some(uid.as_str()),
             Early::MultiSearch => None,
         };
         // `auth::actions`' tests check that `require_key` names the same action for these routes.
-        let auth = match auth::admit(&state, &parts.headers, "search", index).await {
+        let auth = match auth::admit(state, &parts.headers, "search", index).await {
             Ok(auth) => auth,
             Err(error) => return error.into_response(),
         };
@@ -323,16 +331,6 @@ pub fn router(state: AppState) -> Api {
         routes,
         state,
         early: true,
-    }
-}
-
-impl Api {
-    /// The same API with every request going through the router, none answered before it.
-    pub(crate) fn through_router(self) -> Api {
-        Api {
-            early: false,
-            ..self
-        }
     }
 }
 

@@ -31,12 +31,12 @@ pub async fn multi_search(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
-    searched(state, &auth, &headers, body).await
+    searched(&state, &auth, &headers, body).await
 }
 
 /// `POST /multi-search` once let in (also answered before routing, see [`super::Api::routed`]).
 pub(super) async fn searched(
-    state: AppState,
+    state: &AppState,
     auth: &AuthContext,
     headers: &HeaderMap,
     body: Body,

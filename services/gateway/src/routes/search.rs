@@ -38,13 +38,13 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, MeiliError> {
-    posted(state, &auth, uid, &headers, body).await
+    posted(&state, &auth, uid, &headers, body).await
 }
 
 /// `POST /indexes/{uid}/search` once let in (also answered before routing, see
 /// [`super::Api::routed`]).
 pub(super) async fn posted(
-    state: AppState,
+    state: &AppState,
     auth: &AuthContext,
     uid: String,
     headers: &HeaderMap,
@@ -55,7 +55,7 @@ pub(super) async fn posted(
     crate::limits::check_search(state.config(), &value)?;
     // A tenant token's filter is ANDed with the request's own.
     let raw = apply_search_rules_raw(auth, &uid, raw, value)?;
-    search(&state, uid, raw).await
+    search(state, uid, raw).await
 }
 
 pub async fn get(
@@ -64,12 +64,12 @@ pub async fn get(
     PathParams(uid): PathParams<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, MeiliError> {
-    got(state, &auth, uid, query.as_deref()).await
+    got(&state, &auth, uid, query.as_deref()).await
 }
 
 /// `GET /indexes/{uid}/search` once let in (also answered before routing).
 pub(super) async fn got(
-    state: AppState,
+    state: &AppState,
     auth: &AuthContext,
     uid: String,
     query: Option<&str>,
@@ -78,5 +78,5 @@ pub(super) async fn got(
     crate::limits::check_search(state.config(), &body)?;
     apply_search_rules(auth, &uid, &mut body)?;
     let body = serde_json::to_vec(&body).map_err(|e| MeiliError::internal(e.to_string()))?;
-    search(&state, uid, Bytes::from(body)).await
+    search(state, uid, Bytes::from(body)).await
 }
