@@ -49,3 +49,11 @@ pub fn now_rfc3339() -> String {
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
+
+/// How long ago an RFC 3339 timestamp (as [`now_rfc3339`] writes them) was; `None` when it
+/// does not parse or is in the future.
+pub fn age_of(rfc3339: &str) -> Option<std::time::Duration> {
+    let then = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    (time::OffsetDateTime::now_utc() - then).try_into().ok()
+}

@@ -37,8 +37,6 @@ use miroir_proto::handoff::{Hint, HintBody};
 use miroir_proto::topology::{Availability, LagReason};
 use reqwest::Method;
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -239,7 +237,7 @@ impl Repairer {
         if count > cfg.max_queue_hints {
             why = Some(format!("{count} hints (bound {})", cfg.max_queue_hints));
         } else if let Ok(Some((_, oldest))) = self.ctx.queues.next(node, shard_index, None).await
-            && let Some(age) = age_of(&oldest.deferred_at)
+            && let Some(age) = miroir_proto::age_of(&oldest.deferred_at)
             && age > cfg.max_queue_age
         {
             why = Some(format!(
@@ -557,10 +555,4 @@ fn lost_copies(topo: &miroir_cluster::topology::Topology) -> HashSet<(String, St
         }
     }
     out
-}
-
-fn age_of(rfc3339: &str) -> Option<Duration> {
-    let then = OffsetDateTime::parse(rfc3339, &Rfc3339).ok()?;
-    let age = OffsetDateTime::now_utc() - then;
-    age.try_into().ok()
 }

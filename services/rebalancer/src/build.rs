@@ -86,12 +86,8 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     {
         return Ok(0);
     }
-    let lost_since = placement
-        .lag_of(&step.node)
-        .and_then(|l| l.since.as_deref())
-        .and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        });
+    // When the copy was placed (`lost` since); absent in entries older than the field.
+    let placed = placement.lag_of(&step.node).and_then(|l| l.since.clone());
     let name = miroir_cluster::shard_name(&record, shard);
     let target = topo
         .nodes
@@ -194,8 +190,9 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
 
     // 3. Documents, page by page, once every view has seen the copy and the source applied what
     // it took before (see the module's doc).
-    if let Some(since) = lost_since {
-        let age = Duration::try_from(time::OffsetDateTime::now_utc() - since).unwrap_or_default();
+    if let Some(placed) = placed {
+        // A time that does not read (or lies ahead) waits the whole settle: the safe side.
+        let age = miroir_proto::age_of(&placed).unwrap_or_default();
         if let Some(left) = ctx.config.view_settle().checked_sub(age) {
             tokio::time::sleep(left).await;
         }
