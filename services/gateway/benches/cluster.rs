@@ -478,8 +478,8 @@ fn print_search(s: &search::SearchOutcome) {
         s.cpu_direct_seq.per_op_line(s.direct_seq.n)
     );
     println!(
-        "  the same fan-out alone, sequential ({}), with the merger's node client on one worker: {:.0} us of the bench process's CPU per fan-out (the merger's floor before it receives, merges and replies)",
-        s.floor.fanouts, s.floor.cpu_us
+        "  the same fan-out alone, sequential ({}), with the merger's node client on one worker: {:.0} us of the bench process's CPU per fan-out (the merger's floor before it receives, merges and replies), the nodes {:.0} us",
+        s.floor.fanouts, s.floor.cpu_us, s.floor.nodes_us
     );
     let nf = &s.nats_floor;
     println!(

@@ -55,6 +55,9 @@ pub struct SearchOutcome {
 pub struct Floor {
     pub fanouts: usize,
     pub cpu_us: f64,
+    /// The nodes' CPU per fan-out meanwhile (beside the direct run's, it tells whether the
+    /// merger's client costs the nodes more than the bench's).
+    pub nodes_us: f64,
 }
 
 /// What the gateway -> merger -> gateway hop costs before either service does anything: request
@@ -567,6 +570,7 @@ fn fanout_floor(
     Ok(Floor {
         fanouts,
         cpu_us: cpu.of(&["bench client"]) / fanouts.max(1) as f64,
+        nodes_us: cpu.of(&["node"]) / fanouts.max(1) as f64,
     })
 }
 
