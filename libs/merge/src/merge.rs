@@ -187,6 +187,8 @@ struct ShardAnswer<'a> {
     /// `facetDistribution` and `facetStats`, read borrowing the answer's text (the merge sums
     /// them).
     facets: facets::ShardFacets<'a>,
+    /// The details of the last hit read from `more`, which the next one often repeats.
+    last_details: crate::compare::LastDetails<'a>,
 }
 
 /// How a shard's hits are read: with every ranking decoded in the pass (the maxima, and so
@@ -320,6 +322,7 @@ fn shard_answer<'a>(
         response,
         total,
         facets,
+        last_details: None,
     })
 }
 
@@ -333,7 +336,8 @@ impl ShardAnswer<'_> {
             let Some(more) = self.more.as_mut() else {
                 break;
             };
-            match more.next_read(<RankedHit<'_> as raw::Scan<'_>>::scan) {
+            let last = &mut self.last_details;
+            match more.next_read(|s| RankedHit::scan_after(s, last)) {
                 Ok(Some((text, read))) => self.hits.push(ShardHit::lazy(text, read)),
                 Ok(None) => self.more = None,
                 Err(_) => {
@@ -891,6 +895,81 @@ mod tests {
         // Two matching words and no typo first, then one typo (the repeated rule keeps its last
         // value, as a decoded object would), then two typos.
         assert_eq!(&hidden[..3], &[1, 2, 4]);
+    }
+
+    /// Hits whose details repeat the previous hit's text (read once per run) rank as they do
+    /// when each hit's details are read (a client showing them), with every hit read lazily or
+    /// every hit read in the pass (a client showing scores).
+    #[test]
+    fn runs_of_repeated_details_rank_as_details_read_one_by_one() {
+        let ctx = IndexMergeContext {
+            primary_key: Some("id".into()),
+            ..Default::default()
+        };
+        let details = |words: u64, typos: u64| {
+            json!({
+                "words": {"order": 0, "matchingWords": words, "maxMatchingWords": 2, "score": words as f64 / 2.0},
+                "typo": {"order": 1, "typoCount": typos, "maxTypoCount": 2, "score": 1.0 - typos as f64 / 3.0},
+            })
+        };
+        let shard = |hits: &[(u64, u64, u64)]| {
+            let hits: Vec<Value> = hits
+                .iter()
+                .map(|&(id, w, t)| json!({"id": id, "_rankingScore": 0.5, "_rankingScoreDetails": details(w, t)}))
+                .collect();
+            json!({"hits": hits, "query": "a b", "estimatedTotalHits": hits.len()}).to_string()
+        };
+        let shard0 = shard(&[(1, 2, 0), (2, 2, 0), (3, 2, 1), (5, 1, 0), (7, 1, 0)]);
+        let shard1 = shard(&[(4, 2, 0), (6, 2, 2), (8, 2, 2), (9, 1, 1)]);
+        let merged = |request: Value| {
+            let plan = crate::plan(&request, &ctx).unwrap();
+            let merged = merge_bytes(
+                &plan,
+                &[shard0.as_bytes(), shard1.as_bytes()],
+                &ctx,
+                &Overrides::default(),
+            )
+            .unwrap();
+            serde_json::from_slice::<Value>(&merged).unwrap()["hits"]
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        let ids = |hits: &[Value]| {
+            hits.iter()
+                .map(|h| h["id"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let shown = merged(json!({"q": "a b", "limit": 9, "showRankingScoreDetails": true}));
+        let hidden = merged(json!({"q": "a b", "limit": 9}));
+        let scored = merged(json!({"q": "a b", "limit": 9, "showRankingScore": true}));
+        assert_eq!(ids(&hidden), ids(&shown));
+        assert_eq!(ids(&scored), ids(&shown));
+        let ranks: Vec<(u64, u64)> = shown
+            .iter()
+            .map(|h| {
+                let d = &h["_rankingScoreDetails"];
+                (
+                    d["words"]["matchingWords"].as_u64().unwrap(),
+                    d["typo"]["typoCount"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ranks,
+            [
+                (2, 0),
+                (2, 0),
+                (2, 0),
+                (2, 1),
+                (2, 2),
+                (2, 2),
+                (1, 0),
+                (1, 0),
+                (1, 1)
+            ]
+        );
+        assert_eq!(&ids(&shown)[3..], &[3, 6, 8, 5, 7, 9]);
     }
 
     #[test]

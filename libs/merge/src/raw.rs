@@ -27,6 +27,17 @@ pub(crate) struct RawObject<'a> {
 /// scanner, not serde_json, so that the documents they carry are skipped, not parsed.
 pub(crate) trait Scan<'a>: Sized {
     fn scan(s: &mut Scanner<'a>) -> scan::Result<Self>;
+
+    /// [`scan`](Self::scan) for an item of a list (a hit of `hits`), after `last`, the
+    /// ranking details of the item before it (a hit that decodes its details may skip reading
+    /// the same text again, [`RankedHit::scan_after`]).
+    fn scan_item(
+        s: &mut Scanner<'a>,
+        last: &mut crate::compare::LastDetails<'a>,
+    ) -> scan::Result<Self> {
+        let _ = last;
+        Self::scan(s)
+    }
 }
 
 impl<'a> Scan<'a> for RawObject<'a> {
@@ -81,8 +92,9 @@ impl<'a, H: Scan<'a>> Scan<'a> for SearchBody<'a, H> {
             }
             let mut items = s.array()?;
             let mut list = Vec::new();
+            let mut last = None;
             while items.next()? {
-                list.push(H::scan(&mut *items.scanner)?);
+                list.push(H::scan_item(&mut *items.scanner, &mut last)?);
             }
             hits = Some(list);
             Ok(true)
@@ -113,12 +125,29 @@ impl<'a> Scan<'a> for RankedHit<'a> {
         let (doc, details) = read_hit(s, crate::compare::OnePass::read)?;
         Ok(RankedHit { doc, details })
     }
+
+    fn scan_item(
+        s: &mut Scanner<'a>,
+        last: &mut crate::compare::LastDetails<'a>,
+    ) -> scan::Result<Self> {
+        RankedHit::scan_after(s, last)
+    }
 }
 
 impl<'a> RankedHit<'a> {
     /// The hit in `text`, whole.
     pub fn parse(text: &'a str) -> Result<RankedHit<'a>, serde_json::Error> {
         scan_whole(text)
+    }
+
+    /// [`Scan::scan`], with the details read after `last`, the previous hit's of the same
+    /// answer ([`crate::compare::OnePass::read_after`]).
+    pub fn scan_after(
+        s: &mut Scanner<'a>,
+        last: &mut crate::compare::LastDetails<'a>,
+    ) -> scan::Result<Self> {
+        let (doc, details) = read_hit(s, |s| crate::compare::OnePass::read_after(s, last))?;
+        Ok(RankedHit { doc, details })
     }
 }
 
@@ -299,6 +328,55 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    /// A hit whose details repeat the previous hit's text is given the previous reading, and
+    /// the hit is read on past them; any other text (even the same details spaced otherwise)
+    /// is read again. Every hit reads as it reads alone.
+    #[test]
+    fn repeated_details_are_read_once() {
+        let a = r#"{"words":{"order":0,"matchingWords":2,"maxMatchingWords":2,"score":1.0},"typo":{"order":1,"typoCount":0,"maxTypoCount":2,"score":1.0}}"#;
+        let b = r#"{"words":{"order":0,"matchingWords":1,"maxMatchingWords":2,"score":0.5}}"#;
+        let a_spaced = a.replace(',', ", ");
+        let hits = [
+            format!(r#"{{"id":1,"_rankingScoreDetails":{a},"x":[1]}}"#),
+            format!(r#"{{"id":2,"_rankingScoreDetails": {a} ,"x":[2]}}"#),
+            format!(r#"{{"id":3,"_rankingScoreDetails":{b}}}"#),
+            format!(r#"{{"id":4,"_rankingScoreDetails":{a_spaced},"x":4}}"#),
+            format!(r#"{{"id":5,"_rankingScoreDetails":{a_spaced}}}"#),
+        ];
+        let text = format!("[{}]", hits.join(","));
+        let mut s = Scanner::new(&text);
+        let mut items = s.array().unwrap();
+        let mut last = None;
+        let mut read_again = Vec::new();
+        for hit in &hits {
+            assert!(items.next().unwrap());
+            let before = last.as_ref().map(|(t, _): &(Raw<'_>, _)| t.get().as_ptr());
+            let read = RankedHit::scan_after(&mut *items.scanner, &mut last).unwrap();
+            let after = last.as_ref().map(|(t, _)| t.get().as_ptr());
+            read_again.push(before != after);
+            let alone = RankedHit::parse(hit).unwrap();
+            let ranking = |h: RankedHit<'_>| {
+                crate::compare::Ranking::from_one_pass(None, h.details.unwrap()).unwrap()
+            };
+            assert_eq!(
+                read.doc
+                    .members
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.get()))
+                    .collect::<Vec<_>>(),
+                alone
+                    .doc
+                    .members
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.get()))
+                    .collect::<Vec<_>>(),
+            );
+            assert_eq!(ranking(read), ranking(alone));
+        }
+        assert!(!items.next().unwrap());
+        assert_eq!(read_again, [true, false, true, true, false]);
+    }
 
     #[test]
     fn members_keep_their_order_and_text() {

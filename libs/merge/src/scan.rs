@@ -317,6 +317,36 @@ impl<'a> Scanner<'a> {
         serde_json::from_str::<String>(quoted).map(Cow::Owned)
     }
 
+    /// The value at the position (after whitespace) read by `read`, with its text.
+    pub fn read_text<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<(Raw<'a>, T)> {
+        self.ws();
+        let start = self.pos;
+        let value = read(self)?;
+        Ok((
+            Raw(self.text.get(start..self.pos).unwrap_or_default()),
+            value,
+        ))
+    }
+
+    /// Whether the text at the position (after whitespace) is `value`'s, byte for byte; if so the
+    /// position moves past it. `value` must be a whole object or array read before (at the same
+    /// depth): such a text ends where its brackets close, so the same bytes here are the same
+    /// value, whatever follows them.
+    pub fn skip_repeat(&mut self, value: Raw<'_>) -> bool {
+        self.ws();
+        let repeats = self
+            .bytes()
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(value.0.as_bytes()));
+        if repeats {
+            self.pos += value.0.len();
+        }
+        repeats
+    }
+
     /// Skip the value at the position (after whitespace) and return its text.
     pub fn value(&mut self) -> Result<Raw<'a>> {
         self.ws();
