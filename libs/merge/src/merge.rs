@@ -840,6 +840,19 @@ mod tests {
         serde_json::to_string(&doc).unwrap()
     }
 
+    /// The hits of `shards`' answers merged for `request`.
+    fn merged_hits(ctx: &IndexMergeContext, shards: &[&str], request: Value) -> Vec<Value> {
+        let plan = crate::plan(&request, ctx).unwrap();
+        let shards: Vec<&[u8]> = shards.iter().map(|s| s.as_bytes()).collect();
+        let merged = merge_bytes(&plan, &shards, ctx, &Overrides::default()).unwrap();
+        let merged: Value = serde_json::from_slice(&merged).unwrap();
+        merged["hits"].as_array().unwrap().clone()
+    }
+
+    fn ids(hits: &[Value]) -> Vec<u64> {
+        hits.iter().map(|h| h["id"].as_u64().unwrap()).collect()
+    }
+
     /// Details decoded where they stand (a client not showing them) and details kept as text
     /// (a client showing them, or a shape the one-pass reading refuses) rank hits the same way.
     #[test]
@@ -871,23 +884,7 @@ mod tests {
                 json!({"words": {"order": "0", "matchingWords": "x"}, "typo": typo(0)})
             ),
         );
-        let ids = |request: Value| {
-            let plan = crate::plan(&request, &ctx).unwrap();
-            let merged = merge_bytes(
-                &plan,
-                &[shard0.as_bytes(), shard1.as_bytes()],
-                &ctx,
-                &Overrides::default(),
-            )
-            .unwrap();
-            let merged: Value = serde_json::from_slice(&merged).unwrap();
-            merged["hits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| h["id"].as_u64().unwrap())
-                .collect::<Vec<_>>()
-        };
+        let ids = |request: Value| ids(&merged_hits(&ctx, &[&shard0, &shard1], request));
         let hidden = ids(json!({"q": "a b", "limit": 6}));
         let shown = ids(json!({"q": "a b", "limit": 6, "showRankingScoreDetails": true}));
         assert_eq!(hidden, shown);
@@ -921,25 +918,7 @@ mod tests {
         };
         let shard0 = shard(&[(1, 2, 0), (2, 2, 0), (3, 2, 1), (5, 1, 0), (7, 1, 0)]);
         let shard1 = shard(&[(4, 2, 0), (6, 2, 2), (8, 2, 2), (9, 1, 1)]);
-        let merged = |request: Value| {
-            let plan = crate::plan(&request, &ctx).unwrap();
-            let merged = merge_bytes(
-                &plan,
-                &[shard0.as_bytes(), shard1.as_bytes()],
-                &ctx,
-                &Overrides::default(),
-            )
-            .unwrap();
-            serde_json::from_slice::<Value>(&merged).unwrap()["hits"]
-                .as_array()
-                .unwrap()
-                .clone()
-        };
-        let ids = |hits: &[Value]| {
-            hits.iter()
-                .map(|h| h["id"].as_u64().unwrap())
-                .collect::<Vec<_>>()
-        };
+        let merged = |request: Value| merged_hits(&ctx, &[&shard0, &shard1], request);
         let shown = merged(json!({"q": "a b", "limit": 9, "showRankingScoreDetails": true}));
         let hidden = merged(json!({"q": "a b", "limit": 9}));
         let scored = merged(json!({"q": "a b", "limit": 9, "showRankingScore": true}));
