@@ -247,6 +247,20 @@ struct RawDetail<'a> {
 impl<'a> RawDetail<'a> {
     /// The rule's details at the scanner's position (an object).
     fn read(s: &mut Scanner<'a>) -> scan::Result<Self> {
+        // Written as Meilisearch writes them (compact, flat), they are read without the general
+        // reading's steps; anything else, or any refusal, is read again the general way.
+        let mut seen = 0u16;
+        let mut detail = RawDetail::default();
+        if s.compact_object(|key, raw| detail.take(&mut seen, key, raw).is_ok())
+            .is_some()
+        {
+            return Ok(detail);
+        }
+        RawDetail::read_general(s)
+    }
+
+    /// [`read`](Self::read), member by member with the general reading.
+    fn read_general(s: &mut Scanner<'a>) -> scan::Result<Self> {
         // A member given as `null` reads as absent (as serde reads an `Option`); `seen` still
         // tells a repeated member.
         let mut seen = 0u16;
@@ -254,38 +268,44 @@ impl<'a> RawDetail<'a> {
         let mut members = s.object()?;
         while let Some(key) = members.next_key()? {
             let raw = members.scanner.value()?;
-            let bit = match key.as_ref() {
-                "order" => 0,
-                "matchingWords" => 1,
-                "maxMatchingWords" => 2,
-                "typoCount" => 3,
-                "maxTypoCount" => 4,
-                "matchType" => 5,
-                "score" => 6,
-                "similarity" => 7,
-                "value" => 8,
-                "distance" => 9,
-                _ => continue,
-            };
-            if seen & (1 << bit) != 0 {
-                return Err(scan::invalid(format_args!("duplicate field `{key}`")));
-            }
-            seen |= 1 << bit;
-            let d = &mut detail;
-            match bit {
-                0 => d.order = scan::uint(raw)?,
-                1 => d.matching_words = scan::uint(raw)?,
-                2 => d.max_matching_words = scan::uint(raw)?,
-                3 => d.typo_count = scan::uint(raw)?,
-                4 => d.max_typo_count = scan::uint(raw)?,
-                5 => d.match_type = scan::text(raw)?,
-                6 => d.score = scan::float(raw)?,
-                7 => d.similarity = scan::float(raw)?,
-                8 => d.value = scan::not_null(raw),
-                _ => d.distance = scan::not_null(raw),
-            }
+            detail.take(&mut seen, &key, raw)?;
         }
         Ok(detail)
+    }
+
+    /// One member: a field the merge reads is decoded (an error when repeated or of another
+    /// type), any other is left.
+    fn take(&mut self, seen: &mut u16, key: &str, raw: Raw<'a>) -> scan::Result<()> {
+        let bit = match key {
+            "order" => 0,
+            "matchingWords" => 1,
+            "maxMatchingWords" => 2,
+            "typoCount" => 3,
+            "maxTypoCount" => 4,
+            "matchType" => 5,
+            "score" => 6,
+            "similarity" => 7,
+            "value" => 8,
+            "distance" => 9,
+            _ => return Ok(()),
+        };
+        if *seen & (1 << bit) != 0 {
+            return Err(scan::invalid(format_args!("duplicate field `{key}`")));
+        }
+        *seen |= 1 << bit;
+        match bit {
+            0 => self.order = scan::uint(raw)?,
+            1 => self.matching_words = scan::uint(raw)?,
+            2 => self.max_matching_words = scan::uint(raw)?,
+            3 => self.typo_count = scan::uint(raw)?,
+            4 => self.max_typo_count = scan::uint(raw)?,
+            5 => self.match_type = scan::text(raw)?,
+            6 => self.score = scan::float(raw)?,
+            7 => self.similarity = scan::float(raw)?,
+            8 => self.value = scan::not_null(raw),
+            _ => self.distance = scan::not_null(raw),
+        }
+        Ok(())
     }
 
     /// The rule's details in `text`, whole.
@@ -536,6 +556,79 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    proptest::proptest! {
+        /// Details written compactly (as Meilisearch writes them) read the same, errors
+        /// included, whether the compact reading takes them or the general reading does.
+        #[test]
+        fn compact_details_read_as_the_general_reading_reads_them(
+            members in proptest::collection::vec((detail_key(), detail_value()), 0..7),
+            spaced in proptest::bool::ANY,
+        ) {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            let sep = if spaced { ", " } else { "," };
+            let text = format!("{{{}}}", body.join(sep));
+            let fast = RawDetail::parse(&text).map(|d| format!("{d:?}")).map_err(|e| e.to_string());
+            let general = scan::whole(&text, RawDetail::read_general)
+                .map(|d| format!("{d:?}"))
+                .map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(fast, general, "{}", text);
+        }
+    }
+
+    /// A key as it may come: one the merge reads, another, or one with an escape.
+    fn detail_key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::sample::select(vec![
+            r#""order""#,
+            r#""matchingWords""#,
+            r#""maxMatchingWords""#,
+            r#""typoCount""#,
+            r#""maxTypoCount""#,
+            r#""matchType""#,
+            r#""score""#,
+            r#""similarity""#,
+            r#""value""#,
+            r#""distance""#,
+            r#""attributeRankingOrderScore""#,
+            r#""sc\u006fre""#,
+            r#""x y""#,
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    /// A value as it may come: numbers of every shape, literals, strings with and without
+    /// escapes, nested values, and a few malformed texts.
+    fn detail_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::sample::select(vec![
+            "0",
+            "2",
+            "18446744073709551616",
+            "-1",
+            "1.0",
+            "0.6666666666666666",
+            "1e3",
+            "-0.5E-2",
+            "01",
+            "1.",
+            "null",
+            "true",
+            "false",
+            "nul",
+            r#""exactMatch""#,
+            r#""noExactMatch""#,
+            r#""a\"b""#,
+            r#""""#,
+            r#"{"lat":1,"lng":2}"#,
+            "[1,2]",
+            "[]",
+            "{}",
+            r#""open"#,
+            "",
+        ])
+        .prop_map(str::to_owned)
     }
 
     #[test]

@@ -235,6 +235,45 @@ fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
     }
 }
 
+/// Just after the number whose text starts at `start`, if it is one:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn number_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut at = start;
+    let digits = |at: &mut usize| {
+        let from = *at;
+        while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+            *at += 1;
+        }
+        *at > from
+    };
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match bytes.get(at) {
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut at);
+        }
+        _ => return None,
+    }
+    if bytes.get(at) == Some(&b'.') {
+        at += 1;
+        if !digits(&mut at) {
+            return None;
+        }
+    }
+    if let Some(b'e' | b'E') = bytes.get(at) {
+        at += 1;
+        if let Some(b'+' | b'-') = bytes.get(at) {
+            at += 1;
+        }
+        if !digits(&mut at) {
+            return None;
+        }
+    }
+    Some(at)
+}
+
 /// The first quote or bracket (`{}[]`) at or after `from`, or `None`.
 #[inline]
 fn next_structural(bytes: &[u8], from: usize) -> Option<usize> {
@@ -444,43 +483,70 @@ impl<'a> Scanner<'a> {
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
     fn number(&mut self) -> Result<()> {
+        match number_end(self.bytes(), self.pos) {
+            Some(end) => {
+                self.pos = end;
+                Ok(())
+            }
+            None => Err(error("invalid number", self.pos)),
+        }
+    }
+
+    /// The members of the object at the position when it is written compactly, as Meilisearch
+    /// writes a ranking rule's details: no whitespace, keys without escapes, and values that are
+    /// numbers, `null`, `true`, `false` or strings without escapes. Each member goes to `take`
+    /// (which refuses it with `false`); the position moves past the object only if every member
+    /// was taken. `None`, the position unchanged, for anything else: the caller then reads the
+    /// object the general way, which finds the same members and any error.
+    pub fn compact_object(&mut self, mut take: impl FnMut(&'a str, Raw<'a>) -> bool) -> Option<()> {
         let bytes = self.bytes();
-        let start = self.pos;
-        let mut at = start;
-        let digits = |at: &mut usize| {
-            let from = *at;
-            while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
-                *at += 1;
-            }
-            *at > from
-        };
-        if bytes.get(at) == Some(&b'-') {
-            at += 1;
+        let mut at = self.pos;
+        if bytes.get(at) != Some(&b'{') || self.depth + 1 > MAX_DEPTH {
+            return None;
         }
-        match bytes.get(at) {
-            Some(b'0') => at += 1,
-            Some(b'1'..=b'9') => {
-                digits(&mut at);
-            }
-            _ => return Err(error("invalid number", start)),
+        at += 1;
+        if bytes.get(at) == Some(&b'}') {
+            self.pos = at + 1;
+            return Some(());
         }
-        if bytes.get(at) == Some(&b'.') {
-            at += 1;
-            if !digits(&mut at) {
-                return Err(error("invalid number", start));
+        loop {
+            if bytes.get(at) != Some(&b'"') {
+                return None;
+            }
+            let end = quote_or_backslash(bytes, at + 1)?;
+            if bytes.get(end) != Some(&b'"') || bytes.get(end + 1) != Some(&b':') {
+                return None;
+            }
+            let key = self.text.get(at + 1..end)?;
+            let start = end + 2;
+            at = match bytes.get(start)? {
+                b'"' => {
+                    let end = quote_or_backslash(bytes, start + 1)?;
+                    (bytes.get(end) == Some(&b'"')).then_some(end + 1)?
+                }
+                b'-' | b'0'..=b'9' => number_end(bytes, start)?,
+                first => {
+                    let word: &[u8] = match first {
+                        b'n' => b"null",
+                        b't' => b"true",
+                        b'f' => b"false",
+                        _ => return None,
+                    };
+                    (bytes.get(start..start + word.len())? == word).then_some(start + word.len())?
+                }
+            };
+            if !take(key, Raw(self.text.get(start..at)?)) {
+                return None;
+            }
+            match bytes.get(at)? {
+                b',' => at += 1,
+                b'}' => {
+                    self.pos = at + 1;
+                    return Some(());
+                }
+                _ => return None,
             }
         }
-        if let Some(b'e' | b'E') = bytes.get(at) {
-            at += 1;
-            if let Some(b'+' | b'-') = bytes.get(at) {
-                at += 1;
-            }
-            if !digits(&mut at) {
-                return Err(error("invalid number", start));
-            }
-        }
-        self.pos = at;
-        Ok(())
     }
 
     fn enter(&mut self) -> Result<()> {
