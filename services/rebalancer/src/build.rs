@@ -73,6 +73,14 @@ fn node_err(node: &str) -> impl Fn(NodeError) -> BuildError + '_ {
     }
 }
 
+/// `GET path` on node `node` (at `url`): its JSON answer.
+async fn get(ctx: &Ctx, node: &str, url: &str, path: &str) -> Result<Value, BuildError> {
+    ctx.nodes
+        .json(url, Method::GET, path, None)
+        .await
+        .map_err(node_err(node))
+}
+
 /// Build the copy `step` names; the number of documents copied.
 pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     let topo = ctx.topology.current();
@@ -80,14 +88,14 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     let s = usize::from(step.shard);
     let shard = ShardId::new(step.shard).ok_or(BuildError::Gone)?;
     let placement = record.shards.get(s).ok_or(BuildError::Gone)?;
-    if placement
+    let Some(lag) = placement
         .lag_of(&step.node)
-        .is_none_or(|l| l.reason != LagReason::Lost)
-    {
+        .filter(|l| l.reason == LagReason::Lost)
+    else {
         return Ok(0);
-    }
+    };
     // When the copy was placed (`lost` since); absent in entries older than the field.
-    let placed = placement.lag_of(&step.node).and_then(|l| l.since.clone());
+    let placed = lag.since.clone();
     let name = miroir_cluster::shard_name(&record, shard);
     let target = topo
         .nodes
@@ -105,16 +113,8 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
         .ok_or(BuildError::NoSource)?;
     let pk = record.primary_key.clone();
     let started = miroir_cluster::now_rfc3339();
-    let total = ctx
-        .nodes
-        .json(
-            &source,
-            Method::GET,
-            &format!("/indexes/{name}/stats"),
-            None,
-        )
-        .await
-        .map_err(node_err(&source_id))?
+    let total = get(&ctx, &source_id, &source, &format!("/indexes/{name}/stats"))
+        .await?
         .get("numberOfDocuments")
         .and_then(Value::as_u64)
         .unwrap_or(0);
@@ -161,16 +161,13 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     wait_task_value(&ctx, &step.node, &target, &created).await?;
 
     // 2. Settings.
-    let mut settings = ctx
-        .nodes
-        .json(
-            &source,
-            Method::GET,
-            &format!("/indexes/{name}/settings"),
-            None,
-        )
-        .await
-        .map_err(node_err(&source_id))?;
+    let mut settings = get(
+        &ctx,
+        &source_id,
+        &source,
+        &format!("/indexes/{name}/settings"),
+    )
+    .await?;
     if let Some(map) = settings.as_object_mut() {
         // Nodes mask the secrets inside these: copying them would break the target's embedders.
         map.remove("embedders");
@@ -197,16 +194,13 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
             tokio::time::sleep(left).await;
         }
     }
-    let newest = ctx
-        .nodes
-        .json(
-            &source,
-            Method::GET,
-            &format!("/tasks?indexUids={name}&limit=1"),
-            None,
-        )
-        .await
-        .map_err(node_err(&source_id))?;
+    let newest = get(
+        &ctx,
+        &source_id,
+        &source,
+        &format!("/tasks?indexUids={name}&limit=1"),
+    )
+    .await?;
     if let Some(uid) = newest.pointer("/results/0/uid").and_then(Value::as_u64) {
         // Final whatever its outcome: a write the source refused is refused on every copy.
         wait_final(&ctx, &source_id, &source, uid).await?;
@@ -228,16 +222,13 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     let copy_started = Instant::now();
     let mut reported = Instant::now();
     loop {
-        let listing = ctx
-            .nodes
-            .json(
-                &source,
-                Method::GET,
-                &format!("/indexes/{name}/documents?offset={offset}&limit={page}"),
-                None,
-            )
-            .await
-            .map_err(node_err(&source_id))?;
+        let listing = get(
+            &ctx,
+            &source_id,
+            &source,
+            &format!("/indexes/{name}/documents?offset={offset}&limit={page}"),
+        )
+        .await?;
         let results = listing
             .get("results")
             .and_then(Value::as_array)
@@ -292,16 +283,8 @@ pub async fn build(ctx: Arc<Ctx>, step: CopyStep) -> Result<u64, BuildError> {
     }
 
     // 4. Verify.
-    let held = ctx
-        .nodes
-        .json(
-            &target,
-            Method::GET,
-            &format!("/indexes/{name}/stats"),
-            None,
-        )
-        .await
-        .map_err(node_err(&step.node))?
+    let held = get(&ctx, &step.node, &target, &format!("/indexes/{name}/stats"))
+        .await?
         .get("numberOfDocuments")
         .and_then(Value::as_u64)
         .unwrap_or(0);
@@ -432,11 +415,7 @@ async fn wait_final(ctx: &Ctx, node: &str, url: &str, uid: u64) -> Result<Value,
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut pause = Duration::from_millis(10);
     loop {
-        let task = ctx
-            .nodes
-            .json(url, Method::GET, &format!("/tasks/{uid}"), None)
-            .await
-            .map_err(node_err(node))?;
+        let task = get(ctx, node, url, &format!("/tasks/{uid}")).await?;
         if let Some("succeeded" | "failed" | "canceled") =
             task.get("status").and_then(Value::as_str)
         {
