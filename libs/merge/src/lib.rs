@@ -54,7 +54,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use error::MergeError;
-pub use merge::{Overrides, compare_document_ids, facet_distributions, merge, merge_bytes};
+pub use merge::{
+    Merged, Overrides, compare_document_ids, facet_distributions, merge, merge_bytes,
+    merge_or_deepen,
+};
 pub use params::Pagination;
 pub use plan::{ShardPlan, plan};
 

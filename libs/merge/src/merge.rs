@@ -440,12 +440,57 @@ pub fn merge(
 /// see [`merge`]'s module docs for the bound); `processingTimeMs` is the slowest shard's and
 /// `requestUid` the first shard's unless `overrides` say otherwise. `semanticHitCount` counts
 /// the semantic hits (ranked by `vectorSort`) of the page, as one index counts them.
+///
+/// For a plan spread over the shards ([`ShardPlan::spread_over`]) call [`merge_or_deepen`]:
+/// here a shard's answer that runs out too early is an error.
 pub fn merge_bytes(
     plan: &ShardPlan,
     shard_responses: &[&[u8]],
     ctx: &IndexMergeContext,
     overrides: &Overrides,
 ) -> Result<Vec<u8>, MeiliError> {
+    Ok(merge_answers(plan, shard_responses, &[], ctx, overrides)?)
+}
+
+/// What [`merge_or_deepen`] made of the shards' answers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Merged {
+    /// The client's answer, as [`merge_bytes`] writes it.
+    Answer(Vec<u8>),
+    /// The merge used up the hits of these shards (positions in the answers), each asked for
+    /// its share of the window only and each returning all of it: ask them again with
+    /// [`ShardPlan::whole_request`], mark them in `whole`, and merge again.
+    Deepen(Vec<usize>),
+}
+
+/// [`merge_bytes`] for a plan spread over the shards ([`ShardPlan::spread_over`]):
+/// `whole[i]` says that answer `i` was asked for the whole window
+/// ([`ShardPlan::whole_request`]), any other for the plan's share. The answer is the one the
+/// whole window gives every shard: where the merge would need a hit beyond a shard's share, it
+/// names the shards to ask again instead ([`Merged::Deepen`]).
+pub fn merge_or_deepen(
+    plan: &ShardPlan,
+    shard_responses: &[&[u8]],
+    whole: &[bool],
+    ctx: &IndexMergeContext,
+    overrides: &Overrides,
+) -> Result<Merged, MeiliError> {
+    match merge_answers(plan, shard_responses, whole, ctx, overrides) {
+        Ok(answer) => Ok(Merged::Answer(answer)),
+        Err(MergeError::ShardsCut { shards }) => Ok(Merged::Deepen(shards)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The merge of [`merge_bytes`] and [`merge_or_deepen`]; a shard whose `whole` entry is
+/// missing is taken to have been asked as the plan says.
+fn merge_answers(
+    plan: &ShardPlan,
+    shard_responses: &[&[u8]],
+    whole: &[bool],
+    ctx: &IndexMergeContext,
+    overrides: &Overrides,
+) -> Result<Vec<u8>, MergeError> {
     // Whole-index scores (and so the maxima over every hit) are needed only to show scores or
     // details, or to apply a threshold.
     let client = &plan.client;
@@ -470,7 +515,14 @@ pub fn merge_bytes(
     }
 
     let (start, end) = plan.window;
-    let ranked = ranked_hits(&mut shards, scored.then_some(&maxima), plan, ctx)?;
+    // The number of hits each shard was asked, where it is less than the window.
+    let cut_at: Vec<Option<u64>> = (0..shards.len())
+        .map(|i| match whole.get(i) {
+            Some(true) => None,
+            _ => plan.spread_limit,
+        })
+        .collect();
+    let ranked = ranked_hits(&mut shards, scored.then_some(&maxima), &cut_at, plan, ctx)?;
     // After the ranking: a split answer may have been read again whole on the way.
     if !overrides.facet_counts.is_empty() {
         let mut facet_maps: Vec<facets::ShardFacets<'_>> = shards
@@ -533,6 +585,9 @@ fn ranked_hits(
     shards: &mut [ShardAnswer<'_>],
     // `None` when no whole-index score is needed (nothing shows or filters on one).
     maxima: Option<&Maxima>,
+    // Per shard, the number of hits it was asked when less than the window: a shard that
+    // returned that many may have more, so the merge cannot go on once it has used them up.
+    cut_at: &[Option<u64>],
     plan: &ShardPlan,
     ctx: &IndexMergeContext,
 ) -> Result<Ranked, MergeError> {
@@ -543,9 +598,20 @@ fn ranked_hits(
     let mut seen_distinct: HashSet<DistinctKey> = HashSet::new();
     let mut duplicates = 0u64;
     while (kept.len() as u64) < end {
+        let mut cut = Vec::new();
         for (s, shard) in shards.iter_mut().enumerate() {
             let head = heads.get(s).copied().unwrap_or_default();
             shard.fill(s, head + 1)?;
+            let used_up = shard.hits.len() <= head;
+            if used_up
+                && let Some(Some(asked)) = cut_at.get(s)
+                && shard.hits.len() as u64 >= *asked
+            {
+                cut.push(s);
+            }
+        }
+        if !cut.is_empty() {
+            return Err(MergeError::ShardsCut { shards: cut });
         }
         let mut best: Option<(usize, &ShardHit<'_>)> = None;
         for (s, shard) in shards.iter().enumerate() {
@@ -851,6 +917,89 @@ mod tests {
 
     fn ids(hits: &[Value]) -> Vec<u64> {
         hits.iter().map(|h| h["id"].as_u64().unwrap()).collect()
+    }
+
+    /// A shard asked for its share of the window whose hits the merge uses up is named to be
+    /// asked again; with its whole answer the merge gives the whole window's answer byte for
+    /// byte. A shard that returned fewer hits than its share has no more and is not asked.
+    #[test]
+    fn a_share_used_up_is_asked_again_and_the_answer_is_the_whole_windows() {
+        let ctx = IndexMergeContext {
+            primary_key: Some("id".into()),
+            ..Default::default()
+        };
+        let hit = |id: u64, typos: u64| {
+            json!({"id": id, "_rankingScore": 0.5, "_rankingScoreDetails": {
+                "typo": {"order": 0, "typoCount": typos, "maxTypoCount": 2, "score": 0.5}}})
+        };
+        // What a shard holding `hits` answers when asked for `limit` of them.
+        let answer = |hits: &[(u64, u64)], limit: usize| {
+            let listed: Vec<Value> = hits.iter().take(limit).map(|&(id, t)| hit(id, t)).collect();
+            json!({"hits": listed, "query": "a", "limit": limit, "offset": 0,
+                   "estimatedTotalHits": hits.len()})
+            .to_string()
+        };
+        let request = json!({"q": "a", "limit": 20});
+        let whole_plan = crate::plan(&request, &ctx).unwrap();
+        let plan = whole_plan.clone().spread_over(4);
+        assert_eq!(plan.spread_limit, Some(13));
+        assert_eq!(plan.whole_request()["limit"], json!(20));
+        // Shard 0 holds the 16 best documents (no typo); the others 5 each, one typo.
+        let holdings: Vec<Vec<(u64, u64)>> = (0..4u64)
+            .map(|s| match s {
+                0 => (0..16).map(|i| (i * 4, 0)).collect(),
+                _ => (0..5).map(|i| (i * 4 + s, 1)).collect(),
+            })
+            .collect();
+        let whole: Vec<String> = holdings.iter().map(|h| answer(h, 20)).collect();
+        let mut spread: Vec<String> = holdings.iter().map(|h| answer(h, 13)).collect();
+        let bytes = |answers: &[String]| -> Vec<Vec<u8>> {
+            answers.iter().map(|a| a.as_bytes().to_vec()).collect()
+        };
+        let expected = {
+            let answers = bytes(&whole);
+            let refs: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
+            merge_bytes(&whole_plan, &refs, &ctx, &Overrides::default()).unwrap()
+        };
+        let merge = |answers: &[String], asked_whole: &[bool]| {
+            let answers = bytes(answers);
+            let refs: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
+            merge_or_deepen(&plan, &refs, asked_whole, &ctx, &Overrides::default()).unwrap()
+        };
+        assert_eq!(merge(&spread, &[false; 4]), Merged::Deepen(vec![0]));
+        {
+            // `merge_bytes` does not take a used-up share for the end of a shard's list.
+            let answers = bytes(&spread);
+            let refs: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
+            let e = merge_bytes(&plan, &refs, &ctx, &Overrides::default()).unwrap_err();
+            assert_eq!(e.status, 500, "{e:?}");
+        }
+        spread[0] = whole[0].clone();
+        let merged = merge(&spread, &[true, false, false, false]);
+        assert_eq!(merged, Merged::Answer(expected.clone()));
+        let Merged::Answer(merged) = merged else {
+            unreachable!()
+        };
+        let merged: Value = serde_json::from_slice(&merged).unwrap();
+        assert_eq!(
+            ids(merged["hits"].as_array().unwrap())[..16],
+            (0..16).map(|i| i * 4).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(merged["estimatedTotalHits"], json!(31));
+
+        // Shard 0 holds 12 of the best: its share is not used up, nothing is asked again.
+        let holdings: Vec<Vec<(u64, u64)>> = (0..4u64)
+            .map(|s| match s {
+                0 => (0..12).map(|i| (i * 4, 0)).collect(),
+                _ => (0..9).map(|i| (i * 4 + s, 1)).collect(),
+            })
+            .collect();
+        let whole: Vec<String> = holdings.iter().map(|h| answer(h, 20)).collect();
+        let spread: Vec<String> = holdings.iter().map(|h| answer(h, 13)).collect();
+        let answers = bytes(&whole);
+        let refs: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
+        let expected = merge_bytes(&whole_plan, &refs, &ctx, &Overrides::default()).unwrap();
+        assert_eq!(merge(&spread, &[false; 4]), Merged::Answer(expected));
     }
 
     /// Details decoded where they stand (a client not showing them) and details kept as text

@@ -40,6 +40,16 @@ pub fn describe() {
         metrics::counter!(name, "op" => "search").increment(0);
     }
     metrics::counter!("miroir_merger_facet_values_cut_total").increment(0);
+    metrics::counter!("miroir_merger_searches_deepened_total").increment(0);
+    metrics::counter!("miroir_merger_shards_deepened_total").increment(0);
+    metrics::describe_counter!(
+        "miroir_merger_searches_deepened_total",
+        "Searches that asked some shards again for the whole window, their share used up"
+    );
+    metrics::describe_counter!(
+        "miroir_merger_shards_deepened_total",
+        "Shards asked again for the whole window, their share used up"
+    );
     metrics::describe_counter!(
         "miroir_merger_requests_total",
         "Requests served, by op and outcome"
@@ -134,6 +144,13 @@ pub fn node_latency(node: &str) -> metrics::Gauge {
 
 pub fn shard_unavailable(op: &'static str) {
     metrics::counter!("miroir_merger_shard_unavailable_total", "op" => op).increment(1);
+}
+
+/// A search whose merge used up the hits of `shards` shards asked for their share of the
+/// window, so asked them again for the whole of it.
+pub fn searches_deepened(shards: usize) {
+    metrics::counter!("miroir_merger_searches_deepened_total").increment(1);
+    metrics::counter!("miroir_merger_shards_deepened_total").increment(shards as u64);
 }
 
 pub fn facet_values_cut() {

@@ -1,13 +1,15 @@
 //! `Search`: scatter the planned request to one copy of every shard, gather, merge exactly.
 //!
 //! The shards' answers stay bytes: the merge reads what it needs of them and splices the hits
-//! into the answer ([`miroir_merge::merge_bytes`]). Count-ordered facets whose lists a shard cut
-//! take a second round for the counts they miss ([`facet_counts`]).
+//! into the answer ([`miroir_merge::merge_or_deepen`]). Each shard is asked for its likely
+//! share of the client's window, not the whole of it ([`ShardPlan::spread_over`]); a shard
+//! whose share the merge uses up is asked again for the whole window. Count-ordered facets
+//! whose lists a shard cut take a second round for the counts they miss ([`facet_counts`]).
 
 use bytes::Bytes;
 use miroir_cluster::topology::Topology;
 use miroir_merge::facets::{FacetCount, SecondRound};
-use miroir_merge::{IndexMergeContext, Overrides, ShardPlan};
+use miroir_merge::{IndexMergeContext, Merged, Overrides, ShardPlan};
 use miroir_placement::ShardId;
 use miroir_proto::MeiliError;
 use miroir_proto::rpc::{JsonBody, Search};
@@ -69,33 +71,67 @@ async fn run(
             .await);
         }
     };
-    let body = Bytes::from(
-        serde_json::to_vec(plan.shard_request())
-            .map_err(|e| MeiliError::internal(e.to_string()))?,
-    );
+    let plan = plan.spread_over(shards.len());
     let call = ShardCall {
         op: "search",
         method: Method::POST,
         suffix: "/search",
         body: None,
     };
+    let body = Bytes::from(
+        serde_json::to_vec(plan.shard_request())
+            .map_err(|e| MeiliError::internal(e.to_string()))?,
+    );
     let requests = shards
         .iter()
         .map(|&shard| (shard, Some(body.clone())))
         .collect();
     let answers = scatter(merger, &topology, &record, &call, requests, deadline).await;
-    let responses = gather_bytes(answers)?;
+    let mut responses = gather_bytes(answers)?;
     let refs: Vec<&[u8]> = responses.iter().map(|b| b.as_ref()).collect();
     let (round, facet_counts) = facet_counts(
         merger, &topology, &record, &shards, &plan, &ctx, &refs, deadline,
     )
     .await?;
-    let overrides = Overrides {
-        processing_time_ms: Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+    let mut overrides = Overrides {
+        processing_time_ms: None,
         request_uid: Some(request_uid),
         facet_counts,
     };
-    let merged = miroir_merge::merge_bytes(&plan, &refs, &ctx, &overrides)?;
+    // Each shard is asked for its share of the window; one whose share the merge used up is
+    // asked again for the whole window (rare: see `ShardPlan::spread_over`), so each shard is
+    // asked twice at most.
+    let mut whole = vec![false; responses.len()];
+    let merged = loop {
+        overrides.processing_time_ms =
+            Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let refs: Vec<&[u8]> = responses.iter().map(|b| b.as_ref()).collect();
+        let cut = match miroir_merge::merge_or_deepen(&plan, &refs, &whole, &ctx, &overrides)? {
+            Merged::Answer(merged) => break merged,
+            Merged::Deepen(cut) => cut,
+        };
+        if cut.iter().any(|&i| whole.get(i).is_none_or(|&w| w)) {
+            return Err(MeiliError::internal(format!(
+                "the merge asked again for shards {cut:?}, already asked for the whole window"
+            )));
+        }
+        metrics::searches_deepened(cut.len());
+        let body = Bytes::from(
+            serde_json::to_vec(&plan.whole_request())
+                .map_err(|e| MeiliError::internal(e.to_string()))?,
+        );
+        let requests = cut
+            .iter()
+            .filter_map(|&i| Some((*shards.get(i)?, Some(body.clone()))))
+            .collect();
+        let answers = scatter(merger, &topology, &record, &call, requests, deadline).await;
+        for (&i, answer) in cut.iter().zip(gather_bytes(answers)?) {
+            if let (Some(slot), Some(w)) = (responses.get_mut(i), whole.get_mut(i)) {
+                *slot = answer;
+                *w = true;
+            }
+        }
+    };
     if !round.unseen_bound.is_empty() {
         let distribution = miroir_merge::facet_distributions(&[&merged]);
         let distribution = distribution.first().and_then(Option::as_ref);

@@ -276,8 +276,10 @@ pub async fn run(
     let mut shard_bodies = Vec::new();
     let mut client_bodies = Vec::new();
     for q in &mix {
-        let plan =
-            miroir_merge::plan(q, &ctx).map_err(|e| anyhow::anyhow!("planning {q}: {e:?}"))?;
+        // The merger's own plan for this index, so the direct client sends the same searches.
+        let plan = miroir_merge::plan(q, &ctx)
+            .map_err(|e| anyhow::anyhow!("planning {q}: {e:?}"))?
+            .spread_over(copies.len());
         shard_bodies.push(Bytes::from(serde_json::to_vec(plan.shard_request())?));
         client_bodies.push(Bytes::from(serde_json::to_vec(q)?));
     }
