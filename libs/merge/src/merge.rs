@@ -10,7 +10,7 @@ use miroir_proto::error::MeiliError;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::compare::Ranking;
+use crate::compare::{OnePass, Ranking};
 use crate::hits::{self, DistinctKey};
 use crate::params::Pagination;
 use crate::raw::{
@@ -71,6 +71,9 @@ struct ShardHit<'a> {
     ranking: OnceCell<Ranking>,
     /// The primary key's value, when the hit has it.
     id: OnceCell<Option<Value>>,
+    /// For a hit read compactly ([`ShardHit::compact`]), its text before its scores: written
+    /// as is for a client that sees neither scores nor details and has no field to strip.
+    head: Option<&'a str>,
 }
 
 /// The members of a hit that could not be read (never written: such a hit fails the merge).
@@ -97,6 +100,7 @@ impl<'a> ShardHit<'a> {
             read: OnceCell::from(Some((doc, details))),
             ranking: OnceCell::new(),
             id: OnceCell::new(),
+            head: None,
         }
     }
 
@@ -107,6 +111,7 @@ impl<'a> ShardHit<'a> {
             read: OnceCell::new(),
             ranking: OnceCell::new(),
             id: OnceCell::new(),
+            head: None,
         }
     }
 
@@ -126,6 +131,29 @@ impl<'a> ShardHit<'a> {
         };
         let _ = hit.read.set(read);
         hit
+    }
+
+    /// A hit of a split answer read compactly ([`scan::Scanner::compact_hit`], which checked
+    /// it whole): its ranking and primary key decoded on the way, its members left unread
+    /// until something needs them (`distinct`, a field to strip). `None` where the details'
+    /// one-pass reading cannot tell the ranking.
+    fn compact(text: raw::Raw<'a>, hit: scan::CompactHit<'a, OnePass>) -> Option<Self> {
+        let score = serde_json::from_str::<f64>(hit.score.get()).ok();
+        let ranking = Ranking::from_one_pass(score, hit.details)?;
+        let id = hit
+            .id
+            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+        let mut read = ShardHit::delimited(text);
+        read.head = Some(hit.head);
+        let _ = read.ranking.set(ranking);
+        let _ = read.id.set(id);
+        Some(read)
+    }
+
+    /// Whether the hit is a JSON object the merge can read (a compactly read one was checked
+    /// whole already).
+    fn is_readable(&self) -> bool {
+        self.head.is_some() || self.members().is_some()
     }
 
     /// Its members and details, read now if they were not in the pass; `None` if malformed.
@@ -155,6 +183,9 @@ impl<'a> ShardHit<'a> {
     }
 
     fn ranking(&self) -> &Ranking {
+        if let Some(ranking) = self.ranking.get() {
+            return ranking;
+        }
         // Reading a hit may decode its ranking on the way: read first, so that the cell is
         // never set while its own initialiser runs.
         let _ = self.members();
@@ -331,14 +362,36 @@ impl ShardAnswer<'_> {
     /// (a malformed hit, or an answer whose `hits` is not followed by `query` after all), the
     /// answer is read again whole: its hits are the same texts in the same order up to there,
     /// and a malformed one fails the merge as it would have in one pass.
-    fn fill(&mut self, shard: usize, len: usize) -> Result<(), MergeError> {
+    ///
+    /// A hit written as Meilisearch writes one is read compactly ([`ShardHit::compact`]:
+    /// `primary_key` is noted on the way), any other the general way ([`ShardHit::lazy`]).
+    fn fill(
+        &mut self,
+        shard: usize,
+        len: usize,
+        primary_key: Option<&str>,
+    ) -> Result<(), MergeError> {
         while self.hits.len() < len {
             let Some(more) = self.more.as_mut() else {
                 break;
             };
             let last = &mut self.last_details;
-            match more.next_read(|s| RankedHit::scan_after(s, last)) {
-                Ok(Some((text, read))) => self.hits.push(ShardHit::lazy(text, read)),
+            let next = more.next_read(|s| {
+                s.compact_hit(primary_key, |s| OnePass::read_after(s, last))
+                    .ok_or_else(|| scan::invalid(format_args!("not a compact hit")))
+            });
+            match next {
+                Ok(Some((text, compact))) => {
+                    let hit = match compact.and_then(|hit| ShardHit::compact(text, hit)) {
+                        Some(hit) => hit,
+                        None => {
+                            // Not written compactly: its text read again the general way.
+                            let read = scan::whole(text.get(), |s| RankedHit::scan_after(s, last));
+                            ShardHit::lazy(text, read.ok())
+                        }
+                    };
+                    self.hits.push(hit);
+                }
                 Ok(None) => self.more = None,
                 Err(_) => {
                     *self = read_whole(shard, self.response, Rankings::Lazy)?;
@@ -601,7 +654,7 @@ fn ranked_hits(
         let mut cut = Vec::new();
         for (s, shard) in shards.iter_mut().enumerate() {
             let head = heads.get(s).copied().unwrap_or_default();
-            shard.fill(s, head + 1)?;
+            shard.fill(s, head + 1, ctx.primary_key.as_deref())?;
             let used_up = shard.hits.len() <= head;
             if used_up
                 && let Some(Some(asked)) = cut_at.get(s)
@@ -619,7 +672,7 @@ fn ranked_hits(
             else {
                 continue;
             };
-            if candidate.members().is_none() {
+            if !candidate.is_readable() {
                 return Err(MergeError::NotASearchResponse {
                     shard: s,
                     reason: format!("hit #{h} is not a readable JSON object"),
@@ -717,6 +770,18 @@ fn write_client_hit(
         Some(score) if plan.client.show_score && hit.ranking().score != Some(score) => Some(score),
         _ => None,
     };
+    if let Some(head) = hit.head
+        && !plan.client.show_score
+        && !plan.client.show_details
+        && strips.document.is_empty()
+        && strips.formatted.is_empty()
+    {
+        // The members before the scores, as the shard wrote them and as the loop below would
+        // write them again one by one.
+        out.extend_from_slice(head.as_bytes());
+        out.push(b'}');
+        return;
+    }
     out.push(b'{');
     let mut first = true;
     let mut score_written = false;

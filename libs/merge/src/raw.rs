@@ -329,6 +329,144 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What the general reading makes of a hit that [`Scanner::compact_hit`] would take: the
+    /// first `id`, the raw `_rankingScore`, the details' reading, and the hit as written for a
+    /// client that sees neither scores nor details (every other member, one by one).
+    fn read_generally(
+        text: &str,
+    ) -> Result<(Option<String>, Option<String>, String, String), String> {
+        let hit = RankedHit::parse(text).map_err(|e| e.to_string())?;
+        let mut written = Vec::from(&b"{"[..]);
+        for (key, value) in hit.doc.members.iter().filter(|(k, _)| k != "_rankingScore") {
+            if written.len() > 1 {
+                written.push(b',');
+            }
+            write_key(&mut written, key);
+            written.extend_from_slice(value.get().as_bytes());
+        }
+        written.push(b'}');
+        Ok((
+            hit.doc.get("id").map(|v| v.get().to_owned()),
+            hit.doc.get("_rankingScore").map(|v| v.get().to_owned()),
+            format!("{:?}", hit.details),
+            String::from_utf8(written).unwrap(),
+        ))
+    }
+
+    /// [`Scanner::compact_hit`] on the whole of `text`, in the same shape.
+    fn read_compactly(text: &str) -> Option<(Option<String>, Option<String>, String, String)> {
+        let hit = scan::whole(text, |s| {
+            s.compact_hit(Some("id"), crate::compare::OnePass::read)
+                .ok_or_else(|| scan::invalid(format_args!("not compact")))
+        })
+        .ok()?;
+        Some((
+            hit.id.map(|v| v.get().to_owned()),
+            Some(hit.score.get().to_owned()),
+            format!("{:?}", Some(hit.details)),
+            format!("{}}}", hit.head),
+        ))
+    }
+
+    /// A hit as Meilisearch writes it is taken by the compact reading (which the merge then
+    /// uses), and read as the general reading reads it.
+    #[test]
+    fn a_hit_as_meilisearch_writes_it_is_read_compactly() {
+        let texts = [
+            r#"{"id":8202,"name":"react-router-component","scope":null,"version":"0.40.0","major":0,"downloads":1132,"summary":"Declarative \"router\" component","tags":["component","react"],"_rankingScore":0.9848484848484849,"_rankingScoreDetails":{"words":{"order":0,"matchingWords":2,"maxMatchingWords":2,"score":1.0},"typo":{"order":1,"typoCount":0,"maxTypoCount":2,"score":1.0}}}"#,
+            r#"{"name":"x","meta":{"id":1, "deep": [1, {"a": null}]},"id":"a-1","_formatted":{"name":"<em>x</em>"},"_rankingScore":1,"_rankingScoreDetails":{}}"#,
+            r#"{"_rankingScore":0.5,"_rankingScoreDetails":{"sort":{"order":0,"value":3}}}"#,
+        ];
+        for text in texts {
+            let compact = read_compactly(text);
+            assert!(compact.is_some(), "{text}");
+            assert_eq!(compact, read_generally(text).ok(), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// The compact reading of a hit takes it only if the general reading reads it, and then
+        /// finds the same primary key, score and details, and its head written out is the hit
+        /// the general reading writes: whatever the members, their spacing and their errors.
+        #[test]
+        fn a_hit_read_compactly_reads_as_the_general_reading_reads_it(
+            members in proptest::collection::vec((hit_key(), hit_value()), 0..6),
+            score in proptest::sample::select(vec!["0.5", "1", "1e-3", "-0", "01", "\"0.5\"", "null"]),
+            details in proptest::sample::select(vec![
+                r#"{"words":{"order":0,"matchingWords":1,"maxMatchingWords":2,"score":0.5}}"#,
+                r#"{"typo": {"order": 0, "typoCount": 1, "maxTypoCount": 2}}"#,
+                r#"{"exactness":{"order":0,"matchType":"exactMatch","score":1.0}}"#,
+                "{}",
+                "[]",
+                r#"{"words":{"order":0,"matchingWords":}}"#,
+            ]),
+            tail in proptest::sample::select(vec![0usize, 1, 2, 3]),
+            spaced in proptest::bool::ANY,
+        ) {
+            let mut body: Vec<String> = members.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            match tail {
+                // The scores as Meilisearch writes them, the other way round, one alone, none.
+                0 => body.extend([format!(r#""_rankingScore":{score}"#), format!(r#""_rankingScoreDetails":{details}"#)]),
+                1 => body.extend([format!(r#""_rankingScoreDetails":{details}"#), format!(r#""_rankingScore":{score}"#)]),
+                2 => body.push(format!(r#""_rankingScore":{score}"#)),
+                _ => {}
+            }
+            let sep = if spaced { ", " } else { "," };
+            let text = format!("{{{}}}", body.join(sep));
+            if let Some(compact) = read_compactly(&text) {
+                proptest::prop_assert_eq!(Ok(compact), read_generally(&text), "{}", text);
+            }
+        }
+    }
+
+    /// A member's key as it may come: the primary key, other fields, an escaped key, and
+    /// names close to the scores'.
+    fn hit_key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::sample::select(vec![
+            r#""id""#,
+            r#""name""#,
+            r#""tags""#,
+            r#""_formatted""#,
+            r#""i\u0064""#,
+            r#""_rankingScore""#,
+            r#""_rankingScoreDetails""#,
+            r#""_rankingScoreX""#,
+            r#""a b""#,
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    /// A member's value as it may come: every kind, nested values spaced or not, strings with
+    /// escapes, and malformed texts.
+    fn hit_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::sample::select(vec![
+            "0",
+            "-12.5e3",
+            "01",
+            "1.",
+            "null",
+            "true",
+            "false",
+            "tru",
+            r#""plain""#,
+            r#""a\"b\\""#,
+            r#""\u00e9\n""#,
+            r#""bad \x""#,
+            r#""open"#,
+            r#"["a","b"]"#,
+            r#"[ 1 , {"x" : [ ] } ]"#,
+            r#"{"id":7,"_rankingScore":1}"#,
+            "{}",
+            "[1,]",
+            "{",
+            "",
+        ])
+        .prop_map(str::to_owned)
+    }
+
     /// A hit whose details repeat the previous hit's text is given the previous reading, and
     /// the hit is read on past them; any other text (even the same details spaced otherwise)
     /// is read again. Every hit reads as it reads alone.

@@ -549,6 +549,94 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// The hit at the position when it is written compactly (no whitespace between its members,
+    /// keys without escapes) and ends as Meilisearch ends every hit the merge asks for: with
+    /// `_rankingScore` (a number) then `_rankingScoreDetails` (read by `details`, the scanner
+    /// at its value) as its last members. Every other member is checked as the general reading
+    /// checks it ([`skip`](Self::skip) for a nested value) but not kept: the hit's text before
+    /// `_rankingScore` ([`CompactHit::head`]) is the document as the shard wrote it, and the
+    /// value of the first member named `primary_key` is noted on the way. `None`, the position
+    /// unchanged, for anything else (another member named `_rankingScore...`, whitespace, an
+    /// escaped key, any error): the caller then reads the hit the general way, which finds the
+    /// same members and any error.
+    pub fn compact_hit<D>(
+        &mut self,
+        primary_key: Option<&str>,
+        details: impl FnOnce(&mut Scanner<'a>) -> Result<D>,
+    ) -> Option<CompactHit<'a, D>> {
+        const DETAILS: &[u8] = b",\"_rankingScoreDetails\":";
+        let bytes = self.bytes();
+        let start = self.pos;
+        if bytes.get(start) != Some(&b'{') || self.depth + 1 > MAX_DEPTH {
+            return None;
+        }
+        // A nested value is read by a scanner inside the hit.
+        let mut inner = self.clone();
+        inner.depth += 1;
+        let mut at = start + 1;
+        let mut id = None;
+        loop {
+            if bytes.get(at) != Some(&b'"') {
+                return None;
+            }
+            let end = quote_or_backslash(bytes, at + 1)?;
+            if bytes.get(end) != Some(&b'"') || bytes.get(end + 1) != Some(&b':') {
+                return None;
+            }
+            let key = self.text.get(at + 1..end)?;
+            let value = end + 2;
+            if key.starts_with("_rankingScore") {
+                if key != "_rankingScore" {
+                    return None;
+                }
+                // Without the comma before the member, if any.
+                let head = self.text.get(start..(at - 1).max(start + 1))?;
+                let score_end = number_end(bytes, value)?;
+                if bytes.get(score_end..score_end + DETAILS.len())? != DETAILS {
+                    return None;
+                }
+                inner.pos = score_end + DETAILS.len();
+                let details = details(&mut inner).ok()?;
+                if bytes.get(inner.pos) != Some(&b'}') {
+                    return None;
+                }
+                self.pos = inner.pos + 1;
+                return Some(CompactHit {
+                    head,
+                    id,
+                    score: Raw(self.text.get(value..score_end)?),
+                    details,
+                });
+            }
+            at = match bytes.get(value)? {
+                b'"' => string_end(bytes, value + 1).ok()?.0,
+                b'-' | b'0'..=b'9' => number_end(bytes, value)?,
+                b'{' | b'[' => {
+                    inner.pos = value;
+                    inner.skip().ok()?;
+                    inner.pos
+                }
+                first => {
+                    let word: &[u8] = match first {
+                        b'n' => b"null",
+                        b't' => b"true",
+                        b'f' => b"false",
+                        _ => return None,
+                    };
+                    (bytes.get(value..value + word.len())? == word).then_some(value + word.len())?
+                }
+            };
+            if id.is_none() && primary_key == Some(key) {
+                id = Some(Raw(self.text.get(value..at)?));
+            }
+            // A hit that closes before its scores is not one this reading takes.
+            if bytes.get(at) != Some(&b',') {
+                return None;
+            }
+            at += 1;
+        }
+    }
+
     fn enter(&mut self) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -577,6 +665,20 @@ impl<'a> Scanner<'a> {
             items: ItemState::default(),
         })
     }
+}
+
+/// A hit read by [`Scanner::compact_hit`].
+#[derive(Debug)]
+pub(crate) struct CompactHit<'a, D> {
+    /// The hit's text from its opening brace up to its `_rankingScore` member, without the
+    /// comma before it: the hit as the client gets it, once closed, when it sees neither
+    /// scores nor details and no field is to be stripped.
+    pub head: &'a str,
+    /// The raw value of the first member named as the primary key.
+    pub id: Option<Raw<'a>>,
+    /// The raw `_rankingScore`.
+    pub score: Raw<'a>,
+    pub details: D,
 }
 
 /// The items of one array, delimited one at a time and only when asked for, over the array's
