@@ -93,6 +93,8 @@ pub struct ShardReads {
     pub hedges_won: f64,
     pub retries: f64,
     pub connections_opened: f64,
+    /// Searches that asked some shards again for the whole window, their share used up.
+    pub deepened: f64,
 }
 
 impl ShardReads {
@@ -121,6 +123,7 @@ impl ShardReads {
             hedges_won: sum("miroir_merger_hedges_won_total"),
             retries: sum("miroir_merger_retries_total"),
             connections_opened: sum("miroir_node_connections_opened_total"),
+            deepened: sum("miroir_merger_searches_deepened_total"),
         })
     }
 
@@ -131,6 +134,7 @@ impl ShardReads {
             hedges_won: self.hedges_won - before.hedges_won,
             retries: self.retries - before.retries,
             connections_opened: self.connections_opened - before.connections_opened,
+            deepened: self.deepened - before.deepened,
         }
     }
 
@@ -140,10 +144,11 @@ impl ShardReads {
         self.hedges_won += other.hedges_won;
         self.retries += other.retries;
         self.connections_opened += other.connections_opened;
+        self.deepened += other.deepened;
     }
 
     /// `8000 shard reads answered, 40 hedges (0.5%, 12 answered first), 0 retries, 12 node
-    /// connections opened (0.2%)`.
+    /// connections opened (0.2%), 0 searches asked shards again for the whole window`.
     pub fn line(&self) -> String {
         let share = |n: f64| {
             if self.answered > 0.0 {
@@ -153,14 +158,15 @@ impl ShardReads {
             }
         };
         format!(
-            "{:.0} shard reads answered, {:.0} hedges ({:.1}%, {:.0} answered first), {:.0} retries, {:.0} node connections opened ({:.1}%)",
+            "{:.0} shard reads answered, {:.0} hedges ({:.1}%, {:.0} answered first), {:.0} retries, {:.0} node connections opened ({:.1}%), {:.0} searches asked shards again for the whole window",
             self.answered,
             self.hedges,
             share(self.hedges),
             self.hedges_won,
             self.retries,
             self.connections_opened,
-            share(self.connections_opened)
+            share(self.connections_opened),
+            self.deepened
         )
     }
 }
