@@ -286,6 +286,41 @@ fn next_structural(bytes: &[u8], from: usize) -> Option<usize> {
     first_flagged(bytes, from, usize::MAX, flags, tail).ok()
 }
 
+/// Just after the string, number or literal (`null`, `true`, `false`) at `start`, if it is
+/// one (a string's escapes checked).
+fn scalar_end(bytes: &[u8], start: usize) -> Option<usize> {
+    match bytes.get(start)? {
+        b'"' => string_end(bytes, start + 1).ok().map(|(end, _)| end),
+        b'-' | b'0'..=b'9' => number_end(bytes, start),
+        first => {
+            let word: &[u8] = match first {
+                b'n' => b"null",
+                b't' => b"true",
+                b'f' => b"false",
+                _ => return None,
+            };
+            (bytes.get(start..start + word.len())? == word).then_some(start + word.len())
+        }
+    }
+}
+
+/// Just after the array at `start` when it is written compactly (no whitespace) and holds
+/// scalars only ([`scalar_end`]); `None` for anything else.
+fn compact_scalars_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    if bytes.get(at) == Some(&b']') {
+        return Some(at + 1);
+    }
+    loop {
+        at = scalar_end(bytes, at)?;
+        match bytes.get(at)? {
+            b',' => at += 1,
+            b']' => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
 impl<'a> Scanner<'a> {
     pub fn new(text: &'a str) -> Self {
         Scanner {
@@ -609,22 +644,19 @@ impl<'a> Scanner<'a> {
                 });
             }
             at = match bytes.get(value)? {
-                b'"' => string_end(bytes, value + 1).ok()?.0,
-                b'-' | b'0'..=b'9' => number_end(bytes, value)?,
+                // A list of scalars (a document's tags) in one loop, any other nested value
+                // by the general reading.
+                b'[' if self.depth + 2 <= MAX_DEPTH
+                    && let Some(end) = compact_scalars_end(bytes, value) =>
+                {
+                    end
+                }
                 b'{' | b'[' => {
                     inner.pos = value;
                     inner.skip().ok()?;
                     inner.pos
                 }
-                first => {
-                    let word: &[u8] = match first {
-                        b'n' => b"null",
-                        b't' => b"true",
-                        b'f' => b"false",
-                        _ => return None,
-                    };
-                    (bytes.get(value..value + word.len())? == word).then_some(value + word.len())?
-                }
+                _ => scalar_end(bytes, value)?,
             };
             if id.is_none() && primary_key == Some(key) {
                 id = Some(Raw(self.text.get(value..at)?));
@@ -791,8 +823,18 @@ pub(crate) fn split_hits(text: &str) -> Option<Split<'_>> {
         }
         let key_end = back_ws(bytes, colon);
         let key_start = back_string(bytes, key_end)?;
-        let key = whole(text.get(key_start..key_end)?, |s| s.key()).ok()?;
-        let value = whole(text.get(value_start..value_end)?, |s| s.value()).ok()?;
+        // A key without escapes is its text between the quotes, a scalar is checked in place;
+        // anything else is read as a forward reading reads it.
+        let key = match text.get(key_start..key_end)? {
+            quoted if !quoted.as_bytes().contains(&b'\\') && quoted.len() >= 2 => {
+                Cow::Borrowed(quoted.get(1..quoted.len() - 1)?)
+            }
+            quoted => whole(quoted, |s| s.key()).ok()?,
+        };
+        let value = match text.get(value_start..value_end)? {
+            scalar if scalar_end(scalar.as_bytes(), 0) == Some(scalar.len()) => Raw(scalar),
+            nested => whole(nested, |s| s.value()).ok()?,
+        };
         let repeated = key == "hits"
             || members.iter().any(|(k, _)| *k == key)
             || tail.iter().any(|(k, _)| *k == key);
