@@ -320,25 +320,68 @@ impl<'a> RawDetail<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct OnePass(Vec<(u64, Rule)>);
 
-/// The last `_rankingScoreDetails` a shard's cursor read, as text and as read: a shard lists
-/// the hits of one bucket one after another, and they carry the same details, byte for byte
-/// (63% of the hits after the first in the recorded Meilisearch 1.50 answers of
-/// `10-sharded-oracle.json`).
-pub(crate) type LastDetails<'a> = Option<(Raw<'a>, OnePass)>;
+/// The last `_rankingScoreDetails` a shard's cursor read, as text and as read, whole and rule
+/// by rule: a shard lists the hits of one bucket one after another, and they carry the same
+/// details, byte for byte (63% of the hits after the first in the recorded Meilisearch 1.50
+/// answers of `10-sharded-oracle.json`); and hits of neighbouring buckets differ in a rule or
+/// two, the others (often `words` and `typo`) written the same.
+#[derive(Debug, Default)]
+pub(crate) struct LastDetails<'a> {
+    /// The whole details' text and reading.
+    pub whole: Option<(Raw<'a>, OnePass)>,
+    /// Each rule, in the text's order, as read.
+    rules: Vec<RuleRead<'a>>,
+}
+
+/// One rule of a details object as [`OnePass`] read it: its key, its value's text (an
+/// object: where its brackets close is where the text ends, so the same bytes are the same
+/// value) and what was read of it.
+#[derive(Clone, Debug)]
+struct RuleRead<'a> {
+    key: std::borrow::Cow<'a, str>,
+    text: Raw<'a>,
+    order: Option<u64>,
+    rule: Rule,
+}
 
 impl OnePass {
     /// The details at the scanner's position (an object), read where they stand in a hit.
     pub(crate) fn read(s: &mut Scanner<'_>) -> scan::Result<Self> {
+        OnePass::read_rules(s, &[], &mut Vec::new())
+    }
+
+    /// [`read`](Self::read), each rule's value taken from `previous` (the rules of the details
+    /// read before, by position) when its key and text repeat it there, else read; `read`
+    /// gets every rule as read.
+    fn read_rules<'a>(
+        s: &mut Scanner<'a>,
+        previous: &[RuleRead<'a>],
+        read: &mut Vec<RuleRead<'a>>,
+    ) -> scan::Result<Self> {
         let mut rules = Vec::with_capacity(8);
         let mut members = s.object()?;
         let mut position = 0u64;
-        while let Some(name) = members.next_key()? {
-            let detail = RawDetail::read(members.scanner)?;
-            let rule = Rule {
-                name: rule_name(&name),
-                outcome: outcome(&name, &detail),
+        while let Some(key) = members.next_key()? {
+            let same = previous
+                .get(read.len())
+                .filter(|p| p.key == key && members.scanner.skip_repeat(p.text));
+            let rule = match same {
+                Some(p) => p.clone(),
+                None => {
+                    let (text, detail) = members.scanner.read_text(RawDetail::read)?;
+                    RuleRead {
+                        rule: Rule {
+                            name: rule_name(&key),
+                            outcome: outcome(&key, &detail),
+                        },
+                        order: detail.order,
+                        key,
+                        text,
+                    }
+                }
             };
-            rules.push((detail.order.unwrap_or(position), rule));
+            rules.push((rule.order.unwrap_or(position), rule.rule.clone()));
+            read.push(rule);
             position += 1;
         }
         Ok(OnePass(rules))
@@ -350,18 +393,22 @@ impl OnePass {
     }
 
     /// [`read`](Self::read), unless the text at the scanner repeats `last`'s byte for byte:
-    /// then `last`'s reading, without reading the text again. `last` becomes what was read.
+    /// then `last`'s reading, without reading the text again; else each rule whose key and
+    /// text repeat the same rule of `last` takes its reading. `last` becomes what was read.
     pub(crate) fn read_after<'a>(
         s: &mut Scanner<'a>,
         last: &mut LastDetails<'a>,
     ) -> scan::Result<Self> {
-        if let Some((text, pass)) = last
+        if let Some((text, pass)) = &last.whole
             && s.skip_repeat(*text)
         {
             return Ok(pass.clone());
         }
-        let (text, pass) = s.read_text(OnePass::read)?;
-        *last = Some((text, pass.clone()));
+        let previous = std::mem::take(&mut last.rules);
+        let mut rules = Vec::with_capacity(previous.len().max(8));
+        let (text, pass) = s.read_text(|s| OnePass::read_rules(s, &previous, &mut rules))?;
+        last.whole = Some((text, pass.clone()));
+        last.rules = rules;
         Ok(pass)
     }
 }
@@ -575,6 +622,81 @@ mod tests {
                 .map_err(|e| e.to_string());
             proptest::prop_assert_eq!(fast, general, "{}", text);
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        /// Details read one after another, each taking from the previous one's reading the
+        /// rules that repeat it (or all of it when it repeats whole), read as each reads alone,
+        /// errors included.
+        #[test]
+        fn details_read_after_others_read_as_they_read_alone(
+            details in proptest::collection::vec(
+                proptest::collection::vec((rule_key(), rule_value()), 0..4), 1..6),
+        ) {
+            let texts: Vec<String> = details
+                .iter()
+                .map(|rules| {
+                    let body: Vec<String> = rules.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    format!("{{{}}}", body.join(","))
+                })
+                .collect();
+            let list = format!("[{}]", texts.join(","));
+            let mut s = Scanner::new(&list);
+            let mut items = s.array().unwrap();
+            let mut last = LastDetails::default();
+            for text in &texts {
+                proptest::prop_assert!(items.next().unwrap());
+                let chained = OnePass::read_after(&mut *items.scanner, &mut last);
+                let alone = OnePass::parse(text);
+                match (chained, alone) {
+                    (Ok(chained), Ok(alone)) => {
+                        proptest::prop_assert_eq!(format!("{chained:?}"), format!("{alone:?}"), "{}", list);
+                    }
+                    (Err(_), Err(_)) => break,
+                    (chained, alone) => {
+                        proptest::prop_assert!(false, "{}: {:?} / {:?}", list, chained.is_ok(), alone.is_ok());
+                    }
+                }
+            }
+        }
+    }
+
+    /// A rule's name: Meilisearch's, a sort's, and one with an escape.
+    fn rule_key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::sample::select(vec![
+            r#""words""#,
+            r#""typo""#,
+            r#""proximity""#,
+            r#""exactness""#,
+            r#""downloads:desc""#,
+            r#""w\u006frds""#,
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    /// A rule's value: a few that differ by one field, the same spaced, without `order`, and
+    /// malformed ones.
+    fn rule_value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::sample::select(vec![
+            r#"{"order":0,"matchingWords":2,"maxMatchingWords":2,"score":1.0}"#,
+            r#"{"order":0,"matchingWords":1,"maxMatchingWords":2,"score":0.5}"#,
+            r#"{"order": 0, "matchingWords": 2, "maxMatchingWords": 2, "score": 1.0}"#,
+            r#"{"order":1,"typoCount":0,"maxTypoCount":2,"score":1.0}"#,
+            r#"{"order":1,"typoCount":1,"maxTypoCount":2,"score":0.6666666666666666}"#,
+            r#"{"typoCount":1,"maxTypoCount":2}"#,
+            r#"{"order":2,"score":0.5}"#,
+            r#"{"order":2,"score":0.25}"#,
+            r#"{"order":3,"matchType":"exactMatch","score":1.0}"#,
+            r#"{"order":4,"value":1132}"#,
+            r#"{"order":4,"value":"x"}"#,
+            r#"{"order":0,"matchingWords":}"#,
+            "[1]",
+            "{}",
+        ])
+        .prop_map(str::to_owned)
     }
 
     /// A key as it may come: one the merge reads, another, or one with an escape.

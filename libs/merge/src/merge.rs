@@ -353,7 +353,7 @@ fn shard_answer<'a>(
         response,
         total,
         facets,
-        last_details: None,
+        last_details: Default::default(),
     })
 }
 

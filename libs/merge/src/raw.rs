@@ -92,7 +92,7 @@ impl<'a, H: Scan<'a>> Scan<'a> for SearchBody<'a, H> {
             }
             let mut items = s.array()?;
             let mut list = Vec::new();
-            let mut last = None;
+            let mut last = crate::compare::LastDetails::default();
             while items.next()? {
                 list.push(H::scan_item(&mut *items.scanner, &mut last)?);
             }
@@ -491,13 +491,13 @@ mod tests {
         let text = format!("[{}]", hits.join(","));
         let mut s = Scanner::new(&text);
         let mut items = s.array().unwrap();
-        let mut last = None;
+        let mut last = crate::compare::LastDetails::default();
         let mut read_again = Vec::new();
         for hit in &hits {
             assert!(items.next().unwrap());
-            let before = last.as_ref().map(|(t, _): &(Raw<'_>, _)| t.get().as_ptr());
+            let before = last.whole.as_ref().map(|(t, _)| t.get().as_ptr());
             let read = RankedHit::scan_after(&mut *items.scanner, &mut last).unwrap();
-            let after = last.as_ref().map(|(t, _)| t.get().as_ptr());
+            let after = last.whole.as_ref().map(|(t, _)| t.get().as_ptr());
             read_again.push(before != after);
             let alone = RankedHit::parse(hit).unwrap();
             let ranking = |h: RankedHit<'_>| {
