@@ -664,8 +664,7 @@ mod tests {
 
     /// A rule's name: Meilisearch's, a sort's, and one with an escape.
     fn rule_key() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::strategy::Strategy;
-        proptest::sample::select(vec![
+        crate::test_texts::one_of(&[
             r#""words""#,
             r#""typo""#,
             r#""proximity""#,
@@ -673,14 +672,12 @@ mod tests {
             r#""downloads:desc""#,
             r#""w\u006frds""#,
         ])
-        .prop_map(str::to_owned)
     }
 
     /// A rule's value: a few that differ by one field, the same spaced, without `order`, and
     /// malformed ones.
     fn rule_value() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::strategy::Strategy;
-        proptest::sample::select(vec![
+        crate::test_texts::one_of(&[
             r#"{"order":0,"matchingWords":2,"maxMatchingWords":2,"score":1.0}"#,
             r#"{"order":0,"matchingWords":1,"maxMatchingWords":2,"score":0.5}"#,
             r#"{"order": 0, "matchingWords": 2, "maxMatchingWords": 2, "score": 1.0}"#,
@@ -696,13 +693,11 @@ mod tests {
             "[1]",
             "{}",
         ])
-        .prop_map(str::to_owned)
     }
 
     /// A key as it may come: one the merge reads, another, or one with an escape.
     fn detail_key() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::strategy::Strategy;
-        proptest::sample::select(vec![
+        crate::test_texts::one_of(&[
             r#""order""#,
             r#""matchingWords""#,
             r#""maxMatchingWords""#,
@@ -717,14 +712,12 @@ mod tests {
             r#""sc\u006fre""#,
             r#""x y""#,
         ])
-        .prop_map(str::to_owned)
     }
 
     /// A value as it may come: numbers of every shape, literals, strings with and without
     /// escapes, nested values, and a few malformed texts.
     fn detail_value() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::strategy::Strategy;
-        proptest::sample::select(vec![
+        crate::test_texts::one_of(&[
             "0",
             "2",
             "18446744073709551616",
@@ -750,7 +743,6 @@ mod tests {
             r#""open"#,
             "",
         ])
-        .prop_map(str::to_owned)
     }
 
     #[test]

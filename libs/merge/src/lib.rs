@@ -48,6 +48,8 @@ mod plan;
 mod raw;
 mod scan;
 pub mod score;
+#[cfg(test)]
+mod test_texts;
 
 use std::collections::BTreeMap;
 

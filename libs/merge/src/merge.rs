@@ -980,6 +980,14 @@ mod tests {
         merged["hits"].as_array().unwrap().clone()
     }
 
+    /// An index whose primary key is `id`, Meilisearch's defaults otherwise.
+    fn id_ctx() -> IndexMergeContext {
+        IndexMergeContext {
+            primary_key: Some("id".into()),
+            ..Default::default()
+        }
+    }
+
     fn ids(hits: &[Value]) -> Vec<u64> {
         hits.iter().map(|h| h["id"].as_u64().unwrap()).collect()
     }
@@ -989,10 +997,7 @@ mod tests {
     /// byte. A shard that returned fewer hits than its share has no more and is not asked.
     #[test]
     fn a_share_used_up_is_asked_again_and_the_answer_is_the_whole_windows() {
-        let ctx = IndexMergeContext {
-            primary_key: Some("id".into()),
-            ..Default::default()
-        };
+        let ctx = id_ctx();
         let hit = |id: u64, typos: u64| {
             json!({"id": id, "_rankingScore": 0.5, "_rankingScoreDetails": {
                 "typo": {"order": 0, "typoCount": typos, "maxTypoCount": 2, "score": 0.5}}})
@@ -1009,15 +1014,24 @@ mod tests {
         let plan = whole_plan.clone().spread_over(4);
         assert_eq!(plan.spread_limit, Some(13));
         assert_eq!(plan.whole_request()["limit"], json!(20));
-        // Shard 0 holds the 16 best documents (no typo); the others 5 each, one typo.
-        let holdings: Vec<Vec<(u64, u64)>> = (0..4u64)
-            .map(|s| match s {
-                0 => (0..16).map(|i| (i * 4, 0)).collect(),
-                _ => (0..5).map(|i| (i * 4 + s, 1)).collect(),
-            })
-            .collect();
-        let whole: Vec<String> = holdings.iter().map(|h| answer(h, 20)).collect();
-        let mut spread: Vec<String> = holdings.iter().map(|h| answer(h, 13)).collect();
+        // The 4 shards' answers to the whole window and to the share when shard 0 holds the
+        // `best` best documents (no typo) and the others `rest` each (one typo).
+        let answers = |best: u64, rest: u64| {
+            let holdings: Vec<Vec<(u64, u64)>> = (0..4u64)
+                .map(|s| match s {
+                    0 => (0..best).map(|i| (i * 4, 0)).collect(),
+                    _ => (0..rest).map(|i| (i * 4 + s, 1)).collect(),
+                })
+                .collect();
+            let asked = |limit| {
+                holdings
+                    .iter()
+                    .map(|h| answer(h, limit))
+                    .collect::<Vec<_>>()
+            };
+            (asked(20), asked(13))
+        };
+        let (whole, mut spread) = answers(16, 5);
         let bytes = |answers: &[String]| -> Vec<Vec<u8>> {
             answers.iter().map(|a| a.as_bytes().to_vec()).collect()
         };
@@ -1053,14 +1067,7 @@ mod tests {
         assert_eq!(merged["estimatedTotalHits"], json!(31));
 
         // Shard 0 holds 12 of the best: its share is not used up, nothing is asked again.
-        let holdings: Vec<Vec<(u64, u64)>> = (0..4u64)
-            .map(|s| match s {
-                0 => (0..12).map(|i| (i * 4, 0)).collect(),
-                _ => (0..9).map(|i| (i * 4 + s, 1)).collect(),
-            })
-            .collect();
-        let whole: Vec<String> = holdings.iter().map(|h| answer(h, 20)).collect();
-        let spread: Vec<String> = holdings.iter().map(|h| answer(h, 13)).collect();
+        let (whole, spread) = answers(12, 9);
         let answers = bytes(&whole);
         let refs: Vec<&[u8]> = answers.iter().map(Vec::as_slice).collect();
         let expected = merge_bytes(&whole_plan, &refs, &ctx, &Overrides::default()).unwrap();
@@ -1071,10 +1078,7 @@ mod tests {
     /// (a client showing them, or a shape the one-pass reading refuses) rank hits the same way.
     #[test]
     fn details_read_in_one_pass_rank_as_details_read_from_text() {
-        let ctx = IndexMergeContext {
-            primary_key: Some("id".into()),
-            ..Default::default()
-        };
+        let ctx = id_ctx();
         let words =
             |m: u64| json!({"order": 0, "matchingWords": m, "maxMatchingWords": 2, "score": 0.5});
         let typo = |t: u64| json!({"order": 1, "typoCount": t, "maxTypoCount": 2, "score": 0.5});
@@ -1113,10 +1117,7 @@ mod tests {
     /// every hit read in the pass (a client showing scores).
     #[test]
     fn runs_of_repeated_details_rank_as_details_read_one_by_one() {
-        let ctx = IndexMergeContext {
-            primary_key: Some("id".into()),
-            ..Default::default()
-        };
+        let ctx = id_ctx();
         let details = |words: u64, typos: u64| {
             json!({
                 "words": {"order": 0, "matchingWords": words, "maxMatchingWords": 2, "score": words as f64 / 2.0},

@@ -423,8 +423,7 @@ mod tests {
     /// A member's key as it may come: the primary key, other fields, an escaped key, and
     /// names close to the scores'.
     fn hit_key() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::strategy::Strategy;
-        proptest::sample::select(vec![
+        crate::test_texts::one_of(&[
             r#""id""#,
             r#""name""#,
             r#""tags""#,
@@ -435,14 +434,12 @@ mod tests {
             r#""_rankingScoreX""#,
             r#""a b""#,
         ])
-        .prop_map(str::to_owned)
     }
 
     /// A member's value as it may come: every kind, nested values spaced or not, strings with
     /// escapes, and malformed texts.
     fn hit_value() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::strategy::Strategy;
-        proptest::sample::select(vec![
+        crate::test_texts::one_of(&[
             "0",
             "-12.5e3",
             "01",
@@ -470,7 +467,6 @@ mod tests {
             "{",
             "",
         ])
-        .prop_map(str::to_owned)
     }
 
     /// A hit whose details repeat the previous hit's text is given the previous reading, and

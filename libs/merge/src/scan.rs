@@ -292,16 +292,33 @@ fn scalar_end(bytes: &[u8], start: usize) -> Option<usize> {
     match bytes.get(start)? {
         b'"' => string_end(bytes, start + 1).ok().map(|(end, _)| end),
         b'-' | b'0'..=b'9' => number_end(bytes, start),
-        first => {
-            let word: &[u8] = match first {
-                b'n' => b"null",
-                b't' => b"true",
-                b'f' => b"false",
-                _ => return None,
-            };
-            (bytes.get(start..start + word.len())? == word).then_some(start + word.len())
-        }
+        _ => literal_end(bytes, start),
     }
+}
+
+/// Just after the `null`, `true` or `false` at `start`, if it is one.
+fn literal_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let word: &[u8] = match bytes.get(start)? {
+        b'n' => b"null",
+        b't' => b"true",
+        b'f' => b"false",
+        _ => return None,
+    };
+    (bytes.get(start..start + word.len())? == word).then_some(start + word.len())
+}
+
+/// The key of the member written compactly at `at` (a string without escapes, `:` right after
+/// it) and where its value starts.
+fn compact_key(text: &str, at: usize) -> Option<(&str, usize)> {
+    let bytes = text.as_bytes();
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    let end = quote_or_backslash(bytes, at + 1)?;
+    if bytes.get(end) != Some(&b'"') || bytes.get(end + 1) != Some(&b':') {
+        return None;
+    }
+    Some((text.get(at + 1..end)?, end + 2))
 }
 
 /// Just after the array at `start` when it is written compactly (no whitespace) and holds
@@ -545,30 +562,14 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         loop {
-            if bytes.get(at) != Some(&b'"') {
-                return None;
-            }
-            let end = quote_or_backslash(bytes, at + 1)?;
-            if bytes.get(end) != Some(&b'"') || bytes.get(end + 1) != Some(&b':') {
-                return None;
-            }
-            let key = self.text.get(at + 1..end)?;
-            let start = end + 2;
+            let (key, start) = compact_key(self.text, at)?;
             at = match bytes.get(start)? {
                 b'"' => {
                     let end = quote_or_backslash(bytes, start + 1)?;
                     (bytes.get(end) == Some(&b'"')).then_some(end + 1)?
                 }
                 b'-' | b'0'..=b'9' => number_end(bytes, start)?,
-                first => {
-                    let word: &[u8] = match first {
-                        b'n' => b"null",
-                        b't' => b"true",
-                        b'f' => b"false",
-                        _ => return None,
-                    };
-                    (bytes.get(start..start + word.len())? == word).then_some(start + word.len())?
-                }
+                _ => literal_end(bytes, start)?,
             };
             if !take(key, Raw(self.text.get(start..at)?)) {
                 return None;
@@ -611,15 +612,7 @@ impl<'a> Scanner<'a> {
         let mut at = start + 1;
         let mut id = None;
         loop {
-            if bytes.get(at) != Some(&b'"') {
-                return None;
-            }
-            let end = quote_or_backslash(bytes, at + 1)?;
-            if bytes.get(end) != Some(&b'"') || bytes.get(end + 1) != Some(&b':') {
-                return None;
-            }
-            let key = self.text.get(at + 1..end)?;
-            let value = end + 2;
+            let (key, value) = compact_key(self.text, at)?;
             if key.starts_with("_rankingScore") {
                 if key != "_rankingScore" {
                     return None;
