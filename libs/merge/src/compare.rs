@@ -327,62 +327,52 @@ pub(crate) struct OnePass(Vec<(u64, Rule)>);
 /// two, the others (often `words` and `typo`) written the same.
 #[derive(Debug, Default)]
 pub(crate) struct LastDetails<'a> {
-    /// The whole details' text and reading.
+    /// The whole details' text and reading (its rules in the text's order).
     pub whole: Option<(Raw<'a>, OnePass)>,
-    /// Each rule, in the text's order, as read.
-    rules: Vec<RuleRead<'a>>,
+    /// The key and value text of each of those rules, in the same order.
+    rules: Vec<RuleText<'a>>,
 }
 
-/// One rule of a details object as [`OnePass`] read it: its key, its value's text (an
-/// object: where its brackets close is where the text ends, so the same bytes are the same
-/// value) and what was read of it.
-#[derive(Clone, Debug)]
-struct RuleRead<'a> {
-    key: std::borrow::Cow<'a, str>,
-    text: Raw<'a>,
-    order: Option<u64>,
-    rule: Rule,
-}
+/// One rule of a details object as it was written: its key and its value's text (an object:
+/// where its brackets close is where the text ends, so the same bytes are the same value).
+type RuleText<'a> = (std::borrow::Cow<'a, str>, Raw<'a>);
 
 impl OnePass {
     /// The details at the scanner's position (an object), read where they stand in a hit.
     pub(crate) fn read(s: &mut Scanner<'_>) -> scan::Result<Self> {
-        OnePass::read_rules(s, &[], &mut Vec::new())
+        OnePass::read_rules(s, &[], &[], &mut Vec::new())
     }
 
-    /// [`read`](Self::read), each rule's value taken from `previous` (the rules of the details
-    /// read before, by position) when its key and text repeat it there, else read; `read`
-    /// gets every rule as read.
+    /// [`read`](Self::read), each rule whose key and value text repeat the rule at the same
+    /// place of the details read before (`previous`, read as `previous_pass`) taking that
+    /// reading; `texts` gets every rule's key and text.
     fn read_rules<'a>(
         s: &mut Scanner<'a>,
-        previous: &[RuleRead<'a>],
-        read: &mut Vec<RuleRead<'a>>,
+        previous: &[RuleText<'a>],
+        previous_pass: &[(u64, Rule)],
+        texts: &mut Vec<RuleText<'a>>,
     ) -> scan::Result<Self> {
         let mut rules = Vec::with_capacity(8);
         let mut members = s.object()?;
-        let mut position = 0u64;
         while let Some(key) = members.next_key()? {
+            let at = texts.len();
             let same = previous
-                .get(read.len())
-                .filter(|p| p.key == key && members.scanner.skip_repeat(p.text));
-            let rule = match same {
-                Some(p) => p.clone(),
+                .get(at)
+                .filter(|(k, text)| *k == key && members.scanner.skip_repeat(*text))
+                .and_then(|(_, text)| Some((*text, previous_pass.get(at)?.clone())));
+            let (text, rule) = match same {
+                Some(reused) => reused,
                 None => {
                     let (text, detail) = members.scanner.read_text(RawDetail::read)?;
-                    RuleRead {
-                        rule: Rule {
-                            name: rule_name(&key),
-                            outcome: outcome(&key, &detail),
-                        },
-                        order: detail.order,
-                        key,
-                        text,
-                    }
+                    let rule = Rule {
+                        name: rule_name(&key),
+                        outcome: outcome(&key, &detail),
+                    };
+                    (text, (detail.order.unwrap_or(at as u64), rule))
                 }
             };
-            rules.push((rule.order.unwrap_or(position), rule.rule.clone()));
-            read.push(rule);
-            position += 1;
+            rules.push(rule);
+            texts.push((key, text));
         }
         Ok(OnePass(rules))
     }
@@ -405,10 +395,16 @@ impl OnePass {
             return Ok(pass.clone());
         }
         let previous = std::mem::take(&mut last.rules);
-        let mut rules = Vec::with_capacity(previous.len().max(8));
-        let (text, pass) = s.read_text(|s| OnePass::read_rules(s, &previous, &mut rules))?;
+        let previous_pass = last
+            .whole
+            .take()
+            .map(|(_, pass)| pass.0)
+            .unwrap_or_default();
+        let mut texts = Vec::with_capacity(previous.len().max(8));
+        let (text, pass) =
+            s.read_text(|s| OnePass::read_rules(s, &previous, &previous_pass, &mut texts))?;
         last.whole = Some((text, pass.clone()));
-        last.rules = rules;
+        last.rules = texts;
         Ok(pass)
     }
 }

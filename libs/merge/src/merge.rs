@@ -222,6 +222,12 @@ struct ShardAnswer<'a> {
     last_details: crate::compare::LastDetails<'a>,
 }
 
+/// A hit of a split answer as [`ShardAnswer::fill`] read it.
+enum HitRead<'a> {
+    Compact(scan::CompactHit<'a, OnePass>),
+    General(RankedHit<'a>),
+}
+
 /// How a shard's hits are read: with every ranking decoded in the pass (the maxima, and so
 /// every hit's details, are needed: the client sees scores or details, or set a threshold), or
 /// with each ranking read when the merge first compares the hit.
@@ -375,23 +381,23 @@ impl ShardAnswer<'_> {
             let Some(more) = self.more.as_mut() else {
                 break;
             };
+            // In the cursor's one scan: compactly if the hit is written so, else the general
+            // way from the same position.
             let last = &mut self.last_details;
             let next = more.next_read(|s| {
-                s.compact_hit(primary_key, |s| OnePass::read_after(s, last))
-                    .ok_or_else(|| scan::invalid(format_args!("not a compact hit")))
+                match s.compact_hit(primary_key, |s| OnePass::read_after(s, last)) {
+                    Some(hit) => Ok(HitRead::Compact(hit)),
+                    None => RankedHit::scan_after(s, last).map(HitRead::General),
+                }
             });
             match next {
-                Ok(Some((text, compact))) => {
-                    let hit = match compact.and_then(|hit| ShardHit::compact(text, hit)) {
-                        Some(hit) => hit,
-                        None => {
-                            // Not written compactly: its text read again the general way.
-                            let read = scan::whole(text.get(), |s| RankedHit::scan_after(s, last));
-                            ShardHit::lazy(text, read.ok())
-                        }
-                    };
-                    self.hits.push(hit);
-                }
+                Ok(Some((text, read))) => self.hits.push(match read {
+                    Some(HitRead::Compact(hit)) => {
+                        ShardHit::compact(text, hit).unwrap_or_else(|| ShardHit::lazy(text, None))
+                    }
+                    Some(HitRead::General(read)) => ShardHit::lazy(text, Some(read)),
+                    None => ShardHit::lazy(text, None),
+                }),
                 Ok(None) => self.more = None,
                 Err(_) => {
                     *self = read_whole(shard, self.response, Rankings::Lazy)?;
@@ -568,14 +574,7 @@ fn merge_answers(
     }
 
     let (start, end) = plan.window;
-    // The number of hits each shard was asked, where it is less than the window.
-    let cut_at: Vec<Option<u64>> = (0..shards.len())
-        .map(|i| match whole.get(i) {
-            Some(true) => None,
-            _ => plan.spread_limit,
-        })
-        .collect();
-    let ranked = ranked_hits(&mut shards, scored.then_some(&maxima), &cut_at, plan, ctx)?;
+    let ranked = ranked_hits(&mut shards, scored.then_some(&maxima), whole, plan, ctx)?;
     // After the ranking: a split answer may have been read again whole on the way.
     if !overrides.facet_counts.is_empty() {
         let mut facet_maps: Vec<facets::ShardFacets<'_>> = shards
@@ -638,9 +637,10 @@ fn ranked_hits(
     shards: &mut [ShardAnswer<'_>],
     // `None` when no whole-index score is needed (nothing shows or filters on one).
     maxima: Option<&Maxima>,
-    // Per shard, the number of hits it was asked when less than the window: a shard that
-    // returned that many may have more, so the merge cannot go on once it has used them up.
-    cut_at: &[Option<u64>],
+    // Per shard, whether it was asked for the whole window; any other was asked for the
+    // plan's share, and if it returned that many it may have more: the merge cannot go on once
+    // it has used them up.
+    whole: &[bool],
     plan: &ShardPlan,
     ctx: &IndexMergeContext,
 ) -> Result<Ranked, MergeError> {
@@ -657,8 +657,9 @@ fn ranked_hits(
             shard.fill(s, head + 1, ctx.primary_key.as_deref())?;
             let used_up = shard.hits.len() <= head;
             if used_up
-                && let Some(Some(asked)) = cut_at.get(s)
-                && shard.hits.len() as u64 >= *asked
+                && !whole.get(s).copied().unwrap_or(false)
+                && let Some(asked) = plan.spread_limit
+                && shard.hits.len() as u64 >= asked
             {
                 cut.push(s);
             }

@@ -511,10 +511,12 @@ impl<'a> Scanner<'a> {
                 }
                 Ok(())
             }
-            Some(b't') => self.literal("true"),
-            Some(b'f') => self.literal("false"),
-            Some(b'n') => self.literal("null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't' | b'f' | b'n') => {
+                self.end_at(literal_end(self.bytes(), self.pos), "invalid literal")
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                self.end_at(number_end(self.bytes(), self.pos), "invalid number")
+            }
             _ => Err(error("expected a value", self.pos)),
         }
     }
@@ -524,29 +526,21 @@ impl<'a> Scanner<'a> {
         self.skip()
     }
 
-    fn literal(&mut self, word: &str) -> Result<()> {
-        if self.bytes().get(self.pos..self.pos + word.len()) == Some(word.as_bytes()) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            Err(error("invalid literal", self.pos))
-        }
-    }
-
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
-    fn number(&mut self) -> Result<()> {
-        match number_end(self.bytes(), self.pos) {
+    /// Move to `end`, where the scalar at the position ends ([`number_end`], [`literal_end`]),
+    /// or fail with `what` where there is none.
+    fn end_at(&mut self, end: Option<usize>, what: &str) -> Result<()> {
+        match end {
             Some(end) => {
                 self.pos = end;
                 Ok(())
             }
-            None => Err(error("invalid number", self.pos)),
+            None => Err(error(what, self.pos)),
         }
     }
 
     /// The members of the object at the position when it is written compactly, as Meilisearch
     /// writes a ranking rule's details: no whitespace, keys without escapes, and values that are
-    /// numbers, `null`, `true`, `false` or strings without escapes. Each member goes to `take`
+    /// scalars ([`scalar_end`]: strings, numbers, `null`, `true`, `false`). Each member goes to `take`
     /// (which refuses it with `false`); the position moves past the object only if every member
     /// was taken. `None`, the position unchanged, for anything else: the caller then reads the
     /// object the general way, which finds the same members and any error.
@@ -563,14 +557,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             let (key, start) = compact_key(self.text, at)?;
-            at = match bytes.get(start)? {
-                b'"' => {
-                    let end = quote_or_backslash(bytes, start + 1)?;
-                    (bytes.get(end) == Some(&b'"')).then_some(end + 1)?
-                }
-                b'-' | b'0'..=b'9' => number_end(bytes, start)?,
-                _ => literal_end(bytes, start)?,
-            };
+            at = scalar_end(bytes, start)?;
             if !take(key, Raw(self.text.get(start..at)?)) {
                 return None;
             }
