@@ -18,6 +18,7 @@
 //! A rule absent from either hit, or malformed, does not separate them.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -59,10 +60,11 @@ pub struct Rule {
     pub outcome: RuleOutcome,
 }
 
-/// A hit's ranking: its rules in `order`, and the `_rankingScore` its shard gave.
+/// A hit's ranking: its rules in `order`, and the `_rankingScore` its shard gave. The rules
+/// are shared by the hits whose details repeat one another's ([`LastDetails`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Ranking {
-    pub rules: Vec<Rule>,
+    pub rules: Arc<[Rule]>,
     pub score: Option<f64>,
 }
 
@@ -150,17 +152,8 @@ impl Ranking {
     /// The ranking of details read in one pass; `None` when a rule is named twice (read the
     /// text again rule by rule, as [`from_raw`](Self::from_raw) does).
     pub(crate) fn from_one_pass(score: Option<f64>, pass: OnePass) -> Option<Ranking> {
-        let mut rules = pass.0;
-        let repeated = rules
-            .iter()
-            .enumerate()
-            .any(|(i, (_, rule))| rules[..i].iter().any(|(_, r)| r.name == rule.name));
-        if repeated {
-            return None;
-        }
-        rules.sort_by_key(|(order, _)| *order);
         Some(Ranking {
-            rules: rules.into_iter().map(|(_, r)| r).collect(),
+            rules: pass.ranked?,
             score,
         })
     }
@@ -168,9 +161,15 @@ impl Ranking {
     /// `Less` when `self` ranks before `other` in one whole index; `Equal` when no rule tells
     /// them apart (the caller breaks the tie).
     pub fn compare(&self, other: &Ranking) -> Ordering {
-        for rule in &self.rules {
-            let Some(theirs) = other.rules.iter().find(|r| r.name == rule.name) else {
-                continue;
+        for (i, rule) in self.rules.iter().enumerate() {
+            // Shards of one index list the same rules in the same order, by the same static
+            // names: the rule at the same place is looked at first, by address first.
+            let theirs = match other.rules.get(i) {
+                Some(r) if same_name(&r.name, &rule.name) => r,
+                _ => match other.rules.iter().find(|r| same_name(&r.name, &rule.name)) {
+                    Some(r) => r,
+                    None => continue,
+                },
             };
             let ord = compare_outcomes(&rule.outcome, &theirs.outcome);
             if ord != Ordering::Equal {
@@ -192,6 +191,12 @@ impl Ranking {
 
 /// A rule's name, borrowed when it is one of Meilisearch's ranking rules (every hit of every
 /// shard names the same few): a built-in rule, or `vectorSort`, which ranks semantic hits.
+/// Whether two rule names are the same: the same text, found equal without reading it when it
+/// is the same text ([`rule_name`] hands out one static text per known rule).
+fn same_name(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
+}
+
 fn rule_name(name: &str) -> std::borrow::Cow<'static, str> {
     let known = miroir_proto::RANKING_RULES
         .iter()
@@ -317,8 +322,17 @@ impl<'a> RawDetail<'a> {
 /// A whole `_rankingScoreDetails` object read in one pass: each rule's order (its `order`, or
 /// its position) and the rule, named and decided as the details are read; nothing of the text
 /// is kept. Fails on anything [`RawDetail`] cannot read.
+///
+/// Cloned for every hit whose details repeat the previous hit's ([`LastDetails`]): both
+/// readings are shared, not copied.
 #[derive(Clone, Debug)]
-pub(crate) struct OnePass(Vec<(u64, Rule)>);
+pub(crate) struct OnePass {
+    /// The rules in the text's order, with their order.
+    rules: Arc<[(u64, Rule)]>,
+    /// The rules in ranking order; `None` when a rule is named twice (the text is then read
+    /// again rule by rule, as [`Ranking::from_raw`] does).
+    ranked: Option<Arc<[Rule]>>,
+}
 
 /// The last `_rankingScoreDetails` a shard's cursor read, as text and as read, whole and rule
 /// by rule: a shard lists the hits of one bucket one after another, and they carry the same
@@ -374,7 +388,24 @@ impl OnePass {
             rules.push(rule);
             texts.push((key, text));
         }
-        Ok(OnePass(rules))
+        Ok(OnePass::new(rules))
+    }
+
+    /// The rules read, in the text's order, with their ranking order.
+    fn new(rules: Vec<(u64, Rule)>) -> OnePass {
+        let repeated = rules
+            .iter()
+            .enumerate()
+            .any(|(i, (_, rule))| rules[..i].iter().any(|(_, r)| r.name == rule.name));
+        let ranked = (!repeated).then(|| {
+            let mut ranked: Vec<&(u64, Rule)> = rules.iter().collect();
+            ranked.sort_by_key(|(order, _)| *order);
+            ranked.into_iter().map(|(_, rule)| rule.clone()).collect()
+        });
+        OnePass {
+            rules: rules.into(),
+            ranked,
+        }
     }
 
     /// The details in `text`, whole.
@@ -398,8 +429,7 @@ impl OnePass {
         let previous_pass = last
             .whole
             .take()
-            .map(|(_, pass)| pass.0)
-            .unwrap_or_default();
+            .map_or_else(|| Arc::from([]), |(_, pass)| pass.rules);
         let mut texts = Vec::with_capacity(previous.len().max(8));
         let (text, pass) =
             s.read_text(|s| OnePass::read_rules(s, &previous, &previous_pass, &mut texts))?;

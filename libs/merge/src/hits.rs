@@ -15,7 +15,11 @@ pub(crate) fn document_id(hit: &Map<String, Value>, primary_key: &str) -> Option
 pub(crate) fn id_of(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => itoa::Buffer::new().format(u).to_owned(),
+            (None, Some(i)) => itoa::Buffer::new().format(i).to_owned(),
+            _ => n.to_string(),
+        }),
         _ => None,
     }
 }

@@ -92,6 +92,28 @@ fn ranked(hit: RankedHit<'_>) -> Option<(RawObject<'_>, Ranking)> {
     Some((hit.doc, ranking))
 }
 
+/// A primary key's raw JSON as serde_json decodes it. The usual shapes, a string without
+/// escapes and a non-negative integer, are taken directly; anything else goes to serde_json.
+fn id_value(raw: &str) -> Option<Value> {
+    let bytes = raw.as_bytes();
+    if let [b'"', inner @ .., b'"'] = bytes
+        && !inner.iter().any(|&b| b == b'\\' || b == b'"' || b < 0x20)
+    {
+        // Within a valid `&str`, between quotes: the same text serde_json would unescape to.
+        return raw
+            .get(1..raw.len() - 1)
+            .map(|s| Value::String(s.to_owned()));
+    }
+    if (1..=19).contains(&bytes.len())
+        && bytes.iter().all(u8::is_ascii_digit)
+        && (bytes.len() == 1 || bytes.first() != Some(&b'0'))
+        && let Ok(n) = raw.parse::<u64>()
+    {
+        return Some(Value::from(n));
+    }
+    serde_json::from_str::<Value>(raw).ok()
+}
+
 impl<'a> ShardHit<'a> {
     /// A hit read in the pass: its members, and its details when kept as text.
     fn read(doc: RawObject<'a>, details: Option<raw::Raw<'a>>) -> Self {
@@ -138,11 +160,10 @@ impl<'a> ShardHit<'a> {
     /// until something needs them (`distinct`, a field to strip). `None` where the details'
     /// one-pass reading cannot tell the ranking.
     fn compact(text: raw::Raw<'a>, hit: scan::CompactHit<'a, OnePass>) -> Option<Self> {
-        let score = serde_json::from_str::<f64>(hit.score.get()).ok();
+        // The score as every other reading takes it ([`scan::float`], serde_json's value).
+        let score = scan::float(hit.score).ok().flatten();
         let ranking = Ranking::from_one_pass(score, hit.details)?;
-        let id = hit
-            .id
-            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+        let id = hit.id.and_then(|raw| id_value(raw.get()));
         let mut read = ShardHit::delimited(text);
         read.head = Some(hit.head);
         let _ = read.ranking.set(ranking);
@@ -647,8 +668,12 @@ fn ranked_hits(
     let end = plan.window.1;
     let mut heads = vec![0usize; shards.len()];
     let mut kept = Vec::new();
-    let mut seen_ids: HashSet<String> = HashSet::new();
-    let mut seen_distinct: HashSet<DistinctKey> = HashSet::new();
+    // Sized for the window (bounded: a huge `limit` grows it as hits come), hashed with
+    // foldhash (seeded per process) rather than SipHash: each hit's id is hashed once.
+    let capacity = usize::try_from(end.min(1024)).unwrap_or(1024);
+    let mut seen_ids: HashSet<String, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(capacity, foldhash::fast::RandomState::default());
+    let mut seen_distinct: HashSet<DistinctKey, foldhash::fast::RandomState> = HashSet::default();
     let mut duplicates = 0u64;
     while (kept.len() as u64) < end {
         let mut cut = Vec::new();
@@ -941,7 +966,8 @@ fn write_response(
             None => out.extend_from_slice(uid.get().as_bytes()),
         }
     }
-    let mut written: HashSet<&str> = HashSet::new();
+    let mut written: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(16, foldhash::fast::RandomState::default());
     for shard in shards {
         for (key, value) in &shard.body.members {
             let key = key.as_ref();
@@ -979,6 +1005,48 @@ mod tests {
         let merged = merge_bytes(&plan, &shards, ctx, &Overrides::default()).unwrap();
         let merged: Value = serde_json::from_slice(&merged).unwrap();
         merged["hits"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn a_primary_key_is_read_as_serde_json_reads_it() {
+        for raw in [
+            r#""abc""#,
+            r#""""#,
+            r#""a\"b""#,
+            r#""a\u0041""#,
+            r#""é ü""#,
+            "0",
+            "7",
+            "1234567890123456789",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "-3",
+            "-0",
+            "1.5",
+            "1e3",
+            "01",
+            "null",
+            "true",
+            "{}",
+            "[1]",
+            "\"unterminated",
+        ] {
+            assert_eq!(
+                id_value(raw),
+                serde_json::from_str::<Value>(raw).ok(),
+                "{raw}"
+            );
+        }
+        for (value, id) in [
+            (json!("x"), "x"),
+            (json!(42), "42"),
+            (json!(-42), "-42"),
+            (json!(u64::MAX), "18446744073709551615"),
+            (json!(1.5), "1.5"),
+        ] {
+            assert_eq!(hits::id_of(&value).as_deref(), Some(id));
+        }
     }
 
     /// An index whose primary key is `id`, Meilisearch's defaults otherwise.
