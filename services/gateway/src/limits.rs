@@ -86,26 +86,44 @@ fn depth(value: &Value) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(value, 1usize)];
     while let Some((value, level)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match value {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => {
-                deepest = deepest.max(level.saturating_sub(1));
-                continue;
+        match value {
+            Value::Array(items) => {
+                deepest = deepest.max(level);
+                stack.extend(items.iter().map(|child| (child, level + 1)));
             }
-        };
-        deepest = deepest.max(level);
-        stack.extend(children.map(|child| (child, level + 1)));
+            Value::Object(map) => {
+                deepest = deepest.max(level);
+                stack.extend(map.values().map(|child| (child, level + 1)));
+            }
+            _ => deepest = deepest.max(level.saturating_sub(1)),
+        }
     }
     deepest
 }
 
 fn check_query(config: &Config, query: &Value) -> Result<(), MeiliError> {
-    if let Some(filter) = query.get("filter") {
+    let Some(members) = query.as_object() else {
+        return Ok(());
+    };
+    // One walk over the (few) members instead of a hashed lookup per bounded parameter; the
+    // checks then run in their fixed order, so that the same error wins whatever the order of
+    // the members.
+    let mut filter = None;
+    let mut lists: [Option<&Value>; LISTS.len()] = [None; LISTS.len()];
+    for (key, value) in members {
+        if key == "filter" {
+            filter = Some(value);
+        } else if let Some(i) = LISTS.iter().position(|(name, _)| name == key)
+            && let Some(slot) = lists.get_mut(i)
+        {
+            *slot = Some(value);
+        }
+    }
+    if let Some(filter) = filter {
         check_filter(config, filter)?;
     }
-    for (name, code) in LISTS {
-        if let Some(items) = query.get(*name).and_then(Value::as_array)
+    for ((name, code), value) in LISTS.iter().zip(lists) {
+        if let Some(items) = value.and_then(Value::as_array)
             && items.len() > config.max_list_items
         {
             return Err(MeiliError::new(
@@ -238,6 +256,29 @@ mod tests {
             e.map(|e| e.code),
             Some(Code::Known(ErrorCode::InvalidSearchFacets))
         );
+
+        // Several bounds exceeded: the same one is reported whatever the members' order.
+        let long = &facets;
+        for body in [
+            json!({"sort": long, "facets": long, "filter": deep_filter}),
+            json!({"filter": deep_filter, "facets": long, "sort": long}),
+        ] {
+            let e = check_search(&config, &body).err();
+            assert_eq!(
+                e.map(|e| e.code),
+                Some(Code::Known(ErrorCode::InvalidSearchFilter))
+            );
+        }
+        for body in [
+            json!({"sort": long, "q": "x", "facets": long}),
+            json!({"facets": long, "sort": long}),
+        ] {
+            let e = check_search(&config, &body).err();
+            assert_eq!(
+                e.map(|e| e.code),
+                Some(Code::Known(ErrorCode::InvalidSearchFacets))
+            );
+        }
 
         let queries: Vec<Value> = (0..=config.max_multi_search_queries)
             .map(|_| json!({"indexUid": "a"}))
