@@ -189,14 +189,14 @@ impl Ranking {
     }
 }
 
-/// A rule's name, borrowed when it is one of Meilisearch's ranking rules (every hit of every
-/// shard names the same few): a built-in rule, or `vectorSort`, which ranks semantic hits.
-/// Whether two rule names are the same: the same text, found equal without reading it when it
-/// is the same text ([`rule_name`] hands out one static text per known rule).
+/// Whether two rule names are the same text, found equal without reading it when both are
+/// the same static text ([`rule_name`] hands out one per known rule).
 fn same_name(a: &str, b: &str) -> bool {
     std::ptr::eq(a, b) || a == b
 }
 
+/// A rule's name, borrowed when it is one of Meilisearch's ranking rules (every hit of every
+/// shard names the same few): a built-in rule, or `vectorSort`, which ranks semantic hits.
 fn rule_name(name: &str) -> std::borrow::Cow<'static, str> {
     let known = miroir_proto::RANKING_RULES
         .iter()
