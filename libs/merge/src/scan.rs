@@ -99,33 +99,37 @@ const EXACT_POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// A decimal without exponent whose digits fit 53 bits and whose fraction has at most 22
-/// digits (ranking scores: `0.6666666666666666`): the digits as an exact `f64` divided by an
-/// exact power of ten, one correctly rounded step, which is also what serde_json computes for
-/// such text. `None` for anything else (the caller asks serde_json).
+/// A decimal without exponent whose digits fit a `u64` and whose fraction has at most 22
+/// digits (ranking scores: `0.6666666666666666`, `0.9876543210987654`): the digits converted to
+/// `f64`, divided by an exact power of ten. That is serde_json's own computation for such text
+/// (its digits accumulated in a `u64`, then `significand as f64` scaled by `POW10`, without
+/// the `float_roundtrip` feature, which nothing in the workspace enables; below 2^53 both
+/// steps are exact or correctly rounded, so that either way serde_json agrees there).
+/// `None` for anything else (the caller asks serde_json); a property test holds this to
+/// serde_json's value to the bit.
 fn exact_float(text: &str) -> Option<f64> {
     let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
+        Some(rest) => (true, rest.as_bytes()),
+        None => (false, text.as_bytes()),
     };
-    let (whole, fraction) = match digits.split_once('.') {
-        Some((w, f)) => (w, Some(f)),
-        None => (digits, None),
-    };
+    // One pass: digits into the significand, those after the point counted.
     let mut significand: u64 = 0;
-    for b in whole.bytes().chain(fraction.unwrap_or_default().bytes()) {
-        if !b.is_ascii_digit() {
-            return None;
+    let mut scale: Option<usize> = None;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                significand = significand
+                    .checked_mul(10)?
+                    .checked_add(u64::from(b - b'0'))?;
+                if let Some(scale) = scale.as_mut() {
+                    *scale += 1;
+                }
+            }
+            b'.' if scale.is_none() => scale = Some(0),
+            _ => return None,
         }
-        significand = significand
-            .checked_mul(10)?
-            .checked_add(u64::from(b - b'0'))?;
     }
-    if significand >= 1 << 53 {
-        return None;
-    }
-    let scale = fraction.map_or(0, str::len);
-    let f = significand as f64 / *EXACT_POW10.get(scale)?;
+    let f = significand as f64 / *EXACT_POW10.get(scale.unwrap_or(0))?;
     Some(if negative { -f } else { f })
 }
 
@@ -1102,6 +1106,21 @@ mod tests {
             assert_eq!(ours, theirs.map(f64::to_bits), "{good}");
         }
         assert!(float(raw("\"1\"")).is_err());
+        // Digits past 2^53 (serde_json rounds them to `f64`, then scales).
+        for good in [
+            "0.12345678901234567",
+            "0.99999999999999999",
+            "18446744073709551615",
+            "1844674407370955161.5",
+            "0.18446744073709551615",
+            "0.18446744073709551616",
+            "9007199254740993",
+            "-900719925474099.35",
+        ] {
+            let ours = float(raw(good)).unwrap().map(f64::to_bits);
+            let theirs = serde_json::from_str::<Option<f64>>(good).unwrap();
+            assert_eq!(ours, theirs.map(f64::to_bits), "{good}");
+        }
         assert_eq!(
             text(raw("\"exactMatch\"")).unwrap().as_deref(),
             Some("exactMatch")
@@ -1119,6 +1138,30 @@ mod tests {
         assert_eq!(skim(&long).unwrap(), long);
         let open = format!("\"{}", "x".repeat(40));
         assert!(skim(&open).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// A number as the merge reads it (ranking scores, sort values, facet stats) is
+        /// serde_json's value to the bit: decimals of up to 22 integer and 25 fraction digits,
+        /// signed or not, with or without an exponent (digits past a `u64` included).
+        #[test]
+        fn a_number_reads_as_serde_json_reads_it(
+            negative in proptest::bool::ANY,
+            whole in "(0|[1-9][0-9]{0,21})",
+            fraction in proptest::option::of("[0-9]{1,25}"),
+            exponent in proptest::option::of("[eE][+-]?[0-9]{1,3}"),
+        ) {
+            let text = format!(
+                "{}{whole}{}{}",
+                if negative { "-" } else { "" },
+                fraction.map(|f| format!(".{f}")).unwrap_or_default(),
+                exponent.unwrap_or_default(),
+            );
+            let theirs = serde_json::from_str::<f64>(&text).ok().map(f64::to_bits);
+            let ours = float(Raw(&text)).ok().flatten().map(f64::to_bits);
+            proptest::prop_assert_eq!(ours, theirs, "{}", text);
+        }
     }
 
     proptest::proptest! {
