@@ -620,8 +620,14 @@ fn merge_answers(
         .iter()
         .fold(0u64, |acc, s| acc.saturating_add(s.total))
         .saturating_sub(ranked.duplicates);
+    // Room for the page's hits as the shards wrote them (at most what is written of them)
+    // and an average shard's answer for the rest, so that the answer is not copied as it grows.
     let input: usize = shard_responses.iter().map(|r| r.len()).sum();
-    let mut out = Vec::with_capacity(input / shards.len().max(1) + 256);
+    let page_bytes: usize = page
+        .iter()
+        .map(|(hit, _)| hit.text.map_or(0, |t| t.get().len() + 1))
+        .sum();
+    let mut out = Vec::with_capacity(page_bytes + input / shards.len().max(1) + 256);
     let strips = hits::strips(&plan.added_fields, &plan.client);
     out.extend_from_slice(b"{\"hits\":[");
     for (i, (hit, score)) in page.iter().enumerate() {
