@@ -1099,15 +1099,7 @@ mod tests {
             "12345678901234567890",
             "9007199254740993.5",
             "0.1234567890123456789012345",
-            "null",
-        ] {
-            let ours = float(raw(good)).unwrap().map(f64::to_bits);
-            let theirs = serde_json::from_str::<Option<f64>>(good).unwrap();
-            assert_eq!(ours, theirs.map(f64::to_bits), "{good}");
-        }
-        assert!(float(raw("\"1\"")).is_err());
-        // Digits past 2^53 (serde_json rounds them to `f64`, then scales).
-        for good in [
+            // Digits past 2^53 (serde_json rounds them to `f64`, then scales).
             "0.12345678901234567",
             "0.99999999999999999",
             "18446744073709551615",
@@ -1116,11 +1108,13 @@ mod tests {
             "0.18446744073709551616",
             "9007199254740993",
             "-900719925474099.35",
+            "null",
         ] {
             let ours = float(raw(good)).unwrap().map(f64::to_bits);
             let theirs = serde_json::from_str::<Option<f64>>(good).unwrap();
             assert_eq!(ours, theirs.map(f64::to_bits), "{good}");
         }
+        assert!(float(raw("\"1\"")).is_err());
         assert_eq!(
             text(raw("\"exactMatch\"")).unwrap().as_deref(),
             Some("exactMatch")
