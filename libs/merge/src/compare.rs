@@ -354,22 +354,22 @@ type RuleText<'a> = (std::borrow::Cow<'a, str>, Raw<'a>);
 impl OnePass {
     /// The details at the scanner's position (an object), read where they stand in a hit.
     pub(crate) fn read(s: &mut Scanner<'_>) -> scan::Result<Self> {
-        OnePass::read_rules(s, &[], &[], &mut Vec::new())
+        OnePass::read_rules(s, &[], &[], None)
     }
 
     /// [`read`](Self::read), each rule whose key and value text repeat the rule at the same
     /// place of the details read before (`previous`, read as `previous_pass`) taking that
-    /// reading; `texts` gets every rule's key and text.
+    /// reading; `texts`, when given, gets every rule's key and text.
     fn read_rules<'a>(
         s: &mut Scanner<'a>,
         previous: &[RuleText<'a>],
         previous_pass: &[(u64, Rule)],
-        texts: &mut Vec<RuleText<'a>>,
+        mut texts: Option<&mut Vec<RuleText<'a>>>,
     ) -> scan::Result<Self> {
-        let mut rules = Vec::with_capacity(8);
+        let mut rules: Vec<(u64, Rule)> = Vec::with_capacity(8);
         let mut members = s.object()?;
         while let Some(key) = members.next_key()? {
-            let at = texts.len();
+            let at = rules.len();
             let same = previous
                 .get(at)
                 .filter(|(k, text)| *k == key && members.scanner.skip_repeat(*text))
@@ -386,17 +386,20 @@ impl OnePass {
                 }
             };
             rules.push(rule);
-            texts.push((key, text));
+            if let Some(texts) = texts.as_deref_mut() {
+                texts.push((key, text));
+            }
         }
         Ok(OnePass::new(rules))
     }
 
     /// The rules read, in the text's order, with their ranking order.
     fn new(rules: Vec<(u64, Rule)>) -> OnePass {
-        let repeated = rules
-            .iter()
-            .enumerate()
-            .any(|(i, (_, rule))| rules[..i].iter().any(|(_, r)| r.name == rule.name));
+        let repeated = rules.iter().enumerate().any(|(i, (_, rule))| {
+            rules[..i]
+                .iter()
+                .any(|(_, r)| same_name(&r.name, &rule.name))
+        });
         let ranked = (!repeated).then(|| {
             let mut ranked: Vec<&(u64, Rule)> = rules.iter().collect();
             ranked.sort_by_key(|(order, _)| *order);
@@ -426,13 +429,11 @@ impl OnePass {
             return Ok(pass.clone());
         }
         let previous = std::mem::take(&mut last.rules);
-        let previous_pass = last
-            .whole
-            .take()
-            .map_or_else(|| Arc::from([]), |(_, pass)| pass.rules);
+        let previous_pass = last.whole.take().map(|(_, pass)| pass.rules);
+        let previous_pass = previous_pass.as_deref().unwrap_or_default();
         let mut texts = Vec::with_capacity(previous.len().max(8));
         let (text, pass) =
-            s.read_text(|s| OnePass::read_rules(s, &previous, &previous_pass, &mut texts))?;
+            s.read_text(|s| OnePass::read_rules(s, &previous, previous_pass, Some(&mut texts)))?;
         last.whole = Some((text, pass.clone()));
         last.rules = texts;
         Ok(pass)
