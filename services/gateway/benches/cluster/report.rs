@@ -83,6 +83,12 @@ pub async fn wait_task(
     }
 }
 
+/// A run's latency samples and its duration, before they become [`Stats`].
+pub struct Run {
+    pub samples: Vec<Duration>,
+    pub wall: Duration,
+}
+
 /// Latency percentiles of a run.
 #[derive(Clone, Debug)]
 pub struct Stats {
@@ -117,6 +123,14 @@ impl Stats {
             mean_ms,
             qps: n as f64 / wall.as_secs_f64().max(1e-9),
         }
+    }
+
+    /// The figures of two runs of one target taken as one: their samples together, their
+    /// durations added (the rate is over the time spent searching, not the time between them).
+    pub fn join(a: Run, b: Run) -> Stats {
+        let mut samples = a.samples;
+        samples.extend(b.samples);
+        Stats::new(samples, a.wall + b.wall)
     }
 
     pub fn line(&self, name: &str) -> String {

@@ -13,7 +13,7 @@ use miroir_placement::{ShardId, shard_index_name};
 use serde_json::{Value, json};
 
 use crate::procs::{CpuSnapshot, CpuUse, status_kb};
-use crate::report::{Stats, timed_post};
+use crate::report::{Run, Stats, timed_post};
 use crate::stack::{GATEWAY_KEY, NODE_KEY, Stack};
 
 pub struct SearchOptions {
@@ -408,24 +408,31 @@ pub async fn run(
 
     let mut runs = Vec::new();
     for &clients in scenario.clients {
-        // Direct first here, then the gateway, so that the order alternates with the sequential
-        // blocks' (gateway first).
-        let direct_conc = concurrent(http, &direct, opts.concurrent, clients).await?;
+        // Each target's searches in two halves, in the order direct, gateway, gateway, direct:
+        // a drift of the shared machine's speed during the run then weighs on both alike, and
+        // each target has the same number of starts and ends (where fewer clients are busy).
+        // The gateway's halves are back to back, so its CPU, RSS and shard reads are taken
+        // around both.
+        let first = opts.concurrent / 2;
+        let second = opts.concurrent - first;
+        let direct_first = concurrent(http, &direct, first, clients).await?;
         let sampler = (scenario.rss_at == Some(clients))
             .then(|| RssSampler::start(&procs))
             .transpose()?;
         let reads = ShardReads::take(http, &stack.merger_metrics_url).await?;
         let snap = CpuSnapshot::take(&procs)?;
-        let gateway_conc = concurrent(http, &gateway, opts.concurrent, clients).await?;
+        let gateway_first = concurrent(http, &gateway, first, clients).await?;
+        let gateway_second = concurrent(http, &gateway, second, clients).await?;
         let cpu = snap.since(tick_hz)?;
         let reads = ShardReads::take(http, &stack.merger_metrics_url)
             .await?
             .since(&reads);
         let rss = sampler.map(RssSampler::stop).transpose()?;
+        let direct_second = concurrent(http, &direct, second, clients).await?;
         runs.push(ConcurrentRun {
             clients,
-            gateway: gateway_conc,
-            direct: direct_conc,
+            gateway: Stats::join(gateway_first, gateway_second),
+            direct: Stats::join(direct_first, direct_second),
             cpu,
             reads,
             rss,
@@ -512,7 +519,7 @@ async fn concurrent(
     target: &Target,
     searches: usize,
     clients: usize,
-) -> Result<Stats> {
+) -> Result<Run> {
     let per_client = (searches / clients.max(1)).max(1);
     let target = Arc::new(target.clone());
     let started = Instant::now();
@@ -532,7 +539,10 @@ async fn concurrent(
     for t in tasks {
         samples.extend(t.await??);
     }
-    Ok(Stats::new(samples, started.elapsed()))
+    Ok(Run {
+        samples,
+        wall: started.elapsed(),
+    })
 }
 
 /// Sends `fanouts` fan-outs of the mix, one after the other, each the shard searches in parallel
