@@ -104,11 +104,7 @@ fn id_value(raw: &str) -> Option<Value> {
             .get(1..raw.len() - 1)
             .map(|s| Value::String(s.to_owned()));
     }
-    if (1..=19).contains(&bytes.len())
-        && bytes.iter().all(u8::is_ascii_digit)
-        && (bytes.len() == 1 || bytes.first() != Some(&b'0'))
-        && let Ok(n) = raw.parse::<u64>()
-    {
+    if let Some(n) = scan::json_u64(raw) {
         return Some(Value::from(n));
     }
     serde_json::from_str::<Value>(raw).ok()

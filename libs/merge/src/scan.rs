@@ -71,13 +71,19 @@ pub(crate) fn not_null(raw: Raw<'_>) -> Option<Raw<'_>> {
 pub(crate) fn uint(raw: Raw<'_>) -> Result<Option<u64>> {
     match raw.0 {
         "null" => Ok(None),
-        // Digits only: `str::parse` would also take a leading `+`.
-        text => Some(text)
-            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|t| t.parse::<u64>().ok())
+        text => json_u64(text)
             .map(Some)
             .ok_or_else(|| invalid(format_args!("expected an unsigned integer, got `{text}`"))),
     }
+}
+
+/// `text` as a `u64` when it is a JSON integer that fits one: digits only, without a leading
+/// zero (`str::parse` would also take `+1` and `01`, which serde_json refuses).
+pub(crate) fn json_u64(text: &str) -> Option<u64> {
+    Some(text)
+        .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|t| t.len() == 1 || !t.starts_with('0'))
+        .and_then(|t| t.parse().ok())
 }
 
 /// A number as `f64` (or `null`), equal to what serde_json makes of the same text (the merge's
@@ -112,8 +118,9 @@ fn exact_float(text: &str) -> Option<f64> {
         Some(rest) => (true, rest.as_bytes()),
         None => (false, text.as_bytes()),
     };
-    // One pass: digits into the significand, those after the point counted.
+    // One pass: digits into the significand, those before and after the point counted.
     let mut significand: u64 = 0;
+    let mut whole = 0usize;
     let mut scale: Option<usize> = None;
     for &b in digits {
         match b {
@@ -121,13 +128,18 @@ fn exact_float(text: &str) -> Option<f64> {
                 significand = significand
                     .checked_mul(10)?
                     .checked_add(u64::from(b - b'0'))?;
-                if let Some(scale) = scale.as_mut() {
-                    *scale += 1;
+                match scale.as_mut() {
+                    Some(scale) => *scale += 1,
+                    None => whole += 1,
                 }
             }
             b'.' if scale.is_none() => scale = Some(0),
             _ => return None,
         }
+    }
+    // Not JSON's form (no digit before or after the point, a leading zero): serde_json says why.
+    if whole == 0 || scale == Some(0) || (whole > 1 && digits.first() == Some(&b'0')) {
+        return None;
     }
     let f = significand as f64 / *EXACT_POW10.get(scale.unwrap_or(0))?;
     Some(if negative { -f } else { f })
@@ -1083,7 +1095,15 @@ mod tests {
         let raw = |t: &'static str| Raw(t);
         assert_eq!(uint(raw("17")).unwrap(), Some(17));
         assert_eq!(uint(raw("null")).unwrap(), None);
-        for bad in ["-1", "1.0", "1e2", "+1", "\"1\"", "18446744073709551616"] {
+        for bad in [
+            "-1",
+            "1.0",
+            "1e2",
+            "+1",
+            "01",
+            "\"1\"",
+            "18446744073709551616",
+        ] {
             assert!(uint(raw(bad)).is_err(), "{bad}");
             assert!(serde_json::from_str::<Option<u64>>(bad).is_err(), "{bad}");
         }
@@ -1114,7 +1134,13 @@ mod tests {
             let theirs = serde_json::from_str::<Option<f64>>(good).unwrap();
             assert_eq!(ours, theirs.map(f64::to_bits), "{good}");
         }
-        assert!(float(raw("\"1\"")).is_err());
+        // Text that is not a JSON number is refused as serde_json refuses it.
+        for bad in [
+            "\"1\"", "-", "", "1.", ".5", "-.5", "01", "-01.5", "00", "1.2.3", "1e",
+        ] {
+            assert!(float(raw(bad)).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Option<f64>>(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             text(raw("\"exactMatch\"")).unwrap().as_deref(),
             Some("exactMatch")
